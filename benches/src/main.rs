@@ -1,0 +1,41 @@
+//! The benchmark runner: `benches AREA [--out FILE]` measures one area and
+//! writes its Markdown section (to FILE, or standard output).
+//! `cargo xtask bench` runs every area and splices the sections into
+//! `BENCHMARKS.md`.
+
+mod harness;
+mod sync;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(area) = args.first() else {
+        eprintln!("usage: benches AREA [--out FILE]");
+        return ExitCode::from(2);
+    };
+    let out = match args.iter().position(|a| a == "--out") {
+        Some(i) => match args.get(i + 1) {
+            Some(f) => Some(f.clone()),
+            None => {
+                eprintln!("--out needs a file name");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let section = match area.as_str() {
+        "sync" => sync::run(),
+        other => format!("## {other}\n\nNot measured yet: the `{other}` benchmarks arrive with their layer.\n"),
+    };
+    match out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(&path, &section) {
+                eprintln!("cannot write {path}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        None => print!("{section}"),
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,281 @@
+//! `cargo xtask ci`: every check the project has, in one command.
+//! `cargo xtask bench [AREA...]`: runs the side-by-side benchmarks and rewrites
+//! their sections of `BENCHMARKS.md`.
+//!
+//! Every command is printed before it runs; the first failure stops the run.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Crates whose `unsafe` code is checked under miri when it is installed.
+const MIRI_CRATES: &[&str] = &["sync-prims"];
+
+/// Crates whose loom models run under `--cfg loom`.
+const LOOM_CRATES: &[&str] = &["sync-prims"];
+
+/// Benchmark areas known to the `benches` member, in the order of `BENCHMARKS.md`.
+const BENCH_AREAS: &[&str] = &["sync", "coro", "rt", "io", "http"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    if let Err(e) = env::set_current_dir(workspace_root()) {
+        eprintln!("xtask: cannot enter the workspace root: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask ci              run every check\n       \
+                 cargo xtask bench [AREA...]  run benchmarks ({}) and update BENCHMARKS.md",
+                BENCH_AREAS.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits one level below the workspace root")
+        .to_path_buf()
+}
+
+/// One step of a run: its name and how it ended.
+struct Step {
+    name: String,
+    outcome: Outcome,
+    secs: f64,
+}
+
+enum Outcome {
+    Passed,
+    Skipped(String),
+}
+
+struct Run {
+    steps: Vec<Step>,
+}
+
+impl Run {
+    fn new() -> Self {
+        Run { steps: Vec::new() }
+    }
+
+    /// Runs `cmd`, printing it first; a failure ends the whole run.
+    fn step(&mut self, name: &str, cmd: &mut Command) -> Result<(), String> {
+        println!("\n$ {}", render(cmd));
+        let start = Instant::now();
+        let status = cmd
+            .status()
+            .map_err(|e| format!("step `{name}`: cannot start {:?}: {e}", cmd.get_program()))?;
+        let secs = start.elapsed().as_secs_f64();
+        if !status.success() {
+            self.summary(Some(name));
+            return Err(format!("step `{name}` failed ({status})"));
+        }
+        self.steps.push(Step { name: name.to_string(), outcome: Outcome::Passed, secs });
+        Ok(())
+    }
+
+    fn skip(&mut self, name: &str, why: &str) {
+        println!("\n# skipped {name}: {why}");
+        self.steps.push(Step {
+            name: name.to_string(),
+            outcome: Outcome::Skipped(why.to_string()),
+            secs: 0.0,
+        });
+    }
+
+    fn summary(&self, failed: Option<&str>) {
+        println!("\n== summary ==");
+        for s in &self.steps {
+            match &s.outcome {
+                Outcome::Passed => println!("  ok      {:<28} {:>7.1}s", s.name, s.secs),
+                Outcome::Skipped(why) => println!("  skipped {:<28} ({why})", s.name),
+            }
+        }
+        if let Some(f) = failed {
+            println!("  FAILED  {f}");
+        }
+        let passed = self.steps.iter().filter(|s| matches!(s.outcome, Outcome::Passed)).count();
+        let skipped = self.steps.len() - passed;
+        println!(
+            "ci: {passed} passed, {} failed, {skipped} skipped",
+            usize::from(failed.is_some())
+        );
+    }
+}
+
+fn render(cmd: &Command) -> String {
+    let mut s = String::new();
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            s.push_str(&format!("{}={} ", k.to_string_lossy(), v.to_string_lossy()));
+        }
+    }
+    s.push_str(&cmd.get_program().to_string_lossy());
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+fn cargo(args: &[&str]) -> Command {
+    let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(args);
+    c
+}
+
+fn has(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The library crates under `crates/`, by package name.
+fn crate_names() -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    let dir = fs::read_dir("crates").map_err(|e| format!("cannot list crates/: {e}"))?;
+    for entry in dir {
+        let path = entry.map_err(|e| e.to_string())?.path().join("Cargo.toml");
+        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .ok_or_else(|| format!("{}: no package name", path.display()))?;
+        names.push(name.to_string());
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn ci() -> Result<(), String> {
+    let mut run = Run::new();
+    let nextest = has(cargo(&["nextest", "--version"]).env_remove("RUSTFLAGS"));
+
+    run.step("fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
+    run.step(
+        "clippy",
+        &mut cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    if nextest {
+        run.step(
+            "tests (nextest)",
+            &mut cargo(&["nextest", "run", "--workspace", "--exclude", "benches", "--no-fail-fast"]),
+        )?;
+    } else {
+        println!("\n# cargo-nextest is not installed; using cargo test");
+        run.step(
+            "tests",
+            &mut cargo(&["test", "--workspace", "--exclude", "benches", "--lib", "--bins", "--tests", "--examples"]),
+        )?;
+    }
+    run.step("doc tests", &mut cargo(&["test", "--workspace", "--exclude", "benches", "--doc"]))?;
+    for name in crate_names()? {
+        // Built alone, a crate gets only the features it asks for itself: this
+        // proves that it does not lean on a sibling's feature unification.
+        let step = format!("{name} alone");
+        if nextest {
+            run.step(&step, &mut cargo(&["nextest", "run", "-p", &name]))?;
+        } else {
+            run.step(&step, &mut cargo(&["test", "-p", &name]))?;
+        }
+    }
+    run.step(
+        "docs",
+        cargo(&["doc", "--workspace", "--exclude", "benches", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    for name in LOOM_CRATES {
+        run.step(
+            &format!("loom {name}"),
+            cargo(&["test", "--release", "-p", name, "--lib", "--", "loom"])
+                .env("RUSTFLAGS", "--cfg loom")
+                .env("LOOM_MAX_PREEMPTIONS", "3")
+                .env("CARGO_TARGET_DIR", "target/loom"),
+        )?;
+    }
+    let miri = has(Command::new("cargo").args(["+nightly", "miri", "--version"]));
+    for name in MIRI_CRATES {
+        if miri {
+            run.step(
+                &format!("miri {name}"),
+                Command::new("cargo")
+                    .args(["+nightly", "miri", "test", "-p", name, "--lib", "--tests"])
+                    .env("MIRIFLAGS", "-Zmiri-strict-provenance")
+                    .env("PROPTEST_CASES", "4")
+                    .env("CARGO_TARGET_DIR", "target/miri"),
+            )?;
+        } else {
+            run.skip(
+                &format!("miri {name}"),
+                "`cargo +nightly miri` is not installed; `rustup component add --toolchain nightly miri rust-src` adds it",
+            );
+        }
+    }
+    run.summary(None);
+    Ok(())
+}
+
+fn bench(areas: &[String]) -> Result<(), String> {
+    let areas: Vec<&str> = if areas.is_empty() {
+        BENCH_AREAS.to_vec()
+    } else {
+        for a in areas {
+            if !BENCH_AREAS.contains(&a.as_str()) {
+                return Err(format!("unknown bench area `{a}` (known: {})", BENCH_AREAS.join(", ")));
+            }
+        }
+        areas.iter().map(String::as_str).collect()
+    };
+    let mut run = Run::new();
+    let out_dir = Path::new("target/bench");
+    fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    run.step("build benches", &mut cargo(&["build", "--release", "-p", "benches", "--bins", "--examples"]))?;
+    for area in &areas {
+        let file = out_dir.join(format!("{area}.md"));
+        run.step(
+            &format!("bench {area}"),
+            cargo(&["run", "--release", "-q", "-p", "benches", "--", area, "--out"]).arg(&file),
+        )?;
+        let section = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        update_section("BENCHMARKS.md", area, &section)?;
+    }
+    run.summary(None);
+    println!("BENCHMARKS.md updated ({})", areas.join(", "));
+    Ok(())
+}
+
+/// Replaces the text between `<!-- bench:AREA -->` and `<!-- /bench:AREA -->`
+/// in `path`, appending the section when it is not there yet.
+fn update_section(path: &str, area: &str, body: &str) -> Result<(), String> {
+    let open = format!("<!-- bench:{area} -->");
+    let close = format!("<!-- /bench:{area} -->");
+    let old = fs::read_to_string(path).unwrap_or_else(|_| {
+        "# Benchmarks\n\nRegenerated by `cargo xtask bench`; every figure stands beside its peer \
+         measured in the same run.\n"
+            .to_string()
+    });
+    let block = format!("{open}\n{}\n{close}", body.trim_end());
+    let new = match (old.find(&open), old.find(&close)) {
+        (Some(a), Some(b)) if a < b => format!("{}{block}{}", &old[..a], &old[b + close.len()..]),
+        _ => format!("{}\n{block}\n", old.trim_end()),
+    };
+    fs::write(path, new).map_err(|e| format!("cannot write {path}: {e}"))
+}
