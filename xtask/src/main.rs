@@ -86,7 +86,11 @@ impl Run {
             self.summary(Some(name));
             return Err(format!("step `{name}` failed ({status})"));
         }
-        self.steps.push(Step { name: name.to_string(), outcome: Outcome::Passed, secs });
+        self.steps.push(Step {
+            name: name.to_string(),
+            outcome: Outcome::Passed,
+            secs,
+        });
         Ok(())
     }
 
@@ -110,7 +114,11 @@ impl Run {
         if let Some(f) = failed {
             println!("  FAILED  {f}");
         }
-        let passed = self.steps.iter().filter(|s| matches!(s.outcome, Outcome::Passed)).count();
+        let passed = self
+            .steps
+            .iter()
+            .filter(|s| matches!(s.outcome, Outcome::Passed))
+            .count();
         let skipped = self.steps.len() - passed;
         println!(
             "ci: {passed} passed, {} failed, {skipped} skipped",
@@ -172,21 +180,47 @@ fn ci() -> Result<(), String> {
     run.step("fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
     run.step(
         "clippy",
-        &mut cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        &mut cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     if nextest {
         run.step(
             "tests (nextest)",
-            &mut cargo(&["nextest", "run", "--workspace", "--exclude", "benches", "--no-fail-fast"]),
+            &mut cargo(&[
+                "nextest",
+                "run",
+                "--workspace",
+                "--exclude",
+                "benches",
+                "--no-fail-fast",
+            ]),
         )?;
     } else {
         println!("\n# cargo-nextest is not installed; using cargo test");
         run.step(
             "tests",
-            &mut cargo(&["test", "--workspace", "--exclude", "benches", "--lib", "--bins", "--tests", "--examples"]),
+            &mut cargo(&[
+                "test",
+                "--workspace",
+                "--exclude",
+                "benches",
+                "--lib",
+                "--bins",
+                "--tests",
+                "--examples",
+            ]),
         )?;
     }
-    run.step("doc tests", &mut cargo(&["test", "--workspace", "--exclude", "benches", "--doc"]))?;
+    run.step(
+        "doc tests",
+        &mut cargo(&["test", "--workspace", "--exclude", "benches", "--doc"]),
+    )?;
     for name in crate_names()? {
         // Built alone, a crate gets only the features it asks for itself: this
         // proves that it does not lean on a sibling's feature unification.
@@ -239,7 +273,10 @@ fn bench(areas: &[String]) -> Result<(), String> {
     } else {
         for a in areas {
             if !BENCH_AREAS.contains(&a.as_str()) {
-                return Err(format!("unknown bench area `{a}` (known: {})", BENCH_AREAS.join(", ")));
+                return Err(format!(
+                    "unknown bench area `{a}` (known: {})",
+                    BENCH_AREAS.join(", ")
+                ));
             }
         }
         areas.iter().map(String::as_str).collect()
@@ -247,12 +284,32 @@ fn bench(areas: &[String]) -> Result<(), String> {
     let mut run = Run::new();
     let out_dir = Path::new("target/bench");
     fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    run.step("build benches", &mut cargo(&["build", "--release", "-p", "benches", "--bins", "--examples"]))?;
+    run.step(
+        "build benches",
+        &mut cargo(&[
+            "build",
+            "--release",
+            "-p",
+            "benches",
+            "--bins",
+            "--examples",
+        ]),
+    )?;
     for area in &areas {
         let file = out_dir.join(format!("{area}.md"));
         run.step(
             &format!("bench {area}"),
-            cargo(&["run", "--release", "-q", "-p", "benches", "--", area, "--out"]).arg(&file),
+            cargo(&[
+                "run",
+                "--release",
+                "-q",
+                "-p",
+                "benches",
+                "--",
+                area,
+                "--out",
+            ])
+            .arg(&file),
         )?;
         let section = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         update_section("BENCHMARKS.md", area, &section)?;

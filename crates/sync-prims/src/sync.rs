@@ -1,0 +1,70 @@
+//! The synchronisation primitives this crate is built from, swapped for
+//! loom's model-checked versions under `cfg(loom)`.
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread;
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub(crate) use std::thread;
+
+use std::time::Duration;
+
+/// Locks `m`, ignoring poisoning: no code of this crate panics while it
+/// holds one of its internal mutexes, so their data is always consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Parks the current thread for at most `d`.
+#[cfg(not(loom))]
+pub(crate) fn park_timeout(d: Duration) {
+    std::thread::park_timeout(d);
+}
+
+/// loom has no timed park; models never use timeouts, so yielding keeps the
+/// code compiling with the same shape.
+#[cfg(loom)]
+pub(crate) fn park_timeout(_d: Duration) {
+    loom::thread::yield_now();
+}
+
+/// Spins a little before a waiter parks: a hand-off that arrives within a
+/// few microseconds then costs no system call on either side.
+#[derive(Debug)]
+pub(crate) struct Spin {
+    #[cfg(not(loom))]
+    backoff: crossbeam_utils::Backoff,
+}
+
+impl Spin {
+    pub(crate) fn new() -> Self {
+        Spin {
+            #[cfg(not(loom))]
+            backoff: crossbeam_utils::Backoff::new(),
+        }
+    }
+
+    /// Spins once more; false once the waiter should park instead.
+    pub(crate) fn spin(&self) -> bool {
+        #[cfg(not(loom))]
+        {
+            if self.backoff.is_completed() {
+                return false;
+            }
+            self.backoff.snooze();
+            true
+        }
+        #[cfg(loom)]
+        {
+            false
+        }
+    }
+}

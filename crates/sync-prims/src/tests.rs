@@ -1,0 +1,391 @@
+//! Unit tests: futures polled by hand with a waker that records wake-ups,
+//! and threads ordered by observing the primitives' own state, never by
+//! sleeping.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::{Event, Lock, Panicked, Run, Thread};
+
+#[derive(Default)]
+struct Recorder(AtomicUsize);
+
+impl Wake for Recorder {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn recorder() -> (Arc<Recorder>, Waker) {
+    let r = Arc::new(Recorder::default());
+    (r.clone(), Waker::from(r))
+}
+
+fn poll<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(waker))
+}
+
+/// Spins (yielding the CPU) until `cond` holds: used to wait until another
+/// thread has reached a state the test can observe, not to order by time.
+fn until(mut cond: impl FnMut() -> bool) {
+    while !cond() {
+        std::thread::yield_now();
+    }
+}
+
+fn queued<T>(lock: &Lock<T>) -> usize {
+    lock.waiters.lock().len()
+}
+
+#[test]
+fn acquire_async_pending_release_woken_ready() {
+    let lock = Lock::new(5);
+    let held = lock.acquire();
+    let (rec, waker) = recorder();
+    let mut fut = lock.acquire_async();
+    assert!(poll(&mut fut, &waker).is_pending());
+    assert_eq!(rec.0.load(Ordering::SeqCst), 0);
+    held.release();
+    assert_eq!(
+        rec.0.load(Ordering::SeqCst),
+        1,
+        "release wakes the queued task"
+    );
+    let Poll::Ready(mut g) = poll(&mut fut, &waker) else {
+        panic!("woken waiter must get the free lock")
+    };
+    *g += 1;
+    drop(g);
+    drop(fut);
+    assert_eq!(lock.into_inner(), 6);
+}
+
+#[test]
+fn async_waiters_are_woken_in_queue_order() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let (r1, w1) = recorder();
+    let (r2, w2) = recorder();
+    let mut f1 = lock.acquire_async();
+    let mut f2 = lock.acquire_async();
+    assert!(poll(&mut f1, &w1).is_pending());
+    assert!(poll(&mut f2, &w2).is_pending());
+    drop(held);
+    assert_eq!(
+        (r1.0.load(Ordering::SeqCst), r2.0.load(Ordering::SeqCst)),
+        (1, 0)
+    );
+    let Poll::Ready(g1) = poll(&mut f1, &w1) else {
+        panic!("head must acquire")
+    };
+    assert!(poll(&mut f2, &w2).is_pending());
+    drop(g1);
+    assert_eq!(r2.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut f2, &w2).is_ready());
+}
+
+#[test]
+fn dropped_woken_waiter_passes_the_wake_up_on() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let (r1, w1) = recorder();
+    let (r2, w2) = recorder();
+    let mut f1 = lock.acquire_async();
+    let mut f2 = lock.acquire_async();
+    assert!(poll(&mut f1, &w1).is_pending());
+    assert!(poll(&mut f2, &w2).is_pending());
+    drop(held);
+    assert_eq!(r1.0.load(Ordering::SeqCst), 1);
+    drop(f1); // woken, but gone before it took the lock
+    assert_eq!(
+        r2.0.load(Ordering::SeqCst),
+        1,
+        "the wake-up moved to the next waiter"
+    );
+    assert!(poll(&mut f2, &w2).is_ready());
+}
+
+#[test]
+fn dropped_queued_waiter_leaves_the_queue() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let (_r, w) = recorder();
+    let mut f = lock.acquire_async();
+    assert!(poll(&mut f, &w).is_pending());
+    assert_eq!(queued(&lock), 1);
+    drop(f);
+    assert_eq!(queued(&lock), 0);
+    drop(held);
+    assert!(!lock.locked());
+    assert_eq!(lock.state.load(Ordering::SeqCst), 0, "no stale QUEUED bit");
+}
+
+#[test]
+fn repoll_with_a_new_waker_wakes_the_new_one() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let (r1, w1) = recorder();
+    let (r2, w2) = recorder();
+    let mut f = lock.acquire_async();
+    assert!(poll(&mut f, &w1).is_pending());
+    assert!(poll(&mut f, &w2).is_pending());
+    drop(held);
+    assert_eq!(
+        (r1.0.load(Ordering::SeqCst), r2.0.load(Ordering::SeqCst)),
+        (0, 1)
+    );
+    assert!(poll(&mut f, &w2).is_ready());
+}
+
+#[test]
+fn long_waiter_is_handed_the_lock() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let (r, w) = recorder();
+    let mut f = lock.acquire_async();
+    assert!(poll(&mut f, &w).is_pending());
+    // Age the waiter past the fairness threshold (a duration to exceed,
+    // not a way to order events).
+    std::thread::sleep(super::lock::FAIR_AFTER * 2);
+    drop(held);
+    assert_eq!(r.0.load(Ordering::SeqCst), 1);
+    assert!(
+        lock.try_acquire().is_none(),
+        "handed off: nobody can barge in"
+    );
+    assert!(lock.locked());
+    let Poll::Ready(g) = poll(&mut f, &w) else {
+        panic!("the waiter owns the lock")
+    };
+    drop(g);
+    assert!(!lock.locked());
+}
+
+#[test]
+fn dropped_owner_by_hand_off_releases() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let (_r, w) = recorder();
+    let mut f = lock.acquire_async();
+    assert!(poll(&mut f, &w).is_pending());
+    std::thread::sleep(super::lock::FAIR_AFTER * 2);
+    drop(held);
+    assert!(lock.locked(), "ownership moved to the queued future");
+    drop(f);
+    assert!(!lock.locked(), "dropping it released the lock");
+    assert!(lock.try_acquire().is_some());
+}
+
+#[test]
+fn thread_and_task_waiters_on_one_lock() {
+    let lock = Arc::new(Lock::new(Vec::new()));
+    let held = lock.acquire();
+    let t = {
+        let lock = lock.clone();
+        std::thread::spawn(move || lock.acquire().push("thread"))
+    };
+    until(|| queued(&lock) == 1);
+    let (r, w) = recorder();
+    let mut f = lock.acquire_async();
+    assert!(poll(&mut f, &w).is_pending());
+    assert_eq!(queued(&lock), 2);
+    drop(held);
+    t.join().unwrap();
+    until(|| r.0.load(Ordering::SeqCst) == 1);
+    let Poll::Ready(mut g) = poll(&mut f, &w) else {
+        panic!("task gets the lock after the thread")
+    };
+    g.push("task");
+    drop(g);
+    assert_eq!(*lock.acquire(), ["thread", "task"]);
+}
+
+#[test]
+fn acquire_timeout_gives_up_only_after_the_timeout() {
+    let lock = Lock::new(());
+    let _held = lock.acquire();
+    let d = Duration::from_millis(20);
+    let t = Instant::now();
+    assert!(lock.acquire_timeout(d).is_none());
+    assert!(t.elapsed() >= d);
+    assert_eq!(queued(&lock), 0);
+    assert_eq!(
+        lock.state.load(Ordering::SeqCst),
+        1,
+        "held, no stale QUEUED bit"
+    );
+}
+
+#[test]
+fn acquire_timeout_succeeds_when_released_in_time() {
+    let lock = Arc::new(Lock::new(0));
+    let held = lock.acquire();
+    let t = {
+        let lock = lock.clone();
+        std::thread::spawn(move || {
+            lock.acquire_timeout(Duration::from_secs(60))
+                .map(|mut g| *g += 1)
+        })
+    };
+    until(|| queued(&lock) == 1);
+    drop(held);
+    assert_eq!(t.join().unwrap(), Some(()));
+    assert_eq!(*lock.acquire(), 1);
+}
+
+#[test]
+fn lock_debug_and_accessors() {
+    let mut lock = Lock::new(3);
+    assert_eq!(format!("{lock:?}"), "Lock { data: 3, .. }");
+    *lock.get_mut() = 4;
+    let g = lock.acquire();
+    assert_eq!(format!("{lock:?}"), "Lock { data: <locked>, .. }");
+    assert_eq!(format!("{g:?} {g}"), "4 4");
+    drop(g);
+    assert_eq!(Lock::<u8>::default().into_inner(), 0);
+    let unsized_lock: &Lock<[u8]> = &Lock::new([1u8, 2, 3]);
+    assert_eq!(unsized_lock.acquire().len(), 3);
+}
+
+#[test]
+fn event_wait_async_pending_set_woken_ready() {
+    let ev = Event::new();
+    let (r, w) = recorder();
+    let mut f = ev.wait_async();
+    assert!(poll(&mut f, &w).is_pending());
+    assert!(
+        poll(&mut f, &w).is_pending(),
+        "no spurious completion on re-poll"
+    );
+    ev.set();
+    assert_eq!(r.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut f, &w).is_ready());
+}
+
+#[test]
+fn event_set_then_clear_still_releases_earlier_waiters() {
+    let ev = Event::new();
+    let (r, w) = recorder();
+    let mut f = ev.wait_async();
+    assert!(poll(&mut f, &w).is_pending());
+    ev.set();
+    ev.clear();
+    assert_eq!(r.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut f, &w).is_ready(), "it was set while we waited");
+    let mut late = ev.wait_async();
+    assert!(
+        poll(&mut late, &w).is_pending(),
+        "a wait that starts after clear blocks"
+    );
+}
+
+#[test]
+fn event_set_wakes_every_thread_and_task() {
+    let ev = Arc::new(Event::new());
+    let threads: Vec<_> = (0..3)
+        .map(|_| {
+            let ev = ev.clone();
+            std::thread::spawn(move || ev.wait())
+        })
+        .collect();
+    let (r, w) = recorder();
+    let mut tasks: Vec<_> = (0..3).map(|_| ev.wait_async()).collect();
+    for f in &mut tasks {
+        assert!(poll(f, &w).is_pending());
+    }
+    until(|| ev.waiters.lock().len() == 6);
+    ev.set();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(r.0.load(Ordering::SeqCst), 3);
+    for f in &mut tasks {
+        assert!(poll(f, &w).is_ready());
+    }
+}
+
+#[test]
+fn event_dropped_waiter_leaves_the_queue() {
+    let ev = Event::new();
+    let (_r, w) = recorder();
+    let mut f = ev.wait_async();
+    assert!(poll(&mut f, &w).is_pending());
+    drop(f);
+    assert_eq!(ev.waiters.lock().len(), 0);
+    assert_eq!(ev.state.load(Ordering::SeqCst), 0, "no stale QUEUED bit");
+    ev.set();
+    assert!(ev.is_set());
+}
+
+#[test]
+fn event_wait_timeout() {
+    let ev = Event::new();
+    let d = Duration::from_millis(20);
+    let t = Instant::now();
+    assert!(!ev.wait_timeout(d));
+    assert!(t.elapsed() >= d, "false only after the timeout");
+    ev.set();
+    assert!(ev.wait_timeout(d));
+    assert!(
+        ev.wait_timeout(Duration::MAX),
+        "an unrepresentable deadline is no deadline"
+    );
+}
+
+#[test]
+fn thread_join_value_name_and_liveness() {
+    let gate = Arc::new(Event::new());
+    let t = {
+        let gate = gate.clone();
+        Thread::builder().name("worker-1").spawn(move || {
+            gate.wait();
+            7
+        })
+    }
+    .unwrap();
+    assert_eq!(t.name(), Some("worker-1"));
+    assert!(t.is_alive());
+    assert!(!t.join_timeout(Duration::from_millis(1)));
+    gate.set();
+    assert!(t.join_timeout(Duration::from_secs(60)));
+    assert!(!t.is_alive());
+    assert_eq!(t.join().unwrap(), 7);
+}
+
+#[test]
+fn thread_join_reports_the_panic() {
+    let n = std::hint::black_box(42);
+    let t = Thread::spawn(move || -> u8 { panic!("boom {n}") });
+    let err = t.join().unwrap_err();
+    assert_eq!(err.message(), "boom 42");
+    assert_eq!(err.to_string(), "panicked: boom 42");
+    let payload = err.into_payload();
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("boom 42")
+    );
+    let t = Thread::spawn(|| -> () { std::panic::panic_any(5u32) });
+    assert!(!t.join().unwrap_err().message().is_empty());
+    assert_eq!(Panicked::catch(|| 1).unwrap(), 1);
+}
+
+#[test]
+fn thread_start_runs_a_runnable() {
+    struct Greeter(&'static str);
+    impl Run for Greeter {
+        type Output = String;
+        fn run(self) -> String {
+            format!("hello {}", self.0)
+        }
+    }
+    let t = Thread::start(Greeter("notes"));
+    assert_eq!(t.name(), None);
+    assert_eq!(t.join().unwrap(), "hello notes");
+    let t = Thread::builder().name("r").start(Greeter("x")).unwrap();
+    assert_eq!(t.name(), Some("r"));
+    assert_eq!(t.join().unwrap(), "hello x");
+}

@@ -1,0 +1,255 @@
+//! [`Thread`]: Python's `threading.Thread` over `std::thread`.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::Event;
+
+/// Work run by a thread: the notes' "subclass `Thread` and override `run`"
+/// pattern. Implement it for a type that carries the thread's state and
+/// start it with [`Thread::start`].
+///
+/// ```
+/// use sync_prims::{Run, Thread};
+///
+/// struct Summer {
+///     upto: u64,
+/// }
+///
+/// impl Run for Summer {
+///     type Output = u64;
+///     fn run(self) -> u64 {
+///         (1..=self.upto).sum()
+///     }
+/// }
+///
+/// let t = Thread::start(Summer { upto: 100 });
+/// assert_eq!(t.join().unwrap(), 5050);
+/// ```
+pub trait Run: Send + 'static {
+    /// What the thread returns.
+    type Output: Send + 'static;
+    /// The thread's body.
+    fn run(self) -> Self::Output;
+}
+
+/// A running OS thread with Python's `threading.Thread` interface: a name,
+/// [`is_alive`](Thread::is_alive), [`join`](Thread::join) returning the
+/// thread's value (or its panic), and [`join_timeout`](Thread::join_timeout).
+///
+/// ```
+/// use std::time::Duration;
+/// use sync_prims::Thread;
+///
+/// let t = Thread::builder().name("worker-1").spawn(|| 6 * 7).unwrap();
+/// assert_eq!(t.name(), Some("worker-1"));
+/// assert!(t.join_timeout(Duration::from_secs(10)));
+/// assert!(!t.is_alive());
+/// assert_eq!(t.join().unwrap(), 42);
+/// ```
+pub struct Thread<T> {
+    handle: JoinHandle<T>,
+    name: Option<Arc<str>>,
+    done: Arc<Event>,
+}
+
+impl<T: Send + 'static> Thread<T> {
+    /// Starts `f` on a new, unnamed thread.
+    ///
+    /// # Panics
+    ///
+    /// When the OS cannot create a thread, like [`std::thread::spawn`]; use
+    /// [`Thread::builder`] to get that as an error instead.
+    pub fn spawn<F>(f: F) -> Thread<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        Builder::new().spawn(f).expect("failed to spawn thread")
+    }
+}
+
+impl<T> Thread<T> {
+    /// Whether the thread's body is still running.
+    pub fn is_alive(&self) -> bool {
+        !self.done.is_set()
+    }
+
+    /// The thread's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The underlying thread handle (for its id, or to unpark it).
+    pub fn thread(&self) -> &std::thread::Thread {
+        self.handle.thread()
+    }
+
+    /// Waits for at most `timeout` for the body to finish; true when it has.
+    /// The thread's value stays for [`join`](Thread::join).
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        self.done.wait_timeout(timeout)
+    }
+
+    /// Waits for the thread to finish and returns its value, or the panic
+    /// that ended it.
+    pub fn join(self) -> Result<T, Panicked> {
+        self.handle.join().map_err(Panicked::from_payload)
+    }
+}
+
+impl Thread<()> {
+    /// A builder to name a thread or size its stack:
+    /// `Thread::builder().name("worker-1").spawn(f)`.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// Starts a [`Run`] implementation on a new thread: the notes' thread
+    /// subclass with its `run` method.
+    ///
+    /// # Panics
+    ///
+    /// When the OS cannot create a thread; see [`Builder::start`].
+    pub fn start<R: Run>(runnable: R) -> Thread<R::Output> {
+        Builder::new()
+            .start(runnable)
+            .expect("failed to spawn thread")
+    }
+}
+
+impl<T> fmt::Debug for Thread<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread")
+            .field("name", &self.name())
+            .field("alive", &self.is_alive())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Thread`] before it starts.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the defaults: no name, the platform's stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread (shown in panic messages and debuggers).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the thread's stack size in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts `f` on the new thread.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<Thread<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let done = Arc::new(Event::new());
+        let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
+        let mut b = std::thread::Builder::new();
+        if let Some(n) = self.name {
+            b = b.name(n);
+        }
+        if let Some(s) = self.stack_size {
+            b = b.stack_size(s);
+        }
+        let signal = SetOnDrop(done.clone());
+        let handle = b.spawn(move || {
+            // Set even when `f` panics: the thread is then no longer alive.
+            let _signal = signal;
+            f()
+        })?;
+        Ok(Thread { handle, name, done })
+    }
+
+    /// Starts a [`Run`] implementation on the new thread.
+    pub fn start<R: Run>(self, runnable: R) -> io::Result<Thread<R::Output>> {
+        self.spawn(move || runnable.run())
+    }
+}
+
+/// Sets the event when dropped, on return or unwind alike.
+struct SetOnDrop(Arc<Event>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
+/// The panic that ended a thread, as returned by [`Thread::join`].
+pub struct Panicked {
+    message: String,
+    /// Behind a mutex only so that `Panicked` is `Sync` (an error type that
+    /// converts into `Box<dyn Error + Send + Sync>`); it is never contended.
+    payload: std::sync::Mutex<Box<dyn Any + Send + 'static>>,
+}
+
+impl Panicked {
+    /// Wraps a panic payload as caught by `std::panic::catch_unwind`.
+    pub fn from_payload(payload: Box<dyn Any + Send + 'static>) -> Panicked {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a panic with a non-string payload".to_string()
+        };
+        Panicked {
+            message,
+            payload: std::sync::Mutex::new(payload),
+        }
+    }
+
+    /// Runs `f`, catching a panic as a [`Panicked`].
+    pub fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panicked> {
+        panic::catch_unwind(AssertUnwindSafe(f)).map_err(Panicked::from_payload)
+    }
+
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The original payload, to continue the panic with
+    /// [`std::panic::resume_unwind`].
+    pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
+        self.payload
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Panicked")
+            .field("message", &self.message)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for Panicked {}
