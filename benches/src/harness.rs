@@ -41,7 +41,11 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn new(title: &str, unit: &'static str) -> Self {
-        Table { title: title.to_string(), unit, rows: Vec::new() }
+        Table {
+            title: title.to_string(),
+            unit,
+            rows: Vec::new(),
+        }
     }
 
     pub(crate) fn row(&mut self, name: &str, value: f64) {
@@ -51,8 +55,15 @@ impl Table {
 
     /// Renders the table with ratios against the row named `base`.
     pub(crate) fn render(&self, base: &str) -> String {
-        let b = self.rows.iter().find(|r| r.0 == base).map_or(f64::NAN, |r| r.1);
-        let mut s = format!("### {}\n\n| | {} | ratio to {base} |\n|---|---:|---:|\n", self.title, self.unit);
+        let b = self
+            .rows
+            .iter()
+            .find(|r| r.0 == base)
+            .map_or(f64::NAN, |r| r.1);
+        let mut s = format!(
+            "### {}\n\n| | {} | ratio to {base} |\n|---|---:|---:|\n",
+            self.title, self.unit
+        );
         for (name, v) in &self.rows {
             s.push_str(&format!("| {name} | {} | {:.2}x |\n", fmt(*v), v / b));
         }
@@ -62,5 +73,9 @@ impl Table {
 }
 
 fn fmt(v: f64) -> String {
-    if v >= 100.0 { format!("{v:.0}") } else { format!("{v:.1}") }
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
 }

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
     };
     let section = match area.as_str() {
         "sync" => sync::run(),
-        other => format!("## {other}\n\nNot measured yet: the `{other}` benchmarks arrive with their layer.\n"),
+        other => format!(
+            "## {other}\n\nNot measured yet: the `{other}` benchmarks arrive with their layer.\n"
+        ),
     };
     match out {
         Some(path) => {
