@@ -1,0 +1,254 @@
+//! Asynchronous generators: [`AsyncGen`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::{FusedStream, Stream};
+
+use crate::co::{Co, Delegate};
+use crate::core::{Raw, Step};
+use crate::raw::Id;
+use crate::{GenError, GenState};
+
+/// An asynchronous generator: the protocol of [`Gen`](crate::Gen), where
+/// resuming is `async` and the body may await any future (timers, sockets,
+/// channels) between its yields (Python's `async def` with `yield`).
+///
+/// [`start`](AsyncGen::start) and [`send`](AsyncGen::send) return futures
+/// that complete when the body yields or returns. An `AsyncGen<Y, (), ()>`
+/// is a [`Stream`] of its yields.
+///
+/// `B` is the boxed body's type: `Send` for [`AsyncGen::new_send`] (see
+/// [`SendAsyncGen`], which is then `Send` itself), not necessarily for
+/// [`AsyncGen::new`].
+///
+/// ```
+/// use coro::{AsyncGen, GenState};
+/// use futures_executor::block_on;
+///
+/// let mut g = AsyncGen::new(|co| async move {
+///     let mut total = 0;
+///     for _ in 0..3 {
+///         // Any future can be awaited between yields.
+///         let n: u32 = async { 10 }.await;
+///         total += co.yield_(n).await;
+///     }
+///     total
+/// });
+/// block_on(async {
+///     assert_eq!(g.start().await, Ok(GenState::Yielded(10)));
+///     assert_eq!(g.send(1).await, Ok(GenState::Yielded(10)));
+///     assert_eq!(g.send(2).await, Ok(GenState::Yielded(10)));
+///     assert_eq!(g.send(3).await, Ok(GenState::Complete(6)));
+/// });
+/// ```
+pub struct AsyncGen<Y, R = (), S = (), B: ?Sized = dyn Future<Output = R>> {
+    raw: Raw<Y, R, S, B>,
+}
+
+/// An [`AsyncGen`] whose body is `Send`, and which is therefore `Send`
+/// itself (as are its [`Resume`] futures and its stream).
+pub type SendAsyncGen<Y, R = (), S = ()> = AsyncGen<Y, R, S, dyn Future<Output = R> + Send>;
+
+impl<'a, Y, R, S> AsyncGen<Y, R, S, dyn Future<Output = R> + 'a> {
+    /// Makes an asynchronous generator from a closure that receives the
+    /// [`Co`] and returns the body. Nothing of the body runs until the
+    /// first resume.
+    pub fn new<F, Fut>(producer: F) -> Self
+    where
+        F: FnOnce(Co<Y, S>) -> Fut,
+        Fut: Future<Output = R> + 'a,
+    {
+        let id = Id::fresh();
+        let body = Box::pin(producer(Co::new(id.clone())));
+        AsyncGen {
+            raw: Raw::new(body, id),
+        }
+    }
+}
+
+impl<'a, Y, R, S> AsyncGen<Y, R, S, dyn Future<Output = R> + Send + 'a> {
+    /// Like [`AsyncGen::new`], for a `Send` body; the generator is then
+    /// `Send`, so it can be held across `.await`s in multi-threaded
+    /// runtimes.
+    ///
+    /// ```
+    /// use coro::SendAsyncGen;
+    ///
+    /// fn assert_send<T: Send>(_: &T) {}
+    /// let g: SendAsyncGen<u32> = SendAsyncGen::new_send(|co| async move {
+    ///     co.yield_(1).await;
+    /// });
+    /// assert_send(&g);
+    /// ```
+    pub fn new_send<F, Fut>(producer: F) -> Self
+    where
+        F: FnOnce(Co<Y, S>) -> Fut,
+        Fut: Future<Output = R> + Send + 'a,
+    {
+        let id = Id::fresh();
+        let body = Box::pin(producer(Co::new(id.clone())));
+        AsyncGen {
+            raw: Raw::new(body, id),
+        }
+    }
+}
+
+impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
+    /// Runs the body to its first yield. The future's errors are those of
+    /// [`Gen::start`](crate::Gen::start), except that
+    /// [`GenError::Blocked`] never happens: a pending future in the body
+    /// makes this future pending too.
+    pub fn start(&mut self) -> Resume<'_, Y, R, S, B> {
+        let early = if self.raw.started && self.raw.body.is_some() {
+            Some(GenError::AlreadyStarted)
+        } else {
+            None
+        };
+        Resume {
+            owner: self,
+            input: None,
+            early,
+            begun: false,
+        }
+    }
+
+    /// Resumes the body with `value` and runs it to its next yield or its
+    /// end. The future's errors are those of
+    /// [`Gen::send`](crate::Gen::send), except that
+    /// [`GenError::Blocked`] never happens.
+    ///
+    /// Dropping the future before it completes cancels the resume: the
+    /// body stays where it was, and `value` is dropped if the body had not
+    /// received it yet.
+    pub fn send(&mut self, value: S) -> Resume<'_, Y, R, S, B> {
+        let early = if !self.raw.started && self.raw.body.is_some() {
+            Some(GenError::NotStarted)
+        } else {
+            None
+        };
+        Resume {
+            owner: self,
+            input: Some(value),
+            early,
+            begun: false,
+        }
+    }
+}
+
+impl<Y, R, T, E, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, Result<T, E>, B> {
+    /// Resumes the body with `Err(error)` at its yield (Python's
+    /// `athrow`); see [`Gen::throw`](crate::Gen::throw).
+    pub fn throw(&mut self, error: E) -> Resume<'_, Y, R, Result<T, E>, B> {
+        self.send(Err(error))
+    }
+}
+
+impl<Y, R, S, B: ?Sized> AsyncGen<Y, R, S, B> {
+    /// Drops the body now, running its destructors (Python's `aclose()`,
+    /// without running the body further). Later resumes return
+    /// [`GenError::Finished`].
+    pub fn close(&mut self) {
+        self.raw.close();
+    }
+
+    /// Whether the body returned, panicked or was closed.
+    pub fn is_complete(&self) -> bool {
+        self.raw.is_complete()
+    }
+
+    /// Whether the body has been resumed at least once.
+    pub fn is_started(&self) -> bool {
+        self.raw.started
+    }
+}
+
+impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
+    type Item = Y;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        let raw = &mut self.get_mut().raw;
+        // Send `()` only to a body waiting at a yield; a body waiting on
+        // another future (a previous poll returned `Pending`) just goes on.
+        let input = if raw.at_yield { Some(()) } else { None };
+        match raw.poll_body(input, cx) {
+            Step::Yielded(y) => Poll::Ready(Some(y)),
+            Step::Pending => Poll::Pending,
+            Step::Complete(()) | Step::Finished | Step::Misuse => {
+                raw.close();
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+impl<Y, B: ?Sized + Future<Output = ()>> FusedStream for AsyncGen<Y, (), (), B> {
+    fn is_terminated(&self) -> bool {
+        self.raw.is_complete()
+    }
+}
+
+impl<Y, R, S, B: ?Sized> fmt::Debug for AsyncGen<Y, R, S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncGen")
+            .field("state", &self.raw)
+            .finish()
+    }
+}
+
+impl<Y, R, S, B: ?Sized + Future<Output = R>> Delegate<Y, S> for AsyncGen<Y, R, S, B> {
+    type Return = R;
+    type Body = B;
+
+    fn into_raw(self) -> Raw<Y, R, S, B> {
+        self.raw
+    }
+}
+
+/// The future of [`AsyncGen::start`], [`AsyncGen::send`] and
+/// [`AsyncGen::throw`].
+#[must_use = "a resume does nothing unless awaited"]
+pub struct Resume<'g, Y, R, S, B: ?Sized> {
+    owner: &'g mut AsyncGen<Y, R, S, B>,
+    input: Option<S>,
+    early: Option<GenError>,
+    begun: bool,
+}
+
+// `Resume` never pins its fields.
+impl<Y, R, S, B: ?Sized> Unpin for Resume<'_, Y, R, S, B> {}
+
+impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> {
+    type Output = Result<GenState<Y, R>, GenError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(e) = this.early.take() {
+            this.begun = true;
+            return Poll::Ready(Err(e));
+        }
+        if this.begun && this.input.is_none() && this.owner.raw.at_yield {
+            // Polled again after completing.
+            return Poll::Ready(Err(GenError::Finished));
+        }
+        this.begun = true;
+        match this.owner.raw.poll_body(this.input.take(), cx) {
+            Step::Yielded(y) => Poll::Ready(Ok(GenState::Yielded(y))),
+            Step::Complete(r) => Poll::Ready(Ok(GenState::Complete(r))),
+            Step::Pending => Poll::Pending,
+            Step::Finished => Poll::Ready(Err(GenError::Finished)),
+            Step::Misuse => Poll::Ready(Err(GenError::Misuse)),
+        }
+    }
+}
+
+impl<Y, R, S, B: ?Sized> fmt::Debug for Resume<'_, Y, R, S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resume")
+            .field("gen", &self.owner.raw)
+            .field("begun", &self.begun)
+            .finish()
+    }
+}

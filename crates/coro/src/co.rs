@@ -1,0 +1,199 @@
+//! The body's side of the protocol: [`Co`], its yields and delegation.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::core::Raw;
+use crate::raw::{self, Enter, Id};
+
+/// The handle a generator's body yields through: Python's `yield`
+/// expression, given to the body when the generator is made.
+///
+/// `co.yield_(y).await` suspends the body, hands `y` to the resumer, and
+/// evaluates to the value of the next [`send`](crate::Gen::send).
+/// `co.yield_from(inner).await` runs another generator in place (Python's
+/// `yield from`).
+///
+/// A `Co` is `Send` and `Sync` whatever `Y` and `S` are, so it never stops
+/// a body from being `Send`: values only ever pass through it on the
+/// thread that resumes the generator.
+///
+/// # Panics
+///
+/// Awaiting a `Co`'s futures outside the body of its own generator is a
+/// mistake. Inside another generator's body it makes that generator's
+/// resume return [`GenError::Misuse`](crate::GenError::Misuse); outside
+/// of any generator (for instance after the `Co` was moved out of the body
+/// and handed to an executor) the poll panics, since the future could
+/// otherwise never complete.
+pub struct Co<Y, S = ()> {
+    id: Id<Y, S>,
+}
+
+impl<Y, S> Co<Y, S> {
+    #[inline]
+    pub(crate) fn new(id: Id<Y, S>) -> Self {
+        Co { id }
+    }
+
+    /// Suspends the body, handing `value` to the resumer; evaluates to the
+    /// value sent by the next resume (Python's `r = yield value`).
+    #[inline]
+    pub fn yield_(&self, value: Y) -> Yield<'_, Y, S> {
+        Yield {
+            id: &self.id,
+            value: Some(value),
+        }
+    }
+
+    /// Runs `inner` to completion in place of this body (Python's
+    /// `yield from`): each value `inner` yields is yielded by this
+    /// generator, each value sent to this generator is sent to `inner`, and
+    /// the expression evaluates to `inner`'s return value.
+    ///
+    /// Delegation costs nothing per yield: values go straight between the
+    /// resumer and the innermost body, however deep the nesting.
+    ///
+    /// `inner` must not have been started (Python's `yield from` sends the
+    /// first `None` itself; here the first resume of `inner` is its
+    /// `start`). A started or finished `inner` makes the resume of this
+    /// generator return [`GenError::Misuse`](crate::GenError::Misuse).
+    #[inline]
+    pub fn yield_from<G: Delegate<Y, S>>(
+        &self,
+        inner: G,
+    ) -> YieldFrom<'_, Y, S, G::Return, G::Body> {
+        let inner = inner.into_raw();
+        let fresh = !inner.started && inner.body.is_some();
+        YieldFrom {
+            id: &self.id,
+            inner,
+            fresh,
+        }
+    }
+}
+
+impl<Y, S> fmt::Debug for Co<Y, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Co").finish_non_exhaustive()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+impl<Y, R, S, B: ?Sized> sealed::Sealed for crate::Gen<Y, R, S, B> {}
+impl<Y, R, S, B: ?Sized> sealed::Sealed for crate::AsyncGen<Y, R, S, B> {}
+
+/// A generator that [`Co::yield_from`] can delegate to: a [`Gen`](crate::Gen)
+/// or an [`AsyncGen`](crate::AsyncGen) with the same yield and send types.
+///
+/// This trait is sealed.
+pub trait Delegate<Y, S>: sealed::Sealed + Sized {
+    /// What the generator returns, and so what `yield_from` evaluates to.
+    type Return;
+    /// The generator's boxed body.
+    #[doc(hidden)]
+    type Body: ?Sized + Future<Output = Self::Return>;
+    #[doc(hidden)]
+    fn into_raw(self) -> Raw<Y, Self::Return, S, Self::Body>;
+}
+
+/// The future of [`Co::yield_`].
+#[must_use = "a yield does nothing unless awaited"]
+pub struct Yield<'a, Y, S> {
+    id: &'a Id<Y, S>,
+    value: Option<Y>,
+}
+
+// `Yield` never pins its fields.
+impl<Y, S> Unpin for Yield<'_, Y, S> {}
+
+impl<Y, S> Future for Yield<'_, Y, S> {
+    type Output = S;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<S> {
+        let this = self.get_mut();
+        let got = raw::with_slot(this.id, |slot| match this.value.take() {
+            // First poll: hand the value out and suspend.
+            Some(y) => {
+                slot.yielded.set(Some(y));
+                None
+            }
+            // Resumed: take what was sent.
+            None => slot.sent.take(),
+        });
+        match got {
+            Some(Some(s)) => Poll::Ready(s),
+            Some(None) => Poll::Pending,
+            None => {
+                raw::misuse();
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<Y, S> fmt::Debug for Yield<'_, Y, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Yield")
+            .field("suspended", &self.value.is_none())
+            .finish()
+    }
+}
+
+/// The future of [`Co::yield_from`].
+#[must_use = "a delegation does nothing unless awaited"]
+pub struct YieldFrom<'a, Y, S, R, B: ?Sized> {
+    id: &'a Id<Y, S>,
+    inner: Raw<Y, R, S, B>,
+    fresh: bool,
+}
+
+impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, B> {
+    type Output = R;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
+        let this = self.get_mut();
+        let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
+            raw::misuse();
+            return Poll::Pending;
+        };
+        let inner_id = &this.inner.id;
+        // The inner body runs under its own id but with our resumer's slot:
+        // both are `Slot<Y, S>`, so its yields reach the resumer directly.
+        let polled = raw::with_slot(this.id, |slot| {
+            let enter = Enter::new(inner_id, slot);
+            let poll = body.as_mut().poll(cx);
+            (poll, enter.misused())
+        });
+        match polled {
+            Some((Poll::Ready(r), _)) => {
+                this.inner.body = None;
+                Poll::Ready(r)
+            }
+            Some((Poll::Pending, misused)) => {
+                if misused {
+                    raw::misuse();
+                }
+                Poll::Pending
+            }
+            None => {
+                raw::misuse();
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<Y, S, R, B: ?Sized> fmt::Debug for YieldFrom<'_, Y, S, R, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("YieldFrom")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}

@@ -1,0 +1,83 @@
+//! What a resume returns.
+
+use std::fmt;
+
+/// What a resumed generator did: suspended at a yield, or returned.
+///
+/// Python's `send` returns the yielded value or raises `StopIteration`
+/// carrying the return value; here both are values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GenState<Y, R> {
+    /// The body is suspended at `co.yield_(y)`.
+    Yielded(Y),
+    /// The body returned (Python's `StopIteration.value`); the generator is
+    /// finished.
+    Complete(R),
+}
+
+impl<Y, R> GenState<Y, R> {
+    /// The yielded value, if the body yielded.
+    pub fn yielded(self) -> Option<Y> {
+        match self {
+            GenState::Yielded(y) => Some(y),
+            GenState::Complete(_) => None,
+        }
+    }
+
+    /// The return value, if the body returned.
+    pub fn complete(self) -> Option<R> {
+        match self {
+            GenState::Yielded(_) => None,
+            GenState::Complete(r) => Some(r),
+        }
+    }
+
+    /// Whether the body returned.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, GenState::Complete(_))
+    }
+}
+
+/// Why a generator could not be resumed.
+///
+/// After [`Blocked`](GenError::Blocked) and [`Misuse`](GenError::Misuse)
+/// the generator is closed: its body has been dropped and later resumes
+/// return [`Finished`](GenError::Finished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GenError {
+    /// `send` (or `throw`) before `start`: Python's "can't send non-None
+    /// value to a just-started generator". The generator is unchanged.
+    NotStarted,
+    /// `start` on a generator that was already started. The generator is
+    /// unchanged.
+    AlreadyStarted,
+    /// The generator returned, was closed, or panicked: Python's
+    /// `StopIteration` on a finished generator.
+    Finished,
+    /// The body of a synchronous [`Gen`](crate::Gen) awaited a future that
+    /// is not one of its own yields and that was not ready. Nothing would
+    /// ever wake it, so instead of hanging the generator is closed. Use an
+    /// [`AsyncGen`](crate::AsyncGen) for bodies that wait on I/O or timers.
+    Blocked,
+    /// The body awaited the [`Co`](crate::Co) of another generator, or
+    /// passed `yield_from` a generator that was already started or
+    /// finished.
+    Misuse,
+}
+
+impl fmt::Display for GenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GenError::NotStarted => "generator not started: call start() before send()",
+            GenError::AlreadyStarted => "generator already started",
+            GenError::Finished => "generator finished",
+            GenError::Blocked => "generator body awaited a pending future that is not a yield",
+            GenError::Misuse => {
+                "generator body awaited another generator's Co, or delegated to a started generator"
+            }
+        })
+    }
+}
+
+impl std::error::Error for GenError {}

@@ -1,0 +1,253 @@
+//! Synchronous generators: [`Gen`].
+
+use std::fmt;
+use std::future::Future;
+use std::iter::FusedIterator;
+use std::task::{Context, Waker};
+
+use crate::co::{Co, Delegate};
+use crate::core::{Raw, Step};
+use crate::raw::Id;
+use crate::{GenError, GenState};
+
+/// A generator: a body that yields values of type `Y`, receives values of
+/// type `S` at each yield, and returns a value of type `R`.
+///
+/// The body is an `async` block given a [`Co`]; `co.yield_(y).await` is
+/// Python's `yield y`. The body runs only inside [`start`](Gen::start),
+/// [`send`](Gen::send) and [`throw`](Gen::throw), on the caller's thread,
+/// up to its next yield.
+///
+/// | Python                         | here                                   |
+/// |--------------------------------|----------------------------------------|
+/// | `g = f()` (a generator function) | [`Gen::new(\|co\| async move { .. })`](Gen::new) |
+/// | `r = yield x`                  | `let r = co.yield_(x).await;`          |
+/// | `next(g)` / `g.send(None)`     | [`g.start()`](Gen::start)              |
+/// | `g.send(v)`                    | [`g.send(v)`](Gen::send)               |
+/// | `StopIteration(value)`         | [`Ok(GenState::Complete(value))`](GenState::Complete) |
+/// | `g.throw(e)`                   | [`g.throw(e)`](Gen::throw) (send type `Result<T, E>`) |
+/// | `g.close()`                    | [`g.close()`](Gen::close)              |
+/// | `yield from h`                 | [`co.yield_from(h).await`](Co::yield_from) |
+/// | `for x in g`                   | `for x in g` (when `S` and `R` are `()`) |
+///
+/// The body is boxed once, when the generator is made; resumes allocate
+/// nothing. `B` is the boxed body's type: a `dyn Future` that is `Send`
+/// for [`Gen::new_send`] (see [`SendGen`]) and need not be for
+/// [`Gen::new`].
+///
+/// A generator cannot be resumed from inside its own body (Python's
+/// "generator already executing"): resuming takes `&mut self`, and the body
+/// cannot hold a reference to its own generator.
+///
+/// ```compile_fail,E0381
+/// use coro::Gen;
+///
+/// // Python: `def f(): yield me.send(None)` raises "generator already
+/// // executing" at run time. Here the body cannot even name its own
+/// // generator:
+/// let mut me: Gen<u32>;
+/// me = Gen::new(move |co| async move {
+///     let _ = me.send(());
+///     co.yield_(1).await;
+/// });
+/// ```
+pub struct Gen<Y, R = (), S = (), B: ?Sized = dyn Future<Output = R>> {
+    raw: Raw<Y, R, S, B>,
+}
+
+/// A [`Gen`] whose body is `Send`, and which is therefore `Send` itself.
+pub type SendGen<Y, R = (), S = ()> = Gen<Y, R, S, dyn Future<Output = R> + Send>;
+
+impl<'a, Y, R, S> Gen<Y, R, S, dyn Future<Output = R> + 'a> {
+    /// Makes a generator from a closure that receives the [`Co`] and
+    /// returns the body. Nothing of the body runs until
+    /// [`start`](Gen::start).
+    ///
+    /// ```
+    /// use coro::{Gen, GenState};
+    ///
+    /// let mut g = Gen::new(|co| async move {
+    ///     let a: i32 = co.yield_("first").await;
+    ///     let b: i32 = co.yield_("second").await;
+    ///     a + b
+    /// });
+    /// assert_eq!(g.start(), Ok(GenState::Yielded("first")));
+    /// assert_eq!(g.send(1), Ok(GenState::Yielded("second")));
+    /// assert_eq!(g.send(2), Ok(GenState::Complete(3)));
+    /// ```
+    pub fn new<F, Fut>(producer: F) -> Self
+    where
+        F: FnOnce(Co<Y, S>) -> Fut,
+        Fut: Future<Output = R> + 'a,
+    {
+        let id = Id::fresh();
+        let body = Box::pin(producer(Co::new(id.clone())));
+        Gen {
+            raw: Raw::new(body, id),
+        }
+    }
+}
+
+impl<'a, Y, R, S> Gen<Y, R, S, dyn Future<Output = R> + Send + 'a> {
+    /// Like [`Gen::new`], for a `Send` body: the generator can then be
+    /// moved to (and resumed on) another thread.
+    pub fn new_send<F, Fut>(producer: F) -> Self
+    where
+        F: FnOnce(Co<Y, S>) -> Fut,
+        Fut: Future<Output = R> + Send + 'a,
+    {
+        let id = Id::fresh();
+        let body = Box::pin(producer(Co::new(id.clone())));
+        Gen {
+            raw: Raw::new(body, id),
+        }
+    }
+}
+
+impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
+    /// Runs the body to its first yield (Python's `next(g)`, or
+    /// `g.send(None)` on a new generator).
+    ///
+    /// # Errors
+    ///
+    /// [`GenError::AlreadyStarted`], [`GenError::Finished`] after a close,
+    /// and [`GenError::Blocked`] or [`GenError::Misuse`] as for
+    /// [`send`](Gen::send).
+    #[inline]
+    pub fn start(&mut self) -> Result<GenState<Y, R>, GenError> {
+        if self.raw.started && self.raw.body.is_some() {
+            return Err(GenError::AlreadyStarted);
+        }
+        self.resume(None)
+    }
+
+    /// Resumes the body with `value`, which becomes the value of the
+    /// `co.yield_(..).await` it is suspended at, and runs it to its next
+    /// yield or to its end.
+    ///
+    /// # Errors
+    ///
+    /// - [`GenError::NotStarted`] before [`start`](Gen::start);
+    /// - [`GenError::Finished`] after the body returned, panicked or was
+    ///   closed;
+    /// - [`GenError::Blocked`] if the body awaited a pending future that is
+    ///   not a yield, [`GenError::Misuse`] if it awaited another generator's
+    ///   [`Co`]; both close the generator.
+    ///
+    /// # Panics
+    ///
+    /// A panic in the body propagates to the caller; the generator is then
+    /// finished.
+    #[inline]
+    pub fn send(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
+        if !self.raw.started && self.raw.body.is_some() {
+            return Err(GenError::NotStarted);
+        }
+        self.resume(Some(value))
+    }
+
+    #[inline]
+    fn resume(&mut self, input: Option<S>) -> Result<GenState<Y, R>, GenError> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.raw.poll_body(input, &mut cx) {
+            Step::Yielded(y) => Ok(GenState::Yielded(y)),
+            Step::Complete(r) => Ok(GenState::Complete(r)),
+            Step::Finished => Err(GenError::Finished),
+            Step::Misuse => Err(GenError::Misuse),
+            Step::Pending => {
+                self.raw.close();
+                Err(GenError::Blocked)
+            }
+        }
+    }
+}
+
+impl<Y, R, S, B: ?Sized> Gen<Y, R, S, B> {
+    /// Drops the body now, running the destructors of everything it holds
+    /// (Python's `close()`). Later resumes return [`GenError::Finished`].
+    /// Closing a finished generator does nothing.
+    pub fn close(&mut self) {
+        self.raw.close();
+    }
+
+    /// Whether the body returned, panicked or was closed.
+    pub fn is_complete(&self) -> bool {
+        self.raw.is_complete()
+    }
+
+    /// Whether [`start`](Gen::start) was called.
+    pub fn is_started(&self) -> bool {
+        self.raw.started
+    }
+}
+
+impl<Y, R, T, E, B: ?Sized + Future<Output = R>> Gen<Y, R, Result<T, E>, B> {
+    /// Resumes the body with `Err(error)` at the yield it is suspended at
+    /// (Python's `throw`). A body that uses `?` on its yields then returns
+    /// that error, which this call reports as
+    /// [`GenState::Complete`]; a body that handles it goes on to its next
+    /// yield.
+    ///
+    /// ```
+    /// use coro::{Gen, GenState};
+    ///
+    /// let mut g = Gen::new(|co| async move {
+    ///     let mut total = 0;
+    ///     loop {
+    ///         total += co.yield_(total).await?;
+    ///     }
+    ///     #[allow(unreachable_code)]
+    ///     Ok::<(), String>(())
+    /// });
+    /// g.start().unwrap();
+    /// assert_eq!(g.send(Ok(5)), Ok(GenState::Yielded(5)));
+    /// assert_eq!(g.throw("stop".to_string()), Ok(GenState::Complete(Err("stop".to_string()))));
+    /// assert!(g.is_complete());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Gen::send): [`GenError::NotStarted`] before
+    /// `start` (the body has no yield to receive the error yet).
+    #[inline]
+    pub fn throw(&mut self, error: E) -> Result<GenState<Y, R>, GenError> {
+        self.send(Err(error))
+    }
+}
+
+impl<Y, B: ?Sized + Future<Output = ()>> Iterator for Gen<Y, (), (), B> {
+    type Item = Y;
+
+    #[inline]
+    fn next(&mut self) -> Option<Y> {
+        let step = if self.raw.started {
+            self.send(())
+        } else {
+            self.start()
+        };
+        match step {
+            Ok(GenState::Yielded(y)) => Some(y),
+            _ => {
+                self.raw.close();
+                None
+            }
+        }
+    }
+}
+
+impl<Y, B: ?Sized + Future<Output = ()>> FusedIterator for Gen<Y, (), (), B> {}
+
+impl<Y, R, S, B: ?Sized> fmt::Debug for Gen<Y, R, S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Gen").field("state", &self.raw).finish()
+    }
+}
+
+impl<Y, R, S, B: ?Sized + Future<Output = R>> Delegate<Y, S> for Gen<Y, R, S, B> {
+    type Return = R;
+    type Body = B;
+
+    fn into_raw(self) -> Raw<Y, R, S, B> {
+        self.raw
+    }
+}
