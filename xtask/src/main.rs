@@ -245,7 +245,7 @@ fn ci() -> Result<(), String> {
                 .env("CARGO_TARGET_DIR", "target/loom"),
         )?;
     }
-    let miri = has(Command::new("cargo").args(["+nightly", "miri", "--version"]));
+    let miri = miri_available();
     for name in MIRI_CRATES {
         if miri {
             run.step(
@@ -259,12 +259,28 @@ fn ci() -> Result<(), String> {
         } else {
             run.skip(
                 &format!("miri {name}"),
-                "`cargo +nightly miri` is not installed; `rustup component add --toolchain nightly miri rust-src` adds it",
+                "no nightly toolchain with miri here (`rustup toolchain install nightly --component miri,rust-src` adds it)",
             );
         }
     }
     run.summary(None);
     Ok(())
+}
+
+/// Whether `cargo +nightly miri` works, installing the component when a
+/// nightly toolchain is present without it.
+fn miri_available() -> bool {
+    if has(Command::new("cargo").args(["+nightly", "miri", "--version"])) {
+        return true;
+    }
+    if !has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
+        return false;
+    }
+    println!("\n$ rustup component add --toolchain nightly miri rust-src");
+    let _ = Command::new("rustup")
+        .args(["component", "add", "--toolchain", "nightly", "miri", "rust-src"])
+        .status();
+    has(Command::new("cargo").args(["+nightly", "miri", "--version"]))
 }
 
 fn bench(areas: &[String]) -> Result<(), String> {
