@@ -1,0 +1,1023 @@
+//! One connection's protocol state, without I/O: bytes in, requests out;
+//! responses in, bytes out. The read side and the write side are separate
+//! states, and whether the connection persists is decided from the pair.
+
+use std::collections::VecDeque;
+
+use crate::body::{BodyKind, Decoder};
+use crate::date::with_cached_date;
+use crate::error::{Error, Kind};
+use crate::head::{Parsed, leading_empty_lines, parse_head};
+use crate::limits::Limits;
+use crate::method::Version;
+use crate::request::Request;
+use crate::response::Response;
+use crate::status::StatusCode;
+
+/// The value of the `Server` header the server adds when a response has none.
+pub const SERVER_NAME: &str = concat!("minihttp/", env!("CARGO_PKG_VERSION"));
+
+/// The interim response sent when a client waits on `Expect: 100-continue`.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// A reusable read buffer: bytes received but not yet consumed.
+///
+/// Read from the socket into [`spare`](ReadBuf::spare), record the count
+/// with [`filled`](ReadBuf::filled), let [`Conn::poll_request`] consume.
+/// The storage is allocated and zeroed once, reused across requests, and
+/// compacted only when the free tail runs short.
+#[derive(Clone, Debug, Default)]
+pub struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ReadBuf {
+    /// Initial capacity of [`ReadBuf::new`].
+    pub const DEFAULT_CAPACITY: usize = 8 * 1024;
+
+    /// An empty buffer; the first [`spare`](ReadBuf::spare) allocates.
+    pub const fn new() -> ReadBuf {
+        ReadBuf {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The bytes not yet consumed.
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Number of bytes not yet consumed.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// Whether every received byte has been consumed.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Drops `n` bytes from the front (at most [`len`](ReadBuf::len)).
+    pub fn consume(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free space after the data to read into, at least `min` bytes
+    /// (moving the data to the front or growing the storage as needed).
+    pub fn spare(&mut self, min: usize) -> &mut [u8] {
+        let min = min.max(1);
+        if self.buf.len() - self.end < min {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.buf.len() - self.end < min {
+                let want = (self.end + min)
+                    .max(ReadBuf::DEFAULT_CAPACITY)
+                    .max(self.buf.len() * 2);
+                self.buf.resize(want, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Records that `n` bytes were written at the start of the last
+    /// [`spare`](ReadBuf::spare) slice.
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
+    }
+
+    /// Appends bytes (tests, or data that arrived by other means).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.filled(bytes.len());
+    }
+}
+
+/// What [`Conn::poll_request`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// A complete request, body included. Answer it with
+    /// [`Conn::encode_response`] (responses go out in request order).
+    Request(Request),
+    /// Write [`CONTINUE`] (the client waits on `Expect: 100-continue`), then
+    /// read more and poll again.
+    Continue,
+    /// Read more bytes into the buffer and poll again.
+    NeedMore,
+    /// No more requests will be read on this connection: answer the ones
+    /// handed out, then close.
+    Close,
+}
+
+/// How a response body follows its head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// No body bytes at all (HEAD, 1xx, 204, 304).
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked ([`ChunkedEncoder`](crate::ChunkedEncoder)), for a body of
+    /// unknown length to an HTTP/1.1 client.
+    Chunked,
+    /// Raw bytes until the connection closes, for a body of unknown length
+    /// to an HTTP/1.0 client.
+    UntilClose,
+}
+
+/// The read side.
+#[derive(Debug)]
+enum ReadState {
+    /// Waiting for (the rest of) a request head.
+    Head,
+    /// Reading the body of `request`.
+    Body(Box<PendingBody>),
+    /// No more requests: one asked to close, the peer closed, or an error.
+    Closed,
+}
+
+#[derive(Debug)]
+struct PendingBody {
+    request: Request,
+    decoder: Decoder,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+/// What answering one handed-out request needs to know.
+#[derive(Clone, Copy, Debug)]
+struct Owed {
+    version: Version,
+    head: bool,
+    keep_alive: bool,
+}
+
+/// The write side.
+#[derive(Debug)]
+enum WriteState {
+    /// Responses can be written; `owed` lists the requests handed out and
+    /// not yet answered, oldest first.
+    Open,
+    /// A response ended the connection; nothing more may be written.
+    Closed,
+}
+
+/// The protocol state of one connection, without I/O.
+///
+/// The server loop reads bytes into a [`ReadBuf`], calls
+/// [`poll_request`](Conn::poll_request) until it says [`Next::NeedMore`],
+/// runs the handler for each [`Next::Request`], encodes each response with
+/// [`encode_response`](Conn::encode_response) into one reused write buffer
+/// (so pipelined responses go out in one write), and closes when
+/// [`is_done`](Conn::is_done) says so.
+///
+/// ```
+/// use minihttp::{Conn, Limits, Next, ReadBuf, Response};
+/// let mut conn = Conn::new(Limits::default());
+/// let mut buf = ReadBuf::new();
+/// buf.extend_from_slice(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+/// let mut out = Vec::new();
+/// while let Next::Request(req) = conn.poll_request(&mut buf).unwrap() {
+///     conn.encode_response(&Response::text(req.path().into_owned()), &mut out);
+/// }
+/// assert!(conn.is_done());
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(text.ends_with("connection: close\r\n\r\n/b"));
+/// ```
+#[derive(Debug)]
+pub struct Conn {
+    limits: Limits,
+    read: ReadState,
+    write: WriteState,
+    owed: VecDeque<Owed>,
+    eof: bool,
+    /// A request error is waiting for [`Conn::encode_error`].
+    failed: bool,
+}
+
+impl Conn {
+    /// A fresh connection with these limits.
+    pub fn new(limits: Limits) -> Conn {
+        Conn {
+            limits,
+            read: ReadState::Head,
+            write: WriteState::Open,
+            owed: VecDeque::new(),
+            eof: false,
+            failed: false,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Records that the peer closed its sending side: no more bytes will
+    /// arrive, so a partial request becomes an error instead of `NeedMore`.
+    pub fn read_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// Whether a request head is partly received or a body is being read
+    /// (the header-read timeout applies); false while idle between requests.
+    pub fn is_mid_request(&self, buf: &ReadBuf) -> bool {
+        match self.read {
+            ReadState::Head => leading_empty_lines(buf.data()) < buf.len(),
+            ReadState::Body(_) => true,
+            ReadState::Closed => false,
+        }
+    }
+
+    /// Parses the next request out of `buf`, consuming its bytes.
+    ///
+    /// An error means the request cannot be answered normally: the read side
+    /// is closed; answer the requests already handed out, then the error
+    /// with [`encode_error`](Conn::encode_error), then close.
+    pub fn poll_request(&mut self, buf: &mut ReadBuf) -> Result<Next, Error> {
+        let result = self.poll_inner(buf);
+        if result.is_err() {
+            self.read = ReadState::Closed;
+            self.failed = true;
+        }
+        result
+    }
+
+    fn poll_inner(&mut self, buf: &mut ReadBuf) -> Result<Next, Error> {
+        loop {
+            // Take the state out; every path below puts one back.
+            match std::mem::replace(&mut self.read, ReadState::Closed) {
+                ReadState::Closed => return Ok(Next::Close),
+                ReadState::Head => {
+                    // Empty lines between requests are allowed and dropped
+                    // (RFC 9112 section 2.2).
+                    let skip = leading_empty_lines(buf.data());
+                    buf.consume(skip);
+                    if buf.is_empty() {
+                        if self.eof {
+                            return Ok(Next::Close);
+                        }
+                        self.read = ReadState::Head;
+                        return Ok(Next::NeedMore);
+                    }
+                    let head = match parse_head(buf.data(), &self.limits)? {
+                        Parsed::Partial if self.eof => return Err(Error::new(Kind::Incomplete)),
+                        Parsed::Partial => {
+                            self.read = ReadState::Head;
+                            return Ok(Next::NeedMore);
+                        }
+                        Parsed::Complete(head) => head,
+                    };
+                    buf.consume(head.len());
+                    let (kind, keep_alive, expect_continue) =
+                        (head.body(), head.keep_alive(), head.expect_continue());
+                    let mut request = head.into_request();
+                    if kind == BodyKind::Empty {
+                        return Ok(Next::Request(self.hand_out(request, keep_alive)));
+                    }
+                    if let BodyKind::Length(n) = kind {
+                        // Reserve what is declared, up to a bound: a declared
+                        // length costs nothing until its bytes arrive.
+                        request.body.reserve(n.min(64 * 1024) as usize);
+                    }
+                    self.read = ReadState::Body(Box::new(PendingBody {
+                        request,
+                        decoder: Decoder::new(kind, self.limits.max_body, self.limits.max_head),
+                        keep_alive,
+                        expect_continue,
+                    }));
+                }
+                ReadState::Body(mut pending) => {
+                    let p = &mut *pending;
+                    let (used, done) = p.decoder.decode_into(buf.data(), &mut p.request.body)?;
+                    buf.consume(used);
+                    if done {
+                        let PendingBody {
+                            request,
+                            keep_alive,
+                            ..
+                        } = *pending;
+                        return Ok(Next::Request(self.hand_out(request, keep_alive)));
+                    }
+                    if self.eof {
+                        return Err(Error::new(Kind::Incomplete));
+                    }
+                    // Ask for the body once, when it is needed and not there;
+                    // with responses still owed, those come first and the
+                    // client sends the body anyway after its timeout.
+                    let send_continue = p.expect_continue && self.owed.is_empty();
+                    p.expect_continue = false;
+                    self.read = ReadState::Body(pending);
+                    return Ok(if send_continue {
+                        Next::Continue
+                    } else {
+                        Next::NeedMore
+                    });
+                }
+            }
+        }
+    }
+
+    fn hand_out(&mut self, request: Request, keep_alive: bool) -> Request {
+        self.read = if keep_alive {
+            ReadState::Head
+        } else {
+            ReadState::Closed
+        };
+        self.owed.push_back(Owed {
+            version: request.version,
+            head: request.method.is_head(),
+            keep_alive,
+        });
+        request
+    }
+
+    /// Writes the interim `100 Continue` into `out`.
+    pub fn encode_continue(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(CONTINUE);
+    }
+
+    /// Appends `response` to `out` as the answer to the oldest request not
+    /// yet answered: status line, `Date`, `Server`, framing and
+    /// `Connection` fields, the response's fields, and, for an in-memory
+    /// body, the body itself (never for HEAD, 1xx, 204 or 304).
+    ///
+    /// Framing fields set by the handler are not copied: `Content-Length`
+    /// is kept only on a HEAD or 304 answer with an empty body (where it
+    /// describes the representation), `Transfer-Encoding` never, and a
+    /// `Connection` field is only read for `close`. Returns how the body is
+    /// framed, which tells the server how to send a body that is not in
+    /// memory. After a response that closes, nothing more is written and
+    /// [`is_done`](Conn::is_done) is true.
+    pub fn encode_response(&mut self, response: &Response, out: &mut Vec<u8>) -> Framing {
+        let owed = self.owed.pop_front().unwrap_or(Owed {
+            version: Version::Http11,
+            head: false,
+            keep_alive: false,
+        });
+        if matches!(self.write, WriteState::Closed) {
+            return Framing::None;
+        }
+        let status = response.status();
+        let no_body = owed.head || status.forbids_body();
+        let body_len = response.body().len();
+        let framing = match body_len {
+            _ if no_body => Framing::None,
+            Some(n) => Framing::Length(n),
+            None if owed.version == Version::Http11 => Framing::Chunked,
+            None => Framing::UntilClose,
+        };
+        // A handler's own Content-Length survives only where it describes
+        // the representation without framing a body: HEAD, 304.
+        let keep_length = body_len == Some(0)
+            && (owed.head || status == StatusCode::NOT_MODIFIED)
+            && response.headers().contains("content-length");
+        let close = !owed.keep_alive
+            || response.wants_close()
+            || framing == Framing::UntilClose
+            || (matches!(self.read, ReadState::Closed) && self.owed.is_empty() && !self.failed);
+
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(&status.digits());
+        out.push(b' ');
+        out.extend_from_slice(status.reason().as_bytes());
+        out.extend_from_slice(b"\r\ndate: ");
+        with_cached_date(|d| out.extend_from_slice(d));
+        out.extend_from_slice(b"\r\n");
+        let headers = response.headers();
+        if !headers.contains("server") {
+            out.extend_from_slice(b"server: ");
+            out.extend_from_slice(SERVER_NAME.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        match framing {
+            Framing::Length(n) => {
+                out.extend_from_slice(b"content-length: ");
+                push_decimal(n, out);
+                out.extend_from_slice(b"\r\n");
+            }
+            Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+            Framing::None if owed.head && !status.forbids_body() && !keep_length => {
+                // HEAD: the length a GET would have.
+                if let Some(n) = body_len {
+                    out.extend_from_slice(b"content-length: ");
+                    push_decimal(n, out);
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            Framing::None | Framing::UntilClose => {}
+        }
+        if close {
+            out.extend_from_slice(b"connection: close\r\n");
+        } else if owed.version == Version::Http10 {
+            out.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        for (name, value) in headers.iter() {
+            let framing_field = name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("connection")
+                || (name.eq_ignore_ascii_case("content-length") && !keep_length);
+            if framing_field {
+                continue;
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if let (Framing::Length(_), Some(bytes)) = (framing, response.body().as_bytes()) {
+            out.extend_from_slice(bytes);
+        }
+        if close {
+            self.write = WriteState::Closed;
+            self.read = ReadState::Closed;
+            self.owed.clear();
+        }
+        framing
+    }
+
+    /// Appends the response to a request error (status from
+    /// [`Error::status`], a short text body, `Connection: close` when the
+    /// error [closes the connection](Error::closes_connection)).
+    pub fn encode_error(&mut self, error: &Error, out: &mut Vec<u8>) {
+        let mut response = Response::error(error.status());
+        if error.closes_connection() {
+            // A constant, valid field: cannot fail.
+            let _ = response.headers_mut().insert("connection", "close");
+            self.read = ReadState::Closed;
+            self.failed = false;
+            // The failed request was never handed out: answer it now.
+            self.owed.push_front(Owed {
+                version: Version::Http11,
+                head: false,
+                keep_alive: false,
+            });
+        }
+        self.encode_response(&response, out);
+    }
+
+    /// Whether the connection should be closed once the write buffer is
+    /// flushed: a response closed it, or the read side is finished and every
+    /// request handed out has been answered.
+    pub fn is_done(&self) -> bool {
+        matches!(self.write, WriteState::Closed)
+            || (matches!(self.read, ReadState::Closed) && self.owed.is_empty())
+    }
+
+    /// Whether the connection may carry another request after the responses
+    /// owed so far: the read side expects one and no response closed it.
+    pub fn keep_alive(&self) -> bool {
+        !matches!(self.read, ReadState::Closed) && matches!(self.write, WriteState::Open)
+    }
+
+    /// Requests handed out and not yet answered.
+    pub fn pending_responses(&self) -> usize {
+        self.owed.len()
+    }
+}
+
+fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// How a connection fed some bytes ended.
+    #[derive(Debug, PartialEq, Eq)]
+    enum End {
+        /// This many requests, then `NeedMore` (the connection stays open).
+        Open(usize),
+        /// This many requests, then the read side closed cleanly.
+        Closed(usize),
+        /// This many requests, then `Continue`.
+        Continue(usize),
+        /// This many requests, then an error answered with this status and
+        /// `Connection: close`.
+        Failed(usize, u16),
+    }
+    use End::*;
+
+    fn small() -> Limits {
+        Limits {
+            max_request_line: 40,
+            max_head: 200,
+            max_headers: 4,
+            max_body: 16,
+            ..Limits::default()
+        }
+    }
+
+    fn run_with(raw: &[u8], limits: Limits) -> (End, Vec<Request>, Vec<u8>) {
+        let mut conn = Conn::new(limits);
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(raw);
+        let mut reqs = Vec::new();
+        let mut out = Vec::new();
+        let end = loop {
+            match conn.poll_request(&mut buf) {
+                Ok(Next::Request(r)) => {
+                    conn.encode_response(&Response::text("ok"), &mut out);
+                    reqs.push(r);
+                }
+                Ok(Next::NeedMore) => break Open(reqs.len()),
+                Ok(Next::Close) => break Closed(reqs.len()),
+                Ok(Next::Continue) => break Continue(reqs.len()),
+                Err(e) => {
+                    conn.encode_error(&e, &mut out);
+                    assert!(conn.is_done(), "{e:?} must close");
+                    assert!(find(&out, b"connection: close\r\n"), "{e:?} must say close");
+                    break Failed(reqs.len(), e.status().as_u16());
+                }
+            }
+        };
+        (end, reqs, out)
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// One line per raw-bytes case: what the connection does with it under
+    /// the `small()` limits (request line 40, head 200, 4 headers, body 16).
+    #[test]
+    fn hardening_table() {
+        let table: &[(&[u8], End)] = &[
+            // Well-formed.
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Open(1)),
+            (b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Open(1)),
+            (b"GET / HTTP/1.0\r\n\r\n", Closed(1)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", Open(0)),
+            (b"GET / HTTP/1.1\nHost: a\n\n", Open(1)),
+            // 414: request line too long, complete or not.
+            (b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 414)),
+            (b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Failed(0, 414)),
+            (b"GET /aaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n", Open(0)),
+            // 431: header section too large, too many fields.
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", Failed(0, 431)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Failed(0, 431)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", Failed(0, 431)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", Open(1)),
+            // 400: malformed request line.
+            (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET /\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\rHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET foo HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            // 400: malformed header fields.
+            (b"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n folded\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01b\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX\x7f: a\r\n\r\n", Failed(0, 400)),
+            // 505 for well-formed other versions, 400 for garbage there.
+            (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Failed(0, 505)),
+            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Failed(0, 505)),
+            (b"GET / HTTP/0.9\r\n\r\n", Failed(0, 505)),
+            (b"GET / HTTP/3", Failed(0, 505)),
+            (b"GET / HTTPS/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET / http/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            // 400: Host missing, repeated or invalid in HTTP/1.1.
+            (b"GET / HTTP/1.1\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: \r\n\r\n", Open(1)),
+            (b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", Open(1)),
+            // Smuggling: both framings, repeated or malformed lengths.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\nabc", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", Open(1)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0003\r\n\r\nabc", Open(1)),
+            // Transfer-Encoding other than one final chunked.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: (chunked), chunked\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Failed(0, 501)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", Failed(0, 501)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:  Chunked \r\n\r\n0\r\n\r\n", Open(1)),
+            // 413: body over the limit, declared or chunked.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n", Failed(0, 413)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n", Failed(0, 413)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n9\r\n", Failed(0, 413)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", Open(1)),
+            // 400: bad chunk framing.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n0\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\n0\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;a\x00\r\na\r\n0\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n folded\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1 ;ext=\"v\"\r\na\r\n0\r\nT: 1\r\n\r\n", Open(1)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0000\r\n\r\n", Open(1)),
+            // Keep-alive: HTTP/1.1 persists unless close; HTTP/1.0 closes unless keep-alive.
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Open(2)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Closed(1)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", Closed(1)),
+            (b"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\n\r\n", Closed(1)),
+            (b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET / HTTP/1.0\r\n\r\n", Closed(2)),
+            // Expect: 100-continue asks for the body only when it is missing.
+            (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", Continue(0)),
+            (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nab", Open(1)),
+            (b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", Open(0)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", Open(1)),
+            // A valid request answered before the garbage after it.
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\n", Failed(1, 400)),
+        ];
+        for (raw, expected) in table {
+            let (end, _, _) = run_with(raw, small());
+            assert_eq!(
+                &end,
+                expected,
+                "{}",
+                String::from_utf8_lossy(raw).escape_debug()
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_and_responses() {
+        let (end, reqs, out) = run_with(
+            b"POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nTrailer-A: 1\r\nTrailer-B: 2\r\n\r\nPOST /v HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nfg",
+            Limits::default(),
+        );
+        assert_eq!(end, Open(2));
+        assert_eq!(reqs[0].body(), b"abcde");
+        assert!(
+            reqs[0].header("trailer-a").is_none(),
+            "trailers are discarded"
+        );
+        assert_eq!(reqs[1].body(), b"fg");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2);
+        assert!(!text.contains("connection:"));
+    }
+
+    fn encode(req: &[u8], response: &Response) -> (String, Framing, bool) {
+        let mut conn = Conn::new(Limits::default());
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(req);
+        let Ok(Next::Request(_)) = conn.poll_request(&mut buf) else {
+            panic!("request expected")
+        };
+        let mut out = Vec::new();
+        let framing = conn.encode_response(response, &mut out);
+        (String::from_utf8(out).unwrap(), framing, conn.is_done())
+    }
+
+    #[test]
+    fn response_encoding() {
+        const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        const HEAD: &[u8] = b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let (text, framing, done) = encode(GET, &Response::text("hello"));
+        assert_eq!(framing, Framing::Length(5));
+        assert!(!done);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "hello");
+        let lines: Vec<_> = head.split("\r\n").collect();
+        assert_eq!(lines[0], "HTTP/1.1 200 OK");
+        assert!(
+            lines[1].starts_with("date: ")
+                && lines[1].ends_with(" GMT")
+                && lines[1].len() == 6 + 29
+        );
+        assert_eq!(lines[2], format!("server: {SERVER_NAME}"));
+        assert!(lines.contains(&"content-length: 5"));
+        assert!(lines.contains(&"content-type: text/plain; charset=utf-8"));
+
+        // HEAD: the GET length, no body bytes.
+        let (text, framing, _) = encode(HEAD, &Response::text("hello"));
+        assert_eq!(framing, Framing::None);
+        assert!(
+            text.ends_with("content-length: 5\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n")
+        );
+
+        // HEAD with an explicit representation length and an empty body.
+        let r = Response::builder()
+            .header("Content-Length", "1234")
+            .build()
+            .unwrap();
+        let (text, _, _) = encode(HEAD, &r);
+        assert_eq!(text.matches("ontent-").count(), 1);
+        assert!(text.contains("Content-Length: 1234\r\n"));
+
+        // A handler's framing fields are not sent; its close is honoured.
+        let r = Response::builder()
+            .header("Content-Length", "99")
+            .header("Transfer-Encoding", "chunked")
+            .header("Connection", "close")
+            .header("Server", "custom")
+            .body("abc")
+            .unwrap();
+        let (text, framing, done) = encode(GET, &r);
+        assert_eq!(framing, Framing::Length(3));
+        assert!(done);
+        assert!(!text.contains("99") && !text.contains("chunked") && !text.contains("minihttp"));
+        assert!(text.contains("connection: close\r\n") && text.contains("Server: custom\r\n"));
+
+        // 204 and 304 carry no body and no length.
+        let mut r = Response::text("ignored");
+        r.set_status(StatusCode::NO_CONTENT);
+        let (text, framing, _) = encode(GET, &r);
+        assert_eq!(framing, Framing::None);
+        assert!(text.starts_with("HTTP/1.1 204 No Content\r\n") && text.ends_with("\r\n\r\n"));
+        assert!(!text.contains("content-length"));
+
+        // HTTP/1.0 keep-alive is confirmed.
+        let (text, _, done) = encode(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            &Response::text("x"),
+        );
+        assert!(text.contains("connection: keep-alive\r\n") && !done);
+        let (text, _, done) = encode(b"GET / HTTP/1.0\r\n\r\n", &Response::text("x"));
+        assert!(text.contains("connection: close\r\n") && done);
+    }
+
+    #[test]
+    fn pipelined_error_after_answers() {
+        // Two valid requests and a bad one: both answers, then the error, then close.
+        let (end, reqs, out) = run_with(
+            b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/9.9\r\n\r\n",
+            Limits::default(),
+        );
+        assert_eq!((end, reqs.len()), (Failed(2, 505), 2));
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
+        assert!(text.contains("HTTP/1.1 505 HTTP Version Not Supported\r\n"));
+        assert_eq!(text.matches("connection: close").count(), 1);
+    }
+
+    #[test]
+    fn eof_handling() {
+        let mut conn = Conn::new(Limits::default());
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n\r\n");
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Request(_))));
+        assert!(!conn.is_mid_request(&buf));
+        conn.read_eof();
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+        assert!(!conn.is_done(), "a response is still owed");
+        conn.encode_response(&Response::text("x"), &mut Vec::new());
+        assert!(conn.is_done());
+
+        let mut conn = Conn::new(Limits::default());
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab");
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+        assert!(conn.is_mid_request(&buf));
+        conn.read_eof();
+        assert!(conn.poll_request(&mut buf).unwrap_err().is_incomplete());
+    }
+
+    #[test]
+    fn timeout_error_answers_408() {
+        let mut conn = Conn::new(Limits::default());
+        let mut out = Vec::new();
+        conn.encode_error(&Error::timeout(), &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 408 Request Timeout\r\n"));
+        assert!(conn.is_done());
+    }
+
+    #[test]
+    fn read_buf_reuse() {
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(b"abc");
+        buf.consume(1);
+        assert_eq!(buf.data(), b"bc");
+        let spare = buf.spare(ReadBuf::DEFAULT_CAPACITY);
+        assert!(spare.len() >= ReadBuf::DEFAULT_CAPACITY);
+        spare[..2].copy_from_slice(b"de");
+        buf.filled(2);
+        assert_eq!(buf.data(), b"bcde");
+        buf.consume(10);
+        assert!(buf.is_empty() && buf.len() == 0);
+    }
+
+    /// A request the generator below writes, and what parsing must give back.
+    #[derive(Clone, Debug)]
+    struct Gen {
+        method: &'static str,
+        target: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        chunks: Option<Vec<usize>>,
+    }
+
+    impl Gen {
+        fn write(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(
+                format!("{} {} HTTP/1.1\r\nHost: h\r\n", self.method, self.target).as_bytes(),
+            );
+            for (n, v) in &self.headers {
+                out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+            }
+            match &self.chunks {
+                None if self.body.is_empty() => out.extend_from_slice(b"\r\n"),
+                None => {
+                    out.extend_from_slice(
+                        format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes(),
+                    );
+                    out.extend_from_slice(&self.body);
+                }
+                Some(cuts) => {
+                    out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                    let mut rest = &self.body[..];
+                    for &c in cuts {
+                        let n = c.min(rest.len());
+                        crate::ChunkedEncoder::encode_chunk(&rest[..n], out);
+                        rest = &rest[n..];
+                    }
+                    crate::ChunkedEncoder::encode_chunk(rest, out);
+                    out.extend_from_slice(b"0\r\nX-Trailer: t\r\n\r\n");
+                }
+            }
+        }
+    }
+
+    fn gen_request() -> impl Strategy<Value = Gen> {
+        (
+            prop::sample::select(vec!["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]),
+            "(/[a-zA-Z0-9._~%-]{0,6}){1,3}(\\?[a-z=&+%0-9]{0,10})?",
+            prop::collection::vec(("x-[a-z0-9-]{1,8}", "[!-~]([ -~]{0,10}[!-~])?"), 0..4),
+            prop::collection::vec(any::<u8>(), 0..40),
+            prop::option::of(prop::collection::vec(1usize..10, 0..4)),
+        )
+            .prop_map(|(method, target, headers, body, chunks)| Gen {
+                method,
+                target,
+                headers,
+                body,
+                chunks,
+            })
+    }
+
+    /// Feeds `pieces` one after the other, polling after each; returns the
+    /// requests and how it ended after end of input.
+    fn feed(pieces: &[&[u8]]) -> (Vec<Request>, Result<(), Error>) {
+        let mut conn = Conn::new(Limits::default());
+        let mut buf = ReadBuf::new();
+        let mut reqs = Vec::new();
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let mut polls = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            buf.extend_from_slice(piece);
+            if i + 1 == pieces.len() {
+                conn.read_eof();
+            }
+            loop {
+                polls += 1;
+                assert!(polls <= total + 2 * pieces.len() + 2, "no progress");
+                match conn.poll_request(&mut buf) {
+                    Ok(Next::Request(r)) => {
+                        conn.encode_response(&Response::new(StatusCode::OK), &mut Vec::new());
+                        reqs.push(r);
+                    }
+                    Ok(Next::Continue) => {}
+                    Ok(Next::NeedMore) => {
+                        assert!(i + 1 < pieces.len(), "NeedMore after end of input");
+                        break;
+                    }
+                    Ok(Next::Close) => return (reqs, Ok(())),
+                    Err(e) => return (reqs, Err(e)),
+                }
+            }
+        }
+        (reqs, Ok(()))
+    }
+
+    fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        cuts.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for c in cuts {
+            pieces.push(bytes[at..c].to_vec());
+            at = c;
+        }
+        pieces.push(bytes[at..].to_vec());
+        pieces
+    }
+
+    fn summary(r: &Request) -> (String, String, Vec<(String, Vec<u8>)>, Vec<u8>) {
+        (
+            r.method().to_string(),
+            r.target().to_string(),
+            r.headers()
+                .map(|(n, v)| (n.to_string(), v.to_vec()))
+                .collect(),
+            r.body().to_vec(),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_split_parses_the_same(
+            gens in prop::collection::vec(gen_request(), 1..6),
+            cuts in prop::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let mut wire = Vec::new();
+            for g in &gens {
+                g.write(&mut wire);
+            }
+            let (whole, end) = feed(&[&wire]);
+            prop_assert!(end.is_ok(), "{:?}", end);
+            prop_assert_eq!(whole.len(), gens.len());
+            for (r, g) in whole.iter().zip(&gens) {
+                prop_assert_eq!(r.method().as_str(), g.method);
+                prop_assert_eq!(r.target(), g.target.as_str());
+                prop_assert_eq!(r.body(), &g.body[..]);
+                for (n, v) in &g.headers {
+                    prop_assert_eq!(r.header(n), Some(v.as_str()));
+                }
+            }
+            let pieces = split(&wire, &cuts);
+            let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+            let (parts, end) = feed(&refs);
+            prop_assert!(end.is_ok(), "{:?}", end);
+            prop_assert_eq!(
+                parts.iter().map(summary).collect::<Vec<_>>(),
+                whole.iter().map(summary).collect::<Vec<_>>()
+            );
+        }
+
+        #[test]
+        fn arbitrary_bytes_end_in_requests_then_close_or_error(
+            prefix in prop::option::of(gen_request()),
+            noise in prop::collection::vec(any::<u8>(), 0..300),
+            cuts in prop::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let mut wire = Vec::new();
+            if let Some(g) = prefix {
+                g.write(&mut wire);
+            }
+            wire.extend_from_slice(&noise);
+            let pieces = split(&wire, &cuts);
+            let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+            // `feed` asserts progress on every poll and that the end of
+            // input gives Close or an error, never a wait for more.
+            let (_, end) = feed(&refs);
+            if let Err(e) = end {
+                prop_assert!(e.closes_connection());
+                prop_assert!([400, 413, 414, 431, 501, 505].contains(&e.status().as_u16()), "{:?}", e);
+            }
+        }
+
+        #[test]
+        fn parse_head_gives_partial_complete_or_error(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            match parse_head(&bytes, &Limits::default()) {
+                Ok(Parsed::Partial) => prop_assert!(bytes.len() <= Limits::default().max_head),
+                Ok(Parsed::Complete(head)) => prop_assert!(head.len() <= bytes.len() && head.len() > 0),
+                Err(e) => prop_assert!(e.status().is_client_error() || e.status().is_server_error()),
+            }
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! HTTP dates (RFC 9110 section 5.6.7): the IMF-fixdate formatter, a parser
+//! for the three formats recipients must accept, and the per-thread cache
+//! behind every response's `Date` header.
+
+use std::cell::Cell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub const HTTP_DATE_LEN: usize = 29;
+
+const DAYS: [&[u8; 3]; 7] = [b"Sun", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat"];
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Formats a time as an IMF-fixdate, truncated to the second. Times before
+/// 1970 are written as the epoch; years past 9999 as 9999-12-31 23:59:59.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
+/// assert_eq!(&minihttp::fmt_http_date(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+pub fn fmt_http_date(time: SystemTime) -> [u8; HTTP_DATE_LEN] {
+    const MAX: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .min(MAX);
+    fmt_secs(secs)
+}
+
+fn fmt_secs(secs: u64) -> [u8; HTTP_DATE_LEN] {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    let weekday = ((days + 4) % 7) as usize; // 1970-01-01 was a Thursday.
+    let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[0..3].copy_from_slice(DAYS[weekday]);
+    two(&mut out[5..7], day as u64);
+    out[8..11].copy_from_slice(MONTHS[month as usize - 1]);
+    let y = year as u64;
+    two(&mut out[12..14], y / 100);
+    two(&mut out[14..16], y % 100);
+    two(&mut out[17..19], h);
+    two(&mut out[20..22], m);
+    two(&mut out[23..25], s);
+    out
+}
+
+fn two(out: &mut [u8], v: u64) {
+    out[0] = b'0' + (v / 10) as u8;
+    out[1] = b'0' + (v % 10) as u8;
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), after Howard
+/// Hinnant's `civil_from_days`.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month 1..=12, day 1..=31) to days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Parses an HTTP date in any of the three formats RFC 9110 requires
+/// recipients to accept: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`),
+/// RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+/// (`Sun Nov  6 08:49:37 1994`). `None` for anything else.
+///
+/// ```
+/// let t = minihttp::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").unwrap();
+/// assert_eq!(&minihttp::fmt_http_date(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+pub fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let s = s.trim_matches([' ', '\t']).as_bytes();
+    let (year, month, day, time) = if s.len() == 29 && s[3] == b',' {
+        // IMF-fixdate
+        if &s[25..] != b" GMT" || s[4] != b' ' || s[7] != b' ' || s[11] != b' ' || s[16] != b' ' {
+            return None;
+        }
+        (
+            num(&s[12..16])?,
+            month(&s[8..11])?,
+            num(&s[5..7])?,
+            &s[17..25],
+        )
+    } else if s.len() == 24 && s[3] == b' ' {
+        // asctime: "Sun Nov  6 08:49:37 1994"
+        if s[7] != b' ' || s[10] != b' ' || s[19] != b' ' {
+            return None;
+        }
+        let day = if s[8] == b' ' {
+            num(&s[9..10])?
+        } else {
+            num(&s[8..10])?
+        };
+        (num(&s[20..24])?, month(&s[4..7])?, day, &s[11..19])
+    } else {
+        // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+        let comma = s.iter().position(|&b| b == b',')?;
+        let rest = &s[comma..];
+        if rest.len() != 24
+            || &rest[..2] != b", "
+            || rest[4] != b'-'
+            || rest[8] != b'-'
+            || rest[11] != b' '
+            || &rest[20..] != b" GMT"
+        {
+            return None;
+        }
+        // Two-digit years: RFC 9110 says to read a year more than 50 years
+        // in the future as the most recent past year with those digits; the
+        // centuries 1970..2069 are a fixed approximation of that rule.
+        let yy = num(&rest[9..11])?;
+        let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+        (year, month(&rest[5..8])?, num(&rest[2..4])?, &rest[12..20])
+    };
+    if time[2] != b':' || time[5] != b':' {
+        return None;
+    }
+    let (h, m, sec) = (num(&time[0..2])?, num(&time[3..5])?, num(&time[6..8])?);
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || year < 1970 {
+        return None;
+    }
+    let days = days_from_civil(i64::from(year), month, day);
+    // Reject days past the end of the month (e.g. Feb 30): they round-trip
+    // to a different date.
+    if civil_from_days(days) != (i64::from(year), month, day) {
+        return None;
+    }
+    let secs = days as u64 * 86_400 + u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(sec);
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn num(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0')))
+}
+
+fn month(name: &[u8]) -> Option<u32> {
+    MONTHS
+        .iter()
+        .position(|m| &m[..] == name)
+        .map(|i| i as u32 + 1)
+}
+
+/// A formatted `Date` value, recomputed at most once per second.
+///
+/// The server keeps one per thread ([`with_cached_date`]); own one when you
+/// want to drive the clock yourself:
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let mut cache = minihttp::DateCache::new();
+/// let t = UNIX_EPOCH + Duration::from_millis(784_111_777_250);
+/// assert_eq!(cache.get(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// ```
+#[derive(Clone, Debug)]
+pub struct DateCache {
+    /// Whole seconds since the epoch that `text` shows, or `u64::MAX` when
+    /// nothing is cached yet.
+    secs: u64,
+    text: [u8; HTTP_DATE_LEN],
+    #[cfg(test)]
+    formats: u32,
+}
+
+impl DateCache {
+    /// An empty cache: the first [`get`](DateCache::get) formats.
+    pub const fn new() -> DateCache {
+        DateCache {
+            secs: u64::MAX,
+            text: [b' '; HTTP_DATE_LEN],
+            #[cfg(test)]
+            formats: 0,
+        }
+    }
+
+    /// The IMF-fixdate for `now`, formatted only when the second changed
+    /// since the previous call.
+    pub fn get(&mut self, now: SystemTime) -> &[u8; HTTP_DATE_LEN] {
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if secs != self.secs {
+            self.secs = secs;
+            self.text = fmt_http_date(now);
+            #[cfg(test)]
+            {
+                self.formats += 1;
+            }
+        }
+        &self.text
+    }
+}
+
+impl Default for DateCache {
+    fn default() -> DateCache {
+        DateCache::new()
+    }
+}
+
+thread_local! {
+    static CACHE: Cell<(u64, [u8; HTTP_DATE_LEN])> = const { Cell::new((u64::MAX, [b' '; HTTP_DATE_LEN])) };
+}
+
+/// Calls `f` with the current time as an IMF-fixdate, from a per-thread
+/// cache that formats at most once per second.
+pub fn with_cached_date<R>(f: impl FnOnce(&[u8; HTTP_DATE_LEN]) -> R) -> R {
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cell| {
+        let (cached, mut text) = cell.get();
+        if cached != secs {
+            text = fmt_http_date(now);
+            cell.set((secs, text));
+        }
+        f(&text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn known_dates() {
+        let table: [(u64, &str); 6] = [
+            (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+            (784_111_777, "Sun, 06 Nov 1994 08:49:37 GMT"),
+            (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+            (1_709_164_800, "Thu, 29 Feb 2024 00:00:00 GMT"),
+            (4_107_542_400, "Mon, 01 Mar 2100 00:00:00 GMT"),
+            (253_402_300_799, "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ];
+        for (secs, text) in table {
+            assert_eq!(std::str::from_utf8(&fmt_http_date(at(secs))).unwrap(), text);
+            assert_eq!(parse_http_date(text), Some(at(secs)), "{text}");
+        }
+        assert_eq!(
+            &fmt_http_date(at(u64::MAX / 4)),
+            b"Fri, 31 Dec 9999 23:59:59 GMT"
+        );
+    }
+
+    #[test]
+    fn obsolete_formats() {
+        let t = Some(at(784_111_777));
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t);
+        assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), t);
+        assert_eq!(parse_http_date(" Sun, 06 Nov 1994 08:49:37 GMT "), t);
+        for bad in [
+            "",
+            "yesterday",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sun, 06 Nov 1994 08-49-37 GMT",
+            "Sun, 0x Nov 1994 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 19x4",
+            "Sunday, 06-Nov-94 08:49:37 PST",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cache_formats_once_per_second() {
+        let mut cache = DateCache::new();
+        let base = at(784_111_777);
+        let first = *cache.get(base);
+        assert_eq!(cache.get(base + Duration::from_millis(999)), &first);
+        assert_eq!(cache.formats, 1);
+        assert_eq!(
+            cache.get(base + Duration::from_secs(1)),
+            b"Sun, 06 Nov 1994 08:49:38 GMT"
+        );
+        assert_eq!(cache.formats, 2);
+        // The thread-local cache agrees with the formatter on the same second.
+        let (a, now, b) = (
+            SystemTime::now(),
+            with_cached_date(|d| *d),
+            SystemTime::now(),
+        );
+        assert!(now == fmt_http_date(a) || now == fmt_http_date(b));
+    }
+
+    proptest! {
+        #[test]
+        fn format_parse_round_trip(secs in 0u64..253_402_300_800) {
+            let text = fmt_http_date(at(secs));
+            let parsed = parse_http_date(std::str::from_utf8(&text).unwrap());
+            prop_assert_eq!(parsed, Some(at(secs)));
+        }
+
+        #[test]
+        fn parsed_dates_round_trip(s in "\\PC{0,40}") {
+            // Any string that parses names a time whose IMF-fixdate parses
+            // back to the same time.
+            if let Some(t) = parse_http_date(&s) {
+                let text = fmt_http_date(t);
+                prop_assert_eq!(parse_http_date(std::str::from_utf8(&text).unwrap()), Some(t));
+            }
+        }
+    }
+}

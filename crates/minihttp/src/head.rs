@@ -1,0 +1,417 @@
+//! Incremental, zero-copy parsing of a request head on `httparse`, and the
+//! checks that turn a syntactically valid head into a safe one: limits,
+//! `Host`, and the framing rules that stop request smuggling.
+
+use std::mem::MaybeUninit;
+
+use crate::body::BodyKind;
+use crate::error::{Error, Kind};
+use crate::limits::Limits;
+use crate::method::{Method, Version, is_tchar};
+use crate::request::{Request, Span};
+
+/// The result of feeding bytes to an incremental parser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// More bytes are needed; call again with the same bytes and more.
+    Partial,
+    /// Done: the value, which says how many bytes it consumed.
+    Complete(T),
+}
+
+/// A parsed and checked request head: the [`Request`] without its body, and
+/// what the connection needs to read the body and answer.
+#[derive(Debug)]
+pub struct Head {
+    request: Request,
+    len: usize,
+    body: BodyKind,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Head {
+    /// Bytes of the input the head took, from the first byte to the end of
+    /// the empty line; the body starts right after.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a head has at least a request line.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How the body is framed.
+    pub fn body(&self) -> BodyKind {
+        self.body
+    }
+
+    /// Whether the client lets the connection persist after this exchange
+    /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
+    /// `Connection: keep-alive`).
+    pub fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
+    /// Whether an HTTP/1.1 client sent `Expect: 100-continue` and waits for
+    /// `100 Continue` before sending its body.
+    pub fn expect_continue(&self) -> bool {
+        self.expect_continue
+    }
+
+    /// The request, with an empty body.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// Takes the request out, with an empty body.
+    pub fn into_request(self) -> Request {
+        self.request
+    }
+}
+
+/// Header slots on the stack; `max_headers` above this uses the heap.
+const STACK_HEADERS: usize = 128;
+
+/// Parses a request head from the start of `buf`.
+///
+/// Call it with everything received so far; `Partial` asks for more bytes,
+/// `Complete(head)` says [`head.len()`](Head::len) bytes were used. Leading
+/// empty lines are skipped (and counted in the length). The head is checked
+/// against `limits` and RFC 9112's rules; each violation is an [`Error`]
+/// whose [`status()`](Error::status) is the answer to send before closing.
+///
+/// ```
+/// use minihttp::{parse_head, Limits, Parsed};
+/// let limits = Limits::default();
+/// let raw = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next";
+/// assert!(matches!(parse_head(&raw[..10], &limits), Ok(Parsed::Partial)));
+/// let Ok(Parsed::Complete(head)) = parse_head(raw, &limits) else { panic!() };
+/// assert_eq!(head.len(), 27);
+/// let err = parse_head(b"GET / HTTP/2.0\r\n\r\n", &limits).unwrap_err();
+/// assert_eq!(err.status().as_u16(), 505);
+/// ```
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
+    let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+        &mut stack[..limits.max_headers]
+    } else {
+        heap = vec![MaybeUninit::uninit(); limits.max_headers];
+        &mut heap
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let max_head = limits.max_head.min(u32::MAX as usize);
+    match req.parse_with_uninit_headers(buf, slots) {
+        Ok(httparse::Status::Complete(len)) => {
+            if request_line_too_long(buf, limits.max_request_line) {
+                return Err(Error::new(Kind::RequestLineTooLong));
+            }
+            if len > max_head {
+                return Err(Error::new(Kind::HeadTooLarge));
+            }
+            check(&req, &buf[..len], limits).map(Parsed::Complete)
+        }
+        Ok(httparse::Status::Partial) => {
+            if request_line_too_long(buf, limits.max_request_line) {
+                Err(Error::new(Kind::RequestLineTooLong))
+            } else if buf.len() > max_head {
+                Err(Error::new(Kind::HeadTooLarge))
+            } else {
+                Ok(Parsed::Partial)
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => Err(Error::new(Kind::TooManyHeaders)),
+        Err(_) if request_line_too_long(buf, limits.max_request_line) => {
+            Err(Error::new(Kind::RequestLineTooLong))
+        }
+        Err(httparse::Error::Version) => Err(version_error(buf)),
+        Err(_) => Err(Error::new(Kind::Malformed)),
+    }
+}
+
+/// Length of the empty lines (`CRLF` or bare `LF`) before the request line.
+pub(crate) fn leading_empty_lines(buf: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match buf.get(i..i + 2) {
+            Some(b"\r\n") => i += 2,
+            _ if buf.get(i) == Some(&b'\n') => i += 1,
+            _ => return i,
+        }
+    }
+}
+
+/// The first line after leading empty lines, without its line ending, and
+/// whether the line ending was seen.
+fn first_line(buf: &[u8], scan: usize) -> (&[u8], bool) {
+    let line = &buf[leading_empty_lines(buf)..];
+    let window = &line[..line.len().min(scan)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(i) => (line[..i].strip_suffix(b"\r").unwrap_or(&line[..i]), true),
+        None => (window.strip_suffix(b"\r").unwrap_or(window), false),
+    }
+}
+
+fn request_line_too_long(buf: &[u8], limit: usize) -> bool {
+    first_line(buf, limit.saturating_add(2)).0.len() > limit
+}
+
+/// 505 for a well-formed `HTTP/d.d` other than 1.0 and 1.1 (or the start of
+/// one), 400 for anything else in the version's place.
+fn version_error(buf: &[u8]) -> Error {
+    let (line, _) = first_line(buf, usize::MAX);
+    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+    let ok = match version {
+        [b'H', b'T', b'T', b'P', b'/', major, rest @ ..] if major.is_ascii_digit() => {
+            matches!(rest, [] | [b'.'] | [b'.', b'0'..=b'9'])
+        }
+        _ => false,
+    };
+    Error::new(if ok { Kind::Version } else { Kind::Malformed })
+}
+
+/// Where `part`, a sub-slice that httparse returned, lies in `base`. Checked
+/// so that a slice from elsewhere (an empty value, say) gives an empty span
+/// instead of a wrong one.
+fn span_of(base: &[u8], part: &[u8]) -> Span {
+    let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if start <= base.len() && end <= base.len() => Span::new(start, end),
+        _ => Span::default(),
+    }
+}
+
+/// Splits the target into (path, query) spans relative to `base`.
+fn split_target(
+    base: &[u8],
+    target: &[u8],
+    method: &Method,
+) -> Result<(Span, Option<Span>), Error> {
+    let bad = || Error::new(Kind::Target);
+    if !target.iter().all(|&b| b.is_ascii_graphic()) || target.contains(&b'#') {
+        return Err(bad());
+    }
+    let t0 = span_of(base, target).start as usize;
+    let rest: &[u8];
+    let rest_at: usize;
+    if target.first() == Some(&b'/') {
+        rest = target;
+        rest_at = 0;
+    } else if target == b"*" {
+        return if *method == Method::OPTIONS {
+            Ok((Span::new(t0, t0 + 1), None))
+        } else {
+            Err(bad())
+        };
+    } else {
+        // absolute-form: scheme "://" authority [path-abempty] [ "?" query ]
+        let lower = |n: usize| target.get(..n).map(|s| s.to_ascii_lowercase());
+        let skip = if lower(7).as_deref() == Some(b"http://") {
+            7
+        } else if lower(8).as_deref() == Some(b"https://") {
+            8
+        } else {
+            return Err(bad());
+        };
+        let after = &target[skip..];
+        let end = after
+            .iter()
+            .position(|&b| b == b'/' || b == b'?')
+            .unwrap_or(after.len());
+        if end == 0 {
+            return Err(bad());
+        }
+        rest_at = skip + end;
+        rest = &target[rest_at..];
+    }
+    let base_at = t0 + rest_at;
+    match rest.iter().position(|&b| b == b'?') {
+        Some(q) => Ok((
+            Span::new(base_at, base_at + q),
+            Some(Span::new(base_at + q + 1, base_at + rest.len())),
+        )),
+        None => Ok((Span::new(base_at, base_at + rest.len()), None)),
+    }
+}
+
+fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(Error::new(Kind::ContentLength));
+    }
+    Ok(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+fn valid_host(v: &[u8]) -> bool {
+    v.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+            )
+    })
+}
+
+/// Elements of a comma-separated list, trimmed of optional whitespace,
+/// empty ones dropped (RFC 9110 section 5.6.1).
+fn list(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(|e| e.trim_ascii())
+        .filter(|e| !e.is_empty())
+}
+
+/// The state of the `Transfer-Encoding` list seen so far.
+#[derive(Default)]
+struct Codings {
+    present: bool,
+    any: bool,
+    last_chunked: bool,
+    chunked_count: u32,
+    unknown: bool,
+    invalid: bool,
+}
+
+impl Codings {
+    fn add(&mut self, value: &[u8]) {
+        self.present = true;
+        for coding in list(value) {
+            self.any = true;
+            if coding.eq_ignore_ascii_case(b"chunked") {
+                self.chunked_count += 1;
+                self.last_chunked = true;
+                continue;
+            }
+            self.last_chunked = false;
+            // A coding name is a token, optionally followed by parameters.
+            let name = coding
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or_default()
+                .trim_ascii();
+            if !name.is_empty() && name.iter().all(|&b| is_tchar(b)) {
+                self.unknown = true;
+            } else {
+                self.invalid = true;
+            }
+        }
+    }
+
+    /// `Ok(true)` for a valid chunked body, `Ok(false)` without the header.
+    fn finish(&self) -> Result<bool, Error> {
+        if !self.present {
+            return Ok(false);
+        }
+        if self.invalid || !self.any || !self.last_chunked || self.chunked_count != 1 {
+            // The final coding must be `chunked`, exactly once (RFC 9112 6.3).
+            return Err(Error::new(Kind::Framing));
+        }
+        if self.unknown {
+            return Err(Error::new(Kind::UnknownCoding));
+        }
+        Ok(true)
+    }
+}
+
+fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result<Head, Error> {
+    let malformed = || Error::new(Kind::Malformed);
+    let method = Method::from_bytes(req.method.ok_or_else(malformed)?.as_bytes())?;
+    let version = match req.version {
+        Some(0) => Version::Http10,
+        Some(1) => Version::Http11,
+        _ => return Err(Error::new(Kind::Version)),
+    };
+    // The head is copied without leading empty lines.
+    let skip = leading_empty_lines(raw);
+    let head = &raw[skip..];
+    let target = req.path.ok_or_else(malformed)?.as_bytes();
+    let (path, query) = split_target(head, target, &method)?;
+    let target = span_of(head, target);
+
+    let mut headers = Vec::with_capacity(req.headers.len());
+    let mut hosts = 0u32;
+    let mut host_ok = true;
+    let mut length: Option<u64> = None;
+    let mut codings = Codings::default();
+    let (mut close, mut keep_alive, mut expect_continue) = (false, false, false);
+    for h in req.headers.iter() {
+        let (name, value) = (h.name.as_bytes(), h.value);
+        headers.push((span_of(head, name), span_of(head, value)));
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
+                hosts += 1;
+                host_ok &= valid_host(value);
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                if length.is_some() {
+                    // Repeated, even with the same value: a smuggling shape.
+                    return Err(Error::new(Kind::ContentLength));
+                }
+                length = Some(parse_content_length(value)?);
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => codings.add(value),
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for opt in list(value) {
+                    close |= opt.eq_ignore_ascii_case(b"close");
+                    keep_alive |= opt.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            }
+            _ => {}
+        }
+    }
+
+    if codings.present && (length.is_some() || version == Version::Http10) {
+        return Err(Error::new(Kind::Framing));
+    }
+    let chunked = codings.finish()?;
+    if hosts > 1 || !host_ok || (version == Version::Http11 && hosts == 0) {
+        return Err(Error::new(Kind::Host));
+    }
+    let body = match (chunked, length) {
+        (true, _) => BodyKind::Chunked,
+        (false, None | Some(0)) => BodyKind::Empty,
+        (false, Some(n)) if n > limits.max_body => return Err(Error::new(Kind::BodyTooLarge)),
+        (false, Some(n)) => BodyKind::Length(n),
+    };
+    let keep_alive = match version {
+        Version::Http11 => !close,
+        Version::Http10 => keep_alive && !close,
+    };
+    Ok(Head {
+        request: Request {
+            head: head.to_vec(),
+            method,
+            version,
+            target,
+            path,
+            query,
+            headers,
+            body: Vec::new(),
+            params: Vec::new(),
+        },
+        len: raw.len(),
+        body,
+        keep_alive,
+        expect_continue: expect_continue && version == Version::Http11 && body != BodyKind::Empty,
+    })
+}

@@ -1,0 +1,149 @@
+//! Response header fields: an ordered list of validated name/value pairs.
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Kind};
+use crate::method::is_tchar;
+
+/// The header fields of a [`Response`](crate::Response), in insertion order.
+///
+/// Names are matched case-insensitively. Names must be tokens and values
+/// must not contain control characters other than horizontal tab, so that no
+/// header can split the response; anything else is an error value.
+/// `&'static str` names and values are stored without allocating.
+///
+/// The server owns message framing: `Content-Length`, `Transfer-Encoding`
+/// and `Connection` set here are not sent as they are (see
+/// [`Conn::encode_response`](crate::Conn::encode_response)).
+///
+/// ```
+/// let mut h = minihttp::Headers::new();
+/// h.insert("Content-Type", "text/plain").unwrap();
+/// assert_eq!(h.get("content-type"), Some("text/plain"));
+/// assert!(h.insert("Bad Name", "x").unwrap_err().is_invalid_header());
+/// assert!(h.insert("X-Split", "a\r\nSet-Cookie: b").is_err());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Headers {
+    entries: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+}
+
+/// Whether `name` is a non-empty token.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(is_tchar)
+}
+
+/// Whether `value` has no control characters but horizontal tab, and no
+/// leading or trailing whitespace.
+pub(crate) fn valid_value(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.iter().all(|&c| c == b'\t' || (c >= 0x20 && c != 0x7f))
+        && !b.first().is_some_and(|&c| c == b' ' || c == b'\t')
+        && !b.last().is_some_and(|&c| c == b' ' || c == b'\t')
+}
+
+impl Headers {
+    /// No header fields.
+    pub const fn new() -> Headers {
+        Headers {
+            entries: Vec::new(),
+        }
+    }
+
+    /// Adds a field, keeping any others of the same name.
+    pub fn append(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Result<(), Error> {
+        let (name, value) = (name.into(), value.into());
+        if !valid_name(&name) || !valid_value(&value) {
+            return Err(Error::new(Kind::InvalidHeader));
+        }
+        self.entries.push((name, value));
+        Ok(())
+    }
+
+    /// Sets a field, replacing every other of the same name.
+    pub fn insert(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Result<(), Error> {
+        let (name, value) = (name.into(), value.into());
+        if !valid_name(&name) || !valid_value(&value) {
+            return Err(Error::new(Kind::InvalidHeader));
+        }
+        self.remove(&name);
+        self.entries.push((name, value));
+        Ok(())
+    }
+
+    /// The first value of the field `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+
+    /// Every value of the field `name`, in order.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.entries
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| &**v)
+    }
+
+    /// Whether a field `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Removes every field `name`; returns how many there were.
+    pub fn remove(&mut self, name: &str) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        before - self.entries.len()
+    }
+
+    /// Every field, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries.iter().map(|(n, v)| (&**n, &**v))
+    }
+
+    /// Number of fields.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_and_lookup() {
+        let mut h = Headers::new();
+        h.append("X-A", "1").unwrap();
+        h.append("x-a", "2").unwrap();
+        h.append("Empty", "").unwrap();
+        assert_eq!(h.get_all("X-a").collect::<Vec<_>>(), ["1", "2"]);
+        h.insert("X-A", String::from("3")).unwrap();
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("Empty", ""), ("X-A", "3")]);
+        assert_eq!(h.remove("x-A"), 1);
+        assert_eq!(h.len(), 1);
+        for bad_name in ["", "a b", "a:b", "é", "a\r"] {
+            assert!(h.append(bad_name, "v").is_err(), "{bad_name:?}");
+        }
+        for bad_value in ["a\nb", "a\rb", "a\0b", " lead", "trail\t", "del\x7f"] {
+            assert!(h.append("n", bad_value).is_err(), "{bad_value:?}");
+        }
+        assert!(h.append("n", "tab\tinside é").is_ok());
+    }
+}

@@ -1,0 +1,79 @@
+//! The protocol core of `minihttp`, a hardened HTTP/1.1 server: everything
+//! that does not need sockets or a runtime.
+//!
+//! - [`parse_head`]: incremental, zero-copy request-head parsing on
+//!   `httparse` (`Partial` / `Complete`), checked against [`Limits`] and the
+//!   request-smuggling rules of RFC 9112, each violation an [`Error`] with
+//!   the right [`status()`](Error::status);
+//! - [`Decoder`] / [`ChunkedEncoder`]: body framing (`Content-Length`,
+//!   chunked with trailers);
+//! - [`Conn`]: one connection's read and write states: bytes in, [`Request`]s
+//!   out, [`Response`]s in, bytes out, keep-alive decided from both sides;
+//! - [`Router`]: method + path patterns with `:param` and `*rest`, 404/405;
+//! - [`StaticFiles`] and the helpers in [`files`]: safe path resolution,
+//!   MIME types, validators and 304, ranges and 206/416, directory listings.
+//!
+//! # Example
+//!
+//! A whole exchange, sans I/O: bytes that a socket would deliver, split
+//! anywhere, and the bytes to send back.
+//!
+//! ```
+//! use minihttp::{Conn, Limits, Next, ReadBuf, Response, StatusCode};
+//!
+//! let mut conn = Conn::new(Limits::default());
+//! let mut buf = ReadBuf::new();
+//! let mut out = Vec::new();
+//! let wire: &[&[u8]] = &[b"GET /hello?name=W", b"orld HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r", b"\nHost: x\r\n\r\n"];
+//! for piece in wire {
+//!     buf.extend_from_slice(piece);
+//!     loop {
+//!         match conn.poll_request(&mut buf) {
+//!             Ok(Next::Request(req)) => {
+//!                 let response = if req.path() == "/hello" {
+//!                     Response::text(format!("Hello, {}!", req.query("name").unwrap()))
+//!                 } else {
+//!                     Response::error(StatusCode::NOT_FOUND)
+//!                 };
+//!                 conn.encode_response(&response, &mut out);
+//!             }
+//!             Ok(Next::Continue) => conn.encode_continue(&mut out),
+//!             Ok(Next::NeedMore | Next::Close) => break,
+//!             Err(e) => { conn.encode_error(&e, &mut out); break }
+//!         }
+//!     }
+//! }
+//! let text = String::from_utf8(out).unwrap();
+//! assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(text.contains("\r\n\r\nHello, World!HTTP/1.1 404 Not Found\r\n"));
+//! ```
+#![forbid(unsafe_code)]
+
+mod body;
+mod conn;
+mod date;
+mod error;
+mod files;
+mod head;
+mod headers;
+mod limits;
+mod method;
+mod pct;
+mod request;
+mod response;
+
+mod status;
+
+pub use body::{BodyKind, ChunkedEncoder, Decoder, Step};
+pub use conn::{CONTINUE, Conn, Framing, Next, ReadBuf, SERVER_NAME};
+pub use date::{DateCache, HTTP_DATE_LEN, fmt_http_date, parse_http_date, with_cached_date};
+pub use error::Error;
+
+pub use head::{Head, Parsed, parse_head};
+pub use headers::Headers;
+pub use limits::Limits;
+pub use method::{Method, Version};
+pub use request::Request;
+pub use response::{Body, Response, ResponseBuilder};
+
+pub use status::StatusCode;

@@ -1,0 +1,59 @@
+//! Configurable limits, each with a documented default.
+
+use std::time::Duration;
+
+/// Limits that keep a hostile or broken client from exhausting the server.
+///
+/// Every field has a documented default ([`Limits::default`]); change the
+/// ones you need with struct update syntax:
+///
+/// ```
+/// let limits = minihttp::Limits { max_body: 1 << 20, ..Default::default() };
+/// assert_eq!(limits.max_headers, 100);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest request line (`GET /path HTTP/1.1`, without the CRLF) in bytes;
+    /// longer answers 414 URI Too Long. Default: 8 KiB (8192).
+    pub max_request_line: usize,
+    /// Largest request head (request line plus header section, with the
+    /// final empty line) in bytes, and the largest trailer section of a
+    /// chunked body; larger answers 431. Default: 32 KiB (32768).
+    pub max_head: usize,
+    /// Most header fields in one request; more answers 431.
+    /// Default: 100.
+    pub max_headers: usize,
+    /// Largest request body in bytes after chunked decoding; larger answers
+    /// 413 Content Too Large. Default: 8 MiB (8388608).
+    pub max_body: u64,
+    /// Longest time a client may take to send a complete request head,
+    /// counted from its first byte; the server then answers 408 or closes.
+    /// Default: 10 s. A plain value for the server loop; the parser does not
+    /// look at clocks.
+    pub header_read_timeout: Duration,
+    /// Longest time an idle keep-alive connection stays open waiting for the
+    /// next request. Default: 60 s.
+    pub idle_timeout: Duration,
+    /// Most connections one hub serves at once; further connections wait in
+    /// the listen backlog. Default: 4096.
+    pub max_connections_per_hub: usize,
+}
+
+impl Limits {
+    /// The defaults, usable in `const` context.
+    pub const DEFAULT: Limits = Limits {
+        max_request_line: 8 * 1024,
+        max_head: 32 * 1024,
+        max_headers: 100,
+        max_body: 8 * 1024 * 1024,
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        max_connections_per_hub: 4096,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::DEFAULT
+    }
+}

@@ -1,0 +1,160 @@
+//! Request methods and protocol versions.
+
+use std::fmt;
+
+use crate::error::{Error, Kind};
+
+/// A request method: the registered ones are constants, any other token is
+/// kept as an extension method.
+///
+/// ```
+/// use minihttp::Method;
+/// assert_eq!(Method::from_bytes(b"GET").unwrap(), Method::GET);
+/// assert_eq!(Method::from_bytes(b"PURGE").unwrap().as_str(), "PURGE");
+/// assert!(Method::from_bytes(b"BAD METHOD").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Method(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Connect,
+    Options,
+    Trace,
+    Patch,
+    Ext(Box<str>),
+}
+
+impl Method {
+    /// `GET`
+    pub const GET: Method = Method(Repr::Get);
+    /// `HEAD`
+    pub const HEAD: Method = Method(Repr::Head);
+    /// `POST`
+    pub const POST: Method = Method(Repr::Post);
+    /// `PUT`
+    pub const PUT: Method = Method(Repr::Put);
+    /// `DELETE`
+    pub const DELETE: Method = Method(Repr::Delete);
+    /// `CONNECT`
+    pub const CONNECT: Method = Method(Repr::Connect);
+    /// `OPTIONS`
+    pub const OPTIONS: Method = Method(Repr::Options);
+    /// `TRACE`
+    pub const TRACE: Method = Method(Repr::Trace);
+    /// `PATCH`
+    pub const PATCH: Method = Method(Repr::Patch);
+
+    /// Parses a method token (case-sensitive, as RFC 9110 says); an error
+    /// unless it is a non-empty token.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Method, Error> {
+        Ok(Method(match bytes {
+            b"GET" => Repr::Get,
+            b"HEAD" => Repr::Head,
+            b"POST" => Repr::Post,
+            b"PUT" => Repr::Put,
+            b"DELETE" => Repr::Delete,
+            b"CONNECT" => Repr::Connect,
+            b"OPTIONS" => Repr::Options,
+            b"TRACE" => Repr::Trace,
+            b"PATCH" => Repr::Patch,
+            _ if !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b)) => {
+                // Token characters are ASCII, so this cannot fail.
+                let s = std::str::from_utf8(bytes).map_err(|_| Error::new(Kind::Malformed))?;
+                Repr::Ext(s.into())
+            }
+            _ => return Err(Error::new(Kind::Malformed)),
+        }))
+    }
+
+    /// The method name.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Get => "GET",
+            Repr::Head => "HEAD",
+            Repr::Post => "POST",
+            Repr::Put => "PUT",
+            Repr::Delete => "DELETE",
+            Repr::Connect => "CONNECT",
+            Repr::Options => "OPTIONS",
+            Repr::Trace => "TRACE",
+            Repr::Patch => "PATCH",
+            Repr::Ext(s) => s,
+        }
+    }
+
+    /// Whether this is `HEAD`.
+    pub fn is_head(&self) -> bool {
+        self.0 == Repr::Head
+    }
+}
+
+impl fmt::Debug for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The HTTP versions this server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Version {
+    /// HTTP/1.0: connections close after each response unless the client
+    /// asks for `keep-alive`.
+    Http10,
+    /// HTTP/1.1: connections persist unless either side says `close`.
+    Http11,
+}
+
+impl Version {
+    /// `"HTTP/1.0"` or `"HTTP/1.1"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "HTTP/1.0",
+            Version::Http11 => "HTTP/1.1",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `tchar` from RFC 9110 section 5.6.2.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+'
+        | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_round_trip() {
+        for name in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "PURGE",
+        ] {
+            assert_eq!(Method::from_bytes(name.as_bytes()).unwrap().as_str(), name);
+        }
+        assert_ne!(Method::from_bytes(b"get").unwrap(), Method::GET);
+        assert!(Method::from_bytes(b"").is_err());
+        assert!(Method::from_bytes(b"G(T").is_err());
+        assert!(Method::HEAD.is_head() && !Method::GET.is_head());
+        assert_eq!(Version::Http10.to_string(), "HTTP/1.0");
+    }
+}

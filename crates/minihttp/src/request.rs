@@ -1,0 +1,271 @@
+//! The request handed to handlers.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::error::{Error, Kind};
+use crate::method::{Method, Version};
+use crate::pct;
+
+/// A byte range inside [`Request::head`]; `u32` keeps the header index small
+/// (heads are capped far below 4 GiB by [`Limits::max_head`](crate::Limits)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    pub(crate) fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    fn get(self, bytes: &[u8]) -> &[u8] {
+        &bytes[self.start as usize..self.end as usize]
+    }
+
+    fn str(self, bytes: &[u8]) -> &str {
+        // Spans given to `str` cover bytes that the head parser checked
+        // to be ASCII; a failure can only mean an empty answer.
+        std::str::from_utf8(self.get(bytes)).unwrap_or_default()
+    }
+}
+
+/// An HTTP request: method, target, version, header fields and body.
+///
+/// The request owns one copy of its head bytes; the target, the header names
+/// and the values are ranges inside it, so parsing allocates the copy, the
+/// header index and the body, and nothing per field.
+///
+/// ```
+/// let req = minihttp::Request::parse(
+///     b"POST /greet/w%C3%B6rld?x=1&name=a+b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi",
+/// ).unwrap();
+/// assert_eq!(req.method(), &minihttp::Method::POST);
+/// assert_eq!(req.path(), "/greet/wörld");
+/// assert_eq!(req.query("name").as_deref(), Some("a b"));
+/// assert_eq!(req.header("HOST"), Some("h"));
+/// assert_eq!(req.body(), b"hi");
+/// ```
+#[derive(Clone)]
+pub struct Request {
+    pub(crate) head: Vec<u8>,
+    pub(crate) method: Method,
+    pub(crate) version: Version,
+    pub(crate) target: Span,
+    /// Empty for an absolute-form target without a path, which means `/`.
+    pub(crate) path: Span,
+    pub(crate) query: Option<Span>,
+    pub(crate) headers: Vec<(Span, Span)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) params: Vec<(Box<str>, String)>,
+}
+
+impl Request {
+    /// Parses one complete request (head and body) with the default
+    /// [`Limits`](crate::Limits); bytes after it are ignored. Handy for tests
+    /// of handlers. An incomplete request is an error
+    /// ([`is_incomplete`](Error::is_incomplete)).
+    pub fn parse(bytes: &[u8]) -> Result<Request, Error> {
+        let mut conn = crate::Conn::new(crate::Limits::default());
+        let mut buf = crate::ReadBuf::new();
+        buf.extend_from_slice(bytes);
+        conn.read_eof();
+        loop {
+            match conn.poll_request(&mut buf)? {
+                crate::Next::Request(req) => return Ok(req),
+                crate::Next::Continue => continue,
+                crate::Next::NeedMore | crate::Next::Close => {
+                    return Err(Error::new(Kind::Incomplete));
+                }
+            }
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The protocol version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The request target as sent: `/path?query`, an absolute URL or `*`.
+    pub fn target(&self) -> &str {
+        self.target.str(&self.head)
+    }
+
+    /// The path as sent, still percent-encoded (`/` for an absolute-form
+    /// target without a path, `*` for an asterisk-form one).
+    pub fn path_raw(&self) -> &str {
+        if self.path.start == self.path.end {
+            "/"
+        } else {
+            self.path.str(&self.head)
+        }
+    }
+
+    /// The path, percent-decoded. Lenient: a `%` without two hex digits is
+    /// kept as is, invalid UTF-8 becomes U+FFFD. Code that maps paths to
+    /// files should decode [`path_raw`](Request::path_raw) strictly instead
+    /// (as [`StaticFiles`](crate::StaticFiles) does).
+    pub fn path(&self) -> Cow<'_, str> {
+        pct::decode_lossy(self.path_raw(), false)
+    }
+
+    /// The query string after `?`, still encoded; `None` without a `?`.
+    pub fn query_raw(&self) -> Option<&str> {
+        self.query.map(|q| q.str(&self.head))
+    }
+
+    /// The `name=value` pairs of the query, form-decoded (`+` is a space,
+    /// `%XX` escapes decoded leniently).
+    pub fn query_pairs(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> + '_ {
+        self.query_raw()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (pct::decode_lossy(k, true), pct::decode_lossy(v, true))
+            })
+    }
+
+    /// The first query value for `name`, form-decoded.
+    pub fn query(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// The first value of header `name` (case-insensitive), if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The first value of header `name` (case-insensitive) as bytes
+    /// (field values may carry non-ASCII `obs-text`).
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.get(&self.head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.get(&self.head))
+    }
+
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.get(&self.head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.get(&self.head))
+    }
+
+    /// Every header field as sent, in order.
+    pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.str(&self.head), v.get(&self.head)))
+    }
+
+    /// The raw request head as received (request line through the empty
+    /// line), without leading empty lines.
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The body, decoded from its `Content-Length` or chunked framing.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// Takes the body out of the request.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
+    /// The value of path parameter `name` set by the [`Router`](crate::Router)
+    /// (percent-decoded).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| &**k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every path parameter set by the [`Router`](crate::Router).
+    pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.params.iter().map(|(k, v)| (&**k, v.as_str()))
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Headers<'a>(&'a Request);
+        impl fmt::Debug for Headers<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_list()
+                    .entries(
+                        self.0
+                            .headers()
+                            .map(|(n, v)| (n, String::from_utf8_lossy(v))),
+                    )
+                    .finish()
+            }
+        }
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("target", &self.target())
+            .field("version", &self.version)
+            .field("headers", &Headers(self))
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors() {
+        let req = Request::parse(
+            b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\nX-Bin: \xff\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(req.path_raw(), "/");
+        assert_eq!(req.query_raw(), None);
+        assert_eq!(req.header("x-bin"), None);
+        assert_eq!(req.header_bytes("x-bin"), Some(&b"\xff"[..]));
+        assert_eq!(req.header_all("X-A").collect::<Vec<_>>(), [b"1", b"2"]);
+        assert_eq!(req.headers().len(), 4);
+        assert!(format!("{req:?}").contains("example.com"));
+
+        let req = Request::parse(b"GET /a%2Fb?q=%zz&e=&k&a=1=2 HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(req.version(), Version::Http10);
+        assert_eq!(req.path(), "/a/b");
+        assert_eq!(req.target(), "/a%2Fb?q=%zz&e=&k&a=1=2");
+        let pairs: Vec<_> = req
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("q", "%zz"), ("e", ""), ("k", ""), ("a", "1=2")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(req.query("missing"), None);
+        assert_eq!(req.head(), b"GET /a%2Fb?q=%zz&e=&k&a=1=2 HTTP/1.0\r\n\r\n");
+
+        let req = Request::parse(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(req.path_raw(), "*");
+        assert!(
+            Request::parse(b"GET / HTTP/1.1\r\nHost: h\r\n")
+                .unwrap_err()
+                .is_incomplete()
+        );
+    }
+}
