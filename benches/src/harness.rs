@@ -79,3 +79,96 @@ fn fmt(v: f64) -> String {
         format!("{v:.1}")
     }
 }
+
+/// A server under test, started as a child process and killed on drop.
+#[derive(Debug)]
+pub(crate) struct ServerProc {
+    child: std::process::Child,
+}
+
+impl ServerProc {
+    /// Starts `program args...` (with a raised open-file limit) and waits up
+    /// to 20 s for 127.0.0.1:`port` to accept connections.
+    pub(crate) fn start(
+        name: &str,
+        port: u16,
+        program: &str,
+        args: &[String],
+    ) -> Result<ServerProc, String> {
+        let mut script = String::from("ulimit -n 65536 2>/dev/null; exec \"$0\"");
+        for i in 0..args.len() {
+            script.push_str(&format!(" \"${}\"", i + 1));
+        }
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .arg(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("{name}: cannot start {program}: {e}"))?;
+        let mut server = ServerProc { child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("{name}: port {port} never accepted"));
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("{name}: exited at start ({status})"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident set size so far, in KiB (`VmHWM`).
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
+        proc_status_kib(self.pid(), "VmHWM:")
+    }
+
+    /// User + system CPU time consumed so far, in clock ticks.
+    pub(crate) fn cpu_ticks(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Clock ticks per second for `/proc/PID/stat` (100 on Linux).
+pub(crate) const TICKS_PER_SEC: f64 = 100.0;
+
+/// The median of `v` (NaN when empty).
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Where `cargo build --release` puts the workspace's binaries.
+pub(crate) fn release_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default()
+}

@@ -3,13 +3,20 @@
 //! `cargo xtask bench` runs every area and splices the sections into
 //! `BENCHMARKS.md`.
 
+mod coro;
 mod harness;
+mod http;
+mod io;
+mod servers;
 mod sync;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        return servers::serve(&args[1..]);
+    }
     let Some(area) = args.first() else {
         eprintln!("usage: benches AREA [--out FILE]");
         return ExitCode::from(2);
@@ -26,6 +33,9 @@ fn main() -> ExitCode {
     };
     let section = match area.as_str() {
         "sync" => sync::run(),
+        "http" => http::run(),
+        "io" => io::run(),
+        "coro" => coro::run(),
         other => format!(
             "## {other}\n\nNot measured yet: the `{other}` benchmarks arrive with their layer.\n"
         ),

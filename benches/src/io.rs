@@ -1,0 +1,161 @@
+//! `io`: greenrt's `echo_server` example against the same echo server on
+//! tokio, both single-threaded, driven by one client (tokio, in this
+//! process) in interleaved rounds.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{ServerProc, median, release_dir};
+
+const MSG: usize = 64;
+
+pub(crate) fn run() -> String {
+    let mut out = String::from("## io: echo server\n\n");
+    let secs: u64 = std::env::var("BENCH_IO_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let rounds = 3;
+    let me = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let echo = release_dir().join("examples/echo_server");
+    let mut servers: Vec<(&str, String, Vec<String>)> = Vec::new();
+    if echo.exists() {
+        servers.push((
+            "greenrt (one hub)",
+            echo.to_string_lossy().into_owned(),
+            vec!["--port".into()],
+        ));
+    } else {
+        out += "greenrt's `echo_server` example was not built (`cargo build --release -p greenrt --example echo_server`); its rows are missing.\n\n";
+    }
+    servers.push((
+        "tokio (current-thread)",
+        me,
+        vec!["serve".into(), "tokio-echo".into()],
+    ));
+    let figures = [
+        "round trips/s, 1 connection",
+        "round trips/s, 64 connections",
+        "accepts/s (connect, 1-byte echo, close)",
+    ];
+    let mut res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); figures.len()]; servers.len()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    for round in 0..rounds {
+        for (si, (name, program, args)) in servers.iter().enumerate() {
+            let port = 19000 + (round * 8 + si) as u16;
+            let mut a = args.clone();
+            a.push(port.to_string());
+            let server = match ServerProc::start(name, port, program, &a) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    continue;
+                }
+            };
+            let d = Duration::from_secs(secs);
+            let r1 = rt.block_on(echo_rate(port, 1, d));
+            let r64 = rt.block_on(echo_rate(port, 64, d));
+            let acc = rt.block_on(accept_rate(port, 4, d));
+            eprintln!(
+                "round {} {name}: 1 conn {r1:.0}/s, 64 conns {r64:.0}/s, accept {acc:.0}/s",
+                round + 1
+            );
+            for (fi, v) in [r1, r64, acc].into_iter().enumerate() {
+                res[si][fi].push(v);
+            }
+            drop(server);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{MSG}-byte messages; each figure runs {secs} s; medians of {rounds} interleaved rounds, a fresh server \
+         process per round. Higher is better; the ratio is against tokio.\n\n| figure | {} |\n|---|{}",
+        servers.iter().map(|s| s.0).collect::<Vec<_>>().join(" | "),
+        "---:|".repeat(servers.len())
+    );
+    let base = servers.len() - 1;
+    for (fi, f) in figures.iter().enumerate() {
+        let b = median(res[base][fi].clone());
+        let cells: Vec<String> = (0..servers.len())
+            .map(|si| {
+                let m = median(res[si][fi].clone());
+                if si == base {
+                    format!("{m:.0}")
+                } else {
+                    format!("{m:.0} ({:.2}x)", m / b)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "| {f} | {} |", cells.join(" | "));
+    }
+    out
+}
+
+/// Round trips per second over `conns` connections, each echoing one
+/// message at a time, for `d`.
+async fn echo_rate(port: u16, conns: usize, d: Duration) -> f64 {
+    let count = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (count, stop) = (count.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                return;
+            };
+            let _ = s.set_nodelay(true);
+            let msg = [7u8; MSG];
+            let mut buf = [0u8; MSG];
+            while !stop.load(Ordering::Relaxed) {
+                if s.write_all(&msg).await.is_err() || s.read_exact(&mut buf).await.is_err() {
+                    return;
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(d).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = start.elapsed();
+    for t in tasks {
+        let _ = t.await;
+    }
+    count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+}
+
+/// Connections per second: `par` tasks each connect, echo one byte, close.
+async fn accept_rate(port: u16, par: usize, d: Duration) -> f64 {
+    let count = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + d;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..par {
+        let count = count.clone();
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                    return;
+                };
+                let mut b = [0u8; 1];
+                if s.write_all(b"x").await.is_err() || s.read_exact(&mut b).await.is_err() {
+                    return;
+                }
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
