@@ -75,7 +75,7 @@ enum Chunked {
 /// let mut dec = Decoder::new(BodyKind::Chunked, 1024, 1024);
 /// let mut body = Vec::new();
 /// let (used, done) = dec.decode_into(b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nnext", &mut body).unwrap();
-/// assert_eq!((used, done, &body[..]), (22, true, &b"abc"[..]));
+/// assert_eq!((used, done, &body[..]), (21, true, &b"abc"[..]));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Decoder {

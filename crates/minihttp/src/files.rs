@@ -1,1 +1,829 @@
+//! Serving files from a directory, and the pieces that do not need a
+//! runtime: safe path resolution, MIME types, validators (`ETag`,
+//! `Last-Modified`) and conditional requests, `Range`, directory listings.
+//!
+//! [`StaticFiles`] puts them together. It reads with `std::fs`, so a server
+//! on green threads calls it from its blocking pool.
 
+use std::fmt;
+use std::fs::{self, File, Metadata};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::date::{fmt_http_date, parse_http_date};
+use crate::method::Method;
+use crate::pct;
+use crate::request::Request;
+use crate::response::Response;
+use crate::status::StatusCode;
+
+/// Why a URL path does not name a file under the root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// Not a path this server accepts: a bad `%` escape, a NUL byte, invalid
+    /// UTF-8, or an encoded path separator (400).
+    Malformed,
+    /// A path that would leave the root: a `..` segment (also encoded), an
+    /// absolute or drive path, or a symbolic link pointing outside (403).
+    Forbidden,
+    /// Nothing there (404).
+    NotFound,
+}
+
+impl ResolveError {
+    /// The status to answer with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ResolveError::Malformed => StatusCode::BAD_REQUEST,
+            ResolveError::Forbidden => StatusCode::FORBIDDEN,
+            ResolveError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ResolveError::Malformed => "malformed path",
+            ResolveError::Forbidden => "path leaves the served directory",
+            ResolveError::NotFound => "no such file",
+        })
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Maps a raw (percent-encoded) URL path to an existing file or directory
+/// under `root`, refusing anything that could escape it.
+///
+/// `root` should be canonical ([`Path::canonicalize`]); the result is
+/// canonical and always inside it. The path is decoded strictly, then
+/// checked segment by segment (`.` and empty segments are skipped), then
+/// canonicalized so that symbolic links are followed and checked too.
+///
+/// ```
+/// use minihttp::files::{resolve, ResolveError};
+/// let root = std::env::temp_dir().canonicalize().unwrap();
+/// assert_eq!(resolve(&root, "/%2e%2e/etc/passwd"), Err(ResolveError::Forbidden));
+/// assert_eq!(resolve(&root, "/a%00b"), Err(ResolveError::Malformed));
+/// ```
+pub fn resolve(root: &Path, url_path: &str) -> Result<PathBuf, ResolveError> {
+    let rest = url_path.strip_prefix('/').ok_or(ResolveError::Forbidden)?;
+    let mut path = root.to_path_buf();
+    for raw in rest.split('/') {
+        let seg = pct::decode_strict(raw.as_bytes()).ok_or(ResolveError::Malformed)?;
+        let seg = std::str::from_utf8(&seg).map_err(|_| ResolveError::Malformed)?;
+        if seg.contains('\0') {
+            return Err(ResolveError::Malformed);
+        }
+        if seg.contains('/') || seg.contains('\\') {
+            return Err(ResolveError::Malformed);
+        }
+        match seg {
+            "" | "." => continue,
+            ".." => return Err(ResolveError::Forbidden),
+            _ => {}
+        }
+        // Anything that is not a plain name (a drive prefix like `C:`, a
+        // root) would replace the path instead of extending it.
+        let mut comps = Path::new(seg).components();
+        if !matches!(
+            (comps.next(), comps.next()),
+            (Some(Component::Normal(_)), None)
+        ) || seg.contains(':')
+        {
+            return Err(ResolveError::Forbidden);
+        }
+        path.push(seg);
+    }
+    let real = path.canonicalize().map_err(|_| ResolveError::NotFound)?;
+    if !real.starts_with(root) {
+        return Err(ResolveError::Forbidden);
+    }
+    Ok(real)
+}
+
+/// The MIME type for a file name's extension (case-insensitive);
+/// `application/octet-stream` when unknown. Text types carry
+/// `charset=utf-8`.
+///
+/// ```
+/// assert_eq!(minihttp::files::mime_type(std::path::Path::new("a/INDEX.HTML")), "text/html; charset=utf-8");
+/// ```
+pub fn mime_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" | "map" => "application/json",
+        "txt" | "text" | "log" => "text/plain; charset=utf-8",
+        "md" | "markdown" => "text/markdown; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "xml" => "application/xml",
+        "rs" | "toml" | "py" | "c" | "h" | "sh" | "yaml" | "yml" => "text/plain; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "ico" => "image/x-icon",
+        "bmp" => "image/bmp",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "gz" => "application/gzip",
+        "tar" => "application/x-tar",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A strong entity tag from the file's modification time and length:
+/// `"<secs>-<nanos>-<len>"` in hex.
+pub fn etag(meta: &Metadata) -> String {
+    let d = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    format!(
+        "\"{:x}-{:x}-{:x}\"",
+        d.as_secs(),
+        d.subsec_nanos(),
+        meta.len()
+    )
+}
+
+/// The `Last-Modified` value for a modification time.
+pub fn last_modified(modified: SystemTime) -> String {
+    String::from_utf8_lossy(&fmt_http_date(modified)).into_owned()
+}
+
+/// The entity tags of an `If-None-Match` / `If-Match` list (`*` is
+/// returned as itself), each with its `W/` prefix if any.
+fn entity_tags(value: &str) -> Vec<&str> {
+    let mut tags = Vec::new();
+    let mut rest = value;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return tags;
+        }
+        if let Some(after) = rest.strip_prefix('*') {
+            tags.push("*");
+            rest = after;
+            continue;
+        }
+        let start = rest;
+        let body = rest.strip_prefix("W/").unwrap_or(rest);
+        let Some(inner) = body.strip_prefix('"') else {
+            return tags;
+        };
+        let Some(end) = inner.find('"') else {
+            return tags;
+        };
+        let len = start.len() - inner.len() + end + 1;
+        tags.push(&start[..len]);
+        rest = &start[len..];
+    }
+}
+
+/// Weak comparison (RFC 9110 section 8.8.3.2): equal opaque tags, `W/`
+/// ignored on both sides.
+fn weak_eq(a: &str, b: &str) -> bool {
+    a.strip_prefix("W/").unwrap_or(a) == b.strip_prefix("W/").unwrap_or(b)
+}
+
+/// Whether a `GET`/`HEAD` for a representation with `etag` and `modified`
+/// should be answered `304 Not Modified` (RFC 9110 section 13.2.2):
+/// `If-None-Match` decides when present (weak comparison, `*` matches),
+/// otherwise `If-Modified-Since` (at one-second precision; an invalid date
+/// is ignored).
+pub fn is_not_modified(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
+    if *request.method() != Method::GET && !request.method().is_head() {
+        return false;
+    }
+    let mut saw_inm = false;
+    for value in request.header_all("if-none-match") {
+        saw_inm = true;
+        let value = String::from_utf8_lossy(value);
+        if entity_tags(&value)
+            .iter()
+            .any(|t| *t == "*" || weak_eq(t, etag))
+        {
+            return true;
+        }
+    }
+    if saw_inm {
+        return false;
+    }
+    let (Some(since), Some(modified)) = (
+        request
+            .header("if-modified-since")
+            .and_then(parse_http_date),
+        modified,
+    ) else {
+        return false;
+    };
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    secs(modified) <= secs(since)
+}
+
+/// The outcome of a `Range` header for a representation of `len` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteRange {
+    /// Send everything (no `Range`, a malformed one, several ranges, or a
+    /// unit other than `bytes`): 200.
+    Full,
+    /// Send bytes `start..=end`: 206 with `Content-Range`.
+    Partial {
+        /// First byte.
+        start: u64,
+        /// Last byte, inclusive.
+        end: u64,
+    },
+    /// No byte of the range exists: 416 with `Content-Range: bytes */len`.
+    Unsatisfiable,
+}
+
+/// Parses a `Range` header value for a representation of `len` bytes
+/// (RFC 9110 section 14): one `bytes=first-last`, `bytes=first-` or
+/// `bytes=-suffix` range. Multiple ranges are answered in full (allowed:
+/// a server may ignore `Range`).
+///
+/// ```
+/// use minihttp::files::{parse_range, ByteRange};
+/// assert_eq!(parse_range("bytes=0-9", 100), ByteRange::Partial { start: 0, end: 9 });
+/// assert_eq!(parse_range("bytes=-10", 100), ByteRange::Partial { start: 90, end: 99 });
+/// assert_eq!(parse_range("bytes=100-", 100), ByteRange::Unsatisfiable);
+/// ```
+pub fn parse_range(value: &str, len: u64) -> ByteRange {
+    let Some((unit, spec)) = value.trim().split_once('=') else {
+        return ByteRange::Full;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return ByteRange::Full;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return ByteRange::Full;
+    };
+    let num = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        // Suffix range: the last `n` bytes.
+        return match num(last) {
+            None => ByteRange::Full,
+            Some(0) => ByteRange::Unsatisfiable,
+            Some(_) if len == 0 => ByteRange::Unsatisfiable,
+            Some(n) => ByteRange::Partial {
+                start: len.saturating_sub(n),
+                end: len - 1,
+            },
+        };
+    }
+    let Some(start) = num(first) else {
+        return ByteRange::Full;
+    };
+    let end = if last.is_empty() {
+        u64::MAX
+    } else {
+        match num(last) {
+            Some(e) if e >= start => e,
+            _ => return ByteRange::Full,
+        }
+    };
+    if start >= len {
+        return ByteRange::Unsatisfiable;
+    }
+    ByteRange::Partial {
+        start,
+        end: end.min(len - 1),
+    }
+}
+
+/// Whether `If-Range` lets a range request be served partially: absent, or
+/// naming the current validator (strong comparison of the entity tag, or
+/// the exact `Last-Modified` date).
+pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
+    let Some(value) = request.header("if-range") else {
+        return true;
+    };
+    let value = value.trim();
+    if value.starts_with('"') {
+        return value == etag;
+    }
+    if value.starts_with("W/") {
+        return false;
+    }
+    match (parse_http_date(value), modified) {
+        (Some(date), Some(m)) => fmt_http_date(date) == fmt_http_date(m),
+        _ => false,
+    }
+}
+
+/// An HTML page listing the entries of `dir`, for the URL path `url_path`
+/// (raw, ending in `/`). Names are HTML-escaped in text and percent-encoded
+/// in links; directories end in `/`; entries are sorted by name.
+pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
+    let mut entries: Vec<(String, bool)> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            (e.file_name().to_string_lossy().into_owned(), is_dir)
+        })
+        .collect();
+    entries.sort();
+    let shown = pct::decode_lossy(url_path, false);
+    let mut html = String::with_capacity(256 + entries.len() * 64);
+    html.push_str(
+        "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>Directory listing for ",
+    );
+    pct::escape_html(&shown, &mut html);
+    html.push_str("</title>\n</head>\n<body>\n<h1>Directory listing for ");
+    pct::escape_html(&shown, &mut html);
+    html.push_str("</h1>\n<hr>\n<ul>\n");
+    if url_path != "/" {
+        html.push_str("<li><a href=\"../\">../</a></li>\n");
+    }
+    for (name, is_dir) in entries {
+        let slash = if is_dir { "/" } else { "" };
+        html.push_str("<li><a href=\"");
+        let mut href = String::new();
+        pct::encode_path(&name, &mut href);
+        // Encoding leaves `/` alone; a file name cannot contain one.
+        pct::escape_html(&href, &mut html);
+        html.push_str(slash);
+        html.push_str("\">");
+        pct::escape_html(&name, &mut html);
+        html.push_str(slash);
+        html.push_str("</a></li>\n");
+    }
+    html.push_str("</ul>\n<hr>\n</body>\n</html>\n");
+    Ok(html)
+}
+
+/// Serves the files under a directory.
+///
+/// For `GET` and `HEAD`: a file is sent with its MIME type, `ETag`,
+/// `Last-Modified` and `Accept-Ranges`, or `304` when the request's
+/// validators match, `206` / `416` for a `Range`. A directory URL without
+/// its final `/` is redirected (301) to it; a directory is answered with
+/// its `index.html`, else a listing (both can be turned off). Paths that
+/// would leave the directory get 403, malformed ones 400, missing ones 404;
+/// other methods 405.
+///
+/// Bodies are read into memory with `std::fs`.
+///
+/// ```no_run
+/// let files = minihttp::StaticFiles::new(".").unwrap();
+/// let req = minihttp::Request::parse(b"GET /README.md HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+/// let resp = files.serve(&req);
+/// ```
+#[derive(Clone, Debug)]
+pub struct StaticFiles {
+    root: PathBuf,
+    index: bool,
+    listing: bool,
+}
+
+impl StaticFiles {
+    /// Serves `dir`, which must exist; it is canonicalized once here.
+    pub fn new(dir: impl AsRef<Path>) -> io::Result<StaticFiles> {
+        let root = dir.as_ref().canonicalize()?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        Ok(StaticFiles {
+            root,
+            index: true,
+            listing: true,
+        })
+    }
+
+    /// Whether a directory is answered with its `index.html` (default: on).
+    pub fn index(mut self, on: bool) -> StaticFiles {
+        self.index = on;
+        self
+    }
+
+    /// Whether a directory without an index is listed (default: on); off
+    /// answers 403.
+    pub fn listing(mut self, on: bool) -> StaticFiles {
+        self.listing = on;
+        self
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Answers `request` from its path.
+    pub fn serve(&self, request: &Request) -> Response {
+        self.serve_path(request, request.path_raw())
+    }
+
+    /// Answers `request` for the raw URL path `url_path` (for a router
+    /// mount: the part after the prefix, with a leading `/`).
+    pub fn serve_path(&self, request: &Request, url_path: &str) -> Response {
+        let method = request.method();
+        if *method != Method::GET && !method.is_head() {
+            let mut r = Response::error(StatusCode::METHOD_NOT_ALLOWED);
+            let _ = r.headers_mut().insert("allow", "GET, HEAD");
+            return r;
+        }
+        let path = match resolve(&self.root, url_path) {
+            Ok(p) => p,
+            Err(e) => return Response::error(e.status()),
+        };
+        if path.is_dir() {
+            if !url_path.ends_with('/') {
+                let mut location = format!("{url_path}/");
+                if let Some(q) = request.query_raw() {
+                    location.push('?');
+                    location.push_str(q);
+                }
+                let mut r = Response::error(StatusCode::MOVED_PERMANENTLY);
+                // The raw path and query are visible ASCII: a valid value.
+                if r.headers_mut().insert("location", location).is_err() {
+                    return Response::error(StatusCode::BAD_REQUEST);
+                }
+                return r;
+            }
+            let index = path.join("index.html");
+            if self.index && index.is_file() {
+                return self.serve_file(request, &index);
+            }
+            if !self.listing {
+                return Response::error(StatusCode::FORBIDDEN);
+            }
+            return match directory_listing(url_path, &path) {
+                Ok(html) => Response::html(html),
+                Err(_) => Response::error(StatusCode::FORBIDDEN),
+            };
+        }
+        self.serve_file(request, &path)
+    }
+
+    fn serve_file(&self, request: &Request, path: &Path) -> Response {
+        match serve_file(request, path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Response::error(StatusCode::NOT_FOUND),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                Response::error(StatusCode::FORBIDDEN)
+            }
+            Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    let len = meta.len();
+    let tag = etag(&meta);
+    let modified = meta.modified().ok();
+    let mut r = Response::new(StatusCode::OK);
+    let h = r.headers_mut();
+    // Every value below is ASCII without control characters.
+    let _ = h.insert("content-type", mime_type(path));
+    let _ = h.insert("etag", tag.clone());
+    if let Some(m) = modified {
+        let _ = h.insert("last-modified", last_modified(m));
+    }
+    let _ = h.insert("accept-ranges", "bytes");
+    if is_not_modified(request, &tag, modified) {
+        r.set_status(StatusCode::NOT_MODIFIED);
+        r.headers_mut().remove("content-type");
+        return Ok(r);
+    }
+    let range = match request.header("range") {
+        Some(v)
+            if *request.method() == Method::GET && if_range_matches(request, &tag, modified) =>
+        {
+            parse_range(v, len)
+        }
+        _ => ByteRange::Full,
+    };
+    let (start, count) = match range {
+        ByteRange::Full => (0, len),
+        ByteRange::Partial { start, end } => {
+            r.set_status(StatusCode::PARTIAL_CONTENT);
+            let _ = r
+                .headers_mut()
+                .insert("content-range", format!("bytes {start}-{end}/{len}"));
+            (start, end - start + 1)
+        }
+        ByteRange::Unsatisfiable => {
+            let mut r = Response::error(StatusCode::RANGE_NOT_SATISFIABLE);
+            let _ = r
+                .headers_mut()
+                .insert("content-range", format!("bytes */{len}"));
+            return Ok(r);
+        }
+    };
+    if request.method().is_head() {
+        let _ = r.headers_mut().insert("content-length", count.to_string());
+        return Ok(r);
+    }
+    file.seek(SeekFrom::Start(start))?;
+    let mut body = Vec::with_capacity(count.min(16 * 1024 * 1024) as usize);
+    file.take(count).read_to_end(&mut body)?;
+    if body.len() as u64 != count {
+        // The file shrank while it was read.
+        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+    }
+    r.set_body(body);
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A fresh directory tree under the system temp dir, removed on drop.
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new() -> Tree {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "minihttp-files-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let root = dir.join("root");
+            fs::create_dir_all(root.join("sub")).unwrap();
+            fs::create_dir_all(root.join("site")).unwrap();
+            fs::create_dir_all(dir.join("outside")).unwrap();
+            fs::write(root.join("a.txt"), b"0123456789").unwrap();
+            fs::write(root.join("sub/b.json"), b"{}").unwrap();
+            fs::write(root.join("sub/<b>&'.txt"), b"x").unwrap();
+            fs::write(root.join("site/index.html"), b"<p>hi</p>").unwrap();
+            fs::write(dir.join("outside/secret"), b"secret").unwrap();
+            #[cfg(unix)]
+            {
+                std::os::unix::fs::symlink(dir.join("outside"), root.join("link-out")).unwrap();
+                std::os::unix::fs::symlink(root.join("sub"), root.join("link-in")).unwrap();
+            }
+            Tree(dir)
+        }
+
+        fn root(&self) -> PathBuf {
+            self.0.join("root").canonicalize().unwrap()
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn resolve_table() {
+        let tree = Tree::new();
+        let root = tree.root();
+        use ResolveError::*;
+        let table: &[(&str, Result<&str, ResolveError>)] = &[
+            ("/", Ok("")),
+            ("/a.txt", Ok("a.txt")),
+            ("/./sub//b.json", Ok("sub/b.json")),
+            ("/sub/%3Cb%3E%26'.txt", Ok("sub/<b>&'.txt")),
+            ("/../a.txt", Err(Forbidden)),
+            ("/sub/../a.txt", Err(Forbidden)),
+            ("/%2e%2e/outside/secret", Err(Forbidden)),
+            ("/sub/%2E%2E/%2e%2e/outside", Err(Forbidden)),
+            ("a.txt", Err(Forbidden)),
+            ("/C:/Windows", Err(Forbidden)),
+            ("/a.txt%00.html", Err(Malformed)),
+            ("/%zz", Err(Malformed)),
+            ("/%2", Err(Malformed)),
+            ("/%ff", Err(Malformed)),
+            ("/sub%2Fb.json", Err(Malformed)),
+            ("/%2Fetc/passwd", Err(Malformed)),
+            ("/sub%5Cb.json", Err(Malformed)),
+            ("/missing", Err(NotFound)),
+        ];
+        for (url, expected) in table {
+            let got = resolve(&root, url);
+            let expected = expected.map(|rel| root.join(rel).canonicalize().unwrap());
+            assert_eq!(got, expected, "{url}");
+        }
+        #[cfg(unix)]
+        {
+            assert_eq!(resolve(&root, "/link-out/secret"), Err(Forbidden));
+            assert_eq!(resolve(&root, "/link-out"), Err(Forbidden));
+            assert_eq!(
+                resolve(&root, "/link-in/b.json"),
+                Ok(root.join("sub/b.json"))
+            );
+        }
+    }
+
+    fn get(files: &StaticFiles, target: &str, extra: &str) -> Response {
+        let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+        files.serve(&Request::parse(raw.as_bytes()).unwrap())
+    }
+
+    fn body(r: &Response) -> &[u8] {
+        r.body().as_bytes().unwrap()
+    }
+
+    #[test]
+    fn serving() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let r = get(&files, "/a.txt", "");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(body(&r), b"0123456789");
+        assert_eq!(
+            r.headers().get("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(r.headers().get("accept-ranges"), Some("bytes"));
+        let tag = r.headers().get("etag").unwrap().to_string();
+        let lm = r.headers().get("last-modified").unwrap().to_string();
+        assert!(tag.starts_with('"') && tag.ends_with("-a\""), "{tag}");
+        assert!(parse_http_date(&lm).is_some());
+
+        // Conditional requests.
+        let cases: &[(String, u16)] = &[
+            (format!("If-None-Match: {tag}\r\n"), 304),
+            (format!("If-None-Match: \"other\", W/{tag}\r\n"), 304),
+            ("If-None-Match: *\r\n".to_string(), 304),
+            ("If-None-Match: \"other\"\r\n".to_string(), 200),
+            (format!("If-Modified-Since: {lm}\r\n"), 304),
+            (
+                "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n".to_string(),
+                200,
+            ),
+            ("If-Modified-Since: garbage\r\n".to_string(), 200),
+            (
+                format!("If-None-Match: \"other\"\r\nIf-Modified-Since: {lm}\r\n"),
+                200,
+            ),
+        ];
+        for (extra, status) in cases {
+            let r = get(&files, "/a.txt", extra);
+            assert_eq!(r.status().as_u16(), *status, "{extra}");
+            if *status == 304 {
+                assert!(r.body().is_empty());
+                assert_eq!(r.headers().get("etag"), Some(tag.as_str()));
+            }
+        }
+
+        // Ranges.
+        let r = get(&files, "/a.txt", "Range: bytes=2-4\r\n");
+        assert_eq!((r.status().as_u16(), body(&r)), (206, &b"234"[..]));
+        assert_eq!(r.headers().get("content-range"), Some("bytes 2-4/10"));
+        let r = get(&files, "/a.txt", "Range: bytes=-3\r\n");
+        assert_eq!((r.status().as_u16(), body(&r)), (206, &b"789"[..]));
+        let r = get(&files, "/a.txt", "Range: bytes=10-\r\n");
+        assert_eq!(r.status().as_u16(), 416);
+        assert_eq!(r.headers().get("content-range"), Some("bytes */10"));
+        let r = get(&files, "/a.txt", "Range: bytes=0-1,4-5\r\n");
+        assert_eq!((r.status().as_u16(), body(&r)), (200, &b"0123456789"[..]));
+        let r = get(
+            &files,
+            "/a.txt",
+            &format!("Range: bytes=0-0\r\nIf-Range: {tag}\r\n"),
+        );
+        assert_eq!((r.status().as_u16(), body(&r)), (206, &b"0"[..]));
+        let r = get(
+            &files,
+            "/a.txt",
+            "Range: bytes=0-0\r\nIf-Range: \"stale\"\r\n",
+        );
+        assert_eq!(r.status().as_u16(), 200);
+
+        // HEAD: no body bytes, the GET length.
+        let head = Request::parse(b"HEAD /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = files.serve(&head);
+        assert!(r.body().is_empty());
+        assert_eq!(r.headers().get("content-length"), Some("10"));
+
+        // Directories.
+        let r = get(&files, "/site?x=1", "");
+        assert_eq!(r.status().as_u16(), 301);
+        assert_eq!(r.headers().get("location"), Some("/site/?x=1"));
+        let r = get(&files, "/site/", "");
+        assert_eq!((r.status().as_u16(), body(&r)), (200, &b"<p>hi</p>"[..]));
+        let r = get(&files, "/sub/", "");
+        let html = String::from_utf8(body(&r).to_vec()).unwrap();
+        assert_eq!(
+            r.headers().get("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        assert!(
+            html.contains("<a href=\"%3Cb%3E%26%27.txt\">&lt;b&gt;&amp;&#39;.txt</a>"),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"b.json\">b.json</a>") && html.contains("href=\"../\""));
+        assert!(
+            html.find("%3Cb").unwrap() < html.find("b.json").unwrap(),
+            "sorted"
+        );
+        let r = get(&files, "/", "");
+        let html = String::from_utf8(body(&r).to_vec()).unwrap();
+        assert!(html.contains("<a href=\"sub/\">sub/</a>") && !html.contains("../"));
+        let quiet = files.clone().listing(false).index(false);
+        assert_eq!(get(&quiet, "/sub/", "").status().as_u16(), 403);
+        assert_eq!(get(&quiet, "/site/", "").status().as_u16(), 403);
+
+        // Refusals.
+        assert_eq!(
+            get(&files, "/%2e%2e/outside/secret", "").status().as_u16(),
+            403
+        );
+        assert_eq!(get(&files, "/a%00", "").status().as_u16(), 400);
+        assert_eq!(get(&files, "/nope", "").status().as_u16(), 404);
+        #[cfg(unix)]
+        assert_eq!(get(&files, "/link-out/secret", "").status().as_u16(), 403);
+        let post = Request::parse(b"POST /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = files.serve(&post);
+        assert_eq!(
+            (r.status().as_u16(), r.headers().get("allow")),
+            (405, Some("GET, HEAD"))
+        );
+        assert!(StaticFiles::new(tree.root().join("a.txt")).is_err());
+    }
+
+    #[test]
+    fn range_table() {
+        use ByteRange::*;
+        let table: &[(&str, u64, ByteRange)] = &[
+            ("bytes=0-0", 10, Partial { start: 0, end: 0 }),
+            ("bytes=0-99", 10, Partial { start: 0, end: 9 }),
+            ("bytes=5-", 10, Partial { start: 5, end: 9 }),
+            ("bytes=-20", 10, Partial { start: 0, end: 9 }),
+            (" Bytes = 1 - 2 ", 10, Partial { start: 1, end: 2 }),
+            ("bytes=10-20", 10, Unsatisfiable),
+            ("bytes=-0", 10, Unsatisfiable),
+            ("bytes=0-", 0, Unsatisfiable),
+            ("bytes=-5", 0, Unsatisfiable),
+            ("bytes=5-3", 10, Full),
+            ("bytes=a-b", 10, Full),
+            ("bytes=-", 10, Full),
+            ("bytes=+1-2", 10, Full),
+            ("items=0-1", 10, Full),
+            ("bytes 0-1", 10, Full),
+            ("bytes=0-1,3-4", 10, Full),
+            ("bytes=99999999999999999999-", 10, Full),
+        ];
+        for (value, len, expected) in table {
+            assert_eq!(parse_range(value, *len), *expected, "{value} / {len}");
+        }
+    }
+
+    #[test]
+    fn tags_and_types() {
+        assert_eq!(
+            entity_tags(r#""a", W/"b,c" ,*,"#),
+            [r#""a""#, r#"W/"b,c""#, "*"]
+        );
+        assert_eq!(entity_tags(r#""open"#), Vec::<&str>::new());
+        assert!(weak_eq(r#"W/"x""#, r#""x""#) && !weak_eq(r#""x""#, r#""y""#));
+        for (name, mime) in [
+            ("x.css", "text/css; charset=utf-8"),
+            ("x.JS", "text/javascript; charset=utf-8"),
+            ("x.png", "image/png"),
+            ("x.wasm", "application/wasm"),
+            ("x", "application/octet-stream"),
+            ("x.unknown", "application/octet-stream"),
+        ] {
+            assert_eq!(mime_type(Path::new(name)), mime);
+        }
+        assert_eq!(ResolveError::Forbidden.status(), StatusCode::FORBIDDEN);
+        assert!(!ResolveError::NotFound.to_string().is_empty());
+    }
+}

@@ -53,7 +53,7 @@ mod body;
 mod conn;
 mod date;
 mod error;
-mod files;
+pub mod files;
 mod head;
 mod headers;
 mod limits;
@@ -61,6 +61,7 @@ mod method;
 mod pct;
 mod request;
 mod response;
+mod router;
 
 mod status;
 
@@ -69,6 +70,7 @@ pub use conn::{CONTINUE, Conn, Framing, Next, ReadBuf, SERVER_NAME};
 pub use date::{DateCache, HTTP_DATE_LEN, fmt_http_date, parse_http_date, with_cached_date};
 pub use error::Error;
 
+pub use files::StaticFiles;
 pub use head::{Head, Parsed, parse_head};
 pub use headers::Headers;
 pub use limits::Limits;
@@ -76,4 +78,5 @@ pub use method::{Method, Version};
 pub use request::Request;
 pub use response::{Body, Response, ResponseBuilder};
 
+pub use router::{BoxHandler, RouteMatch, Router, handler};
 pub use status::StatusCode;

@@ -38,7 +38,7 @@ pub(crate) fn decode_strict(input: &[u8]) -> Option<Cow<'_, [u8]>> {
 /// and invalid UTF-8 becomes U+FFFD. Borrows when there is nothing to decode.
 pub(crate) fn decode_lossy(input: &str, plus_is_space: bool) -> Cow<'_, str> {
     let bytes = input.as_bytes();
-    if !bytes.contains(&b'%') && !(plus_is_space && bytes.contains(&b'+')) {
+    if !(bytes.contains(&b'%') || (plus_is_space && bytes.contains(&b'+'))) {
         return Cow::Borrowed(input);
     }
     let mut out = Vec::with_capacity(bytes.len());

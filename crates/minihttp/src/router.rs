@@ -1,1 +1,483 @@
+//! A small router: method + path patterns with parameters, as a pure matcher
+//! over [`Request`]s.
 
+use std::future::Future;
+
+use futures_core::future::BoxFuture;
+
+use crate::error::{Error, Kind};
+use crate::method::Method;
+use crate::pct;
+use crate::request::Request;
+use crate::response::Response;
+use crate::status::StatusCode;
+
+/// A handler stored in a [`Router`]: any `Fn(Request) -> impl Future<Output =
+/// Response>`, boxed. Make one with [`handler`].
+pub type BoxHandler = Box<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+
+/// Boxes an async function or closure into a [`BoxHandler`].
+///
+/// ```
+/// let h = minihttp::handler(|req: minihttp::Request| async move {
+///     minihttp::Response::text(format!("you asked for {}", req.path()))
+/// });
+/// # let _ = h;
+/// ```
+pub fn handler<F, Fut>(f: F) -> BoxHandler
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    Box::new(move |req| Box::pin(f(req)))
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    /// Matches this exact (percent-decoded) segment.
+    Literal(Box<str>),
+    /// `:name`: matches any one non-empty segment.
+    Param(Box<str>),
+    /// `*name`: matches the rest of the path, slashes included (last only).
+    Rest(Box<str>),
+}
+
+impl Segment {
+    /// Lower is more specific.
+    fn rank(&self) -> u8 {
+        match self {
+            Segment::Literal(_) => 0,
+            Segment::Param(_) => 1,
+            Segment::Rest(_) => 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Pattern {
+    segments: Vec<Segment>,
+}
+
+impl Pattern {
+    fn parse(pattern: &str) -> Result<Pattern, Error> {
+        let bad = || Error::new(Kind::InvalidRoute);
+        let rest = pattern.strip_prefix('/').ok_or_else(bad)?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        let mut segments = Vec::with_capacity(parts.len());
+        let mut names: Vec<&str> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let seg = if let Some(name) = part.strip_prefix(':') {
+                names.push(name);
+                Segment::Param(name.into())
+            } else if let Some(name) = part.strip_prefix('*') {
+                if i + 1 != parts.len() {
+                    return Err(bad());
+                }
+                names.push(name);
+                Segment::Rest(name.into())
+            } else {
+                Segment::Literal((*part).into())
+            };
+            segments.push(seg);
+        }
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() || names[..i].contains(name) {
+                return Err(bad());
+            }
+        }
+        Ok(Pattern { segments })
+    }
+
+    /// Matches a raw (encoded) path; on success the decoded parameters.
+    fn matches(&self, path: &str) -> Option<Vec<(Box<str>, String)>> {
+        let mut rest = path.strip_prefix('/')?;
+        let mut params = Vec::new();
+        for (i, seg) in self.segments.iter().enumerate() {
+            if let Segment::Rest(name) = seg {
+                params.push((name.clone(), pct::decode_lossy(rest, false).into_owned()));
+                return Some(params);
+            }
+            let (part, tail) = match rest.split_once('/') {
+                Some((p, t)) => (p, Some(t)),
+                None => (rest, None),
+            };
+            match seg {
+                Segment::Literal(lit) => {
+                    if pct::decode_lossy(part, false) != **lit {
+                        return None;
+                    }
+                }
+                Segment::Param(name) => {
+                    if part.is_empty() {
+                        return None;
+                    }
+                    params.push((name.clone(), pct::decode_lossy(part, false).into_owned()));
+                }
+                Segment::Rest(_) => {}
+            }
+            let last = i + 1 == self.segments.len();
+            match (tail, last) {
+                (None, true) => return Some(params),
+                (Some(t), false) => rest = t,
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn ranks(&self) -> impl Iterator<Item = u8> + '_ {
+        self.segments.iter().map(Segment::rank)
+    }
+}
+
+/// Decoded path parameters, `(name, value)`.
+type Params = Vec<(Box<str>, String)>;
+
+struct Entry<H> {
+    method: Method,
+    pattern: Pattern,
+    handler: H,
+}
+
+/// The outcome of routing a request.
+#[derive(Debug)]
+pub enum RouteMatch<'r, H> {
+    /// A route matched: its handler and the decoded path parameters.
+    Found {
+        /// The handler.
+        handler: &'r H,
+        /// `(name, value)` for each `:name` / `*name` in the pattern.
+        params: Vec<(Box<str>, String)>,
+    },
+    /// No route has this path (404).
+    NotFound,
+    /// Routes have this path but not this method (405); `allow` lists their
+    /// methods for the `Allow` header.
+    MethodNotAllowed {
+        /// Comma-separated methods, e.g. `GET, HEAD, POST`.
+        allow: String,
+    },
+}
+
+/// Routes requests by method and path pattern.
+///
+/// Patterns start with `/`; a segment `:name` matches one non-empty path
+/// segment, a final `*name` matches the rest of the path (slashes included,
+/// possibly empty), any other segment matches itself after percent-decoding.
+/// When several routes match, the most specific wins (literal before
+/// `:param` before `*rest`, segment by segment), then the first registered.
+/// `HEAD` falls back to the `GET` route. A path with routes but none for
+/// the method answers 405 with `Allow`; `OPTIONS` on such a path answers
+/// 204 with `Allow`; no route answers 404.
+///
+/// The router is generic over the handler type; with the default
+/// [`BoxHandler`], [`get`](Router::get) and friends take async closures and
+/// [`handle`](Router::handle) runs the whole dispatch.
+///
+/// ```
+/// use minihttp::{Request, Response, Router};
+/// let mut router = Router::new();
+/// router
+///     .get("/users/:id", |req: Request| async move {
+///         Response::text(format!("user {}", req.param("id").unwrap()))
+///     })
+///     .unwrap();
+/// let req = Request::parse(b"DELETE /users/7 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+/// let resp = futures_executor_like::block_on(router.handle(req));
+/// assert_eq!(resp.status().as_u16(), 405);
+/// assert_eq!(resp.headers().get("allow"), Some("GET, HEAD"));
+/// # mod futures_executor_like {
+/// #     pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #         let mut f = std::pin::pin!(f);
+/// #         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+/// #         loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v } }
+/// #     }
+/// # }
+/// ```
+pub struct Router<H = BoxHandler> {
+    routes: Vec<Entry<H>>,
+}
+
+impl<H> std::fmt::Debug for Router<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.routes.iter().map(|e| (&e.method, &e.pattern)))
+            .finish()
+    }
+}
+
+impl<H> Default for Router<H> {
+    fn default() -> Self {
+        Router { routes: Vec::new() }
+    }
+}
+
+impl<H> Router<H> {
+    /// No routes.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Adds a route; an error ([`is_invalid_route`](Error::is_invalid_route))
+    /// for a pattern that does not start with `/`, has an empty or repeated
+    /// parameter name, or a `*rest` that is not last.
+    pub fn route(&mut self, method: Method, pattern: &str, handler: H) -> Result<&mut Self, Error> {
+        let pattern = Pattern::parse(pattern)?;
+        self.routes.push(Entry {
+            method,
+            pattern,
+            handler,
+        });
+        Ok(self)
+    }
+
+    /// Routes `method` and a raw (percent-encoded) `path`.
+    pub fn find(&self, method: &Method, path: &str) -> RouteMatch<'_, H> {
+        let mut best: Option<(&Entry<H>, Params)> = None;
+        let mut best_get: Option<(&Entry<H>, Params)> = None;
+        let mut allow: Vec<&Method> = Vec::new();
+        for entry in &self.routes {
+            let Some(params) = entry.pattern.matches(path) else {
+                continue;
+            };
+            if !allow.contains(&&entry.method) {
+                allow.push(&entry.method);
+            }
+            let slot = if entry.method == *method {
+                &mut best
+            } else if method.is_head() && entry.method == Method::GET {
+                &mut best_get
+            } else {
+                continue;
+            };
+            let better = match slot {
+                None => true,
+                Some((b, _)) => entry.pattern.ranks().lt(b.pattern.ranks()),
+            };
+            if better {
+                *slot = Some((entry, params));
+            }
+        }
+        match best.or(best_get) {
+            Some((entry, params)) => RouteMatch::Found {
+                handler: &entry.handler,
+                params,
+            },
+            None if allow.is_empty() => RouteMatch::NotFound,
+            None => {
+                if allow.contains(&&Method::GET) && !allow.contains(&&Method::HEAD) {
+                    let at = allow
+                        .iter()
+                        .position(|m| **m == Method::GET)
+                        .map_or(0, |i| i + 1);
+                    allow.insert(at, &Method::HEAD);
+                }
+                let allow = allow
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                RouteMatch::MethodNotAllowed { allow }
+            }
+        }
+    }
+
+    /// Routes `request`: on a match, stores the path parameters in it (see
+    /// [`Request::param`]) and returns the handler; otherwise the 404, 405
+    /// or `OPTIONS` 204 response to send.
+    pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
+        match self.find(&request.method, request.path_raw()) {
+            RouteMatch::Found { handler, params } => {
+                request.params = params;
+                Ok(handler)
+            }
+            RouteMatch::NotFound => Err(Response::error(StatusCode::NOT_FOUND)),
+            RouteMatch::MethodNotAllowed { allow } => {
+                let mut response = if request.method == Method::OPTIONS {
+                    Response::new(StatusCode::NO_CONTENT)
+                } else {
+                    Response::error(StatusCode::METHOD_NOT_ALLOWED)
+                };
+                // Method names are tokens joined by ", ": always valid.
+                let _ = response.headers_mut().insert("allow", allow);
+                Err(response)
+            }
+        }
+    }
+}
+
+impl Router<BoxHandler> {
+    /// Adds a route for `method` with an async handler.
+    pub fn on<F, Fut>(&mut self, method: Method, pattern: &str, f: F) -> Result<&mut Self, Error>
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.route(method, pattern, handler(f))
+    }
+
+    /// Adds a `GET` route (which also answers `HEAD`).
+    pub fn get<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.on(Method::GET, pattern, f)
+    }
+
+    /// Adds a `POST` route.
+    pub fn post<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.on(Method::POST, pattern, f)
+    }
+
+    /// Adds a `PUT` route.
+    pub fn put<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.on(Method::PUT, pattern, f)
+    }
+
+    /// Adds a `DELETE` route.
+    pub fn delete<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Response> + Send + 'static,
+    {
+        self.on(Method::DELETE, pattern, f)
+    }
+
+    /// Routes `request` and runs its handler, or answers 404 / 405.
+    pub fn handle(&self, mut request: Request) -> BoxFuture<'static, Response> {
+        match self.dispatch(&mut request) {
+            Ok(h) => h(request),
+            Err(response) => Box::pin(std::future::ready(response)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Every handler here is ready on its first poll.
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("handler not ready"),
+        }
+    }
+
+    fn req(method: &str, target: &str) -> Request {
+        Request::parse(format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap()
+    }
+
+    fn router() -> Router {
+        let mut r = Router::new();
+        r.get("/", |_| async { Response::text("root") })
+            .unwrap()
+            .get("/users/:id", |q: Request| async move {
+                Response::text(format!("user {}", q.param("id").unwrap()))
+            })
+            .unwrap()
+            .get("/users/me", |_| async { Response::text("me") })
+            .unwrap()
+            .post("/users/:id", |q: Request| async move {
+                Response::text(format!("posted {}", String::from_utf8_lossy(q.body())))
+            })
+            .unwrap()
+            .get("/files/*path", |q: Request| async move {
+                Response::text(format!("file [{}]", q.param("path").unwrap()))
+            })
+            .unwrap()
+            .get("/a/:x/b/:y", |q: Request| async move {
+                Response::text(format!(
+                    "{}-{}",
+                    q.param("x").unwrap(),
+                    q.param("y").unwrap()
+                ))
+            })
+            .unwrap();
+        r
+    }
+
+    fn body(r: &Response) -> String {
+        String::from_utf8(r.body().as_bytes().unwrap().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn routing_table() {
+        let r = router();
+        let table: &[(&str, &str, u16, &str)] = &[
+            ("GET", "/", 200, "root"),
+            ("GET", "/?q=1", 200, "root"),
+            ("GET", "/users/42", 200, "user 42"),
+            ("GET", "/users/j%C3%B6rg", 200, "user jörg"),
+            ("GET", "/users/a%2Fb", 200, "user a/b"),
+            ("GET", "/users/me", 200, "me"),
+            ("HEAD", "/users/me", 200, "me"),
+            ("GET", "/users/", 404, "404 Not Found\n"),
+            ("GET", "/users/1/2", 404, "404 Not Found\n"),
+            ("GET", "/files/", 200, "file []"),
+            ("GET", "/files/a/b%20c.txt", 200, "file [a/b c.txt]"),
+            ("GET", "/files", 404, "404 Not Found\n"),
+            ("GET", "/a/1/b/2", 200, "1-2"),
+            ("GET", "/a/1/c/2", 404, "404 Not Found\n"),
+            ("GET", "/nope", 404, "404 Not Found\n"),
+            ("DELETE", "/", 405, "405 Method Not Allowed\n"),
+            ("OPTIONS", "/users/1", 204, ""),
+        ];
+        for &(method, target, status, text) in table {
+            let resp = block_on(r.handle(req(method, target)));
+            assert_eq!(
+                (resp.status().as_u16(), body(&resp).as_str()),
+                (status, text),
+                "{method} {target}"
+            );
+        }
+        let resp = block_on(r.handle(req("PUT", "/users/1")));
+        assert_eq!(resp.headers().get("allow"), Some("GET, HEAD, POST"));
+        let resp = block_on(r.handle(req("OPTIONS", "/users/1")));
+        assert_eq!(resp.headers().get("allow"), Some("GET, HEAD, POST"));
+        let mut q =
+            Request::parse(b"POST /users/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+                .unwrap();
+        assert!(r.dispatch(&mut q).is_ok());
+        assert_eq!(q.params().collect::<Vec<_>>(), [("id", "9")]);
+        assert_eq!(body(&block_on(r.handle(q))), "posted hi");
+    }
+
+    #[test]
+    fn generic_handlers_and_bad_patterns() {
+        let mut r: Router<u32> = Router::new();
+        r.route(Method::GET, "/x/:a", 1)
+            .unwrap()
+            .route(Method::GET, "/x/y", 2)
+            .unwrap();
+        assert!(matches!(
+            r.find(&Method::GET, "/x/y"),
+            RouteMatch::Found { handler: 2, .. }
+        ));
+        assert!(matches!(
+            r.find(&Method::GET, "/x/z"),
+            RouteMatch::Found { handler: 1, .. }
+        ));
+        assert!(matches!(r.find(&Method::GET, "/y"), RouteMatch::NotFound));
+        for bad in ["", "x", "/:", "/*", "/:a/:a", "/*a/b", "/:a/*a"] {
+            assert!(
+                r.route(Method::GET, bad, 0).unwrap_err().is_invalid_route(),
+                "{bad}"
+            );
+        }
+        assert!(format!("{r:?}").contains("GET"));
+    }
+}
