@@ -1,0 +1,94 @@
+//! Deadlock diagnosis: gevent's `LoopExit: This operation would block
+//! forever`.
+//!
+//! # When the hub can know
+//!
+//! The root future of `run`/`block_on` is pending, and the hub has:
+//! no runnable task, nothing injected from other threads, no pending timer,
+//! no source in its driver (I/O), and no waker of any of its tasks (or of
+//! the root) held anywhere except where the hub accounts for it.
+//!
+//! A waker is accounted for when it is the reference the registry, a
+//! `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in
+//! the completion event of another task *of the same hub* (a join: awaiting
+//! a `Greenlet`, `joinall`, `iwait`). Any other clone of a waker (stored in
+//! a sync-prims `Event` or `Lock`, a channel, another hub's task, a plain
+//! thread) may be woken from outside, so the hub does not claim a deadlock
+//! and sleeps instead. The diagnosis therefore never fires while a wake-up
+//! is still possible, and misses deadlocks that go through such primitives
+//! (two tasks waiting on each other through an `Event` only they can set).
+//! A `Greenlet` moved to a plain thread that would `kill()` it is not seen:
+//! do not rely on a foreign kill to end an otherwise dead wait.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::hub::HubShared;
+use crate::hub::local::{Hub, ROOT_ID};
+use crate::task::raw::{HANDLE, TaskRef};
+
+/// The root future of [`run`](crate::run) waits for something that can
+/// never happen: every task of its hub is blocked and nothing can wake any
+/// of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadlock {
+    hub: Arc<str>,
+    blocked: Vec<String>,
+}
+
+impl Deadlock {
+    /// The blocked tasks, the root future first (`'main'`), then each task
+    /// as `'name' (#id)` or `#id (future type)`.
+    pub fn blocked(&self) -> &[String] {
+        &self.blocked
+    }
+
+    /// The name of the hub.
+    pub fn hub(&self) -> &str {
+        &self.hub
+    }
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "this operation would block forever: on hub '{}', nothing can wake the blocked tasks: {}",
+            self.hub,
+            self.blocked.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for Deadlock {}
+
+/// Returns the deadlock if no waker of the root (`root_refs` references
+/// beyond `block_on`'s own) or of any live task can be reached from outside.
+/// The caller has checked the run queue, injector, timers and driver.
+pub(crate) fn check(
+    shared: &HubShared,
+    root_refs: usize,
+    registry: &[TaskRef],
+    edges: &HashMap<u64, u32>,
+) -> Option<Deadlock> {
+    let edge = |id: u64| edges.get(&id).copied().unwrap_or(0) as usize;
+    if root_refs > edge(ROOT_ID) {
+        return None;
+    }
+    for t in registry {
+        let h = t.header();
+        let handle = usize::from(h.state.load(Ordering::Acquire) & HANDLE != 0);
+        let known = 1 + handle + edge(h.id);
+        if Arc::strong_count(t) > known {
+            return None;
+        }
+    }
+    let mut blocked = vec!["'main' (the root future)".to_string()];
+    blocked.extend(registry.iter().map(|t| Hub::describe(&**t)));
+    Some(Deadlock {
+        hub: shared.name.clone(),
+        blocked,
+    })
+}

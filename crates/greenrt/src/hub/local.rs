@@ -1,0 +1,440 @@
+//! The hub: a run queue, a registry of live tasks, timers and a driver, on
+//! one OS thread (gevent's `Hub`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use crate::driver::Park;
+use crate::hub::HubShared;
+use crate::hub::deadlock::{self, Deadlock};
+use crate::runtime::Handle;
+use crate::task::Greenlet;
+use crate::task::raw::{self, NO_SLOT, Runnable, Task, TaskRef};
+use crate::time::{Clock, Timers};
+
+/// The id the root future of `block_on` goes by (in reports and join edges).
+pub(crate) const ROOT_ID: u64 = 0;
+
+static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh task id, unique in the process.
+pub(crate) fn next_task_id() -> u64 {
+    NEXT_TASK.fetch_add(1, Ordering::Relaxed)
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Hub>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the hub of the current thread, if any.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.as_deref().map(f)))
+}
+
+/// Puts a task that was just marked `SCHEDULED` on its hub's queue: the local
+/// queue when called on the hub's thread, else its injector.
+pub(crate) fn schedule(task: TaskRef) {
+    let task = match with_current(|h| {
+        if Arc::ptr_eq(&h.shared, &task.header().hub) {
+            h.queue.borrow_mut().push_back(task.clone());
+            true
+        } else {
+            false
+        }
+    }) {
+        Some(true) => return,
+        _ => task,
+    };
+    let hub = task.header().hub.clone();
+    // A closed hub refuses the task: it has killed every task it had (and a
+    // finished task is never scheduled), so this is a late wake-up of a
+    // task that is complete by now; dropping the reference is all there is
+    // to do.
+    drop(hub.inject(task));
+}
+
+/// The hub-local state; lives in an `Rc` in the thread-local `CURRENT`.
+pub(crate) struct Hub {
+    shared: Arc<HubShared>,
+    pub(crate) queue: RefCell<VecDeque<TaskRef>>,
+    registry: RefCell<Vec<TaskRef>>,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) clock: Clock,
+    park: RefCell<Box<dyn Park>>,
+    seq: Cell<u64>,
+    running: Cell<u64>,
+    /// Join edges: for an awaiting task id, how many of its wakers sit in
+    /// the completion events of tasks of this hub.
+    edges: RefCell<HashMap<u64, u32>>,
+    handle: Option<Handle>,
+    polls: Cell<u64>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("name", &self.shared.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The waker of `block_on`'s root future.
+struct RootWake {
+    woken: AtomicBool,
+    hub: Arc<HubShared>,
+}
+
+impl Wake for RootWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::SeqCst);
+        self.hub.notify();
+    }
+}
+
+/// Restores the previous current hub when `block_on`/`run_worker` ends,
+/// even by a panic.
+struct Enter {
+    prev: Option<Rc<Hub>>,
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+impl Hub {
+    pub(crate) fn new(
+        shared: Arc<HubShared>,
+        park: Box<dyn Park>,
+        handle: Option<Handle>,
+    ) -> Rc<Hub> {
+        let _ = shared.owner.set(std::thread::current().id());
+        let clock = shared.config.clock.clone();
+        clock.attach(&shared);
+        if shared.config.max_blocking_time.is_some() {
+            crate::monitor::watch(&shared);
+        }
+        Rc::new(Hub {
+            shared,
+            queue: RefCell::new(VecDeque::new()),
+            registry: RefCell::new(Vec::new()),
+            timers: RefCell::new(Timers::new()),
+            clock,
+            park: RefCell::new(park),
+            seq: Cell::new(0),
+            running: Cell::new(ROOT_ID),
+            edges: RefCell::new(HashMap::new()),
+            handle,
+            polls: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<HubShared> {
+        &self.shared
+    }
+
+    pub(crate) fn handle(&self) -> Option<&Handle> {
+        self.handle.as_ref()
+    }
+
+    /// The id of the task being polled (`ROOT_ID` for the root future).
+    pub(crate) fn running_id(&self) -> u64 {
+        self.running.get()
+    }
+
+    fn enter(self: &Rc<Self>) -> Enter {
+        let prev = CURRENT.with(|c| c.borrow_mut().replace(self.clone()));
+        Enter { prev }
+    }
+
+    /// Spawns a task on this hub (the caller is on the hub's thread).
+    pub(crate) fn spawn<F>(&self, name: Option<Arc<str>>, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let id = next_task_id();
+        if let Some(n) = &name {
+            self.shared
+                .names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, n.clone());
+        }
+        let task = Task::new(id, name, self.shared.clone(), future);
+        task.header()
+            .state
+            .fetch_or(raw::SCHEDULED, Ordering::Relaxed);
+        let r: TaskRef = task.clone();
+        self.register(&r);
+        self.queue.borrow_mut().push_back(r);
+        Greenlet::new(task)
+    }
+
+    fn register(&self, task: &TaskRef) {
+        let mut reg = self.registry.borrow_mut();
+        task.header()
+            .slot
+            .store(reg.len() as u32, Ordering::Relaxed);
+        reg.push(task.clone());
+        self.shared.load.store(reg.len(), Ordering::Relaxed);
+    }
+
+    /// Called by a task when it completes (hub thread).
+    pub(crate) fn task_finished(&self, header: &raw::Header) {
+        let slot = header.slot.swap(NO_SLOT, Ordering::Relaxed);
+        if slot != NO_SLOT {
+            let removed = {
+                let mut reg = self.registry.borrow_mut();
+                let removed = reg.swap_remove(slot as usize);
+                if let Some(moved) = reg.get(slot as usize) {
+                    moved.header().slot.store(slot, Ordering::Relaxed);
+                }
+                self.shared.load.store(reg.len(), Ordering::Relaxed);
+                removed
+            };
+            drop(removed);
+        }
+        if header.name.is_some() {
+            self.shared
+                .names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&header.id);
+        }
+        if !self.edges.borrow().is_empty() {
+            self.edges.borrow_mut().remove(&header.id);
+        }
+    }
+
+    pub(crate) fn add_edge(&self, waiter: u64) {
+        *self.edges.borrow_mut().entry(waiter).or_insert(0) += 1;
+    }
+
+    pub(crate) fn remove_edge(&self, waiter: u64) {
+        let mut e = self.edges.borrow_mut();
+        if let Some(n) = e.get_mut(&waiter) {
+            *n -= 1;
+            if *n == 0 {
+                e.remove(&waiter);
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn enter_poll(&self, header: &raw::Header) {
+        self.begin(header.id);
+    }
+
+    #[inline]
+    fn begin(&self, id: u64) {
+        let s = self.seq.get() + 1;
+        self.seq.set(s);
+        self.running.set(id);
+        self.shared.probe.running.store(id, Ordering::Relaxed);
+        self.shared.probe.seq.store(s, Ordering::Release);
+    }
+
+    #[inline]
+    pub(crate) fn leave_poll(&self) {
+        let s = self.seq.get() + 1;
+        self.seq.set(s);
+        self.running.set(ROOT_ID);
+        self.shared.probe.seq.store(s, Ordering::Release);
+        self.polls.set(self.polls.get() + 1);
+    }
+
+    /// One round: takes injected tasks, fires due timers, then runs the
+    /// tasks that are runnable now (those scheduled during the round run in
+    /// the next one). Returns how many tasks it polled.
+    fn tick(&self) -> usize {
+        if self.shared.has_injected() {
+            let mut fresh = VecDeque::new();
+            self.shared.drain(&mut fresh);
+            for t in &fresh {
+                if t.header().slot.load(Ordering::Relaxed) == NO_SLOT && !t.header().is_complete() {
+                    self.register(t);
+                }
+            }
+            self.queue.borrow_mut().append(&mut fresh);
+        }
+        self.fire_timers();
+        let n = self.queue.borrow().len();
+        for _ in 0..n {
+            let Some(t) = self.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            t.run(self);
+        }
+        n
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        self.timers.borrow_mut().take_due(now, &mut due);
+        for w in due {
+            w.wake();
+        }
+    }
+
+    /// How long the hub may sleep: `None` for "until woken".
+    fn sleep_time(&self) -> Option<std::time::Duration> {
+        let next = self.timers.borrow().next_deadline()?;
+        let now = self.clock.now();
+        Some(next.saturating_duration_since(now))
+    }
+
+    /// Sleeps until something may be runnable. With a manual clock that
+    /// advances by itself, jumps to the next timer instead.
+    fn idle(&self, root: Option<&RootWake>) {
+        if !self.queue.borrow().is_empty() {
+            return;
+        }
+        if self.clock.auto_advance() {
+            if let Some(next) = self.timers.borrow().next_deadline() {
+                if !self.shared.has_injected() {
+                    self.clock.advance_to(next);
+                    return;
+                }
+            }
+        }
+        if !self.shared.prepare_sleep() {
+            return;
+        }
+        if root.is_some_and(|r| r.woken.load(Ordering::SeqCst)) {
+            self.shared.woke();
+            return;
+        }
+        let timeout = if self.clock.is_manual() {
+            None
+        } else {
+            self.sleep_time()
+        };
+        self.park.borrow_mut().park(timeout);
+        self.shared.woke();
+    }
+
+    /// Drives `future` to completion on this thread, with every task it
+    /// spawns; kills the tasks left when it completes.
+    pub(crate) fn block_on<F: Future>(self: &Rc<Self>, future: F) -> Result<F::Output, Deadlock> {
+        let _enter = self.enter();
+        let root = Arc::new(RootWake {
+            woken: AtomicBool::new(true),
+            hub: self.shared.clone(),
+        });
+        let waker = Waker::from(root.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            loop {
+                if root.woken.swap(false, Ordering::SeqCst) {
+                    self.begin(ROOT_ID);
+                    let r = future.as_mut().poll(&mut cx);
+                    self.leave_poll();
+                    if let Poll::Ready(v) = r {
+                        return Ok(v);
+                    }
+                }
+                let ran = self.tick();
+                if ran == 0 && !root.woken.load(Ordering::SeqCst) && self.queue.borrow().is_empty()
+                {
+                    if let Some(d) = self.find_deadlock(&root) {
+                        return Err(d);
+                    }
+                    self.idle(Some(&root));
+                }
+            }
+        }));
+        self.teardown();
+        match result {
+            Ok(r) => r,
+            Err(p) => resume_unwind(p),
+        }
+    }
+
+    /// Runs the hub of a runtime worker until the runtime shuts down.
+    pub(crate) fn run_worker(self: &Rc<Self>) {
+        let _enter = self.enter();
+        while !self.shared.shutdown.load(Ordering::Acquire) {
+            let ran = self.tick();
+            if ran == 0 && self.queue.borrow().is_empty() {
+                self.idle(None);
+            }
+        }
+        self.teardown();
+    }
+
+    /// Kills every task still alive, then closes the injector.
+    fn teardown(&self) {
+        // Destructors may spawn or wake tasks: repeat until nothing is left
+        // (bounded, so that a destructor that always spawns cannot hang us).
+        for _ in 0..64 {
+            let tasks: Vec<TaskRef> = self.registry.borrow().clone();
+            self.queue.borrow_mut().clear();
+            if tasks.is_empty() {
+                break;
+            }
+            for t in tasks {
+                t.kill_now(self);
+            }
+        }
+        for t in self.shared.close() {
+            if t.header().slot.load(Ordering::Relaxed) == NO_SLOT {
+                t.kill_now(self);
+            }
+        }
+        self.queue.borrow_mut().clear();
+        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        drop(timers);
+        self.clock.detach(&self.shared);
+        crate::monitor::unwatch(&self.shared);
+    }
+
+    fn find_deadlock(&self, root: &Arc<RootWake>) -> Option<Deadlock> {
+        if !self.timers.borrow().is_empty()
+            || self.shared.has_injected()
+            || self.park.borrow().has_wake_sources()
+        {
+            return None;
+        }
+        let edges = self.edges.borrow();
+        let registry = self.registry.borrow();
+        deadlock::check(&self.shared, root_refs(root), &registry, &edges)
+    }
+
+    /// Names a task for reports: its name, or `#id` and its future's type.
+    pub(crate) fn describe(task: &dyn Runnable) -> String {
+        let h = task.header();
+        match &h.name {
+            Some(n) => format!("'{n}' (#{})", h.id),
+            None => format!("#{} ({})", h.id, task.type_name()),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.registry.borrow().len()
+    }
+}
+
+/// References to the root waker beyond the two `block_on` holds.
+fn root_refs(root: &Arc<RootWake>) -> usize {
+    Arc::strong_count(root).saturating_sub(2)
+}

@@ -1,0 +1,147 @@
+//! The part of a hub other threads see: its injector, its driver's
+//! unparker, its load, and the probe the stall monitor reads.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
+
+use crate::driver::Unpark;
+use crate::hub::Config;
+use crate::task::raw::TaskRef;
+
+static NEXT_HUB: AtomicUsize = AtomicUsize::new(1);
+
+/// Tasks handed to a hub from other threads (spawns and wake-ups).
+#[derive(Default)]
+struct Injector {
+    queue: VecDeque<TaskRef>,
+    /// The hub has shut down: nothing more is accepted.
+    closed: bool,
+}
+
+/// What the stall monitor reads while the hub runs (written by the hub with
+/// plain relaxed stores, read by the monitor thread).
+#[derive(Debug, Default)]
+pub(crate) struct Probe {
+    /// Odd while a task is being polled; bumped at every poll start and end.
+    pub(crate) seq: AtomicU64,
+    /// The id of the task being polled.
+    pub(crate) running: AtomicU64,
+}
+
+/// The shared half of a hub.
+pub(crate) struct HubShared {
+    pub(crate) uid: usize,
+    pub(crate) name: Arc<str>,
+    pub(crate) config: Arc<Config>,
+    injector: Mutex<Injector>,
+    injected: AtomicBool,
+    /// The hub is parked (or about to): wakers must unpark it.
+    sleeping: AtomicBool,
+    unpark: Arc<dyn Unpark>,
+    /// Live tasks, for least-loaded placement.
+    pub(crate) load: AtomicUsize,
+    pub(crate) shutdown: AtomicBool,
+    pub(crate) probe: Probe,
+    /// Names of named tasks (for the monitor, `current()` and reports).
+    pub(crate) names: Mutex<HashMap<u64, Arc<str>>>,
+    pub(crate) owner: OnceLock<ThreadId>,
+}
+
+impl std::fmt::Debug for HubShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubShared")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HubShared {
+    pub(crate) fn new(name: Arc<str>, config: Arc<Config>, unpark: Arc<dyn Unpark>) -> Arc<Self> {
+        Arc::new(HubShared {
+            uid: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
+            name,
+            config,
+            injector: Mutex::new(Injector::default()),
+            injected: AtomicBool::new(false),
+            sleeping: AtomicBool::new(false),
+            unpark,
+            load: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            probe: Probe::default(),
+            names: Mutex::new(HashMap::new()),
+            owner: OnceLock::new(),
+        })
+    }
+
+    /// Hands a scheduled task to the hub from another thread. Returns the
+    /// task back if the hub has shut down.
+    pub(crate) fn inject(&self, task: TaskRef) -> Result<(), TaskRef> {
+        {
+            let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+            if inj.closed {
+                return Err(task);
+            }
+            inj.queue.push_back(task);
+        }
+        self.injected.store(true, Ordering::SeqCst);
+        self.notify();
+        Ok(())
+    }
+
+    /// Wakes the hub if it sleeps.
+    pub(crate) fn notify(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
+            self.unpark.unpark();
+        }
+    }
+
+    /// Wakes the hub whether or not it looks asleep (shutdown, clock moves).
+    pub(crate) fn unpark(&self) {
+        self.unpark.unpark();
+    }
+
+    pub(crate) fn has_injected(&self) -> bool {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Takes everything injected so far.
+    pub(crate) fn drain(&self, into: &mut VecDeque<TaskRef>) {
+        if !self.injected.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+        into.append(&mut inj.queue);
+    }
+
+    /// Refuses further injections and returns what is left.
+    pub(crate) fn close(&self) -> VecDeque<TaskRef> {
+        let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+        inj.closed = true;
+        std::mem::take(&mut inj.queue)
+    }
+
+    /// Announces that the hub is about to park; returns false (and stays
+    /// awake) if work arrived meanwhile.
+    pub(crate) fn prepare_sleep(&self) -> bool {
+        self.sleeping.store(true, Ordering::SeqCst);
+        if self.injected.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst) {
+            self.sleeping.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn woke(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn task_name(&self, id: u64) -> Option<Arc<str>> {
+        self.names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}

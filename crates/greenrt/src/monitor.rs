@@ -1,0 +1,200 @@
+//! Stall detection: gevent's monitor thread.
+//!
+//! Each hub publishes, with plain stores, a poll sequence number (odd while
+//! a task is polled) and the id of the task it polls. One monitor thread per
+//! process samples every watched hub a few times per `max_blocking_time`;
+//! a hub whose odd sequence number has not moved for `max_blocking_time` is
+//! stuck in one poll: the task is reported once for that stall, on stderr
+//! and to the runtime's callback. The hot path pays three relaxed stores per
+//! poll and no clock read.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crate::hub::{HubShared, ROOT_ID};
+
+/// A task ran longer than `max_blocking_time` without yielding.
+#[derive(Debug, Clone)]
+pub struct StallReport {
+    hub: Arc<str>,
+    task_id: u64,
+    task_name: Option<Arc<str>>,
+    elapsed: Duration,
+    limit: Duration,
+}
+
+impl StallReport {
+    /// The hub the task blocks.
+    pub fn hub(&self) -> &str {
+        &self.hub
+    }
+
+    /// The task's id (0 for the root future of `run`/`block_on`).
+    pub fn task_id(&self) -> u64 {
+        self.task_id
+    }
+
+    /// The task's name, if it has one (`"main"` for the root future).
+    pub fn task_name(&self) -> Option<&str> {
+        self.task_name.as_deref()
+    }
+
+    /// How long the task had run without yielding when it was reported (a
+    /// lower bound: the monitor samples).
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The `max_blocking_time` it exceeded.
+    pub fn limit(&self) -> Duration {
+        self.limit
+    }
+}
+
+impl fmt::Display for StallReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.task_name {
+            Some(n) => write!(f, "task '{n}' (#{})", self.task_id)?,
+            None => write!(f, "task #{}", self.task_id)?,
+        }
+        write!(
+            f,
+            " on hub '{}' has run for {} ms without yielding (max_blocking_time {} ms); the other tasks of this hub are starved",
+            self.hub,
+            self.elapsed.as_millis(),
+            self.limit.as_millis()
+        )
+    }
+}
+
+struct Watched {
+    hub: Weak<HubShared>,
+    last_seq: u64,
+    since: Instant,
+    reported: bool,
+}
+
+struct Monitor {
+    hubs: Mutex<Vec<Watched>>,
+    thread: Thread,
+}
+
+static MONITOR: Mutex<Option<Arc<Monitor>>> = Mutex::new(None);
+
+fn monitor() -> Option<Arc<Monitor>> {
+    let mut g = MONITOR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = &*g {
+        return Some(m.clone());
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Arc<Monitor>>();
+    let spawned = thread::Builder::new()
+        .name("greenrt-monitor".into())
+        .spawn(move || {
+            if let Ok(m) = rx.recv() {
+                run(&m);
+            }
+        });
+    let handle = spawned.ok()?;
+    let m = Arc::new(Monitor {
+        hubs: Mutex::new(Vec::new()),
+        thread: handle.thread().clone(),
+    });
+    tx.send(m.clone()).ok()?;
+    *g = Some(m.clone());
+    Some(m)
+}
+
+/// Starts watching a hub (with `max_blocking_time` set).
+pub(crate) fn watch(hub: &Arc<HubShared>) {
+    // Without a monitor thread (none could be started) stalls go unreported.
+    if let Some(m) = monitor() {
+        m.hubs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Watched {
+                hub: Arc::downgrade(hub),
+                last_seq: 0,
+                since: Instant::now(),
+                reported: false,
+            });
+        m.thread.unpark();
+    }
+}
+
+/// Stops watching a hub.
+pub(crate) fn unwatch(hub: &Arc<HubShared>) {
+    let m = MONITOR.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(m) = m {
+        let me = Arc::downgrade(hub);
+        m.hubs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|w| !w.hub.ptr_eq(&me));
+    }
+}
+
+fn run(m: &Monitor) {
+    loop {
+        let tick = {
+            let mut hubs = m.hubs.lock().unwrap_or_else(|e| e.into_inner());
+            hubs.retain(|w| w.hub.strong_count() > 0);
+            hubs.iter()
+                .filter_map(|w| w.hub.upgrade()?.config.max_blocking_time)
+                .min()
+                .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
+        };
+        match tick {
+            Some(t) => thread::park_timeout(t),
+            None => thread::park(),
+        }
+        let mut reports = Vec::new();
+        {
+            let mut hubs = m.hubs.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            for w in hubs.iter_mut() {
+                let Some(hub) = w.hub.upgrade() else { continue };
+                let Some(limit) = hub.config.max_blocking_time else {
+                    continue;
+                };
+                let seq = hub.probe.seq.load(Ordering::Acquire);
+                let running = hub.probe.running.load(Ordering::Relaxed);
+                if seq != w.last_seq || seq % 2 == 0 {
+                    w.last_seq = seq;
+                    w.since = now;
+                    w.reported = false;
+                    continue;
+                }
+                let elapsed = now.duration_since(w.since);
+                if !w.reported && elapsed >= limit {
+                    w.reported = true;
+                    let task_name = if running == ROOT_ID {
+                        Some(Arc::from("main"))
+                    } else {
+                        hub.task_name(running)
+                    };
+                    reports.push((
+                        hub.clone(),
+                        StallReport {
+                            hub: hub.name.clone(),
+                            task_id: running,
+                            task_name,
+                            elapsed,
+                            limit,
+                        },
+                    ));
+                }
+            }
+        }
+        for (hub, r) in reports {
+            eprintln!("greenrt: {r}");
+            if let Some(cb) = &hub.config.on_stall {
+                // A panicking callback must not take the monitor down.
+                drop(catch_unwind(AssertUnwindSafe(|| cb(&r))));
+            }
+        }
+    }
+}

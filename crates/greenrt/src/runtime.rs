@@ -1,0 +1,380 @@
+//! `Runtime`: N hubs on N threads, so green tasks use every core; and
+//! `run`, one hub on the current thread.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::driver::{Park, ThreadPark};
+use crate::hub::deadlock::Deadlock;
+use crate::hub::{Config, Hub, HubShared};
+use crate::monitor::StallReport;
+use crate::task::Greenlet;
+use crate::task::raw::{self, Runnable, Task, TaskRef};
+use crate::time::{Clock, ManualClock};
+
+/// Runs `future` on a hub on the current thread, with every task it
+/// spawns, until it completes: gevent's top-level `joinall`. Tasks still
+/// running then are killed (their destructors run).
+///
+/// Stall detection is on (100 ms). A nested `run` inside a task works but
+/// blocks the outer hub until it returns.
+///
+/// # Panics
+///
+/// If the root future can never complete (a [`Deadlock`]: gevent's
+/// `LoopExit`), with a message naming the blocked tasks; [`try_run`]
+/// returns it instead. A panic of the root future itself is propagated
+/// (panics of spawned tasks are caught and reported on their `Greenlet`).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let total = greenrt::run(async {
+///     let tasks: Vec<_> = (1..=3u64)
+///         .map(|i| greenrt::spawn(async move {
+///             greenrt::sleep(Duration::from_millis(i)).await;
+///             i
+///         }))
+///         .collect();
+///     let mut sum = 0;
+///     for t in tasks {
+///         sum += t.await.unwrap();
+///     }
+///     sum
+/// });
+/// assert_eq!(total, 6);
+/// ```
+pub fn run<F: Future>(future: F) -> F::Output {
+    match try_run(future) {
+        Ok(v) => v,
+        Err(d) => panic!("{d}"),
+    }
+}
+
+/// Like [`run`], but returns a [`Deadlock`] instead of panicking when the
+/// root future can never complete.
+///
+/// ```
+/// let err = greenrt::try_run(async {
+///     let stuck = greenrt::Builder::new()
+///         .name("stuck")
+///         .spawn(std::future::pending::<()>())
+///         .unwrap();
+///     stuck.await
+/// })
+/// .unwrap_err();
+/// assert!(err.to_string().contains("'stuck'"));
+/// ```
+pub fn try_run<F: Future>(future: F) -> Result<F::Output, Deadlock> {
+    let park = ThreadPark::new();
+    let shared = HubShared::new(
+        Arc::from("main"),
+        Arc::new(Config::default()),
+        park.unparker(),
+    );
+    Hub::new(shared, Box::new(park), None).block_on(future)
+}
+
+/// Builds a [`Runtime`]; from [`Runtime::builder`].
+pub struct RuntimeBuilder {
+    workers: Option<usize>,
+    max_blocking_time: Option<Duration>,
+    on_stall: Option<Arc<dyn Fn(&StallReport) + Send + Sync>>,
+    clock: Clock,
+}
+
+impl fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeBuilder")
+            .field("workers", &self.workers)
+            .field("max_blocking_time", &self.max_blocking_time)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RuntimeBuilder {
+    /// The number of worker hubs (threads); default: the available cores.
+    /// Zero is refused by [`build`](Self::build).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// How long a task may run without yielding before the stall monitor
+    /// reports it; `None` turns stall detection off. Default: 100 ms.
+    pub fn max_blocking_time(mut self, limit: impl Into<Option<Duration>>) -> Self {
+        self.max_blocking_time = limit.into();
+        self
+    }
+
+    /// Also hands each stall report to `callback` (called on the monitor
+    /// thread; reports still go to stderr).
+    pub fn on_stall(mut self, callback: impl Fn(&StallReport) + Send + Sync + 'static) -> Self {
+        self.on_stall = Some(Arc::new(callback));
+        self
+    }
+
+    /// Runs every hub of the runtime (and `block_on`) on a manual clock, for
+    /// tests.
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Clock::Manual(clock);
+        self
+    }
+
+    /// Starts the worker threads.
+    pub fn build(self) -> io::Result<Runtime> {
+        let n = match self.workers {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a runtime needs at least one worker",
+                ));
+            }
+            Some(n) => n,
+            None => thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.max_blocking_time == Some(Duration::ZERO) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "max_blocking_time must be positive",
+            ));
+        }
+        let config = Arc::new(Config {
+            clock: self.clock,
+            max_blocking_time: self.max_blocking_time,
+            on_stall: self.on_stall,
+        });
+        let mut parks = Vec::with_capacity(n);
+        let mut hubs = Vec::with_capacity(n);
+        for i in 0..n {
+            let park = ThreadPark::new();
+            hubs.push(HubShared::new(
+                Arc::from(format!("hub-{i}")),
+                config.clone(),
+                park.unparker(),
+            ));
+            parks.push(park);
+        }
+        let handle = Handle {
+            inner: Arc::new(RtInner {
+                hubs,
+                next: AtomicUsize::new(0),
+                config,
+            }),
+        };
+        let mut rt = Runtime {
+            handle: handle.clone(),
+            threads: Vec::with_capacity(n),
+        };
+        for (i, park) in parks.into_iter().enumerate() {
+            let shared = handle.inner.hubs[i].clone();
+            let h = handle.clone();
+            let t = thread::Builder::new()
+                .name(format!("greenrt-hub-{i}"))
+                .spawn(move || Hub::new(shared, Box::new(park), Some(h)).run_worker())?;
+            rt.threads.push(t);
+        }
+        Ok(rt)
+    }
+}
+
+/// N hubs on N threads: green tasks on every core, which gevent cannot do.
+///
+/// [`spawn`](Runtime::spawn) places `Send` tasks on the least loaded hub;
+/// inside a task, [`greenrt::spawn`](crate::spawn) keeps spawning on that
+/// task's hub. [`block_on`](Runtime::block_on) runs a future on the calling
+/// thread (as a hub of its own). Dropping the runtime kills what still
+/// runs and joins its threads.
+///
+/// ```
+/// let rt = greenrt::Runtime::builder().workers(2).build().unwrap();
+/// let tasks: Vec<_> = (0..4u64).map(|i| rt.spawn(async move { i * i })).collect();
+/// let sum: u64 = rt.block_on(async {
+///     let mut s = 0;
+///     for t in tasks {
+///         s += t.await.unwrap();
+///     }
+///     s
+/// });
+/// assert_eq!(sum, 14);
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.handle.inner.hubs.len())
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the default settings (one hub per core).
+    pub fn new() -> io::Result<Runtime> {
+        Runtime::builder().build()
+    }
+
+    /// A builder with the default settings.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            workers: None,
+            max_blocking_time: Some(Duration::from_millis(100)),
+            on_stall: None,
+            clock: Clock::Real,
+        }
+    }
+
+    /// Runs `future` on the calling thread, as a hub of this runtime (with
+    /// its clock and stall settings), until it completes; tasks it spawns
+    /// with [`greenrt::spawn`](crate::spawn) run on this thread and are
+    /// killed when it returns.
+    ///
+    /// # Panics
+    ///
+    /// On a [`Deadlock`] (see [`try_block_on`](Runtime::try_block_on)), or
+    /// if `future` panics.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        match self.try_block_on(future) {
+            Ok(v) => v,
+            Err(d) => panic!("{d}"),
+        }
+    }
+
+    /// Like [`block_on`](Runtime::block_on), returning a [`Deadlock`]
+    /// instead of panicking.
+    pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, Deadlock> {
+        let park = ThreadPark::new();
+        let shared = HubShared::new(
+            Arc::from("block_on"),
+            self.handle.inner.config.clone(),
+            park.unparker(),
+        );
+        Hub::new(shared, Box::new(park), Some(self.handle.clone())).block_on(future)
+    }
+
+    /// Spawns a `Send` task on the least loaded hub.
+    pub fn spawn<F>(&self, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// A handle to spawn on this runtime from anywhere.
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// The number of worker hubs.
+    pub fn workers(&self) -> usize {
+        self.handle.inner.hubs.len()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for h in &self.handle.inner.hubs {
+            h.shutdown.store(true, Ordering::SeqCst);
+            h.unpark();
+        }
+        let me = thread::current().id();
+        for t in self.threads.drain(..) {
+            // Dropped from one of its own hubs: that thread exits by itself.
+            if t.thread().id() != me {
+                drop(t.join());
+            }
+        }
+    }
+}
+
+struct RtInner {
+    hubs: Vec<Arc<HubShared>>,
+    next: AtomicUsize,
+    config: Arc<Config>,
+}
+
+/// Spawns onto a [`Runtime`] from any thread; cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
+    inner: Arc<RtInner>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.inner.hubs.len())
+            .finish()
+    }
+}
+
+impl Handle {
+    /// The runtime of the current hub, if it belongs to one.
+    pub fn try_current() -> Option<Handle> {
+        crate::hub::with_current(|h| h.handle().cloned()).flatten()
+    }
+
+    /// Spawns a `Send` task on the least loaded hub of the runtime. If the
+    /// runtime has shut down, the task is dropped and its greenlet reports
+    /// [`Killed`](crate::GreenletError::Killed).
+    pub fn spawn<F>(&self, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.spawn_named(None, future)
+    }
+
+    pub(crate) fn spawn_named<F>(&self, name: Option<Arc<str>>, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let hub = self.pick();
+        let id = crate::hub::next_task_id();
+        if let Some(n) = &name {
+            hub.names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, n.clone());
+        }
+        let task = Task::new(id, name, hub.clone(), future);
+        task.header()
+            .state
+            .fetch_or(raw::SCHEDULED, Ordering::Relaxed);
+        let r: TaskRef = task.clone();
+        if hub.inject(r).is_err() {
+            hub.names
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            task.abandon();
+        }
+        Greenlet::new(task)
+    }
+
+    fn pick(&self) -> &Arc<HubShared> {
+        let hubs = &self.inner.hubs;
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed) % hubs.len();
+        let mut best = start;
+        let mut best_load = usize::MAX;
+        for k in 0..hubs.len() {
+            let i = (start + k) % hubs.len();
+            let load = hubs[i].load.load(Ordering::Relaxed);
+            if load < best_load {
+                best = i;
+                best_load = load;
+            }
+        }
+        &hubs[best]
+    }
+}

@@ -1,0 +1,274 @@
+//! `Greenlet<T>`: the handle of a spawned task (gevent's `Greenlet`).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::hub;
+use crate::task::raw::{self, Join};
+use sync_prims::futures::EventWait;
+
+/// Why a task produced no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GreenletError {
+    /// The task panicked; the panic's message.
+    Panicked(String),
+    /// The task was killed (by [`Greenlet::kill`], or because its hub shut
+    /// down) before it finished.
+    Killed,
+}
+
+impl fmt::Display for GreenletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GreenletError::Panicked(m) => write!(f, "task panicked: {m}"),
+            GreenletError::Killed => f.write_str("task was killed"),
+        }
+    }
+}
+
+impl std::error::Error for GreenletError {}
+
+/// The handle of a spawned task: gevent's `Greenlet`.
+///
+/// Await it (from any task, on any hub) for the task's result, or block a
+/// plain thread on it with [`join_blocking`](Greenlet::join_blocking). Both
+/// wait on the task's completion [`Event`](sync_prims::Event).
+///
+/// Dropping a `Greenlet` detaches the task: it keeps running; its output is
+/// dropped when it finishes.
+pub struct Greenlet<T> {
+    // Dropped first: it borrows the event inside `task`.
+    wait: Option<DoneWait<'static>>,
+    task: Arc<dyn Join<T>>,
+}
+
+/// Waits for a task's completion event; records the join edge (awaiting
+/// task -> awaited task, both on one hub) that the deadlock diagnosis
+/// follows.
+pub(crate) struct DoneWait<'a> {
+    header: &'a raw::Header,
+    wait: Option<EventWait<'a>>,
+    /// (hub uid, awaiting task id) once the edge is recorded.
+    edge: Option<(usize, u64)>,
+}
+
+impl<'a> DoneWait<'a> {
+    pub(crate) fn new(header: &'a raw::Header) -> Self {
+        DoneWait {
+            header,
+            wait: None,
+            edge: None,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.wait = None;
+        if let Some((uid, id)) = self.edge.take() {
+            hub::with_current(|h| {
+                if h.shared().uid == uid {
+                    h.remove_edge(id);
+                }
+            });
+        }
+    }
+}
+
+impl Future for DoneWait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        if this.header.is_complete() {
+            this.clear();
+            return Poll::Ready(());
+        }
+        let header = this.header;
+        let wait = this.wait.get_or_insert_with(|| header.done.wait_async());
+        if Pin::new(wait).poll(cx).is_ready() {
+            this.clear();
+            return Poll::Ready(());
+        }
+        if this.edge.is_none() {
+            this.edge = hub::with_current(|h| {
+                (Arc::ptr_eq(h.shared(), &header.hub)).then(|| {
+                    h.add_edge(h.running_id());
+                    (h.shared().uid, h.running_id())
+                })
+            })
+            .flatten();
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for DoneWait<'_> {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+// SAFETY: a `Greenlet` gives access to the output (`T`) and to the header
+// (atomics and a thread-safe event); the future is never reached through it
+// (see the invariant in `task::raw`). So it may move to, and be shared with,
+// another thread exactly when `T` may. `DoneWait` holds a header borrow and
+// two integers, all thread-safe.
+unsafe impl<T: Send> Send for Greenlet<T> {}
+// SAFETY: `&Greenlet` only reads the header (atomics, event) or takes
+// nothing; taking the output needs `&mut self`.
+unsafe impl<T: Send> Sync for Greenlet<T> {}
+
+impl<T> Greenlet<T> {
+    pub(crate) fn new(task: Arc<dyn Join<T>>) -> Self {
+        Greenlet { wait: None, task }
+    }
+
+    /// The task's id, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.task.header().id
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.task.header().name.as_deref()
+    }
+
+    /// True once the task has finished: returned, panicked or was killed.
+    pub fn ready(&self) -> bool {
+        self.task.header().is_complete()
+    }
+
+    /// True if the task finished with a value (not a panic, not killed).
+    pub fn successful(&self) -> bool {
+        let s = self.task.header().state.load(Ordering::Acquire);
+        s & raw::COMPLETE != 0 && s & raw::SUCCESS != 0
+    }
+
+    /// Kills the task: gevent's `kill`.
+    ///
+    /// The task's future is dropped at its next suspension point, running
+    /// its destructors; whoever awaits it gets [`GreenletError::Killed`].
+    /// Called from a task on the same hub while the target is suspended, the
+    /// future is dropped before `kill` returns. From elsewhere (another hub,
+    /// a plain thread, or the task itself) the kill is delivered to its hub;
+    /// wait for it with `.await` or [`join_blocking`](Greenlet::join_blocking).
+    /// Killing a finished task does nothing.
+    pub fn kill(&self) {
+        kill_task(&self.task);
+    }
+
+    /// Blocks the calling thread until the task has finished.
+    ///
+    /// For plain OS threads. Called from a task, this blocks its whole hub
+    /// (the stall monitor will say so); await the greenlet instead.
+    pub fn join_blocking(&self) {
+        self.task.header().done.wait();
+    }
+
+    /// Blocks the calling thread until the task has finished or `timeout`
+    /// has passed; true if it finished.
+    pub fn join_timeout_blocking(&self, timeout: Duration) -> bool {
+        self.task.header().done.wait_timeout(timeout) || self.ready()
+    }
+
+    /// The result, if the task has finished and it was not taken yet
+    /// (by this method or by awaiting the greenlet).
+    pub fn try_get(&mut self) -> Option<Result<T, GreenletError>> {
+        self.task.take_output()
+    }
+
+    /// Blocks the calling thread until the task finishes, then returns its
+    /// result: gevent's `get()` for plain threads.
+    ///
+    /// Returns `None` if the result was already taken.
+    pub fn get_blocking(mut self) -> Option<Result<T, GreenletError>> {
+        self.join_blocking();
+        self.try_get()
+    }
+
+    pub(crate) fn header(&self) -> &raw::Header {
+        self.task.header()
+    }
+
+    pub(crate) fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.wait.is_none() {
+            if self.task.header().is_complete() {
+                return Poll::Ready(());
+            }
+            let header: *const raw::Header = self.task.header();
+            // SAFETY: the header lives inside the task allocation that
+            // `self.task` keeps alive; `wait` is declared before `task`, so
+            // it is dropped first, and it is cleared before `self` goes away,
+            // so the borrow never outlives the header. The allocation is an
+            // `Arc`'s and is never borrowed mutably, so a shared borrow of it
+            // stays valid while the `Arc` itself moves.
+            let header: &'static raw::Header = unsafe { &*header };
+            self.wait = Some(DoneWait::new(header));
+        }
+        let wait = self.wait.as_mut().expect("set above");
+        match Pin::new(wait).poll(cx) {
+            Poll::Ready(()) => {
+                self.wait = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pub(crate) fn kill_task<T>(task: &Arc<dyn Join<T>>) {
+    let header = task.header();
+    if header.is_complete() {
+        return;
+    }
+    if task.kill_local() {
+        return;
+    }
+    header.state.fetch_or(raw::KILLED, Ordering::AcqRel);
+    if header.try_schedule() {
+        hub::schedule(task.clone().as_runnable());
+    }
+}
+
+impl<T> Future for Greenlet<T> {
+    type Output = Result<T, GreenletError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.poll_done(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => match self.task.take_output() {
+                Some(out) => Poll::Ready(out),
+                None => panic!("`Greenlet` polled after its result was taken"),
+            },
+        }
+    }
+}
+
+impl<T> Drop for Greenlet<T> {
+    fn drop(&mut self) {
+        self.wait = None;
+        let prev = self
+            .task
+            .header()
+            .state
+            .fetch_and(!raw::HANDLE, Ordering::AcqRel);
+        if prev & raw::COMPLETE != 0 {
+            drop(self.task.take_output());
+        }
+    }
+}
+
+impl<T> fmt::Debug for Greenlet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Greenlet")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("ready", &self.ready())
+            .finish()
+    }
+}

@@ -1,0 +1,393 @@
+//! The task cell: header, future and output in one allocation.
+//!
+//! A task is one `Arc<Task<F>>`. The same allocation is seen as a
+//! [`TaskRef`] (`Arc<dyn Runnable>`) by the hub's run queue and registry, as
+//! a `Waker` (through [`std::task::Wake`]) by whatever the future waits on,
+//! and as an `Arc<dyn Join<T>>` by its [`Greenlet`](crate::Greenlet).
+//!
+//! # Invariant
+//!
+//! The future, and an output whose type is not `Send`, are touched only on
+//! the thread of the task's hub: the hub polls and drops the future, and the
+//! output leaves the cell only through the `Greenlet`, which is `Send` only
+//! when the output is. That is what makes the `unsafe impl Send/Sync` below
+//! sound for futures that are not `Send` (`Rc`, `RefCell`). Every access to
+//! the `stage` cell is either on the hub thread while the `RUNNING` bit is
+//! held (poll, drop of the future, writing the output), or a one-time take
+//! of the output after `COMPLETE` was observed with `Acquire`.
+//!
+//! # State word
+//!
+//! | bit          | meaning                                                        |
+//! |--------------|----------------------------------------------------------------|
+//! | `SCHEDULED`  | the task sits in a run queue or an injector (at most once)     |
+//! | `RUNNING`    | the hub is polling it, or tearing it down                      |
+//! | `COMPLETE`   | the future is gone; `stage` holds the output (or was taken)     |
+//! | `KILLED`     | `kill()` was asked; the hub drops the future at its next turn  |
+//! | `HANDLE`     | the `Greenlet` is alive and will take the output               |
+//! | `SUCCESS`    | completed with a value (not a panic, not killed)               |
+//! | `TAKEN`      | the output was taken by the `Greenlet`                         |
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread;
+
+use crate::hub::{self, Hub, HubShared};
+use crate::task::GreenletError;
+use sync_prims::Event;
+
+pub(crate) const SCHEDULED: usize = 1;
+pub(crate) const RUNNING: usize = 1 << 1;
+pub(crate) const COMPLETE: usize = 1 << 2;
+pub(crate) const KILLED: usize = 1 << 3;
+pub(crate) const HANDLE: usize = 1 << 4;
+pub(crate) const SUCCESS: usize = 1 << 5;
+pub(crate) const TAKEN: usize = 1 << 6;
+
+/// Registry slot of a task that is not (or no longer) in its hub's registry.
+pub(crate) const NO_SLOT: u32 = u32::MAX;
+
+/// The part of a task every view shares.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) state: AtomicUsize,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) hub: Arc<HubShared>,
+    /// Index in the hub's registry; read and written on the hub thread only.
+    pub(crate) slot: AtomicU32,
+    /// Set once the task is complete: the completion signal for awaiting
+    /// tasks and for blocked threads alike.
+    pub(crate) done: Event,
+}
+
+impl Header {
+    /// Marks the task scheduled; true if the caller must enqueue it.
+    #[inline]
+    pub(crate) fn try_schedule(&self) -> bool {
+        let s = self.state.load(Ordering::Acquire);
+        if s & (SCHEDULED | COMPLETE) != 0 {
+            return false;
+        }
+        self.state.fetch_or(SCHEDULED, Ordering::AcqRel) & (SCHEDULED | COMPLETE) == 0
+    }
+
+    pub(crate) fn is_complete(&self) -> bool {
+        self.state.load(Ordering::Acquire) & COMPLETE != 0
+    }
+}
+
+enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, GreenletError>),
+    Consumed,
+}
+
+/// A task: header plus the future, later its output, in one allocation.
+pub(crate) struct Task<F: Future> {
+    header: Header,
+    stage: UnsafeCell<Stage<F>>,
+}
+
+// SAFETY: see the module invariant: the future (which need not be `Send`) is
+// polled and dropped only on the hub thread `owner`, under the `RUNNING` bit;
+// `Drop` leaks it rather than drop it elsewhere. The output is handed across
+// threads only through `Greenlet<T>`, which is `Send` only if `T: Send`. The
+// header is made of atomics, an `Arc`, an immutable name and a thread-safe
+// event.
+unsafe impl<F: Future> Send for Task<F> {}
+// SAFETY: as for `Send`: shared access from other threads touches only the
+// header; the `stage` cell is guarded by the state word as documented above.
+unsafe impl<F: Future> Sync for Task<F> {}
+
+impl<F: Future> std::fmt::Debug for Task<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hub's view of a task.
+pub(crate) type TaskRef = Arc<dyn Runnable>;
+
+/// What the hub needs from a task, whatever its future type.
+pub(crate) trait Runnable: Send + Sync + 'static {
+    fn header(&self) -> &Header;
+    /// Polls the task once (or tears it down if it was killed). Hub thread only.
+    fn run(self: Arc<Self>, hub: &Hub);
+    /// Drops the future now and completes the task as killed. Hub thread only.
+    fn kill_now(&self, hub: &Hub);
+    /// The future's type, for diagnostics.
+    fn type_name(&self) -> &'static str;
+}
+
+/// The `Greenlet`'s view of a task.
+pub(crate) trait Join<T>: Send + Sync {
+    fn header(&self) -> &Header;
+    /// Takes the output; only after `COMPLETE` was observed, and only once.
+    fn take_output(&self) -> Option<Result<T, GreenletError>>;
+    /// Kills the task now if the caller is on its hub and it is idle;
+    /// returns false if the caller must schedule it instead.
+    fn kill_local(&self) -> bool;
+    /// This task as a `Runnable`, to schedule it.
+    fn as_runnable(self: Arc<Self>) -> TaskRef;
+}
+
+impl<F> Task<F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    pub(crate) fn new(
+        id: u64,
+        name: Option<Arc<str>>,
+        hub: Arc<HubShared>,
+        future: F,
+    ) -> Arc<Self> {
+        Arc::new(Task {
+            header: Header {
+                state: AtomicUsize::new(HANDLE),
+                id,
+                name,
+                hub,
+                slot: AtomicU32::new(NO_SLOT),
+                done: Event::new(),
+            },
+            stage: UnsafeCell::new(Stage::Running(future)),
+        })
+    }
+
+    /// Drops the future (catching a panic in its destructor) and stores the
+    /// output, then publishes completion.
+    ///
+    /// Caller: the hub thread, holding the `RUNNING` bit.
+    fn finish(&self, hub: Option<&Hub>, output: Result<F::Output, GreenletError>) {
+        let stage = self.stage.get();
+        // SAFETY: we are on the hub thread and hold `RUNNING` (caller
+        // contract), so nothing else reads or writes `stage`. The future is
+        // pinned in this allocation, so it is dropped in place and never moved.
+        let res = catch_unwind(AssertUnwindSafe(|| unsafe {
+            if let Stage::Running(_) = &*stage {
+                std::ptr::drop_in_place(stage);
+            }
+        }));
+        let output = match (res, output) {
+            (Err(p), Ok(_)) => Err(GreenletError::Panicked(panic_message(p.as_ref()))),
+            (_, out) => out,
+        };
+        let ok = output.is_ok();
+        // SAFETY: as above; the old stage was dropped in place (or was not a
+        // `Running` stage, and holds nothing: a task finishes only once, so
+        // it is `Running` here unless it was never started), so `write` leaks
+        // nothing.
+        unsafe { std::ptr::write(stage, Stage::Finished(output)) };
+        let set = COMPLETE | if ok { SUCCESS } else { 0 };
+        let prev = self.header.state.fetch_or(set, Ordering::AcqRel);
+        self.header.state.fetch_and(!RUNNING, Ordering::Release);
+        if prev & HANDLE == 0 {
+            // The Greenlet is gone and will not take the output: drop it here,
+            // on the hub thread, where a non-`Send` output may be dropped.
+            // SAFETY: COMPLETE is published but no Greenlet exists to take
+            // the output, so we are the only one touching `stage`.
+            let out = unsafe { std::ptr::replace(stage, Stage::Consumed) };
+            drop(catch_unwind(AssertUnwindSafe(move || drop(out))));
+        }
+        if let Some(hub) = hub {
+            hub.task_finished(&self.header);
+        }
+        self.header.done.set();
+    }
+}
+
+impl<F> Task<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Completes a task that never started because its hub had shut down:
+    /// drops the (`Send`) future on the calling thread.
+    pub(crate) fn abandon(&self) {
+        let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
+        if prev & (RUNNING | COMPLETE) == 0 {
+            self.finish(None, Err(GreenletError::Killed));
+        }
+    }
+}
+
+impl<F> Runnable for Task<F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn run(self: Arc<Self>, hub: &Hub) {
+        let prev = self
+            .header
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some(if s & (COMPLETE | RUNNING) != 0 {
+                    s & !SCHEDULED
+                } else {
+                    (s & !SCHEDULED) | RUNNING
+                })
+            })
+            .unwrap_or_else(|s| s);
+        if prev & (COMPLETE | RUNNING) != 0 {
+            return;
+        }
+        if prev & KILLED != 0 {
+            self.finish(Some(hub), Err(GreenletError::Killed));
+            return;
+        }
+        // SAFETY: `Arc::as_ptr(&self)` points at this live task, of which
+        // `self` owns a strong reference until the end of this function. The
+        // `Arc` rebuilt from it is never dropped (`ManuallyDrop`), so the
+        // count stays balanced; the waker is only lent to the future through
+        // `cx` for this poll, and clones made from it take references of
+        // their own. This saves a reference-count round trip per poll.
+        let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(&self)) }));
+        let mut cx = Context::from_waker(&waker);
+        let stage = self.stage.get();
+        hub.enter_poll(&self.header);
+        // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
+        // The future lives in the `Arc` allocation and is never moved (it is
+        // dropped in place), so pinning it is sound.
+        let res = catch_unwind(AssertUnwindSafe(|| unsafe {
+            match &mut *stage {
+                Stage::Running(f) => Pin::new_unchecked(f).poll(&mut cx),
+                _ => unreachable!("a task that is not complete holds its future"),
+            }
+        }));
+        hub.leave_poll();
+        drop(cx);
+        match res {
+            Ok(Poll::Pending) => {
+                let prev = self.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
+                if prev & KILLED != 0 {
+                    // Killed while it ran (by itself or by another thread):
+                    // tear it down now, at its suspension point.
+                    self.kill_now(hub);
+                }
+            }
+            Ok(Poll::Ready(v)) => self.finish(Some(hub), Ok(v)),
+            Err(p) => {
+                let msg = panic_message(p.as_ref());
+                drop(catch_unwind(AssertUnwindSafe(move || drop(p))));
+                self.finish(Some(hub), Err(GreenletError::Panicked(msg)));
+            }
+        }
+    }
+
+    fn kill_now(&self, hub: &Hub) {
+        let prev = self
+            .header
+            .state
+            .fetch_or(RUNNING | KILLED, Ordering::AcqRel);
+        if prev & (RUNNING | COMPLETE) != 0 {
+            if prev & RUNNING == 0 {
+                // Already complete: nothing to drop; undo our RUNNING bit.
+                self.header.state.fetch_and(!RUNNING, Ordering::Release);
+            }
+            return;
+        }
+        self.finish(Some(hub), Err(GreenletError::Killed));
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
+}
+
+impl<F> Join<F::Output> for Task<F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn take_output(&self) -> Option<Result<F::Output, GreenletError>> {
+        let prev = self.header.state.fetch_or(TAKEN, Ordering::AcqRel);
+        if prev & COMPLETE == 0 {
+            self.header.state.fetch_and(!TAKEN, Ordering::Release);
+            return None;
+        }
+        if prev & TAKEN != 0 {
+            return None;
+        }
+        // SAFETY: COMPLETE was observed with Acquire (the hub wrote the output
+        // before publishing it with Release), and the TAKEN bit we just set
+        // makes this the only take. The hub no longer touches `stage` after
+        // COMPLETE unless the Greenlet is gone, and we are the Greenlet.
+        match unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) } {
+            Stage::Finished(out) => Some(out),
+            _ => None,
+        }
+    }
+
+    fn kill_local(&self) -> bool {
+        let on_hub = hub::with_current(|h| {
+            Arc::ptr_eq(h.shared(), &self.header.hub).then(|| self.kill_now(h))
+        });
+        matches!(on_hub, Some(Some(())))
+    }
+
+    fn as_runnable(self: Arc<Self>) -> TaskRef {
+        self
+    }
+}
+
+impl<F> Wake for Task<F>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    fn wake(self: Arc<Self>) {
+        if self.header.try_schedule() {
+            hub::schedule(self);
+        }
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.header.try_schedule() {
+            hub::schedule(self.clone());
+        }
+    }
+}
+
+impl<F: Future> Drop for Task<F> {
+    fn drop(&mut self) {
+        if let Stage::Running(_) = self.stage.get_mut() {
+            if self.header.hub.owner.get() != Some(&thread::current().id()) {
+                // The hub was leaked (its runtime forgotten) and the last
+                // reference is dropped elsewhere: leak the future rather than
+                // drop a possibly non-`Send` value on the wrong thread.
+                let stage = std::mem::replace(self.stage.get_mut(), Stage::Consumed);
+                std::mem::forget(stage);
+            }
+        }
+    }
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
+}

@@ -1,0 +1,161 @@
+//! Clock sources: the real one, and a manual one for tests.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use crate::hub::HubShared;
+
+/// The clock a hub reads.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Clock {
+    /// `Instant::now()`.
+    #[default]
+    Real,
+    /// A clock that moves only when told to.
+    Manual(ManualClock),
+}
+
+impl Clock {
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        match self {
+            Clock::Real => Instant::now(),
+            Clock::Manual(m) => m.now(),
+        }
+    }
+
+    pub(crate) fn is_manual(&self) -> bool {
+        matches!(self, Clock::Manual(_))
+    }
+
+    pub(crate) fn auto_advance(&self) -> bool {
+        matches!(self, Clock::Manual(m) if m.inner.auto)
+    }
+
+    pub(crate) fn advance_to(&self, t: Instant) {
+        if let Clock::Manual(m) = self {
+            let d = t.saturating_duration_since(m.now());
+            m.advance(d);
+        }
+    }
+
+    pub(crate) fn attach(&self, hub: &Arc<HubShared>) {
+        if let Clock::Manual(m) = self {
+            m.inner
+                .hubs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(Arc::downgrade(hub));
+        }
+    }
+
+    pub(crate) fn detach(&self, hub: &Arc<HubShared>) {
+        if let Clock::Manual(m) = self {
+            let me = Arc::downgrade(hub);
+            m.inner
+                .hubs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|h| !h.ptr_eq(&me) && h.strong_count() > 0);
+        }
+    }
+}
+
+/// A clock for tests: time stands still until [`advance`](Self::advance)
+/// moves it, so timer tests run instantly and in a fixed order.
+///
+/// Made with [`ManualClock::new`], a hub that has nothing to run jumps the
+/// clock straight to its next timer (like a paused clock that skips idle
+/// time), so `sleep(Duration::from_secs(3600))` returns at once with the
+/// clock one hour later. [`ManualClock::without_auto_advance`] never moves
+/// by itself: only `advance`, from the test (any thread), moves it and
+/// wakes the hubs that use it.
+///
+/// Give it to a runtime with
+/// [`RuntimeBuilder::clock`](crate::RuntimeBuilder::clock).
+///
+/// ```
+/// use std::time::Duration;
+/// use greenrt::time::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let rt = greenrt::Runtime::builder().workers(1).clock(clock.clone()).build().unwrap();
+/// rt.block_on(async {
+///     greenrt::sleep(Duration::from_secs(3600)).await;
+/// });
+/// assert_eq!(clock.elapsed(), Duration::from_secs(3600));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+#[derive(Debug)]
+struct ManualInner {
+    base: Instant,
+    /// Nanoseconds since `base`.
+    offset: AtomicU64,
+    auto: bool,
+    hubs: Mutex<Vec<Weak<HubShared>>>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl ManualClock {
+    /// A manual clock that idle hubs advance to their next timer.
+    pub fn new() -> Self {
+        Self::with_auto(true)
+    }
+
+    /// A manual clock that only [`advance`](Self::advance) moves.
+    pub fn without_auto_advance() -> Self {
+        Self::with_auto(false)
+    }
+
+    fn with_auto(auto: bool) -> Self {
+        ManualClock {
+            inner: Arc::new(ManualInner {
+                base: Instant::now(),
+                offset: AtomicU64::new(0),
+                auto,
+                hubs: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The clock's current time.
+    pub fn now(&self) -> Instant {
+        self.inner.base + Duration::from_nanos(self.inner.offset.load(Ordering::Acquire))
+    }
+
+    /// How far the clock has moved since it was made.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.inner.offset.load(Ordering::Acquire))
+    }
+
+    /// Moves the clock forward by `d` and wakes the hubs that use it, which
+    /// then fire the timers that came due.
+    pub fn advance(&self, d: Duration) {
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .inner
+            .offset
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                Some(o.saturating_add(nanos))
+            });
+        let hubs: Vec<_> = self
+            .inner
+            .hubs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for h in hubs.iter().filter_map(Weak::upgrade) {
+            h.unpark();
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! `sleep`, `timeout`: gevent's `sleep(d)` and `Timeout`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::hub::with_current;
+use crate::time::TimerKey;
+
+/// Waits until `duration` has passed on the current hub's clock: gevent's
+/// `sleep(d)`. Only the calling task waits; the hub runs the others.
+///
+/// The deadline is fixed when `sleep` is called. Outside a hub (in another
+/// executor) the wait still works, on a helper thread per sleep.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let t = Instant::now();
+/// greenrt::run(greenrt::sleep(Duration::from_millis(10)));
+/// assert!(t.elapsed() >= Duration::from_millis(10));
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    let now = crate::time::now();
+    sleep_until(now.checked_add(duration).unwrap_or_else(|| far_future(now)))
+}
+
+/// Waits until `deadline` on the current hub's clock.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        reg: Reg::None,
+    }
+}
+
+fn far_future(now: Instant) -> Instant {
+    now + Duration::from_secs(86400 * 365 * 30)
+}
+
+/// The future of [`sleep`] and [`sleep_until`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    reg: Reg,
+}
+
+enum Reg {
+    None,
+    /// Armed on the hub `uid`.
+    Hub {
+        uid: usize,
+        key: TimerKey,
+    },
+    /// Armed on a helper thread (outside any hub).
+    Thread(Arc<Mutex<(bool, Option<Waker>)>>),
+}
+
+impl Sleep {
+    /// When the sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (gevent's `Timeout.start` again); the sleep is
+    /// re-armed at its next poll.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.cancel();
+        self.deadline = deadline;
+    }
+
+    fn cancel(&mut self) {
+        if let Reg::Hub { uid, key } = std::mem::replace(&mut self.reg, Reg::None) {
+            with_current(|h| {
+                if h.shared().uid == uid {
+                    h.timers.borrow_mut().cancel(key);
+                }
+            });
+            // Dropped on another thread (a rare move after polling): the
+            // entry stays until its deadline, then wakes a stale waker once.
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        let this = &mut *self;
+        let on_hub = with_current(|h| {
+            let uid = h.shared().uid;
+            match this.reg {
+                Reg::Hub { uid: u, key } if u == uid => {
+                    let mut timers = h.timers.borrow_mut();
+                    if timers.contains(key) {
+                        timers.set_waker(key, cx.waker());
+                        return Poll::Pending;
+                    }
+                    this.reg = Reg::None;
+                    Poll::Ready(())
+                }
+                _ => {
+                    if h.clock.now() >= deadline {
+                        return Poll::Ready(());
+                    }
+                    let key = h.timers.borrow_mut().insert(deadline, cx.waker().clone());
+                    this.reg = Reg::Hub { uid, key };
+                    Poll::Pending
+                }
+            }
+        });
+        match on_hub {
+            Some(p) => p,
+            None => self.poll_thread(cx),
+        }
+    }
+}
+
+impl Sleep {
+    fn poll_thread(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            return Poll::Ready(());
+        }
+        match &self.reg {
+            Reg::Thread(s) => {
+                let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
+                if g.0 {
+                    return Poll::Ready(());
+                }
+                g.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            _ => {
+                let state = Arc::new(Mutex::new((false, Some(cx.waker().clone()))));
+                let s = state.clone();
+                let deadline = self.deadline;
+                let spawned = std::thread::Builder::new()
+                    .name("greenrt-sleep".into())
+                    .spawn(move || {
+                        loop {
+                            let now = Instant::now();
+                            if now >= deadline {
+                                break;
+                            }
+                            std::thread::sleep(deadline - now);
+                        }
+                        let w = {
+                            let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
+                            g.0 = true;
+                            g.1.take()
+                        };
+                        if let Some(w) = w {
+                            w.wake();
+                        }
+                    });
+                if spawned.is_err() {
+                    // No thread to wait on: wait on this one.
+                    std::thread::sleep(self.deadline.saturating_duration_since(Instant::now()));
+                    return Poll::Ready(());
+                }
+                self.reg = Reg::Thread(state);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+impl fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The deadline of [`timeout`] passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+/// Runs `future` with a deadline: gevent's `Timeout`. Returns its output,
+/// or [`Elapsed`] (dropping the future, so its destructors run) if
+/// `duration` passes first.
+///
+/// ```
+/// use std::time::Duration;
+/// use greenrt::{sleep, timeout};
+///
+/// greenrt::run(async {
+///     assert_eq!(timeout(Duration::from_secs(5), async { 7 }).await, Ok(7));
+///     assert!(timeout(Duration::from_millis(1), sleep(Duration::from_secs(60))).await.is_err());
+/// });
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+/// The future of [`timeout`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Timeout<F> {
+    future: F,
+    sleep: Sleep,
+}
+
+impl<F> Timeout<F> {
+    /// The wrapped future.
+    pub fn into_inner(self) -> F {
+        // `Timeout` has no destructor of its own: moving out is fine.
+        self.future
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of `future`: it is never moved out of a
+        // pinned `Timeout` (`into_inner` takes `self` by value, which needs
+        // `Unpin` once pinned), and `Timeout` has no `Drop` impl.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: see above; `future` stays where it is for as long as the
+        // `Timeout` is pinned.
+        let fut = unsafe { Pin::new_unchecked(&mut this.future) };
+        if let Poll::Ready(v) = fut.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match Pin::new(&mut this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<F> fmt::Debug for Timeout<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Timeout")
+            .field("deadline", &self.sleep.deadline)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,289 @@
+//! A hub's timers: an indexed binary heap over a slab of entries.
+//!
+//! Insert and cancel are O(log n) and cancel really removes the entry, so
+//! a per-connection timeout that is armed and cancelled for every request
+//! leaves nothing behind. Entries with the same deadline fire in insertion
+//! order. A key carries its slot's generation, so a stale key (of an entry
+//! that fired or was cancelled, its slot reused since) does nothing.
+
+use std::task::Waker;
+use std::time::Instant;
+
+/// Identifies a timer entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey {
+    idx: u32,
+    generation: u32,
+}
+
+#[derive(Debug)]
+struct Entry {
+    deadline: Instant,
+    seq: u64,
+    waker: Option<Waker>,
+    /// Position in `heap`, or `FREE`.
+    pos: u32,
+    generation: u32,
+}
+
+const FREE: u32 = u32::MAX;
+
+/// The timers of one hub.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// Entry indices, a min-heap by (deadline, seq).
+    heap: Vec<u32>,
+    seq: u64,
+}
+
+impl Timers {
+    pub(crate) fn new() -> Self {
+        Timers::default()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Arms a timer that wakes `waker` at `deadline`.
+    pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
+        self.seq += 1;
+        let pos = self.heap.len() as u32;
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let e = &mut self.entries[i as usize];
+                e.deadline = deadline;
+                e.seq = self.seq;
+                e.waker = Some(waker);
+                e.pos = pos;
+                i
+            }
+            None => {
+                self.entries.push(Entry {
+                    deadline,
+                    seq: self.seq,
+                    waker: Some(waker),
+                    pos,
+                    generation: 0,
+                });
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.heap.push(idx);
+        self.sift_up(pos as usize);
+        TimerKey {
+            idx,
+            generation: self.entries[idx as usize].generation,
+        }
+    }
+
+    fn live(&self, key: TimerKey) -> Option<&Entry> {
+        self.entries
+            .get(key.idx as usize)
+            .filter(|e| e.generation == key.generation && e.pos != FREE)
+    }
+
+    /// Whether the timer is still armed (not fired, not cancelled).
+    pub(crate) fn contains(&self, key: TimerKey) -> bool {
+        self.live(key).is_some()
+    }
+
+    /// Replaces the waker of an armed timer (a re-poll from another task).
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
+        if self.live(key).is_some() {
+            let e = &mut self.entries[key.idx as usize];
+            match &mut e.waker {
+                Some(w) if w.will_wake(waker) => {}
+                slot => *slot = Some(waker.clone()),
+            }
+        }
+    }
+
+    /// Disarms a timer; a stale key does nothing.
+    pub(crate) fn cancel(&mut self, key: TimerKey) {
+        if let Some(e) = self.live(key) {
+            let pos = e.pos as usize;
+            self.remove_at(pos);
+        }
+    }
+
+    /// The earliest deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.heap
+            .first()
+            .map(|&i| self.entries[i as usize].deadline)
+    }
+
+    /// Removes every timer due at `now` and collects their wakers.
+    pub(crate) fn take_due(&mut self, now: Instant, out: &mut Vec<Waker>) {
+        while let Some(&i) = self.heap.first() {
+            if self.entries[i as usize].deadline > now {
+                break;
+            }
+            if let Some(w) = self.remove_at(0) {
+                out.push(w);
+            }
+        }
+    }
+
+    fn remove_at(&mut self, pos: usize) -> Option<Waker> {
+        let idx = self.heap.swap_remove(pos);
+        if pos < self.heap.len() {
+            let moved = self.heap[pos];
+            self.entries[moved as usize].pos = pos as u32;
+            self.sift_down(pos);
+            self.sift_up(pos);
+        }
+        let e = &mut self.entries[idx as usize];
+        e.pos = FREE;
+        e.generation = e.generation.wrapping_add(1);
+        self.free.push(idx);
+        e.waker.take()
+    }
+
+    fn less(&self, a: u32, b: u32) -> bool {
+        let (a, b) = (&self.entries[a as usize], &self.entries[b as usize]);
+        (a.deadline, a.seq) < (b.deadline, b.seq)
+    }
+
+    fn swap(&mut self, i: usize, j: usize) {
+        self.heap.swap(i, j);
+        let (a, b) = (self.heap[i], self.heap[j]);
+        self.entries[a as usize].pos = i as u32;
+        self.entries[b as usize].pos = j as u32;
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.less(self.heap[i], self.heap[parent]) {
+                self.swap(i, parent);
+                i = parent;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < n && self.less(self.heap[l], self.heap[m]) {
+                m = l;
+            }
+            if r < n && self.less(self.heap[r], self.heap[m]) {
+                m = r;
+            }
+            if m == i {
+                break;
+            }
+            self.swap(i, m);
+            i = m;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn fires_in_deadline_then_insertion_order() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let at = |s| t0 + Duration::from_secs(s);
+        let ks = [
+            t.insert(at(3), waker().1),
+            t.insert(at(1), waker().1),
+            t.insert(at(1), waker().1),
+        ];
+        assert_eq!(t.next_deadline(), Some(at(1)));
+        let mut out = Vec::new();
+        t.take_due(at(1), &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(!t.contains(ks[1]) && !t.contains(ks[2]) && t.contains(ks[0]));
+        t.take_due(at(2), &mut out);
+        assert_eq!(out.len(), 2);
+        t.take_due(at(3), &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn cancel_removes_and_stale_keys_do_nothing() {
+        let t0 = Instant::now();
+        let mut t = Timers::new();
+        let (c, w) = waker();
+        let k = t.insert(t0, w);
+        t.cancel(k);
+        assert!(t.is_empty());
+        let (_, w2) = waker();
+        let k2 = t.insert(t0, w2); // reuses the slot
+        t.cancel(k); // stale: must not remove k2
+        assert!(t.contains(k2));
+        let mut out = Vec::new();
+        t.take_due(t0, &mut out);
+        for w in out {
+            w.wake();
+        }
+        assert_eq!(c.0.load(Ordering::SeqCst), 0);
+    }
+
+    proptest! {
+        /// Any mix of inserts and cancels fires exactly the live entries,
+        /// in (deadline, insertion) order.
+        #[test]
+        fn heap_matches_a_sorted_model(ops in proptest::collection::vec((0u64..50, any::<bool>()), 1..200)) {
+            let t0 = Instant::now();
+            let mut t = Timers::new();
+            let mut model: Vec<(u64, usize, TimerKey)> = Vec::new();
+            for (i, (d, cancel_one)) in ops.iter().enumerate() {
+                let k = t.insert(t0 + Duration::from_millis(*d), waker().1);
+                model.push((*d, i, k));
+                if *cancel_one && model.len() > 1 {
+                    let victim = model.remove((i * 7) % model.len());
+                    t.cancel(victim.2);
+                }
+            }
+            prop_assert_eq!(t.len(), model.len());
+            model.sort_by_key(|m| (m.0, m.1));
+            let mut fired = Vec::new();
+            while let Some(next) = t.next_deadline() {
+                let mut out = Vec::new();
+                let before: Vec<TimerKey> = model.iter().map(|m| m.2).collect();
+                t.take_due(next, &mut out);
+                let now_fired: Vec<TimerKey> =
+                    before.into_iter().filter(|k| !t.contains(*k) && !fired.contains(k)).collect();
+                fired.extend(now_fired);
+            }
+            let expect: Vec<TimerKey> = model.iter().map(|m| m.2).collect();
+            prop_assert_eq!(fired, expect);
+        }
+    }
+}
