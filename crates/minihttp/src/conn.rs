@@ -203,6 +203,13 @@ pub struct Conn {
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
+    /// After a partial head: how many bytes of it are known not to end it.
+    scanned: usize,
+    /// After a partial head: whether its request line is complete.
+    line_done: bool,
+    /// Calls of `parse_head`, for tests of the re-parse policy.
+    #[cfg(test)]
+    parses: usize,
 }
 
 impl Conn {
@@ -215,6 +222,10 @@ impl Conn {
             owed: VecDeque::new(),
             eof: false,
             failed: false,
+            scanned: 0,
+            line_done: false,
+            #[cfg(test)]
+            parses: 0,
         }
     }
 
@@ -262,7 +273,10 @@ impl Conn {
                     // Empty lines between requests are allowed and dropped
                     // (RFC 9112 section 2.2).
                     let skip = leading_empty_lines(buf.data());
-                    buf.consume(skip);
+                    if skip > 0 {
+                        buf.consume(skip);
+                        self.scanned = 0;
+                    }
                     if buf.is_empty() {
                         if self.eof {
                             return Ok(Next::Close);
@@ -270,14 +284,25 @@ impl Conn {
                         self.read = ReadState::Head;
                         return Ok(Next::NeedMore);
                     }
+                    if self.scanned > 0 && !self.eof && !self.worth_parsing(buf.data()) {
+                        self.read = ReadState::Head;
+                        return Ok(Next::NeedMore);
+                    }
+                    #[cfg(test)]
+                    {
+                        self.parses += 1;
+                    }
                     let head = match parse_head(buf.data(), &self.limits)? {
                         Parsed::Partial if self.eof => return Err(Error::new(Kind::Incomplete)),
                         Parsed::Partial => {
+                            self.scanned = buf.len();
+                            self.line_done = buf.data().contains(&b'\n');
                             self.read = ReadState::Head;
                             return Ok(Next::NeedMore);
                         }
                         Parsed::Complete(head) => head,
                     };
+                    self.scanned = 0;
                     buf.consume(head.len());
                     let (kind, keep_alive, expect_continue) =
                         (head.body(), head.keep_alive(), head.expect_continue());
@@ -326,6 +351,28 @@ impl Conn {
                 }
             }
         }
+    }
+
+    /// After a `Partial`, whether the bytes that arrived since can change
+    /// the answer: they end the head (an empty line), or the data is now
+    /// over a limit. Re-parsing only then keeps a client that sends its
+    /// head a byte at a time from costing quadratic time.
+    fn worth_parsing(&mut self, data: &[u8]) -> bool {
+        // Resume a few bytes back: the terminator may straddle the boundary.
+        let from = self.scanned.saturating_sub(3).min(data.len());
+        for (i, &b) in data[from..].iter().enumerate() {
+            if b == b'\n' {
+                self.line_done = true;
+                let at = from + i;
+                match (data.get(at + 1), data.get(at + 2)) {
+                    (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
+                    _ => {}
+                }
+            }
+        }
+        self.scanned = data.len();
+        data.len() > self.limits.max_head
+            || (!self.line_done && data.len() > self.limits.max_request_line.saturating_add(1))
     }
 
     fn hand_out(&mut self, request: Request, keep_alive: bool) -> Request {
@@ -814,6 +861,50 @@ mod tests {
         assert!(conn.is_mid_request(&buf));
         conn.read_eof();
         assert!(conn.poll_request(&mut buf).unwrap_err().is_incomplete());
+    }
+
+    /// Feeds `raw` one byte at a time; the outcome and the parse count.
+    fn drip(raw: &[u8], limits: Limits) -> (Result<usize, u16>, usize) {
+        let mut conn = Conn::new(limits);
+        let mut buf = ReadBuf::new();
+        let mut n = 0;
+        for &b in raw {
+            buf.extend_from_slice(&[b]);
+            loop {
+                match conn.poll_request(&mut buf) {
+                    Ok(Next::Request(_)) => {
+                        n += 1;
+                        conn.encode_response(&Response::new(StatusCode::OK), &mut Vec::new());
+                    }
+                    Ok(_) => break,
+                    Err(e) => return (Err(e.status().as_u16()), conn.parses),
+                }
+            }
+        }
+        (Ok(n), conn.parses)
+    }
+
+    #[test]
+    fn byte_at_a_time_parses_once_per_head() {
+        let mut raw = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+        for i in 0..50 {
+            raw.extend_from_slice(format!("X-Header-{i}: some value\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        let twice = [raw.clone(), raw.clone()].concat();
+        // First byte of each head, then once more when it ends.
+        assert_eq!(drip(&twice, Limits::default()), (Ok(2), 4));
+        // Limits still apply while bytes trickle in.
+        let small = Limits {
+            max_request_line: 40,
+            max_head: 200,
+            ..Limits::default()
+        };
+        let (end, parses) = drip(&raw, small.clone());
+        assert_eq!(end, Err(431));
+        assert!(parses <= 2, "{parses}");
+        let long_line = [b"GET /".as_slice(), &[b'a'; 100]].concat();
+        assert_eq!(drip(&long_line, small).0, Err(414));
     }
 
     #[test]
