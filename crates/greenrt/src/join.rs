@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-#[cfg(any())]
 use coro::AsyncGen;
 
 use crate::task::{DoneWait, Greenlet};
@@ -97,12 +96,10 @@ pub async fn killall<T>(greenlets: &[Greenlet<T>]) {
     }
 }
 
-#[cfg(any())]
 /// The stream of [`iwait`]: indices of finished greenlets, in completion
 /// order.
 pub type IWait<'a> = AsyncGen<usize, (), (), dyn Future<Output = ()> + 'a>;
 
-#[cfg(any())]
 /// Yields the index of each greenlet as it finishes, in completion order:
 /// gevent's `iwait`. A [`Stream`](futures_core::Stream) built on a coro
 /// async generator. Greenlets found finished in the same turn of the hub are

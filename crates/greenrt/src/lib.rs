@@ -50,7 +50,7 @@ mod task;
 pub mod time;
 
 pub use crate::hub::deadlock::Deadlock;
-pub use crate::join::{joinall, killall}; //TMP
+pub use crate::join::{IWait, iwait, joinall, killall};
 pub use crate::monitor::StallReport;
 pub use crate::runtime::{Handle, Runtime, RuntimeBuilder, run, try_run};
 pub use crate::task::{

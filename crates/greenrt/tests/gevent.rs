@@ -1,0 +1,364 @@
+//! gevent's semantics, one by one, on a single hub.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use greenrt::time::ManualClock;
+use greenrt::{Builder, GreenletError, Runtime, joinall, killall, sleep, spawn, yield_now};
+
+fn test_rt(clock: &ManualClock) -> Runtime {
+    Runtime::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn joinall_timeout_returns_exactly_the_finished_subset() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let (done, elapsed) = rt.block_on(async {
+        let gs: Vec<_> = [3u64, 1, 4, 2]
+            .into_iter()
+            .map(|s| spawn(async move { sleep(Duration::from_secs(s)).await }))
+            .collect();
+        let done = joinall(&gs, Some(Duration::from_millis(2500))).await;
+        (done, greenrt::time::now())
+    });
+    assert_eq!(done, [1, 3]);
+    assert_eq!(
+        elapsed - (clock.now() - clock.elapsed()),
+        Duration::from_millis(2500)
+    );
+}
+
+#[test]
+fn joinall_without_timeout_waits_for_all() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let done = rt.block_on(async {
+        let gs: Vec<_> = (1..=5u64)
+            .map(|s| spawn(async move { sleep(Duration::from_secs(s)).await }))
+            .collect();
+        joinall(&gs, None).await
+    });
+    assert_eq!(done, [0, 1, 2, 3, 4]);
+    assert_eq!(clock.elapsed(), Duration::from_secs(5));
+}
+
+#[test]
+fn get_of_a_panicked_task_and_the_hub_goes_on() {
+    let out = greenrt::run(async {
+        let bad = spawn(async {
+            yield_now().await;
+            panic!("boom {}", 7);
+        });
+        let good = spawn(async { 5 });
+        let bad_res = bad.await;
+        (bad_res, good.await)
+    });
+    assert_eq!(out.0, Err(GreenletError::Panicked("boom 7".to_string())));
+    assert_eq!(out.1, Ok(5));
+}
+
+#[test]
+fn successful_and_ready_flags() {
+    greenrt::run(async {
+        let ok = spawn(async { 1 });
+        let bad = spawn(async { panic!("x") });
+        let slow = spawn(std::future::pending::<()>());
+        assert!(!ok.ready() && !ok.successful());
+        yield_now().await;
+        assert!(ok.ready() && ok.successful());
+        assert!(bad.ready() && !bad.successful());
+        assert!(!slow.ready());
+        slow.kill();
+        assert!(slow.ready() && !slow.successful());
+    });
+}
+
+struct SetOnDrop(Rc<Cell<bool>>);
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[test]
+fn kill_runs_destructors_and_awaiters_get_killed() {
+    greenrt::run(async {
+        let dropped = Rc::new(Cell::new(false));
+        let d = dropped.clone();
+        let gs = Rc::new(RefCell::new(vec![spawn(async move {
+            let _guard = SetOnDrop(d);
+            std::future::pending::<u8>().await
+        })]));
+        let g2 = gs.clone();
+        // An awaiter on the same hub, parked on the victim.
+        let awaiter = spawn(async move {
+            let done = {
+                let b = g2.borrow();
+                joinall(&b, None).await
+            };
+            let res = g2.borrow_mut()[0].try_get();
+            (done, res)
+        });
+        yield_now().await; // the victim and the awaiter park
+        assert!(!dropped.get());
+        gs.borrow()[0].kill();
+        assert!(
+            dropped.get(),
+            "kill drops the future, running its destructors"
+        );
+        assert_eq!(
+            awaiter.await.unwrap(),
+            (vec![0], Some(Err(GreenletError::Killed)))
+        );
+    });
+}
+
+#[test]
+fn kill_of_a_parked_task_drops_it_before_kill_returns() {
+    greenrt::run(async {
+        let dropped = Rc::new(Cell::new(false));
+        let d = dropped.clone();
+        let g = spawn(async move {
+            let _guard = SetOnDrop(d);
+            sleep(Duration::from_secs(3600)).await;
+        });
+        yield_now().await;
+        g.kill();
+        assert!(dropped.get(), "destructors run at once on the same hub");
+        assert_eq!(g.await, Err(GreenletError::Killed));
+    });
+}
+
+#[test]
+fn killall_waits_until_every_task_is_dead() {
+    let r = greenrt::run(async {
+        let gs = vec![spawn(std::future::pending::<u8>()), spawn(async { 9 })];
+        yield_now().await;
+        killall(&gs).await;
+        let mut gs = gs;
+        let b = gs.pop().unwrap().await;
+        let a = gs.pop().unwrap().await;
+        (a, b)
+    });
+    // Killing a finished task does nothing: its value stays.
+    assert_eq!(r, (Err(GreenletError::Killed), Ok(9)));
+}
+
+#[test]
+fn a_task_that_kills_itself_stops_at_its_next_suspension() {
+    greenrt::run(async {
+        let me: Rc<RefCell<Option<greenrt::Greenlet<()>>>> = Rc::new(RefCell::new(None));
+        let steps = Rc::new(Cell::new(0));
+        let (m, s) = (me.clone(), steps.clone());
+        let g = spawn(async move {
+            s.set(1);
+            if let Some(g) = m.borrow().as_ref() {
+                g.kill();
+            }
+            s.set(2); // still runs: the kill lands at the next suspension
+            yield_now().await;
+            s.set(3);
+        });
+        *me.borrow_mut() = Some(g);
+        yield_now().await;
+        yield_now().await;
+        assert_eq!(steps.get(), 2);
+        let g = me.borrow_mut().take().unwrap();
+        assert_eq!(g.await, Err(GreenletError::Killed));
+    });
+}
+
+#[test]
+fn yield_now_is_round_robin() {
+    let log = greenrt::run(async {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let gs: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|name| {
+                let log = log.clone();
+                spawn(async move {
+                    for round in 0..3 {
+                        log.borrow_mut().push(format!("{name}{round}"));
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        joinall(&gs, None).await;
+        Rc::try_unwrap(log).unwrap().into_inner()
+    });
+    assert_eq!(log, ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]);
+}
+
+#[test]
+fn yield_now_lets_every_runnable_task_run_first() {
+    greenrt::run(async {
+        let count = Rc::new(Cell::new(0));
+        for _ in 0..10 {
+            let c = count.clone();
+            drop(spawn(async move { c.set(c.get() + 1) }));
+        }
+        yield_now().await;
+        assert_eq!(count.get(), 10);
+    });
+}
+
+#[test]
+fn named_tasks_and_current() {
+    greenrt::run(async {
+        assert_eq!(greenrt::current().unwrap().id(), 0);
+        let g = Builder::new()
+            .name("fetch-3")
+            .spawn(async {
+                let me = greenrt::current().unwrap();
+                (me.id(), me.name().map(str::to_owned), me.hub().to_owned())
+            })
+            .unwrap();
+        let id = g.id();
+        assert_eq!(g.name(), Some("fetch-3"));
+        let (seen_id, name, hub) = g.await.unwrap();
+        assert_eq!(seen_id, id);
+        assert_eq!(name.as_deref(), Some("fetch-3"));
+        assert_eq!(hub, "main");
+    });
+    assert!(greenrt::current().is_none());
+}
+
+#[test]
+fn spawn_outside_a_hub_is_an_error_value() {
+    let e = Builder::new().spawn(async {}).unwrap_err();
+    assert!(e.to_string().contains("no greenrt hub"));
+    assert!(
+        Builder::new()
+            .spawn_later(Duration::from_secs(1), async {})
+            .is_err()
+    );
+}
+
+#[test]
+fn try_get_takes_the_result_once() {
+    greenrt::run(async {
+        let mut g = spawn(async { String::from("v") });
+        assert_eq!(g.try_get(), None);
+        yield_now().await;
+        assert_eq!(g.try_get(), Some(Ok("v".to_string())));
+        assert_eq!(g.try_get(), None);
+    });
+}
+
+#[test]
+fn detached_tasks_keep_running_and_drop_their_output() {
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    greenrt::run(async move {
+        let inner = d.clone();
+        drop(spawn(async move {
+            yield_now().await;
+            SetOnDrop(inner)
+        }));
+        yield_now().await;
+        yield_now().await;
+        assert!(
+            d.get(),
+            "the output of a detached task is dropped on its hub"
+        );
+    });
+    assert!(dropped.get());
+}
+
+#[test]
+fn tasks_left_when_run_returns_are_killed() {
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    greenrt::run(async move {
+        drop(spawn(async move {
+            let _g = SetOnDrop(d);
+            std::future::pending::<()>().await;
+        }));
+        yield_now().await;
+    });
+    assert!(dropped.get());
+}
+
+#[test]
+fn root_panic_propagates_after_teardown() {
+    let r = std::panic::catch_unwind(|| {
+        greenrt::run(async {
+            drop(spawn(std::future::pending::<()>()));
+            yield_now().await;
+            panic!("root failed");
+        })
+    });
+    let msg = r.unwrap_err();
+    assert_eq!(msg.downcast_ref::<&str>(), Some(&"root failed"));
+    // The thread can run a hub again.
+    assert_eq!(greenrt::run(async { 3 }), 3);
+}
+
+#[test]
+fn nested_run_restores_the_outer_hub() {
+    greenrt::run(async {
+        let outer = greenrt::current().unwrap().hub().to_owned();
+        let inner = greenrt::run(async { spawn(async { 2 }).await.unwrap() });
+        assert_eq!(inner, 2);
+        assert_eq!(greenrt::current().unwrap().hub(), outer);
+        assert_eq!(spawn(async { 1 }).await, Ok(1));
+    });
+}
+
+#[test]
+fn a_hundred_thousand_tasks_spawned_and_joined() {
+    let sum = greenrt::run(async {
+        let gs: Vec<_> = (0..100_000u64).map(|i| spawn(async move { i })).collect();
+        let mut sum = 0;
+        for g in gs {
+            sum += g.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, (0..100_000u64).sum::<u64>());
+}
+
+#[test]
+fn a_hundred_thousand_parked_tasks_are_killed_at_exit() {
+    let alive = Rc::new(Cell::new(0usize));
+    let a = alive.clone();
+    greenrt::run(async move {
+        struct Live(Rc<Cell<usize>>);
+        impl Drop for Live {
+            fn drop(&mut self) {
+                self.0.set(self.0.get() - 1);
+            }
+        }
+        for _ in 0..100_000 {
+            a.set(a.get() + 1);
+            let l = Live(a.clone());
+            drop(spawn(async move {
+                let _l = l;
+                sleep(Duration::from_secs(3600)).await;
+            }));
+        }
+        yield_now().await;
+    });
+    assert_eq!(alive.get(), 0);
+}
+
+#[test]
+fn public_types_are_send_and_sync_where_expected() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<greenrt::Greenlet<u32>>();
+    send_sync::<Runtime>();
+    send_sync::<greenrt::Handle>();
+    send_sync::<greenrt::futures::Sleep>();
+    send_sync::<greenrt::futures::Timeout<greenrt::futures::Sleep>>();
+    send_sync::<greenrt::GreenletError>();
+    send_sync::<greenrt::Deadlock>();
+    send_sync::<greenrt::StallReport>();
+    send_sync::<ManualClock>();
+}
