@@ -80,3 +80,27 @@ pub use response::{Body, Response, ResponseBuilder};
 
 pub use router::{BoxHandler, RouteMatch, Router, handler};
 pub use status::StatusCode;
+
+/// The README's example runs as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    /// Public types can move between hub threads.
+    #[test]
+    fn send_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Request>();
+        send_sync::<crate::Response>();
+        send_sync::<crate::Conn>();
+        send_sync::<crate::ReadBuf>();
+        send_sync::<crate::Error>();
+        send_sync::<crate::Limits>();
+        send_sync::<crate::Router>();
+        send_sync::<crate::StaticFiles>();
+        send_sync::<crate::Decoder>();
+        send_sync::<crate::DateCache>();
+    }
+}
