@@ -105,7 +105,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
     let max_head = limits.max_head.min(u32::MAX as usize);
     match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => {
-            if request_line_too_long(buf, limits.max_request_line) {
+            // `METHOD SP target SP HTTP/1.x`: httparse allows single spaces only.
+            let line = req.method.map_or(0, str::len) + req.path.map_or(0, str::len) + 10;
+            if line > limits.max_request_line {
                 return Err(Error::new(Kind::RequestLineTooLong));
             }
             if len > max_head {
@@ -190,8 +192,15 @@ fn split_target(
     method: &Method,
 ) -> Result<(Span, Option<Span>), Error> {
     let bad = || Error::new(Kind::Target);
-    if !target.iter().all(|&b| b.is_ascii_graphic()) || target.contains(&b'#') {
-        return Err(bad());
+    // One pass: visible ASCII only, no fragment, and where the query starts.
+    let mut query_at = None;
+    for (i, &b) in target.iter().enumerate() {
+        if !b.is_ascii_graphic() || b == b'#' {
+            return Err(bad());
+        }
+        if b == b'?' && query_at.is_none() {
+            query_at = Some(i);
+        }
     }
     let t0 = span_of(base, target).start as usize;
     let rest: &[u8];
@@ -227,7 +236,8 @@ fn split_target(
         rest = &target[rest_at..];
     }
     let base_at = t0 + rest_at;
-    match rest.iter().position(|&b| b == b'?') {
+    // The authority stops at the first `?`, so a query starts in `rest`.
+    match query_at.map(|q| q - rest_at) {
         Some(q) => Ok((
             Span::new(base_at, base_at + q),
             Some(Span::new(base_at + q + 1, base_at + rest.len())),

@@ -79,6 +79,14 @@ impl Headers {
         Ok(())
     }
 
+    /// Appends a constant field without checking it; for the crate's own
+    /// names and values, which are valid.
+    pub(crate) fn push_static(&mut self, name: &'static str, value: &'static str) {
+        debug_assert!(valid_name(name) && valid_value(value));
+        self.entries
+            .push((Cow::Borrowed(name), Cow::Borrowed(value)));
+    }
+
     /// The first value of the field `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries

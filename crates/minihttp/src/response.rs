@@ -131,8 +131,7 @@ impl Response {
         body: impl Into<Body>,
     ) -> Response {
         let mut r = Response::new(status);
-        // A constant, valid value: cannot fail.
-        let _ = r.headers.insert("content-type", content_type);
+        r.headers.push_static("content-type", content_type);
         r.body = body.into();
         r
     }
