@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::core::Raw;
-use crate::raw::{self, Enter, Id};
+use crate::raw::{self, Id};
 
 /// The handle a generator's body yields through: Python's `yield`
 /// expression, given to the body when the generator is made.
@@ -118,14 +118,14 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
-        let got = raw::with_slot(this.id, |slot| match this.value.take() {
+        let got = raw::with_frame(this.id, |frame| match this.value.take() {
             // First poll: hand the value out and suspend.
             Some(y) => {
-                slot.yielded.set(Some(y));
+                frame.slot.yielded.set(Some(y));
                 None
             }
             // Resumed: take what was sent.
-            None => slot.sent.take(),
+            None => frame.slot.sent.take(),
         });
         match got {
             Some(Some(s)) => Poll::Ready(s),
@@ -164,24 +164,22 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
             return Poll::Pending;
         };
         let inner_id = &this.inner.id;
-        // The inner body runs under its own id but with our resumer's slot:
-        // both are `Slot<Y, S>`, so its yields reach the resumer directly.
-        let polled = raw::with_slot(this.id, |slot| {
-            let enter = Enter::new(inner_id, slot);
+        // The inner body runs in our resumer's frame under its own id: both
+        // generators have the same `Y` and `S`, so its yields reach the
+        // resumer directly. A panic skips `restore_id`, harmlessly: the
+        // frame is then unwinding with us.
+        let polled = raw::with_frame(this.id, |frame| {
+            let outer = frame.swap_id(inner_id);
             let poll = body.as_mut().poll(cx);
-            (poll, enter.misused())
+            frame.restore_id(outer);
+            poll
         });
         match polled {
-            Some((Poll::Ready(r), _)) => {
+            Some(Poll::Ready(r)) => {
                 this.inner.body = None;
                 Poll::Ready(r)
             }
-            Some((Poll::Pending, misused)) => {
-                if misused {
-                    raw::misuse();
-                }
-                Poll::Pending
-            }
+            Some(Poll::Pending) => Poll::Pending,
             None => {
                 raw::misuse();
                 Poll::Pending

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::raw::{Enter, Id, Slot};
+use crate::raw::{Enter, Frame, Id};
 
 /// A generator's body and the bookkeeping of the protocol around it.
 ///
@@ -71,35 +71,54 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     /// Polls the body once, with `input` waiting in the slot for the yield
     /// the body is suspended at.
     ///
-    /// The body is taken out of `self` for the poll: if it panics, it is
-    /// dropped while unwinding and the generator is finished.
-    #[inline]
+    /// If the body panics, it is dropped while unwinding and the generator
+    /// is finished.
+    #[inline(always)]
     pub(crate) fn poll_body(&mut self, input: Option<S>, cx: &mut Context<'_>) -> Step<Y, R> {
-        let Some(mut body) = self.body.take() else {
-            return Step::Finished;
+        let frame = Frame::new(&self.id, input);
+        let poll = {
+            let unwind = DropOnUnwind(&mut self.body);
+            let Some(body) = unwind.0.as_mut() else {
+                std::mem::forget(unwind);
+                return Step::Finished;
+            };
+            let enter = Enter::new(&frame);
+            let poll = body.as_mut().poll(cx);
+            drop(enter);
+            std::mem::forget(unwind);
+            if frame.misused() { None } else { Some(poll) }
         };
         self.started = true;
-        self.at_yield = false;
-        let slot = Slot::new(input);
-        let enter = Enter::new(&self.id, &slot);
-        let poll = body.as_mut().poll(cx);
-        let misused = enter.misused();
-        drop(enter);
         match poll {
-            Poll::Ready(r) => Step::Complete(r),
-            Poll::Pending => match slot.yielded.take() {
+            Some(Poll::Pending) => match frame.slot.yielded.into_inner() {
                 Some(y) => {
-                    self.body = Some(body);
                     self.at_yield = true;
                     Step::Yielded(y)
                 }
-                None if misused => Step::Misuse,
                 None => {
-                    self.body = Some(body);
+                    self.at_yield = false;
                     Step::Pending
                 }
             },
+            Some(Poll::Ready(r)) => {
+                self.close();
+                Step::Complete(r)
+            }
+            None => {
+                self.close();
+                Step::Misuse
+            }
         }
+    }
+}
+
+/// Drops a body whose poll is unwinding: a generator that panicked is
+/// finished, as in Python.
+struct DropOnUnwind<'a, B: ?Sized>(&'a mut Option<Pin<Box<B>>>);
+
+impl<B: ?Sized> Drop for DropOnUnwind<'_, B> {
+    fn drop(&mut self) {
+        *self.0 = None;
     }
 }
 

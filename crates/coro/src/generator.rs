@@ -138,7 +138,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     ///
     /// A panic in the body propagates to the caller; the generator is then
     /// finished.
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
         if !self.raw.started && self.raw.body.is_some() {
             return Err(GenError::NotStarted);
@@ -146,7 +146,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
         self.resume(Some(value))
     }
 
-    #[inline]
+    #[inline(always)]
     fn resume(&mut self, input: Option<S>) -> Result<GenState<Y, R>, GenError> {
         let mut cx = Context::from_waker(Waker::noop());
         match self.raw.poll_body(input, &mut cx) {

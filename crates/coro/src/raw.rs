@@ -1,29 +1,33 @@
 //! The hand-off between a resumer and the body it polls: the only `unsafe`
 //! in the crate.
 //!
-//! A resume (`send`, `start`, a stream's `poll_next`) puts a [`Slot`] on its
-//! own stack and, for the duration of one `poll` of the body, records in a
-//! thread-local which generator is running and where its slot is. A
-//! [`Yield`](crate::futures::Yield) polled inside that body checks that it
-//! belongs to the running generator and then moves values through the slot.
-//! No allocation, no reference count, nothing shared between threads.
+//! A resume (`send`, `start`, a stream's `poll_next`) puts a [`Frame`] on
+//! its own stack: the running generator's id and the [`Slot`] that values
+//! pass through. For the duration of one `poll` of the body, a
+//! thread-local points at that frame. A [`Yield`](crate::futures::Yield)
+//! polled inside the body checks that the frame belongs to its own
+//! generator and then moves values through the slot. No allocation, no
+//! reference count, nothing shared between threads.
 //!
 //! # Invariant
 //!
-//! While [`ACTIVE`] holds `Active { id, slot, .. }` with `id != 0` on a
-//! thread, `slot` points to a live `Slot<Y, S>` on that thread's stack,
-//! where `Y` and `S` are the type parameters of the [`Id`] numbered `id`.
+//! While [`ACTIVE`] is not null on a thread, it points to (the `id` field
+//! at the start of) a live `Frame<Y, S>` on that thread's stack, and that field holds
+//! (possibly marked [`MISUSED`]) the number of an [`Id`] whose type
+//! parameters are that frame's `Y` and `S`.
 //!
 //! It holds because:
 //! - an id number is minted once, by [`Id::fresh`], for one `Id<Y, S>`;
 //!   `Id` is invariant in `Y` and `S` and its clones keep the types, so
 //!   every `Id` with that number has the same `Y` and `S`;
-//! - [`ACTIVE`] is written only by [`Enter::new`], which takes an
-//!   `&Id<Y, S>` and a `&'a Slot<Y, S>` of the same types, and by
-//!   `Enter`'s `Drop`, which puts back the previous value; an `Enter`
-//!   borrows its slot for its whole life and lives only as a local of one
-//!   poll, so guards nest like the stack frames that own them (also when
-//!   unwinding) and the slot outlives the guard that published it.
+//! - a frame's id is set only by [`Frame::new`] and [`Frame::swap_id`],
+//!   both from an `&Id<Y, S>` of the frame's own types, and by
+//!   [`misuse`], which only marks it;
+//! - [`ACTIVE`] is set only by [`Enter::new`], which borrows its
+//!   `Frame` for the guard's whole life, and by `Enter`'s `Drop`, which
+//!   puts back the previous value; guards live only as locals of one poll,
+//!   so they nest like the stack frames that own them (also when
+//!   unwinding), and a frame outlives the guard that published it.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
@@ -72,25 +76,31 @@ const BLOCK: u64 = 1 << 16;
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-    static ACTIVE: Cell<Active> = const { Cell::new(Active::NONE) };
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    static END_ID: Cell<u64> = const { Cell::new(0) };
+    /// The running generator's frame (its `id` field), or null.
+    static ACTIVE: Cell<*const Cell<u64>> = const { Cell::new(ptr::null()) };
 }
+
+/// The bit of a frame's id that records a misuse. Ids stay below it, so a
+/// marked id matches no `Id` and the running generator's own yields stop
+/// reaching its slot: it is about to be closed anyway.
+const MISUSED: u64 = 1 << 63;
 
 impl<Y, S> Id<Y, S> {
     /// A number no other `Id` has ever had (0 is never used).
     #[inline]
     pub(crate) fn fresh() -> Self {
-        let n = IDS.with(|ids| {
-            let (next, end) = ids.get();
-            if next < end {
-                ids.set((next + 1, end));
-                next
-            } else {
-                let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
-                ids.set((start + 1, start + BLOCK));
-                start
-            }
-        });
+        let next = NEXT_ID.get();
+        let n = if next < END_ID.get() {
+            next
+        } else {
+            let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
+            assert!(start < MISUSED - BLOCK, "generator ids exhausted");
+            END_ID.set(start + BLOCK);
+            start
+        };
+        NEXT_ID.set(n + 1);
         Id {
             n,
             _types: PhantomData,
@@ -98,74 +108,99 @@ impl<Y, S> Id<Y, S> {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Active {
-    id: u64,
-    slot: *const (),
-    misuse: bool,
+/// What a resume puts on its stack: which generator is running, and the
+/// slot its values pass through.
+#[repr(C)]
+pub(crate) struct Frame<Y, S> {
+    // First, so that a pointer to the frame is a pointer to its id
+    // whatever `Y` and `S` are.
+    id: Cell<u64>,
+    pub(crate) slot: Slot<Y, S>,
 }
 
-impl Active {
-    const NONE: Active = Active {
-        id: 0,
-        slot: ptr::null(),
-        misuse: false,
-    };
-}
-
-/// Publishes a slot as the running generator's slot until dropped.
-pub(crate) struct Enter<'a> {
-    prev: Active,
-    _slot: PhantomData<&'a ()>,
-}
-
-impl<'a> Enter<'a> {
-    #[inline]
-    pub(crate) fn new<Y, S>(id: &Id<Y, S>, slot: &'a Slot<Y, S>) -> Self {
-        let slot = ptr::from_ref(slot).cast::<()>();
-        let prev = ACTIVE.replace(Active {
-            id: id.n,
-            slot,
-            misuse: false,
-        });
-        Enter {
-            prev,
-            _slot: PhantomData,
+impl<Y, S> Frame<Y, S> {
+    #[inline(always)]
+    pub(crate) fn new(id: &Id<Y, S>, sent: Option<S>) -> Self {
+        Frame {
+            id: Cell::new(id.n),
+            slot: Slot::new(sent),
         }
     }
 
-    /// Whether, since this guard was made, a `Co` was awaited inside the
-    /// body of a generator that is not its own (see [`misuse`]).
-    #[inline]
+    /// Makes `id` the running generator for this frame (for `yield_from`,
+    /// whose inner generator yields through its delegator's slot), and
+    /// returns the id it replaced.
+    #[inline(always)]
+    pub(crate) fn swap_id(&self, id: &Id<Y, S>) -> u64 {
+        self.id.replace(id.n)
+    }
+
+    /// Puts back an id returned by [`swap_id`](Frame::swap_id), keeping a
+    /// misuse mark made in between.
+    #[inline(always)]
+    pub(crate) fn restore_id(&self, prev: u64) {
+        let misused = self.id.get() & MISUSED;
+        self.id.set(prev | misused);
+    }
+
+    /// Whether a `Co` was awaited inside a generator that is not its own
+    /// while this frame was running (see [`misuse`]).
+    #[inline(always)]
     pub(crate) fn misused(&self) -> bool {
-        ACTIVE.get().misuse
+        self.id.get() & MISUSED != 0
+    }
+}
+
+/// Publishes a frame as the running generator's until dropped.
+pub(crate) struct Enter<'a> {
+    prev: *const Cell<u64>,
+    _frame: PhantomData<&'a ()>,
+}
+
+impl<'a> Enter<'a> {
+    #[inline(always)]
+    pub(crate) fn new<Y, S>(frame: &'a Frame<Y, S>) -> Self {
+        // A pointer to the whole frame (so that it may be used to reach the
+        // slot), typed as a pointer to its first field, the id.
+        let prev = ACTIVE.replace(ptr::from_ref(frame).cast::<Cell<u64>>());
+        Enter {
+            prev,
+            _frame: PhantomData,
+        }
     }
 }
 
 impl Drop for Enter<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         ACTIVE.set(self.prev);
     }
 }
 
-/// Runs `f` on the slot of generator `id` if that generator is the one
-/// running on this thread, and returns `None` otherwise.
-#[inline]
-pub(crate) fn with_slot<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Slot<Y, S>) -> T) -> Option<T> {
+/// Runs `f` on the running frame if it belongs to generator `id`, and
+/// returns `None` otherwise.
+#[inline(always)]
+pub(crate) fn with_frame<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Frame<Y, S>) -> T) -> Option<T> {
     let active = ACTIVE.get();
-    if active.id != id.n {
+    if active.is_null() {
         return None;
     }
-    // SAFETY: `active.id == id.n != 0` (a running id is never 0, and `Id`s
-    // are never 0), so by the module invariant `active.slot` points to a
-    // live `Slot<Y, S>` with this `Id`'s `Y` and `S`, owned by a resume
-    // frame below us on this thread's stack. The reference is handed only
-    // to `f`, which runs inside the current poll, before that frame can
-    // return; `Slot` is accessed only through shared references and
+    // SAFETY: by the module invariant a non-null `ACTIVE` points to the
+    // `id` cell of a live frame on this thread's stack, below us.
+    let running = unsafe { &*active }.get();
+    if running != id.n {
+        return None;
+    }
+    // SAFETY: `running == id.n`, and `id.n` is neither 0 nor marked (as
+    // `Id::fresh` never makes those), so by the module invariant the frame
+    // is a `Frame<Y, S>` with this `Id`'s `Y` and `S`; `id` is its first
+    // field (`repr(C)`), so the pointer, which `Enter::new` made from a
+    // reference to the whole frame, is the frame's. The reference is handed only to `f`,
+    // which runs inside the current poll, before the frame's owner can
+    // return; a `Frame` is used only through shared references and
     // `Cell`s, so other references to it (reentrant ones included) are fine.
-    let slot = unsafe { &*active.slot.cast::<Slot<Y, S>>() };
-    Some(f(slot))
+    let frame = unsafe { &*active.cast::<Frame<Y, S>>() };
+    Some(f(frame))
 }
 
 /// Records that a `Co` was awaited inside a generator that is not its own,
@@ -178,11 +213,13 @@ pub(crate) fn with_slot<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Slot<Y, S>) -> T
 /// alternative to a panic would be a future that never completes.
 #[cold]
 pub(crate) fn misuse() {
-    let mut active = ACTIVE.get();
+    let active = ACTIVE.get();
     assert!(
-        active.id != 0,
+        !active.is_null(),
         "a coro::Co was awaited outside the body of its own generator"
     );
-    active.misuse = true;
-    ACTIVE.set(active);
+    // SAFETY: by the module invariant a non-null `ACTIVE` points to the
+    // `id` cell of a live frame on this thread's stack, below us.
+    let id = unsafe { &*active };
+    id.set(id.get() | MISUSED);
 }

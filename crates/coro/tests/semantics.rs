@@ -1,0 +1,426 @@
+//! Python's generator semantics, one test per row.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+
+use coro::{Co, Gen, GenError, GenState};
+
+/// Counts its drops.
+struct Tracked(Rc<Cell<u32>>);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+fn counter() -> Rc<Cell<u32>> {
+    Rc::new(Cell::new(0))
+}
+
+/// Yields 1, 2, 3 and returns the sum of what it was sent.
+fn summer() -> Gen<u32, u32, u32> {
+    Gen::new(|co| async move {
+        let mut sum = 0;
+        for y in 1..=3 {
+            sum += co.yield_(y).await;
+        }
+        sum
+    })
+}
+
+#[test]
+fn first_resume_must_be_start() {
+    let mut g = summer();
+    // Python: TypeError: can't send non-None value to a just-started generator.
+    assert_eq!(g.send(10), Err(GenError::NotStarted));
+    assert!(!g.is_started() && !g.is_complete());
+    // The failed send changed nothing.
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.start(), Err(GenError::AlreadyStarted));
+    assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
+}
+
+#[test]
+fn completion_carries_the_return_value() {
+    let mut g = summer();
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
+    assert_eq!(g.send(20), Ok(GenState::Yielded(3)));
+    // Python: StopIteration(60).
+    assert_eq!(g.send(30), Ok(GenState::Complete(60)));
+    assert!(g.is_complete());
+}
+
+#[test]
+fn send_after_completion_is_finished() {
+    let mut g: Gen<u32, &str> = Gen::new(|_co| async { "done" });
+    assert_eq!(g.start(), Ok(GenState::Complete("done")));
+    for _ in 0..3 {
+        assert_eq!(g.send(()), Err(GenError::Finished));
+        assert_eq!(g.start(), Err(GenError::Finished));
+    }
+}
+
+#[test]
+fn close_runs_destructors_exactly_once_and_later_resumes_are_finished() {
+    let drops = counter();
+    let held = Tracked(drops.clone());
+    let mut g: Gen<u32> = Gen::new(move |co| async move {
+        let _held = held;
+        loop {
+            co.yield_(7).await;
+        }
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(7)));
+    assert_eq!(drops.get(), 0);
+    g.close();
+    assert_eq!(drops.get(), 1);
+    assert!(g.is_complete());
+    g.close();
+    assert_eq!(g.send(()), Err(GenError::Finished));
+    drop(g);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn close_before_start_drops_what_the_body_captured() {
+    let drops = counter();
+    let held = Tracked(drops.clone());
+    let mut g: Gen<u32> = Gen::new(move |co| async move {
+        let _held = held;
+        co.yield_(1).await;
+    });
+    g.close();
+    assert_eq!(drops.get(), 1);
+    assert_eq!(g.start(), Err(GenError::Finished));
+}
+
+#[test]
+fn throw_lands_at_the_yield_and_propagates_with_question_mark() {
+    let drops = counter();
+    let held = Tracked(drops.clone());
+    let mut g: Gen<u32, Result<u32, String>, Result<u32, String>> =
+        Gen::new(move |co| async move {
+            let _held = held;
+            let mut total = 0;
+            loop {
+                total += co.yield_(total).await?;
+                if total > 100 {
+                    return Ok(total);
+                }
+            }
+        });
+    assert_eq!(g.throw("early".into()), Err(GenError::NotStarted));
+    assert_eq!(g.start(), Ok(GenState::Yielded(0)));
+    assert_eq!(g.send(Ok(5)), Ok(GenState::Yielded(5)));
+    assert_eq!(
+        g.throw("boom".into()),
+        Ok(GenState::Complete(Err("boom".into())))
+    );
+    // The body unwound its frame as it returned.
+    assert_eq!(drops.get(), 1);
+    assert_eq!(g.throw("again".into()), Err(GenError::Finished));
+}
+
+#[test]
+fn a_thrown_error_can_be_handled_by_the_body() {
+    let mut g: Gen<&str, u32, Result<u32, &str>> = Gen::new(|co| async move {
+        let mut errors = 0;
+        loop {
+            match co.yield_("waiting").await {
+                Ok(0) => return errors,
+                Ok(_) => {}
+                Err(_) => errors += 1,
+            }
+        }
+    });
+    g.start().unwrap();
+    assert_eq!(g.throw("a"), Ok(GenState::Yielded("waiting")));
+    assert_eq!(g.send(Ok(3)), Ok(GenState::Yielded("waiting")));
+    assert_eq!(g.throw("b"), Ok(GenState::Yielded("waiting")));
+    assert_eq!(g.send(Ok(0)), Ok(GenState::Complete(2)));
+}
+
+/// Yields `base`, `base + 1`, ... `count` times, collecting what it is sent;
+/// returns the collected values.
+fn recorder(base: u32, count: u32) -> Gen<u32, Vec<u32>, u32> {
+    Gen::new(move |co| async move {
+        let mut got = Vec::new();
+        for i in 0..count {
+            got.push(co.yield_(base + i).await);
+        }
+        got
+    })
+}
+
+#[test]
+fn yield_from_forwards_yields_and_sends_and_returns_the_inner_value() {
+    let mut outer: Gen<u32, (Vec<u32>, u32), u32> = Gen::new(|co| async move {
+        let before = co.yield_(0).await;
+        let inner = co.yield_from(recorder(10, 3)).await;
+        let after = co.yield_(99).await;
+        (inner, before + after)
+    });
+    assert_eq!(outer.start(), Ok(GenState::Yielded(0)));
+    assert_eq!(outer.send(1), Ok(GenState::Yielded(10)));
+    assert_eq!(outer.send(100), Ok(GenState::Yielded(11)));
+    assert_eq!(outer.send(101), Ok(GenState::Yielded(12)));
+    assert_eq!(outer.send(102), Ok(GenState::Yielded(99)));
+    assert_eq!(
+        outer.send(2),
+        Ok(GenState::Complete((vec![100, 101, 102], 3)))
+    );
+}
+
+#[test]
+fn yield_from_an_empty_generator_returns_at_once() {
+    let mut outer: Gen<u32, Vec<u32>, u32> = Gen::new(|co| async move {
+        let got = co.yield_from(recorder(0, 0)).await;
+        co.yield_(5).await;
+        got
+    });
+    assert_eq!(outer.start(), Ok(GenState::Yielded(5)));
+    assert_eq!(outer.send(0), Ok(GenState::Complete(vec![])));
+}
+
+#[test]
+fn nested_yield_from_three_deep() {
+    fn level(depth: u32) -> Gen<u32, u32, u32> {
+        Gen::new(move |co| async move {
+            let mine = co.yield_(depth * 100).await;
+            let below = if depth == 0 {
+                0
+            } else {
+                co.yield_from(level(depth - 1)).await
+            };
+            let last = co.yield_(depth * 100 + 1).await;
+            mine + below + last
+        })
+    }
+    let mut g = level(3);
+    let mut seen = Vec::new();
+    let mut step = g.start();
+    let mut n = 0;
+    let total = loop {
+        match step {
+            Ok(GenState::Yielded(y)) => {
+                seen.push(y);
+                n += 1;
+                step = g.send(n);
+            }
+            Ok(GenState::Complete(r)) => break r,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    };
+    assert_eq!(seen, [300, 200, 100, 0, 1, 101, 201, 301]);
+    // Every value sent reached the level that yielded: 1 + ... + 8.
+    assert_eq!(total, 36);
+}
+
+#[test]
+fn yield_from_a_started_generator_is_misuse() {
+    let mut inner = recorder(0, 2);
+    inner.start().unwrap();
+    let mut outer: Gen<u32, Vec<u32>, u32> =
+        Gen::new(move |co| async move { co.yield_from(inner).await });
+    assert_eq!(outer.start(), Err(GenError::Misuse));
+    assert_eq!(outer.send(1), Err(GenError::Finished));
+}
+
+#[test]
+fn a_panic_in_the_body_reaches_the_resumer_and_finishes_the_generator() {
+    let drops = counter();
+    let held = Tracked(drops.clone());
+    let mut g: Gen<u32, (), u32> = Gen::new(move |co| async move {
+        let _held = held;
+        let v = co.yield_(1).await;
+        assert!(v < 10, "sent {v}");
+        co.yield_(2).await;
+    });
+    g.start().unwrap();
+    let caught = catch_unwind(AssertUnwindSafe(|| g.send(50)));
+    let msg = caught.expect_err("the panic propagates");
+    assert_eq!(
+        msg.downcast_ref::<String>().map(String::as_str),
+        Some("sent 50")
+    );
+    assert!(g.is_complete());
+    assert_eq!(drops.get(), 1);
+    assert_eq!(g.send(1), Err(GenError::Finished));
+    drop(g);
+    assert_eq!(drops.get(), 1);
+}
+
+#[test]
+fn awaiting_a_pending_foreign_future_is_an_error_not_a_hang() {
+    let drops = counter();
+    let held = Tracked(drops.clone());
+    let mut g: Gen<u32> = Gen::new(move |co| async move {
+        let _held = held;
+        co.yield_(1).await;
+        std::future::pending::<()>().await;
+        co.yield_(2).await;
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(()), Err(GenError::Blocked));
+    assert_eq!(drops.get(), 1, "the blocked body was dropped");
+    assert_eq!(g.send(()), Err(GenError::Finished));
+}
+
+#[test]
+fn ready_foreign_futures_are_fine_in_a_sync_generator() {
+    async fn double(x: u32) -> u32 {
+        x * 2
+    }
+    let g: Gen<u32> = Gen::new(|co| async move {
+        for i in 0..3 {
+            co.yield_(double(i).await).await;
+        }
+    });
+    assert_eq!(g.collect::<Vec<_>>(), [0, 2, 4]);
+}
+
+#[test]
+fn another_generators_co_is_misuse() {
+    let mut outer: Gen<u32, Result<(), GenError>> = Gen::new(|co| async move {
+        // The inner body awaits the outer generator's `Co`.
+        let mut inner = Gen::new(|_inner_co: Co<u8>| async {
+            co.yield_(1).await;
+        });
+        let got = inner.start();
+        assert!(inner.is_complete());
+        co.yield_(2).await;
+        got.map(|_| ())
+    });
+    assert_eq!(outer.start(), Ok(GenState::Yielded(2)));
+    assert_eq!(
+        outer.send(()),
+        Ok(GenState::Complete(Err(GenError::Misuse)))
+    );
+}
+
+#[test]
+fn an_escaped_co_in_another_generator_of_the_same_types_is_misuse() {
+    let mut leaker: Gen<u32, Co<u32>> = Gen::new(|co| async move { co });
+    let Ok(GenState::Complete(escaped)) = leaker.start() else {
+        panic!("leaker returns its Co")
+    };
+    drop(leaker);
+    let mut other: Gen<u32> = Gen::new(move |_co| async move {
+        escaped.yield_(5).await;
+    });
+    assert_eq!(other.start(), Err(GenError::Misuse));
+}
+
+#[test]
+#[should_panic(expected = "outside the body of its own generator")]
+fn an_escaped_co_awaited_outside_any_generator_panics() {
+    let mut leaker: Gen<u32, Co<u32>> = Gen::new(|co| async move { co });
+    let Ok(GenState::Complete(escaped)) = leaker.start() else {
+        panic!("leaker returns its Co")
+    };
+    let mut y = std::pin::pin!(escaped.yield_(1));
+    let _ = y
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+}
+
+#[test]
+fn iterator_yields_then_fuses() {
+    let mut g: Gen<char> = Gen::new(|co| async move {
+        for c in "abc".chars() {
+            co.yield_(c).await;
+        }
+    });
+    assert_eq!(g.next(), Some('a'));
+    assert_eq!(g.by_ref().collect::<String>(), "bc");
+    assert_eq!(g.next(), None);
+    assert_eq!(g.next(), None);
+}
+
+#[test]
+fn generators_nest_as_values_and_resume_each_other() {
+    // A generator whose body drives another generator (not delegation).
+    let mut outer: Gen<u32> = Gen::new(|co| async move {
+        let inner: Gen<u32> = Gen::new(|co| async move {
+            for i in 0..3 {
+                co.yield_(i).await;
+            }
+        });
+        for x in inner {
+            co.yield_(x * 10).await;
+        }
+    });
+    assert_eq!(outer.by_ref().collect::<Vec<_>>(), [0, 10, 20]);
+}
+
+#[test]
+fn a_body_may_borrow_from_its_surroundings() {
+    let words = vec!["a".to_string(), "bb".to_string()];
+    let borrowed = &words;
+    let lens: Gen<usize, (), (), dyn Future<Output = ()> + '_> = Gen::new(|co| async move {
+        for w in borrowed {
+            co.yield_(w.len()).await;
+        }
+    });
+    assert_eq!(lens.collect::<Vec<_>>(), [1, 2]);
+}
+
+#[test]
+fn debug_shows_the_state() {
+    let mut g = summer();
+    assert!(format!("{g:?}").contains("not started"));
+    g.start().unwrap();
+    assert!(format!("{g:?}").contains("suspended"));
+    g.close();
+    assert!(format!("{g:?}").contains("finished"));
+}
+
+#[test]
+fn errors_display() {
+    for e in [
+        GenError::NotStarted,
+        GenError::AlreadyStarted,
+        GenError::Finished,
+        GenError::Blocked,
+        GenError::Misuse,
+    ] {
+        assert!(!e.to_string().is_empty());
+    }
+}
+
+#[test]
+fn gen_state_accessors() {
+    let y: GenState<u8, u16> = GenState::Yielded(1);
+    let c: GenState<u8, u16> = GenState::Complete(2);
+    assert_eq!(
+        (y.yielded(), y.complete(), y.is_complete()),
+        (Some(1), None, false)
+    );
+    assert_eq!(
+        (c.yielded(), c.complete(), c.is_complete()),
+        (None, Some(2), true)
+    );
+}
+
+#[test]
+fn send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    // A `Co` never makes a body non-Send, even for non-Send values.
+    send_sync::<Co<Rc<u8>, Rc<u8>>>();
+    send::<coro::SendGen<u32, String, u64>>();
+    send::<coro::SendAsyncGen<u32>>();
+    send::<coro::GenError>();
+    let g: coro::SendGen<u32> = Gen::new_send(|co| async move {
+        co.yield_(1).await;
+        co.yield_(2).await;
+    });
+    let moved = std::thread::spawn(move || g.collect::<Vec<_>>())
+        .join()
+        .unwrap();
+    assert_eq!(moved, [1, 2]);
+}
