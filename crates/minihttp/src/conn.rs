@@ -1109,6 +1109,33 @@ mod tests {
         }
 
         #[test]
+        fn mutated_streams_do_not_depend_on_splits(
+            gens in prop::collection::vec(gen_request(), 1..4),
+            edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
+            cuts in prop::collection::vec(any::<usize>(), 1..8),
+        ) {
+            let mut wire = Vec::new();
+            for g in &gens {
+                g.write(&mut wire);
+            }
+            for (at, byte) in edits {
+                let at = at % wire.len();
+                wire[at] = byte;
+            }
+            let (whole, whole_end) = feed(&[&wire]);
+            let pieces = split(&wire, &cuts);
+            let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+            let (parts, parts_end) = feed(&refs);
+            // The same requests, and an error in both or in neither (the
+            // status may differ: a version read before its line ends).
+            prop_assert_eq!(
+                parts.iter().map(summary).collect::<Vec<_>>(),
+                whole.iter().map(summary).collect::<Vec<_>>()
+            );
+            prop_assert_eq!(parts_end.is_err(), whole_end.is_err(), "{:?} vs {:?}", parts_end, whole_end);
+        }
+
+        #[test]
         fn parse_head_gives_partial_complete_or_error(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
             match parse_head(&bytes, &Limits::default()) {
                 Ok(Parsed::Partial) => prop_assert!(bytes.len() <= Limits::default().max_head),
