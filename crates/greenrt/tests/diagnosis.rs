@@ -1,0 +1,178 @@
+//! Stall and deadlock diagnosis: each is triggered, and the report must
+//! name the task.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use greenrt::{Builder, Runtime, StallReport, joinall, spawn, try_run, yield_now};
+use sync_prims::Event;
+
+#[test]
+fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
+    let (tx, rx) = mpsc::channel::<StallReport>();
+    let tx = std::sync::Mutex::new(tx);
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_blocking_time(Duration::from_millis(20))
+        .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let spinner = Builder::new()
+        .name("spinner")
+        .spawn_on(&rt.handle(), async move {
+            // Spins without yielding until the test has seen the report.
+            while !s.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            "done"
+        });
+    let report = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the monitor reports the stall");
+    stop.store(true, Ordering::Release);
+    assert_eq!(report.task_name(), Some("spinner"));
+    assert_eq!(report.task_id(), spinner.id());
+    assert_eq!(report.hub(), "hub-0");
+    assert!(report.elapsed() >= Duration::from_millis(20));
+    let text = report.to_string();
+    assert!(
+        text.contains("'spinner'") && text.contains("hub-0"),
+        "{text}"
+    );
+    assert_eq!(spinner.get_blocking().unwrap(), Ok("done"));
+    // Reported once per stall: nothing else arrives for this one.
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn stall_detection_can_be_turned_off() {
+    let (tx, rx) = mpsc::channel::<StallReport>();
+    let tx = std::sync::Mutex::new(tx);
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_blocking_time(None)
+        .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
+        .build()
+        .unwrap();
+    // A task that blocks its hub for a while (a real sleep on purpose: it is
+    // the stall being ignored, not an ordering device).
+    let g = rt.spawn(async { std::thread::sleep(Duration::from_millis(50)) });
+    g.join_blocking();
+    drop(rt);
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn zero_max_blocking_time_is_refused() {
+    let e = Runtime::builder()
+        .max_blocking_time(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let e = Runtime::builder().workers(0).build().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn deadlock_names_the_blocked_tasks() {
+    let err = try_run(async {
+        let a = Builder::new()
+            .name("fetch-1")
+            .spawn(std::future::pending::<()>())
+            .unwrap();
+        let b = Builder::new()
+            .name("fetch-2")
+            .spawn(std::future::pending::<()>())
+            .unwrap();
+        joinall(&[a, b], None).await
+    })
+    .unwrap_err();
+    let blocked = err.blocked().join(" | ");
+    assert!(blocked.contains("'main'"), "{blocked}");
+    assert!(blocked.contains("'fetch-1'"), "{blocked}");
+    assert!(blocked.contains("'fetch-2'"), "{blocked}");
+    assert_eq!(err.hub(), "main");
+    assert!(err.to_string().contains("would block forever"));
+}
+
+#[test]
+fn deadlock_through_a_chain_of_joins() {
+    let err = try_run(async {
+        let inner = Builder::new()
+            .name("inner")
+            .spawn(std::future::pending::<u8>())
+            .unwrap();
+        let outer = Builder::new()
+            .name("outer")
+            .spawn(async move { inner.await })
+            .unwrap();
+        yield_now().await;
+        outer.await
+    })
+    .unwrap_err();
+    let blocked = err.blocked().join(" | ");
+    assert!(
+        blocked.contains("'inner'") && blocked.contains("'outer'"),
+        "{blocked}"
+    );
+}
+
+#[test]
+fn run_panics_with_the_deadlock_message() {
+    let r = std::panic::catch_unwind(|| greenrt::run(std::future::pending::<()>()));
+    let p = r.unwrap_err();
+    let msg = p.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("would block forever") && msg.contains("'main'"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unnamed_blocked_task_is_named_by_its_future_type() {
+    async fn wait_forever() {
+        std::future::pending::<()>().await
+    }
+    let err = try_run(async {
+        let g = spawn(wait_forever());
+        g.await
+    })
+    .unwrap_err();
+    assert!(
+        err.blocked().iter().any(|b| b.contains("wait_forever")),
+        "{:?}",
+        err.blocked()
+    );
+}
+
+#[test]
+fn a_wait_another_thread_can_end_is_not_a_deadlock() {
+    let ev = Arc::new(Event::new());
+    let (tx, rx) = mpsc::channel::<()>();
+    let e = ev.clone();
+    let setter = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        e.set();
+    });
+    let r = try_run(async move {
+        let e2 = ev.clone();
+        let g = spawn(async move { e2.wait_async().await });
+        yield_now().await; // the task now waits on the event
+        tx.send(()).unwrap();
+        g.await
+    });
+    assert_eq!(r, Ok(Ok(())));
+    setter.join().unwrap();
+}
+
+#[test]
+fn a_pending_timer_is_not_a_deadlock() {
+    let r = try_run(async {
+        greenrt::sleep(Duration::from_millis(1)).await;
+        1
+    });
+    assert_eq!(r, Ok(1));
+}

@@ -1,0 +1,257 @@
+//! Several hubs: cross-hub spawn and wake, plain threads joining green
+//! tasks, kills from other threads, and the cross-thread wake path under
+//! random schedules.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use greenrt::{GreenletError, Handle, Runtime, spawn, yield_now};
+use proptest::prelude::*;
+use sync_prims::Event;
+
+#[test]
+fn rt_spawn_spreads_tasks_over_the_hubs() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    // Two tasks that can only finish if they run at the same time, on two
+    // different hubs (each blocks its hub thread on the barrier).
+    let gs: Vec<_> = (0..2)
+        .map(|_| {
+            let b = barrier.clone();
+            rt.spawn(async move {
+                b.wait();
+                greenrt::current().unwrap().hub().to_owned()
+            })
+        })
+        .collect();
+    let hubs: Vec<String> = gs
+        .into_iter()
+        .map(|g| g.get_blocking().unwrap().unwrap())
+        .collect();
+    assert_ne!(hubs[0], hubs[1]);
+}
+
+#[test]
+fn a_thread_joins_a_green_task() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let ev = Arc::new(Event::new());
+    let e = ev.clone();
+    let g = rt.spawn(async move {
+        e.wait_async().await;
+        7
+    });
+    assert!(
+        !g.join_timeout_blocking(Duration::from_millis(10)),
+        "not finished before the event"
+    );
+    ev.set();
+    g.join_blocking();
+    assert!(g.ready() && g.successful());
+    assert_eq!(g.get_blocking(), Some(Ok(7)));
+}
+
+#[test]
+fn cross_hub_wake_through_a_greenlet_and_an_event() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let ev = Arc::new(Event::new());
+    let e = ev.clone();
+    // A task on one hub waits on an event; a task on (possibly) another hub
+    // sets it; the root on the block_on hub awaits both greenlets.
+    let waiter = rt.spawn(async move {
+        e.wait_async().await;
+        greenrt::current().unwrap().hub().to_owned()
+    });
+    let e = ev.clone();
+    let setter = rt.spawn(async move {
+        yield_now().await;
+        e.set();
+    });
+    let hub = rt.block_on(async move {
+        setter.await.unwrap();
+        waiter.await.unwrap()
+    });
+    assert!(hub.starts_with("hub-"));
+}
+
+#[test]
+fn spawning_from_inside_a_task_onto_the_runtime_and_locally() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let n = rt.block_on(async {
+        let h = Handle::try_current().expect("block_on belongs to the runtime");
+        let remote: Vec<_> = (0..100u64).map(|i| h.spawn(async move { i })).collect();
+        let local = spawn(async { 1000u64 });
+        let mut sum = local.await.unwrap();
+        for g in remote {
+            sum += g.await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(n, 1000 + (0..100u64).sum::<u64>());
+}
+
+#[test]
+fn kill_from_a_plain_thread_drops_the_task_on_its_hub() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(Event::new());
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let (d, s) = (dropped.clone(), started.clone());
+    let g = rt.spawn(async move {
+        let _f = Flag(d);
+        s.set();
+        std::future::pending::<()>().await
+    });
+    started.wait();
+    g.kill();
+    g.join_blocking();
+    assert!(dropped.load(Ordering::SeqCst));
+    assert_eq!(g.get_blocking(), Some(Err(GreenletError::Killed)));
+}
+
+#[test]
+fn dropping_the_runtime_kills_what_still_runs() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let gs: Vec<_> = (0..10)
+        .map(|_| rt.spawn(std::future::pending::<()>()))
+        .collect();
+    let handle = rt.handle();
+    drop(rt);
+    for g in gs {
+        assert_eq!(g.get_blocking(), Some(Err(GreenletError::Killed)));
+    }
+    // Spawning on a runtime that is gone gives a killed greenlet, not a hang.
+    assert_eq!(
+        handle.spawn(async { 1 }).get_blocking(),
+        Some(Err(GreenletError::Killed))
+    );
+}
+
+#[test]
+fn a_cpu_bound_batch_runs_on_both_hubs() {
+    // Not a timing assertion: each task records the hub that ran it, and a
+    // barrier that needs two simultaneous tasks proves both hubs work at once.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let barrier = Arc::new(Barrier::new(2));
+    let gs: Vec<_> = (0..8)
+        .map(|i| {
+            let (seen, barrier) = (seen.clone(), barrier.clone());
+            rt.spawn(async move {
+                if i < 2 {
+                    barrier.wait();
+                }
+                let mut x = 0u64;
+                for k in 0..10_000u64 {
+                    x = x.wrapping_mul(31).wrapping_add(k);
+                }
+                seen.lock()
+                    .unwrap()
+                    .insert(greenrt::current().unwrap().hub().to_owned());
+                x
+            })
+        })
+        .collect();
+    for g in gs {
+        g.get_blocking().unwrap().unwrap();
+    }
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+/// A latch whose waker is handed to another thread.
+struct Latch {
+    state: Mutex<(bool, Option<Waker>)>,
+}
+
+struct LatchWait(Arc<Latch>);
+
+impl Future for LatchWait {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.0.state.lock().unwrap();
+        if s.0 {
+            Poll::Ready(())
+        } else {
+            s.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Latch {
+    fn open(&self) {
+        let w = {
+            let mut s = self.state.lock().unwrap();
+            s.0 = true;
+            s.1.take()
+        };
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// However wake-ups from foreign threads interleave with the hubs (woken
+    /// before the task parks, while it runs, after; several times; from
+    /// several threads), every task completes: no wake-up is lost.
+    #[test]
+    fn cross_thread_wakes_are_never_lost(
+        workers in 1usize..3,
+        tasks in 1usize..24,
+        threads in 1usize..4,
+        rounds in 1usize..4,
+        order in proptest::collection::vec(any::<u16>(), 24),
+    ) {
+        let rt = Runtime::builder().workers(workers).build().unwrap();
+        let latches: Vec<Vec<Arc<Latch>>> = (0..tasks)
+            .map(|_| (0..rounds).map(|_| Arc::new(Latch { state: Mutex::new((false, None)) })).collect())
+            .collect();
+        let done = Arc::new(AtomicUsize::new(0));
+        let gs: Vec<_> = latches
+            .iter()
+            .map(|ls| {
+                let ls = ls.clone();
+                let done = done.clone();
+                rt.spawn(async move {
+                    for l in ls {
+                        LatchWait(l).await;
+                        yield_now().await;
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        // Threads open the latches in a random order.
+        let mut all: Vec<(usize, Arc<Latch>)> = latches
+            .iter()
+            .flat_map(|ls| ls.iter().cloned())
+            .enumerate()
+            .collect();
+        all.sort_by_key(|(i, _)| order[i % order.len()] as usize * 64 + i);
+        let chunks: Vec<Vec<Arc<Latch>>> = (0..threads)
+            .map(|t| all.iter().skip(t).step_by(threads).map(|(_, l)| l.clone()).collect())
+            .collect();
+        let hs: Vec<_> = chunks
+            .into_iter()
+            .map(|c| std::thread::spawn(move || c.into_iter().for_each(|l| l.open())))
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        for g in gs {
+            prop_assert!(g.join_timeout_blocking(Duration::from_secs(30)), "a wake-up was lost");
+        }
+        prop_assert_eq!(done.load(Ordering::SeqCst), tasks);
+    }
+}

@@ -1,0 +1,196 @@
+//! Timers on a test clock (no real sleeps order anything), and real sleeps
+//! checked only as lower bounds.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use greenrt::time::ManualClock;
+use greenrt::{Elapsed, Runtime, joinall, sleep, spawn, spawn_later, timeout, yield_now};
+
+fn test_rt(clock: &ManualClock) -> Runtime {
+    Runtime::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+#[test]
+fn sleeps_end_in_deadline_order_at_their_deadlines() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let c = clock.clone();
+    let log = rt.block_on(async move {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let gs: Vec<_> = [5u64, 2, 9, 2]
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let (log, c) = (log.clone(), c.clone());
+                spawn(async move {
+                    sleep(S(s)).await;
+                    log.borrow_mut().push((i, c.elapsed()));
+                })
+            })
+            .collect();
+        joinall(&gs, None).await;
+        Rc::try_unwrap(log).unwrap().into_inner()
+    });
+    assert_eq!(log, [(1, S(2)), (3, S(2)), (0, S(5)), (2, S(9))]);
+}
+
+#[test]
+fn spawn_later_starts_after_its_delay() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let c = clock.clone();
+    let starts = rt.block_on(async move {
+        let c1 = c.clone();
+        let c2 = c.clone();
+        let late = spawn_later(S(3), async move { c1.elapsed() });
+        let early = spawn_later(S(1), async move { c2.elapsed() });
+        (early.await.unwrap(), late.await.unwrap())
+    });
+    assert_eq!(starts, (S(1), S(3)));
+}
+
+#[test]
+fn timeout_elapses_or_passes_the_value_through() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let c = clock.clone();
+    rt.block_on(async move {
+        let r: Result<(), Elapsed> = timeout(S(1), sleep(S(2))).await;
+        assert!(r.is_err());
+        assert_eq!(r.unwrap_err().to_string(), "deadline elapsed");
+        assert_eq!(c.elapsed(), S(1));
+        assert_eq!(
+            timeout(S(2), async {
+                sleep(S(1)).await;
+                4
+            })
+            .await,
+            Ok(4)
+        );
+        assert_eq!(c.elapsed(), S(2));
+        // The cancelled 2 s timer is gone: the hub has nothing left to wait for.
+        yield_now().await;
+        assert_eq!(c.elapsed(), S(2));
+    });
+}
+
+#[test]
+fn timeout_drops_the_inner_future_when_it_elapses() {
+    struct Flag(Rc<RefCell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    rt.block_on(async {
+        let dropped = Rc::new(RefCell::new(false));
+        let d = dropped.clone();
+        let r = timeout(S(1), async move {
+            let _f = Flag(d);
+            std::future::pending::<()>().await
+        })
+        .await;
+        assert!(r.is_err());
+        assert!(*dropped.borrow());
+    });
+}
+
+#[test]
+fn manual_clock_without_auto_advance_moves_only_when_told() {
+    let clock = ManualClock::without_auto_advance();
+    let rt = test_rt(&clock);
+    let (tx, rx) = mpsc::channel::<()>();
+    let c = clock.clone();
+    // Another thread advances the clock once the sleeper is armed.
+    let advancer = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        c.advance(S(10));
+    });
+    let c = clock.clone();
+    rt.block_on(async move {
+        let s = sleep(S(10));
+        let g = spawn(async move {
+            s.await;
+        });
+        yield_now().await; // the sleeper arms its timer
+        tx.send(()).unwrap();
+        g.await.unwrap();
+        assert_eq!(c.elapsed(), S(10));
+    });
+    advancer.join().unwrap();
+}
+
+#[test]
+fn many_timers_armed_and_cancelled_leave_nothing_behind() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let c = clock.clone();
+    rt.block_on(async move {
+        for i in 0..10_000u64 {
+            // A per-request timeout that never fires.
+            assert_eq!(timeout(S(60), async { i }).await, Ok(i));
+        }
+        // Every timer was cancelled: an idle hub does not advance 60 s.
+        yield_now().await;
+        assert_eq!(c.elapsed(), Duration::ZERO);
+    });
+}
+
+#[test]
+fn a_real_sleep_lasts_at_least_its_duration() {
+    let t = Instant::now();
+    greenrt::run(async {
+        let gs: Vec<_> = (1..=3u64)
+            .map(|i| spawn(sleep(Duration::from_millis(10 * i))))
+            .collect();
+        joinall(&gs, None).await;
+    });
+    assert!(t.elapsed() >= Duration::from_millis(30));
+}
+
+#[test]
+fn sleep_outside_a_hub_works_on_another_executor() {
+    let t = Instant::now();
+    futures_executor::block_on(sleep(Duration::from_millis(5)));
+    assert!(t.elapsed() >= Duration::from_millis(5));
+}
+
+#[test]
+fn a_clock_shared_by_two_hubs_wakes_both() {
+    let clock = ManualClock::without_auto_advance();
+    let rt = Runtime::builder()
+        .workers(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let gs: Vec<_> = (0..2)
+        .map(|_| {
+            let tx = tx.clone();
+            rt.spawn(async move {
+                let s = sleep(S(5));
+                tx.send(()).unwrap();
+                s.await;
+            })
+        })
+        .collect();
+    let c = Arc::new(clock);
+    rx.recv().unwrap();
+    rx.recv().unwrap();
+    c.advance(S(5));
+    for g in gs {
+        g.get_blocking().unwrap().unwrap();
+    }
+}
