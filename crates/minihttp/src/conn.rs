@@ -416,14 +416,8 @@ impl Conn {
             return Framing::None;
         }
         let status = response.status();
-        let no_body = owed.head || status.forbids_body();
         let body_len = response.body().len();
-        let framing = match body_len {
-            _ if no_body => Framing::None,
-            Some(n) => Framing::Length(n),
-            None if owed.version == Version::Http11 => Framing::Chunked,
-            None => Framing::UntilClose,
-        };
+        let framing = framing_for(owed, status, body_len);
         // A handler's own Content-Length survives only where it describes
         // the representation without framing a body: HEAD, 304.
         let keep_length = body_len == Some(0)
@@ -530,6 +524,17 @@ impl Conn {
     /// Requests handed out and not yet answered.
     pub fn pending_responses(&self) -> usize {
         self.owed.len()
+    }
+}
+
+/// How a response body is sent: none for HEAD / 1xx / 204 / 304, its
+/// length when known, else chunked (HTTP/1.1) or until close (HTTP/1.0).
+fn framing_for(owed: Owed, status: StatusCode, body_len: Option<u64>) -> Framing {
+    match body_len {
+        _ if owed.head || status.forbids_body() => Framing::None,
+        Some(n) => Framing::Length(n),
+        None if owed.version == Version::Http11 => Framing::Chunked,
+        None => Framing::UntilClose,
     }
 }
 
@@ -825,6 +830,54 @@ mod tests {
         assert!(text.contains("connection: keep-alive\r\n") && !done);
         let (text, _, done) = encode(b"GET / HTTP/1.0\r\n\r\n", &Response::text("x"));
         assert!(text.contains("connection: close\r\n") && done);
+    }
+
+    #[test]
+    fn framing_table() {
+        let owed = |version, head| Owed {
+            version,
+            head,
+            keep_alive: true,
+        };
+        let (v10, v11, ok) = (Version::Http10, Version::Http11, StatusCode::OK);
+        let table = [
+            (owed(v11, false), ok, Some(5), Framing::Length(5)),
+            (owed(v11, false), ok, Some(0), Framing::Length(0)),
+            (owed(v11, false), ok, None, Framing::Chunked),
+            (owed(v10, false), ok, None, Framing::UntilClose),
+            (owed(v10, false), ok, Some(5), Framing::Length(5)),
+            (owed(v11, true), ok, Some(5), Framing::None),
+            (owed(v11, true), ok, None, Framing::None),
+            (
+                owed(v11, false),
+                StatusCode::NO_CONTENT,
+                Some(5),
+                Framing::None,
+            ),
+            (
+                owed(v11, false),
+                StatusCode::NOT_MODIFIED,
+                None,
+                Framing::None,
+            ),
+            (
+                owed(v11, false),
+                StatusCode::CONTINUE,
+                Some(1),
+                Framing::None,
+            ),
+        ];
+        for (o, status, len, expected) in table {
+            assert_eq!(
+                framing_for(o, status, len),
+                expected,
+                "{o:?} {status} {len:?}"
+            );
+        }
+        let mut n = Vec::new();
+        push_decimal(0, &mut n);
+        push_decimal(u64::MAX, &mut n);
+        assert_eq!(n, b"018446744073709551615");
     }
 
     #[test]
