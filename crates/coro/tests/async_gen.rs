@@ -1,0 +1,302 @@
+//! `AsyncGen`: the protocol with async resumes, and as a `Stream`.
+
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use coro::{AsyncGen, Co, GenError, GenState, SendAsyncGen};
+use futures_core::{FusedStream, Stream};
+use futures_executor::block_on;
+
+/// A one-shot channel whose receiving end is a future, completed from
+/// whichever thread sends.
+struct Slot<T> {
+    state: Mutex<(Option<T>, Option<Waker>)>,
+}
+
+struct Sender<T>(Arc<Slot<T>>);
+struct Receiver<T>(Arc<Slot<T>>);
+
+fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
+    let slot = Arc::new(Slot {
+        state: Mutex::new((None, None)),
+    });
+    (Sender(slot.clone()), Receiver(slot))
+}
+
+impl<T> Sender<T> {
+    fn send(self, value: T) {
+        let waker = {
+            let mut state = self.0.state.lock().unwrap();
+            state.0 = Some(value);
+            state.1.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Future for Receiver<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = self.0.state.lock().unwrap();
+        match state.0.take() {
+            Some(v) => Poll::Ready(v),
+            None => {
+                state.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A waker that records that it was woken.
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Flag {
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
+}
+
+async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
+}
+
+async fn collect<S: Stream + Unpin>(mut s: S) -> Vec<S::Item> {
+    let mut v = Vec::new();
+    while let Some(x) = next(&mut s).await {
+        v.push(x);
+    }
+    v
+}
+
+#[test]
+fn a_stream_of_yields() {
+    let g: AsyncGen<u32> = AsyncGen::new(|co| async move {
+        for i in 0..5 {
+            co.yield_(i * i).await;
+        }
+    });
+    assert_eq!(block_on(collect(g)), [0, 1, 4, 9, 16]);
+}
+
+#[test]
+fn a_stream_whose_body_awaits_futures_completed_on_another_thread() {
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..4).map(|_| oneshot::<String>()).unzip();
+    let g: SendAsyncGen<String> = AsyncGen::new_send(|co| async move {
+        for rx in receivers {
+            let got = rx.await;
+            co.yield_(got.to_uppercase()).await;
+        }
+    });
+    let producer = std::thread::spawn(move || {
+        for (i, tx) in senders.into_iter().enumerate() {
+            tx.send(format!("item{i}"));
+        }
+    });
+    let got = block_on(collect(g));
+    producer.join().unwrap();
+    assert_eq!(got, ["ITEM0", "ITEM1", "ITEM2", "ITEM3"]);
+}
+
+#[test]
+fn a_hand_polled_resume_is_pending_until_its_future_is_woken() {
+    let (tx, rx) = oneshot::<u32>();
+    let mut g: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let v = rx.await;
+        let back = co.yield_(v + 1).await;
+        back * 2
+    });
+    let flag = Arc::new(Flag::default());
+    let waker = Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut start = pin!(g.start());
+        assert!(start.as_mut().poll(&mut cx).is_pending());
+        assert!(!flag.take());
+        std::thread::spawn(move || tx.send(41)).join().unwrap();
+        assert!(
+            flag.take(),
+            "completing the awaited future wakes the resume"
+        );
+        assert_eq!(
+            start.as_mut().poll(&mut cx),
+            Poll::Ready(Ok(GenState::Yielded(42)))
+        );
+    }
+    let mut send = pin!(g.send(5));
+    assert_eq!(
+        send.as_mut().poll(&mut cx),
+        Poll::Ready(Ok(GenState::Complete(10)))
+    );
+}
+
+#[test]
+fn the_protocol_errors_are_the_same_as_for_gen() {
+    let mut g: AsyncGen<u8, &str, u8> = AsyncGen::new(|co| async move {
+        co.yield_(1).await;
+        "end"
+    });
+    block_on(async {
+        assert_eq!(g.send(0).await, Err(GenError::NotStarted));
+        assert_eq!(g.start().await, Ok(GenState::Yielded(1)));
+        assert_eq!(g.start().await, Err(GenError::AlreadyStarted));
+        assert_eq!(g.send(0).await, Ok(GenState::Complete("end")));
+        assert_eq!(g.send(0).await, Err(GenError::Finished));
+    });
+    assert!(g.is_complete());
+}
+
+#[test]
+fn throw_and_close() {
+    let mut g: AsyncGen<u8, Result<(), String>, Result<u8, String>> =
+        AsyncGen::new(|co| async move {
+            loop {
+                co.yield_(0).await?;
+            }
+        });
+    block_on(async {
+        g.start().await.unwrap();
+        assert_eq!(
+            g.throw("x".into()).await,
+            Ok(GenState::Complete(Err("x".into())))
+        );
+    });
+    let mut h: AsyncGen<u8> = AsyncGen::new(|co| async move {
+        co.yield_(1).await;
+    });
+    block_on(async {
+        h.start().await.unwrap();
+        h.close();
+        assert_eq!(h.send(()).await, Err(GenError::Finished));
+    });
+}
+
+#[test]
+fn a_cancelled_resume_leaves_the_body_where_it_was() {
+    let (tx, rx) = oneshot::<u32>();
+    let mut g: AsyncGen<u32> = AsyncGen::new(|co| async move {
+        co.yield_(1).await;
+        let v = rx.await;
+        co.yield_(v).await;
+    });
+    let mut cx = Context::from_waker(Waker::noop());
+    block_on(async { assert_eq!(g.start().await, Ok(GenState::Yielded(1))) });
+    {
+        let mut send = pin!(g.send(()));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        // Dropped while the body waits on `rx`.
+    }
+    tx.send(7);
+    block_on(async {
+        assert_eq!(g.send(()).await, Ok(GenState::Yielded(7)));
+        assert_eq!(g.send(()).await, Ok(GenState::Complete(())));
+    });
+}
+
+#[test]
+fn yield_from_an_async_generator_that_awaits() {
+    let (tx, rx) = oneshot::<u32>();
+    let inner: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let a = co.yield_(1).await;
+        let b = rx.await;
+        let c = co.yield_(2).await;
+        a + b + c
+    });
+    let mut outer: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let r = co.yield_from(inner).await;
+        co.yield_(r).await
+    });
+    let sender = std::thread::spawn(move || tx.send(100));
+    block_on(async {
+        assert_eq!(outer.start().await, Ok(GenState::Yielded(1)));
+        assert_eq!(outer.send(10).await, Ok(GenState::Yielded(2)));
+        assert_eq!(outer.send(1000).await, Ok(GenState::Yielded(1110)));
+        assert_eq!(outer.send(9).await, Ok(GenState::Complete(9)));
+    });
+    sender.join().unwrap();
+}
+
+#[test]
+fn a_sync_generator_may_delegate_to_an_async_one_that_never_waits() {
+    let inner: AsyncGen<u8, u8> = AsyncGen::new(|co| async move {
+        co.yield_(1).await;
+        2
+    });
+    let outer: coro::Gen<u8> = coro::Gen::new(|co| async move {
+        let r = co.yield_from(inner).await;
+        co.yield_(r).await;
+    });
+    assert_eq!(outer.collect::<Vec<_>>(), [1, 2]);
+}
+
+#[test]
+fn the_stream_is_fused() {
+    let mut g: AsyncGen<u8> = AsyncGen::new(|co| async move {
+        co.yield_(1).await;
+    });
+    assert!(!g.is_terminated());
+    block_on(async {
+        assert_eq!(next(&mut g).await, Some(1));
+        assert_eq!(next(&mut g).await, None);
+        assert_eq!(next(&mut g).await, None);
+    });
+    assert!(g.is_terminated());
+}
+
+#[test]
+fn another_generators_co_is_misuse() {
+    let mut outer: AsyncGen<u8, Result<(), GenError>> = AsyncGen::new(|co| async move {
+        let mut inner = AsyncGen::new(|_inner: Co<u16>| async {
+            co.yield_(1).await;
+        });
+        let got = inner.start().await;
+        co.yield_(2).await;
+        got.map(|_| ())
+    });
+    block_on(async {
+        assert_eq!(outer.start().await, Ok(GenState::Yielded(2)));
+        assert_eq!(
+            outer.send(()).await,
+            Ok(GenState::Complete(Err(GenError::Misuse)))
+        );
+    });
+}
+
+#[test]
+fn a_send_stream_runs_on_another_thread() {
+    let g: SendAsyncGen<u64> = AsyncGen::new_send(|co| async move {
+        let mut a = 0u64;
+        let mut b = 1u64;
+        for _ in 0..10 {
+            co.yield_(a).await;
+            (a, b) = (b, a + b);
+        }
+    });
+    let got = std::thread::spawn(move || block_on(collect(g)))
+        .join()
+        .unwrap();
+    assert_eq!(got, [0, 1, 1, 2, 3, 5, 8, 13, 21, 34]);
+}
+
+#[test]
+fn debug_output() {
+    let mut g: AsyncGen<u8> = AsyncGen::new(|co| async move {
+        co.yield_(1).await;
+    });
+    assert!(format!("{g:?}").contains("not started"));
+    let r = g.start();
+    assert!(format!("{r:?}").contains("Resume"));
+}
