@@ -51,13 +51,17 @@ impl<Y, S> Slot<Y, S> {
     }
 }
 
+/// A function type that makes a `PhantomData` invariant in `Y` and `S`
+/// while staying `Send + Sync`.
+type Invariant<Y, S> = fn(Y, S) -> (Y, S);
+
 /// The identity of one generator, typed by what goes through its slot.
 #[derive(Debug)]
 pub(crate) struct Id<Y, S> {
     n: u64,
     // Invariant in `Y` and `S` (see the module docs), and `Send + Sync`
     // whatever they are: an `Id` is only a number.
-    _types: PhantomData<fn(Y, S) -> (Y, S)>,
+    _types: PhantomData<Invariant<Y, S>>,
 }
 
 impl<Y, S> Clone for Id<Y, S> {
