@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -43,8 +44,9 @@ impl<Y, S> Co<Y, S> {
     #[inline]
     pub fn yield_(&self, value: Y) -> Yield<'_, Y, S> {
         Yield {
-            id: &self.id,
+            id: self.id.clone(),
             value: Some(value),
+            _co: PhantomData,
         }
     }
 
@@ -105,8 +107,10 @@ pub trait Delegate<Y, S>: sealed::Sealed + Sized {
 /// The future of [`Co::yield_`].
 #[must_use = "a yield does nothing unless awaited"]
 pub struct Yield<'a, Y, S> {
-    id: &'a Id<Y, S>,
+    // A copy rather than a reference: one load less per poll.
+    id: Id<Y, S>,
     value: Option<Y>,
+    _co: PhantomData<&'a Co<Y, S>>,
 }
 
 // `Yield` never pins its fields.
@@ -118,7 +122,7 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
-        let got = raw::with_frame(this.id, |frame| match this.value.take() {
+        let got = raw::with_frame(&this.id, |frame| match this.value.take() {
             // First poll: hand the value out and suspend.
             Some(y) => {
                 frame.slot.yielded.set(Some(y));
