@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use crate::hub::{HubShared, ROOT_ID};
 
+/// The callback of `RuntimeBuilder::on_stall`.
+pub(crate) type StallCallback = Arc<dyn Fn(&StallReport) + Send + Sync>;
+
 /// A task ran longer than `max_blocking_time` without yielding.
 #[derive(Debug, Clone)]
 pub struct StallReport {

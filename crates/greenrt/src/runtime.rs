@@ -12,9 +12,9 @@ use std::time::Duration;
 use crate::driver::{Park, ThreadPark};
 use crate::hub::deadlock::Deadlock;
 use crate::hub::{Config, Hub, HubShared};
-use crate::monitor::StallReport;
+use crate::monitor::{StallCallback, StallReport};
 use crate::task::Greenlet;
-use crate::task::raw::{self, Runnable, Task, TaskRef};
+use crate::task::raw::{Task, TaskRef};
 use crate::time::{Clock, ManualClock};
 
 /// Runs `future` on a hub on the current thread, with every task it
@@ -84,7 +84,7 @@ pub fn try_run<F: Future>(future: F) -> Result<F::Output, Deadlock> {
 pub struct RuntimeBuilder {
     workers: Option<usize>,
     max_blocking_time: Option<Duration>,
-    on_stall: Option<Arc<dyn Fn(&StallReport) + Send + Sync>>,
+    on_stall: Option<StallCallback>,
     clock: Clock,
 }
 
@@ -348,9 +348,6 @@ impl Handle {
                 .insert(id, n.clone());
         }
         let task = Task::new(id, name, hub.clone(), future);
-        task.header()
-            .state
-            .fetch_or(raw::SCHEDULED, Ordering::Relaxed);
         let r: TaskRef = task.clone();
         if hub.inject(r).is_err() {
             hub.names

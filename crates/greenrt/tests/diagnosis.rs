@@ -107,7 +107,7 @@ fn deadlock_through_a_chain_of_joins() {
             .unwrap();
         let outer = Builder::new()
             .name("outer")
-            .spawn(async move { inner.await })
+            .spawn(inner)
             .unwrap();
         yield_now().await;
         outer.await

@@ -27,7 +27,8 @@ use std::sync::atomic::Ordering;
 
 use crate::hub::HubShared;
 use crate::hub::local::{Hub, ROOT_ID};
-use crate::task::raw::{HANDLE, TaskRef};
+use crate::hub::registry::Registry;
+use crate::task::raw::HANDLE;
 
 /// The root future of [`run`](crate::run) waits for something that can
 /// never happen: every task of its hub is blocked and nothing can wake any
@@ -70,14 +71,14 @@ impl std::error::Error for Deadlock {}
 pub(crate) fn check(
     shared: &HubShared,
     root_refs: usize,
-    registry: &[TaskRef],
+    registry: &Registry,
     edges: &HashMap<u64, u32>,
 ) -> Option<Deadlock> {
     let edge = |id: u64| edges.get(&id).copied().unwrap_or(0) as usize;
     if root_refs > edge(ROOT_ID) {
         return None;
     }
-    for t in registry {
+    for t in registry.iter() {
         let h = t.header();
         let handle = usize::from(h.state.load(Ordering::Acquire) & HANDLE != 0);
         let known = 1 + handle + edge(h.id);

@@ -13,6 +13,7 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::driver::Park;
 use crate::hub::HubShared;
+use crate::hub::registry::Registry;
 use crate::hub::deadlock::{self, Deadlock};
 use crate::runtime::Handle;
 use crate::task::Greenlet;
@@ -23,6 +24,9 @@ use crate::time::{Clock, Timers};
 pub(crate) const ROOT_ID: u64 = 0;
 
 static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
+
+/// Ids a hub takes from `NEXT_TASK` at a time.
+const ID_BLOCK: u64 = 1024;
 
 /// A fresh task id, unique in the process.
 pub(crate) fn next_task_id() -> u64 {
@@ -65,7 +69,7 @@ pub(crate) fn schedule(task: TaskRef) {
 pub(crate) struct Hub {
     shared: Arc<HubShared>,
     pub(crate) queue: RefCell<VecDeque<TaskRef>>,
-    registry: RefCell<Vec<TaskRef>>,
+    registry: RefCell<Registry>,
     pub(crate) timers: RefCell<Timers>,
     pub(crate) clock: Clock,
     park: RefCell<Box<dyn Park>>,
@@ -76,6 +80,7 @@ pub(crate) struct Hub {
     edges: RefCell<HashMap<u64, u32>>,
     handle: Option<Handle>,
     polls: Cell<u64>,
+    ids: Cell<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -130,8 +135,8 @@ impl Hub {
         Rc::new(Hub {
             shared,
             queue: RefCell::new(VecDeque::new()),
-            registry: RefCell::new(Vec::new()),
-            timers: RefCell::new(Timers::new()),
+            registry: RefCell::new(Registry::default()),
+            timers: RefCell::new(Timers::new(clock.origin())),
             clock,
             park: RefCell::new(park),
             seq: Cell::new(0),
@@ -139,6 +144,7 @@ impl Hub {
             edges: RefCell::new(HashMap::new()),
             handle,
             polls: Cell::new(0),
+            ids: Cell::new((0, 0)),
         })
     }
 
@@ -166,7 +172,7 @@ impl Hub {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = next_task_id();
+        let id = self.take_id();
         if let Some(n) = &name {
             self.shared
                 .names
@@ -184,12 +190,22 @@ impl Hub {
         Greenlet::new(task)
     }
 
+    /// A task id from this hub's block (one shared atomic add per block).
+    fn take_id(&self) -> u64 {
+        let (next, end) = self.ids.get();
+        if next < end {
+            self.ids.set((next + 1, end));
+            return next;
+        }
+        let start = NEXT_TASK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+        self.ids.set((start + 1, start + ID_BLOCK));
+        start
+    }
+
     fn register(&self, task: &TaskRef) {
         let mut reg = self.registry.borrow_mut();
-        task.header()
-            .slot
-            .store(reg.len() as u32, Ordering::Relaxed);
-        reg.push(task.clone());
+        let slot = reg.insert(task.clone());
+        task.header().slot.store(slot, Ordering::Relaxed);
         self.shared.load.store(reg.len(), Ordering::Relaxed);
     }
 
@@ -199,10 +215,7 @@ impl Hub {
         if slot != NO_SLOT {
             let removed = {
                 let mut reg = self.registry.borrow_mut();
-                let removed = reg.swap_remove(slot as usize);
-                if let Some(moved) = reg.get(slot as usize) {
-                    moved.header().slot.store(slot, Ordering::Relaxed);
-                }
+                let removed = reg.remove(slot);
                 self.shared.load.store(reg.len(), Ordering::Relaxed);
                 removed
             };
@@ -279,7 +292,18 @@ impl Hub {
             };
             t.run(self);
         }
+        self.trim();
         n
+    }
+
+    /// Gives back the memory of a burst (100,000 spawns) once it is over.
+    fn trim(&self) {
+        let mut q = self.queue.borrow_mut();
+        if q.is_empty() && q.capacity() > 1024 {
+            q.shrink_to(64);
+        }
+        drop(q);
+        self.registry.borrow_mut().trim();
     }
 
     fn fire_timers(&self) {
@@ -386,7 +410,7 @@ impl Hub {
         // Destructors may spawn or wake tasks: repeat until nothing is left
         // (bounded, so that a destructor that always spawns cannot hang us).
         for _ in 0..64 {
-            let tasks: Vec<TaskRef> = self.registry.borrow().clone();
+            let tasks: Vec<TaskRef> = self.registry.borrow().iter().cloned().collect();
             self.queue.borrow_mut().clear();
             if tasks.is_empty() {
                 break;
@@ -401,7 +425,7 @@ impl Hub {
             }
         }
         self.queue.borrow_mut().clear();
-        let timers = std::mem::take(&mut *self.timers.borrow_mut());
+        let timers = std::mem::replace(&mut *self.timers.borrow_mut(), Timers::new(self.clock.origin()));
         drop(timers);
         self.clock.detach(&self.shared);
         crate::monitor::unwatch(&self.shared);
@@ -426,11 +450,6 @@ impl Hub {
             Some(n) => format!("'{n}' (#{})", h.id),
             None => format!("#{} ({})", h.id, task.type_name()),
         }
-    }
-
-    #[cfg(test)]
-    pub(crate) fn live_tasks(&self) -> usize {
-        self.registry.borrow().len()
     }
 }
 

@@ -2,15 +2,18 @@
 //! unparker, its load, and the probe the stall monitor reads.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::ThreadId;
 
+use std::time::Duration;
+
 use crate::driver::Unpark;
-use crate::hub::Config;
+use crate::monitor::StallCallback;
+use crate::time::Clock;
 use crate::task::raw::TaskRef;
 
-static NEXT_HUB: AtomicUsize = AtomicUsize::new(1);
+static NEXT_HUB: AtomicU32 = AtomicU32::new(1);
 
 /// Tasks handed to a hub from other threads (spawns and wake-ups).
 #[derive(Default)]
@@ -32,7 +35,7 @@ pub(crate) struct Probe {
 
 /// The shared half of a hub.
 pub(crate) struct HubShared {
-    pub(crate) uid: usize,
+    pub(crate) uid: u32,
     pub(crate) name: Arc<str>,
     pub(crate) config: Arc<Config>,
     injector: Mutex<Injector>,
@@ -143,5 +146,31 @@ impl HubShared {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
             .cloned()
+    }
+}
+
+/// The settings a hub runs with (from the runtime's builder).
+pub(crate) struct Config {
+    pub(crate) clock: Clock,
+    pub(crate) max_blocking_time: Option<Duration>,
+    pub(crate) on_stall: Option<StallCallback>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            clock: Clock::Real,
+            max_blocking_time: Some(Duration::from_millis(100)),
+            on_stall: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("clock", &self.clock)
+            .field("max_blocking_time", &self.max_blocking_time)
+            .finish_non_exhaustive()
     }
 }

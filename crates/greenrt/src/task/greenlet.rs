@@ -44,7 +44,7 @@ impl std::error::Error for GreenletError {}
 /// dropped when it finishes.
 pub struct Greenlet<T> {
     // Dropped first: it borrows the event inside `task`.
-    wait: Option<DoneWait<'static>>,
+    wait: Option<Box<DoneWait<'static>>>,
     task: Arc<dyn Join<T>>,
 }
 
@@ -55,7 +55,7 @@ pub(crate) struct DoneWait<'a> {
     header: &'a raw::Header,
     wait: Option<EventWait<'a>>,
     /// (hub uid, awaiting task id) once the edge is recorded.
-    edge: Option<(usize, u64)>,
+    edge: Option<(u32, u64)>,
 }
 
 impl<'a> DoneWait<'a> {
@@ -135,7 +135,7 @@ impl<T> Greenlet<T> {
 
     /// The name given with [`Builder::name`](crate::Builder::name), if any.
     pub fn name(&self) -> Option<&str> {
-        self.task.header().name.as_deref()
+        self.task.header().name.as_deref().map(|n| &**n)
     }
 
     /// True once the task has finished: returned, panicked or was killed.
@@ -208,10 +208,10 @@ impl<T> Greenlet<T> {
             // `Arc`'s and is never borrowed mutably, so a shared borrow of it
             // stays valid while the `Arc` itself moves.
             let header: &'static raw::Header = unsafe { &*header };
-            self.wait = Some(DoneWait::new(header));
+            self.wait = Some(Box::new(DoneWait::new(header)));
         }
         let wait = self.wait.as_mut().expect("set above");
-        match Pin::new(wait).poll(cx) {
+        match Pin::new(&mut **wait).poll(cx) {
             Poll::Ready(()) => {
                 self.wait = None;
                 Poll::Ready(())

@@ -22,11 +22,10 @@
 //! |--------------|----------------------------------------------------------------|
 //! | `SCHEDULED`  | the task sits in a run queue or an injector (at most once)     |
 //! | `RUNNING`    | the hub is polling it, or tearing it down                      |
-//! | `COMPLETE`   | the future is gone; `stage` holds the output (or was taken)     |
+//! | `COMPLETE`   | the future is gone; `stage` holds the output until it is taken |
 //! | `KILLED`     | `kill()` was asked; the hub drops the future at its next turn  |
 //! | `HANDLE`     | the `Greenlet` is alive and will take the output               |
 //! | `SUCCESS`    | completed with a value (not a panic, not killed)               |
-//! | `TAKEN`      | the output was taken by the `Greenlet`                         |
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -35,7 +34,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
@@ -43,13 +42,12 @@ use crate::hub::{self, Hub, HubShared};
 use crate::task::GreenletError;
 use sync_prims::Event;
 
-pub(crate) const SCHEDULED: usize = 1;
-pub(crate) const RUNNING: usize = 1 << 1;
-pub(crate) const COMPLETE: usize = 1 << 2;
-pub(crate) const KILLED: usize = 1 << 3;
-pub(crate) const HANDLE: usize = 1 << 4;
-pub(crate) const SUCCESS: usize = 1 << 5;
-pub(crate) const TAKEN: usize = 1 << 6;
+pub(crate) const SCHEDULED: u32 = 1;
+pub(crate) const RUNNING: u32 = 1 << 1;
+pub(crate) const COMPLETE: u32 = 1 << 2;
+pub(crate) const KILLED: u32 = 1 << 3;
+pub(crate) const HANDLE: u32 = 1 << 4;
+pub(crate) const SUCCESS: u32 = 1 << 5;
 
 /// Registry slot of a task that is not (or no longer) in its hub's registry.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
@@ -57,12 +55,13 @@ pub(crate) const NO_SLOT: u32 = u32::MAX;
 /// The part of a task every view shares.
 #[derive(Debug)]
 pub(crate) struct Header {
-    pub(crate) state: AtomicUsize,
-    pub(crate) id: u64,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) hub: Arc<HubShared>,
+    pub(crate) state: AtomicU32,
     /// Index in the hub's registry; read and written on the hub thread only.
     pub(crate) slot: AtomicU32,
+    pub(crate) id: u64,
+    /// Boxed to keep the header small for the (common) unnamed task.
+    pub(crate) name: Option<Box<Arc<str>>>,
+    pub(crate) hub: Arc<HubShared>,
     /// Set once the task is complete: the completion signal for awaiting
     /// tasks and for blocked threads alike.
     pub(crate) done: Event,
@@ -146,6 +145,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
+    /// A new task, already marked `SCHEDULED` (the caller queues it).
     pub(crate) fn new(
         id: u64,
         name: Option<Arc<str>>,
@@ -154,11 +154,11 @@ where
     ) -> Arc<Self> {
         Arc::new(Task {
             header: Header {
-                state: AtomicUsize::new(HANDLE),
-                id,
-                name,
-                hub,
+                state: AtomicU32::new(HANDLE | SCHEDULED),
                 slot: AtomicU32::new(NO_SLOT),
+                id,
+                name: name.map(Box::new),
+                hub,
                 done: Event::new(),
             },
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -189,9 +189,10 @@ where
         // it is `Running` here unless it was never started), so `write` leaks
         // nothing.
         unsafe { std::ptr::write(stage, Stage::Finished(output)) };
-        let set = COMPLETE | if ok { SUCCESS } else { 0 };
-        let prev = self.header.state.fetch_or(set, Ordering::AcqRel);
-        self.header.state.fetch_and(!RUNNING, Ordering::Release);
+        // RUNNING is set and COMPLETE, SUCCESS are clear (a task finishes
+        // once, under RUNNING): one xor clears the first and sets the others.
+        let flip = RUNNING | COMPLETE | if ok { SUCCESS } else { 0 };
+        let prev = self.header.state.fetch_xor(flip, Ordering::AcqRel);
         if prev & HANDLE == 0 {
             // The Greenlet is gone and will not take the output: drop it here,
             // on the hub thread, where a non-`Send` output may be dropped.
@@ -270,7 +271,6 @@ where
             }
         }));
         hub.leave_poll();
-        drop(cx);
         match res {
             Ok(Poll::Pending) => {
                 let prev = self.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
@@ -319,18 +319,14 @@ where
     }
 
     fn take_output(&self) -> Option<Result<F::Output, GreenletError>> {
-        let prev = self.header.state.fetch_or(TAKEN, Ordering::AcqRel);
-        if prev & COMPLETE == 0 {
-            self.header.state.fetch_and(!TAKEN, Ordering::Release);
-            return None;
-        }
-        if prev & TAKEN != 0 {
+        if self.header.state.load(Ordering::Acquire) & COMPLETE == 0 {
             return None;
         }
         // SAFETY: COMPLETE was observed with Acquire (the hub wrote the output
-        // before publishing it with Release), and the TAKEN bit we just set
-        // makes this the only take. The hub no longer touches `stage` after
-        // COMPLETE unless the Greenlet is gone, and we are the Greenlet.
+        // before publishing it with Release). Only the Greenlet calls this,
+        // with exclusive access to itself, and there is one Greenlet; the hub
+        // no longer touches `stage` after COMPLETE while the Greenlet lives
+        // (HANDLE set). So this is the only access.
         match unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) } {
             Stage::Finished(out) => Some(out),
             _ => None,

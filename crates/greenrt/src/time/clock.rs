@@ -1,7 +1,7 @@
 //! Clock sources: the real one, and a manual one for tests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::hub::HubShared;
@@ -22,6 +22,15 @@ impl Clock {
         match self {
             Clock::Real => Instant::now(),
             Clock::Manual(m) => m.now(),
+        }
+    }
+
+    /// No deadline computed from this clock precedes its origin.
+    pub(crate) fn origin(&self) -> Instant {
+        static REAL_ORIGIN: OnceLock<Instant> = OnceLock::new();
+        match self {
+            Clock::Real => *REAL_ORIGIN.get_or_init(Instant::now),
+            Clock::Manual(m) => m.inner.base,
         }
     }
 

@@ -51,7 +51,7 @@ enum Reg {
     None,
     /// Armed on the hub `uid`.
     Hub {
-        uid: usize,
+        uid: u32,
         key: TimerKey,
     },
     /// Armed on a helper thread (outside any hub).

@@ -18,8 +18,9 @@ pub(crate) struct TimerKey {
 
 #[derive(Debug)]
 struct Entry {
-    deadline: Instant,
-    seq: u64,
+    /// Nanoseconds after `Timers::origin`.
+    deadline: u64,
+    seq: u32,
     waker: Option<Waker>,
     /// Position in `heap`, or `FREE`.
     pos: u32,
@@ -29,18 +30,28 @@ struct Entry {
 const FREE: u32 = u32::MAX;
 
 /// The timers of one hub.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Timers {
+    /// Deadlines are kept as nanoseconds after this instant (the clock's
+    /// origin: no deadline computed from the clock precedes it; an earlier
+    /// one counts as due).
+    origin: Instant,
     entries: Vec<Entry>,
     free: Vec<u32>,
     /// Entry indices, a min-heap by (deadline, seq).
     heap: Vec<u32>,
-    seq: u64,
+    /// Insertion counter: equal deadlines fire in insertion order (it wraps
+    /// after 2^32 insertions, which can only reorder equal deadlines).
+    seq: u32,
 }
 
 impl Timers {
-    pub(crate) fn new() -> Self {
-        Timers::default()
+    pub(crate) fn new(origin: Instant) -> Self {
+        Timers { origin, entries: Vec::new(), free: Vec::new(), heap: Vec::new(), seq: 0 }
+    }
+
+    fn to_nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -54,7 +65,8 @@ impl Timers {
 
     /// Arms a timer that wakes `waker` at `deadline`.
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
-        self.seq += 1;
+        let deadline = self.to_nanos(deadline);
+        self.seq = self.seq.wrapping_add(1);
         let pos = self.heap.len() as u32;
         let idx = match self.free.pop() {
             Some(i) => {
@@ -118,11 +130,12 @@ impl Timers {
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.heap
             .first()
-            .map(|&i| self.entries[i as usize].deadline)
+            .map(|&i| self.origin + std::time::Duration::from_nanos(self.entries[i as usize].deadline))
     }
 
     /// Removes every timer due at `now` and collects their wakers.
     pub(crate) fn take_due(&mut self, now: Instant, out: &mut Vec<Waker>) {
+        let now = self.to_nanos(now);
         while let Some(&i) = self.heap.first() {
             if self.entries[i as usize].deadline > now {
                 break;
@@ -216,7 +229,7 @@ mod tests {
     #[test]
     fn fires_in_deadline_then_insertion_order() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::new(t0);
         let at = |s| t0 + Duration::from_secs(s);
         let ks = [
             t.insert(at(3), waker().1),
@@ -238,7 +251,7 @@ mod tests {
     #[test]
     fn cancel_removes_and_stale_keys_do_nothing() {
         let t0 = Instant::now();
-        let mut t = Timers::new();
+        let mut t = Timers::new(t0);
         let (c, w) = waker();
         let k = t.insert(t0, w);
         t.cancel(k);
@@ -261,7 +274,7 @@ mod tests {
         #[test]
         fn heap_matches_a_sorted_model(ops in proptest::collection::vec((0u64..50, any::<bool>()), 1..200)) {
             let t0 = Instant::now();
-            let mut t = Timers::new();
+            let mut t = Timers::new(t0);
             let mut model: Vec<(u64, usize, TimerKey)> = Vec::new();
             for (i, (d, cancel_one)) in ops.iter().enumerate() {
                 let k = t.insert(t0 + Duration::from_millis(*d), waker().1);
