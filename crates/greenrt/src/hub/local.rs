@@ -13,8 +13,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use crate::driver::Park;
 use crate::hub::HubShared;
-use crate::hub::registry::Registry;
 use crate::hub::deadlock::{self, Deadlock};
+use crate::hub::registry::Registry;
 use crate::runtime::Handle;
 use crate::task::Greenlet;
 use crate::task::raw::{self, NO_SLOT, Runnable, Task, TaskRef};
@@ -181,9 +181,6 @@ impl Hub {
                 .insert(id, n.clone());
         }
         let task = Task::new(id, name, self.shared.clone(), future);
-        task.header()
-            .state
-            .fetch_or(raw::SCHEDULED, Ordering::Relaxed);
         let r: TaskRef = task.clone();
         self.register(&r);
         self.queue.borrow_mut().push_back(r);
@@ -211,7 +208,9 @@ impl Hub {
 
     /// Called by a task when it completes (hub thread).
     pub(crate) fn task_finished(&self, header: &raw::Header) {
-        let slot = header.slot.swap(NO_SLOT, Ordering::Relaxed);
+        // Hub-thread-only field: a load and a store, no read-modify-write.
+        let slot = header.slot.load(Ordering::Relaxed);
+        header.slot.store(NO_SLOT, Ordering::Relaxed);
         if slot != NO_SLOT {
             let removed = {
                 let mut reg = self.registry.borrow_mut();
@@ -228,9 +227,8 @@ impl Hub {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&header.id);
         }
-        if !self.edges.borrow().is_empty() {
-            self.edges.borrow_mut().remove(&header.id);
-        }
+        // Join edges need no cleanup here: a task's `DoneWait`s remove
+        // theirs when they complete or are dropped with its future.
     }
 
     pub(crate) fn add_edge(&self, waiter: u64) {
@@ -425,7 +423,10 @@ impl Hub {
             }
         }
         self.queue.borrow_mut().clear();
-        let timers = std::mem::replace(&mut *self.timers.borrow_mut(), Timers::new(self.clock.origin()));
+        let timers = std::mem::replace(
+            &mut *self.timers.borrow_mut(),
+            Timers::new(self.clock.origin()),
+        );
         drop(timers);
         self.clock.detach(&self.shared);
         crate::monitor::unwatch(&self.shared);

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::driver::Unpark;
 use crate::monitor::StallCallback;
-use crate::time::Clock;
 use crate::task::raw::TaskRef;
+use crate::time::Clock;
 
 static NEXT_HUB: AtomicU32 = AtomicU32::new(1);
 

@@ -256,7 +256,7 @@ impl<T> Drop for Greenlet<T> {
             .task
             .header()
             .state
-            .fetch_and(!raw::HANDLE, Ordering::AcqRel);
+            .fetch_sub(raw::HANDLE, Ordering::AcqRel); // HANDLE is set while we live
         if prev & raw::COMPLETE != 0 {
             drop(self.task.take_output());
         }

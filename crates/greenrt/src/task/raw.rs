@@ -190,9 +190,10 @@ where
         // nothing.
         unsafe { std::ptr::write(stage, Stage::Finished(output)) };
         // RUNNING is set and COMPLETE, SUCCESS are clear (a task finishes
-        // once, under RUNNING): one xor clears the first and sets the others.
-        let flip = RUNNING | COMPLETE | if ok { SUCCESS } else { 0 };
-        let prev = self.header.state.fetch_xor(flip, Ordering::AcqRel);
+        // once, under RUNNING): one add clears the first and sets the others.
+        let add = COMPLETE + if ok { SUCCESS } else { 0 } - RUNNING;
+        let prev = self.header.state.fetch_add(add, Ordering::AcqRel);
+        debug_assert!(prev & RUNNING != 0 && prev & (COMPLETE | SUCCESS) == 0);
         if prev & HANDLE == 0 {
             // The Greenlet is gone and will not take the output: drop it here,
             // on the hub thread, where a non-`Send` output may be dropped.
@@ -233,20 +234,20 @@ where
     }
 
     fn run(self: Arc<Self>, hub: &Hub) {
+        let s = self.header.state.load(Ordering::Acquire);
+        if s & (COMPLETE | RUNNING) != 0 {
+            // Killed while it sat in the queue: nothing left to run.
+            return;
+        }
+        // A queued task has SCHEDULED set and RUNNING clear, and only this
+        // thread changes either now (other threads may only add KILLED), so
+        // one add trades the first for the second (SCHEDULED is bit 0,
+        // RUNNING bit 1): a single `xadd`, not a compare-and-swap loop.
         let prev = self
             .header
             .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                Some(if s & (COMPLETE | RUNNING) != 0 {
-                    s & !SCHEDULED
-                } else {
-                    (s & !SCHEDULED) | RUNNING
-                })
-            })
-            .unwrap_or_else(|s| s);
-        if prev & (COMPLETE | RUNNING) != 0 {
-            return;
-        }
+            .fetch_add(RUNNING - SCHEDULED, Ordering::AcqRel);
+        debug_assert!(prev & SCHEDULED != 0 && prev & (RUNNING | COMPLETE) == 0);
         if prev & KILLED != 0 {
             self.finish(Some(hub), Err(GreenletError::Killed));
             return;
@@ -273,7 +274,8 @@ where
         hub.leave_poll();
         match res {
             Ok(Poll::Pending) => {
-                let prev = self.header.state.fetch_and(!RUNNING, Ordering::AcqRel);
+                // RUNNING is set: subtracting it clears it in one `xadd`.
+                let prev = self.header.state.fetch_sub(RUNNING, Ordering::AcqRel);
                 if prev & KILLED != 0 {
                     // Killed while it ran (by itself or by another thread):
                     // tear it down now, at its suspension point.

@@ -47,7 +47,13 @@ pub(crate) struct Timers {
 
 impl Timers {
     pub(crate) fn new(origin: Instant) -> Self {
-        Timers { origin, entries: Vec::new(), free: Vec::new(), heap: Vec::new(), seq: 0 }
+        Timers {
+            origin,
+            entries: Vec::new(),
+            free: Vec::new(),
+            heap: Vec::new(),
+            seq: 0,
+        }
     }
 
     fn to_nanos(&self, t: Instant) -> u64 {
@@ -128,9 +134,9 @@ impl Timers {
 
     /// The earliest deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap
-            .first()
-            .map(|&i| self.origin + std::time::Duration::from_nanos(self.entries[i as usize].deadline))
+        self.heap.first().map(|&i| {
+            self.origin + std::time::Duration::from_nanos(self.entries[i as usize].deadline)
+        })
     }
 
     /// Removes every timer due at `now` and collects their wakers.
