@@ -7,6 +7,7 @@ mod coro;
 mod harness;
 mod http;
 mod io;
+mod rt;
 mod servers;
 mod sync;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         "http" => http::run(),
         "io" => io::run(),
         "coro" => coro::run(),
+        "rt" => rt::run(),
         other => format!(
             "## {other}\n\nNot measured yet: the `{other}` benchmarks arrive with their layer.\n"
         ),

@@ -105,10 +105,7 @@ fn deadlock_through_a_chain_of_joins() {
             .name("inner")
             .spawn(std::future::pending::<u8>())
             .unwrap();
-        let outer = Builder::new()
-            .name("outer")
-            .spawn(inner)
-            .unwrap();
+        let outer = Builder::new().name("outer").spawn(inner).unwrap();
         yield_now().await;
         outer.await
     })

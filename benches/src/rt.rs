@@ -1,0 +1,457 @@
+//! `rt`: the greenrt scheduler against tokio and async-executor: spawn +
+//! join, yield ping-pong, memory per idle task, and a CPU-bound batch on
+//! one and two hubs.
+//!
+//! Memory is measured in a child process per figure (this binary, re-run
+//! with `GREENRT_BENCH_MEM` set), so that one runtime's freed memory does
+//! not hide the next one's growth.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_executor::{Executor, LocalExecutor};
+use futures_executor::block_on;
+use sync_prims::Event;
+
+use crate::harness::{Table, median_ns};
+
+const SPAWN_N: u64 = 100_000;
+const SWITCHES: u64 = 1_000_000;
+const IDLE_N: usize = 100_000;
+const MEM_ENV: &str = "GREENRT_BENCH_MEM";
+
+/// `futures_lite::future::yield_now`: wake, return `Pending` once.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+fn yield_once() -> YieldOnce {
+    YieldOnce(false)
+}
+
+fn tokio_current() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn tokio_multi(n: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(n)
+        .enable_time()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// An async-executor `Executor` driven by `n` threads until dropped.
+struct MultiExecutor {
+    ex: Arc<Executor<'static>>,
+    stop: Arc<Event>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl MultiExecutor {
+    fn new(n: usize) -> Self {
+        let ex = Arc::new(Executor::new());
+        let stop = Arc::new(Event::new());
+        let threads = (0..n)
+            .map(|_| {
+                let (ex, stop) = (ex.clone(), stop.clone());
+                std::thread::spawn(move || block_on(ex.run(stop.wait_async())))
+            })
+            .collect();
+        MultiExecutor { ex, stop, threads }
+    }
+}
+
+impl Drop for MultiExecutor {
+    fn drop(&mut self) {
+        self.stop.set();
+        for t in self.threads.drain(..) {
+            t.join().expect("executor thread");
+        }
+    }
+}
+
+fn greenrt_rt(workers: usize) -> greenrt::Runtime {
+    greenrt::Runtime::builder()
+        .workers(workers)
+        .max_blocking_time(None)
+        .build()
+        .expect("greenrt runtime")
+}
+
+pub(crate) fn run() -> String {
+    if let Ok(which) = std::env::var(MEM_ENV) {
+        // Child process: one memory figure on stdout, then exit.
+        println!("{}", idle_bytes(&which));
+        std::process::exit(0);
+    }
+    let mut out = String::from(
+        "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. Stall detection is off in the timed runs (it costs three relaxed stores per poll either way).\n\n",
+    );
+    out += &spawn_join();
+    out += &yields();
+    out += &memory();
+    out += &cpu_batch();
+    out
+}
+
+fn spawn_join() -> String {
+    eprintln!("spawn + join of {SPAWN_N} trivial tasks");
+    let mut t = Table::new("Spawn + join of 100,000 trivial tasks", "ns/task");
+    t.row(
+        "greenrt, 1 hub (greenrt::run)",
+        median_ns(SPAWN_N, |n| {
+            greenrt::run(async move {
+                let start = Instant::now();
+                let gs: Vec<_> = (0..n).map(|i| greenrt::spawn(async move { i })).collect();
+                for g in gs {
+                    g.await.expect("task");
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    let ex = LocalExecutor::new();
+    t.row(
+        "async-executor LocalExecutor",
+        median_ns(SPAWN_N, |n| {
+            block_on(ex.run(async {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
+                for t in ts {
+                    t.await;
+                }
+                start.elapsed()
+            }))
+        }),
+    );
+    let rt = tokio_current();
+    t.row(
+        "tokio current-thread",
+        median_ns(SPAWN_N, |n| {
+            rt.block_on(async move {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+                for t in ts {
+                    t.await.expect("task");
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    drop(rt);
+    let grt = greenrt_rt(2);
+    let h = grt.handle();
+    t.row(
+        "greenrt, 2 hubs (Runtime::spawn from block_on)",
+        median_ns(SPAWN_N, |n| {
+            grt.block_on(async {
+                let start = Instant::now();
+                let gs: Vec<_> = (0..n).map(|i| h.spawn(async move { i })).collect();
+                for g in gs {
+                    g.await.expect("task");
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    drop(grt);
+    let mex = MultiExecutor::new(2);
+    t.row(
+        "async-executor Executor, 2 threads",
+        median_ns(SPAWN_N, |n| {
+            block_on(async {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..n).map(|i| mex.ex.spawn(async move { i })).collect();
+                for t in ts {
+                    t.await;
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    drop(mex);
+    let rt = tokio_multi(2);
+    t.row(
+        "tokio multi-thread, 2 workers",
+        median_ns(SPAWN_N, |n| {
+            rt.block_on(async move {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+                for t in ts {
+                    t.await.expect("task");
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    drop(rt);
+    t.render("async-executor LocalExecutor")
+}
+
+fn yields() -> String {
+    eprintln!("yield ping-pong, {SWITCHES} switches");
+    let mut t = Table::new(
+        "Yield ping-pong between two tasks (1,000,000 switches)",
+        "ns/switch",
+    );
+    t.row(
+        "greenrt::yield_now, 1 hub",
+        median_ns(SWITCHES, |n| {
+            greenrt::run(async move {
+                let start = Instant::now();
+                let gs: Vec<_> = (0..2)
+                    .map(|_| {
+                        greenrt::spawn(async move {
+                            for _ in 0..n / 2 {
+                                greenrt::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for g in gs {
+                    g.await.expect("task");
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    let ex = LocalExecutor::new();
+    t.row(
+        "async-executor LocalExecutor (yield_now)",
+        median_ns(SWITCHES, |n| {
+            block_on(ex.run(async {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..2)
+                    .map(|_| {
+                        ex.spawn(async move {
+                            for _ in 0..n / 2 {
+                                yield_once().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in ts {
+                    t.await;
+                }
+                start.elapsed()
+            }))
+        }),
+    );
+    let rt = tokio_current();
+    t.row(
+        "tokio current-thread (task::yield_now)",
+        median_ns(SWITCHES, |n| {
+            rt.block_on(async move {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..2)
+                    .map(|_| {
+                        tokio::spawn(async move {
+                            for _ in 0..n / 2 {
+                                tokio::task::yield_now().await;
+                            }
+                        })
+                    })
+                    .collect();
+                for t in ts {
+                    t.await.expect("task");
+                }
+                start.elapsed()
+            })
+        }),
+    );
+    t.render("async-executor LocalExecutor (yield_now)")
+}
+
+/// Resident set size of this process, in bytes.
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Child side: RSS growth per task for `which` = "<runtime>-<sleep|event>".
+fn idle_bytes(which: &str) -> f64 {
+    let long = Duration::from_secs(3600);
+    let ev = Arc::new(Event::new());
+    let on_event = which.ends_with("-event");
+    let grow = match which.split('-').next().unwrap_or("") {
+        "greenrt" => greenrt::run(async {
+            let before = rss();
+            for _ in 0..IDLE_N {
+                let ev = ev.clone();
+                drop(greenrt::spawn(async move {
+                    if on_event {
+                        ev.wait_async().await;
+                    } else {
+                        greenrt::sleep(long).await;
+                    }
+                }));
+            }
+            greenrt::yield_now().await;
+            rss().saturating_sub(before)
+        }),
+        "asyncexecutor" => {
+            let ex = LocalExecutor::new();
+            let timer_rt = tokio_multi(1);
+            let _enter = timer_rt.enter();
+            block_on(ex.run(async {
+                let before = rss();
+                for _ in 0..IDLE_N {
+                    let ev = ev.clone();
+                    ex.spawn(async move {
+                        if on_event {
+                            ev.wait_async().await;
+                        } else {
+                            tokio::time::sleep(long).await;
+                        }
+                    })
+                    .detach();
+                }
+                yield_once().await;
+                while ex.try_tick() {}
+                rss().saturating_sub(before)
+            }))
+        }
+        "tokio" => tokio_current().block_on(async {
+            let before = rss();
+            for _ in 0..IDLE_N {
+                let ev = ev.clone();
+                drop(tokio::spawn(async move {
+                    if on_event {
+                        ev.wait_async().await;
+                    } else {
+                        tokio::time::sleep(long).await;
+                    }
+                }));
+            }
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+            rss().saturating_sub(before)
+        }),
+        _ => return f64::NAN,
+    };
+    grow as f64 / IDLE_N as f64
+}
+
+fn memory_child(which: &str) -> f64 {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(_) => return f64::NAN,
+    };
+    let out = std::process::Command::new(exe)
+        .arg("rt")
+        .env(MEM_ENV, which)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    }
+}
+
+fn memory() -> String {
+    eprintln!("memory per idle task ({IDLE_N} tasks, child processes)");
+    let mut s = String::new();
+    let mut t = Table::new(
+        "Memory per idle task: 100,000 tasks parked on a one-hour sleep",
+        "bytes/task",
+    );
+    t.row("greenrt (sleep)", memory_child("greenrt-sleep"));
+    t.row(
+        "async-executor LocalExecutor (tokio::time::sleep on a tokio timer thread)",
+        memory_child("asyncexecutor-sleep"),
+    );
+    t.row(
+        "tokio current-thread (tokio::time::sleep)",
+        memory_child("tokio-sleep"),
+    );
+    s += &t.render("async-executor LocalExecutor (tokio::time::sleep on a tokio timer thread)");
+    let mut t = Table::new(
+        "Memory per idle task: 100,000 tasks parked on a never-set sync_prims::Event",
+        "bytes/task",
+    );
+    t.row("greenrt", memory_child("greenrt-event"));
+    t.row(
+        "async-executor LocalExecutor",
+        memory_child("asyncexecutor-event"),
+    );
+    t.row("tokio current-thread", memory_child("tokio-event"));
+    s += &t.render("async-executor LocalExecutor");
+    s += "RSS growth of a fresh process divided by the task count; handles detached, so only what the runtime keeps per task (the task, its future, its timer or waiter entry) is counted.\n\n";
+    s
+}
+
+/// About a millisecond of arithmetic.
+fn burn(seed: u64) -> u64 {
+    let mut x = seed;
+    for k in 0..400_000u64 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(k);
+    }
+    x
+}
+
+fn cpu_batch() -> String {
+    const TASKS: u64 = 64;
+    eprintln!("CPU-bound batch of {TASKS} tasks");
+    let mut t = Table::new(
+        "CPU-bound batch: 64 tasks of ~1 ms of arithmetic each",
+        "ms/batch",
+    );
+    let batch_ms = |workers: usize| {
+        let rt = greenrt_rt(workers);
+        let ns = median_ns(1, |_| {
+            let start = Instant::now();
+            let gs: Vec<_> = (0..TASKS)
+                .map(|i| rt.spawn(async move { burn(i) }))
+                .collect();
+            for g in gs {
+                std::hint::black_box(g.get_blocking());
+            }
+            start.elapsed()
+        });
+        ns / 1e6
+    };
+    t.row("greenrt, 1 hub", batch_ms(1));
+    t.row("greenrt, 2 hubs", batch_ms(2));
+    let rt = tokio_multi(2);
+    let ns = median_ns(1, |_| {
+        rt.block_on(async {
+            let start = Instant::now();
+            let ts: Vec<_> = (0..TASKS)
+                .map(|i| tokio::spawn(async move { burn(i) }))
+                .collect();
+            for t in ts {
+                std::hint::black_box(t.await.ok());
+            }
+            start.elapsed()
+        })
+    });
+    t.row("tokio multi-thread, 2 workers", ns / 1e6);
+    let mut s = t.render("greenrt, 1 hub");
+    s += "The 2-hub ratio to 1 hub is the multi-core speed-up (0.5x is perfect on two cores).\n\n";
+    s
+}

@@ -1,0 +1,110 @@
+//! greenrt with sync-prims: green tasks and plain threads waiting on the
+//! same `Event` and `Lock`, across hubs.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use greenrt::{Runtime, spawn, yield_now};
+use sync_prims::{Event, Lock};
+
+#[test]
+fn a_plain_thread_wakes_a_green_task_while_its_hub_sleeps() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let ev = Arc::new(Event::new());
+    let parked = Arc::new(Event::new());
+    let (e, p) = (ev.clone(), parked.clone());
+    let g = rt.spawn(async move {
+        let wait = e.wait_async();
+        p.set(); // about to suspend on `ev`
+        wait.await;
+        "woken"
+    });
+    parked.wait();
+    ev.set();
+    assert_eq!(g.get_blocking(), Some(Ok("woken")));
+}
+
+#[test]
+fn threads_and_tasks_wait_on_one_event() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let ev = Arc::new(Event::new());
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let e = ev.clone();
+            rt.spawn(async move {
+                e.wait_async().await;
+                i
+            })
+        })
+        .collect();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let e = ev.clone();
+            std::thread::spawn(move || e.wait())
+        })
+        .collect();
+    ev.set();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let sum: i32 = tasks
+        .into_iter()
+        .map(|g| g.get_blocking().unwrap().unwrap())
+        .sum();
+    assert_eq!(sum, (0..50).sum());
+}
+
+#[test]
+fn a_lock_held_across_awaits_by_tasks_on_two_hubs() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let lock = Arc::new(Lock::new(0u64));
+    let in_section = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (l, inside) = (lock.clone(), in_section.clone());
+            rt.spawn(async move {
+                for _ in 0..50 {
+                    let mut g = l.acquire_async().await;
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "mutual exclusion");
+                    yield_now().await; // hold it across a suspension
+                    *g += 1;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.get_blocking().unwrap().unwrap();
+    }
+    assert_eq!(*lock.acquire(), 400);
+}
+
+#[test]
+fn join_blocking_from_a_thread_and_await_from_a_task_see_the_same_end() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let go = Arc::new(Event::new());
+    let g1 = go.clone();
+    let target = Arc::new(rt.spawn(async move {
+        g1.wait_async().await;
+    }));
+    let t = target.clone();
+    let thread = std::thread::spawn(move || {
+        t.join_blocking();
+        t.ready()
+    });
+    let t = target.clone();
+    let watcher = rt.block_on(async move {
+        let w = spawn(async move {
+            // Awaiting through a shared reference: greenlets are joinable
+            // with joinall from any hub.
+            greenrt::joinall(std::slice::from_ref(&*t), None).await
+        });
+        yield_now().await;
+        go.set();
+        w.await.unwrap()
+    });
+    assert_eq!(watcher, [0]);
+    assert!(thread.join().unwrap());
+    assert!(target.join_timeout_blocking(Duration::from_secs(0)));
+}

@@ -1,0 +1,97 @@
+//! greenrt's `iwait` (a coro async generator) and `joinall` over greenlets,
+//! on a manual clock: completion order without real sleeps.
+
+use std::future::poll_fn;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_core::Stream;
+use greenrt::time::ManualClock;
+use greenrt::{Runtime, iwait, sleep, spawn};
+
+fn test_rt(clock: &ManualClock) -> Runtime {
+    Runtime::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
+async fn collect<S: Stream<Item = usize>>(s: S) -> Vec<usize> {
+    let mut s = pin!(s);
+    let mut out = Vec::new();
+    while let Some(i) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+        out.push(i);
+    }
+    out
+}
+
+#[test]
+fn iwait_yields_in_completion_order() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let order = rt.block_on(async {
+        let gs: Vec<_> = [4u64, 1, 3, 2, 5]
+            .into_iter()
+            .map(|s| spawn(async move { sleep(Duration::from_secs(s)).await }))
+            .collect();
+        collect(iwait(&gs)).await
+    });
+    assert_eq!(order, [1, 3, 2, 0, 4]);
+    assert_eq!(clock.elapsed(), Duration::from_secs(5));
+}
+
+#[test]
+fn iwait_includes_failed_and_already_finished_tasks() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let (order, results) = rt.block_on(async {
+        let mut gs = vec![
+            spawn(async {
+                sleep(Duration::from_secs(2)).await;
+                0u8
+            }),
+            spawn(async { panic!("task 1 fails") }),
+            spawn(async { 2u8 }),
+        ];
+        greenrt::yield_now().await; // tasks 1 and 2 finish now
+        let order = collect(iwait(&gs)).await;
+        let results: Vec<_> = gs
+            .iter_mut()
+            .map(|g| g.try_get().unwrap().is_ok())
+            .collect();
+        (order, results)
+    });
+    // 1 and 2 were finished when iwait started (index order), then 0.
+    assert_eq!(order, [1, 2, 0]);
+    assert_eq!(results, [true, false, true]);
+}
+
+#[test]
+fn iwait_of_nothing_ends_at_once() {
+    let order = greenrt::run(async {
+        let gs: Vec<greenrt::Greenlet<()>> = Vec::new();
+        collect(iwait(&gs)).await
+    });
+    assert!(order.is_empty());
+}
+
+#[test]
+fn iwait_stops_early_without_leaking_the_waits() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    rt.block_on(async {
+        let gs: Vec<_> = (1..=3u64)
+            .map(|s| spawn(async move { sleep(Duration::from_secs(s)).await }))
+            .collect();
+        {
+            let mut s = pin!(iwait(&gs));
+            let first = poll_fn(|cx| s.as_mut().poll_next(cx)).await;
+            assert_eq!(first, Some(0));
+        } // the generator and its pending waits are dropped here
+        // The remaining tasks still complete and can be awaited.
+        for g in gs {
+            g.await.unwrap();
+        }
+    });
+}
