@@ -104,6 +104,33 @@ impl<'a, Y, R, S> Gen<Y, R, S, dyn Future<Output = R> + Send + 'a> {
     }
 }
 
+impl<Y, R, S, F: Future<Output = R>> Gen<Y, R, S, F> {
+    /// Like [`Gen::new`], but the body's type stays part of the
+    /// generator's type instead of being erased to a `dyn Future`, so
+    /// resuming calls the body directly and the compiler can inline it:
+    /// the fastest generator, for hot loops, at the price of a type that
+    /// cannot be named (`Gen<Y, R, S, impl Future>`).
+    ///
+    /// ```
+    /// use coro::Gen;
+    ///
+    /// let squares = Gen::new_inline(|co| async move {
+    ///     for i in 1..=3u32 {
+    ///         co.yield_(i * i).await;
+    ///     }
+    /// });
+    /// assert_eq!(squares.collect::<Vec<_>>(), [1, 4, 9]);
+    /// ```
+    pub fn new_inline<P>(producer: P) -> Self
+    where
+        P: FnOnce(Co<Y, S>) -> F,
+    {
+        let id = Id::fresh();
+        let body = Box::pin(producer(Co::new(id.clone())));
+        Gen { raw: Raw::new(body, id) }
+    }
+}
+
 impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     /// Runs the body to its first yield (Python's `next(g)`, or
     /// `g.send(None)` on a new generator).
