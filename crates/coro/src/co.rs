@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::core::Raw;
-use crate::raw::{self, Id};
+use crate::raw::{self, Id, Slot};
 
 /// The handle a generator's body yields through: Python's `yield`
 /// expression, given to the body when the generator is made.
@@ -125,11 +125,17 @@ impl<Y, S> Future for Yield<'_, Y, S> {
         let got = raw::with_frame(&this.id, |frame| match this.value.take() {
             // First poll: hand the value out and suspend.
             Some(y) => {
-                frame.slot.yielded.set(Some(y));
+                frame.slot.set(Slot::Yielded(y));
                 None
             }
             // Resumed: take what was sent.
-            None => frame.slot.sent.take(),
+            None => match frame.slot.take() {
+                Slot::Sent(s) => Some(s),
+                other => {
+                    frame.slot.set(other);
+                    None
+                }
+            },
         });
         match got {
             Some(Some(s)) => Poll::Ready(s),

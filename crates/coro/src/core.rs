@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::raw::{Enter, Frame, Id};
+use crate::raw::{Enter, Frame, Id, Slot};
 
 /// A generator's body and the bookkeeping of the protocol around it.
 ///
@@ -90,12 +90,12 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         };
         self.started = true;
         match poll {
-            Some(Poll::Pending) => match frame.slot.yielded.into_inner() {
-                Some(y) => {
+            Some(Poll::Pending) => match frame.slot.into_inner() {
+                Slot::Yielded(y) => {
                     self.at_yield = true;
                     Step::Yielded(y)
                 }
-                None => {
+                Slot::Empty | Slot::Sent(_) => {
                     self.at_yield = false;
                     Step::Pending
                 }

@@ -127,7 +127,9 @@ impl<Y, R, S, F: Future<Output = R>> Gen<Y, R, S, F> {
     {
         let id = Id::fresh();
         let body = Box::pin(producer(Co::new(id.clone())));
-        Gen { raw: Raw::new(body, id) }
+        Gen {
+            raw: Raw::new(body, id),
+        }
     }
 }
 

@@ -34,20 +34,19 @@ use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The values in transit between a resumer and its body: the value being
-/// sent in and the value being yielded out.
-pub(crate) struct Slot<Y, S> {
-    pub(crate) sent: Cell<Option<S>>,
-    pub(crate) yielded: Cell<Option<Y>>,
+/// The value in transit between a resumer and its body: one cell, so that
+/// a round trip reads and writes one discriminant.
+pub(crate) enum Slot<Y, S> {
+    Empty,
+    /// Sent by the resumer, for the yield the body is suspended at.
+    Sent(S),
+    /// Yielded by the body, for the resumer.
+    Yielded(Y),
 }
 
-impl<Y, S> Slot<Y, S> {
-    #[inline]
-    pub(crate) fn new(sent: Option<S>) -> Self {
-        Slot {
-            sent: Cell::new(sent),
-            yielded: Cell::new(None),
-        }
+impl<Y, S> Default for Slot<Y, S> {
+    fn default() -> Self {
+        Slot::Empty
     }
 }
 
@@ -119,7 +118,7 @@ pub(crate) struct Frame<Y, S> {
     // First, so that a pointer to the frame is a pointer to its id
     // whatever `Y` and `S` are.
     id: Cell<u64>,
-    pub(crate) slot: Slot<Y, S>,
+    pub(crate) slot: Cell<Slot<Y, S>>,
 }
 
 impl<Y, S> Frame<Y, S> {
@@ -127,7 +126,7 @@ impl<Y, S> Frame<Y, S> {
     pub(crate) fn new(id: &Id<Y, S>, sent: Option<S>) -> Self {
         Frame {
             id: Cell::new(id.n),
-            slot: Slot::new(sent),
+            slot: Cell::new(sent.map_or(Slot::Empty, Slot::Sent)),
         }
     }
 
