@@ -36,18 +36,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The value in transit between a resumer and its body: one cell, so that
 /// a round trip reads and writes one discriminant.
+#[derive(Default)]
 pub(crate) enum Slot<Y, S> {
+    #[default]
     Empty,
     /// Sent by the resumer, for the yield the body is suspended at.
     Sent(S),
     /// Yielded by the body, for the resumer.
     Yielded(Y),
-}
-
-impl<Y, S> Default for Slot<Y, S> {
-    fn default() -> Self {
-        Slot::Empty
-    }
 }
 
 /// A function type that makes a `PhantomData` invariant in `Y` and `S`
