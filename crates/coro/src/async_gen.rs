@@ -102,7 +102,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
     /// [`GenError::Blocked`] never happens: a pending future in the body
     /// makes this future pending too.
     pub fn start(&mut self) -> Resume<'_, Y, R, S, B> {
-        let early = if self.raw.started && self.raw.body.is_some() {
+        let early = if self.raw.started() && self.raw.body.is_some() {
             Some(GenError::AlreadyStarted)
         } else {
             None
@@ -124,7 +124,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
     /// body stays where it was, and `value` is dropped if the body had not
     /// received it yet.
     pub fn send(&mut self, value: S) -> Resume<'_, Y, R, S, B> {
-        let early = if !self.raw.started && self.raw.body.is_some() {
+        let early = if !self.raw.started() && self.raw.body.is_some() {
             Some(GenError::NotStarted)
         } else {
             None
@@ -161,7 +161,7 @@ impl<Y, R, S, B: ?Sized> AsyncGen<Y, R, S, B> {
 
     /// Whether the body has been resumed at least once.
     pub fn is_started(&self) -> bool {
-        self.raw.started
+        self.raw.started()
     }
 }
 
@@ -172,7 +172,7 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         let raw = &mut self.get_mut().raw;
         // Send `()` only to a body waiting at a yield; a body waiting on
         // another future (a previous poll returned `Pending`) just goes on.
-        let input = if raw.at_yield { Some(()) } else { None };
+        let input = if raw.at_yield() { Some(()) } else { None };
         match raw.poll_body(input, cx) {
             Step::Yielded(y) => Poll::Ready(Some(y)),
             Step::Pending => Poll::Pending,
@@ -229,7 +229,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
             this.begun = true;
             return Poll::Ready(Err(e));
         }
-        if this.begun && this.input.is_none() && this.owner.raw.at_yield {
+        if this.begun && this.input.is_none() && this.owner.raw.at_yield() {
             // Polled again after completing.
             return Poll::Ready(Err(GenError::Finished));
         }

@@ -68,7 +68,7 @@ impl<Y, S> Co<Y, S> {
         inner: G,
     ) -> YieldFrom<'_, Y, S, G::Return, G::Body> {
         let inner = inner.into_raw();
-        let fresh = !inner.started && inner.body.is_some();
+        let fresh = !inner.started() && inner.body.is_some();
         YieldFrom {
             id: &self.id,
             inner,

@@ -17,11 +17,20 @@ pub struct Raw<Y, R, S, B: ?Sized> {
     /// `None` once the body returned, panicked, or was closed.
     pub(crate) body: Option<Pin<Box<B>>>,
     pub(crate) id: Id<Y, S>,
-    /// The body was polled at least once.
-    pub(crate) started: bool,
-    /// The body is suspended at one of its yields (not at a foreign future).
-    pub(crate) at_yield: bool,
+    pub(crate) phase: Phase,
     _ret: PhantomData<fn() -> R>,
+}
+
+/// Where a body is in the protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Never polled.
+    New,
+    /// Suspended at one of its yields.
+    AtYield,
+    /// Polled, and not at a yield: pending on a foreign future (an async
+    /// generator), or returned.
+    Running,
 }
 
 /// The outcome of one poll of a body.
@@ -42,10 +51,21 @@ impl<Y, R, S, B: ?Sized> Raw<Y, R, S, B> {
         Raw {
             body: Some(body),
             id,
-            started: false,
-            at_yield: false,
+            phase: Phase::New,
             _ret: PhantomData,
         }
+    }
+
+    /// The body was polled at least once.
+    #[inline(always)]
+    pub(crate) fn started(&self) -> bool {
+        self.phase != Phase::New
+    }
+
+    /// The body is suspended at one of its yields (not at a foreign future).
+    #[inline(always)]
+    pub(crate) fn at_yield(&self) -> bool {
+        self.phase == Phase::AtYield
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -53,16 +73,18 @@ impl<Y, R, S, B: ?Sized> Raw<Y, R, S, B> {
     }
 
     pub(crate) fn close(&mut self) {
-        self.at_yield = false;
+        if self.phase == Phase::AtYield {
+            self.phase = Phase::Running;
+        }
         self.body = None;
     }
 
     fn state_name(&self) -> &'static str {
-        match (&self.body, self.started, self.at_yield) {
-            (None, ..) => "finished",
-            (Some(_), false, _) => "not started",
-            (Some(_), true, true) => "suspended",
-            (Some(_), true, false) => "running",
+        match (&self.body, self.phase) {
+            (None, _) => "finished",
+            (Some(_), Phase::New) => "not started",
+            (Some(_), Phase::AtYield) => "suspended",
+            (Some(_), Phase::Running) => "running",
         }
     }
 }
@@ -75,6 +97,9 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     /// is finished.
     #[inline(always)]
     pub(crate) fn poll_body(&mut self, input: Option<S>, cx: &mut Context<'_>) -> Step<Y, R> {
+        if self.phase == Phase::New {
+            self.phase = Phase::Running;
+        }
         let frame = Frame::new(&self.id, input);
         let poll = {
             let unwind = DropOnUnwind(&mut self.body);
@@ -88,15 +113,14 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             std::mem::forget(unwind);
             if frame.misused() { None } else { Some(poll) }
         };
-        self.started = true;
         match poll {
             Some(Poll::Pending) => match frame.slot.into_inner() {
                 Slot::Yielded(y) => {
-                    self.at_yield = true;
+                    self.phase = Phase::AtYield;
                     Step::Yielded(y)
                 }
                 Slot::Empty | Slot::Sent(_) => {
-                    self.at_yield = false;
+                    self.phase = Phase::Running;
                     Step::Pending
                 }
             },

@@ -144,7 +144,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     /// [`send`](Gen::send).
     #[inline]
     pub fn start(&mut self) -> Result<GenState<Y, R>, GenError> {
-        if self.raw.started && self.raw.body.is_some() {
+        if self.raw.started() && self.raw.body.is_some() {
             return Err(GenError::AlreadyStarted);
         }
         self.resume(None)
@@ -169,7 +169,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     /// finished.
     #[inline(always)]
     pub fn send(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
-        if !self.raw.started && self.raw.body.is_some() {
+        if !self.raw.started() && self.raw.body.is_some() {
             return Err(GenError::NotStarted);
         }
         self.resume(Some(value))
@@ -206,7 +206,7 @@ impl<Y, R, S, B: ?Sized> Gen<Y, R, S, B> {
 
     /// Whether [`start`](Gen::start) was called.
     pub fn is_started(&self) -> bool {
-        self.raw.started
+        self.raw.started()
     }
 }
 
@@ -249,7 +249,7 @@ impl<Y, B: ?Sized + Future<Output = ()>> Iterator for Gen<Y, (), (), B> {
 
     #[inline]
     fn next(&mut self) -> Option<Y> {
-        let step = if self.raw.started {
+        let step = if self.raw.started() {
             self.send(())
         } else {
             self.start()
