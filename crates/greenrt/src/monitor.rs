@@ -10,9 +10,9 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::thread::{self, Thread};
+use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crate::hub::{HubShared, ROOT_ID};
@@ -84,38 +84,52 @@ struct Watched {
 struct Monitor {
     hubs: Mutex<Vec<Watched>>,
     thread: Thread,
+    /// Set when the last hub is gone: the thread exits.
+    stop: AtomicBool,
+    /// The thread is in a stall callback (which might itself shut a
+    /// runtime down: then nobody joins the thread, it exits by itself).
+    in_callback: AtomicBool,
 }
 
-static MONITOR: Mutex<Option<Arc<Monitor>>> = Mutex::new(None);
-
-fn monitor() -> Option<Arc<Monitor>> {
-    let mut g = MONITOR.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = &*g {
-        return Some(m.clone());
-    }
-    let (tx, rx) = std::sync::mpsc::channel::<Arc<Monitor>>();
-    let spawned = thread::Builder::new()
-        .name("greenrt-monitor".into())
-        .spawn(move || {
-            if let Ok(m) = rx.recv() {
-                run(&m);
-            }
-        });
-    let handle = spawned.ok()?;
-    let m = Arc::new(Monitor {
-        hubs: Mutex::new(Vec::new()),
-        thread: handle.thread().clone(),
-    });
-    tx.send(m.clone()).ok()?;
-    *g = Some(m.clone());
-    Some(m)
+/// The monitor thread lives while at least one hub is watched, and is
+/// joined when the last one goes (so a program, or a test under miri, never
+/// ends with it still running).
+struct Running {
+    monitor: Arc<Monitor>,
+    join: JoinHandle<()>,
 }
+
+static MONITOR: Mutex<Option<Running>> = Mutex::new(None);
 
 /// Starts watching a hub (with `max_blocking_time` set).
 pub(crate) fn watch(hub: &Arc<HubShared>) {
-    // Without a monitor thread (none could be started) stalls go unreported.
-    if let Some(m) = monitor() {
-        m.hubs
+    let mut g = MONITOR.lock().unwrap_or_else(|e| e.into_inner());
+    if g.is_none() {
+        let (tx, rx) = std::sync::mpsc::channel::<Arc<Monitor>>();
+        let spawned = thread::Builder::new()
+            .name("greenrt-monitor".into())
+            .spawn(move || {
+                if let Ok(m) = rx.recv() {
+                    run(&m);
+                }
+            });
+        // Without a monitor thread (none could be started) stalls go
+        // unreported; the hub runs as usual.
+        let Ok(join) = spawned else { return };
+        let monitor = Arc::new(Monitor {
+            hubs: Mutex::new(Vec::new()),
+            thread: join.thread().clone(),
+            stop: AtomicBool::new(false),
+            in_callback: AtomicBool::new(false),
+        });
+        if tx.send(monitor.clone()).is_err() {
+            return;
+        }
+        *g = Some(Running { monitor, join });
+    }
+    if let Some(r) = &*g {
+        r.monitor
+            .hubs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Watched {
@@ -124,19 +138,30 @@ pub(crate) fn watch(hub: &Arc<HubShared>) {
                 since: Instant::now(),
                 reported: false,
             });
-        m.thread.unpark();
+        r.monitor.thread.unpark();
     }
 }
 
-/// Stops watching a hub.
+/// Stops watching a hub; stops the monitor thread after the last one.
 pub(crate) fn unwatch(hub: &Arc<HubShared>) {
-    let m = MONITOR.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if let Some(m) = m {
+    let stopped = {
+        let mut g = MONITOR.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = &*g else { return };
         let me = Arc::downgrade(hub);
-        m.hubs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|w| !w.hub.ptr_eq(&me));
+        let empty = {
+            let mut hubs = r.monitor.hubs.lock().unwrap_or_else(|e| e.into_inner());
+            hubs.retain(|w| !w.hub.ptr_eq(&me) && w.hub.strong_count() > 0);
+            hubs.is_empty()
+        };
+        if empty { g.take() } else { None }
+    };
+    if let Some(r) = stopped {
+        r.monitor.stop.store(true, Ordering::SeqCst);
+        r.monitor.thread.unpark();
+        let on_monitor = thread::current().id() == r.join.thread().id();
+        if !on_monitor && !r.monitor.in_callback.load(Ordering::SeqCst) {
+            drop(r.join.join());
+        }
     }
 }
 
@@ -150,9 +175,15 @@ fn run(m: &Monitor) {
                 .min()
                 .map(|d| (d / 4).clamp(Duration::from_millis(1), Duration::from_millis(50)))
         };
+        if m.stop.load(Ordering::SeqCst) {
+            return;
+        }
         match tick {
             Some(t) => thread::park_timeout(t),
             None => thread::park(),
+        }
+        if m.stop.load(Ordering::SeqCst) {
+            return;
         }
         let mut reports = Vec::new();
         {
@@ -195,8 +226,14 @@ fn run(m: &Monitor) {
         for (hub, r) in reports {
             eprintln!("greenrt: {r}");
             if let Some(cb) = &hub.config.on_stall {
+                m.in_callback.store(true, Ordering::SeqCst);
+                if m.stop.load(Ordering::SeqCst) {
+                    m.in_callback.store(false, Ordering::SeqCst);
+                    return;
+                }
                 // A panicking callback must not take the monitor down.
                 drop(catch_unwind(AssertUnwindSafe(|| cb(&r))));
+                m.in_callback.store(false, Ordering::SeqCst);
             }
         }
     }

@@ -173,3 +173,29 @@ fn a_pending_timer_is_not_a_deadlock() {
     });
     assert_eq!(r, Ok(1));
 }
+
+#[test]
+fn deadlock_while_iterating_iwait() {
+    use futures_core::Stream;
+    let err = try_run(async {
+        let gs = vec![
+            Builder::new().name("quick").spawn(async {}).unwrap(),
+            Builder::new()
+                .name("never")
+                .spawn(std::future::pending::<()>())
+                .unwrap(),
+        ];
+        let mut s = std::pin::pin!(greenrt::iwait(&gs));
+        let mut seen = Vec::new();
+        while let Some(i) = std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+            seen.push(i);
+        }
+        seen
+    })
+    .unwrap_err();
+    let blocked = err.blocked().join(" | ");
+    assert!(
+        blocked.contains("'never'") && !blocked.contains("'quick'"),
+        "{blocked}"
+    );
+}

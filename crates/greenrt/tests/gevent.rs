@@ -7,6 +7,9 @@ use std::time::Duration;
 use greenrt::time::ManualClock;
 use greenrt::{Builder, GreenletError, Runtime, joinall, killall, sleep, spawn, yield_now};
 
+/// Task counts of the load tests (smaller under miri, which is slow).
+const MANY: u64 = if cfg!(miri) { 300 } else { 100_000 };
+
 fn test_rt(clock: &ManualClock) -> Runtime {
     Runtime::builder()
         .workers(1)
@@ -318,14 +321,14 @@ fn nested_run_restores_the_outer_hub() {
 #[test]
 fn a_hundred_thousand_tasks_spawned_and_joined() {
     let sum = greenrt::run(async {
-        let gs: Vec<_> = (0..100_000u64).map(|i| spawn(async move { i })).collect();
+        let gs: Vec<_> = (0..MANY).map(|i| spawn(async move { i })).collect();
         let mut sum = 0;
         for g in gs {
             sum += g.await.unwrap();
         }
         sum
     });
-    assert_eq!(sum, (0..100_000u64).sum::<u64>());
+    assert_eq!(sum, (0..MANY).sum::<u64>());
 }
 
 #[test]
@@ -339,7 +342,7 @@ fn a_hundred_thousand_parked_tasks_are_killed_at_exit() {
                 self.0.set(self.0.get() - 1);
             }
         }
-        for _ in 0..100_000 {
+        for _ in 0..MANY {
             a.set(a.get() + 1);
             let l = Live(a.clone());
             drop(spawn(async move {

@@ -200,7 +200,11 @@ impl Latch {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 2 } else { 24 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     /// However wake-ups from foreign threads interleave with the hubs (woken
     /// before the task parks, while it runs, after; several times; from

@@ -7,7 +7,8 @@
 //! `park` is one `polling` wait (turning readiness into wake-ups before it
 //! returns), its `unpark` is the poller's notifier, and
 //! [`Park::has_wake_sources`] reports registered sources so that the
-//! deadlock diagnosis knows I/O may still wake a task.
+//! deadlock diagnosis knows I/O may still wake a task. A busy hub calls
+//! [`Park::poll_ready`] between rounds while the driver has sources.
 
 mod thread;
 
@@ -22,6 +23,11 @@ pub(crate) trait Park: Send + 'static {
     /// last `park`), `timeout` passes, or (for a reactor) an event arrives.
     /// Spurious returns are allowed; `Some(Duration::ZERO)` only polls.
     fn park(&mut self, timeout: Option<Duration>);
+
+    /// Turns events that are ready now into wake-ups, without blocking.
+    /// Called between rounds while the hub stays busy (so that a hub that
+    /// never idles still sees I/O); a driver without sources does nothing.
+    fn poll_ready(&mut self) {}
 
     /// The handle other threads use to end a `park`.
     fn unparker(&self) -> Arc<dyn Unpark>;

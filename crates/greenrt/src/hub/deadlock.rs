@@ -1,24 +1,7 @@
 //! Deadlock diagnosis: gevent's `LoopExit: This operation would block
 //! forever`.
 //!
-//! # When the hub can know
-//!
-//! The root future of `run`/`block_on` is pending, and the hub has:
-//! no runnable task, nothing injected from other threads, no pending timer,
-//! no source in its driver (I/O), and no waker of any of its tasks (or of
-//! the root) held anywhere except where the hub accounts for it.
-//!
-//! A waker is accounted for when it is the reference the registry, a
-//! `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in
-//! the completion event of another task *of the same hub* (a join: awaiting
-//! a `Greenlet`, `joinall`, `iwait`). Any other clone of a waker (stored in
-//! a sync-prims `Event` or `Lock`, a channel, another hub's task, a plain
-//! thread) may be woken from outside, so the hub does not claim a deadlock
-//! and sleeps instead. The diagnosis therefore never fires while a wake-up
-//! is still possible, and misses deadlocks that go through such primitives
-//! (two tasks waiting on each other through an `Event` only they can set).
-//! A `Greenlet` moved to a plain thread that would `kill()` it is not seen:
-//! do not rely on a foreign kill to end an otherwise dead wait.
+//! See [`Deadlock`] for when the hub can know.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,6 +16,25 @@ use crate::task::raw::HANDLE;
 /// The root future of [`run`](crate::run) waits for something that can
 /// never happen: every task of its hub is blocked and nothing can wake any
 /// of them.
+///
+/// # When the hub can know
+///
+/// The root future of `run`/`block_on` is pending, and the hub has:
+/// no runnable task, nothing injected from other threads, no pending timer,
+/// no source in its driver (I/O), and no waker of any of its tasks (or of
+/// the root) held anywhere except where the hub accounts for it.
+///
+/// A waker is accounted for when it is the reference the registry, a
+/// `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in
+/// the completion event of another task *of the same hub* (a join: awaiting
+/// a `Greenlet`, `joinall`, `iwait`). Any other clone of a waker (stored in
+/// a sync-prims `Event` or `Lock`, a channel, another hub's task, a plain
+/// thread) may be woken from outside, so the hub does not claim a deadlock
+/// and sleeps instead. The diagnosis therefore never fires while a wake-up
+/// is still possible, and misses deadlocks that go through such primitives
+/// (two tasks waiting on each other through an `Event` only they can set).
+/// A `Greenlet` moved to a plain thread that would `kill()` it is not seen:
+/// do not rely on a foreign kill to end an otherwise dead wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deadlock {
     hub: Arc<str>,

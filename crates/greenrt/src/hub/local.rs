@@ -283,6 +283,13 @@ impl Hub {
             self.queue.borrow_mut().append(&mut fresh);
         }
         self.fire_timers();
+        if !self.queue.borrow().is_empty() {
+            // Busy: the driver is not parked, so let it look at I/O now.
+            let mut park = self.park.borrow_mut();
+            if park.has_wake_sources() {
+                park.poll_ready();
+            }
+        }
         let n = self.queue.borrow().len();
         for _ in 0..n {
             let Some(t) = self.queue.borrow_mut().pop_front() else {

@@ -82,7 +82,9 @@ impl Clock {
 /// wakes the hubs that use it.
 ///
 /// Give it to a runtime with
-/// [`RuntimeBuilder::clock`](crate::RuntimeBuilder::clock).
+/// [`RuntimeBuilder::clock`](crate::RuntimeBuilder::clock). Auto-advance is
+/// meant for one busy hub (the `block_on` thread's): an idle worker hub with
+/// a timer moves the shared clock too, even while another hub still runs.
 ///
 /// ```
 /// use std::time::Duration;

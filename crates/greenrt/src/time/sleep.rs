@@ -55,7 +55,14 @@ enum Reg {
         key: TimerKey,
     },
     /// Armed on a helper thread (outside any hub).
-    Thread(Arc<Mutex<(bool, Option<Waker>)>>),
+    Thread(Box<HelperSleep>),
+}
+
+/// A sleep outside any hub: a helper thread wakes the task at the deadline.
+struct HelperSleep {
+    /// (fired, the waker to wake)
+    state: Arc<Mutex<(bool, Option<Waker>)>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Sleep {
@@ -72,7 +79,16 @@ impl Sleep {
     }
 
     fn cancel(&mut self) {
-        if let Reg::Hub { uid, key } = std::mem::replace(&mut self.reg, Reg::None) {
+        let reg = std::mem::replace(&mut self.reg, Reg::None);
+        if let Reg::Thread(h) = reg {
+            // Past the deadline the helper is finishing: join it, so that no
+            // thread outlives its sleep. Before it, leave it to finish alone.
+            if Instant::now() >= self.deadline {
+                drop(h.thread.join());
+            }
+            return;
+        }
+        if let Reg::Hub { uid, key } = reg {
             with_current(|h| {
                 if h.shared().uid == uid {
                     h.timers.borrow_mut().cancel(key);
@@ -125,8 +141,8 @@ impl Sleep {
             return Poll::Ready(());
         }
         match &self.reg {
-            Reg::Thread(s) => {
-                let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
+            Reg::Thread(h) => {
+                let mut g = h.state.lock().unwrap_or_else(|e| e.into_inner());
                 if g.0 {
                     return Poll::Ready(());
                 }
@@ -156,13 +172,17 @@ impl Sleep {
                             w.wake();
                         }
                     });
-                if spawned.is_err() {
-                    // No thread to wait on: wait on this one.
-                    std::thread::sleep(self.deadline.saturating_duration_since(Instant::now()));
-                    return Poll::Ready(());
+                match spawned {
+                    Ok(thread) => {
+                        self.reg = Reg::Thread(Box::new(HelperSleep { state, thread }));
+                        Poll::Pending
+                    }
+                    Err(_) => {
+                        // No thread to wait on: wait on this one.
+                        std::thread::sleep(self.deadline.saturating_duration_since(Instant::now()));
+                        Poll::Ready(())
+                    }
                 }
-                self.reg = Reg::Thread(state);
-                Poll::Pending
             }
         }
     }

@@ -275,6 +275,12 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 4 } else { 256 },
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
         /// Any mix of inserts and cancels fires exactly the live entries,
         /// in (deadline, insertion) order.
         #[test]
