@@ -88,5 +88,7 @@ pub mod futures {
     pub use crate::co::{Yield, YieldFrom};
 }
 
-#[cfg(test)]
-mod tests;
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -222,3 +222,62 @@ pub(crate) fn misuse() {
     let id = unsafe { &*active };
     id.set(id.get() | MISUSED);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_across_threads_and_never_zero() {
+        let per_thread: Vec<Vec<u64>> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..1000).map(|_| Id::<(), ()>::fresh().n).collect()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let mut all: Vec<u64> = per_thread.into_iter().flatten().collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+        assert!(all.iter().all(|&id| id != 0 && id & MISUSED == 0));
+    }
+
+    #[test]
+    fn frames_nest_and_only_their_own_id_reaches_them() {
+        let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
+        assert_eq!(with_frame(&a, |_| ()), None, "no frame is running");
+        let outer = Frame::new(&a, Some(1));
+        {
+            let _enter = Enter::new(&outer);
+            assert_eq!(with_frame(&b, |_| ()), None);
+            let inner = Frame::new(&b, Some(2));
+            {
+                let _enter = Enter::new(&inner);
+                assert_eq!(
+                    with_frame(&a, |_| ()),
+                    None,
+                    "the inner frame hides the outer"
+                );
+                let got = with_frame(&b, |f| matches!(f.slot.take(), Slot::Sent(2)));
+                assert_eq!(got, Some(true));
+            }
+            let got = with_frame(&a, |f| matches!(f.slot.take(), Slot::Sent(1)));
+            assert_eq!(
+                got,
+                Some(true),
+                "leaving the inner frame restores the outer"
+            );
+            misuse();
+            assert!(outer.misused());
+            assert_eq!(with_frame(&a, |_| ()), None, "a marked frame matches no id");
+        }
+        assert_eq!(with_frame(&a, |_| ()), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside the body of its own generator")]
+    fn misuse_outside_any_frame_panics() {
+        misuse();
+    }
+}
