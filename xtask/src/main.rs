@@ -252,7 +252,10 @@ fn ci() -> Result<(), String> {
                 &format!("miri {name}"),
                 Command::new("cargo")
                     .args(["+nightly", "miri", "test", "-p", name, "--lib", "--tests"])
-                    .env("MIRIFLAGS", "-Zmiri-strict-provenance")
+                    .env(
+                        "MIRIFLAGS",
+                        "-Zmiri-strict-provenance -Zmiri-disable-isolation",
+                    )
                     .env("PROPTEST_CASES", "4")
                     .env("CARGO_TARGET_DIR", "target/miri"),
             )?;
@@ -278,7 +281,14 @@ fn miri_available() -> bool {
     }
     println!("\n$ rustup component add --toolchain nightly miri rust-src");
     let _ = Command::new("rustup")
-        .args(["component", "add", "--toolchain", "nightly", "miri", "rust-src"])
+        .args([
+            "component",
+            "add",
+            "--toolchain",
+            "nightly",
+            "miri",
+            "rust-src",
+        ])
         .status();
     has(Command::new("cargo").args(["+nightly", "miri", "--version"]))
 }

@@ -9,6 +9,10 @@ use std::time::Duration;
 use proptest::prelude::*;
 use sync_prims::{Event, Lock};
 
+/// Loop sizes, smaller under miri (an interpreter, thousands of times slower).
+const MAX_K: usize = if cfg!(miri) { 12 } else { 300 };
+const SCALE: usize = if cfg!(miri) { 50 } else { 1 };
+
 #[derive(Debug, Clone)]
 enum Op {
     Set,
@@ -95,7 +99,7 @@ proptest! {
     /// A counter incremented under one lock by N threads (blocking) and M
     /// tasks (async, on their own executor thread) ends exactly at the sum.
     #[test]
-    fn lock_counter_threads_and_tasks(n in 1usize..4, m in 1usize..4, k in 1usize..300) {
+    fn lock_counter_threads_and_tasks(n in 1usize..4, m in 1usize..4, k in 1usize..MAX_K) {
         let lock = Arc::new(Lock::new(0usize));
         let mut handles = Vec::new();
         for _ in 0..n {
@@ -136,7 +140,7 @@ fn lock_held_across_await_on_a_local_pool() {
         .map(|_| {
             let lock = lock.clone();
             std::thread::spawn(move || {
-                for _ in 0..2000 {
+                for _ in 0..2000 / SCALE {
                     *lock.acquire() += 1;
                 }
             })
@@ -147,7 +151,7 @@ fn lock_held_across_await_on_a_local_pool() {
         let lock = lock.clone();
         pool.spawner()
             .spawn_local(async move {
-                for _ in 0..250 {
+                for _ in 0..250 / SCALE {
                     let mut g = lock.acquire_async().await;
                     YieldOnce(false).await; // other tasks run while we hold it
                     *g += 1;
@@ -159,7 +163,7 @@ fn lock_held_across_await_on_a_local_pool() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(*lock.acquire(), 2 * 2000 + 8 * 250);
+    assert_eq!(*lock.acquire(), (2 * 2000 + 8 * 250) / SCALE);
 }
 
 /// A future that is pending once (waking itself), then ready.
