@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
+use crossbeam_utils::Backoff;
+
 use crate::driver::Park;
 use crate::hub::HubShared;
 use crate::hub::deadlock::{self, Deadlock};
@@ -343,6 +345,16 @@ impl Hub {
                     return;
                 }
             }
+        }
+        // Work from other threads often comes in bursts: look again a few
+        // times (spinning, then yielding the thread) before paying for a
+        // park and the unpark that ends it.
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if self.shared.has_injected() || root.is_some_and(|r| r.woken.load(Ordering::SeqCst)) {
+                return;
+            }
+            backoff.snooze();
         }
         if !self.shared.prepare_sleep() {
             return;

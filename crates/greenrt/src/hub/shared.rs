@@ -95,7 +95,9 @@ impl HubShared {
 
     /// Wakes the hub if it sleeps.
     pub(crate) fn notify(&self) {
-        if self.sleeping.load(Ordering::SeqCst) {
+        // Only the first waker after the hub fell asleep pays for the unpark;
+        // the hub sets the flag again the next time it goes to sleep.
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
             self.unpark.unpark();
         }
     }
