@@ -61,7 +61,16 @@
 //! Making a generator allocates once (its boxed body); resuming allocates
 //! nothing and shares nothing between threads: the values pass through a
 //! slot on the resumer's stack. `yield_from` adds no copying however deep
-//! the delegation.
+//! the delegation. [`Gen::new`] erases the body's type, so that
+//! `Gen<Y, R, S>` can be named; [`Gen::new_inline`] keeps it, so that
+//! resumes call the body directly, for hot loops.
+//!
+//! # Threads
+//!
+//! A [`Co`] is `Send + Sync` whatever it carries, so it never stops a body
+//! from being `Send`. Generators made with `new_send` ([`SendGen`],
+//! [`SendAsyncGen`]) are `Send` and can be resumed on any thread, one at a
+//! time.
 
 #![deny(unsafe_code)]
 
