@@ -199,3 +199,61 @@ fn deadlock_while_iterating_iwait() {
         "{blocked}"
     );
 }
+
+#[test]
+fn block_on_in_a_runtime_reports_a_deadlock_of_its_own_tasks() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let err = rt
+        .try_block_on(async {
+            let g = Builder::new()
+                .name("local-stuck")
+                .spawn(std::future::pending::<()>())
+                .unwrap();
+            g.await
+        })
+        .unwrap_err();
+    assert_eq!(err.hub(), "block_on");
+    assert!(err.blocked().iter().any(|b| b.contains("'local-stuck'")));
+    // The runtime is still usable afterwards.
+    assert_eq!(rt.block_on(async { 5 }), 5);
+}
+
+#[test]
+fn each_stall_is_reported_once() {
+    let (tx, rx) = mpsc::channel::<StallReport>();
+    let tx = std::sync::Mutex::new(tx);
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_blocking_time(Duration::from_millis(10))
+        .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    // Two stalls of the same task, separated by a yield.
+    let g = Builder::new()
+        .name("twice")
+        .spawn_on(&rt.handle(), async move {
+            for round in 0..2 {
+                while !s.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                if round == 0 {
+                    s.store(false, Ordering::Release);
+                    yield_now().await;
+                }
+            }
+        });
+    let first = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("first stall");
+    stop.store(true, Ordering::Release);
+    let second = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("second stall");
+    stop.store(true, Ordering::Release);
+    g.get_blocking().unwrap().unwrap();
+    assert_eq!(first.task_name(), Some("twice"));
+    assert_eq!(second.task_name(), Some("twice"));
+    assert!(rx.try_recv().is_err());
+}
