@@ -102,7 +102,7 @@ pub(crate) fn run() -> String {
         std::process::exit(0);
     }
     let mut out = String::from(
-        "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. Stall detection is off in the timed runs (it costs three relaxed stores per poll either way).\n\n",
+        "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. The `greenrt::run` rows run with stall detection on (its default: three relaxed stores per poll); the `Runtime` rows with it off.\n\n",
     );
     out += &spawn_join();
     out += &yields();
