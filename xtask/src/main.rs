@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 /// Crates whose `unsafe` code is checked under miri when it is installed.
-const MIRI_CRATES: &[&str] = &["sync-prims"];
+const MIRI_CRATES: &[&str] = &["sync-prims", "coro", "greenrt"];
 
 /// Crates whose loom models run under `--cfg loom`.
 const LOOM_CRATES: &[&str] = &["sync-prims"];

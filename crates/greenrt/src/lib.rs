@@ -41,14 +41,17 @@
 //! [`sync_prims::Event`], so a plain thread can wait for a green task with
 //! [`Greenlet::join_blocking`]. [`iwait`] is a [`coro`] async generator.
 
+mod blocking;
 mod driver;
 mod hub;
 mod join;
 mod monitor;
+pub mod net;
 mod runtime;
 mod task;
 pub mod time;
 
+pub use crate::blocking::{KEEP_ALIVE, MAX_BLOCKING_THREADS, spawn_blocking};
 pub use crate::hub::deadlock::Deadlock;
 pub use crate::join::{IWait, iwait, joinall, killall};
 pub use crate::monitor::StallReport;

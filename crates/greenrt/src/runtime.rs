@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::driver::{Park, ThreadPark};
+use crate::driver::Driver;
 use crate::hub::deadlock::Deadlock;
 use crate::hub::{Config, Hub, HubShared};
 use crate::monitor::{StallCallback, StallReport};
@@ -71,13 +71,9 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// assert!(err.to_string().contains("'stuck'"));
 /// ```
 pub fn try_run<F: Future>(future: F) -> Result<F::Output, Deadlock> {
-    let park = ThreadPark::new();
-    let shared = HubShared::new(
-        Arc::from("main"),
-        Arc::new(Config::default()),
-        park.unparker(),
-    );
-    Hub::new(shared, Box::new(park), None).block_on(future)
+    let driver = Driver::new();
+    let shared = HubShared::new(Arc::from("main"), Arc::new(Config::default()), &driver);
+    Hub::new(shared, driver.park, None).block_on(future)
 }
 
 /// Builds a [`Runtime`]; from [`Runtime::builder`].
@@ -153,13 +149,13 @@ impl RuntimeBuilder {
         let mut parks = Vec::with_capacity(n);
         let mut hubs = Vec::with_capacity(n);
         for i in 0..n {
-            let park = ThreadPark::new();
+            let driver = Driver::new();
             hubs.push(HubShared::new(
                 Arc::from(format!("hub-{i}")),
                 config.clone(),
-                park.unparker(),
+                &driver,
             ));
-            parks.push(park);
+            parks.push(driver.park);
         }
         let handle = Handle {
             inner: Arc::new(RtInner {
@@ -177,7 +173,7 @@ impl RuntimeBuilder {
             let h = handle.clone();
             let t = thread::Builder::new()
                 .name(format!("greenrt-hub-{i}"))
-                .spawn(move || Hub::new(shared, Box::new(park), Some(h)).run_worker())?;
+                .spawn(move || Hub::new(shared, park, Some(h)).run_worker())?;
             rt.threads.push(t);
         }
         Ok(rt)
@@ -252,13 +248,13 @@ impl Runtime {
     /// Like [`block_on`](Runtime::block_on), returning a [`Deadlock`]
     /// instead of panicking.
     pub fn try_block_on<F: Future>(&self, future: F) -> Result<F::Output, Deadlock> {
-        let park = ThreadPark::new();
+        let driver = Driver::new();
         let shared = HubShared::new(
             Arc::from("block_on"),
             self.handle.inner.config.clone(),
-            park.unparker(),
+            &driver,
         );
-        Hub::new(shared, Box::new(park), Some(self.handle.clone())).block_on(future)
+        Hub::new(shared, driver.park, Some(self.handle.clone())).block_on(future)
     }
 
     /// Spawns a `Send` task on the least loaded hub.
@@ -268,6 +264,15 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         self.handle.spawn(future)
+    }
+
+    /// Spawns a `Send` task on hub number `hub`; see [`Handle::spawn_on`].
+    pub fn spawn_on<F>(&self, hub: usize, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn_on(hub, future)
     }
 
     /// A handle to spawn on this runtime from anywhere.
@@ -334,12 +339,41 @@ impl Handle {
         self.spawn_named(None, future)
     }
 
+    /// Spawns a `Send` task on hub number `hub` (`0..workers`), for work
+    /// that must run once per hub, such as one `SO_REUSEPORT` listener each.
+    /// An index past the last hub wraps around.
+    pub fn spawn_on<F>(&self, hub: usize, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let hub = &self.inner.hubs[hub % self.inner.hubs.len()];
+        self.spawn_at(hub, None, future)
+    }
+
+    /// The number of worker hubs.
+    pub fn workers(&self) -> usize {
+        self.inner.hubs.len()
+    }
+
     pub(crate) fn spawn_named<F>(&self, name: Option<Arc<str>>, future: F) -> Greenlet<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let hub = self.pick();
+        self.spawn_at(self.pick(), name, future)
+    }
+
+    fn spawn_at<F>(
+        &self,
+        hub: &Arc<HubShared>,
+        name: Option<Arc<str>>,
+        future: F,
+    ) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let id = crate::hub::next_task_id();
         if let Some(n) = &name {
             hub.names

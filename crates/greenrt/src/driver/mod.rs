@@ -10,12 +10,61 @@
 //! deadlock diagnosis knows I/O may still wake a task. A busy hub calls
 //! [`Park::poll_ready`] between rounds while the driver has sources.
 
+mod reactor;
+mod registration;
 mod thread;
 
+pub(crate) use self::reactor::{IoShared, Reactor};
+pub(crate) use self::registration::{Direction, Io};
 pub(crate) use self::thread::ThreadPark;
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A hub's driver: the reactor when one can be made (sockets then work on
+/// the hub), else a plain thread park.
+pub(crate) struct Driver {
+    pub(crate) park: Box<dyn Park>,
+    pub(crate) io: Option<Arc<IoShared>>,
+}
+
+impl Driver {
+    pub(crate) fn new() -> Driver {
+        // miri cannot run a poller: its hubs park their thread instead.
+        if cfg!(miri) {
+            return Driver {
+                park: Box::new(ThreadPark::new()),
+                io: None,
+            };
+        }
+        match Reactor::new() {
+            Ok((reactor, io)) => Driver {
+                park: Box::new(reactor),
+                io: Some(io),
+            },
+            // Out of descriptors, say: the hub still runs tasks and timers;
+            // creating a socket on it reports the problem.
+            Err(_) => Driver {
+                park: Box::new(ThreadPark::new()),
+                io: None,
+            },
+        }
+    }
+}
+
+/// The reactor of the current hub, for a socket being created.
+pub(crate) fn current_io() -> io::Result<Arc<IoShared>> {
+    match crate::hub::with_current(|h| h.shared().io.clone()) {
+        Some(Some(io)) => Ok(io),
+        Some(None) => Err(io::Error::other(
+            "this hub has no reactor (the system refused to create a poller)",
+        )),
+        None => Err(io::Error::other(
+            "greenrt sockets are created on a hub: inside greenrt::run, a Runtime, or a task",
+        )),
+    }
+}
 
 /// The blocking side of a hub's driver; owned by the hub's thread.
 pub(crate) trait Park: Send + 'static {

@@ -56,7 +56,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::{Park, ThreadPark};
+    use crate::driver::ThreadPark;
     use crate::hub::{Config, HubShared};
     use crate::task::raw::Task;
     use std::sync::Arc;
@@ -64,7 +64,14 @@ mod tests {
     #[test]
     fn slots_are_stable_and_reused() {
         let park = ThreadPark::new();
-        let hub = HubShared::new(Arc::from("t"), Arc::new(Config::default()), park.unparker());
+        let hub = HubShared::new(
+            Arc::from("t"),
+            Arc::new(Config::default()),
+            &crate::driver::Driver {
+                park: Box::new(park),
+                io: None,
+            },
+        );
         let mk = |i| -> TaskRef { Task::new(i, None, hub.clone(), async {}) };
         let mut r = Registry::default();
         let (a, b, c) = (r.insert(mk(1)), r.insert(mk(2)), r.insert(mk(3)));

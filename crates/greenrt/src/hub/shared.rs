@@ -8,7 +8,7 @@ use std::thread::ThreadId;
 
 use std::time::Duration;
 
-use crate::driver::Unpark;
+use crate::driver::{Driver, IoShared, Unpark};
 use crate::monitor::StallCallback;
 use crate::task::raw::TaskRef;
 use crate::time::Clock;
@@ -43,6 +43,8 @@ pub(crate) struct HubShared {
     /// The hub is parked (or about to): wakers must unpark it.
     sleeping: AtomicBool,
     unpark: Arc<dyn Unpark>,
+    /// The hub's reactor, for sockets created on it.
+    pub(crate) io: Option<Arc<IoShared>>,
     /// Live tasks, for least-loaded placement.
     pub(crate) load: AtomicUsize,
     pub(crate) shutdown: AtomicBool,
@@ -61,7 +63,9 @@ impl std::fmt::Debug for HubShared {
 }
 
 impl HubShared {
-    pub(crate) fn new(name: Arc<str>, config: Arc<Config>, unpark: Arc<dyn Unpark>) -> Arc<Self> {
+    pub(crate) fn new(name: Arc<str>, config: Arc<Config>, driver: &Driver) -> Arc<Self> {
+        let unpark = driver.park.unparker();
+        let io = driver.io.clone();
         Arc::new(HubShared {
             uid: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
             name,
@@ -70,6 +74,7 @@ impl HubShared {
             injected: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             unpark,
+            io,
             load: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             probe: Probe::default(),

@@ -1,0 +1,154 @@
+//! The I/O driver of a hub: one `polling` poller (epoll on Linux, kqueue on
+//! macOS) whose wait is the hub's park, so that an idle hub sleeps in one
+//! system call until a socket is ready, its nearest timer is due, or
+//! another thread schedules work on it (the poller's notifier).
+//!
+//! Sockets are registered once, edge-triggered, for both directions; a
+//! readiness event sets the socket's ready bits and wakes the task waiting
+//! in that direction (see [`ScheduledIo`]). No re-arming system call is made
+//! per operation.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use polling::{Events, Poller};
+
+use super::registration::ScheduledIo;
+use super::{Park, Unpark};
+
+/// A hub's reactor; the hub owns it as its [`Park`].
+pub(crate) struct Reactor {
+    shared: Arc<IoShared>,
+    events: Events,
+}
+
+/// The part of a reactor that sockets and other threads hold.
+pub(crate) struct IoShared {
+    pub(super) poller: Poller,
+    sources: Mutex<Slab>,
+    /// Registered sources (the deadlock check and leak tests read it).
+    count: AtomicUsize,
+}
+
+/// Registered sources by key; freed keys are reused.
+#[derive(Default)]
+struct Slab {
+    entries: Vec<Option<Arc<ScheduledIo>>>,
+    free: Vec<usize>,
+}
+
+impl std::fmt::Debug for IoShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IoShared")
+            .field("sources", &self.sources())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// A new reactor and the handle sockets register with.
+    pub(crate) fn new() -> io::Result<(Reactor, Arc<IoShared>)> {
+        let poller = Poller::new()?;
+        if !poller.supports_edge() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "greenrt needs edge-triggered readiness (epoll or kqueue)",
+            ));
+        }
+        let shared = Arc::new(IoShared {
+            poller,
+            sources: Mutex::new(Slab::default()),
+            count: AtomicUsize::new(0),
+        });
+        Ok((
+            Reactor {
+                shared: shared.clone(),
+                events: Events::new(),
+            },
+            shared,
+        ))
+    }
+
+    /// Turns the events of the last wait into readiness and wake-ups.
+    fn dispatch(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let sources = self
+            .shared
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for ev in self.events.iter() {
+            if let Some(Some(io)) = sources.entries.get(ev.key) {
+                io.set_ready(ev.readable, ev.writable);
+            }
+        }
+    }
+}
+
+impl Park for Reactor {
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.events.clear();
+        // An interrupted wait (EINTR) is a spurious return, which `park` allows.
+        let _ = self.shared.poller.wait(&mut self.events, timeout);
+        self.dispatch();
+    }
+
+    fn poll_ready(&mut self) {
+        self.park(Some(Duration::ZERO));
+    }
+
+    fn unparker(&self) -> Arc<dyn Unpark> {
+        self.shared.clone()
+    }
+
+    fn has_wake_sources(&self) -> bool {
+        self.shared.sources() > 0
+    }
+}
+
+impl Unpark for IoShared {
+    fn unpark(&self) {
+        // Fails only if the poller is gone, and then nobody waits on it.
+        let _ = self.poller.notify();
+    }
+}
+
+impl IoShared {
+    /// How many sources are registered.
+    pub(crate) fn sources(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Reserves a key for `io`.
+    pub(super) fn insert(&self, io: Arc<ScheduledIo>) -> usize {
+        let mut s = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        let key = match s.free.pop() {
+            Some(k) => {
+                s.entries[k] = Some(io);
+                k
+            }
+            None => {
+                s.entries.push(Some(io));
+                s.entries.len() - 1
+            }
+        };
+        self.count.fetch_add(1, Ordering::Relaxed);
+        key
+    }
+
+    /// Frees `key`. An event still in flight for it finds an empty entry
+    /// (or, once reused, sets a spurious readiness, which operations absorb).
+    pub(super) fn remove(&self, key: usize) {
+        let mut s = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = s.entries.get_mut(key) {
+            if e.take().is_some() {
+                s.free.push(key);
+                self.count.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Green sockets: calls that look blocking in an `async fn` and suspend
+//! only the task (gevent's monkey-patched `socket`, done without patching).
+//!
+//! Each socket registers with the reactor of the hub it is created on;
+//! [`TcpStream`] implements `futures::io::AsyncRead` and `AsyncWrite`, so
+//! the futures ecosystem's codecs and utilities work on it. Every operation
+//! composes with [`timeout`](crate::timeout) (a read with a deadline) and
+//! with [`Greenlet::kill`](crate::Greenlet::kill): a dropped operation
+//! leaves nothing behind, and a dropped socket leaves its reactor.
+
+mod tcp;
+mod udp;
+
+pub use self::tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
+pub use self::udp::UdpSocket;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// How many sockets are registered with the current hub's reactor (a
+/// diagnostic: a test can check that a killed task left none behind).
+/// Zero when not called on a hub.
+pub fn registered_sockets() -> usize {
+    crate::driver::current_io().map_or(0, |io| io.sources())
+}
+
+/// Resolves `addr` to its first address. Names are resolved synchronously:
+/// pass IP addresses, or resolve names with
+/// [`spawn_blocking`](crate::spawn_blocking) first.
+fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use"))
+}
+
+/// Every address `addr` resolves to (at least one).
+fn all_addrs(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if v.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no address to use",
+        ));
+    }
+    Ok(v)
+}

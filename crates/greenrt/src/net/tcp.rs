@@ -1,0 +1,417 @@
+//! TCP: [`TcpListener`] and [`TcpStream`].
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_io::{AsyncRead, AsyncWrite};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::driver::{Direction, Io};
+
+/// The backlog of listening sockets (the kernel caps it at `somaxconn`).
+const BACKLOG: i32 = 4096;
+
+/// A TCP listener on a hub: [`accept`](TcpListener::accept) suspends the
+/// task until a connection arrives.
+///
+/// ```
+/// use futures_util::{AsyncReadExt, AsyncWriteExt};
+/// use greenrt::net::{TcpListener, TcpStream};
+///
+/// greenrt::run(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+///     let addr = listener.local_addr().unwrap();
+///     let server = greenrt::spawn(async move {
+///         let (mut conn, _) = listener.accept().await.unwrap();
+///         let mut buf = [0; 5];
+///         conn.read_exact(&mut buf).await.unwrap();
+///         conn.write_all(&buf).await.unwrap();
+///     });
+///     let mut client = TcpStream::connect(addr).await.unwrap();
+///     client.write_all(b"hello").await.unwrap();
+///     let mut echo = [0; 5];
+///     client.read_exact(&mut echo).await.unwrap();
+///     assert_eq!(&echo, b"hello");
+///     server.await.unwrap();
+/// });
+/// ```
+pub struct TcpListener {
+    io: Io<Socket>,
+}
+
+impl TcpListener {
+    /// Binds a listener (`SO_REUSEADDR`, a backlog of 4096, non-blocking)
+    /// on the current hub.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(super::first_addr(addr)?, false)
+    }
+
+    /// Like [`bind`](TcpListener::bind), with `SO_REUSEPORT` too: several
+    /// listeners, one per hub, share the port and the kernel spreads the
+    /// connections between them (the multi-core server's layout).
+    pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with(super::first_addr(addr)?, true)
+    }
+
+    fn bind_with(addr: SocketAddr, reuseport: bool) -> io::Result<TcpListener> {
+        let socket = Socket::new(
+            Domain::for_address(addr),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?;
+        socket.set_reuse_address(true)?;
+        if reuseport {
+            socket.set_reuse_port(true)?;
+        }
+        socket.bind(&addr.into())?;
+        socket.listen(BACKLOG)?;
+        Ok(TcpListener {
+            io: Io::new(socket)?,
+        })
+    }
+
+    /// Takes a listener from the standard library (made non-blocking here).
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener {
+            io: Io::new(Socket::from(listener))?,
+        })
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for a connection (the building block of [`accept`](TcpListener::accept)).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        match self.io.poll_io(cx, Direction::Read, |s| s.accept_raw()) {
+            Poll::Ready(Ok((socket, addr))) => {
+                let addr = addr
+                    .as_socket()
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+                Poll::Ready(TcpStream::from_socket(socket).map(|s| (s, addr)))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The connections, as a stream (a [`coro::AsyncGen`]); it ends after
+    /// the first error, which it yields. The stream is `Send`.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            inner: coro::AsyncGen::new_send(move |co| async move {
+                loop {
+                    match self.accept().await {
+                        Ok((s, _)) => {
+                            co.yield_(Ok(s)).await;
+                        }
+                        Err(e) => {
+                            co.yield_(Err(e)).await;
+                            return;
+                        }
+                    }
+                }
+            }),
+        }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(self.io.get().local_addr()?)
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// The stream of [`TcpListener::incoming`].
+pub struct Incoming<'a> {
+    inner: coro::AsyncGen<
+        io::Result<TcpStream>,
+        (),
+        (),
+        dyn std::future::Future<Output = ()> + Send + 'a,
+    >,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+impl fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming").finish_non_exhaustive()
+    }
+}
+
+fn sock_addr(a: SockAddr) -> io::Result<SocketAddr> {
+    a.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "not an IP socket address"))
+}
+
+/// A TCP connection on a hub. Reads and writes suspend the task, not the
+/// thread. It implements `futures::io::AsyncRead`/`AsyncWrite` (also on
+/// `&TcpStream`, so one task may read while another writes through a shared
+/// reference), and [`into_split`](TcpStream::into_split) gives owned halves.
+pub struct TcpStream {
+    io: Io<Socket>,
+}
+
+impl TcpStream {
+    fn from_socket(socket: Socket) -> io::Result<TcpStream> {
+        socket.set_nonblocking(true)?;
+        Ok(TcpStream {
+            io: Io::new(socket)?,
+        })
+    }
+
+    /// Connects to `addr`, trying each address it resolves to in turn.
+    /// Errors carry the OS's kind (`ConnectionRefused`, `TimedOut`, ...).
+    pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in super::all_addrs(addr)? {
+            match TcpStream::connect_one(a).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use")))
+    }
+
+    async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = Socket::new(
+            Domain::for_address(addr),
+            Type::STREAM.nonblocking().cloexec(),
+            Some(Protocol::TCP),
+        )?;
+        match socket.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e)
+                if e.raw_os_error() == Some(EINPROGRESS)
+                    || e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        let stream = TcpStream {
+            io: Io::new(socket)?,
+        };
+        // Connected (or failed) once the socket is writable.
+        poll_fn(|cx| {
+            let r = &stream.io;
+            match r.registration().poll_ready(cx, Direction::Write) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(seen) => {
+                    if let Some(e) = r.get().take_error()? {
+                        return Poll::Ready(Err(e));
+                    }
+                    match r.get().peer_addr() {
+                        Ok(_) => Poll::Ready(Ok(())),
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                            // Woken before the handshake ended: wait again.
+                            r.registration().clear(seen, Direction::Write);
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }
+                        Err(e) => Poll::Ready(Err(e)),
+                    }
+                }
+            }
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Takes a connected stream from the standard library.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        TcpStream::from_socket(Socket::from(stream))
+    }
+
+    /// Reads into `buf`; `Ok(0)` at end of stream.
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_priv(cx, buf)).await
+    }
+
+    /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the stream ends first).
+    pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read(buf).await? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => buf = &mut buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes some of `buf`; returns how much.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_write_priv(cx, buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes from several buffers in one system call (`writev`).
+    pub async fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_write_vectored_priv(cx, bufs)).await
+    }
+
+    /// Shuts down the read half, the write half (the peer reads end of
+    /// stream) or both.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get().shutdown(how)
+    }
+
+    /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.get().set_tcp_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.get().tcp_nodelay()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(self.io.get().peer_addr()?)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(self.io.get().local_addr()?)
+    }
+
+    /// Splits into a read half and a write half that two tasks may own.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let s = Arc::new(self);
+        (OwnedReadHalf(s.clone()), OwnedWriteHalf(s))
+    }
+
+    fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Read, |mut s| s.read(buf))
+    }
+
+    fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.io.poll_io(cx, Direction::Write, |mut s| s.write(buf))
+    }
+
+    fn poll_write_vectored_priv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io
+            .poll_io(cx, Direction::Write, |mut s| s.write_vectored(bufs))
+    }
+}
+
+/// `EINPROGRESS`: a non-blocking connect has started.
+#[cfg(target_os = "linux")]
+const EINPROGRESS: i32 = 115;
+/// `EINPROGRESS`: a non-blocking connect has started.
+#[cfg(not(target_os = "linux"))]
+const EINPROGRESS: i32 = 36;
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.local_addr().ok())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}
+
+macro_rules! async_io_impls {
+    ($ty:ty, |$s:ident| $get:expr) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = &*self;
+                let s: &TcpStream = $get;
+                s.poll_read_priv(cx, buf)
+            }
+        }
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                let $s = &*self;
+                let s: &TcpStream = $get;
+                s.poll_write_priv(cx, buf)
+            }
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                let $s = &*self;
+                let s: &TcpStream = $get;
+                s.poll_write_vectored_priv(cx, bufs)
+            }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(())) // nothing is buffered here
+            }
+            fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $s = &*self;
+                let s: &TcpStream = $get;
+                Poll::Ready(s.shutdown(Shutdown::Write))
+            }
+        }
+    };
+}
+
+async_io_impls!(TcpStream, |s| s);
+async_io_impls!(&TcpStream, |s| s);
+async_io_impls!(OwnedReadHalf, |s| &s.0);
+async_io_impls!(OwnedWriteHalf, |s| &s.0);
+
+/// The read half of [`TcpStream::into_split`] (`AsyncRead`).
+#[derive(Debug)]
+pub struct OwnedReadHalf(Arc<TcpStream>);
+
+/// The write half of [`TcpStream::into_split`] (`AsyncWrite`); closing it
+/// shuts down the write direction.
+#[derive(Debug)]
+pub struct OwnedWriteHalf(Arc<TcpStream>);
+
+impl OwnedReadHalf {
+    /// The stream both halves share.
+    pub fn stream(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl OwnedWriteHalf {
+    /// The stream both halves share.
+    pub fn stream(&self) -> &TcpStream {
+        &self.0
+    }
+}

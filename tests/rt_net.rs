@@ -1,0 +1,369 @@
+//! greenrt's green sockets end to end, on 127.0.0.1, bounded, with events
+//! (not sleeps) ordering what must happen first.
+
+use std::io;
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use greenrt::net::{TcpListener, TcpStream, UdpSocket, registered_sockets};
+use greenrt::{GreenletError, spawn, spawn_blocking, timeout, yield_now};
+use sync_prims::Event;
+
+/// The byte `j` of client `i`'s message: distinct per client and position.
+fn pattern(i: usize, j: usize) -> u8 {
+    ((i * 131 + j * 7 + j / 251) % 256) as u8
+}
+
+async fn echo_forever(listener: TcpListener) {
+    loop {
+        let Ok((conn, _)) = listener.accept().await else {
+            return;
+        };
+        spawn(async move {
+            let mut buf = vec![0u8; 8192];
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if conn.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn echo_1000_concurrent_clients_64k_each() {
+    const CLIENTS: usize = 1000;
+    const LEN: usize = 64 * 1024;
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = spawn(echo_forever(listener));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                spawn(async move {
+                    let stream = Rc::new(TcpStream::connect(addr).await?);
+                    let msg: Vec<u8> = (0..LEN).map(|j| pattern(i, j)).collect();
+                    // Write and read at once (one task each way), or large
+                    // messages would fill both socket buffers and stall.
+                    let writer = {
+                        let stream = stream.clone();
+                        spawn(async move {
+                            stream.write_all(&msg).await?;
+                            stream.shutdown(Shutdown::Write)
+                        })
+                    };
+                    let mut back = Vec::with_capacity(LEN);
+                    (&*stream).read_to_end(&mut back).await?;
+                    writer.await.expect("writer task")?;
+                    io::Result::Ok(back)
+                })
+            })
+            .collect();
+        for (i, c) in clients.into_iter().enumerate() {
+            let back = c.await.expect("client task").expect("client io");
+            assert_eq!(back.len(), LEN, "client {i} got every byte");
+            assert!(
+                back.iter().enumerate().all(|(j, &b)| b == pattern(i, j)),
+                "client {i}: bytes in order"
+            );
+        }
+        server.kill();
+    });
+}
+
+#[test]
+fn fast_writer_slow_reader_loses_nothing() {
+    const LEN: usize = 16 << 20;
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = spawn(async move {
+            let (conn, _) = listener.accept().await?;
+            let mut buf = [0u8; 4096];
+            let (mut total, mut sum) = (0usize, 0u64);
+            loop {
+                let n = conn.read(&mut buf).await?;
+                if n == 0 {
+                    return io::Result::Ok((total, sum));
+                }
+                for (k, &b) in buf[..n].iter().enumerate() {
+                    assert_eq!(b, ((total + k) % 253) as u8, "byte {} in order", total + k);
+                    sum += u64::from(b);
+                }
+                total += n;
+                yield_now().await; // a slow reader: everyone else runs between reads
+            }
+        });
+        let mut out = TcpStream::connect(addr).await.unwrap();
+        let data: Vec<u8> = (0..LEN).map(|k| (k % 253) as u8).collect();
+        out.write_all(&data).await.unwrap();
+        out.close().await.unwrap();
+        let (total, sum) = reader.await.unwrap().unwrap();
+        assert_eq!(total, LEN);
+        assert_eq!(sum, data.iter().map(|&b| u64::from(b)).sum::<u64>());
+    });
+}
+
+#[test]
+fn eof_and_half_close() {
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = spawn(async move {
+            let (mut conn, _) = listener.accept().await?;
+            let mut got = Vec::new();
+            conn.read_to_end(&mut got).await?; // ends at the client's half-close
+            conn.write_all(format!("got {} bytes", got.len()).as_bytes())
+                .await?;
+            conn.close().await?;
+            io::Result::Ok(got)
+        });
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"hello, half-closed").await.unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).await.unwrap();
+        assert_eq!(reply, "got 18 bytes");
+        let mut more = [0u8; 8];
+        assert_eq!(
+            c.read(&mut more).await.unwrap(),
+            0,
+            "end of stream stays end of stream"
+        );
+        assert_eq!(server.await.unwrap().unwrap(), b"hello, half-closed");
+    });
+}
+
+#[test]
+fn connection_refused_has_its_kind() {
+    greenrt::run(async {
+        let addr = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        }; // closed: nothing listens there now
+        let err = TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    });
+}
+
+#[test]
+fn read_with_a_deadline_times_out() {
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _silent = spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            // Hold the connection open without writing.
+            std::future::pending::<()>().await;
+            drop(conn);
+        });
+        let c = TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 1];
+        let d = Duration::from_millis(30);
+        let t = Instant::now();
+        assert!(
+            timeout(d, c.read(&mut buf)).await.is_err(),
+            "nothing to read: the deadline wins"
+        );
+        assert!(t.elapsed() >= d);
+    });
+}
+
+#[test]
+fn killing_blocked_tasks_leaves_no_registration() {
+    greenrt::run(async {
+        let baseline = registered_sockets();
+        // A task blocked in accept.
+        let in_accept = Arc::new(Event::new());
+        let acceptor = {
+            let in_accept = in_accept.clone();
+            spawn(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                in_accept.set();
+                let _ = listener.accept().await;
+            })
+        };
+        in_accept.wait_async().await;
+        assert_eq!(registered_sockets(), baseline + 1);
+        acceptor.kill();
+        assert!(matches!(acceptor.await, Err(GreenletError::Killed)));
+        assert_eq!(
+            registered_sockets(),
+            baseline,
+            "the listener left the reactor"
+        );
+
+        // A task blocked in read.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let in_read = Arc::new(Event::new());
+        let reader = {
+            let in_read = in_read.clone();
+            spawn(async move {
+                let c = TcpStream::connect(addr).await.unwrap();
+                in_read.set();
+                let mut buf = [0u8; 1];
+                let _ = c.read(&mut buf).await;
+            })
+        };
+        let (server_side, _) = listener.accept().await.unwrap();
+        in_read.wait_async().await;
+        assert_eq!(registered_sockets(), baseline + 3);
+        reader.kill();
+        assert!(matches!(reader.await, Err(GreenletError::Killed)));
+        drop((server_side, listener));
+        assert_eq!(registered_sockets(), baseline);
+    });
+}
+
+#[test]
+fn a_plain_thread_wakes_a_task_while_the_hub_sleeps_in_the_reactor() {
+    greenrt::run(async {
+        // A registered socket keeps the hub sleeping in the reactor's wait.
+        let _listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (waiting, go) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        let thread = {
+            let (waiting, go) = (waiting.clone(), go.clone());
+            std::thread::spawn(move || {
+                waiting.wait();
+                go.set();
+            })
+        };
+        let task = {
+            let (waiting, go) = (waiting.clone(), go.clone());
+            spawn(async move {
+                waiting.set();
+                go.wait_async().await;
+                "woken"
+            })
+        };
+        assert_eq!(task.await.unwrap(), "woken");
+        thread.join().unwrap();
+    });
+}
+
+#[test]
+fn reuseport_listeners_on_two_hubs_both_accept() {
+    let rt = greenrt::Runtime::builder().workers(2).build().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let ready = Arc::new(sync_prims::Lock::new(0usize));
+    let both_ready = Arc::new(Event::new());
+    let counts: Vec<_> = (0..2)
+        .map(|hub| {
+            let (ready, both_ready) = (ready.clone(), both_ready.clone());
+            rt.spawn_on(hub, async move {
+                let listener = TcpListener::bind_reuseport(("127.0.0.1", port))?;
+                {
+                    let mut r = ready.acquire_async().await;
+                    *r += 1;
+                    if *r == 2 {
+                        both_ready.set();
+                    }
+                }
+                let mut accepted = 0usize;
+                let mut incoming = listener.incoming();
+                while let Some(conn) = incoming.next().await {
+                    let conn = conn?;
+                    let mut b = [0u8; 1];
+                    conn.read_exact(&mut b).await?;
+                    if b[0] == b'q' {
+                        return io::Result::Ok(accepted);
+                    }
+                    accepted += 1;
+                    conn.write_all(&b).await?;
+                }
+                Ok(accepted)
+            })
+        })
+        .collect();
+    both_ready.wait();
+    // The kernel spreads connections by their address hash: 200 make it all
+    // but certain (1 in 2^199 otherwise) that both listeners get some.
+    for _ in 0..200 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        std::io::Write::write_all(&mut c, b"x").unwrap();
+        let mut b = [0u8; 1];
+        std::io::Read::read_exact(&mut c, &mut b).unwrap();
+    }
+    // Stop each listener: connect until each has seen a 'q'.
+    let mut results = Vec::new();
+    for g in &counts {
+        while !g.ready() {
+            if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                let _ = std::io::Write::write_all(&mut c, b"q");
+                let _ = g.join_timeout_blocking(Duration::from_millis(50));
+            }
+        }
+    }
+    for g in counts {
+        results.push(g.get_blocking().expect("finished").unwrap().unwrap());
+    }
+    assert_eq!(results.iter().sum::<usize>(), 200);
+    assert!(
+        results.iter().all(|&n| n > 0),
+        "both hubs accepted: {results:?}"
+    );
+}
+
+#[test]
+fn udp_send_to_recv_from_and_connected() {
+    greenrt::run(async {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (aa, ba) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let receiver = spawn(async move {
+            let mut buf = [0u8; 64];
+            let (n, from) = b.recv_from(&mut buf).await?;
+            b.connect(from)?;
+            b.send(&buf[..n]).await?;
+            io::Result::Ok(buf[..n].to_vec())
+        });
+        yield_now().await; // the receiver is now waiting in recv_from
+        assert_eq!(a.send_to(b"datagram", ba).await.unwrap(), 8);
+        a.connect(ba).unwrap();
+        let mut buf = [0u8; 64];
+        let n = a.recv(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"datagram");
+        assert_eq!(receiver.await.unwrap().unwrap(), b"datagram");
+        assert_ne!(aa, ba);
+    });
+}
+
+#[test]
+fn spawn_blocking_results_panics_and_many_jobs() {
+    greenrt::run(async {
+        assert_eq!(spawn_blocking(|| 6 * 7).await.unwrap(), 42);
+        match spawn_blocking(|| -> u8 { panic!("blocking boom") }).await {
+            Err(GreenletError::Panicked(m)) => assert!(m.contains("blocking boom")),
+            other => panic!("expected the panic, got {other:?}"),
+        }
+        // More jobs than the pool has threads: they queue, and all finish.
+        let gate = Arc::new(Event::new());
+        let jobs: Vec<_> = (0..100)
+            .map(|i| {
+                let gate = gate.clone();
+                spawn_blocking(move || {
+                    gate.wait();
+                    i
+                })
+            })
+            .collect();
+        gate.set();
+        let mut sum = 0;
+        for j in jobs {
+            sum += j.await.unwrap();
+        }
+        assert_eq!(sum, (0..100).sum::<i32>());
+    });
+}
