@@ -221,21 +221,42 @@ impl Default for DateCache {
 
 thread_local! {
     static CACHE: Cell<(u64, [u8; HTTP_DATE_LEN])> = const { Cell::new((u64::MAX, [b' '; HTTP_DATE_LEN])) };
+    /// Set while a ticker (the server's, one per hub) refreshes `CACHE`
+    /// every second: then reading the date reads no clock.
+    static TICKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Calls `f` with the current time as an IMF-fixdate, from a per-thread
 /// cache that formats at most once per second.
+///
+/// On a server hub the cache is refreshed by a once-a-second timer and this
+/// reads no clock at all; elsewhere it reads the clock and formats when the
+/// second changed.
 pub fn with_cached_date<R>(f: impl FnOnce(&[u8; HTTP_DATE_LEN]) -> R) -> R {
+    if TICKED.get() {
+        return CACHE.with(|cell| f(&cell.get().1));
+    }
+    refresh_date();
+    CACHE.with(|cell| f(&cell.get().1))
+}
+
+/// Brings this thread's cached date up to the current second; returns the
+/// time until the next second starts.
+pub(crate) fn refresh_date() -> Duration {
     let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
     CACHE.with(|cell| {
-        let (cached, mut text) = cell.get();
-        if cached != secs {
-            text = fmt_http_date(now);
-            cell.set((secs, text));
+        if cell.get().0 != secs {
+            cell.set((secs, fmt_http_date(now)));
         }
-        f(&text)
-    })
+    });
+    Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(since.subsec_nanos())))
+}
+
+/// Says whether a ticker keeps this thread's cached date fresh.
+pub(crate) fn set_ticked(on: bool) {
+    TICKED.set(on);
 }
 
 #[cfg(test)]

@@ -2,12 +2,13 @@
 //! runtime: safe path resolution, MIME types, validators (`ETag`,
 //! `Last-Modified`) and conditional requests, `Range`, directory listings.
 //!
-//! [`StaticFiles`] puts them together. It reads with `std::fs`, so a server
-//! on green threads calls it from its blocking pool.
+//! [`StaticFiles`] puts them together. It looks files up with `std::fs`
+//! and answers with a [`Body::File`] that the server reads in chunks while
+//! it sends.
 
 use std::fmt;
 use std::fs::{self, File, Metadata};
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,7 @@ use crate::date::{fmt_http_date, parse_http_date};
 use crate::method::Method;
 use crate::pct;
 use crate::request::Request;
-use crate::response::Response;
+use crate::response::{Body, FileBody, Response};
 use crate::status::StatusCode;
 
 /// Why a URL path does not name a file under the root.
@@ -503,7 +504,7 @@ impl StaticFiles {
 }
 
 fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
-    let mut file = File::open(path)?;
+    let file = File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::from(io::ErrorKind::NotFound));
@@ -554,14 +555,9 @@ fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
         let _ = r.headers_mut().insert("content-length", count.to_string());
         return Ok(r);
     }
-    file.seek(SeekFrom::Start(start))?;
-    let mut body = Vec::with_capacity(count.min(16 * 1024 * 1024) as usize);
-    file.take(count).read_to_end(&mut body)?;
-    if body.len() as u64 != count {
-        // The file shrank while it was read.
-        return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
-    }
-    r.set_body(body);
+    // The server reads the file while it sends, in chunks: no copy of the
+    // whole file in memory.
+    r.set_body(Body::File(FileBody::new(file, start, count)));
     Ok(r)
 }
 
@@ -655,8 +651,18 @@ mod tests {
         files.serve(&Request::parse(raw.as_bytes()).unwrap())
     }
 
-    fn body(r: &Response) -> &[u8] {
-        r.body().as_bytes().unwrap()
+    fn body(r: &Response) -> Vec<u8> {
+        use std::io::{Read, Seek, SeekFrom};
+        match r.body() {
+            Body::File(f) => {
+                let mut file = &f.file;
+                file.seek(SeekFrom::Start(f.offset)).unwrap();
+                let mut v = Vec::new();
+                file.take(f.len).read_to_end(&mut v).unwrap();
+                v
+            }
+            b => b.as_bytes().unwrap().to_vec(),
+        }
     }
 
     #[test]
@@ -704,21 +710,24 @@ mod tests {
 
         // Ranges.
         let r = get(&files, "/a.txt", "Range: bytes=2-4\r\n");
-        assert_eq!((r.status().as_u16(), body(&r)), (206, &b"234"[..]));
+        assert_eq!((r.status().as_u16(), &body(&r)[..]), (206, &b"234"[..]));
         assert_eq!(r.headers().get("content-range"), Some("bytes 2-4/10"));
         let r = get(&files, "/a.txt", "Range: bytes=-3\r\n");
-        assert_eq!((r.status().as_u16(), body(&r)), (206, &b"789"[..]));
+        assert_eq!((r.status().as_u16(), &body(&r)[..]), (206, &b"789"[..]));
         let r = get(&files, "/a.txt", "Range: bytes=10-\r\n");
         assert_eq!(r.status().as_u16(), 416);
         assert_eq!(r.headers().get("content-range"), Some("bytes */10"));
         let r = get(&files, "/a.txt", "Range: bytes=0-1,4-5\r\n");
-        assert_eq!((r.status().as_u16(), body(&r)), (200, &b"0123456789"[..]));
+        assert_eq!(
+            (r.status().as_u16(), &body(&r)[..]),
+            (200, &b"0123456789"[..])
+        );
         let r = get(
             &files,
             "/a.txt",
             &format!("Range: bytes=0-0\r\nIf-Range: {tag}\r\n"),
         );
-        assert_eq!((r.status().as_u16(), body(&r)), (206, &b"0"[..]));
+        assert_eq!((r.status().as_u16(), &body(&r)[..]), (206, &b"0"[..]));
         let r = get(
             &files,
             "/a.txt",
@@ -737,7 +746,10 @@ mod tests {
         assert_eq!(r.status().as_u16(), 301);
         assert_eq!(r.headers().get("location"), Some("/site/?x=1"));
         let r = get(&files, "/site/", "");
-        assert_eq!((r.status().as_u16(), body(&r)), (200, &b"<p>hi</p>"[..]));
+        assert_eq!(
+            (r.status().as_u16(), &body(&r)[..]),
+            (200, &b"<p>hi</p>"[..])
+        );
         let r = get(&files, "/sub/", "");
         let html = String::from_utf8(body(&r).to_vec()).unwrap();
         assert_eq!(

@@ -62,6 +62,7 @@ mod pct;
 mod request;
 mod response;
 mod router;
+mod server;
 
 mod status;
 
@@ -76,9 +77,10 @@ pub use headers::Headers;
 pub use limits::Limits;
 pub use method::{Method, Version};
 pub use request::Request;
-pub use response::{Body, Response, ResponseBuilder};
+pub use response::{Body, FileBody, Response, ResponseBuilder, StreamBody};
 
 pub use router::{BoxHandler, RouteMatch, Router, handler};
+pub use server::{Handler, LogEntry, Server, ServerHandle};
 pub use status::StatusCode;
 
 /// The README's example runs as a doctest.

@@ -1,6 +1,13 @@
 //! The response a handler returns, and its body.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
 
 use crate::error::Error;
 use crate::headers::Headers;
@@ -8,13 +15,25 @@ use crate::status::StatusCode;
 
 /// A response body.
 ///
-/// The extension point for bodies that are not in memory: a new variant
-/// (a file sent from disk, a stream of chunks) reports its length through
-/// [`Body::len`] (`None` when unknown, which is sent chunked to HTTP/1.1
-/// clients and close-delimited to HTTP/1.0 ones) and is written by the
-/// server loop after [`Conn::encode_response`](crate::Conn::encode_response)
-/// has written the head and said how to frame it ([`Framing`](crate::Framing)).
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// In memory ([`Bytes`](Body::Bytes)), a region of a file
+/// ([`File`](Body::File), read in chunks by the server while it sends), or
+/// a stream of chunks ([`Stream`](Body::Stream), for example a `coro`
+/// async generator). A body of unknown length ([`Body::len`] is `None`) is
+/// sent chunked to HTTP/1.1 clients and until close to HTTP/1.0 ones.
+///
+/// ```
+/// use minihttp::Body;
+///
+/// let words = coro::SendAsyncGen::new_send(|co| async move {
+///     for word in ["streamed ", "in ", "chunks"] {
+///         co.yield_(word.as_bytes().to_vec()).await;
+///     }
+/// });
+/// let body = Body::stream(words);
+/// assert_eq!(body.len(), None);
+/// assert_eq!(Body::from("abc").len(), Some(3));
+/// ```
+#[derive(Debug, Default)]
 pub enum Body {
     /// No body (`Content-Length: 0`, or nothing at all where a body is not
     /// allowed).
@@ -22,14 +41,109 @@ pub enum Body {
     Empty,
     /// Bytes in memory; `&'static` data is not copied.
     Bytes(Cow<'static, [u8]>),
+    /// `len` bytes of a file from `offset`, read while sending.
+    File(FileBody),
+    /// Chunks from a stream.
+    Stream(StreamBody),
+}
+
+/// A region of an open file, sent as a [`Body::File`].
+#[derive(Debug)]
+pub struct FileBody {
+    pub(crate) file: std::fs::File,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+impl FileBody {
+    /// `len` bytes of `file` from `offset`. If the file turns out shorter
+    /// while it is sent, the connection is closed (the length was promised).
+    pub fn new(file: std::fs::File, offset: u64, len: u64) -> FileBody {
+        FileBody { file, offset, len }
+    }
+
+    /// The whole file, from its current length.
+    pub fn whole(file: std::fs::File) -> io::Result<FileBody> {
+        let len = file.metadata()?.len();
+        Ok(FileBody::new(file, 0, len))
+    }
+
+    /// The number of bytes to send.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The boxed stream behind a [`Body::Stream`].
+type ChunkStream = Pin<Box<dyn Stream<Item = Vec<u8>> + Send>>;
+
+/// A stream of body chunks, sent as a [`Body::Stream`].
+///
+/// The stream sits behind a `Mutex` only so that a [`Response`] stays
+/// `Sync`; the server reaches it through `&mut` (`Mutex::get_mut`), which
+/// never locks.
+pub struct StreamBody {
+    stream: Mutex<ChunkStream>,
+    len: Option<u64>,
+}
+
+impl StreamBody {
+    /// The next chunk (empty chunks are skipped by the sender).
+    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        match self.stream.get_mut() {
+            Ok(s) => s.as_mut().poll_next(cx),
+            // A panic while the stream was polled: treat it as its end.
+            Err(_) => Poll::Ready(None),
+        }
+    }
+}
+
+impl fmt::Debug for StreamBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamBody")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Body {
+    /// A body streamed from `stream` (a `coro` [`SendAsyncGen`](coro::SendAsyncGen)
+    /// or any `Stream` of byte vectors), of unknown length: sent chunked to
+    /// HTTP/1.1 clients, until close to HTTP/1.0 ones.
+    pub fn stream(stream: impl Stream<Item = Vec<u8>> + Send + 'static) -> Body {
+        Body::Stream(StreamBody {
+            stream: Mutex::new(Box::pin(stream)),
+            len: None,
+        })
+    }
+
+    /// A body streamed from `stream` that will be exactly `len` bytes long
+    /// (sent with `Content-Length`; a stream that does not keep the promise
+    /// has its connection closed).
+    pub fn stream_with_len(stream: impl Stream<Item = Vec<u8>> + Send + 'static, len: u64) -> Body {
+        Body::Stream(StreamBody {
+            stream: Mutex::new(Box::pin(stream)),
+            len: Some(len),
+        })
+    }
+
+    /// The whole of an open file.
+    pub fn file(file: std::fs::File) -> io::Result<Body> {
+        FileBody::whole(file).map(Body::File)
+    }
+
     /// The length in bytes, when known up front.
     pub fn len(&self) -> Option<u64> {
         match self {
             Body::Empty => Some(0),
             Body::Bytes(b) => Some(b.len() as u64),
+            Body::File(f) => Some(f.len),
+            Body::Stream(s) => s.len,
         }
     }
 
@@ -38,11 +152,13 @@ impl Body {
         self.len() == Some(0)
     }
 
-    /// The bytes of an in-memory body (empty for [`Body::Empty`]).
+    /// The bytes of an in-memory body (empty for [`Body::Empty`]); `None`
+    /// for a file or a stream.
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
             Body::Empty => Some(&[]),
             Body::Bytes(b) => Some(b),
+            Body::File(_) | Body::Stream(_) => None,
         }
     }
 }
@@ -89,7 +205,7 @@ impl From<&'static [u8]> for Body {
 ///     .unwrap();
 /// assert_eq!(r.body().as_bytes(), Some(&b"made"[..]));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Response {
     status: StatusCode,
     headers: Headers,
@@ -181,6 +297,11 @@ impl Response {
     /// Takes the body out.
     pub fn into_body(self) -> Body {
         self.body
+    }
+
+    /// Takes the body out, leaving [`Body::Empty`].
+    pub fn take_body(&mut self) -> Body {
+        std::mem::take(&mut self.body)
     }
 
     /// Whether the response's own `Connection` field asks to close.

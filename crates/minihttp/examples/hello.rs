@@ -1,0 +1,36 @@
+//! Plaintext "Hello, World!" on 127.0.0.1:PORT (default 8080), one hub per
+//! core: the server that `cargo xtask bench http` measures.
+//!
+//! ```text
+//! cargo run --release -p minihttp --example hello -- --port 8080
+//! ```
+
+use minihttp::{Response, Server};
+
+fn main() {
+    let mut port: u16 = 8080;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next().map(|v| v.parse())) {
+            ("--port", Some(Ok(p))) => port = p,
+            _ => {
+                eprintln!("usage: hello [--port N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let server = match Server::bind(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hello: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("hello: serving on http://{}/", server.local_addr());
+    // A static body: no allocation for it per request.
+    let served = server.serve(|_req| async { Response::text("Hello, World!") });
+    if let Err(e) = served {
+        eprintln!("hello: {e}");
+        std::process::exit(1);
+    }
+}

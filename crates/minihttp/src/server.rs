@@ -1,0 +1,807 @@
+//! The server: a greenrt [`Runtime`] with one hub per worker, one
+//! `SO_REUSEPORT` listener per hub, one green task per connection.
+//!
+//! A connection owns one read buffer and one write buffer, reused for every
+//! request. Each read is parsed for every complete (pipelined) request in
+//! it; the handlers run in order and all their responses go out in one
+//! write. Files and streams are sent in chunks through the same write
+//! buffer. One timer per connection enforces the header-read timeout (408)
+//! and the keep-alive idle timeout; it is re-armed only when it fires early,
+//! so a busy connection touches no timer at all.
+
+use std::cell::Cell;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_core::future::BoxFuture;
+use greenrt::net::{TcpListener, TcpStream};
+use greenrt::{Greenlet, Runtime};
+use sync_prims::Event;
+
+use crate::body::ChunkedEncoder;
+use crate::conn::{Conn, Framing, Next, ReadBuf};
+use crate::date::{refresh_date, set_ticked};
+use crate::error::Error;
+use crate::files::StaticFiles;
+use crate::limits::Limits;
+use crate::request::Request;
+use crate::response::{Body, FileBody, Response, StreamBody};
+use crate::router::Router;
+use crate::status::StatusCode;
+
+/// Bytes asked of each read (more when a large request needs them).
+const READ_CHUNK: usize = 4096;
+/// The write buffer is flushed once it holds this much of a file or stream.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// What answers requests: any `Fn(Request) -> impl Future<Output =
+/// Response>` (an `async fn` or closure), a [`Router`], a [`StaticFiles`].
+///
+/// The handler is shared by every hub, so it is `Send + Sync`; its futures
+/// run on the hub of their connection and never move, so they need not be
+/// `Send` (they may hold `Rc`s across `.await`s).
+pub trait Handler: Send + Sync + 'static {
+    /// The future of one response.
+    type Future: Future<Output = Response> + 'static;
+
+    /// Starts answering `request`.
+    fn call(&self, request: Request) -> Self::Future;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response> + 'static,
+{
+    type Future = Fut;
+
+    fn call(&self, request: Request) -> Fut {
+        self(request)
+    }
+}
+
+impl Handler for Router {
+    type Future = BoxFuture<'static, Response>;
+
+    fn call(&self, request: Request) -> Self::Future {
+        self.handle(request)
+    }
+}
+
+impl Handler for StaticFiles {
+    type Future = std::future::Ready<Response>;
+
+    fn call(&self, request: Request) -> Self::Future {
+        std::future::ready(self.serve(&request))
+    }
+}
+
+/// One line of the access log, handed to the function given to
+/// [`Server::access_log`] after each response is sent.
+///
+/// Its `Display` is the line the `minihttp` command prints:
+/// `127.0.0.1:50312 "GET /index.html HTTP/1.1" 200 1337 0.211ms`.
+#[derive(Clone, Copy, Debug)]
+pub struct LogEntry<'a> {
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The request method (`-` for a request that could not be parsed).
+    pub method: &'a str,
+    /// The request target as received (`-` for a request that could not be
+    /// parsed).
+    pub target: &'a str,
+    /// The protocol version as received.
+    pub version: &'a str,
+    /// The response status.
+    pub status: StatusCode,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// From the request being read to the response being written.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for LogEntry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} \"{} {} {}\" {} {} {:.3}ms",
+            self.client,
+            self.method,
+            self.target.escape_debug(),
+            self.version,
+            self.status.as_u16(),
+            self.bytes,
+            self.elapsed.as_secs_f64() * 1e3
+        )
+    }
+}
+
+type LogFn = Arc<dyn Fn(&LogEntry<'_>) + Send + Sync>;
+
+/// An HTTP/1.1 server, bound and not yet serving.
+///
+/// ```no_run
+/// use minihttp::{Request, Response, Server};
+///
+/// Server::bind("127.0.0.1:8080")?
+///     .workers(4)
+///     .serve(|req: Request| async move {
+///         Response::text(format!("Hello, {}!", req.path()))
+///     })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// [`spawn`](Server::spawn) serves on background threads instead and
+/// returns a [`ServerHandle`] for a graceful [`shutdown`](ServerHandle::shutdown):
+///
+/// ```
+/// use minihttp::{Response, Server};
+///
+/// let server = Server::bind("127.0.0.1:0")?
+///     .workers(1)
+///     .spawn(|_req| async { Response::text("hi") })?;
+/// let addr = server.local_addr();
+/// # let mut s = std::net::TcpStream::connect(addr)?;
+/// # use std::io::{Read, Write};
+/// # s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+/// # let mut text = String::new();
+/// # s.read_to_string(&mut text)?;
+/// # assert!(text.starts_with("HTTP/1.1 200 OK") && text.ends_with("hi"));
+/// server.shutdown()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Server {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    workers: usize,
+    limits: Limits,
+    drain_timeout: Duration,
+    log: Option<LogFn>,
+    shutdown: Arc<Event>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("workers", &self.workers)
+            .field("limits", &self.limits)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Binds the listening socket now, so that a taken port is reported
+    /// here: an error of kind `AddrInUse` whose message names the address.
+    /// Port 0 picks a free port ([`local_addr`](Server::local_addr)).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            match bind_std(a) {
+                Ok(listener) => {
+                    let addr = listener.local_addr()?;
+                    return Ok(Server {
+                        listener,
+                        addr,
+                        workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                        limits: Limits::default(),
+                        drain_timeout: Duration::from_secs(10),
+                        log: None,
+                        shutdown: Arc::new(Event::new()),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "no address to bind to")
+        }))
+    }
+
+    /// The number of hubs (threads), each with its own listener. Default:
+    /// one per core. At least 1.
+    pub fn workers(mut self, n: usize) -> Server {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// The limits in force ([`Limits::default`] unless set).
+    pub fn limits(mut self, limits: Limits) -> Server {
+        self.limits = limits;
+        self
+    }
+
+    /// How long a shutdown waits for in-flight requests before it closes
+    /// their connections anyway. Default: 10 s.
+    pub fn drain_timeout(mut self, d: Duration) -> Server {
+        self.drain_timeout = d;
+        self
+    }
+
+    /// Calls `f` with a [`LogEntry`] after each response (the access log).
+    /// Off by default; when on, each request costs a clock read and a copy
+    /// of its target.
+    pub fn access_log(mut self, f: impl Fn(&LogEntry<'_>) + Send + Sync + 'static) -> Server {
+        self.log = Some(Arc::new(f));
+        self
+    }
+
+    /// The event that shuts this server down gracefully once set (from any
+    /// thread or task): stop accepting, close idle connections, finish
+    /// in-flight requests for up to the [drain timeout](Server::drain_timeout),
+    /// then [`serve`](Server::serve) returns.
+    pub fn shutdown_event(&self) -> Arc<Event> {
+        self.shutdown.clone()
+    }
+
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves on this thread until the [shutdown event](Server::shutdown_event)
+    /// is set and the in-flight requests are done.
+    pub fn serve<H: Handler>(self, handler: H) -> io::Result<()> {
+        let (listeners, shared) = self.prepare(handler)?;
+        run(listeners, shared)
+    }
+
+    /// Serves on background threads; the handle shuts the server down.
+    pub fn spawn<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
+        let addr = self.addr;
+        let shutdown = self.shutdown.clone();
+        let (listeners, shared) = self.prepare(handler)?;
+        let thread = std::thread::Builder::new()
+            .name("minihttp".into())
+            .spawn(move || run(listeners, shared))?;
+        Ok(ServerHandle {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+
+    /// One listener per hub (the first is the one bound by `bind`), and
+    /// what the hubs share.
+    fn prepare<H: Handler>(
+        self,
+        handler: H,
+    ) -> io::Result<(Vec<std::net::TcpListener>, Arc<Shared<H>>)> {
+        let mut listeners = Vec::with_capacity(self.workers);
+        listeners.push(self.listener);
+        for _ in 1..self.workers {
+            listeners.push(bind_std(self.addr)?);
+        }
+        let shared = Arc::new(Shared {
+            handler,
+            limits: self.limits,
+            drain_timeout: self.drain_timeout,
+            log: self.log,
+            shutdown: self.shutdown,
+        });
+        Ok((listeners, shared))
+    }
+}
+
+/// A server running on background threads ([`Server::spawn`]).
+///
+/// Dropping the handle shuts the server down too.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shutdown: Arc<Event>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The event that starts a graceful shutdown when set (the one
+    /// [`shutdown`](ServerHandle::shutdown) sets).
+    pub fn shutdown_event(&self) -> &Arc<Event> {
+        &self.shutdown
+    }
+
+    /// Shuts down gracefully: stops accepting, closes idle keep-alive
+    /// connections, lets in-flight requests finish for up to the drain
+    /// timeout, and returns once the server's threads have ended.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        self.shutdown.set();
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the server thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// A listening socket with `SO_REUSEADDR` and (on Unix) `SO_REUSEPORT`.
+fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    if let Err(e) = socket.bind(&addr.into()) {
+        let msg = match e.kind() {
+            io::ErrorKind::AddrInUse => format!("address {addr} is already in use"),
+            io::ErrorKind::PermissionDenied => format!("no permission to bind {addr}"),
+            _ => format!("cannot bind {addr}: {e}"),
+        };
+        return Err(io::Error::new(e.kind(), msg));
+    }
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// What every hub shares.
+struct Shared<H> {
+    handler: H,
+    limits: Limits,
+    drain_timeout: Duration,
+    log: Option<LogFn>,
+    shutdown: Arc<Event>,
+}
+
+/// Runs the hubs until shutdown.
+fn run<H: Handler>(
+    listeners: Vec<std::net::TcpListener>,
+    shared: Arc<Shared<H>>,
+) -> io::Result<()> {
+    let rt = Runtime::builder().workers(listeners.len()).build()?;
+    let hubs: Vec<Greenlet<io::Result<()>>> = listeners
+        .into_iter()
+        .enumerate()
+        .map(|(i, listener)| {
+            let shared = shared.clone();
+            rt.spawn_on(i, async move {
+                // The hub's own task need not be Send: connections are
+                // spawned on it and stay there.
+                match greenrt::spawn(hub_main(listener, shared)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(io::Error::other(e.to_string())),
+                }
+            })
+        })
+        .collect();
+    let mut result = Ok(());
+    for hub in hubs {
+        let r = match hub.get_blocking() {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => Err(io::Error::other(e.to_string())),
+            None => Ok(()),
+        };
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    // Kills the connections still open past the drain timeout.
+    drop(rt);
+    result
+}
+
+/// One hub's connection count, and the hub task waiting on it.
+struct HubState {
+    live: Cell<usize>,
+    waiter: Cell<Option<Waker>>,
+}
+
+impl HubState {
+    /// Waits until `ok(live connections)`.
+    async fn wait_until(&self, ok: impl Fn(usize) -> bool) {
+        poll_fn(|cx| {
+            if ok(self.live.get()) {
+                Poll::Ready(())
+            } else {
+                self.waiter.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Counts a connection while it lives (also when its task is killed).
+struct Live(Rc<HubState>);
+
+impl Live {
+    fn new(hub: &Rc<HubState>) -> Live {
+        hub.live.set(hub.live.get() + 1);
+        Live(hub.clone())
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.live.set(self.0.live.get() - 1);
+        if let Some(w) = self.0.waiter.take() {
+            w.wake();
+        }
+    }
+}
+
+/// One hub: accept until shutdown (at most the per-hub cap of connections
+/// at once), then wait for the connections to finish, up to the drain
+/// timeout.
+async fn hub_main<H: Handler>(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared<H>>,
+) -> io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    // The Date header of this hub's responses, refreshed once a second.
+    set_ticked(true);
+    refresh_date();
+    let ticker = greenrt::spawn(async {
+        loop {
+            let next = refresh_date();
+            greenrt::sleep(next + Duration::from_millis(1)).await;
+        }
+    });
+    let hub = Rc::new(HubState {
+        live: Cell::new(0),
+        waiter: Cell::new(None),
+    });
+    let cap = shared.limits.max_connections_per_hub.max(1);
+    let event = shared.shutdown.clone();
+    let mut stop = pin!(event.wait_async());
+    loop {
+        enum Wake {
+            Conn(io::Result<(TcpStream, SocketAddr)>),
+            Stop,
+        }
+        let wake = {
+            let mut accept = pin!(listener.accept());
+            poll_fn(|cx| {
+                if stop.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Stop);
+                }
+                // Over the cap, further connections wait in the backlog.
+                if hub.live.get() >= cap {
+                    hub.waiter.set(Some(cx.waker().clone()));
+                    return Poll::Pending;
+                }
+                accept.as_mut().poll(cx).map(Wake::Conn)
+            })
+            .await
+        };
+        match wake {
+            Wake::Stop => break,
+            Wake::Conn(Ok((stream, peer))) => {
+                let live = Live::new(&hub);
+                drop(greenrt::spawn(serve_conn(
+                    stream,
+                    peer,
+                    shared.clone(),
+                    live,
+                )));
+            }
+            Wake::Conn(Err(_)) => {
+                // Out of descriptors, say, or a connection reset before it
+                // was accepted: let the moment pass, then go on accepting.
+                let mut pause = pin!(greenrt::sleep(Duration::from_millis(10)));
+                let stopped = poll_fn(|cx| {
+                    if stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(true);
+                    }
+                    pause.as_mut().poll(cx).map(|()| false)
+                })
+                .await;
+                if stopped {
+                    break;
+                }
+            }
+        }
+    }
+    // Stop accepting: this hub's share of the port closes now.
+    drop(listener);
+    let _ = greenrt::timeout(shared.drain_timeout, hub.wait_until(|n| n == 0)).await;
+    ticker.kill();
+    set_ticked(false);
+    Ok(())
+}
+
+/// What ended a wait for bytes.
+enum Wake {
+    Read(io::Result<usize>),
+    Timer,
+    Stop,
+}
+
+/// One connection, from accept to close.
+async fn serve_conn<H: Handler>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared<H>>,
+    _live: Live,
+) {
+    let _ = stream.set_nodelay(true);
+    let limits = &shared.limits;
+    let mut conn = Conn::new(limits.clone());
+    let mut rbuf = ReadBuf::new();
+    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut stop = pin!(shared.shutdown.wait_async());
+    let now = greenrt::time::now();
+    let mut timer = pin!(greenrt::time::sleep_until(now + limits.idle_timeout));
+    // When the request being read started to arrive (header-read timeout).
+    let mut head_started: Option<Instant> = None;
+    'conn: loop {
+        // Answer every complete request in the buffer, into one write.
+        loop {
+            match conn.poll_request(&mut rbuf) {
+                Ok(Next::Request(req)) => {
+                    if respond(&shared, &mut conn, req, peer, &mut wbuf, &stream)
+                        .await
+                        .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
+                Ok(Next::Continue) => {
+                    conn.encode_continue(&mut wbuf);
+                    break;
+                }
+                Ok(Next::NeedMore | Next::Close) => break,
+                Err(e) => {
+                    conn.encode_error(&e, &mut wbuf);
+                    log_error(&shared, peer, e.status());
+                    break;
+                }
+            }
+        }
+        if !wbuf.is_empty() {
+            if stream.write_all(&wbuf).await.is_err() {
+                break;
+            }
+            wbuf.clear();
+        }
+        if conn.is_done() {
+            break;
+        }
+        let mid = conn.is_mid_request(&rbuf);
+        if !mid {
+            head_started = None;
+            if shared.shutdown.is_set() {
+                // Shutting down and nothing in flight here.
+                break;
+            }
+        }
+        // Wait for more bytes, the timer, or (when idle) the shutdown.
+        let mut watch_stop = !shared.shutdown.is_set();
+        loop {
+            let mut due = None;
+            let wake = {
+                let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
+                poll_fn(|cx| {
+                    if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                        return Poll::Ready(Wake::Read(r));
+                    }
+                    if watch_stop && stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Wake::Stop);
+                    }
+                    // The clock is read only when the socket has nothing.
+                    if due.is_none() {
+                        {
+                            let now = greenrt::time::now();
+                            let d = if mid {
+                                *head_started.get_or_insert(now) + limits.header_read_timeout
+                            } else {
+                                now + limits.idle_timeout
+                            };
+                            // A timer set for a later time, or already
+                            // fired, is moved; an earlier one is kept and
+                            // checked when it fires.
+                            if timer.deadline() > d || timer.deadline() <= now {
+                                timer.as_mut().reset(d);
+                            }
+                            due = Some(d);
+                        }
+                    }
+                    timer.as_mut().poll(cx).map(|()| Wake::Timer)
+                })
+                .await
+            };
+            match wake {
+                Wake::Read(Ok(0)) => {
+                    conn.read_eof();
+                    break;
+                }
+                Wake::Read(Ok(n)) => {
+                    rbuf.filled(n);
+                    break;
+                }
+                Wake::Read(Err(_)) => break 'conn,
+                Wake::Stop => {
+                    if !mid {
+                        break 'conn;
+                    }
+                    // A request is arriving: let it finish (the drain
+                    // timeout bounds it).
+                    watch_stop = false;
+                }
+                Wake::Timer => {
+                    let deadline = due.unwrap_or_else(greenrt::time::now);
+                    if greenrt::time::now() >= deadline {
+                        if mid {
+                            conn.encode_error(&Error::timeout(), &mut wbuf);
+                            log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
+                            let _ = stream.write_all(&wbuf).await;
+                        }
+                        break 'conn;
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
+/// Logs a response to a request that could not be parsed.
+fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
+    if let Some(log) = &shared.log {
+        log(&LogEntry {
+            client: peer,
+            method: "-",
+            target: "-",
+            version: "-",
+            status,
+            bytes: 0,
+            elapsed: Duration::ZERO,
+        });
+    }
+}
+
+/// Runs the handler for `req` (a panic answers 500), encodes the response
+/// into `wbuf`, and sends a file or stream body through it. An error means
+/// the connection must close.
+async fn respond<H: Handler>(
+    shared: &Shared<H>,
+    conn: &mut Conn,
+    req: Request,
+    peer: SocketAddr,
+    wbuf: &mut Vec<u8>,
+    stream: &TcpStream,
+) -> io::Result<()> {
+    let logged = shared.log.as_ref().map(|_| {
+        (
+            Instant::now(),
+            req.method().clone(),
+            req.target().to_owned(),
+            req.version(),
+        )
+    });
+    let mut response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
+        Ok(fut) => {
+            let mut fut = pin!(fut);
+            poll_fn(
+                |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                    Ok(Poll::Ready(r)) => Poll::Ready(r),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(_) => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
+                },
+            )
+            .await
+        }
+        Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    let framing = conn.encode_response(&response, wbuf);
+    let sent = match (framing, response.take_body()) {
+        (Framing::None, _) => Ok(0),
+        (_, Body::File(f)) => send_file(f, wbuf, stream).await,
+        (_, Body::Stream(s)) => send_stream(s, framing, wbuf, stream).await,
+        (_, b) => Ok(b.len().unwrap_or(0)),
+    };
+    if let (Some(log), Some((start, method, target, version))) = (&shared.log, logged) {
+        log(&LogEntry {
+            client: peer,
+            method: method.as_str(),
+            target: &target,
+            version: version.as_str(),
+            status: response.status(),
+            bytes: *sent.as_ref().unwrap_or(&0),
+            elapsed: start.elapsed(),
+        });
+    }
+    sent.map(|_| ())
+}
+
+/// Sends the file region through `wbuf`, flushing as it fills.
+async fn send_file(body: FileBody, wbuf: &mut Vec<u8>, stream: &TcpStream) -> io::Result<u64> {
+    let FileBody {
+        mut file,
+        offset,
+        len,
+    } = body;
+    file.seek(SeekFrom::Start(offset))?;
+    let mut left = len;
+    while left > 0 {
+        let start = wbuf.len();
+        let want = left.min(FLUSH_AT as u64) as usize;
+        wbuf.resize(start + want, 0);
+        let n = loop {
+            match file.read(&mut wbuf[start..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        let n = n.inspect_err(|_| wbuf.truncate(start))?;
+        wbuf.truncate(start + n);
+        if n == 0 {
+            // The file shrank: the promised length cannot be kept.
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        left -= n as u64;
+        if wbuf.len() >= FLUSH_AT {
+            stream.write_all(wbuf).await?;
+            wbuf.clear();
+        }
+    }
+    Ok(len)
+}
+
+/// Sends a stream's chunks through `wbuf` (chunked, raw until close, or
+/// raw with a promised length), flushing whenever the stream has nothing
+/// ready.
+async fn send_stream(
+    mut body: StreamBody,
+    framing: Framing,
+    wbuf: &mut Vec<u8>,
+    stream: &TcpStream,
+) -> io::Result<u64> {
+    let mut sent = 0u64;
+    loop {
+        let next = match poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
+            Poll::Ready(c) => c,
+            Poll::Pending => {
+                if !wbuf.is_empty() {
+                    stream.write_all(wbuf).await?;
+                    wbuf.clear();
+                }
+                poll_fn(|cx| body.poll_chunk(cx)).await
+            }
+        };
+        let Some(chunk) = next else { break };
+        if chunk.is_empty() {
+            continue;
+        }
+        sent += chunk.len() as u64;
+        match framing {
+            Framing::Chunked => ChunkedEncoder::encode_chunk(&chunk, wbuf),
+            Framing::Length(n) if sent > n => return Err(io::ErrorKind::InvalidData.into()),
+            _ => wbuf.extend_from_slice(&chunk),
+        }
+        if wbuf.len() >= FLUSH_AT {
+            stream.write_all(wbuf).await?;
+            wbuf.clear();
+        }
+    }
+    match framing {
+        Framing::Chunked => ChunkedEncoder::finish(wbuf),
+        Framing::Length(n) if sent != n => return Err(io::ErrorKind::UnexpectedEof.into()),
+        _ => {}
+    }
+    Ok(sent)
+}
