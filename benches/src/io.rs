@@ -12,6 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::harness::{ServerProc, median, release_dir};
 
 const MSG: usize = 64;
+/// Idle connections held open beside the active one in the last figure.
+const IDLE: usize = 10_000;
 
 pub(crate) fn run() -> String {
     let mut out = String::from("## io: echo server\n\n");
@@ -43,6 +45,7 @@ pub(crate) fn run() -> String {
         "round trips/s, 1 connection",
         "round trips/s, 64 connections",
         "accepts/s (connect, 1-byte echo, close)",
+        "round trips/s, 1 active connection beside 10,000 idle ones",
     ];
     let mut res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); figures.len()]; servers.len()];
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -65,11 +68,12 @@ pub(crate) fn run() -> String {
             let r1 = rt.block_on(echo_rate(port, 1, d));
             let r64 = rt.block_on(echo_rate(port, 64, d));
             let acc = rt.block_on(accept_rate(port, 4, d));
+            let idle = rt.block_on(beside_idle(port, d));
             eprintln!(
-                "round {} {name}: 1 conn {r1:.0}/s, 64 conns {r64:.0}/s, accept {acc:.0}/s",
+                "round {} {name}: 1 conn {r1:.0}/s, 64 conns {r64:.0}/s, accept {acc:.0}/s, 1 beside {IDLE} idle {idle:.0}/s",
                 round + 1
             );
-            for (fi, v) in [r1, r64, acc].into_iter().enumerate() {
+            for (fi, v) in [r1, r64, acc, idle].into_iter().enumerate() {
                 res[si][fi].push(v);
             }
             drop(server);
@@ -131,6 +135,21 @@ async fn echo_rate(port: u16, conns: usize, d: Duration) -> f64 {
         let _ = t.await;
     }
     count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+}
+
+/// Round trips per second on one connection while `IDLE` others stay open.
+async fn beside_idle(port: u16, d: Duration) -> f64 {
+    let mut idle = Vec::with_capacity(IDLE);
+    while idle.len() < IDLE {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(c) => idle.push(c),
+            Err(e) => {
+                eprintln!("  idle connection {}: {e}", idle.len());
+                return f64::NAN;
+            }
+        }
+    }
+    echo_rate(port, 1, d).await
 }
 
 /// Connections per second: `par` tasks each connect, echo one byte, close.

@@ -82,6 +82,8 @@ pub(crate) struct Hub {
     edges: RefCell<HashMap<u64, u32>>,
     handle: Option<Handle>,
     polls: Cell<u64>,
+    /// The driver parked (and so polled I/O) since the last round began.
+    just_parked: Cell<bool>,
     ids: Cell<(u64, u64)>,
 }
 
@@ -146,6 +148,7 @@ impl Hub {
             edges: RefCell::new(HashMap::new()),
             handle,
             polls: Cell::new(0),
+            just_parked: Cell::new(false),
             ids: Cell::new((0, 0)),
         })
     }
@@ -285,8 +288,9 @@ impl Hub {
             self.queue.borrow_mut().append(&mut fresh);
         }
         self.fire_timers();
-        if !self.queue.borrow().is_empty() {
-            // Busy: the driver is not parked, so let it look at I/O now.
+        if !self.just_parked.replace(false) && !self.queue.borrow().is_empty() {
+            // Busy since the last park: the driver has not looked at I/O
+            // since, so let it now (right after a park it just did).
             let mut park = self.park.borrow_mut();
             if park.has_wake_sources() {
                 park.poll_ready();
@@ -348,9 +352,12 @@ impl Hub {
         }
         // Work from other threads often comes in bursts: look again a few
         // times (spinning, then yielding the thread) before paying for a
-        // park and the unpark that ends it.
+        // park and the unpark that ends it. A hub with sockets goes straight
+        // to the reactor's wait instead, which sees both I/O and wake-ups
+        // (spinning there would only delay the I/O).
         let backoff = Backoff::new();
-        while !backoff.is_completed() {
+        let spin = !self.park.borrow().has_wake_sources();
+        while spin && !backoff.is_completed() {
             if self.shared.has_injected() || root.is_some_and(|r| r.woken.load(Ordering::SeqCst)) {
                 return;
             }
@@ -369,6 +376,7 @@ impl Hub {
             self.sleep_time()
         };
         self.park.borrow_mut().park(timeout);
+        self.just_parked.set(true);
         self.shared.woke();
     }
 
