@@ -9,7 +9,7 @@ use futures_core::{FusedStream, Stream};
 
 use crate::co::{Co, Delegate};
 use crate::core::{Raw, Step};
-use crate::raw::Id;
+use crate::raw::{Id, Slot};
 use crate::{GenError, GenState};
 
 /// An asynchronous generator: the protocol of [`Gen`](crate::Gen), where
@@ -56,6 +56,7 @@ impl<'a, Y, R, S> AsyncGen<Y, R, S, dyn Future<Output = R> + 'a> {
     /// Makes an asynchronous generator from a closure that receives the
     /// [`Co`] and returns the body. Nothing of the body runs until the
     /// first resume.
+    #[inline]
     pub fn new<F, Fut>(producer: F) -> Self
     where
         F: FnOnce(Co<Y, S>) -> Fut,
@@ -83,6 +84,7 @@ impl<'a, Y, R, S> AsyncGen<Y, R, S, dyn Future<Output = R> + Send + 'a> {
     /// });
     /// assert_send(&g);
     /// ```
+    #[inline]
     pub fn new_send<F, Fut>(producer: F) -> Self
     where
         F: FnOnce(Co<Y, S>) -> Fut,
@@ -172,7 +174,11 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         let raw = &mut self.get_mut().raw;
         // Send `()` only to a body waiting at a yield; a body waiting on
         // another future (a previous poll returned `Pending`) just goes on.
-        let input = if raw.at_yield() { Some(()) } else { None };
+        let input = if raw.at_yield() {
+            Slot::Sent(())
+        } else {
+            Slot::Empty
+        };
         match raw.poll_body(input, cx) {
             Step::Yielded(y) => Poll::Ready(Some(y)),
             Step::Pending => Poll::Pending,
@@ -234,7 +240,8 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
             return Poll::Ready(Err(GenError::Finished));
         }
         this.begun = true;
-        match this.owner.raw.poll_body(this.input.take(), cx) {
+        let input = this.input.take().map_or(Slot::Empty, Slot::Sent);
+        match this.owner.raw.poll_body(input, cx) {
             Step::Yielded(y) => Poll::Ready(Ok(GenState::Yielded(y))),
             Step::Complete(r) => Poll::Ready(Ok(GenState::Complete(r))),
             Step::Pending => Poll::Pending,

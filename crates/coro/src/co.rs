@@ -122,28 +122,24 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     #[inline]
     fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
-        let got = raw::with_frame(&this.id, |frame| match this.value.take() {
+        let Some(frame) = raw::frame(&this.id) else {
+            raw::misuse();
+            return Poll::Pending;
+        };
+        match this.value.take() {
             // First poll: hand the value out and suspend.
             Some(y) => {
                 frame.slot.set(Slot::Yielded(y));
-                None
+                Poll::Pending
             }
             // Resumed: take what was sent.
             None => match frame.slot.take() {
-                Slot::Sent(s) => Some(s),
+                Slot::Sent(s) => Poll::Ready(s),
                 other => {
                     frame.slot.set(other);
-                    None
+                    Poll::Pending
                 }
             },
-        });
-        match got {
-            Some(Some(s)) => Poll::Ready(s),
-            Some(None) => Poll::Pending,
-            None => {
-                raw::misuse();
-                Poll::Pending
-            }
         }
     }
 }

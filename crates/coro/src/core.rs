@@ -72,6 +72,7 @@ impl<Y, R, S, B: ?Sized> Raw<Y, R, S, B> {
         self.body.is_none()
     }
 
+    #[inline]
     pub(crate) fn close(&mut self) {
         if self.phase == Phase::AtYield {
             self.phase = Phase::Running;
@@ -90,16 +91,15 @@ impl<Y, R, S, B: ?Sized> Raw<Y, R, S, B> {
 }
 
 impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
-    /// Polls the body once, with `input` waiting in the slot for the yield
-    /// the body is suspended at.
+    /// Polls the body once, with `input` in the slot (a value sent to the
+    /// yield the body is suspended at, or nothing).
     ///
     /// If the body panics, it is dropped while unwinding and the generator
     /// is finished.
     #[inline(always)]
-    pub(crate) fn poll_body(&mut self, input: Option<S>, cx: &mut Context<'_>) -> Step<Y, R> {
-        if self.phase == Phase::New {
-            self.phase = Phase::Running;
-        }
+    pub(crate) fn poll_body(&mut self, input: Slot<Y, S>, cx: &mut Context<'_>) -> Step<Y, R> {
+        // Not at a yield while it runs; also leaves `New` for good.
+        self.phase = Phase::Running;
         let frame = Frame::new(&self.id, input);
         let poll = {
             let unwind = DropOnUnwind(&mut self.body);
@@ -111,26 +111,23 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             let poll = body.as_mut().poll(cx);
             drop(enter);
             std::mem::forget(unwind);
-            if frame.misused() { None } else { Some(poll) }
+            poll
         };
+        if frame.misused() {
+            self.close();
+            return Step::Misuse;
+        }
         match poll {
-            Some(Poll::Pending) => match frame.slot.into_inner() {
+            Poll::Pending => match frame.slot.into_inner() {
                 Slot::Yielded(y) => {
                     self.phase = Phase::AtYield;
                     Step::Yielded(y)
                 }
-                Slot::Empty | Slot::Sent(_) => {
-                    self.phase = Phase::Running;
-                    Step::Pending
-                }
+                Slot::Empty | Slot::Sent(_) => Step::Pending,
             },
-            Some(Poll::Ready(r)) => {
+            Poll::Ready(r) => {
                 self.close();
                 Step::Complete(r)
-            }
-            None => {
-                self.close();
-                Step::Misuse
             }
         }
     }
@@ -141,6 +138,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
 struct DropOnUnwind<'a, B: ?Sized>(&'a mut Option<Pin<Box<B>>>);
 
 impl<B: ?Sized> Drop for DropOnUnwind<'_, B> {
+    #[inline]
     fn drop(&mut self) {
         *self.0 = None;
     }

@@ -7,7 +7,7 @@ use std::task::{Context, Waker};
 
 use crate::co::{Co, Delegate};
 use crate::core::{Raw, Step};
-use crate::raw::Id;
+use crate::raw::{Id, Slot};
 use crate::{GenError, GenState};
 
 /// A generator: a body that yields values of type `Y`, receives values of
@@ -75,6 +75,7 @@ impl<'a, Y, R, S> Gen<Y, R, S, dyn Future<Output = R> + 'a> {
     /// assert_eq!(g.send(1), Ok(GenState::Yielded("second")));
     /// assert_eq!(g.send(2), Ok(GenState::Complete(3)));
     /// ```
+    #[inline]
     pub fn new<F, Fut>(producer: F) -> Self
     where
         F: FnOnce(Co<Y, S>) -> Fut,
@@ -91,6 +92,7 @@ impl<'a, Y, R, S> Gen<Y, R, S, dyn Future<Output = R> + 'a> {
 impl<'a, Y, R, S> Gen<Y, R, S, dyn Future<Output = R> + Send + 'a> {
     /// Like [`Gen::new`], for a `Send` body: the generator can then be
     /// moved to (and resumed on) another thread.
+    #[inline]
     pub fn new_send<F, Fut>(producer: F) -> Self
     where
         F: FnOnce(Co<Y, S>) -> Fut,
@@ -121,6 +123,7 @@ impl<Y, R, S, F: Future<Output = R>> Gen<Y, R, S, F> {
     /// });
     /// assert_eq!(squares.collect::<Vec<_>>(), [1, 4, 9]);
     /// ```
+    #[inline]
     pub fn new_inline<P>(producer: P) -> Self
     where
         P: FnOnce(Co<Y, S>) -> F,
@@ -147,7 +150,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
         if self.raw.started() && self.raw.body.is_some() {
             return Err(GenError::AlreadyStarted);
         }
-        self.resume(None)
+        self.resume(Slot::Empty)
     }
 
     /// Resumes the body with `value`, which becomes the value of the
@@ -172,11 +175,11 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
         if !self.raw.started() && self.raw.body.is_some() {
             return Err(GenError::NotStarted);
         }
-        self.resume(Some(value))
+        self.resume(Slot::Sent(value))
     }
 
     #[inline(always)]
-    fn resume(&mut self, input: Option<S>) -> Result<GenState<Y, R>, GenError> {
+    fn resume(&mut self, input: Slot<Y, S>) -> Result<GenState<Y, R>, GenError> {
         let mut cx = Context::from_waker(Waker::noop());
         match self.raw.poll_body(input, &mut cx) {
             Step::Yielded(y) => Ok(GenState::Yielded(y)),
@@ -184,6 +187,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
             Step::Finished => Err(GenError::Finished),
             Step::Misuse => Err(GenError::Misuse),
             Step::Pending => {
+                // Nothing could ever wake the body.
                 self.raw.close();
                 Err(GenError::Blocked)
             }

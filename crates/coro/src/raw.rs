@@ -11,10 +11,10 @@
 //!
 //! # Invariant
 //!
-//! While [`ACTIVE`] is not null on a thread, it points to (the `id` field
-//! at the start of) a live `Frame<Y, S>` on that thread's stack, and that field holds
-//! (possibly marked [`MISUSED`]) the number of an [`Id`] whose type
-//! parameters are that frame's `Y` and `S`.
+//! [`ACTIVE`] points either to [`NO_FRAME`] (whose id, 0, no [`Id`] has)
+//! or to (the `id` field at the start of) a live `Frame<Y, S>` on that
+//! thread's stack, and that field holds (possibly marked [`MISUSED`]) the
+//! number of an [`Id`] whose type parameters are that frame's `Y` and `S`.
 //!
 //! It holds because:
 //! - an id number is minted once, by [`Id::fresh`], for one `Id<Y, S>`;
@@ -74,11 +74,16 @@ impl<Y, S> Clone for Id<Y, S> {
 const BLOCK: u64 = 1 << 16;
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
+/// What [`ACTIVE`] points to while no generator runs: an id that no
+/// [`Id`] has, so that the check of a yield needs no null test. Never
+/// written.
+static NO_FRAME: u64 = 0;
+
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
     static END_ID: Cell<u64> = const { Cell::new(0) };
-    /// The running generator's frame (its `id` field), or null.
-    static ACTIVE: Cell<*const Cell<u64>> = const { Cell::new(ptr::null()) };
+    /// The running generator's frame (its `id` field), or [`NO_FRAME`].
+    static ACTIVE: Cell<*const u64> = const { Cell::new(&raw const NO_FRAME) };
 }
 
 /// The bit of a frame's id that records a misuse. Ids stay below it, so a
@@ -119,10 +124,10 @@ pub(crate) struct Frame<Y, S> {
 
 impl<Y, S> Frame<Y, S> {
     #[inline(always)]
-    pub(crate) fn new(id: &Id<Y, S>, sent: Option<S>) -> Self {
+    pub(crate) fn new(id: &Id<Y, S>, slot: Slot<Y, S>) -> Self {
         Frame {
             id: Cell::new(id.n),
-            slot: Cell::new(sent.map_or(Slot::Empty, Slot::Sent)),
+            slot: Cell::new(slot),
         }
     }
 
@@ -152,7 +157,7 @@ impl<Y, S> Frame<Y, S> {
 
 /// Publishes a frame as the running generator's until dropped.
 pub(crate) struct Enter<'a> {
-    prev: *const Cell<u64>,
+    prev: *const u64,
     _frame: PhantomData<&'a ()>,
 }
 
@@ -161,7 +166,7 @@ impl<'a> Enter<'a> {
     pub(crate) fn new<Y, S>(frame: &'a Frame<Y, S>) -> Self {
         // A pointer to the whole frame (so that it may be used to reach the
         // slot), typed as a pointer to its first field, the id.
-        let prev = ACTIVE.replace(ptr::from_ref(frame).cast::<Cell<u64>>());
+        let prev = ACTIVE.replace(ptr::from_ref(frame).cast::<u64>());
         Enter {
             prev,
             _frame: PhantomData,
@@ -176,30 +181,39 @@ impl Drop for Enter<'_> {
     }
 }
 
+/// The running frame, if it belongs to generator `id`.
+///
+/// The reference lives as long as the borrow of `id`, which the crate's
+/// futures hold only for one poll of theirs, inside the poll of the
+/// frame's body.
+#[inline(always)]
+pub(crate) fn frame<Y, S>(id: &Id<Y, S>) -> Option<&Frame<Y, S>> {
+    let active = ACTIVE.get();
+    // SAFETY: by the module invariant `ACTIVE` points either to
+    // `NO_FRAME` or to the `id` cell of a live frame on this thread's
+    // stack, below us; both are readable `u64`s (a `Cell<u64>` is one).
+    let running = unsafe { active.read() };
+    if running != id.n {
+        return None;
+    }
+    // SAFETY: `running == id.n`, and `id.n` is neither 0 (the id of
+    // `NO_FRAME`) nor marked (as `Id::fresh` never makes those), so by the
+    // module invariant the frame is a `Frame<Y, S>` with this `Id`'s `Y`
+    // and `S`; `id` is its first field (`repr(C)`), so the pointer, which
+    // `Enter::new` made from a reference to the whole frame, is the
+    // frame's. The frame outlives the current poll of its body, and the
+    // callers use the reference only inside it (while they borrow `id`,
+    // which is theirs); a `Frame` is used only through shared
+    // references and `Cell`s, so other references to it (reentrant ones
+    // included) are fine.
+    Some(unsafe { &*active.cast::<Frame<Y, S>>() })
+}
+
 /// Runs `f` on the running frame if it belongs to generator `id`, and
 /// returns `None` otherwise.
 #[inline(always)]
 pub(crate) fn with_frame<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Frame<Y, S>) -> T) -> Option<T> {
-    let active = ACTIVE.get();
-    if active.is_null() {
-        return None;
-    }
-    // SAFETY: by the module invariant a non-null `ACTIVE` points to the
-    // `id` cell of a live frame on this thread's stack, below us.
-    let running = unsafe { &*active }.get();
-    if running != id.n {
-        return None;
-    }
-    // SAFETY: `running == id.n`, and `id.n` is neither 0 nor marked (as
-    // `Id::fresh` never makes those), so by the module invariant the frame
-    // is a `Frame<Y, S>` with this `Id`'s `Y` and `S`; `id` is its first
-    // field (`repr(C)`), so the pointer, which `Enter::new` made from a
-    // reference to the whole frame, is the frame's. The reference is handed only to `f`,
-    // which runs inside the current poll, before the frame's owner can
-    // return; a `Frame` is used only through shared references and
-    // `Cell`s, so other references to it (reentrant ones included) are fine.
-    let frame = unsafe { &*active.cast::<Frame<Y, S>>() };
-    Some(f(frame))
+    frame(id).map(f)
 }
 
 /// Records that a `Co` was awaited inside a generator that is not its own,
@@ -210,17 +224,24 @@ pub(crate) fn with_frame<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Frame<Y, S>) ->
 /// If no generator is running on this thread: the `Co` escaped its
 /// generator and is being awaited by some other executor, and the only
 /// alternative to a panic would be a future that never completes.
-#[cold]
+#[inline(always)]
 pub(crate) fn misuse() {
     let active = ACTIVE.get();
-    assert!(
-        !active.is_null(),
-        "a coro::Co was awaited outside the body of its own generator"
-    );
-    // SAFETY: by the module invariant a non-null `ACTIVE` points to the
-    // `id` cell of a live frame on this thread's stack, below us.
-    let id = unsafe { &*active };
+    if ptr::eq(active, &raw const NO_FRAME) {
+        escaped();
+    }
+    // SAFETY: by the module invariant an `ACTIVE` other than `NO_FRAME`
+    // points to the `id` cell of a live frame on this thread's stack,
+    // below us, made from a reference to the whole frame.
+    let id = unsafe { &*active.cast::<Cell<u64>>() };
     id.set(id.get() | MISUSED);
+}
+
+/// The panic of [`misuse`] outside any generator.
+#[cold]
+#[inline(never)]
+fn escaped() -> ! {
+    panic!("a coro::Co was awaited outside the body of its own generator")
 }
 
 #[cfg(test)]
@@ -247,11 +268,11 @@ mod tests {
     fn frames_nest_and_only_their_own_id_reaches_them() {
         let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
         assert_eq!(with_frame(&a, |_| ()), None, "no frame is running");
-        let outer = Frame::new(&a, Some(1));
+        let outer = Frame::new(&a, Slot::Sent(1));
         {
             let _enter = Enter::new(&outer);
             assert_eq!(with_frame(&b, |_| ()), None);
-            let inner = Frame::new(&b, Some(2));
+            let inner = Frame::new(&b, Slot::Sent(2));
             {
                 let _enter = Enter::new(&inner);
                 assert_eq!(
