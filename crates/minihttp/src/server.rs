@@ -187,7 +187,7 @@ impl Server {
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
         let mut last = None;
         for a in addr.to_socket_addrs()? {
-            match bind_std(a) {
+            match bind_std(a, true) {
                 Ok(listener) => {
                     let addr = listener.local_addr()?;
                     return Ok(Server {
@@ -280,7 +280,7 @@ impl Server {
         let mut listeners = Vec::with_capacity(self.workers);
         listeners.push(self.listener);
         for _ in 1..self.workers {
-            listeners.push(bind_std(self.addr)?);
+            listeners.push(bind_std(self.addr, false)?);
         }
         let shared = Arc::new(Shared {
             handler,
@@ -340,12 +340,19 @@ impl Drop for ServerHandle {
 }
 
 /// A listening socket with `SO_REUSEADDR` and (on Unix) `SO_REUSEPORT`.
-fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+///
+/// The first socket (`first`) is bound before `SO_REUSEPORT` is set, so
+/// that a port held by anyone, another `SO_REUSEPORT` server included, is
+/// an error instead of a silently shared port; the flag is set before
+/// `listen`, so the hubs' further sockets join it.
+fn bind_std(addr: SocketAddr, first: bool) -> io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     #[cfg(unix)]
-    socket.set_reuse_port(true)?;
+    if !first {
+        socket.set_reuse_port(true)?;
+    }
     if let Err(e) = socket.bind(&addr.into()) {
         let msg = match e.kind() {
             io::ErrorKind::AddrInUse => format!("address {addr} is already in use"),
@@ -353,6 +360,10 @@ fn bind_std(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
             _ => format!("cannot bind {addr}: {e}"),
         };
         return Err(io::Error::new(e.kind(), msg));
+    }
+    #[cfg(unix)]
+    if first {
+        socket.set_reuse_port(true)?;
     }
     socket.listen(4096)?;
     Ok(socket.into())

@@ -1,0 +1,223 @@
+#![forbid(unsafe_code)]
+//! `minihttp [DIR] [--bind ADDR] [--port N] [--workers N]`: serves a
+//! directory over HTTP/1.1, like `python3 -m http.server`, with an access
+//! log on stderr. Ctrl-C finishes the requests in flight, then exits.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use minihttp::{Server, StaticFiles};
+
+const USAGE: &str = "\
+Usage: minihttp [DIR] [--bind ADDR] [--port N] [--workers N]
+
+Serves DIR (default: the current directory) over HTTP/1.1: files with their
+MIME type, index.html for a directory, else a directory listing. Each
+request is logged on stderr. Ctrl-C finishes the requests in flight, then
+exits.
+
+Options:
+  --bind ADDR     address to listen on (default: 127.0.0.1)
+  --port N        port to listen on (default: 8000; 0 picks a free one)
+  --workers N     threads serving requests (default: one per core)
+  -h, --help      print this help
+";
+
+#[derive(Debug)]
+struct Args {
+    dir: PathBuf,
+    bind: String,
+    port: u16,
+    workers: Option<usize>,
+}
+
+/// A command-line mistake, shown with the usage.
+#[derive(Debug)]
+struct Usage(String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses the arguments; `Ok(None)` asks for the help text.
+fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> {
+    let mut parsed = Args {
+        dir: PathBuf::from("."),
+        bind: "127.0.0.1".into(),
+        port: 8000,
+        workers: None,
+    };
+    let mut dir = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| Usage(format!("{name} needs a value")))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--bind" => parsed.bind = value("--bind")?,
+            "--port" => {
+                let v = value("--port")?;
+                parsed.port = v
+                    .parse()
+                    .map_err(|_| Usage(format!("--port: not a port number: {v}")))?;
+            }
+            "--workers" => {
+                let v = value("--workers")?;
+                parsed.workers = match v.parse() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => return Err(Usage(format!("--workers: not a positive number: {v}"))),
+                };
+            }
+            s if s.starts_with('-') && s.len() > 1 => {
+                return Err(Usage(format!("unknown option: {s}")));
+            }
+            _ if dir.is_none() => dir = Some(PathBuf::from(arg)),
+            _ => return Err(Usage(format!("more than one directory given: {arg}"))),
+        }
+    }
+    if let Some(d) = dir {
+        parsed.dir = d;
+    }
+    Ok(Some(parsed))
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("minihttp: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let files = match StaticFiles::new(&args.dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("minihttp: cannot serve {}: {e}", args.dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // An IPv6 literal needs brackets in a socket address.
+    let host = if args.bind.contains(':') && !args.bind.starts_with('[') {
+        format!("[{}]", args.bind)
+    } else {
+        args.bind.clone()
+    };
+    let mut server = match Server::bind(format!("{host}:{}", args.port)) {
+        Ok(s) => s,
+        Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                " (another program listens there; pick another with --port N)"
+            } else {
+                ""
+            };
+            eprintln!("minihttp: {e}{hint}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(n) = args.workers {
+        server = server.workers(n);
+    }
+    let server = server
+        .drain_timeout(Duration::from_secs(5))
+        .access_log(|entry| eprintln!("{entry}"));
+    let addr = server.local_addr();
+    if let Err(e) = on_ctrl_c(server.shutdown_event()) {
+        eprintln!("minihttp: cannot handle Ctrl-C: {e}");
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "Serving {} on http://{addr}/ (Ctrl-C to stop)",
+        files.root().display()
+    );
+    match server.serve(files) {
+        Ok(()) => {
+            eprintln!("minihttp: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("minihttp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// On SIGINT or SIGTERM, sets `shutdown` (a graceful stop); a second
+/// signal exits at once.
+#[cfg(unix)]
+fn on_ctrl_c(shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("minihttp-signals".into())
+        .spawn(move || {
+            let mut seen = false;
+            for _ in signals.forever() {
+                if seen {
+                    eprintln!("minihttp: second signal, exiting now");
+                    std::process::exit(130);
+                }
+                seen = true;
+                eprintln!("minihttp: shutting down (finishing requests in flight)");
+                shutdown.set();
+            }
+        })?;
+    Ok(())
+}
+
+/// Without Unix signals, Ctrl-C ends the process the default way.
+#[cfg(not(unix))]
+fn on_ctrl_c(_shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Option<Args>, Usage> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn arguments() {
+        let a = p(&[]).unwrap().unwrap();
+        assert_eq!(
+            (a.dir, a.bind.as_str(), a.port, a.workers),
+            (PathBuf::from("."), "127.0.0.1", 8000, None)
+        );
+        let a = p(&["site", "--port", "9000", "--bind=0.0.0.0", "--workers", "3"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.dir, a.bind.as_str(), a.port, a.workers),
+            (PathBuf::from("site"), "0.0.0.0", 9000, Some(3))
+        );
+        assert!(p(&["--help"]).unwrap().is_none());
+        assert!(p(&["a", "-h"]).unwrap().is_none());
+        for bad in [
+            &["--port"][..],
+            &["--port", "70000"],
+            &["--workers", "0"],
+            &["--nope"],
+            &["a", "b"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
+}
