@@ -1,0 +1,206 @@
+//! Connection behaviour end to end over raw sockets: keep-alive,
+//! pipelining, request bodies, `100-continue`, streamed responses,
+//! timeouts, hardening, and a handler that panics.
+
+#[path = "http_util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use minihttp::{Body, Limits, Request, Response, Server, ServerHandle, StatusCode};
+use util::{Client, get};
+
+async fn app(req: Request) -> Response {
+    match req.path().as_ref() {
+        "/echo" => Response::text(format!(
+            "{} {}",
+            req.body().len(),
+            String::from_utf8_lossy(req.body())
+        )),
+        "/panic" => panic!("handler failure on purpose"),
+        "/stream" => {
+            let words = coro::SendAsyncGen::new_send(|co| async move {
+                for w in ["green ", "threads ", "stream"] {
+                    greenrt::yield_now().await;
+                    co.yield_(w.as_bytes().to_vec()).await;
+                }
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::stream(words));
+            r
+        }
+        other => Response::text(other.to_string()),
+    }
+}
+
+fn serve(limits: Limits) -> ServerHandle {
+    Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .limits(limits)
+        .spawn(app)
+        .unwrap()
+}
+
+#[test]
+fn keep_alive_and_http10() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    for i in 0..5 {
+        c.send(get(&format!("/n{i}")).as_bytes());
+        let r = c.read().unwrap();
+        assert_eq!((r.status, r.text()), (200, format!("/n{i}")));
+        assert!(r.header("date").is_some() && r.header("server").is_some());
+    }
+    c.send(b"GET /last HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed());
+
+    // HTTP/1.0 closes unless it asks for keep-alive.
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!(c.read().unwrap().header("connection"), Some("keep-alive"));
+    c.send(b"GET /b HTTP/1.0\r\n\r\n");
+    assert_eq!(c.read().unwrap().text(), "/b");
+    assert!(c.closed());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn sixteen_pipelined_requests_in_one_write() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    let batch: String = (0..16).map(|i| get(&format!("/p{i}"))).collect();
+    c.send(batch.as_bytes());
+    for i in 0..16 {
+        let r = c.read().unwrap();
+        assert_eq!(
+            (r.status, r.text()),
+            (200, format!("/p{i}")),
+            "response {i}"
+        );
+    }
+    // The connection is still usable.
+    c.send(get("/after").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/after");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn chunked_upload_then_another_request() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: dropped\r\n\r\n",
+    );
+    assert_eq!(c.read().unwrap().text(), "12 hello, world");
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    assert_eq!(c.read().unwrap().text(), "3 abc");
+    c.send(get("/next").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/next");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn expect_100_continue() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    // The interim answer comes before the body is sent.
+    let interim = c.read().unwrap();
+    assert_eq!(interim.status, 100);
+    c.send(b"data");
+    assert_eq!(c.read().unwrap().text(), "4 data");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn streamed_body_is_chunked_for_11_and_until_close_for_10() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/stream").as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(r.text(), "green threads stream");
+    c.send(get("/after").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/after");
+
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.header("connection"), Some("close"));
+    assert_eq!(r.text(), "green threads stream");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_panicking_handler_answers_500_and_the_connection_goes_on() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/panic").as_bytes());
+    assert_eq!(c.read().unwrap().status, 500);
+    c.send(get("/fine").as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (200, "/fine".to_string()));
+    // Other connections are unaffected too.
+    let mut other = Client::connect(server.local_addr());
+    other.send(get("/other").as_bytes());
+    assert_eq!(other.read().unwrap().text(), "/other");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn slow_heads_get_408_and_idle_connections_close() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let server = serve(limits);
+    // Half a head, then nothing: 408 and close, not a pinned connection.
+    let mut c = Client::connect(server.local_addr());
+    let start = std::time::Instant::now();
+    c.send(b"GET /slow HTTP/1.1\r\nHost:");
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 408);
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert!(c.closed());
+
+    // An idle keep-alive connection is closed without a response.
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/once").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/once");
+    assert!(c.closed());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn hostile_requests_get_their_status_and_a_close() {
+    let limits = Limits {
+        max_body: 16,
+        ..Limits::default()
+    };
+    let server = serve(limits);
+    let cases: &[(&[u8], u16)] = &[
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n", 413),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+        (b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"GARBAGE\r\n\r\n", 400),
+    ];
+    for (raw, status) in cases {
+        let mut c = Client::connect(server.local_addr());
+        c.send(raw);
+        let r = c.read().unwrap();
+        assert_eq!(r.status, *status, "{}", String::from_utf8_lossy(raw));
+        assert!(c.closed(), "{}", String::from_utf8_lossy(raw));
+    }
+    let mut c = Client::connect(server.local_addr());
+    c.send(format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000)).as_bytes());
+    assert_eq!(c.read().unwrap().status, StatusCode::URI_TOO_LONG.as_u16());
+    server.shutdown().unwrap();
+}

@@ -1,0 +1,182 @@
+//! Static files end to end: a real HTTP client (`ureq`) and raw sockets
+//! against `Server` + `StaticFiles` on greenrt.
+
+#[path = "http_util.rs"]
+mod util;
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use minihttp::{Server, ServerHandle, StaticFiles};
+use util::{Client, get};
+
+/// A temporary tree: `root/` is served, `outside/secret` must never be.
+struct Tree(PathBuf);
+
+impl Tree {
+    fn new() -> Tree {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "http-static-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let root = dir.join("root");
+        fs::create_dir_all(root.join("docs")).unwrap();
+        fs::create_dir_all(root.join("site")).unwrap();
+        fs::create_dir_all(dir.join("outside")).unwrap();
+        fs::write(root.join("big.bin"), big()).unwrap();
+        fs::write(root.join("hello.txt"), b"hello, world\n").unwrap();
+        fs::write(root.join("docs/<a&b>.txt"), b"x").unwrap();
+        fs::write(root.join("site/index.html"), b"<p>site</p>").unwrap();
+        fs::write(dir.join("outside/secret"), b"secret").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.join("outside"), root.join("escape")).unwrap();
+        Tree(dir)
+    }
+
+    fn root(&self) -> PathBuf {
+        self.0.join("root")
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// 300 KiB of varied bytes: several file chunks and several flushes.
+fn big() -> Vec<u8> {
+    let mut x: u32 = 12345;
+    (0..300 * 1024)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect()
+}
+
+fn serve(tree: &Tree) -> ServerHandle {
+    Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .spawn(StaticFiles::new(tree.root()).unwrap())
+        .unwrap()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+#[test]
+fn files_are_byte_identical_through_a_real_client() {
+    let tree = Tree::new();
+    let server = serve(&tree);
+    let base = format!("http://{}", server.local_addr());
+    let agent = agent();
+
+    let mut r = agent.get(format!("{base}/big.bin")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers().get("content-type").unwrap(),
+        "application/octet-stream"
+    );
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(10 << 20)
+        .read_to_vec()
+        .unwrap();
+    assert!(body == big(), "the served bytes differ from the file");
+
+    let mut r = agent.get(format!("{base}/hello.txt")).call().unwrap();
+    assert_eq!(r.body_mut().read_to_string().unwrap(), "hello, world\n");
+
+    // A directory with an index.html serves it; one without is listed,
+    // with its names escaped.
+    let mut r = agent.get(format!("{base}/site/")).call().unwrap();
+    assert_eq!(r.body_mut().read_to_string().unwrap(), "<p>site</p>");
+    let mut r = agent.get(format!("{base}/docs/")).call().unwrap();
+    let listing = r.body_mut().read_to_string().unwrap();
+    assert!(listing.contains("&lt;a&amp;b&gt;.txt"), "{listing}");
+    assert!(!listing.contains("<a&b>"), "{listing}");
+
+    let r = agent.get(format!("{base}/nope")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn conditional_and_range_requests() {
+    let tree = Tree::new();
+    let server = serve(&tree);
+    let mut c = Client::connect(server.local_addr());
+
+    c.send(get("/big.bin").as_bytes());
+    let full = c.read().unwrap();
+    assert_eq!(full.status, 200);
+    let etag = full.header("etag").unwrap().to_string();
+    let modified = full.header("last-modified").unwrap().to_string();
+
+    // 304 for a matching validator, on the same keep-alive connection.
+    c.send(format!("GET /big.bin HTTP/1.1\r\nHost: t\r\nIf-None-Match: {etag}\r\n\r\n").as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.body.len()), (304, 0));
+    c.send(
+        format!("GET /big.bin HTTP/1.1\r\nHost: t\r\nIf-Modified-Since: {modified}\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(c.read().unwrap().status, 304);
+
+    // 206 for a satisfiable range, 416 for an unsatisfiable one.
+    c.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=1000-70999\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 206);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes 1000-70999/{}", 300 * 1024).as_str())
+    );
+    assert!(r.body == big()[1000..71000], "wrong range bytes");
+    c.send(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=999999-\r\n\r\n");
+    assert_eq!(c.read().unwrap().status, 416);
+
+    // HEAD: the length, no body; the connection goes on.
+    c.send(b"HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read_for(true).unwrap();
+    assert_eq!(r.header("content-length"), Some("307200"));
+    c.send(get("/hello.txt").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "hello, world\n");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn traversal_is_refused() {
+    let tree = Tree::new();
+    let server = serve(&tree);
+    let attempts = [
+        "/../outside/secret",
+        "/%2e%2e/outside/secret",
+        "/docs/..%2f..%2foutside/secret",
+        "/docs/%2E%2E/%2E%2E/outside/secret",
+        "/escape/secret",
+        "/hello.txt%00.png",
+        "//etc/passwd",
+    ];
+    for path in attempts {
+        let mut c = Client::connect(server.local_addr());
+        c.send(get(path).as_bytes());
+        let r = c.read().unwrap();
+        assert!(
+            matches!(r.status, 400 | 403 | 404),
+            "{path} answered {}",
+            r.status
+        );
+        assert!(!r.text().contains("secret"), "{path} leaked the file");
+    }
+    server.shutdown().unwrap();
+}

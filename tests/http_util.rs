@@ -1,0 +1,129 @@
+//! Helpers of the `http_*` tests: a raw-socket client that reads responses
+//! (length-delimited, chunked or until close) one at a time, so pipelined
+//! answers can be checked in order.
+
+#![allow(dead_code, unreachable_pub)] // each test file uses a different subset
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A response as read off the wire.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    /// The first value of a header (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw connection: write bytes, read whole responses.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connects, with a generous read timeout so a broken server fails the
+    /// test instead of hanging it.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Client {
+            reader: BufReader::new(s),
+        }
+    }
+
+    /// Writes `bytes` in one write call.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).unwrap();
+    }
+
+    /// Reads the next response (to a request that was not HEAD).
+    pub fn read(&mut self) -> io::Result<Resp> {
+        self.read_for(false)
+    }
+
+    /// Reads the next response; `head` says it answers a HEAD (no body).
+    pub fn read_for(&mut self, head: bool) -> io::Result<Resp> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, line.clone()))?;
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':').unwrap();
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+        let mut resp = Resp {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head || status == 304 || status == 204 || status / 100 == 1 {
+            return Ok(resp);
+        }
+        if let Some(n) = resp.header("content-length") {
+            let n: usize = n.parse().unwrap();
+            resp.body.resize(n, 0);
+            self.reader.read_exact(&mut resp.body)?;
+        } else if resp.header("transfer-encoding") == Some("chunked") {
+            loop {
+                let mut size = String::new();
+                self.reader.read_line(&mut size)?;
+                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                if n == 0 {
+                    let mut end = String::new();
+                    self.reader.read_line(&mut end)?;
+                    break;
+                }
+                let at = resp.body.len();
+                resp.body.resize(at + n, 0);
+                self.reader.read_exact(&mut resp.body[at..])?;
+                let mut crlf = [0; 2];
+                self.reader.read_exact(&mut crlf)?;
+            }
+        } else {
+            self.reader.read_to_end(&mut resp.body)?;
+        }
+        Ok(resp)
+    }
+
+    /// Whether the server closed the connection (a read gives end of file).
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0; 1];
+        match self.reader.read(&mut b) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// A GET request with `Host`.
+pub fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
+}
