@@ -1,0 +1,88 @@
+//! Graceful shutdown: in-flight requests finish, idle keep-alive
+//! connections close, nothing new is accepted; a request that outlives the
+//! drain timeout is cut off. Ordered with events, not sleeps.
+
+#[path = "http_util.rs"]
+mod util;
+
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minihttp::{Request, Response, Server, ServerHandle};
+use sync_prims::Event;
+use util::{Client, get};
+
+/// `/slow` says it started (`entered`), then waits for `release`.
+fn serve(entered: &Arc<Event>, release: &Arc<Event>, drain: Duration) -> ServerHandle {
+    let (entered, release) = (entered.clone(), release.clone());
+    Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .drain_timeout(drain)
+        .spawn(move |req: Request| {
+            let (entered, release) = (entered.clone(), release.clone());
+            async move {
+                if req.path() == "/slow" {
+                    entered.set();
+                    release.wait_async().await;
+                    return Response::text("finished");
+                }
+                Response::text("fast")
+            }
+        })
+        .unwrap()
+}
+
+#[test]
+fn shutdown_finishes_an_in_flight_response_and_closes_idle_connections() {
+    let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let server = serve(&entered, &release, Duration::from_secs(60));
+    let addr = server.local_addr();
+
+    // An idle keep-alive connection, and one with a request in flight.
+    let mut idle = Client::connect(addr);
+    idle.send(get("/fast").as_bytes());
+    assert_eq!(idle.read().unwrap().text(), "fast");
+    let mut busy = Client::connect(addr);
+    busy.send(get("/slow").as_bytes());
+    assert!(
+        entered.wait_timeout(Duration::from_secs(60)),
+        "handler never started"
+    );
+
+    // Shutdown begins: the idle connection is closed at once...
+    server.shutdown_event().set();
+    assert!(idle.closed(), "the idle connection stayed open");
+    // ...while the in-flight request is still answered in full.
+    release.set();
+    let r = busy.read().unwrap();
+    assert_eq!((r.status, r.text()), (200, "finished".to_string()));
+    assert!(busy.closed());
+
+    server.shutdown().unwrap();
+    assert!(TcpStream::connect(addr).is_err(), "still accepting");
+}
+
+#[test]
+fn the_drain_timeout_bounds_a_request_that_never_ends() {
+    let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let drain = Duration::from_millis(200);
+    let server = serve(&entered, &release, drain);
+    let mut busy = Client::connect(server.local_addr());
+    busy.send(get("/slow").as_bytes());
+    assert!(
+        entered.wait_timeout(Duration::from_secs(60)),
+        "handler never started"
+    );
+
+    let start = Instant::now();
+    server.shutdown().unwrap();
+    assert!(
+        start.elapsed() >= drain,
+        "returned before the drain timeout"
+    );
+    // Cut off: no response, the connection is closed.
+    assert!(busy.read().is_err());
+    drop(release);
+}
