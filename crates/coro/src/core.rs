@@ -98,12 +98,13 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     /// is finished.
     #[inline(always)]
     pub(crate) fn poll_body(&mut self, input: Slot<Y, S>, cx: &mut Context<'_>) -> Step<Y, R> {
-        // Not at a yield while it runs; also leaves `New` for good.
-        self.phase = Phase::Running;
         let frame = Frame::new(&self.id, input);
         let poll = {
-            let unwind = DropOnUnwind(&mut self.body);
-            let Some(body) = unwind.0.as_mut() else {
+            let unwind = Unwind {
+                body: &mut self.body,
+                phase: &mut self.phase,
+            };
+            let Some(body) = unwind.body.as_mut() else {
                 std::mem::forget(unwind);
                 return Step::Finished;
             };
@@ -114,33 +115,53 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             poll
         };
         if frame.misused() {
-            self.close();
+            self.finish();
             return Step::Misuse;
         }
+        // The phase is written only when it changes: from one yield to the
+        // next (the common resume) it stays `AtYield`, and a store less per
+        // resume is measurably faster.
         match poll {
             Poll::Pending => match frame.slot.into_inner() {
                 Slot::Yielded(y) => {
-                    self.phase = Phase::AtYield;
+                    if self.phase != Phase::AtYield {
+                        self.phase = Phase::AtYield;
+                    }
                     Step::Yielded(y)
                 }
-                Slot::Empty | Slot::Sent(_) => Step::Pending,
+                Slot::Empty | Slot::Sent(_) => {
+                    self.phase = Phase::Running;
+                    Step::Pending
+                }
             },
             Poll::Ready(r) => {
-                self.close();
+                self.finish();
                 Step::Complete(r)
             }
         }
+    }
+
+    /// The body returned or was found misused: drop it, and leave `New`
+    /// for good.
+    #[inline]
+    fn finish(&mut self) {
+        self.phase = Phase::Running;
+        self.body = None;
     }
 }
 
 /// Drops a body whose poll is unwinding: a generator that panicked is
 /// finished, as in Python.
-struct DropOnUnwind<'a, B: ?Sized>(&'a mut Option<Pin<Box<B>>>);
+struct Unwind<'a, B: ?Sized> {
+    body: &'a mut Option<Pin<Box<B>>>,
+    phase: &'a mut Phase,
+}
 
-impl<B: ?Sized> Drop for DropOnUnwind<'_, B> {
+impl<B: ?Sized> Drop for Unwind<'_, B> {
     #[inline]
     fn drop(&mut self) {
-        *self.0 = None;
+        *self.phase = Phase::Running;
+        *self.body = None;
     }
 }
 
