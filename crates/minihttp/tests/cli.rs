@@ -1,0 +1,83 @@
+//! The `minihttp` command run as a process: it starts on a free port,
+//! serves a file, logs the request, refuses a taken port, and stops cleanly
+//! on SIGINT.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_minihttp");
+
+#[test]
+fn help_prints_usage() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Usage: minihttp [DIR]"), "{text}");
+    let out = Command::new(BIN).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[cfg(unix)]
+#[test]
+fn serves_a_file_logs_it_and_stops_on_sigint() {
+    let dir = std::env::temp_dir().join(format!("minihttp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.txt"), b"served by the command\n").unwrap();
+
+    let mut child = Command::new(BIN)
+        .arg(&dir)
+        .args(["--port", "0", "--workers", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    // "Serving DIR on http://127.0.0.1:PORT/ (Ctrl-C to stop)"
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.write_all(b"GET /page.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\nserved by the command\n"), "{response}");
+
+    // The access log line: client, method, path, status, bytes, time.
+    line.clear();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("127.0.0.1:"), "{line}");
+    assert!(line.contains("\"GET /page.txt HTTP/1.1\" 200 22 "), "{line}");
+    assert!(line.trim_end().ends_with("ms"), "{line}");
+
+    // A second instance on the same port: a clear message and exit code 1.
+    let taken = Command::new(BIN)
+        .arg(&dir)
+        .args(["--port", addr.rsplit(':').next().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already in use"));
+
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("shutting down") && rest.contains("stopped"), "{rest}");
+    assert!(TcpStream::connect(&addr).is_err(), "still listening after exit");
+    let _ = std::fs::remove_dir_all(&dir);
+}
