@@ -104,5 +104,8 @@ mod tests {
         send_sync::<crate::StaticFiles>();
         send_sync::<crate::Decoder>();
         send_sync::<crate::DateCache>();
+        send_sync::<crate::Server>();
+        send_sync::<crate::ServerHandle>();
+        send_sync::<crate::Body>();
     }
 }
