@@ -199,6 +199,15 @@ fn hostile_requests_get_their_status_and_a_close() {
         assert_eq!(r.status, *status, "{}", String::from_utf8_lossy(raw));
         assert!(c.closed(), "{}", String::from_utf8_lossy(raw));
     }
+    // An error answer survives bytes the client keeps sending after it
+    // (the server drains them instead of resetting the connection).
+    let mut c = Client::connect(server.local_addr());
+    let mut raw = b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n".to_vec();
+    raw.extend(std::iter::repeat_n(b'z', 100_000));
+    c.send(&raw);
+    assert_eq!(c.read().unwrap().status, 400);
+    assert!(c.closed());
+
     let mut c = Client::connect(server.local_addr());
     c.send(format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000)).as_bytes());
     assert_eq!(c.read().unwrap().status, StatusCode::URI_TOO_LONG.as_u16());

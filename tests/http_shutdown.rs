@@ -58,6 +58,7 @@ fn shutdown_finishes_an_in_flight_response_and_closes_idle_connections() {
     release.set();
     let r = busy.read().unwrap();
     assert_eq!((r.status, r.text()), (200, "finished".to_string()));
+    assert_eq!(r.header("connection"), Some("close"));
     assert!(busy.closed());
 
     server.shutdown().unwrap();

@@ -559,6 +559,10 @@ async fn serve_conn<H: Handler>(
     let mut timer = pin!(greenrt::time::sleep_until(now + limits.idle_timeout));
     // When the request being read started to arrive (header-read timeout).
     let mut head_started: Option<Instant> = None;
+    // Whether the connection ends on an error answer while the client may
+    // still be sending (closing with unread bytes would reset the
+    // connection and could destroy the answer).
+    let mut linger = false;
     'conn: loop {
         // Answer every complete request in the buffer, into one write.
         loop {
@@ -579,6 +583,7 @@ async fn serve_conn<H: Handler>(
                 Err(e) => {
                     conn.encode_error(&e, &mut wbuf);
                     log_error(&shared, peer, e.status());
+                    linger = true;
                     break;
                 }
             }
@@ -659,7 +664,9 @@ async fn serve_conn<H: Handler>(
                         if mid {
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
-                            let _ = stream.write_all(&wbuf).await;
+                            if stream.write_all(&wbuf).await.is_ok() {
+                                linger = true;
+                            }
                         }
                         break 'conn;
                     }
@@ -668,6 +675,31 @@ async fn serve_conn<H: Handler>(
             }
         }
     }
+    if linger {
+        linger_close(&stream, &mut rbuf).await;
+    }
+}
+
+/// Closes after an error answer: ends the sending side, then reads and
+/// drops what the client still sends, for at most `LINGER_TIME` and
+/// `LINGER_BYTES`, so that the answer is not lost to a reset.
+async fn linger_close(stream: &TcpStream, rbuf: &mut ReadBuf) {
+    const LINGER_TIME: Duration = Duration::from_secs(1);
+    const LINGER_BYTES: usize = 256 * 1024;
+    if stream.shutdown(std::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let drain = async {
+        let mut dropped = 0;
+        while dropped < LINGER_BYTES {
+            rbuf.consume(rbuf.len());
+            match stream.read(rbuf.spare(READ_CHUNK)).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    };
+    let _ = greenrt::timeout(LINGER_TIME, drain).await;
 }
 
 /// Logs a response to a request that could not be parsed.
@@ -718,11 +750,16 @@ async fn respond<H: Handler>(
         }
         Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
     };
+    if shared.shutdown.is_set() {
+        // Shutting down: tell the client this connection ends here.
+        let _ = response.headers_mut().insert("connection", "close");
+    }
     let framing = conn.encode_response(&response, wbuf);
     let sent = match (framing, response.take_body()) {
         (Framing::None, _) => Ok(0),
-        (_, Body::File(f)) => send_file(f, wbuf, stream).await,
-        (_, Body::Stream(s)) => send_stream(s, framing, wbuf, stream).await,
+        // Boxed: the rare, large futures stay out of every request's state.
+        (_, Body::File(f)) => Box::pin(send_file(f, wbuf, stream)).await,
+        (_, Body::Stream(s)) => Box::pin(send_stream(s, framing, wbuf, stream)).await,
         (_, b) => Ok(b.len().unwrap_or(0)),
     };
     if let (Some(log), Some((start, method, target, version))) = (&shared.log, logged) {
