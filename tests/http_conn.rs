@@ -213,3 +213,33 @@ fn hostile_requests_get_their_status_and_a_close() {
     assert_eq!(c.read().unwrap().status, StatusCode::URI_TOO_LONG.as_u16());
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_client_that_closes_mid_request_gets_400_at_once() {
+    // Timeouts far away: only the end of file can end these exchanges
+    // quickly, and a server that missed it would answer 408 much later.
+    let server = serve(Limits {
+        header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    });
+    for raw in [
+        &b"x"[..],
+        b"GET / HTTP/1.1\r\nHost: t\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\nabc",
+    ] {
+        let mut c = Client::connect(server.local_addr());
+        c.send(raw);
+        c.shutdown_write();
+        let r = c.read().unwrap();
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(raw));
+        assert!(c.closed());
+    }
+    // A complete request, then the end of file: answered, then closed.
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/done").as_bytes());
+    c.shutdown_write();
+    assert_eq!(c.read().unwrap().text(), "/done");
+    assert!(c.closed());
+    server.shutdown().unwrap();
+}

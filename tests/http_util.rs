@@ -52,6 +52,14 @@ impl Client {
         self.reader.get_mut().write_all(bytes).unwrap();
     }
 
+    /// Ends the sending side (the server reads end of file).
+    pub fn shutdown_write(&mut self) {
+        self.reader
+            .get_ref()
+            .shutdown(std::net::Shutdown::Write)
+            .unwrap();
+    }
+
     /// Reads the next response (to a request that was not HEAD).
     pub fn read(&mut self) -> io::Result<Resp> {
         self.read_for(false)
