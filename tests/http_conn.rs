@@ -18,6 +18,10 @@ async fn app(req: Request) -> Response {
             String::from_utf8_lossy(req.body())
         )),
         "/panic" => panic!("handler failure on purpose"),
+        "/pause" => {
+            greenrt::sleep(Duration::from_millis(50)).await;
+            Response::text("paused")
+        }
         "/stream" => {
             let words = coro::SendAsyncGen::new_send(|co| async move {
                 for w in ["green ", "threads ", "stream"] {
@@ -172,6 +176,17 @@ fn slow_heads_get_408_and_idle_connections_close() {
     let mut c = Client::connect(server.local_addr());
     c.send(get("/once").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/once");
+    assert!(c.closed());
+
+    // Also when its timer fires early: armed after the first response, it
+    // is kept through a second, slower one, then moved when it fires; the
+    // idle time counts from the last response and the connection still
+    // closes (the client's 30 s read timeout would fail this).
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/first").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/first");
+    c.send(get("/pause").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "paused");
     assert!(c.closed());
     server.shutdown().unwrap();
 }

@@ -607,8 +607,10 @@ async fn serve_conn<H: Handler>(
         }
         // Wait for more bytes, the timer, or (when idle) the shutdown.
         let mut watch_stop = !shared.shutdown.is_set();
+        // The deadline of this wait, fixed at its first pending read (the
+        // last activity), kept when an early timer fires.
+        let mut due = None;
         loop {
-            let mut due = None;
             let wake = {
                 let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
                 poll_fn(|cx| {
@@ -620,21 +622,19 @@ async fn serve_conn<H: Handler>(
                     }
                     // The clock is read only when the socket has nothing.
                     if due.is_none() {
-                        {
-                            let now = greenrt::time::now();
-                            let d = if mid {
-                                *head_started.get_or_insert(now) + limits.header_read_timeout
-                            } else {
-                                now + limits.idle_timeout
-                            };
-                            // A timer set for a later time, or already
-                            // fired, is moved; an earlier one is kept and
-                            // checked when it fires.
-                            if timer.deadline() > d || timer.deadline() <= now {
-                                timer.as_mut().reset(d);
-                            }
-                            due = Some(d);
+                        let now = greenrt::time::now();
+                        let d = if mid {
+                            *head_started.get_or_insert(now) + limits.header_read_timeout
+                        } else {
+                            now + limits.idle_timeout
+                        };
+                        // A timer set for a later time, or already fired,
+                        // is moved; an earlier one is kept and checked
+                        // when it fires.
+                        if timer.deadline() > d || timer.deadline() <= now {
+                            timer.as_mut().reset(d);
                         }
+                        due = Some(d);
                     }
                     timer.as_mut().poll(cx).map(|()| Wake::Timer)
                 })
