@@ -172,6 +172,12 @@ fn slow_heads_get_408_and_idle_connections_close() {
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert!(c.closed());
 
+    // A body that stalls gets 408 too.
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    assert_eq!(c.read().unwrap().status, 408);
+    assert!(c.closed());
+
     // An idle keep-alive connection is closed without a response.
     let mut c = Client::connect(server.local_addr());
     c.send(get("/once").as_bytes());

@@ -250,6 +250,11 @@ impl Conn {
         }
     }
 
+    /// Whether a request head has been read and its body is being read.
+    pub fn is_reading_body(&self) -> bool {
+        matches!(self.read, ReadState::Body(_))
+    }
+
     /// Parses the next request out of `buf`, consuming its bytes.
     ///
     /// An error means the request cannot be answered normally: the read side
@@ -892,6 +897,18 @@ mod tests {
         assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2);
         assert!(text.contains("HTTP/1.1 505 HTTP Version Not Supported\r\n"));
         assert_eq!(text.matches("connection: close").count(), 1);
+    }
+
+    #[test]
+    fn reading_body_state() {
+        let mut conn = Conn::new(Limits::default());
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\na");
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+        assert!(conn.is_reading_body() && conn.is_mid_request(&buf));
+        buf.extend_from_slice(b"bc");
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Request(_))));
+        assert!(!conn.is_reading_body() && !conn.is_mid_request(&buf));
     }
 
     #[test]

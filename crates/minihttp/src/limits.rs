@@ -27,9 +27,9 @@ pub struct Limits {
     /// 413 Content Too Large. Default: 8 MiB (8388608).
     pub max_body: u64,
     /// Longest time a client may take to send a complete request head,
-    /// counted from its first byte; the server then answers 408 or closes.
-    /// Default: 10 s. A plain value for the server loop; the parser does not
-    /// look at clocks.
+    /// counted from its first byte, and the longest pause while it sends a
+    /// body; the server then answers 408 and closes. Default: 10 s. A plain
+    /// value for the server loop; the parser does not look at clocks.
     pub header_read_timeout: Duration,
     /// Longest time an idle keep-alive connection stays open waiting for the
     /// next request. Default: 60 s.

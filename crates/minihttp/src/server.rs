@@ -598,6 +598,7 @@ async fn serve_conn<H: Handler>(
             break;
         }
         let mid = conn.is_mid_request(&rbuf);
+        let body = conn.is_reading_body();
         if !mid {
             head_started = None;
             if shared.shutdown.is_set() {
@@ -623,7 +624,10 @@ async fn serve_conn<H: Handler>(
                     // The clock is read only when the socket has nothing.
                     if due.is_none() {
                         let now = greenrt::time::now();
-                        let d = if mid {
+                        let d = if body {
+                            // A body may take long, but not stall.
+                            now + limits.header_read_timeout
+                        } else if mid {
                             *head_started.get_or_insert(now) + limits.header_read_timeout
                         } else {
                             now + limits.idle_timeout
