@@ -50,13 +50,19 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-    assert!(response.ends_with("\r\n\r\nserved by the command\n"), "{response}");
+    assert!(
+        response.ends_with("\r\n\r\nserved by the command\n"),
+        "{response}"
+    );
 
     // The access log line: client, method, path, status, bytes, time.
     line.clear();
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("127.0.0.1:"), "{line}");
-    assert!(line.contains("\"GET /page.txt HTTP/1.1\" 200 22 "), "{line}");
+    assert!(
+        line.contains("\"GET /page.txt HTTP/1.1\" 200 22 "),
+        "{line}"
+    );
     assert!(line.trim_end().ends_with("ms"), "{line}");
 
     // A second instance on the same port: a clear message and exit code 1.
@@ -77,7 +83,13 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
-    assert!(rest.contains("shutting down") && rest.contains("stopped"), "{rest}");
-    assert!(TcpStream::connect(&addr).is_err(), "still listening after exit");
+    assert!(
+        rest.contains("shutting down") && rest.contains("stopped"),
+        "{rest}"
+    );
+    assert!(
+        TcpStream::connect(&addr).is_err(),
+        "still listening after exit"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
