@@ -274,3 +274,52 @@ fn a_client_that_closes_mid_request_gets_400_at_once() {
     assert!(c.closed());
     server.shutdown().unwrap();
 }
+
+/// Sets its event when dropped.
+struct SetOnDrop(std::sync::Arc<sync_prims::Event>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.set();
+    }
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let ended = std::sync::Arc::new(sync_prims::Event::new());
+    let flag = ended.clone();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .limits(Limits {
+            write_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        })
+        .spawn(move |_req: Request| {
+            let flag = flag.clone();
+            async move {
+                // 32 MiB: far more than the socket buffers of both ends.
+                let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                    let _ended = SetOnDrop(flag);
+                    for _ in 0..512 {
+                        co.yield_(vec![b'h'; 64 << 10]).await;
+                    }
+                });
+                let mut r = Response::text("");
+                r.set_body(Body::stream(chunks));
+                r
+            }
+        })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/huge").as_bytes());
+    // The server drops the body (ending or giving up) while this client
+    // reads nothing.
+    assert!(
+        ended.wait_timeout(Duration::from_secs(60)),
+        "the body was never dropped"
+    );
+    // It gave up: the connection ends before the body does.
+    assert!(c.read().is_err(), "the whole body arrived");
+    server.shutdown().unwrap();
+}

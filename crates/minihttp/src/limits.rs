@@ -34,6 +34,10 @@ pub struct Limits {
     /// Longest time an idle keep-alive connection stays open waiting for the
     /// next request. Default: 60 s.
     pub idle_timeout: Duration,
+    /// Longest time a write may wait for the client to take bytes (a
+    /// client that stops reading a large response cannot pin the
+    /// connection); the connection is then closed. Default: 60 s.
+    pub write_timeout: Duration,
     /// Most connections one hub serves at once; further connections wait in
     /// the listen backlog. Default: 4096.
     pub max_connections_per_hub: usize,
@@ -48,6 +52,7 @@ impl Limits {
         max_body: 8 * 1024 * 1024,
         header_read_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(60),
+        write_timeout: Duration::from_secs(60),
         max_connections_per_hub: 4096,
     };
 }

@@ -589,7 +589,10 @@ async fn serve_conn<H: Handler>(
             }
         }
         if !wbuf.is_empty() {
-            if stream.write_all(&wbuf).await.is_err() {
+            if send_all(&stream, &wbuf, limits.write_timeout)
+                .await
+                .is_err()
+            {
                 break;
             }
             wbuf.clear();
@@ -668,7 +671,7 @@ async fn serve_conn<H: Handler>(
                         if mid {
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
-                            if stream.write_all(&wbuf).await.is_ok() {
+                            if send_all(&stream, &wbuf, limits.write_timeout).await.is_ok() {
                                 linger = true;
                             }
                         }
@@ -762,8 +765,19 @@ async fn respond<H: Handler>(
     let sent = match (framing, response.take_body()) {
         (Framing::None, _) => Ok(0),
         // Boxed: the rare, large futures stay out of every request's state.
-        (_, Body::File(f)) => Box::pin(send_file(f, wbuf, stream)).await,
-        (_, Body::Stream(s)) => Box::pin(send_stream(s, framing, wbuf, stream)).await,
+        (_, Body::File(f)) => {
+            Box::pin(send_file(f, wbuf, stream, shared.limits.write_timeout)).await
+        }
+        (_, Body::Stream(s)) => {
+            Box::pin(send_stream(
+                s,
+                framing,
+                wbuf,
+                stream,
+                shared.limits.write_timeout,
+            ))
+            .await
+        }
         (_, b) => Ok(b.len().unwrap_or(0)),
     };
     if let (Some(log), Some((start, method, target, version))) = (&shared.log, logged) {
@@ -780,8 +794,26 @@ async fn respond<H: Handler>(
     sent.map(|_| ())
 }
 
+/// Writes all of `buf`; when the socket cannot take it at once, waits at
+/// most `limit` for the rest (no timer at all when it can).
+async fn send_all(stream: &TcpStream, buf: &[u8], limit: Duration) -> io::Result<()> {
+    let mut write = pin!(stream.write_all(buf));
+    if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+        return r;
+    }
+    match greenrt::timeout(limit, write).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
 /// Sends the file region through `wbuf`, flushing as it fills.
-async fn send_file(body: FileBody, wbuf: &mut Vec<u8>, stream: &TcpStream) -> io::Result<u64> {
+async fn send_file(
+    body: FileBody,
+    wbuf: &mut Vec<u8>,
+    stream: &TcpStream,
+    limit: Duration,
+) -> io::Result<u64> {
     let FileBody {
         mut file,
         offset,
@@ -807,7 +839,7 @@ async fn send_file(body: FileBody, wbuf: &mut Vec<u8>, stream: &TcpStream) -> io
         }
         left -= n as u64;
         if wbuf.len() >= FLUSH_AT {
-            stream.write_all(wbuf).await?;
+            send_all(stream, wbuf, limit).await?;
             wbuf.clear();
         }
     }
@@ -822,6 +854,7 @@ async fn send_stream(
     framing: Framing,
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
+    limit: Duration,
 ) -> io::Result<u64> {
     let mut sent = 0u64;
     loop {
@@ -829,7 +862,7 @@ async fn send_stream(
             Poll::Ready(c) => c,
             Poll::Pending => {
                 if !wbuf.is_empty() {
-                    stream.write_all(wbuf).await?;
+                    send_all(stream, wbuf, limit).await?;
                     wbuf.clear();
                 }
                 poll_fn(|cx| body.poll_chunk(cx)).await
@@ -846,7 +879,7 @@ async fn send_stream(
             _ => wbuf.extend_from_slice(&chunk),
         }
         if wbuf.len() >= FLUSH_AT {
-            stream.write_all(wbuf).await?;
+            send_all(stream, wbuf, limit).await?;
             wbuf.clear();
         }
     }
