@@ -323,3 +323,38 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
     assert!(c.read().is_err(), "the whole body arrived");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .limits(Limits {
+            max_connections_per_hub: 2,
+            ..Limits::default()
+        })
+        .spawn(app)
+        .unwrap();
+    let addr = server.local_addr();
+    let mut first = Client::connect(addr);
+    first.send(get("/1").as_bytes());
+    assert_eq!(first.read().unwrap().text(), "/1");
+    let mut second = Client::connect(addr);
+    second.send(get("/2").as_bytes());
+    assert_eq!(second.read().unwrap().text(), "/2");
+
+    // The third waits in the backlog: no answer while both slots are held.
+    let mut third = Client::connect(addr);
+    third.send(get("/3").as_bytes());
+    third.set_read_timeout(Duration::from_millis(300));
+    let early = third.read();
+    assert!(
+        matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
+        "served over the cap: {early:?}"
+    );
+    // A slot frees up: the third is accepted and answered.
+    drop(first);
+    third.set_read_timeout(Duration::from_secs(30));
+    assert_eq!(third.read().unwrap().text(), "/3");
+    server.shutdown().unwrap();
+}

@@ -52,6 +52,11 @@ impl Client {
         self.reader.get_mut().write_all(bytes).unwrap();
     }
 
+    /// Changes the read timeout.
+    pub fn set_read_timeout(&mut self, d: Duration) {
+        self.reader.get_ref().set_read_timeout(Some(d)).unwrap();
+    }
+
     /// Ends the sending side (the server reads end of file).
     pub fn shutdown_write(&mut self) {
         self.reader
