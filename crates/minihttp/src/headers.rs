@@ -23,10 +23,25 @@ use crate::method::is_tchar;
 /// assert!(h.insert("Bad Name", "x").unwrap_err().is_invalid_header());
 /// assert!(h.insert("X-Split", "a\r\nSet-Cookie: b").is_err());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Headers {
-    entries: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    /// The first field, kept inline: a typical response (a content type)
+    /// then allocates nothing for its fields.
+    first: Option<Entry>,
+    /// The fields after `first`, in order.
+    rest: Vec<Entry>,
 }
+
+type Entry = (Cow<'static, str>, Cow<'static, str>);
+
+/// Equal when the fields are, in order (wherever they are stored).
+impl PartialEq for Headers {
+    fn eq(&self, other: &Headers) -> bool {
+        self.entries().eq(other.entries())
+    }
+}
+
+impl Eq for Headers {}
 
 /// Whether `name` is a non-empty token.
 pub(crate) fn valid_name(name: &str) -> bool {
@@ -46,7 +61,8 @@ impl Headers {
     /// No header fields.
     pub const fn new() -> Headers {
         Headers {
-            entries: Vec::new(),
+            first: None,
+            rest: Vec::new(),
         }
     }
 
@@ -60,7 +76,7 @@ impl Headers {
         if !valid_name(&name) || !valid_value(&value) {
             return Err(Error::new(Kind::InvalidHeader));
         }
-        self.entries.push((name, value));
+        self.push((name, value));
         Ok(())
     }
 
@@ -75,30 +91,41 @@ impl Headers {
             return Err(Error::new(Kind::InvalidHeader));
         }
         self.remove(&name);
-        self.entries.push((name, value));
+        self.push((name, value));
         Ok(())
     }
 
     /// Appends a constant field without checking it; for the crate's own
     /// names and values, which are valid.
+    /// Appends a checked field, inline when it is the only one.
+    fn push(&mut self, entry: Entry) {
+        if self.is_empty() {
+            self.first = Some(entry);
+        } else {
+            self.rest.push(entry);
+        }
+    }
+
+    /// Every field, in order.
+    fn entries(&self) -> impl Iterator<Item = &Entry> + '_ {
+        self.first.iter().chain(self.rest.iter())
+    }
+
     pub(crate) fn push_static(&mut self, name: &'static str, value: &'static str) {
         debug_assert!(valid_name(name) && valid_value(value));
-        self.entries
-            .push((Cow::Borrowed(name), Cow::Borrowed(value)));
+        self.push((Cow::Borrowed(name), Cow::Borrowed(value)));
     }
 
     /// The first value of the field `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
+        self.entries()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| &**v)
     }
 
     /// Every value of the field `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.entries
-            .iter()
+        self.entries()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| &**v)
     }
@@ -110,30 +137,57 @@ impl Headers {
 
     /// Removes every field `name`; returns how many there were.
     pub fn remove(&mut self, name: &str) -> usize {
-        let before = self.entries.len();
-        self.entries.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        before - self.entries.len()
+        let before = self.len();
+        if self
+            .first
+            .as_ref()
+            .is_some_and(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            self.first = None;
+        }
+        self.rest.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        before - self.len()
     }
 
     /// Every field, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(n, v)| (&**n, &**v))
+        self.entries().map(|(n, v)| (&**n, &**v))
     }
 
     /// Number of fields.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        usize::from(self.first.is_some()) + self.rest.len()
     }
 
     /// Whether there are no fields.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.first.is_none() && self.rest.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_survives_removing_the_inline_field() {
+        let mut h = Headers::new();
+        h.append("a", "1").unwrap();
+        h.append("b", "2").unwrap();
+        assert_eq!(h.remove("A"), 1);
+        h.append("c", "3").unwrap();
+        assert_eq!(h.iter().collect::<Vec<_>>(), [("b", "2"), ("c", "3")]);
+        let mut same = Headers::new();
+        same.append("b", "2").unwrap();
+        same.append("c", "3").unwrap();
+        assert_eq!(h, same);
+        assert_eq!(h.len(), 2);
+        h.remove("b");
+        h.remove("c");
+        assert!(h.is_empty());
+        h.insert("d", "4").unwrap();
+        assert_eq!(h.get("D"), Some("4"));
+    }
 
     #[test]
     fn validation_and_lookup() {
