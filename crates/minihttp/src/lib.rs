@@ -1,5 +1,32 @@
-//! The protocol core of `minihttp`, a hardened HTTP/1.1 server: everything
-//! that does not need sockets or a runtime.
+//! `minihttp`: a hardened, fast HTTP/1.1 server on `greenrt` green threads,
+//! and the protocol core under it.
+//!
+//! - [`Server`]: one `SO_REUSEPORT` listener and one hub per worker, one
+//!   green task per connection, batched pipelined writes, header-read /
+//!   idle / write timeouts, a per-hub connection cap, graceful shutdown on
+//!   a `sync_prims::Event`, panicking handlers answered with 500. A
+//!   [`Handler`] is any `Fn(Request) -> impl Future<Output = Response>`, a
+//!   [`Router`] or a [`StaticFiles`]; bodies are bytes, files
+//!   ([`Body::File`]) or streams ([`Body::Stream`], for example a `coro`
+//!   async generator).
+//!
+//! ```
+//! use minihttp::{Request, Response, Server};
+//! use std::io::{Read, Write};
+//!
+//! let server = Server::bind("127.0.0.1:0")?
+//!     .workers(2)
+//!     .spawn(|req: Request| async move { Response::text(format!("Hello, {}!", req.path())) })?;
+//! let mut s = std::net::TcpStream::connect(server.local_addr())?;
+//! s.write_all(b"GET /world HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! let mut text = String::new();
+//! s.read_to_string(&mut text)?;
+//! assert!(text.starts_with("HTTP/1.1 200 OK\r\n") && text.ends_with("Hello, /world!"));
+//! server.shutdown()?; // graceful: in-flight requests finish first
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The protocol core needs no sockets and no runtime:
 //!
 //! - [`parse_head`]: incremental, zero-copy request-head parsing on
 //!   `httparse` (`Partial` / `Complete`), checked against [`Limits`] and the
@@ -13,7 +40,7 @@
 //! - [`StaticFiles`] and the helpers in [`files`]: safe path resolution,
 //!   MIME types, validators and 304, ranges and 206/416, directory listings.
 //!
-//! # Example
+//! # The core, sans I/O
 //!
 //! A whole exchange, sans I/O: bytes that a socket would deliver, split
 //! anywhere, and the bytes to send back.
