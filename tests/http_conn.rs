@@ -358,3 +358,21 @@ fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
     assert_eq!(third.read().unwrap().text(), "/3");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn binding_a_taken_port_is_a_clear_error() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let err = Server::bind(addr).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    // A port held by another minihttp server (SO_REUSEPORT) is refused too.
+    let running = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .spawn(app)
+        .unwrap();
+    let err = Server::bind(running.local_addr()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+    running.shutdown().unwrap();
+}
