@@ -367,3 +367,33 @@ fn spawn_blocking_results_panics_and_many_jobs() {
         assert_eq!(sum, (0..100).sum::<i32>());
     });
 }
+
+#[test]
+fn data_and_fin_in_one_edge_still_end_the_stream() {
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // A plain thread sends a few bytes and closes before the server
+        // reads anything, so the bytes and the FIN arrive together.
+        let sent = Arc::new(Event::new());
+        let client = {
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                std::io::Write::write_all(&mut c, b"short").unwrap();
+                drop(c);
+                sent.set();
+            })
+        };
+        let (conn, _) = listener.accept().await.unwrap();
+        sent.wait_async().await;
+        let mut buf = [0u8; 1024];
+        assert_eq!(conn.read(&mut buf).await.unwrap(), 5, "a short read");
+        let end = timeout(Duration::from_secs(30), conn.read(&mut buf)).await;
+        assert_eq!(
+            end.expect("end of stream is seen, not waited for").unwrap(),
+            0
+        );
+        client.join().unwrap();
+    });
+}

@@ -167,6 +167,38 @@ impl Registration {
     }
 }
 
+impl Registration {
+    /// Like [`poll_io`](Registration::poll_io) for a stream write of `want`
+    /// bytes: a short write (some bytes, fewer than asked) means the send
+    /// buffer was full at that instant, so write readiness is cleared at
+    /// once and the next write waits for the kernel's next edge instead of
+    /// paying for a system call that would only say `WouldBlock`. (Reads
+    /// cannot do the same: a peer's FIN that came with the last bytes
+    /// raises no further edge, and only a read returning 0 sees it.)
+    pub(crate) fn poll_io_stream(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        want: usize,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let seen = match self.poll_ready(cx, dir) {
+                Poll::Ready(s) => s,
+                Poll::Pending => return Poll::Pending,
+            };
+            match op() {
+                Ok(n) if n > 0 && n < want => {
+                    self.clear(seen, dir);
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(seen, dir),
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
 /// A non-blocking socket registered with a hub's reactor; deregistered
 /// before the socket closes. Every green socket type wraps one.
 #[derive(Debug)]

@@ -311,11 +311,17 @@ impl TcpStream {
     }
 
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        // A short read is not taken as "drained": the peer's FIN may have
+        // come with the last bytes, in the same readiness edge, and only a
+        // read that returns 0 sees it.
         self.io.poll_io(cx, Direction::Read, |mut s| s.read(buf))
     }
 
     fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.io.poll_io(cx, Direction::Write, |mut s| s.write(buf))
+        let s = self.io.get();
+        self.io
+            .registration()
+            .poll_io_stream(cx, Direction::Write, buf.len(), || (&*s).write(buf))
     }
 
     fn poll_write_vectored_priv(
@@ -323,8 +329,11 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let want = bufs.iter().map(|b| b.len()).sum();
+        let s = self.io.get();
         self.io
-            .poll_io(cx, Direction::Write, |mut s| s.write_vectored(bufs))
+            .registration()
+            .poll_io_stream(cx, Direction::Write, want, || (&*s).write_vectored(bufs))
     }
 }
 
