@@ -179,7 +179,7 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         } else {
             Slot::Empty
         };
-        match raw.poll_body(input, cx) {
+        match raw.poll_body(input, Some(cx)) {
             Step::Yielded(y) => Poll::Ready(Some(y)),
             Step::Pending => Poll::Pending,
             Step::Complete(()) | Step::Finished | Step::Misuse => {
@@ -241,7 +241,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
         }
         this.begun = true;
         let input = this.input.take().map_or(Slot::Empty, Slot::Sent);
-        match this.owner.raw.poll_body(input, cx) {
+        match this.owner.raw.poll_body(input, Some(cx)) {
             Step::Yielded(y) => Poll::Ready(Ok(GenState::Yielded(y))),
             Step::Complete(r) => Poll::Ready(Ok(GenState::Complete(r))),
             Step::Pending => Poll::Pending,

@@ -29,6 +29,15 @@ use crate::raw::{self, Id, Slot};
 /// of any generator (for instance after the `Co` was moved out of the body
 /// and handed to an executor) the poll panics, since the future could
 /// otherwise never complete.
+///
+/// The yields of a synchronous [`Gen`](crate::Gen) must be polled with the
+/// context its resume gives the body, which is how `.await`, `join!`,
+/// `select!` and [`yield_from`](Co::yield_from) poll them: the generator's
+/// frame travels in that context. A yield polled under a context made
+/// inside the body (a nested executor, or a combinator with wakers of its
+/// own such as `FuturesUnordered`) is taken for an escaped `Co` and
+/// panics. An [`AsyncGen`](crate::AsyncGen)'s yields may be polled under
+/// any context.
 pub struct Co<Y, S = ()> {
     id: Id<Y, S>,
 }
@@ -120,10 +129,10 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     type Output = S;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<S> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
-        let Some(frame) = raw::frame(&this.id) else {
-            raw::misuse();
+        let Some(frame) = raw::frame(&this.id, cx) else {
+            raw::misuse(cx);
             return Poll::Pending;
         };
         match this.value.take() {
@@ -166,31 +175,24 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
         let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
-            raw::misuse();
+            raw::misuse(cx);
             return Poll::Pending;
         };
-        let inner_id = &this.inner.id;
+        let Some(frame) = raw::frame(this.id, cx) else {
+            raw::misuse(cx);
+            return Poll::Pending;
+        };
         // The inner body runs in our resumer's frame under its own id: both
         // generators have the same `Y` and `S`, so its yields reach the
         // resumer directly. A panic skips `restore_id`, harmlessly: the
         // frame is then unwinding with us.
-        let polled = raw::with_frame(this.id, |frame| {
-            let outer = frame.swap_id(inner_id);
-            let poll = body.as_mut().poll(cx);
-            frame.restore_id(outer);
-            poll
-        });
-        match polled {
-            Some(Poll::Ready(r)) => {
-                this.inner.body = None;
-                Poll::Ready(r)
-            }
-            Some(Poll::Pending) => Poll::Pending,
-            None => {
-                raw::misuse();
-                Poll::Pending
-            }
+        let outer = frame.swap_id(&this.inner.id);
+        let poll = body.as_mut().poll(cx);
+        frame.restore_id(outer);
+        if poll.is_ready() {
+            this.inner.body = None;
         }
+        poll
     }
 }
 

@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::raw::{Enter, Frame, Id, Slot};
+use crate::raw::{self, Enter, Frame, FrameWaker, Id, Slot};
 
 /// A generator's body and the bookkeeping of the protocol around it.
 ///
@@ -92,12 +92,22 @@ impl<Y, R, S, B: ?Sized> Raw<Y, R, S, B> {
 
 impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     /// Polls the body once, with `input` in the slot (a value sent to the
-    /// yield the body is suspended at, or nothing).
+    /// yield the body is suspended at, or nothing), and with `cx` (an
+    /// executor's, for an asynchronous generator) or else a context whose
+    /// waker wakes nothing (for a synchronous one).
+    ///
+    /// The body's yields find the frame through the context's waker when
+    /// it is a [`FrameWaker`] (always the case for a synchronous resume:
+    /// the fast path), and through the thread-local otherwise.
     ///
     /// If the body panics, it is dropped while unwinding and the generator
     /// is finished.
     #[inline(always)]
-    pub(crate) fn poll_body(&mut self, input: Slot<Y, S>, cx: &mut Context<'_>) -> Step<Y, R> {
+    pub(crate) fn poll_body(
+        &mut self,
+        input: Slot<Y, S>,
+        cx: Option<&mut Context<'_>>,
+    ) -> Step<Y, R> {
         let frame = Frame::new(&self.id, input);
         let poll = {
             let unwind = Unwind {
@@ -108,9 +118,26 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 std::mem::forget(unwind);
                 return Step::Finished;
             };
-            let enter = Enter::new(&frame);
-            let poll = body.as_mut().poll(cx);
-            drop(enter);
+            let poll = match cx {
+                // A frame waker of an enclosing synchronous resume (one
+                // whose body awaits this generator) would carry the wrong
+                // frame: replaced by one of ours, which wakes nothing
+                // either.
+                Some(cx) if !raw::carries_frame(cx) => {
+                    let enter = Enter::new(&frame);
+                    let poll = body.as_mut().poll(cx);
+                    drop(enter);
+                    poll
+                }
+                // Not published in the thread-local: the frame's address
+                // then stays within this call, and the compiler may keep it
+                // in registers (a round trip of an inlined body costs about
+                // half as much).
+                _ => {
+                    let waker = FrameWaker::new(&frame);
+                    body.as_mut().poll(&mut Context::from_waker(waker.waker()))
+                }
+            };
             std::mem::forget(unwind);
             poll
         };

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::iter::FusedIterator;
-use std::task::{Context, Waker};
 
 use crate::co::{Co, Delegate};
 use crate::core::{Raw, Step};
@@ -180,8 +179,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
 
     #[inline(always)]
     fn resume(&mut self, input: Slot<Y, S>) -> Result<GenState<Y, R>, GenError> {
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.raw.poll_body(input, &mut cx) {
+        match self.raw.poll_body(input, None) {
             Step::Yielded(y) => Ok(GenState::Yielded(y)),
             Step::Complete(r) => Ok(GenState::Complete(r)),
             Step::Finished => Err(GenError::Finished),
@@ -253,12 +251,14 @@ impl<Y, B: ?Sized + Future<Output = ()>> Iterator for Gen<Y, (), (), B> {
 
     #[inline]
     fn next(&mut self) -> Option<Y> {
-        let step = if self.raw.started() {
-            self.send(())
+        // `start` or `send(())`, through one call of the body's poll (which
+        // the compiler may then inline).
+        let input = if self.raw.started() {
+            Slot::Sent(())
         } else {
-            self.start()
+            Slot::Empty
         };
-        match step {
+        match self.resume(input) {
             Ok(GenState::Yielded(y)) => Some(y),
             _ => {
                 self.raw.close();

@@ -3,18 +3,28 @@
 //!
 //! A resume (`send`, `start`, a stream's `poll_next`) puts a [`Frame`] on
 //! its own stack: the running generator's id and the [`Slot`] that values
-//! pass through. For the duration of one `poll` of the body, a
-//! thread-local points at that frame. A [`Yield`](crate::futures::Yield)
-//! polled inside the body checks that the frame belongs to its own
-//! generator and then moves values through the slot. No allocation, no
-//! reference count, nothing shared between threads.
+//! pass through. For the duration of one `poll` of the body, the frame is
+//! where the body's yields can find it:
+//!
+//! - a synchronous resume polls the body with a context made from a
+//!   [`FrameWaker`], whose data is the frame (the fast path: the frame's
+//!   address goes nowhere else, so the compiler may keep it in registers);
+//! - an asynchronous one polls it with its executor's context, and a
+//!   thread-local, [`ACTIVE`], points at the frame.
+//!
+//! A [`Yield`](crate::futures::Yield) polled inside the body looks in its
+//! context first, then in the thread-local, checks that the frame belongs
+//! to its own generator, and then moves values through the slot. No
+//! allocation, no reference count, nothing shared between threads.
 //!
 //! # Invariant
 //!
 //! [`ACTIVE`] points either to [`NO_FRAME`] (whose id, 0, no [`Id`] has)
 //! or to (the `id` field at the start of) a live `Frame<Y, S>` on that
-//! thread's stack, and that field holds (possibly marked [`MISUSED`]) the
-//! number of an [`Id`] whose type parameters are that frame's `Y` and `S`.
+//! thread's stack; a waker with the [`FRAME_WAKER`] vtable exists only
+//! inside a [`FrameWaker`], which borrows the frame its data points to. A
+//! frame's `id` field holds (possibly marked [`MISUSED`]) the number of an
+//! [`Id`] whose type parameters are that frame's `Y` and `S`.
 //!
 //! It holds because:
 //! - an id number is minted once, by [`Id::fresh`], for one `Id<Y, S>`;
@@ -27,12 +37,18 @@
 //!   `Frame` for the guard's whole life, and by `Enter`'s `Drop`, which
 //!   puts back the previous value; guards live only as locals of one poll,
 //!   so they nest like the stack frames that own them (also when
-//!   unwinding), and a frame outlives the guard that published it.
+//!   unwinding), and a frame outlives the guard that published it;
+//! - [`FRAME_WAKER`] is private, used only by [`FrameWaker::new`], and its
+//!   clone makes a no-op waker (which carries no frame), so no other waker
+//!   with that vtable can exist; a `FrameWaker` hands out its waker only by
+//!   reference, for at most its own life.
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 /// The value in transit between a resumer and its body: one cell, so that
 /// a round trip reads and writes one discriminant.
@@ -162,6 +178,8 @@ pub(crate) struct Enter<'a> {
 }
 
 impl<'a> Enter<'a> {
+    /// Publishes `frame`, for the yields of a body polled under an
+    /// executor's context (which carries no frame).
     #[inline(always)]
     pub(crate) fn new<Y, S>(frame: &'a Frame<Y, S>) -> Self {
         // A pointer to the whole frame (so that it may be used to reach the
@@ -181,17 +199,79 @@ impl Drop for Enter<'_> {
     }
 }
 
-/// The running frame, if it belongs to generator `id`.
+/// The vtable of the wakers made by [`FrameWaker`]: they wake nothing (a
+/// synchronous generator is only ever resumed by its owner), and their
+/// data is the frame of the resume that made them.
+static FRAME_WAKER: RawWakerVTable = RawWakerVTable::new(clone_noop, ignore, ignore, ignore);
+
+fn clone_noop(_: *const ()) -> RawWaker {
+    // A clone may outlive the frame, so it is a plain no-op waker, which
+    // knows of no frame.
+    let noop = Waker::noop();
+    RawWaker::new(noop.data(), noop.vtable())
+}
+
+fn ignore(_: *const ()) {}
+
+/// A waker that carries a frame to the yields polled with it, so that they
+/// find it without the thread-local: what a synchronous resume polls its
+/// body with.
+pub(crate) struct FrameWaker<'a> {
+    // Never dropped: dropping it would do nothing but an indirect call.
+    waker: ManuallyDrop<Waker>,
+    _frame: PhantomData<&'a ()>,
+}
+
+impl<'a> FrameWaker<'a> {
+    #[inline(always)]
+    pub(crate) fn new<Y, S>(frame: &'a Frame<Y, S>) -> Self {
+        let data = ptr::from_ref(frame).cast::<()>();
+        // SAFETY: the vtable's functions never use the data pointer (its
+        // clone is the no-op waker, the others do nothing), so they are
+        // fine on any thread and for any lifetime of `data`.
+        let waker = unsafe { Waker::from_raw(RawWaker::new(data, &FRAME_WAKER)) };
+        FrameWaker {
+            waker: ManuallyDrop::new(waker),
+            _frame: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+/// Whether `cx` was made from a [`FrameWaker`] (so that it carries the
+/// frame of some synchronous resume).
+#[inline(always)]
+pub(crate) fn carries_frame(cx: &Context<'_>) -> bool {
+    ptr::eq(cx.waker().vtable(), &FRAME_WAKER)
+}
+
+/// The running frame, if it belongs to generator `id`: the one `cx`
+/// carries if it was made by a [`FrameWaker`], or else the one published
+/// in the thread-local (for a body polled by an executor, as an
+/// `AsyncGen`'s is, or a yield polled under a context of the body's own).
 ///
 /// The reference lives as long as the borrow of `id`, which the crate's
 /// futures hold only for one poll of theirs, inside the poll of the
 /// frame's body.
 #[inline(always)]
-pub(crate) fn frame<Y, S>(id: &Id<Y, S>) -> Option<&Frame<Y, S>> {
-    let active = ACTIVE.get();
-    // SAFETY: by the module invariant `ACTIVE` points either to
+pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i Frame<Y, S>> {
+    let waker = cx.waker();
+    let active = if carries_frame(cx) {
+        waker.data().cast::<u64>()
+    } else {
+        ACTIVE.get()
+    };
+    // SAFETY: a waker with the `FRAME_WAKER` vtable exists only inside a
+    // `FrameWaker`, which borrows the frame its data points to (as a
+    // pointer to the whole frame, whose first field is the id); `cx` is
+    // borrowed for this call, so that `FrameWaker` and its frame are live.
+    // Otherwise, by the module invariant `ACTIVE` points either to
     // `NO_FRAME` or to the `id` cell of a live frame on this thread's
-    // stack, below us; both are readable `u64`s (a `Cell<u64>` is one).
+    // stack, below us. All are readable `u64`s (a `Cell<u64>` is one).
     let running = unsafe { active.read() };
     if running != id.n {
         return None;
@@ -200,39 +280,42 @@ pub(crate) fn frame<Y, S>(id: &Id<Y, S>) -> Option<&Frame<Y, S>> {
     // `NO_FRAME`) nor marked (as `Id::fresh` never makes those), so by the
     // module invariant the frame is a `Frame<Y, S>` with this `Id`'s `Y`
     // and `S`; `id` is its first field (`repr(C)`), so the pointer, which
-    // `Enter::new` made from a reference to the whole frame, is the
-    // frame's. The frame outlives the current poll of its body, and the
-    // callers use the reference only inside it (while they borrow `id`,
-    // which is theirs); a `Frame` is used only through shared
-    // references and `Cell`s, so other references to it (reentrant ones
-    // included) are fine.
+    // was made from a reference to the whole frame, is the frame's. The
+    // frame outlives the current poll of its body, and the callers use the
+    // reference only inside it (while they borrow `id`, which is theirs); a
+    // `Frame` is used only through shared references and `Cell`s, so other
+    // references to it (reentrant ones included) are fine.
     Some(unsafe { &*active.cast::<Frame<Y, S>>() })
 }
 
-/// Runs `f` on the running frame if it belongs to generator `id`, and
-/// returns `None` otherwise.
-#[inline(always)]
-pub(crate) fn with_frame<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Frame<Y, S>) -> T) -> Option<T> {
-    frame(id).map(f)
-}
-
 /// Records that a `Co` was awaited inside a generator that is not its own,
-/// so that the innermost resumer reports `GenError::Misuse`.
+/// so that the innermost resumer reports `GenError::Misuse`: the resume
+/// whose frame `cx` carries, or else the one published in the
+/// thread-local.
 ///
 /// # Panics
 ///
-/// If no generator is running on this thread: the `Co` escaped its
-/// generator and is being awaited by some other executor, and the only
-/// alternative to a panic would be a future that never completes.
+/// If neither `cx` nor the thread-local knows of a running generator: the
+/// `Co` escaped its generator and is being awaited by some other executor
+/// (or under a context made inside a synchronous body, which carries none
+/// of its frame), and the only alternative to a panic would be a future
+/// that never completes.
 #[inline(always)]
-pub(crate) fn misuse() {
-    let active = ACTIVE.get();
+pub(crate) fn misuse(cx: &Context<'_>) {
+    let waker = cx.waker();
+    let active = if carries_frame(cx) {
+        waker.data().cast::<u64>()
+    } else {
+        ACTIVE.get()
+    };
     if ptr::eq(active, &raw const NO_FRAME) {
         escaped();
     }
-    // SAFETY: by the module invariant an `ACTIVE` other than `NO_FRAME`
-    // points to the `id` cell of a live frame on this thread's stack,
-    // below us, made from a reference to the whole frame.
+    // SAFETY: by the module invariant, the data of a waker with the
+    // `FRAME_WAKER` vtable (alive, since `cx` is borrowed) and an `ACTIVE`
+    // other than `NO_FRAME` both point to the `id` cell of a live frame on
+    // this thread's stack, below us, made from a reference to the whole
+    // frame.
     let id = unsafe { &*active.cast::<Cell<u64>>() };
     id.set(id.get() | MISUSED);
 }
@@ -247,6 +330,13 @@ fn escaped() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lookup of a yield polled under a context that carries no frame
+    /// (an executor's): through the thread-local.
+    fn with_frame<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Frame<Y, S>) -> T) -> Option<T> {
+        let cx = Context::from_waker(Waker::noop());
+        frame(id, &cx).map(f)
+    }
 
     #[test]
     fn ids_are_unique_across_threads_and_never_zero() {
@@ -289,7 +379,7 @@ mod tests {
                 Some(true),
                 "leaving the inner frame restores the outer"
             );
-            misuse();
+            misuse(&Context::from_waker(Waker::noop()));
             assert!(outer.misused());
             assert_eq!(with_frame(&a, |_| ()), None, "a marked frame matches no id");
         }
@@ -297,8 +387,45 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_waker_carries_its_frame_and_its_clones_do_not() {
+        let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
+        let outer = Frame::new(&a, Slot::Sent(1));
+        let _enter = Enter::new(&outer);
+        let inner = Frame::new(&b, Slot::Sent(2));
+        let waker = FrameWaker::new(&inner);
+        let cx = Context::from_waker(waker.waker());
+        assert!(carries_frame(&cx));
+        // The context's frame is found, not the published one.
+        assert!(frame(&a, &cx).is_none());
+        let got = frame(&b, &cx).map(|f| matches!(f.slot.take(), Slot::Sent(2)));
+        assert_eq!(got, Some(true));
+        // A clone may outlive the frame: it carries none, and the lookup
+        // falls back to the thread-local.
+        let clone = cx.waker().clone();
+        let cx = Context::from_waker(&clone);
+        assert!(!carries_frame(&cx));
+        assert!(frame(&b, &cx).is_none());
+        let got = frame(&a, &cx).map(|f| matches!(f.slot.take(), Slot::Sent(1)));
+        assert_eq!(got, Some(true));
+        clone.wake_by_ref();
+        clone.wake();
+    }
+
+    #[test]
+    fn misuse_marks_the_frame_of_the_context_before_the_published_one() {
+        let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
+        let outer = Frame::new(&a, Slot::Empty);
+        let _enter = Enter::new(&outer);
+        let inner = Frame::new(&b, Slot::Empty);
+        let waker = FrameWaker::new(&inner);
+        misuse(&Context::from_waker(waker.waker()));
+        assert!(inner.misused());
+        assert!(!outer.misused());
+    }
+
+    #[test]
     #[should_panic(expected = "outside the body of its own generator")]
     fn misuse_outside_any_frame_panics() {
-        misuse();
+        misuse(&Context::from_waker(Waker::noop()));
     }
 }

@@ -243,6 +243,57 @@ fn a_sync_generator_may_delegate_to_an_async_one_that_never_waits() {
 }
 
 #[test]
+fn a_sync_generator_may_resume_an_async_one_that_never_waits() {
+    // The async generator's resumes are polled with the sync generator's
+    // context; its body's yields must still reach its own frame.
+    let outer: coro::Gen<u32> = coro::Gen::new(|co| async move {
+        let mut inner: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+            let a = co.yield_(1).await;
+            let b = co.yield_(a + 1).await;
+            a + b
+        });
+        let mut seen = Vec::new();
+        let mut step = inner.start().await;
+        let mut sent = 10;
+        while let Ok(GenState::Yielded(y)) = step {
+            seen.push(y);
+            co.yield_(y).await;
+            step = inner.send(sent).await;
+            sent += 10;
+        }
+        assert_eq!(seen, [1, 11]);
+        if let Ok(GenState::Complete(r)) = step {
+            co.yield_(r).await;
+        }
+    });
+    assert_eq!(outer.collect::<Vec<_>>(), [1, 11, 30]);
+}
+
+#[test]
+fn an_async_body_may_poll_its_yields_under_a_context_of_its_own() {
+    /// Polls its future with a context of its own, as a combinator with
+    /// wakers of its own (`FuturesUnordered`) does.
+    struct OwnContext<F>(F);
+    impl<F: Future + Unpin> Future for OwnContext<F> {
+        type Output = F::Output;
+        fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<F::Output> {
+            let mut own = Context::from_waker(Waker::noop());
+            Pin::new(&mut self.0).poll(&mut own)
+        }
+    }
+    let mut g: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let a = OwnContext(co.yield_(1)).await;
+        let b = co.yield_(a).await;
+        a + b
+    });
+    block_on(async {
+        assert_eq!(g.start().await, Ok(GenState::Yielded(1)));
+        assert_eq!(g.send(5).await, Ok(GenState::Yielded(5)));
+        assert_eq!(g.send(7).await, Ok(GenState::Complete(12)));
+    });
+}
+
+#[test]
 fn the_stream_is_fused() {
     let mut g: AsyncGen<u8> = AsyncGen::new(|co| async move {
         co.yield_(1).await;

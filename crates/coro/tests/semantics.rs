@@ -283,6 +283,42 @@ fn ready_foreign_futures_are_fine_in_a_sync_generator() {
     assert_eq!(g.collect::<Vec<_>>(), [0, 2, 4]);
 }
 
+/// Polls its future with a context of its own, as an executor or a
+/// combinator with wakers of its own (`FuturesUnordered`) does.
+struct OwnContext<F>(F);
+
+impl<F: Future + Unpin> Future for OwnContext<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let mut own = std::task::Context::from_waker(std::task::Waker::noop());
+        std::pin::Pin::new(&mut self.0).poll(&mut own)
+    }
+}
+
+#[test]
+fn a_yield_polled_under_a_context_made_in_a_sync_body_is_an_escaped_co() {
+    // A synchronous generator's frame travels in the context its resume
+    // gives the body; under another context a yield cannot find it, as if
+    // its `Co` had escaped to another executor.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let a = co.yield_(1).await;
+        let b = OwnContext(co.yield_(a)).await;
+        a + b
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    let err = catch_unwind(AssertUnwindSafe(|| g.send(5))).expect_err("the yield panics");
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(
+        msg.contains("outside the body of its own generator"),
+        "{msg}"
+    );
+    assert!(g.is_complete());
+    assert_eq!(g.send(7), Err(GenError::Finished));
+}
+
 #[test]
 fn another_generators_co_is_misuse() {
     let mut outer: Gen<u32, Result<(), GenError>> = Gen::new(|co| async move {
