@@ -21,7 +21,7 @@ pub(crate) fn run() -> String {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let rounds = 3;
+    let rounds = 5;
     let me = std::env::current_exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();

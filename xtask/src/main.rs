@@ -66,12 +66,17 @@ enum Outcome {
 }
 
 struct Run {
+    /// What the closing line calls the run (`ci`, `bench`).
+    label: &'static str,
     steps: Vec<Step>,
 }
 
 impl Run {
-    fn new() -> Self {
-        Run { steps: Vec::new() }
+    fn new(label: &'static str) -> Self {
+        Run {
+            label,
+            steps: Vec::new(),
+        }
     }
 
     /// Runs `cmd`, printing it first; a failure ends the whole run.
@@ -121,7 +126,8 @@ impl Run {
             .count();
         let skipped = self.steps.len() - passed;
         println!(
-            "ci: {passed} passed, {} failed, {skipped} skipped",
+            "{}: {passed} passed, {} failed, {skipped} skipped",
+            self.label,
             usize::from(failed.is_some())
         );
     }
@@ -174,7 +180,7 @@ fn crate_names() -> Result<Vec<String>, String> {
 }
 
 fn ci() -> Result<(), String> {
-    let mut run = Run::new();
+    let mut run = Run::new("ci");
     let nextest = has(cargo(&["nextest", "--version"]).env_remove("RUSTFLAGS"));
 
     run.step("fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
@@ -307,7 +313,7 @@ fn bench(areas: &[String]) -> Result<(), String> {
         }
         areas.iter().map(String::as_str).collect()
     };
-    let mut run = Run::new();
+    let mut run = Run::new("bench");
     let out_dir = Path::new("target/bench");
     fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     run.step(
