@@ -42,6 +42,10 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
 /// | `0b11`   | held, waiters queued: release wakes the queue's head   |
 /// | `0b10`   | free, waiters queued (a woken waiter is on its way)    |
 ///
+/// A panic while the guard is held releases the lock as the guard drops;
+/// the lock is not poisoned (as in Python and `parking_lot`): the value is
+/// what the panicking code left.
+///
 /// # Fairness
 ///
 /// A released lock goes to whoever takes it first (a running thread may
