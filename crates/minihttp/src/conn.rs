@@ -106,7 +106,9 @@ impl ReadBuf {
 /// What [`Conn::poll_request`] found.
 #[derive(Debug)]
 pub enum Next {
-    /// A complete request, body included. Answer it with
+    /// A request: complete, body included, or, when the connection
+    /// [streams bodies](Conn::set_stream_bodies), its head, with the body
+    /// to read through [`Conn::poll_body`]. Answer it with
     /// [`Conn::encode_response`] (responses go out in request order).
     Request(Request),
     /// Write [`CONTINUE`] (the client waits on `Expect: 100-continue`), then
@@ -117,6 +119,20 @@ pub enum Next {
     /// No more requests will be read on this connection: answer the ones
     /// handed out, then close.
     Close,
+}
+
+/// What [`Conn::poll_body`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyRead {
+    /// Body bytes were appended; more follow.
+    Data,
+    /// The body is complete (its last bytes, if any, were appended).
+    Done,
+    /// Write [`CONTINUE`] (the client waits on `Expect: 100-continue`), then
+    /// read more and poll again.
+    Continue,
+    /// Read more bytes into the buffer and poll again.
+    NeedMore,
 }
 
 /// How a response body follows its head.
@@ -141,6 +157,12 @@ enum ReadState {
     Head,
     /// Reading the body of `request`.
     Body(Box<PendingBody>),
+    /// The request was handed out after its head; its body is read with
+    /// `poll_body`.
+    Stream(Box<Streaming>),
+    /// The request was answered before its streamed body was read to the
+    /// end: the rest is discarded before the next head.
+    Drain(Box<Streaming>),
     /// No more requests: one asked to close, the peer closed, or an error.
     Closed,
 }
@@ -150,6 +172,14 @@ struct PendingBody {
     request: Request,
     decoder: Decoder,
     keep_alive: bool,
+    expect_continue: bool,
+}
+
+#[derive(Debug)]
+struct Streaming {
+    decoder: Decoder,
+    keep_alive: bool,
+    /// `100 Continue` is owed and not yet sent.
     expect_continue: bool,
 }
 
@@ -203,6 +233,8 @@ pub struct Conn {
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
+    /// Requests with a body are handed out after their heads.
+    stream_bodies: bool,
     /// After a partial head: how many bytes of it are known not to end it.
     scanned: usize,
     /// After a partial head: whether its request line is complete.
@@ -222,6 +254,7 @@ impl Conn {
             owed: VecDeque::new(),
             eof: false,
             failed: false,
+            stream_bodies: false,
             scanned: 0,
             line_done: false,
             #[cfg(test)]
@@ -232,6 +265,38 @@ impl Conn {
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Streams request bodies (off by default): a request with a body is
+    /// handed out as soon as its head is read, and its body is read with
+    /// [`poll_body`](Conn::poll_body), `100 Continue` included. Answering
+    /// the request before its body was read to the end discards the rest
+    /// (up to [`Limits::max_body`]) before the next request, or, when the
+    /// client still waits for `100 Continue`, closes the connection.
+    ///
+    /// ```
+    /// use minihttp::{BodyRead, Conn, Limits, Next, ReadBuf, Response};
+    /// let mut conn = Conn::new(Limits::default());
+    /// conn.set_stream_bodies(true);
+    /// let mut buf = ReadBuf::new();
+    /// buf.extend_from_slice(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc");
+    /// let Ok(Next::Request(req)) = conn.poll_request(&mut buf) else { panic!() };
+    /// assert!(req.body().is_empty() && conn.is_reading_body());
+    /// let mut body = Vec::new();
+    /// assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Data));
+    /// assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+    /// buf.extend_from_slice(b"def");
+    /// assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Done));
+    /// assert_eq!(body, b"abcdef");
+    /// conn.encode_response(&Response::text("6"), &mut Vec::new());
+    /// ```
+    pub fn set_stream_bodies(&mut self, on: bool) {
+        self.stream_bodies = on;
+    }
+
+    /// Whether request bodies are streamed ([`set_stream_bodies`](Conn::set_stream_bodies)).
+    pub fn streams_bodies(&self) -> bool {
+        self.stream_bodies
     }
 
     /// Records that the peer closed its sending side: no more bytes will
@@ -245,14 +310,92 @@ impl Conn {
     pub fn is_mid_request(&self, buf: &ReadBuf) -> bool {
         match self.read {
             ReadState::Head => leading_empty_lines(buf.data()) < buf.len(),
-            ReadState::Body(_) => true,
+            ReadState::Body(_) | ReadState::Stream(_) | ReadState::Drain(_) => true,
             ReadState::Closed => false,
         }
     }
 
-    /// Whether a request head has been read and its body is being read.
+    /// Whether a request head has been read and its body is being read
+    /// (buffered, streamed, or discarded after an early answer).
     pub fn is_reading_body(&self) -> bool {
-        matches!(self.read, ReadState::Body(_))
+        matches!(
+            self.read,
+            ReadState::Body(_) | ReadState::Stream(_) | ReadState::Drain(_)
+        )
+    }
+
+    /// Whether a streamed body is being read: a request was handed out
+    /// after its head and [`poll_body`](Conn::poll_body) has not said
+    /// [`Done`](BodyRead::Done) yet.
+    pub fn is_streaming_body(&self) -> bool {
+        matches!(self.read, ReadState::Stream(_))
+    }
+
+    /// The `Content-Length` still to come of the body being streamed
+    /// (`None` for a chunked body or when none is streamed).
+    pub fn body_remaining(&self) -> Option<u64> {
+        match &self.read {
+            ReadState::Stream(s) => s.decoder.remaining_hint(),
+            _ => None,
+        }
+    }
+
+    /// Decodes body bytes of the streamed request from `buf` into `out`,
+    /// consuming them. With an unread body and an `Expect: 100-continue`
+    /// request, the first call that finds no bytes says
+    /// [`Continue`](BodyRead::Continue) (unless earlier requests are still
+    /// unanswered, as for buffered bodies). Without a streamed body, says
+    /// [`Done`](BodyRead::Done).
+    ///
+    /// An error (413 over [`Limits::max_body`], 400 bad chunk framing or
+    /// end of input) closes the read side like a
+    /// [`poll_request`](Conn::poll_request) error: answer it with
+    /// [`encode_error`](Conn::encode_error) in place of the request's
+    /// response.
+    pub fn poll_body(&mut self, buf: &mut ReadBuf, out: &mut Vec<u8>) -> Result<BodyRead, Error> {
+        let ReadState::Stream(s) = &mut self.read else {
+            return Ok(BodyRead::Done);
+        };
+        let before = out.len();
+        let (used, done) = match s.decoder.decode_into(buf.data(), out) {
+            Ok(r) => r,
+            Err(e) => {
+                self.read = ReadState::Closed;
+                self.failed = true;
+                return Err(e);
+            }
+        };
+        buf.consume(used);
+        if used > 0 {
+            // The client sends the body without waiting: no interim answer.
+            s.expect_continue = false;
+        }
+        if done {
+            // The answer is still owed: it closes if the request said so.
+            self.read = if s.keep_alive {
+                ReadState::Head
+            } else {
+                ReadState::Closed
+            };
+            return Ok(BodyRead::Done);
+        }
+        if out.len() > before {
+            return Ok(BodyRead::Data);
+        }
+        if self.eof {
+            self.read = ReadState::Closed;
+            self.failed = true;
+            return Err(Error::new(Kind::Incomplete));
+        }
+        // This request's own answer is the only one owed: the interim
+        // answer goes out in order.
+        let send_continue = s.expect_continue && self.owed.len() <= 1;
+        s.expect_continue = false;
+        Ok(if send_continue {
+            BodyRead::Continue
+        } else {
+            BodyRead::NeedMore
+        })
     }
 
     /// Parses the next request out of `buf`, consuming its bytes.
@@ -315,6 +458,15 @@ impl Conn {
                     if kind == BodyKind::Empty {
                         return Ok(Next::Request(self.hand_out(request, keep_alive)));
                     }
+                    if self.stream_bodies {
+                        let request = self.hand_out(request, keep_alive);
+                        self.read = ReadState::Stream(Box::new(Streaming {
+                            decoder: Decoder::new(kind, self.limits.max_body, self.limits.max_head),
+                            keep_alive,
+                            expect_continue,
+                        }));
+                        return Ok(Next::Request(request));
+                    }
                     if let BodyKind::Length(n) = kind {
                         // Reserve what is declared, up to a bound: a declared
                         // length costs nothing until its bytes arrive.
@@ -353,6 +505,40 @@ impl Conn {
                     } else {
                         Next::NeedMore
                     });
+                }
+                // A streamed body not read to the end: discard the rest.
+                // Its request is answered (or is being ignored), so a bad
+                // or oversized rest closes the connection without another
+                // answer.
+                ReadState::Stream(mut s) | ReadState::Drain(mut s) => {
+                    let mut used = 0;
+                    let done = loop {
+                        match s.decoder.decode(&buf.data()[used..]) {
+                            Ok(step) => {
+                                used += step.consumed;
+                                if step.done || step.consumed == 0 {
+                                    break step.done;
+                                }
+                            }
+                            Err(_) => {
+                                buf.consume(buf.len());
+                                return Ok(Next::Close);
+                            }
+                        }
+                    };
+                    buf.consume(used);
+                    if done {
+                        if !s.keep_alive {
+                            return Ok(Next::Close);
+                        }
+                        self.read = ReadState::Head;
+                        continue;
+                    }
+                    if self.eof {
+                        return Ok(Next::Close);
+                    }
+                    self.read = ReadState::Drain(s);
+                    return Ok(Next::NeedMore);
                 }
             }
         }
@@ -420,6 +606,23 @@ impl Conn {
         if matches!(self.write, WriteState::Closed) {
             return Framing::None;
         }
+        // The answer to a request whose streamed body was not read to the
+        // end: the rest is discarded before the next request, unless the
+        // client still waits for `100 Continue` (it may never send the
+        // body; RFC 9110 section 10.1.1): then the connection closes.
+        let mut unread_close = false;
+        if self.owed.is_empty() {
+            if let ReadState::Stream(s) = &self.read {
+                if s.expect_continue {
+                    unread_close = true;
+                    self.read = ReadState::Closed;
+                } else if let ReadState::Stream(s) =
+                    std::mem::replace(&mut self.read, ReadState::Closed)
+                {
+                    self.read = ReadState::Drain(s);
+                }
+            }
+        }
         let status = response.status();
         let body_len = response.body().len();
         let framing = framing_for(owed, status, body_len);
@@ -429,6 +632,7 @@ impl Conn {
             && (owed.head || status == StatusCode::NOT_MODIFIED)
             && response.headers().contains("content-length");
         let close = !owed.keep_alive
+            || unread_close
             || response.wants_close()
             || framing == Framing::UntilClose
             || (matches!(self.read, ReadState::Closed) && self.owed.is_empty() && !self.failed);
@@ -1094,6 +1298,262 @@ mod tests {
         (reqs, Ok(()))
     }
 
+    /// As `feed`, with streamed bodies: each request's body is read with
+    /// `poll_body` before it is answered.
+    fn feed_streaming(pieces: &[&[u8]]) -> (Vec<Request>, Result<(), Error>) {
+        let mut conn = Conn::new(Limits::default());
+        conn.set_stream_bodies(true);
+        let mut buf = ReadBuf::new();
+        let mut reqs = Vec::new();
+        let mut current: Option<Request> = None;
+        let total: usize = pieces.iter().map(|p| p.len()).sum();
+        let mut polls = 0;
+        for (i, piece) in pieces.iter().enumerate() {
+            buf.extend_from_slice(piece);
+            if i + 1 == pieces.len() {
+                conn.read_eof();
+            }
+            loop {
+                polls += 1;
+                assert!(polls <= 2 * total + 2 * pieces.len() + 4, "no progress");
+                if let Some(req) = &mut current {
+                    match conn.poll_body(&mut buf, &mut req.body) {
+                        Ok(BodyRead::Data | BodyRead::Continue) => continue,
+                        Ok(BodyRead::NeedMore) => {
+                            assert!(i + 1 < pieces.len(), "NeedMore after end of input");
+                            break;
+                        }
+                        Ok(BodyRead::Done) => {
+                            assert!(!conn.is_streaming_body());
+                            conn.encode_response(&Response::new(StatusCode::OK), &mut Vec::new());
+                            reqs.extend(current.take());
+                            continue;
+                        }
+                        Err(e) => return (reqs, Err(e)),
+                    }
+                }
+                match conn.poll_request(&mut buf) {
+                    Ok(Next::Request(r)) => {
+                        if conn.is_streaming_body() {
+                            current = Some(r);
+                        } else {
+                            conn.encode_response(&Response::new(StatusCode::OK), &mut Vec::new());
+                            reqs.push(r);
+                        }
+                    }
+                    Ok(Next::Continue) => panic!("Continue comes from poll_body when streaming"),
+                    Ok(Next::NeedMore) => {
+                        assert!(i + 1 < pieces.len(), "NeedMore after end of input");
+                        break;
+                    }
+                    Ok(Next::Close) => return (reqs, Ok(())),
+                    Err(e) => return (reqs, Err(e)),
+                }
+            }
+        }
+        (reqs, Ok(()))
+    }
+
+    /// A streaming connection fed `raw` at once.
+    fn streaming(raw: &[u8], limits: Limits) -> (Conn, ReadBuf) {
+        let mut conn = Conn::new(limits);
+        conn.set_stream_bodies(true);
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(raw);
+        (conn, buf)
+    }
+
+    fn next_request(conn: &mut Conn, buf: &mut ReadBuf) -> Request {
+        match conn.poll_request(buf) {
+            Ok(Next::Request(r)) => r,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn streamed_body_comes_after_its_head() {
+        let (mut conn, mut buf) = streaming(
+            b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello",
+            Limits::default(),
+        );
+        assert!(conn.streams_bodies());
+        let req = next_request(&mut conn, &mut buf);
+        assert_eq!((req.path(), req.body()), ("/up".into(), &b""[..]));
+        assert!(conn.is_streaming_body() && conn.is_reading_body());
+        assert_eq!(conn.body_remaining(), Some(11));
+        let mut body = Vec::new();
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Data));
+        assert_eq!(conn.body_remaining(), Some(6));
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+        // The rest, and a pipelined request behind it.
+        buf.extend_from_slice(b" worldGET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Done));
+        assert_eq!(body, b"hello world");
+        assert!(!conn.is_streaming_body());
+        // Done again once finished, and nothing is taken from the buffer.
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Done));
+        let mut out = Vec::new();
+        conn.encode_response(&Response::text("11"), &mut out);
+        assert!(!find(&out, b"connection: close"));
+        assert_eq!(next_request(&mut conn, &mut buf).path(), "/next");
+        // Requests without a body come whole, as before.
+        assert!(!conn.is_reading_body());
+    }
+
+    #[test]
+    fn streamed_chunked_body_and_its_limit() {
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n",
+            small(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        assert_eq!(conn.body_remaining(), None);
+        let mut body = Vec::new();
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Data));
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+        // 8 + 9 bytes: over the 16-byte limit as soon as the size is read.
+        buf.extend_from_slice(b"9\r\n");
+        let err = conn.poll_body(&mut buf, &mut body).unwrap_err();
+        assert!(err.is_body_too_large());
+        assert_eq!(body, b"12345678");
+        let mut out = Vec::new();
+        conn.encode_error(&err, &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 413 "));
+        assert!(find(&out, b"connection: close\r\n"));
+        assert!(conn.is_done());
+        // A declared length over the limit is refused at the head, as before.
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 17\r\n\r\n",
+            small(),
+        );
+        assert!(conn.poll_request(&mut buf).unwrap_err().is_body_too_large());
+    }
+
+    #[test]
+    fn streamed_continue_only_when_the_body_is_read() {
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            Limits::default(),
+        );
+        // The request comes out first, without a Continue.
+        let _req = next_request(&mut conn, &mut buf);
+        let mut body = Vec::new();
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Continue));
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+        buf.extend_from_slice(b"data");
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Done));
+        assert_eq!(body, b"data");
+
+        // A client that sends the body without waiting gets no Continue.
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\nda",
+            Limits::default(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        let mut body = Vec::new();
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Data));
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+    }
+
+    #[test]
+    fn answering_before_continue_closes() {
+        let (mut conn, mut buf) = streaming(
+            b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+            Limits::default(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        let mut out = Vec::new();
+        conn.encode_response(&Response::error(StatusCode::FORBIDDEN), &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 403 "));
+        assert!(find(&out, b"connection: close\r\n"));
+        assert!(conn.is_done());
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+    }
+
+    #[test]
+    fn an_unread_body_is_discarded_before_the_next_request() {
+        for (body, framing) in [
+            (&b"0123456789"[..], "Content-Length: 10"),
+            (
+                &b"4\r\n0123\r\n6;x=y\r\n456789\r\n0\r\nT: 1\r\n\r\n"[..],
+                "Transfer-Encoding: chunked",
+            ),
+        ] {
+            let head = format!("POST /a HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\n");
+            let wire = [head.as_bytes(), body, b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n"].concat();
+            // Any split: the second request is found whole.
+            for cut in 0..wire.len() {
+                let (mut conn, mut buf) = streaming(&wire[..cut], Limits::default());
+                let mut got = Vec::new();
+                let mut fed = false;
+                loop {
+                    match conn.poll_request(&mut buf) {
+                        Ok(Next::Request(r)) => {
+                            conn.encode_response(&Response::text("x"), &mut Vec::new());
+                            got.push(r.path().into_owned());
+                        }
+                        Ok(Next::NeedMore) if !fed => {
+                            buf.extend_from_slice(&wire[cut..]);
+                            fed = true;
+                        }
+                        other => panic!("cut {cut}: {other:?}"),
+                    }
+                    if got.len() == 2 {
+                        break;
+                    }
+                }
+                assert_eq!(got, ["/a", "/b"], "cut {cut}");
+                assert!(buf.is_empty() && conn.keep_alive());
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_or_oversized_unread_rest_closes_without_another_answer() {
+        for rest in [&b"11\r\n"[..], b"zz\r\n", b"4\r\nabcd\n"] {
+            let (mut conn, mut buf) = streaming(
+                b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                small(),
+            );
+            let _req = next_request(&mut conn, &mut buf);
+            let mut out = Vec::new();
+            conn.encode_response(&Response::text("early"), &mut out);
+            let answered = out.len();
+            buf.extend_from_slice(rest);
+            assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+            assert!(conn.is_done());
+            assert_eq!(out.len(), answered);
+        }
+        // The peer closing in the middle of an unread rest: a clean close.
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc",
+            Limits::default(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        conn.encode_response(&Response::text("early"), &mut Vec::new());
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+        assert!(conn.is_reading_body() && conn.is_mid_request(&buf));
+        conn.read_eof();
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+    }
+
+    #[test]
+    fn end_of_input_in_a_streamed_body_is_incomplete() {
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc",
+            Limits::default(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        let mut body = Vec::new();
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Data));
+        conn.read_eof();
+        let err = conn.poll_body(&mut buf, &mut body).unwrap_err();
+        assert!(err.is_incomplete());
+        let mut out = Vec::new();
+        conn.encode_error(&err, &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 400 ") && conn.is_done());
+    }
+
     fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
         let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
         cuts.sort_unstable();
@@ -1154,6 +1614,13 @@ mod tests {
                 parts.iter().map(summary).collect::<Vec<_>>(),
                 whole.iter().map(summary).collect::<Vec<_>>()
             );
+            // Streamed bodies read with `poll_body`: the same requests.
+            let (streamed, end) = feed_streaming(&refs);
+            prop_assert!(end.is_ok(), "{:?}", end);
+            prop_assert_eq!(
+                streamed.iter().map(summary).collect::<Vec<_>>(),
+                whole.iter().map(summary).collect::<Vec<_>>()
+            );
         }
 
         #[test]
@@ -1196,6 +1663,12 @@ mod tests {
             let pieces = split(&wire, &cuts);
             let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
             let (parts, parts_end) = feed(&refs);
+            let (streamed, streamed_end) = feed_streaming(&refs);
+            prop_assert_eq!(
+                streamed.iter().map(summary).collect::<Vec<_>>(),
+                whole.iter().map(summary).collect::<Vec<_>>()
+            );
+            prop_assert_eq!(streamed_end.is_err(), whole_end.is_err());
             // The same requests, and an error in both or in neither (the
             // status may differ: a version read before its line ends).
             prop_assert_eq!(

@@ -42,6 +42,8 @@ pub(crate) enum Kind {
     InvalidStatus,
     /// A route pattern that cannot be compiled.
     InvalidRoute,
+    /// A streamed request body read after its request was answered.
+    BodyGone,
 }
 
 /// An error from parsing a request, framing a body or building a response.
@@ -76,7 +78,7 @@ impl Error {
     /// | [`is_unsupported_version`](Error::is_unsupported_version) | 505 |
     /// | [`is_unknown_coding`](Error::is_unknown_coding) | 501 |
     /// | [`is_timeout`](Error::is_timeout) | 408 |
-    /// | [`is_invalid_header`](Error::is_invalid_header), [`is_invalid_status`](Error::is_invalid_status), [`is_invalid_route`](Error::is_invalid_route) | 500 |
+    /// | [`is_invalid_header`](Error::is_invalid_header), [`is_invalid_status`](Error::is_invalid_status), [`is_invalid_route`](Error::is_invalid_route), [`is_body_gone`](Error::is_body_gone) | 500 |
     /// | every other request error | 400 |
     pub fn status(&self) -> StatusCode {
         match self.kind {
@@ -88,7 +90,7 @@ impl Error {
             Kind::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             Kind::UnknownCoding => StatusCode::NOT_IMPLEMENTED,
             Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Kind::InvalidHeader | Kind::InvalidStatus | Kind::InvalidRoute => {
+            Kind::InvalidHeader | Kind::InvalidStatus | Kind::InvalidRoute | Kind::BodyGone => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Kind::Malformed
@@ -108,7 +110,7 @@ impl Error {
     pub fn closes_connection(&self) -> bool {
         !matches!(
             self.kind,
-            Kind::InvalidHeader | Kind::InvalidStatus | Kind::InvalidRoute
+            Kind::InvalidHeader | Kind::InvalidStatus | Kind::InvalidRoute | Kind::BodyGone
         )
     }
 
@@ -196,6 +198,12 @@ impl Error {
         self.kind == Kind::InvalidRoute
     }
 
+    /// A streamed request body was read after its request had been
+    /// answered (the rest of the body is no longer available).
+    pub fn is_body_gone(&self) -> bool {
+        self.kind == Kind::BodyGone
+    }
+
     fn message(&self) -> &'static str {
         match self.kind {
             Kind::RequestLineTooLong => "request line too long",
@@ -215,6 +223,7 @@ impl Error {
             Kind::InvalidHeader => "invalid header name or value",
             Kind::InvalidStatus => "invalid status code",
             Kind::InvalidRoute => "invalid route pattern",
+            Kind::BodyGone => "request body read after the request was answered",
         }
     }
 }
@@ -255,6 +264,7 @@ mod tests {
             (Kind::Incomplete, 400),
             (Kind::Timeout, 408),
             (Kind::InvalidHeader, 500),
+            (Kind::BodyGone, 500),
         ];
         for (kind, code) in cases {
             let e = Error::new(kind);
@@ -264,5 +274,6 @@ mod tests {
         assert!(Error::timeout().is_timeout());
         assert!(Error::new(Kind::Chunk).closes_connection());
         assert!(!Error::new(Kind::InvalidHeader).closes_connection());
+        assert!(Error::new(Kind::BodyGone).is_body_gone());
     }
 }

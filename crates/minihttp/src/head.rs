@@ -417,6 +417,7 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
             query,
             headers,
             body: Vec::new(),
+            stream: None,
             params: Vec::new(),
         },
         len: raw.len(),

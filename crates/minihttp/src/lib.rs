@@ -77,6 +77,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod body_stream;
 mod conn;
 mod date;
 mod error;
@@ -94,7 +95,8 @@ mod server;
 mod status;
 
 pub use body::{BodyKind, ChunkedEncoder, Decoder, Step};
-pub use conn::{CONTINUE, Conn, Framing, Next, ReadBuf, SERVER_NAME};
+pub use body_stream::BodyStream;
+pub use conn::{BodyRead, CONTINUE, Conn, Framing, Next, ReadBuf, SERVER_NAME};
 pub use date::{DateCache, HTTP_DATE_LEN, fmt_http_date, parse_http_date, with_cached_date};
 pub use error::Error;
 
@@ -134,5 +136,6 @@ mod tests {
         send_sync::<crate::Server>();
         send_sync::<crate::ServerHandle>();
         send_sync::<crate::Body>();
+        send_sync::<crate::BodyStream>();
     }
 }

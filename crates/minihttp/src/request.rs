@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::body_stream::BodyStream;
 use crate::error::{Error, Kind};
 use crate::method::{Method, Version};
 use crate::pct;
@@ -50,7 +51,6 @@ impl Span {
 /// assert_eq!(req.header("HOST"), Some("h"));
 /// assert_eq!(req.body(), b"hi");
 /// ```
-#[derive(Clone)]
 pub struct Request {
     pub(crate) head: Vec<u8>,
     pub(crate) method: Method,
@@ -61,6 +61,8 @@ pub struct Request {
     pub(crate) query: Option<Span>,
     pub(crate) headers: Vec<(Span, Span)>,
     pub(crate) body: Vec<u8>,
+    /// The body still on the connection, when the server streams bodies.
+    pub(crate) stream: Option<BodyStream>,
     pub(crate) params: Vec<(Box<str>, String)>,
 }
 
@@ -178,13 +180,49 @@ impl Request {
     }
 
     /// The body, decoded from its `Content-Length` or chunked framing.
+    ///
+    /// Empty when the body is streamed ([`is_body_streamed`]): read it
+    /// with [`body_stream`](Request::body_stream) instead.
+    ///
+    /// [`is_body_streamed`]: Request::is_body_streamed
     pub fn body(&self) -> &[u8] {
         &self.body
     }
 
-    /// Takes the body out of the request.
+    /// Takes the buffered body out of the request (empty when the body is
+    /// streamed).
     pub fn into_body(self) -> Vec<u8> {
         self.body
+    }
+
+    /// Whether the body is still on the connection, to be read with
+    /// [`body_stream`](Request::body_stream): the server streams bodies
+    /// ([`Server::stream_bodies`](crate::Server::stream_bodies)) and this
+    /// request has one that has not been taken yet.
+    pub fn is_body_streamed(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Takes the body out as a [`BodyStream`] to read incrementally: the
+    /// body still on the connection when it is streamed, else the buffered
+    /// body (which [`body`](Request::body) then no longer shows). Later
+    /// calls give an empty stream.
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// let mut req = minihttp::Request::parse(
+    ///     b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    /// )?;
+    /// assert_eq!(req.body_stream().read_all().await?, b"abc");
+    /// assert!(req.body().is_empty());
+    /// # Ok::<(), minihttp::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn body_stream(&mut self) -> BodyStream {
+        match self.stream.take() {
+            Some(s) => s,
+            None => BodyStream::from_bytes(std::mem::take(&mut self.body)),
+        }
     }
 
     /// The value of path parameter `name` set by the [`Router`](crate::Router)
@@ -199,6 +237,25 @@ impl Request {
     /// Every path parameter set by the [`Router`](crate::Router).
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.params.iter().map(|(k, v)| (&**k, v.as_str()))
+    }
+}
+
+impl Clone for Request {
+    /// A copy of the request; a streamed body stays with the original (the
+    /// copy's body is empty and not streamed).
+    fn clone(&self) -> Request {
+        Request {
+            head: self.head.clone(),
+            method: self.method.clone(),
+            version: self.version,
+            target: self.target,
+            path: self.path,
+            query: self.query,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            stream: None,
+            params: self.params.clone(),
+        }
     }
 }
 
@@ -222,6 +279,7 @@ impl fmt::Debug for Request {
             .field("version", &self.version)
             .field("headers", &Headers(self))
             .field("body_len", &self.body.len())
+            .field("body_streamed", &self.stream.is_some())
             .finish()
     }
 }

@@ -15,7 +15,7 @@ use std::future::{Future, poll_fn};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
@@ -28,7 +28,8 @@ use greenrt::{Greenlet, Runtime};
 use sync_prims::Event;
 
 use crate::body::ChunkedEncoder;
-use crate::conn::{Conn, Framing, Next, ReadBuf};
+use crate::body_stream::{Feeder, pipe};
+use crate::conn::{BodyRead, Conn, Framing, Next, ReadBuf};
 use crate::date::{refresh_date, set_ticked};
 use crate::error::Error;
 use crate::files::StaticFiles;
@@ -167,6 +168,7 @@ pub struct Server {
     drain_timeout: Duration,
     log: Option<LogFn>,
     shutdown: Arc<Event>,
+    stream_bodies: bool,
 }
 
 impl fmt::Debug for Server {
@@ -176,6 +178,7 @@ impl fmt::Debug for Server {
             .field("workers", &self.workers)
             .field("limits", &self.limits)
             .field("drain_timeout", &self.drain_timeout)
+            .field("stream_bodies", &self.stream_bodies)
             .finish_non_exhaustive()
     }
 }
@@ -198,6 +201,7 @@ impl Server {
                         drain_timeout: Duration::from_secs(10),
                         log: None,
                         shutdown: Arc::new(Event::new()),
+                        stream_bodies: false,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -225,6 +229,51 @@ impl Server {
     /// their connections anyway. Default: 10 s.
     pub fn drain_timeout(mut self, d: Duration) -> Server {
         self.drain_timeout = d;
+        self
+    }
+
+    /// Streams request bodies (off by default: bodies are buffered up to
+    /// [`Limits::max_body`] before the handler runs).
+    ///
+    /// When on, a request with a body reaches the handler as soon as its
+    /// head is read; the handler reads the body incrementally with
+    /// [`Request::body_stream`] (a [`BodyStream`](crate::BodyStream):
+    /// chunks, a `Stream`, or `futures_io::AsyncRead`), and
+    /// [`Request::body`] is empty. The connection reads the socket only as
+    /// the handler asks for bytes; `Expect: 100-continue` is answered when
+    /// it first does. The body limit (413), bad framing (400) and the
+    /// header-read timeout for each pause (408) still apply: the handler's
+    /// read fails and the client gets that error instead of the handler's
+    /// response. A body the handler leaves unread is discarded before the
+    /// next request on the connection (or the connection closes, when the
+    /// client still waits for `100 Continue`).
+    ///
+    /// ```
+    /// use minihttp::{Request, Response, Server};
+    /// use std::io::{Read, Write};
+    ///
+    /// let server = Server::bind("127.0.0.1:0")?
+    ///     .workers(1)
+    ///     .stream_bodies(true)
+    ///     .spawn(|mut req: Request| async move {
+    ///         let mut body = req.body_stream();
+    ///         let mut total = 0;
+    ///         while let Ok(Some(chunk)) = body.next_chunk().await {
+    ///             total += chunk.len();
+    ///         }
+    ///         Response::text(total.to_string())
+    ///     })?;
+    /// let mut s = std::net::TcpStream::connect(server.local_addr())?;
+    /// s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n")?;
+    /// s.write_all(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")?;
+    /// let mut text = String::new();
+    /// s.read_to_string(&mut text)?;
+    /// assert!(text.ends_with("\r\n\r\n11"));
+    /// server.shutdown()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn stream_bodies(mut self, on: bool) -> Server {
+        self.stream_bodies = on;
         self
     }
 
@@ -288,6 +337,7 @@ impl Server {
             drain_timeout: self.drain_timeout,
             log: self.log,
             shutdown: self.shutdown,
+            stream_bodies: self.stream_bodies,
         });
         Ok((listeners, shared))
     }
@@ -376,6 +426,7 @@ struct Shared<H> {
     drain_timeout: Duration,
     log: Option<LogFn>,
     shutdown: Arc<Event>,
+    stream_bodies: bool,
 }
 
 /// Runs the hubs until shutdown.
@@ -552,6 +603,7 @@ async fn serve_conn<H: Handler>(
     let _ = stream.set_nodelay(true);
     let limits = &shared.limits;
     let mut conn = Conn::new(limits.clone());
+    conn.set_stream_bodies(shared.stream_bodies);
     let mut rbuf = ReadBuf::new();
     let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut stop = pin!(shared.shutdown.wait_async());
@@ -568,11 +620,11 @@ async fn serve_conn<H: Handler>(
         loop {
             match conn.poll_request(&mut rbuf) {
                 Ok(Next::Request(req)) => {
-                    if respond(&shared, &mut conn, req, peer, &mut wbuf, &stream)
+                    match respond(&shared, &mut conn, req, peer, &mut wbuf, &stream, &mut rbuf)
                         .await
-                        .is_err()
                     {
-                        break 'conn;
+                        Ok(failed_body) => linger |= failed_body,
+                        Err(_) => break 'conn,
                     }
                 }
                 Ok(Next::Continue) => {
@@ -726,15 +778,18 @@ fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
 
 /// Runs the handler for `req` (a panic answers 500), encodes the response
 /// into `wbuf`, and sends a file or stream body through it. An error means
-/// the connection must close.
+/// the connection must close; `Ok(true)`, that a streamed request body
+/// failed and its error was answered (the connection ends with a
+/// lingering close).
 async fn respond<H: Handler>(
     shared: &Shared<H>,
     conn: &mut Conn,
-    req: Request,
+    mut req: Request,
     peer: SocketAddr,
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
-) -> io::Result<()> {
+    rbuf: &mut ReadBuf,
+) -> io::Result<bool> {
     let logged = shared.log.as_ref().map(|_| {
         (
             Instant::now(),
@@ -743,20 +798,49 @@ async fn respond<H: Handler>(
             req.version(),
         )
     });
+    // A streamed body: the handler reads it through a pipe that this
+    // task fills while it polls the handler (no task, no allocation for
+    // requests without one).
+    let feeder = if conn.is_streaming_body() {
+        let (feeder, body) = pipe(conn.body_remaining());
+        req.stream = Some(body);
+        Some(feeder)
+    } else {
+        None
+    };
+    let mut body_error = None;
     let mut response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
         Ok(fut) => {
             let mut fut = pin!(fut);
-            poll_fn(
-                |cx| match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(r)) => Poll::Ready(r),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(_) => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
-                },
-            )
-            .await
+            match &feeder {
+                None => poll_fn(|cx| poll_guarded(fut.as_mut(), cx)).await,
+                Some(feeder) => {
+                    let (r, e) = Box::pin(pump(
+                        fut.as_mut(),
+                        feeder,
+                        conn,
+                        rbuf,
+                        wbuf,
+                        stream,
+                        &shared.limits,
+                    ))
+                    .await?;
+                    body_error = e;
+                    r
+                }
+            }
         }
         Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
     };
+    if let Some(feeder) = feeder {
+        feeder.close();
+    }
+    if let Some(e) = body_error {
+        // The body could not be read: its error is the answer.
+        conn.encode_error(&e, wbuf);
+        log_error(shared, peer, e.status());
+        return Ok(true);
+    }
     if shared.shutdown.is_set() {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
@@ -791,7 +875,127 @@ async fn respond<H: Handler>(
             elapsed: start.elapsed(),
         });
     }
-    sent.map(|_| ())
+    sent.map(|_| false)
+}
+
+/// Polls a handler's future; a panic answers 500.
+fn poll_guarded<F: Future<Output = Response>>(
+    fut: Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<Response> {
+    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+        Ok(p) => p,
+        Err(_) => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
+    }
+}
+
+/// Runs a handler whose request body is streamed: whenever it waits for
+/// body bytes, decodes the next ones from `rbuf` into the pipe, reading
+/// the socket (while still polling the handler) when `rbuf` has none and
+/// sending `100 Continue` when the client waits for it. Each pause is
+/// bounded by the header-read timeout. Returns the handler's response and
+/// the body's error, if it failed; an I/O error closes the connection.
+async fn pump<F: Future<Output = Response>>(
+    mut fut: Pin<&mut F>,
+    feeder: &Feeder,
+    conn: &mut Conn,
+    rbuf: &mut ReadBuf,
+    wbuf: &mut Vec<u8>,
+    stream: &TcpStream,
+    limits: &Limits,
+) -> io::Result<(Response, Option<Error>)> {
+    enum Wake {
+        Read(io::Result<usize>),
+        Answer(Response),
+        Timer,
+    }
+    let mut failed: Option<Error> = None;
+    let mut timer = pin!(greenrt::time::sleep(limits.header_read_timeout));
+    loop {
+        // Run the handler until it answers or waits for body bytes.
+        let answer = poll_fn(|cx| match poll_guarded(fut.as_mut(), cx) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending if failed.is_none() && feeder.wants(cx.waker()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        })
+        .await;
+        if let Some(r) = answer {
+            return Ok((r, failed));
+        }
+        // Feed it: what the buffer holds, else what the socket brings.
+        loop {
+            match feeder.fill(|out| conn.poll_body(rbuf, out)) {
+                Ok(BodyRead::Data) => {
+                    feeder.wake_reader();
+                    break;
+                }
+                Ok(BodyRead::Done) => {
+                    feeder.finish(Ok(()));
+                    break;
+                }
+                Ok(BodyRead::Continue) => {
+                    // Earlier answers in `wbuf` go first.
+                    conn.encode_continue(wbuf);
+                    send_all(stream, wbuf, limits.write_timeout).await?;
+                    wbuf.clear();
+                }
+                Ok(BodyRead::NeedMore) => {
+                    // The pause's deadline, fixed when the socket first has
+                    // nothing; the timer is moved only when it would fire
+                    // late, and checked against it when it fires early.
+                    let mut due = None;
+                    let wake = loop {
+                        let wake = {
+                            let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
+                            poll_fn(|cx| {
+                                if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                                    return Poll::Ready(Wake::Read(r));
+                                }
+                                // The handler may answer without the rest.
+                                if let Poll::Ready(r) = poll_guarded(fut.as_mut(), cx) {
+                                    return Poll::Ready(Wake::Answer(r));
+                                }
+                                if due.is_none() {
+                                    let now = greenrt::time::now();
+                                    let d = now + limits.header_read_timeout;
+                                    if timer.deadline() > d || timer.deadline() <= now {
+                                        timer.as_mut().reset(d);
+                                    }
+                                    due = Some(d);
+                                }
+                                timer.as_mut().poll(cx).map(|()| Wake::Timer)
+                            })
+                            .await
+                        };
+                        if let (Wake::Timer, Some(d)) = (&wake, due) {
+                            if greenrt::time::now() < d {
+                                timer.as_mut().reset(d);
+                                continue;
+                            }
+                        }
+                        break wake;
+                    };
+                    match wake {
+                        Wake::Read(Ok(0)) => conn.read_eof(),
+                        Wake::Read(Ok(n)) => rbuf.filled(n),
+                        Wake::Read(Err(e)) => return Err(e),
+                        Wake::Answer(r) => return Ok((r, failed)),
+                        Wake::Timer => {
+                            let e = Error::timeout();
+                            failed = Some(e);
+                            feeder.finish(Err(e));
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    feeder.finish(Err(e));
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Writes all of `buf`; when the socket cannot take it at once, waits at
