@@ -383,6 +383,25 @@ fn an_unread_body_does_not_disturb_the_next_pipelined_request() {
         assert_eq!(c.read().unwrap().status, 403);
         assert_eq!(c.read().unwrap().text(), "/third");
     }
+    // Unread on a connection that closes after the answer: the server
+    // closes lingering, so the client still gets its answer in full.
+    for version in ["HTTP/1.1\r\nConnection: close", "HTTP/1.0"] {
+        let mut c = Client::connect(server.local_addr());
+        let wire = [
+            format!(
+                "POST /ignore {version}\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+                big.len()
+            )
+            .as_bytes(),
+            &big,
+        ]
+        .concat();
+        c.send(&wire);
+        let r = c.read().unwrap();
+        assert_eq!((r.status, r.text()), (403, "ignored true".into()));
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(c.closed());
+    }
     server.shutdown().unwrap();
 }
 

@@ -623,7 +623,7 @@ async fn serve_conn<H: Handler>(
                     match respond(&shared, &mut conn, req, peer, &mut wbuf, &stream, &mut rbuf)
                         .await
                     {
-                        Ok(failed_body) => linger |= failed_body,
+                        Ok(close_lingering) => linger |= close_lingering,
                         Err(_) => break 'conn,
                     }
                 }
@@ -778,9 +778,9 @@ fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
 
 /// Runs the handler for `req` (a panic answers 500), encodes the response
 /// into `wbuf`, and sends a file or stream body through it. An error means
-/// the connection must close; `Ok(true)`, that a streamed request body
-/// failed and its error was answered (the connection ends with a
-/// lingering close).
+/// the connection must close; `Ok(true)`, that the connection ends with a
+/// lingering close: a streamed request body failed and its error was
+/// answered, or it was left unread and the answer closes the connection.
 async fn respond<H: Handler>(
     shared: &Shared<H>,
     conn: &mut Conn,
@@ -845,7 +845,11 @@ async fn respond<H: Handler>(
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
     }
+    // A body left unread on a connection that now closes: close lingering,
+    // or the unread bytes could reset the connection and destroy the answer.
+    let unread = conn.is_streaming_body();
     let framing = conn.encode_response(&response, wbuf);
+    let linger = unread && conn.is_done();
     let sent = match (framing, response.take_body()) {
         (Framing::None, _) => Ok(0),
         // Boxed: the rare, large futures stay out of every request's state.
@@ -875,7 +879,7 @@ async fn respond<H: Handler>(
             elapsed: start.elapsed(),
         });
     }
-    sent.map(|_| false)
+    sent.map(|_| linger)
 }
 
 /// Polls a handler's future; a panic answers 500.
