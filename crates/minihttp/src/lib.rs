@@ -6,7 +6,9 @@
 //!   idle / write timeouts, a per-hub connection cap, graceful shutdown on
 //!   a `sync_prims::Event`, panicking handlers answered with 500. A
 //!   [`Handler`] is any `Fn(Request) -> impl Future<Output = Response>`, a
-//!   [`Router`] or a [`StaticFiles`]; bodies are bytes, files
+//!   [`Router`] or a [`StaticFiles`]; request bodies are buffered, or read
+//!   as they arrive through a [`BodyStream`]
+//!   ([`Server::stream_bodies`]); response bodies are bytes, files
 //!   ([`Body::File`]) or streams ([`Body::Stream`], for example a `coro`
 //!   async generator).
 //!
