@@ -59,15 +59,14 @@ enum Inner {
     /// A buffered body, yielded once.
     Bytes(Vec<u8>),
     /// A body still on the connection.
-    Pipe {
-        slot: Arc<Mutex<Slot>>,
-        len: Option<u64>,
-    },
+    Pipe(PipeReader),
 }
 
 /// What the two ends share.
 #[derive(Default)]
 struct Slot {
+    /// The declared `Content-Length`, if any.
+    len: Option<u64>,
     /// Decoded bytes not yet read start at `pos`.
     buf: Vec<u8>,
     pos: usize,
@@ -92,16 +91,19 @@ pub(crate) struct Feeder {
     slot: Arc<Mutex<Slot>>,
 }
 
+/// The handler's end of a streamed body, as a [`Request`](crate::Request)
+/// holds it until [`BodyStream`] wraps it: one pointer, so requests without
+/// a streamed body carry only a `None`.
+pub(crate) struct PipeReader(Arc<Mutex<Slot>>);
+
 /// A connected pair: the connection feeds, the handler reads. `len` is the
 /// declared `Content-Length`, if any.
-pub(crate) fn pipe(len: Option<u64>) -> (Feeder, BodyStream) {
-    let slot = Arc::new(Mutex::new(Slot::default()));
-    (
-        Feeder { slot: slot.clone() },
-        BodyStream {
-            inner: Inner::Pipe { slot, len },
-        },
-    )
+pub(crate) fn pipe(len: Option<u64>) -> (Feeder, PipeReader) {
+    let slot = Arc::new(Mutex::new(Slot {
+        len,
+        ..Slot::default()
+    }));
+    (Feeder { slot: slot.clone() }, PipeReader(slot))
 }
 
 impl Feeder {
@@ -219,18 +221,25 @@ impl BodyStream {
         }
     }
 
+    /// A stream over a body still on the connection.
+    pub(crate) fn from_pipe(reader: PipeReader) -> BodyStream {
+        BodyStream {
+            inner: Inner::Pipe(reader),
+        }
+    }
+
     /// The body length when known in advance: the declared
     /// `Content-Length`, or the size of a buffered body (what is left of it).
     pub fn len_hint(&self) -> Option<u64> {
         match &self.inner {
             Inner::Bytes(b) => Some(b.len() as u64),
-            Inner::Pipe { len, .. } => *len,
+            Inner::Pipe(PipeReader(slot)) => lock(slot).len,
         }
     }
 
     /// Whether the body is still on the connection (not buffered).
     pub fn is_streamed(&self) -> bool {
-        matches!(self.inner, Inner::Pipe { .. })
+        matches!(self.inner, Inner::Pipe(_))
     }
 
     /// Runs `f` on the unread bytes once there are some; `None` at the end.
@@ -249,7 +258,7 @@ impl BodyStream {
                 b.drain(..pos);
                 Poll::Ready(Ok(Some(r)))
             }
-            Inner::Pipe { slot, .. } => {
+            Inner::Pipe(PipeReader(slot)) => {
                 let mut wake = None;
                 let result = {
                     let mut s = lock(slot);
@@ -399,13 +408,18 @@ mod tests {
         (r.clone(), Waker::from(r))
     }
 
+    fn piped(len: Option<u64>) -> (Feeder, BodyStream) {
+        let (feeder, reader) = pipe(len);
+        (feeder, BodyStream::from_pipe(reader))
+    }
+
     fn woken(r: &Recorder) -> usize {
         r.0.load(Ordering::SeqCst)
     }
 
     #[test]
     fn a_reader_waits_is_woken_and_reads_in_order() {
-        let (feeder, mut body) = pipe(Some(6));
+        let (feeder, mut body) = piped(Some(6));
         assert!(body.is_streamed());
         assert_eq!(body.len_hint(), Some(6));
         let (feeder_rec, feeder_waker) = recorder();
@@ -441,7 +455,7 @@ mod tests {
 
     #[test]
     fn the_feeders_own_task_is_not_woken_twice() {
-        let (feeder, mut body) = pipe(None);
+        let (feeder, mut body) = piped(None);
         let (rec, waker) = recorder();
         let mut cx = Context::from_waker(&waker);
         // The handler runs inside the connection's task: one waker for both.
@@ -456,7 +470,7 @@ mod tests {
 
     #[test]
     fn errors_and_reads_after_the_answer() {
-        let (feeder, mut body) = pipe(None);
+        let (feeder, mut body) = piped(None);
         let (_rec, waker) = recorder();
         let mut cx = Context::from_waker(&waker);
         assert!(body.poll_chunk(&mut cx).is_pending());
@@ -482,7 +496,7 @@ mod tests {
 
         // Answered before the body ended: a waiting reader is woken with an
         // error instead of waiting forever.
-        let (feeder, mut body) = pipe(Some(3));
+        let (feeder, mut body) = piped(Some(3));
         let (rec, waker) = recorder();
         let mut cx = Context::from_waker(&waker);
         assert!(body.poll_chunk(&mut cx).is_pending());
@@ -517,7 +531,7 @@ mod tests {
 
     #[test]
     fn read_all_joins_chunks() {
-        let (feeder, body) = pipe(None);
+        let (feeder, body) = piped(None);
         let (_rec, waker) = recorder();
         let mut cx = Context::from_waker(&waker);
         let mut all = pin!(body.read_all());

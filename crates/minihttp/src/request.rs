@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::body_stream::BodyStream;
+use crate::body_stream::{BodyStream, PipeReader};
 use crate::error::{Error, Kind};
 use crate::method::{Method, Version};
 use crate::pct;
@@ -62,7 +62,7 @@ pub struct Request {
     pub(crate) headers: Vec<(Span, Span)>,
     pub(crate) body: Vec<u8>,
     /// The body still on the connection, when the server streams bodies.
-    pub(crate) stream: Option<BodyStream>,
+    pub(crate) stream: Option<PipeReader>,
     pub(crate) params: Vec<(Box<str>, String)>,
 }
 
@@ -220,7 +220,7 @@ impl Request {
     /// ```
     pub fn body_stream(&mut self) -> BodyStream {
         match self.stream.take() {
-            Some(s) => s,
+            Some(reader) => BodyStream::from_pipe(reader),
             None => BodyStream::from_bytes(std::mem::take(&mut self.body)),
         }
     }
