@@ -35,7 +35,7 @@ pub struct ReadBuf {
 
 impl ReadBuf {
     /// Initial capacity of [`ReadBuf::new`].
-    pub const DEFAULT_CAPACITY: usize = 8 * 1024;
+    pub const DEFAULT_CAPACITY: usize = 4 * 1024;
 
     /// An empty buffer; the first [`spare`](ReadBuf::spare) allocates.
     pub const fn new() -> ReadBuf {
