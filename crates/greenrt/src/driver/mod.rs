@@ -4,8 +4,8 @@
 //! until its nearest timer as the timeout; another thread that schedules
 //! work on the hub calls [`Unpark::unpark`]. Today the only driver is
 //! [`ThreadPark`] (the hub's thread parks). The I/O reactor replaces it: its
-//! `park` is one `polling` wait (turning readiness into wake-ups before it
-//! returns), its `unpark` is the poller's notifier, and
+//! `park` is one `mio` poll (turning readiness into wake-ups before it
+//! returns), its `unpark` is the poll's waker, and
 //! [`Park::has_wake_sources`] reports registered sources so that the
 //! deadlock diagnosis knows I/O may still wake a task. A busy hub calls
 //! [`Park::poll_ready`] between rounds while the driver has sources.
@@ -31,7 +31,7 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new() -> Driver {
-        // miri cannot run a poller: its hubs park their thread instead.
+        // miri cannot run a `mio` poll: its hubs park their thread instead.
         if cfg!(miri) {
             return Driver {
                 park: Box::new(ThreadPark::new()),
@@ -58,7 +58,7 @@ pub(crate) fn current_io() -> io::Result<Arc<IoShared>> {
     match crate::hub::with_current(|h| h.shared().io.clone()) {
         Some(Some(io)) => Ok(io),
         Some(None) => Err(io::Error::other(
-            "this hub has no reactor (the system refused to create a poller)",
+            "this hub has no reactor (the system refused to create an epoll/kqueue instance)",
         )),
         None => Err(io::Error::other(
             "greenrt sockets are created on a hub: inside greenrt::run, a Runtime, or a task",

@@ -1,32 +1,40 @@
-//! The I/O driver of a hub: one `polling` poller (epoll on Linux, kqueue on
+//! The I/O driver of a hub: one `mio` poll (epoll on Linux, kqueue on
 //! macOS) whose wait is the hub's park, so that an idle hub sleeps in one
 //! system call until a socket is ready, its nearest timer is due, or
-//! another thread schedules work on it (the poller's notifier).
+//! another thread schedules work on it (the poll's waker).
 //!
 //! Sockets are registered once, edge-triggered, for both directions; a
 //! readiness event sets the socket's ready bits and wakes the task waiting
 //! in that direction (see [`ScheduledIo`]). No re-arming system call is made
-//! per operation.
+//! per operation, and a wait is exactly one system call (the timeout is
+//! rounded up to a millisecond, which the hub's timers tolerate: they fire
+//! at or after their deadline).
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use polling::{Events, Poller};
+use mio::{Events, Poll, Registry, Token, Waker};
 
 use super::registration::ScheduledIo;
 use super::{Park, Unpark};
 
 /// A hub's reactor; the hub owns it as its [`Park`].
 pub(crate) struct Reactor {
+    poll: Poll,
     shared: Arc<IoShared>,
     events: Events,
 }
 
+/// The token of the waker's events (no source has it: keys are slab
+/// indices, far below).
+const WAKE: Token = Token(usize::MAX);
+
 /// The part of a reactor that sockets and other threads hold.
 pub(crate) struct IoShared {
-    pub(super) poller: Poller,
+    pub(super) registry: Registry,
+    waker: Waker,
     sources: Mutex<Slab>,
     /// Registered sources (the deadlock check and leak tests read it).
     count: AtomicUsize,
@@ -50,25 +58,21 @@ impl std::fmt::Debug for IoShared {
 impl Reactor {
     /// A new reactor and the handle sockets register with.
     pub(crate) fn new() -> io::Result<(Reactor, Arc<IoShared>)> {
-        let poller = Poller::new()?;
-        if !poller.supports_edge() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "greenrt needs edge-triggered readiness (epoll or kqueue)",
-            ));
-        }
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(&registry, WAKE)?;
         let shared = Arc::new(IoShared {
-            poller,
+            registry,
+            waker,
             sources: Mutex::new(Slab::default()),
             count: AtomicUsize::new(0),
         });
-        Ok((
-            Reactor {
-                shared: shared.clone(),
-                events: Events::new(),
-            },
-            shared,
-        ))
+        let reactor = Reactor {
+            poll,
+            shared: shared.clone(),
+            events: Events::with_capacity(1024),
+        };
+        Ok((reactor, shared))
     }
 
     /// Turns the events of the last wait into readiness and wake-ups.
@@ -82,8 +86,11 @@ impl Reactor {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         for ev in self.events.iter() {
-            if let Some(Some(io)) = sources.entries.get(ev.key) {
-                io.set_ready(ev.readable, ev.writable);
+            if ev.token() == WAKE {
+                continue;
+            }
+            if let Some(Some(io)) = sources.entries.get(ev.token().0) {
+                io.set_ready(ev);
             }
         }
     }
@@ -93,7 +100,7 @@ impl Park for Reactor {
     fn park(&mut self, timeout: Option<Duration>) {
         self.events.clear();
         // An interrupted wait (EINTR) is a spurious return, which `park` allows.
-        let _ = self.shared.poller.wait(&mut self.events, timeout);
+        let _ = self.poll.poll(&mut self.events, timeout);
         self.dispatch();
     }
 
@@ -112,8 +119,8 @@ impl Park for Reactor {
 
 impl Unpark for IoShared {
     fn unpark(&self) {
-        // Fails only if the poller is gone, and then nobody waits on it.
-        let _ = self.poller.notify();
+        // Fails only if the poll is gone, and then nobody waits on it.
+        let _ = self.waker.wake();
     }
 }
 

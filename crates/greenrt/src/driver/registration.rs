@@ -3,15 +3,20 @@
 //!
 //! # Readiness word
 //!
-//! | bits      | meaning                                                  |
-//! |-----------|----------------------------------------------------------|
-//! | `0b01`    | readable (or closed/errored: a read will not block)       |
-//! | `0b10`    | writable (or closed/errored: a write will not block)      |
-//! | `>> 2`    | tick: bumped by every event                              |
+//! | bits      | meaning                                                    |
+//! |-----------|------------------------------------------------------------|
+//! | `0b0001`  | readable: a read may not block                             |
+//! | `0b0010`  | writable: a write may not block                            |
+//! | `0b0100`  | read closed (peer's FIN, or an error): reads never block again |
+//! | `0b1000`  | write closed (reset or error): writes never block again    |
+//! | `>> 4`    | tick: bumped by every event                                |
 //!
 //! An operation that finds its direction ready tries the system call; on
-//! `WouldBlock` it clears that bit, but only if the tick is still the one it
-//! saw, so an event that arrived meanwhile is never lost. A new source
+//! `WouldBlock`, or on a short transfer (fewer bytes than asked: the buffer
+//! was drained or filled), it clears that direction's bit, but only if the
+//! tick is still the one it saw, so an event that arrived meanwhile is
+//! never lost. The closed bits are never cleared: a FIN that came in the
+//! same edge as the last bytes is still seen by the next read. A new source
 //! starts ready both ways: the first read or write is tried at once, with
 //! no trip through the reactor.
 
@@ -22,13 +27,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
-use polling::{Event, PollMode};
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
 
 use super::reactor::IoShared;
 
-const READABLE: usize = 0b01;
-const WRITABLE: usize = 0b10;
-const TICK_ONE: usize = 0b100;
+const READABLE: usize = 0b0001;
+const WRITABLE: usize = 0b0010;
+const READ_CLOSED: usize = 0b0100;
+const WRITE_CLOSED: usize = 0b1000;
+const BITS: usize = 0b1111;
+const TICK_ONE: usize = 0b1_0000;
 
 /// Which way an operation goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +47,16 @@ pub(crate) enum Direction {
 }
 
 impl Direction {
+    /// The bits that make this direction ready.
     fn mask(self) -> usize {
+        match self {
+            Direction::Read => READABLE | READ_CLOSED,
+            Direction::Write => WRITABLE | WRITE_CLOSED,
+        }
+    }
+
+    /// The bit an operation clears when it would block.
+    fn ready_bit(self) -> usize {
         match self {
             Direction::Read => READABLE,
             Direction::Write => WRITABLE,
@@ -56,14 +74,27 @@ pub(crate) struct ScheduledIo {
 
 impl ScheduledIo {
     /// Called by the reactor for an event.
-    pub(super) fn set_ready(&self, readable: bool, writable: bool) {
-        let bits = if readable { READABLE } else { 0 } | if writable { WRITABLE } else { 0 };
+    pub(super) fn set_ready(&self, ev: &mio::event::Event) {
+        let error = ev.is_error();
+        let mut bits = 0;
+        if ev.is_readable() {
+            bits |= READABLE;
+        }
+        if ev.is_writable() {
+            bits |= WRITABLE;
+        }
+        if ev.is_read_closed() || error {
+            bits |= READABLE | READ_CLOSED;
+        }
+        if ev.is_write_closed() || error {
+            bits |= WRITABLE | WRITE_CLOSED;
+        }
         self.readiness.fetch_add(TICK_ONE, Ordering::AcqRel);
         self.readiness.fetch_or(bits, Ordering::AcqRel);
-        if readable {
+        if bits & (READABLE | READ_CLOSED) != 0 {
             self.reader.wake();
         }
-        if writable {
+        if bits & (WRITABLE | WRITE_CLOSED) != 0 {
             self.writer.wake();
         }
     }
@@ -79,29 +110,21 @@ pub(crate) struct Registration {
 }
 
 impl Registration {
-    /// Registers `fd` with `shared`'s poller, edge-triggered, both ways.
-    ///
-    /// # Safety
-    ///
-    /// `fd` must stay open until [`deregister`](Registration::deregister)
-    /// is called with it.
-    pub(crate) unsafe fn new(
-        shared: Arc<IoShared>,
-        fd: BorrowedFd<'_>,
-    ) -> io::Result<Registration> {
+    /// Registers `fd` with `shared`'s poll, edge-triggered, both ways.
+    /// Deregister it before `fd` closes.
+    pub(crate) fn new(shared: Arc<IoShared>, fd: BorrowedFd<'_>) -> io::Result<Registration> {
         let io = Arc::new(ScheduledIo {
             readiness: AtomicUsize::new(READABLE | WRITABLE),
             reader: AtomicWaker::new(),
             writer: AtomicWaker::new(),
         });
         let key = shared.insert(io.clone());
-        // SAFETY: the caller keeps `fd` open until `deregister`, which
-        // deletes it from this poller first (polling's contract for `add`).
-        let added = unsafe {
-            shared
-                .poller
-                .add_with_mode(fd.as_raw_fd(), Event::all(key), PollMode::Edge)
-        };
+        let raw = fd.as_raw_fd();
+        let added = shared.registry.register(
+            &mut SourceFd(&raw),
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        );
         if let Err(e) = added {
             shared.remove(key);
             return Err(e);
@@ -109,11 +132,14 @@ impl Registration {
         Ok(Registration { shared, key, io })
     }
 
-    /// Removes the source from the poller; call before closing `fd`.
+    /// Removes the source from the poll; call before closing `fd`.
     pub(crate) fn deregister(&self, fd: BorrowedFd<'_>) {
         // An error means the descriptor is not registered any more; either
         // way the key is free.
-        let _ = self.shared.poller.delete(fd);
+        let _ = self
+            .shared
+            .registry
+            .deregister(&mut SourceFd(&fd.as_raw_fd()));
         self.shared.remove(self.key);
     }
 
@@ -135,14 +161,14 @@ impl Registration {
         }
     }
 
-    /// Clears `dir`'s bit if no event arrived since `seen` was read.
+    /// Clears `dir`'s ready bit (never a closed bit) if no event arrived
+    /// since `seen` was read.
     pub(crate) fn clear(&self, seen: usize, dir: Direction) {
         let _ = self
             .io
             .readiness
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur & !(READABLE | WRITABLE) == seen & !(READABLE | WRITABLE))
-                    .then_some(cur & !dir.mask())
+                (cur & !BITS == seen & !BITS).then_some(cur & !dir.ready_bit())
             });
     }
 
@@ -168,13 +194,14 @@ impl Registration {
 }
 
 impl Registration {
-    /// Like [`poll_io`](Registration::poll_io) for a stream write of `want`
-    /// bytes: a short write (some bytes, fewer than asked) means the send
-    /// buffer was full at that instant, so write readiness is cleared at
-    /// once and the next write waits for the kernel's next edge instead of
-    /// paying for a system call that would only say `WouldBlock`. (Reads
-    /// cannot do the same: a peer's FIN that came with the last bytes
-    /// raises no further edge, and only a read returning 0 sees it.)
+    /// Like [`poll_io`](Registration::poll_io) for a stream read or write
+    /// of `want` bytes: a short transfer (some bytes, fewer than asked)
+    /// means the socket's buffer was drained (or filled) at that instant,
+    /// so the direction's readiness is cleared at once and the next
+    /// operation waits for the kernel's next edge instead of paying for a
+    /// system call that would only say `WouldBlock`. A peer's FIN that came
+    /// with the last bytes is not lost: its event set the sticky closed
+    /// bit, which keeps the direction ready.
     pub(crate) fn poll_io_stream(
         &self,
         cx: &mut Context<'_>,
@@ -213,9 +240,9 @@ impl<T: AsFd> Io<T> {
     /// reactor.
     pub(crate) fn new(inner: T) -> io::Result<Io<T>> {
         let shared = crate::driver::current_io()?;
-        // SAFETY: `inner` is owned by the returned `Io`, whose `Drop`
-        // deregisters it before dropping (closing) it.
-        let registration = unsafe { Registration::new(shared, inner.as_fd())? };
+        // `inner` is owned by the returned `Io`, whose `Drop` deregisters
+        // it before dropping (closing) it.
+        let registration = Registration::new(shared, inner.as_fd())?;
         Ok(Io {
             registration,
             inner: Some(inner),

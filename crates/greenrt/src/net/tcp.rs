@@ -311,10 +311,11 @@ impl TcpStream {
     }
 
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        // A short read is not taken as "drained": the peer's FIN may have
-        // come with the last bytes, in the same readiness edge, and only a
-        // read that returns 0 sees it.
-        self.io.poll_io(cx, Direction::Read, |mut s| s.read(buf))
+        let want = buf.len();
+        let s = self.io.get();
+        self.io
+            .registration()
+            .poll_io_stream(cx, Direction::Read, want, || (&*s).read(buf))
     }
 
     fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
