@@ -54,7 +54,7 @@ impl<Y, S> Co<Y, S> {
     pub fn yield_(&self, value: Y) -> Yield<'_, Y, S> {
         Yield {
             id: self.id.clone(),
-            value: Some(value),
+            stage: Stage::Holding(value),
             _co: PhantomData,
         }
     }
@@ -82,6 +82,7 @@ impl<Y, S> Co<Y, S> {
             id: &self.id,
             inner,
             fresh,
+            waiting: false,
         }
     }
 }
@@ -118,8 +119,34 @@ pub trait Delegate<Y, S>: sealed::Sealed + Sized {
 pub struct Yield<'a, Y, S> {
     // A copy rather than a reference: one load less per poll.
     id: Id<Y, S>,
-    value: Option<Y>,
+    stage: Stage<Y>,
     _co: PhantomData<&'a Co<Y, S>>,
+}
+
+/// Where a [`Yield`] is. The `Woke` variants record that it suspended
+/// under a context made inside a synchronous body and woke it (see
+/// `raw::suspend_foreign`); one enum rather than a flag beside an
+/// `Option`, so that making a yield writes one discriminant.
+enum Stage<Y> {
+    /// The value is yet to be handed out.
+    Holding(Y),
+    HoldingWoke(Y),
+    /// The value was handed out; the next resume sends the result.
+    Out,
+    OutWoke,
+}
+
+impl<Y> Stage<Y> {
+    fn woke(&self) -> bool {
+        matches!(self, Stage::HoldingWoke(_) | Stage::OutWoke)
+    }
+
+    fn set_woke(&mut self) {
+        *self = match std::mem::replace(self, Stage::Out) {
+            Stage::Holding(y) | Stage::HoldingWoke(y) => Stage::HoldingWoke(y),
+            Stage::Out | Stage::OutWoke => Stage::OutWoke,
+        };
+    }
 }
 
 // `Yield` never pins its fields.
@@ -132,32 +159,43 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
         let Some(frame) = raw::frame(&this.id, cx) else {
-            raw::misuse(cx);
-            return Poll::Pending;
+            let waiting = this.stage.woke();
+            this.stage.set_woke();
+            return raw::not_found(cx, waiting);
         };
-        match this.value.take() {
+        let progress = match std::mem::replace(&mut this.stage, Stage::Out) {
             // First poll: hand the value out and suspend.
-            Some(y) => {
+            Stage::Holding(y) | Stage::HoldingWoke(y) => {
                 frame.slot.set(Slot::Yielded(y));
-                Poll::Pending
+                true
             }
             // Resumed: take what was sent.
-            None => match frame.slot.take() {
-                Slot::Sent(s) => Poll::Ready(s),
+            stage @ (Stage::Out | Stage::OutWoke) => match frame.slot.take() {
+                Slot::Sent(s) => return Poll::Ready(s),
                 other => {
                     frame.slot.set(other);
-                    Poll::Pending
+                    this.stage = stage;
+                    false
                 }
             },
+        };
+        if frame.foreign(cx) {
+            let waiting = this.stage.woke();
+            this.stage = Stage::OutWoke;
+            return raw::suspend_foreign(cx, waiting, progress);
         }
+        Poll::Pending
     }
 }
 
 impl<Y, S> fmt::Debug for Yield<'_, Y, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Yield")
-            .field("suspended", &self.value.is_none())
-            .finish()
+            .field(
+                "suspended",
+                &matches!(self.stage, Stage::Out | Stage::OutWoke),
+            )
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,6 +205,8 @@ pub struct YieldFrom<'a, Y, S, R, B: ?Sized> {
     id: &'a Id<Y, S>,
     inner: Raw<Y, R, S, B>,
     fresh: bool,
+    /// As [`Yield`]'s.
+    waiting: bool,
 }
 
 impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, B> {
@@ -175,12 +215,10 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
         let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
-            raw::misuse(cx);
-            return Poll::Pending;
+            return raw::not_found(cx, std::mem::replace(&mut this.waiting, true));
         };
         let Some(frame) = raw::frame(this.id, cx) else {
-            raw::misuse(cx);
-            return Poll::Pending;
+            return raw::not_found(cx, std::mem::replace(&mut this.waiting, true));
         };
         // The inner body runs in our resumer's frame under its own id: both
         // generators have the same `Y` and `S`, so its yields reach the

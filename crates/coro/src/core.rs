@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::raw::{self, Enter, Frame, FrameWaker, Id, Slot};
+use crate::raw::{self, Enter, Frame, FrameWaker, Hide, Id, Slot};
 
 /// A generator's body and the bookkeeping of the protocol around it.
 ///
@@ -18,6 +18,10 @@ pub struct Raw<Y, R, S, B: ?Sized> {
     pub(crate) body: Option<Pin<Box<B>>>,
     pub(crate) id: Id<Y, S>,
     pub(crate) phase: Phase,
+    /// A synchronous resume publishes its frame in the thread-local, as
+    /// well as in its context: set once one of the body's yields was
+    /// polled under a context made inside the body.
+    publish: bool,
     _ret: PhantomData<fn() -> R>,
 }
 
@@ -52,6 +56,7 @@ impl<Y, R, S, B: ?Sized> Raw<Y, R, S, B> {
             body: Some(body),
             id,
             phase: Phase::New,
+            publish: false,
             _ret: PhantomData,
         }
     }
@@ -98,7 +103,9 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     ///
     /// The body's yields find the frame through the context's waker when
     /// it is a [`FrameWaker`] (always the case for a synchronous resume:
-    /// the fast path), and through the thread-local otherwise.
+    /// the fast path), and through the thread-local otherwise (see the
+    /// `raw` module for a synchronous body that makes contexts of its
+    /// own).
     ///
     /// If the body panics, it is dropped while unwinding and the generator
     /// is finished.
@@ -108,7 +115,11 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         input: Slot<Y, S>,
         cx: Option<&mut Context<'_>>,
     ) -> Step<Y, R> {
-        let frame = Frame::new(&self.id, input);
+        // A frame waker of an enclosing synchronous resume (one whose body
+        // awaits this generator) would carry the wrong frame: replaced by
+        // one of ours, which wakes nothing either.
+        let cx = cx.filter(|cx| !raw::carries_frame(cx));
+        let mut frame = Frame::new(&self.id, input, cx.is_none());
         let poll = {
             let unwind = Unwind {
                 body: &mut self.body,
@@ -119,11 +130,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 return Step::Finished;
             };
             let poll = match cx {
-                // A frame waker of an enclosing synchronous resume (one
-                // whose body awaits this generator) would carry the wrong
-                // frame: replaced by one of ours, which wakes nothing
-                // either.
-                Some(cx) if !raw::carries_frame(cx) => {
+                Some(cx) => {
                     let enter = Enter::new(&frame);
                     let poll = body.as_mut().poll(cx);
                     drop(enter);
@@ -133,9 +140,32 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 // then stays within this call, and the compiler may keep it
                 // in registers (a round trip of an inlined body costs about
                 // half as much).
-                _ => {
+                None if !self.publish => {
                     let waker = FrameWaker::new(&frame);
-                    body.as_mut().poll(&mut Context::from_waker(waker.waker()))
+                    let hide = Hide::new();
+                    let poll = body.as_mut().poll(&mut Context::from_waker(waker.waker()));
+                    if hide.missed() {
+                        self.publish = true;
+                        // A yield polled under a context of the body's own
+                        // looked for the frame, and woke that context: the
+                        // body may go on with the frame published (a
+                        // `Pending` it returns is never final, and a yield
+                        // that did find the frame is not polled again).
+                        if poll.is_pending() && !frame.has_yielded() && !frame.misused() {
+                            let poll;
+                            (poll, frame) = poll_published(body, frame);
+                            poll
+                        } else {
+                            poll
+                        }
+                    } else {
+                        poll
+                    }
+                }
+                None => {
+                    let poll;
+                    (poll, frame) = poll_published(body, frame);
+                    poll
                 }
             };
             std::mem::forget(unwind);
@@ -175,6 +205,26 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         self.phase = Phase::Running;
         self.body = None;
     }
+}
+
+/// Polls a synchronous generator's body with its frame both in the context
+/// and in the thread-local, where yields polled under contexts made inside
+/// the body find it.
+///
+/// The frame is moved in and out: were its address passed to a function
+/// that is not inlined, the caller's fast path could no longer keep it in
+/// registers.
+#[inline(never)]
+fn poll_published<Y, S, B: ?Sized + Future>(
+    body: &mut Pin<Box<B>>,
+    frame: Frame<Y, S>,
+) -> (Poll<B::Output>, Frame<Y, S>) {
+    let poll = {
+        let waker = FrameWaker::new(&frame);
+        let _enter = Enter::new(&frame);
+        body.as_mut().poll(&mut Context::from_waker(waker.waker()))
+    };
+    (poll, frame)
 }
 
 /// Drops a body whose poll is unwinding: a generator that panicked is

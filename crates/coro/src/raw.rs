@@ -8,20 +8,32 @@
 //!
 //! - a synchronous resume polls the body with a context made from a
 //!   [`FrameWaker`], whose data is the frame (the fast path: the frame's
-//!   address goes nowhere else, so the compiler may keep it in registers);
-//! - an asynchronous one polls it with its executor's context, and a
-//!   thread-local, [`ACTIVE`], points at the frame.
+//!   address goes nowhere else, so the compiler may keep it in registers),
+//!   and sets a thread-local, [`ACTIVE`], to the mark [`HIDDEN`];
+//! - an asynchronous one polls it with its executor's context, and
+//!   [`ACTIVE`] points at the frame.
 //!
 //! A [`Yield`](crate::futures::Yield) polled inside the body looks in its
 //! context first, then in the thread-local, checks that the frame belongs
 //! to its own generator, and then moves values through the slot. No
 //! allocation, no reference count, nothing shared between threads.
 //!
+//! A yield of a synchronous generator polled under a context made inside
+//! its body (a nested executor, `FuturesUnordered`) finds neither: it
+//! turns the mark into [`MISSED`], wakes its context (so that whatever
+//! polls it polls it again) and stays pending. The resume sees the mark
+//! when it puts [`ACTIVE`] back, polls the body again with its frame
+//! published in [`ACTIVE`] (if the body has not yielded meanwhile), and
+//! publishes it on every later resume of that generator: such a body costs
+//! the thread-local and one extra poll once, and the others nothing but
+//! the setting of the mark.
+//!
 //! # Invariant
 //!
-//! [`ACTIVE`] points either to [`NO_FRAME`] (whose id, 0, no [`Id`] has)
-//! or to (the `id` field at the start of) a live `Frame<Y, S>` on that
-//! thread's stack; a waker with the [`FRAME_WAKER`] vtable exists only
+//! [`ACTIVE`] points either to one of the marks [`NO_FRAME`], [`HIDDEN`]
+//! and [`MISSED`] (whose ids, 0, no [`Id`] has) or to (the `id` field at
+//! the start of) a live `Frame<Y, S>` on that thread's stack; a waker
+//! with the [`FRAME_WAKER`] vtable exists only
 //! inside a [`FrameWaker`], which borrows the frame its data points to. A
 //! frame's `id` field holds (possibly marked [`MISUSED`]) the number of an
 //! [`Id`] whose type parameters are that frame's `Y` and `S`.
@@ -33,11 +45,13 @@
 //! - a frame's id is set only by [`Frame::new`] and [`Frame::swap_id`],
 //!   both from an `&Id<Y, S>` of the frame's own types, and by
 //!   [`misuse`], which only marks it;
-//! - [`ACTIVE`] is set only by [`Enter::new`], which borrows its
-//!   `Frame` for the guard's whole life, and by `Enter`'s `Drop`, which
-//!   puts back the previous value; guards live only as locals of one poll,
-//!   so they nest like the stack frames that own them (also when
-//!   unwinding), and a frame outlives the guard that published it;
+//! - [`ACTIVE`] is set to a frame only by [`Enter::new`], which borrows
+//!   its `Frame` for the guard's whole life; to a mark by [`Hide::new`]
+//!   and by [`misuse`] (which only turns [`HIDDEN`] into [`MISSED`]); and
+//!   back to the previous value by the guards' `Drop` and
+//!   [`Hide::missed`]; guards live only as locals of one poll, so they
+//!   nest like the stack frames that own them (also when unwinding), and a
+//!   frame outlives the guard that published it;
 //! - [`FRAME_WAKER`] is private, used only by [`FrameWaker::new`], and its
 //!   clone makes a no-op waker (which carries no frame), so no other waker
 //!   with that vtable can exist; a `FrameWaker` hands out its waker only by
@@ -48,7 +62,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 /// The value in transit between a resumer and its body: one cell, so that
 /// a round trip reads and writes one discriminant.
@@ -92,8 +106,18 @@ static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
 /// What [`ACTIVE`] points to while no generator runs: an id that no
 /// [`Id`] has, so that the check of a yield needs no null test. Never
-/// written.
+/// written (nor are the other marks; each is a static of its own, so that
+/// their addresses differ).
 static NO_FRAME: u64 = 0;
+
+/// What [`ACTIVE`] points to while a synchronous resume runs whose frame
+/// travels only in its context: a yield that finds it is polled under a
+/// context made inside the body.
+static HIDDEN: u64 = 0;
+
+/// What a yield that found [`HIDDEN`] leaves in [`ACTIVE`], for the resume
+/// to see.
+static MISSED: u64 = 0;
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
@@ -136,15 +160,38 @@ pub(crate) struct Frame<Y, S> {
     // whatever `Y` and `S` are.
     id: Cell<u64>,
     pub(crate) slot: Cell<Slot<Y, S>>,
+    /// Made by a synchronous resume, which polls the body once per value
+    /// sent: a yield suspended under another context wakes it, so that it
+    /// is polled again on the next resume.
+    sync: bool,
 }
 
 impl<Y, S> Frame<Y, S> {
     #[inline(always)]
-    pub(crate) fn new(id: &Id<Y, S>, slot: Slot<Y, S>) -> Self {
+    pub(crate) fn new(id: &Id<Y, S>, slot: Slot<Y, S>, sync: bool) -> Self {
         Frame {
             id: Cell::new(id.n),
             slot: Cell::new(slot),
+            sync,
         }
+    }
+
+    /// Whether a future of a `Co` that suspends under `cx` (with the
+    /// frame found) must call [`suspend_foreign`]: the frame is a
+    /// synchronous resume's, and `cx` is a context made inside the body.
+    /// An executor's context, under which an asynchronous resume polls
+    /// its body, is not woken (the resume returns when its body yields).
+    #[inline(always)]
+    pub(crate) fn foreign(&self, cx: &Context<'_>) -> bool {
+        !carries_frame(cx) && self.sync
+    }
+
+    /// Whether the body put a value in the slot.
+    pub(crate) fn has_yielded(&self) -> bool {
+        let slot = self.slot.take();
+        let yielded = matches!(slot, Slot::Yielded(_));
+        self.slot.set(slot);
+        yielded
     }
 
     /// Makes `id` the running generator for this frame (for `yield_from`,
@@ -193,6 +240,37 @@ impl<'a> Enter<'a> {
 }
 
 impl Drop for Enter<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        ACTIVE.set(self.prev);
+    }
+}
+
+/// Sets [`ACTIVE`] to [`HIDDEN`] until dropped or [`missed`](Hide::missed):
+/// what a synchronous resume that does not publish its frame runs under.
+pub(crate) struct Hide {
+    prev: *const u64,
+}
+
+impl Hide {
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Hide {
+            prev: ACTIVE.replace(&raw const HIDDEN),
+        }
+    }
+
+    /// Puts back the previous value, and says whether a yield polled
+    /// under a context other than the resume's looked for the frame
+    /// meanwhile (see [`misuse`]).
+    #[inline(always)]
+    pub(crate) fn missed(self) -> bool {
+        let this = ManuallyDrop::new(self);
+        ptr::eq(ACTIVE.replace(this.prev), &raw const MISSED)
+    }
+}
+
+impl Drop for Hide {
     #[inline(always)]
     fn drop(&mut self) {
         ACTIVE.set(self.prev);
@@ -252,7 +330,8 @@ pub(crate) fn carries_frame(cx: &Context<'_>) -> bool {
 /// The running frame, if it belongs to generator `id`: the one `cx`
 /// carries if it was made by a [`FrameWaker`], or else the one published
 /// in the thread-local (for a body polled by an executor, as an
-/// `AsyncGen`'s is, or a yield polled under a context of the body's own).
+/// `AsyncGen`'s is, or a yield polled under a context of the body's own
+/// once its resume published its frame).
 ///
 /// The reference lives as long as the borrow of `id`, which the crate's
 /// futures hold only for one poll of theirs, inside the poll of the
@@ -269,15 +348,15 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
     // `FrameWaker`, which borrows the frame its data points to (as a
     // pointer to the whole frame, whose first field is the id); `cx` is
     // borrowed for this call, so that `FrameWaker` and its frame are live.
-    // Otherwise, by the module invariant `ACTIVE` points either to
-    // `NO_FRAME` or to the `id` cell of a live frame on this thread's
+    // Otherwise, by the module invariant `ACTIVE` points either to a mark
+    // (a static) or to the `id` cell of a live frame on this thread's
     // stack, below us. All are readable `u64`s (a `Cell<u64>` is one).
     let running = unsafe { active.read() };
     if running != id.n {
         return None;
     }
     // SAFETY: `running == id.n`, and `id.n` is neither 0 (the id of
-    // `NO_FRAME`) nor marked (as `Id::fresh` never makes those), so by the
+    // the marks) nor marked (as `Id::fresh` never makes those), so by the
     // module invariant the frame is a `Frame<Y, S>` with this `Id`'s `Y`
     // and `S`; `id` is its first field (`repr(C)`), so the pointer, which
     // was made from a reference to the whole frame, is the frame's. The
@@ -288,20 +367,27 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
     Some(unsafe { &*active.cast::<Frame<Y, S>>() })
 }
 
-/// Records that a `Co` was awaited inside a generator that is not its own,
-/// so that the innermost resumer reports `GenError::Misuse`: the resume
-/// whose frame `cx` carries, or else the one published in the
+/// What a future of a `Co` does when [`frame`] did not find its
+/// generator's frame; the future then returns `Pending`.
+///
+/// Under a context made inside a synchronous body whose frame is not
+/// published ([`ACTIVE`] is [`HIDDEN`]), the frame may well be its own:
+/// leaves [`MISSED`] for the resume, which polls the body again with its
+/// frame published, and returns `true`: the future then calls
+/// [`suspend_foreign`], so that whatever made `cx` polls it again.
+///
+/// Otherwise, records that a `Co` was awaited inside a generator that is
+/// not its own, so that the innermost resumer reports `GenError::Misuse`:
+/// the resume whose frame `cx` carries, or else the one published in the
 /// thread-local.
 ///
 /// # Panics
 ///
 /// If neither `cx` nor the thread-local knows of a running generator: the
-/// `Co` escaped its generator and is being awaited by some other executor
-/// (or under a context made inside a synchronous body, which carries none
-/// of its frame), and the only alternative to a panic would be a future
-/// that never completes.
-#[inline(always)]
-pub(crate) fn misuse(cx: &Context<'_>) {
+/// `Co` escaped its generator and is being awaited by some other executor,
+/// and the only alternative to a panic would be a future that never
+/// completes.
+fn misuse(cx: &Context<'_>) -> bool {
     let waker = cx.waker();
     let active = if carries_frame(cx) {
         waker.data().cast::<u64>()
@@ -311,13 +397,86 @@ pub(crate) fn misuse(cx: &Context<'_>) {
     if ptr::eq(active, &raw const NO_FRAME) {
         escaped();
     }
+    if ptr::eq(active, &raw const HIDDEN) || ptr::eq(active, &raw const MISSED) {
+        ACTIVE.set(&raw const MISSED);
+        return true;
+    }
     // SAFETY: by the module invariant, the data of a waker with the
     // `FRAME_WAKER` vtable (alive, since `cx` is borrowed) and an `ACTIVE`
-    // other than `NO_FRAME` both point to the `id` cell of a live frame on
+    // other than a mark both point to the `id` cell of a live frame on
     // this thread's stack, below us, made from a reference to the whole
     // frame.
     let id = unsafe { &*active.cast::<Cell<u64>>() };
     id.set(id.get() | MISUSED);
+    false
+}
+
+/// What a future of a `Co` does when [`frame`] did not find its
+/// generator's frame: [`misuse`], and [`suspend_foreign`] after a miss.
+/// `waiting` is the future's record of having suspended under a context of
+/// the body's own already.
+///
+/// Under a context that carries a frame, the misuse is recorded here;
+/// only other contexts are passed to a function that is not inlined, so
+/// that the frame's address (the data of a [`FrameWaker`]) goes nowhere
+/// and the compiler may still keep the frame in registers.
+#[inline(always)]
+pub(crate) fn not_found<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
+    if carries_frame(cx) {
+        let id = cx.waker().data().cast::<Cell<u64>>();
+        // SAFETY: a waker with the `FRAME_WAKER` vtable exists only inside
+        // a `FrameWaker`, which borrows the frame its data points to (as a
+        // pointer to the whole frame, whose first field is the id cell);
+        // `cx` is borrowed for this call, so that frame is live.
+        let id = unsafe { &*id };
+        id.set(id.get() | MISUSED);
+        return Poll::Pending;
+    }
+    not_found_elsewhere(cx, waiting)
+}
+
+#[cold]
+#[inline(never)]
+fn not_found_elsewhere<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
+    if misuse(cx) {
+        return suspend_foreign(cx, waiting, false);
+    }
+    Poll::Pending
+}
+
+/// What a future of a synchronous generator's `Co` does when it suspends
+/// under a context made inside the body (see [`Frame::foreign`] and
+/// [`misuse`]): wakes that context, since a combinator with wakers of its
+/// own (`FuturesUnordered`) polls again only what was woken, and the
+/// resume polls the body only once per value sent. `waiting` is the
+/// future's own record of having done so (which the future then sets);
+/// `progress`, whether this poll handed a value out.
+///
+/// # Panics
+///
+/// If the future already woke a context and is polled again with nothing
+/// sent and nothing handed out: whatever polls it does so in a loop without
+/// letting the body suspend (a blocking executor, `block_on`, inside the
+/// body), so the generator can never be resumed, and the only alternative
+/// to a panic would be a hang.
+#[cold]
+#[inline(never)]
+pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, waiting: bool, progress: bool) -> Poll<T> {
+    if waiting && !progress {
+        blocked();
+    }
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+/// The panic of [`suspend_foreign`].
+#[cold]
+#[inline(never)]
+fn blocked() -> ! {
+    panic!(
+        "a coro::Co's future was polled again before its generator was resumed: \
+         a blocking executor inside a generator's body cannot suspend it"
+    )
 }
 
 /// The panic of [`misuse`] outside any generator.
@@ -358,11 +517,11 @@ mod tests {
     fn frames_nest_and_only_their_own_id_reaches_them() {
         let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
         assert_eq!(with_frame(&a, |_| ()), None, "no frame is running");
-        let outer = Frame::new(&a, Slot::Sent(1));
+        let outer = Frame::new(&a, Slot::Sent(1), false);
         {
             let _enter = Enter::new(&outer);
             assert_eq!(with_frame(&b, |_| ()), None);
-            let inner = Frame::new(&b, Slot::Sent(2));
+            let inner = Frame::new(&b, Slot::Sent(2), false);
             {
                 let _enter = Enter::new(&inner);
                 assert_eq!(
@@ -379,7 +538,7 @@ mod tests {
                 Some(true),
                 "leaving the inner frame restores the outer"
             );
-            misuse(&Context::from_waker(Waker::noop()));
+            assert!(!misuse(&Context::from_waker(Waker::noop())));
             assert!(outer.misused());
             assert_eq!(with_frame(&a, |_| ()), None, "a marked frame matches no id");
         }
@@ -389,9 +548,9 @@ mod tests {
     #[test]
     fn a_frame_waker_carries_its_frame_and_its_clones_do_not() {
         let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
-        let outer = Frame::new(&a, Slot::Sent(1));
+        let outer = Frame::new(&a, Slot::Sent(1), false);
         let _enter = Enter::new(&outer);
-        let inner = Frame::new(&b, Slot::Sent(2));
+        let inner = Frame::new(&b, Slot::Sent(2), false);
         let waker = FrameWaker::new(&inner);
         let cx = Context::from_waker(waker.waker());
         assert!(carries_frame(&cx));
@@ -414,13 +573,60 @@ mod tests {
     #[test]
     fn misuse_marks_the_frame_of_the_context_before_the_published_one() {
         let (a, b) = (Id::<u8, u16>::fresh(), Id::<u8, u16>::fresh());
-        let outer = Frame::new(&a, Slot::Empty);
+        let outer = Frame::new(&a, Slot::Empty, false);
         let _enter = Enter::new(&outer);
-        let inner = Frame::new(&b, Slot::Empty);
+        let inner = Frame::new(&b, Slot::Empty, true);
         let waker = FrameWaker::new(&inner);
-        misuse(&Context::from_waker(waker.waker()));
+        assert!(!misuse(&Context::from_waker(waker.waker())));
         assert!(inner.misused());
         assert!(!outer.misused());
+    }
+
+    #[test]
+    fn a_lookup_under_another_context_during_a_hidden_resume_is_a_miss() {
+        let a = Id::<u8, u16>::fresh();
+        let outer = Frame::new(&a, Slot::Empty, false);
+        let _enter = Enter::new(&outer);
+        let foreign = Context::from_waker(Waker::noop());
+        let hide = Hide::new();
+        assert!(frame(&a, &foreign).is_none(), "the outer frame is hidden");
+        // A nested resume that sees no miss leaves the mark as it was.
+        assert!(!Hide::new().missed());
+        assert!(misuse(&foreign), "a miss, not a misuse");
+        // A nested resume sees only its own misses.
+        assert!(!Hide::new().missed());
+        assert!(misuse(&foreign), "still a miss");
+        assert!(hide.missed());
+        assert!(!outer.misused());
+        // The outer frame is published again.
+        assert!(frame(&a, &foreign).is_some());
+        assert!(!Hide::new().missed());
+        drop(Hide::new());
+        assert!(frame(&a, &foreign).is_some());
+    }
+
+    #[test]
+    fn suspending_under_another_context_wakes_it_once_then_panics_if_spun() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicUsize;
+        use std::task::Wake;
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let cx = Context::from_waker(&waker);
+        assert!(suspend_foreign::<()>(&cx, false, false).is_pending());
+        assert!(suspend_foreign::<()>(&cx, true, true).is_pending());
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        let spun = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            suspend_foreign::<()>(&cx, true, false)
+        }));
+        assert!(spun.is_err());
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use coro::{Co, Gen, GenError, GenState};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 /// Counts its drops.
 struct Tracked(Rc<Cell<u32>>);
@@ -299,22 +300,94 @@ impl<F: Future + Unpin> Future for OwnContext<F> {
 }
 
 #[test]
-fn a_yield_polled_under_a_context_made_in_a_sync_body_is_an_escaped_co() {
+fn a_yield_polled_under_a_context_made_in_a_sync_body_reaches_its_generator() {
     // A synchronous generator's frame travels in the context its resume
-    // gives the body; under another context a yield cannot find it, as if
-    // its `Co` had escaped to another executor.
+    // gives the body; a yield polled under another context still finds it.
     let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
         let a = co.yield_(1).await;
         let b = OwnContext(co.yield_(a)).await;
-        a + b
+        let c = co.yield_(a + b).await;
+        a + b + c
     });
     assert_eq!(g.start(), Ok(GenState::Yielded(1)));
-    let err = catch_unwind(AssertUnwindSafe(|| g.send(5))).expect_err("the yield panics");
+    assert_eq!(g.send(5), Ok(GenState::Yielded(5)));
+    assert_eq!(g.send(7), Ok(GenState::Yielded(12)));
+    assert_eq!(g.send(100), Ok(GenState::Complete(112)));
+    assert_eq!(g.send(0), Err(GenError::Finished));
+}
+
+#[test]
+fn every_yield_under_a_context_of_the_body_s_own_from_the_first() {
+    // The first resume finds such a yield (and every later one publishes
+    // the frame from the start).
+    let g: Gen<u32> = Gen::new(|co| async move {
+        for i in 0..4 {
+            OwnContext(co.yield_(i)).await;
+            co.yield_(10 + i).await;
+        }
+    });
+    assert_eq!(g.collect::<Vec<_>>(), [0, 10, 1, 11, 2, 12, 3, 13]);
+}
+
+#[test]
+fn yields_polled_by_futures_unordered_in_a_sync_body_flow_both_ways() {
+    // `FuturesUnordered` polls its futures with wakers of its own, and
+    // polls again only those that were woken.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let mut total = 0;
+        for i in 1..=3 {
+            let mut set = FuturesUnordered::new();
+            set.push(co.yield_(i));
+            total += set.next().await.expect("one yield in the set");
+        }
+        total
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
+    assert_eq!(g.send(20), Ok(GenState::Yielded(3)));
+    assert_eq!(g.send(30), Ok(GenState::Complete(60)));
+}
+
+#[test]
+fn a_yield_from_under_a_context_of_the_body_s_own_forwards_both_ways() {
+    let mut g: Gen<u32, Vec<u32>, u32> = Gen::new(|co| async move {
+        let mut set = FuturesUnordered::new();
+        set.push(co.yield_from(recorder(0, 2)));
+        set.next().await.expect("one delegation in the set")
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(0)));
+    assert_eq!(g.send(7), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(8), Ok(GenState::Complete(vec![7, 8])));
+}
+
+#[test]
+fn another_generators_co_under_a_context_of_the_body_s_own_is_misuse() {
+    let mut leaker: Gen<u32, Co<u32>> = Gen::new(|co| async move { co });
+    let Ok(GenState::Complete(escaped)) = leaker.start() else {
+        panic!("leaker returns its Co")
+    };
+    drop(leaker);
+    let mut other: Gen<u32> = Gen::new(move |co| async move {
+        co.yield_(1).await;
+        OwnContext(escaped.yield_(5)).await;
+    });
+    assert_eq!(other.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(other.send(()), Err(GenError::Misuse));
+    assert!(other.is_complete());
+}
+
+#[test]
+fn a_blocking_executor_inside_a_sync_body_panics_rather_than_hangs() {
+    // `block_on` polls the yield until it is ready, which it can only be
+    // once the generator is resumed, by its caller, on this same thread.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let a = co.yield_(1).await;
+        futures_executor::block_on(co.yield_(a))
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    let err = catch_unwind(AssertUnwindSafe(|| g.send(5))).expect_err("block_on panics");
     let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
-    assert!(
-        msg.contains("outside the body of its own generator"),
-        "{msg}"
-    );
+    assert!(msg.contains("blocking executor"), "{msg}");
     assert!(g.is_complete());
     assert_eq!(g.send(7), Err(GenError::Finished));
 }
