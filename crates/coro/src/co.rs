@@ -30,14 +30,22 @@ use crate::raw::{self, Id, Slot};
 /// and handed to an executor) the poll panics, since the future could
 /// otherwise never complete.
 ///
-/// The yields of a synchronous [`Gen`](crate::Gen) must be polled with the
-/// context its resume gives the body, which is how `.await`, `join!`,
-/// `select!` and [`yield_from`](Co::yield_from) poll them: the generator's
-/// frame travels in that context. A yield polled under a context made
-/// inside the body (a nested executor, or a combinator with wakers of its
-/// own such as `FuturesUnordered`) is taken for an escaped `Co` and
-/// panics. An [`AsyncGen`](crate::AsyncGen)'s yields may be polled under
-/// any context.
+/// A yield may be polled under a context made inside the body, as a
+/// combinator with wakers of its own (`FuturesUnordered`) does: it still
+/// reaches its generator, and values flow both ways. In a synchronous
+/// [`Gen`](crate::Gen) such a yield wakes that context when it suspends,
+/// so that the combinator polls it again on the next resume; the first
+/// time it happens the resume polls the body once more, and the generator
+/// is then resumed a little more slowly (its frame is published in a
+/// thread-local as well as in the context). The fast path is a yield
+/// polled with the context the resume gives the body, which is how
+/// `.await`, `join!`, `select!` and [`yield_from`](Co::yield_from) poll
+/// it.
+///
+/// A blocking executor inside the body (`block_on(co.yield_(x))`) can
+/// never let the generator suspend, since the value it waits for is sent
+/// by the caller of this very resume: the yield panics when it is polled
+/// again before its generator was resumed, rather than hang.
 pub struct Co<Y, S = ()> {
     id: Id<Y, S>,
 }
