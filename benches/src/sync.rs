@@ -101,7 +101,7 @@ pub(crate) fn run() -> String {
     );
     t.row("sync_prims::Event", round_trip(R, sync_prims::Event::new));
     out += &t.render("Condvar + Mutex<bool>");
-    out += "`sync_prims::Event::wait` spins briefly (fifteen pause instructions, no yields) before it parks, \
+    out += "`sync_prims::Event::wait` spins briefly (up to 20 µs of pause instructions, no yields) before it parks, \
              so a set that arrives within microseconds costs neither side a system call; \
              Condvar and event-listener park at once.\n";
     out

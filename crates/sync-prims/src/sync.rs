@@ -36,28 +36,33 @@ pub(crate) fn park_timeout(_d: Duration) {
     loom::thread::yield_now();
 }
 
-/// Spins a little before a waiter parks: a hand-off that arrives within a
-/// microsecond or two then costs no system call on either side.
+/// Spins a little before a waiter parks: a hand-off that arrives within
+/// [`SPIN_FOR`] then costs no system call on either side (a futex wake of a
+/// parked thread takes several microseconds, more when its core sleeps).
 ///
-/// It only spins (exponentially longer each round, fifteen pause
-/// instructions in all, about a microsecond) and never yields the thread: on a loaded machine a
-/// `yield` can hand the core away for a whole time slice, which costs far
-/// more than the park it was meant to save.
+/// It only spins (pause instructions, in rounds that double up to sixteen
+/// pauses, checking the clock between rounds) and never yields the thread:
+/// on a loaded machine a `yield` can hand the core away for a whole time
+/// slice, which costs far more than the park it was meant to save.
 #[derive(Debug)]
 pub(crate) struct Spin {
     #[cfg(not(loom))]
     step: std::cell::Cell<u32>,
+    #[cfg(not(loom))]
+    start: std::cell::Cell<Option<std::time::Instant>>,
 }
 
-/// Rounds of spinning before a waiter parks (`2^0 + ... + 2^3` pauses).
+/// How long a waiter spins before it parks.
 #[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 4;
+const SPIN_FOR: Duration = Duration::from_micros(20);
 
 impl Spin {
     pub(crate) fn new() -> Self {
         Spin {
             #[cfg(not(loom))]
             step: std::cell::Cell::new(0),
+            #[cfg(not(loom))]
+            start: std::cell::Cell::new(None),
         }
     }
 
@@ -66,10 +71,16 @@ impl Spin {
         #[cfg(not(loom))]
         {
             let step = self.step.get();
-            if step >= SPIN_ROUNDS {
-                return false;
+            if step >= 4 {
+                // Past the first, short rounds: bounded by time.
+                let now = std::time::Instant::now();
+                match self.start.get() {
+                    None => self.start.set(Some(now)),
+                    Some(t) if now.duration_since(t) >= SPIN_FOR => return false,
+                    Some(_) => {}
+                }
             }
-            for _ in 0..1u32 << step {
+            for _ in 0..1u32 << step.min(4) {
                 std::hint::spin_loop();
             }
             self.step.set(step + 1);
