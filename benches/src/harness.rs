@@ -172,3 +172,47 @@ pub(crate) fn release_dir() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default()
 }
+
+/// A numeric knob from the environment (`BENCH_*`), or its default.
+pub(crate) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A server to start for a run: its name, program and leading arguments
+/// (the port is appended).
+pub(crate) type ServerSpec = (&'static str, String, Vec<String>);
+
+/// The servers of a run: first this workspace's `example` (built by
+/// `cargo build --release -p CRATE --example EXAMPLE`, started with
+/// `--port N`; when it is missing a line in `out` says so), then the peers
+/// served by this binary (`benches serve KIND N`).
+pub(crate) fn servers(
+    ours: (&'static str, &str, &str),
+    peers: &[(&'static str, &str)],
+    out: &mut String,
+) -> Vec<ServerSpec> {
+    let (name, krate, example) = ours;
+    let mut v = Vec::new();
+    let path = release_dir().join("examples").join(example);
+    if path.exists() {
+        v.push((
+            name,
+            path.to_string_lossy().into_owned(),
+            vec!["--port".into()],
+        ));
+    } else {
+        out.push_str(&format!(
+            "{krate}'s `{example}` example was not built (`cargo build --release -p {krate} --example {example}`); its rows are missing.\n\n"
+        ));
+    }
+    let me = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for (name, kind) in peers {
+        v.push((*name, me.clone(), vec!["serve".into(), (*kind).into()]));
+    }
+    v
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::{ServerProc, TICKS_PER_SEC, median, release_dir};
+use crate::harness::{ServerProc, TICKS_PER_SEC, env_or, median, servers};
 
 struct Load {
     name: &'static str,
@@ -56,41 +56,20 @@ pub(crate) fn run() -> String {
         eprintln!("wrk is not installed: apt-get install wrk; skipping the http benchmarks");
         return out;
     }
-    let secs: u64 = std::env::var("BENCH_HTTP_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let rounds: usize = std::env::var("BENCH_HTTP_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let secs: u64 = env_or("BENCH_HTTP_SECS", 5);
+    let rounds: usize = env_or("BENCH_HTTP_ROUNDS", 3);
     let script = std::env::temp_dir().join("greenstack-pipeline.lua");
     if let Err(e) = std::fs::write(&script, PIPELINE_LUA) {
         return out + &format!("Skipped: cannot write the wrk script: {e}\n");
     }
-    let me = std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let hello = release_dir().join("examples/hello");
-    let mut servers: Vec<(&str, String, Vec<String>)> = Vec::new();
-    if hello.exists() {
-        servers.push((
-            "minihttp",
-            hello.to_string_lossy().into_owned(),
-            vec!["--port".into()],
-        ));
-    } else {
-        let _ = writeln!(
-            out,
-            "minihttp's `hello` example was not built (`cargo build --release -p minihttp --example hello`); its rows are missing.\n"
-        );
-    }
-    servers.push((
-        "hyper 1.x + tokio",
-        me.clone(),
-        vec!["serve".into(), "hyper-hello".into()],
-    ));
-    servers.push(("may_minihttp", me, vec!["serve".into(), "may-hello".into()]));
+    let servers = servers(
+        ("minihttp", "minihttp", "hello"),
+        &[
+            ("hyper 1.x + tokio", "hyper-hello"),
+            ("may_minihttp", "may-hello"),
+        ],
+        &mut out,
+    );
 
     // results[server][load] = samples
     let mut results: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); LOADS.len()]; servers.len()];

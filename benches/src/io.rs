@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{ServerProc, median, release_dir};
+use crate::harness::{ServerProc, env_or, median, servers};
 
 const MSG: usize = 64;
 /// Idle connections held open beside the active one in the last figure.
@@ -17,30 +17,13 @@ const IDLE: usize = 10_000;
 
 pub(crate) fn run() -> String {
     let mut out = String::from("## io: echo server\n\n");
-    let secs: u64 = std::env::var("BENCH_IO_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+    let secs: u64 = env_or("BENCH_IO_SECS", 3);
     let rounds = 5;
-    let me = std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let echo = release_dir().join("examples/echo_server");
-    let mut servers: Vec<(&str, String, Vec<String>)> = Vec::new();
-    if echo.exists() {
-        servers.push((
-            "greenrt (one hub)",
-            echo.to_string_lossy().into_owned(),
-            vec!["--port".into()],
-        ));
-    } else {
-        out += "greenrt's `echo_server` example was not built (`cargo build --release -p greenrt --example echo_server`); its rows are missing.\n\n";
-    }
-    servers.push((
-        "tokio (current-thread)",
-        me,
-        vec!["serve".into(), "tokio-echo".into()],
-    ));
+    let servers = servers(
+        ("greenrt (one hub)", "greenrt", "echo_server"),
+        &[("tokio (current-thread)", "tokio-echo")],
+        &mut out,
+    );
     let figures = [
         "round trips/s, 1 connection",
         "round trips/s, 64 connections",
