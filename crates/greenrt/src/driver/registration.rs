@@ -178,22 +178,11 @@ impl Registration {
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
-        mut op: impl FnMut() -> io::Result<R>,
+        op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        loop {
-            let seen = match self.poll_ready(cx, dir) {
-                Poll::Ready(s) => s,
-                Poll::Pending => return Poll::Pending,
-            };
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(seen, dir),
-                r => return Poll::Ready(r),
-            }
-        }
+        self.poll_io_until(cx, dir, op, |_| false)
     }
-}
 
-impl Registration {
     /// Like [`poll_io`](Registration::poll_io) for a stream read or write
     /// of `want` bytes: a short transfer (some bytes, fewer than asked)
     /// means the socket's buffer was drained (or filled) at that instant,
@@ -207,20 +196,35 @@ impl Registration {
         cx: &mut Context<'_>,
         dir: Direction,
         want: usize,
-        mut op: impl FnMut() -> io::Result<usize>,
+        op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        self.poll_io_until(cx, dir, op, |&n| n > 0 && n < want)
+    }
+
+    /// The loop of both: run `op` while ready; clear readiness on
+    /// `WouldBlock` (and retry), or on a result `drained` says used up the
+    /// readiness (and return it).
+    fn poll_io_until<R>(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        mut op: impl FnMut() -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> Poll<io::Result<R>> {
         loop {
             let seen = match self.poll_ready(cx, dir) {
                 Poll::Ready(s) => s,
                 Poll::Pending => return Poll::Pending,
             };
             match op() {
-                Ok(n) if n > 0 && n < want => {
-                    self.clear(seen, dir);
-                    return Poll::Ready(Ok(n));
-                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(seen, dir),
-                r => return Poll::Ready(r),
+                Ok(r) => {
+                    if drained(&r) {
+                        self.clear(seen, dir);
+                    }
+                    return Poll::Ready(Ok(r));
+                }
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
