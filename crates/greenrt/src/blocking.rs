@@ -69,9 +69,19 @@ impl Pool {
                 .name("greenrt-blocking".into())
                 .spawn(move || self.work());
             if started.is_err() {
-                // No thread could be made: the job waits for an existing one.
-                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                s.threads -= 1;
+                // No thread could be made: the job waits for an existing
+                // one, or, when there is none, runs here (blocking the
+                // caller beats a job that never runs).
+                let none_left = {
+                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    s.threads -= 1;
+                    s.threads == 0
+                };
+                if none_left {
+                    if let Ok(job) = self.rx.try_recv() {
+                        job();
+                    }
+                }
             }
         }
     }
