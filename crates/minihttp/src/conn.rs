@@ -2,10 +2,11 @@
 //! responses in, bytes out. The read side and the write side are separate
 //! states, and whether the connection persists is decided from the pair.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use crate::body::{BodyKind, Decoder};
-use crate::date::with_cached_date;
+use crate::date::{HTTP_DATE_LEN, with_cached_date};
 use crate::error::{Error, Kind};
 use crate::head::{Parsed, leading_empty_lines, parse_head};
 use crate::limits::Limits;
@@ -16,6 +17,37 @@ use crate::status::StatusCode;
 
 /// The value of the `Server` header the server adds when a response has none.
 pub const SERVER_NAME: &str = concat!("minihttp/", env!("CARGO_PKG_VERSION"));
+
+/// The start of every `200 OK` answer the server adds its own `Server`
+/// field to: status line, `Date` and `Server`, copied as one piece.
+const OK_HEAD: &[u8] = concat!(
+    "HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\nserver: ",
+    "minihttp/",
+    env!("CARGO_PKG_VERSION"),
+    "\r\n"
+)
+.as_bytes();
+
+/// Where the date sits in [`OK_HEAD`].
+const OK_DATE_AT: usize = "HTTP/1.1 200 OK\r\ndate: ".len();
+
+thread_local! {
+    /// This thread's [`OK_HEAD`], with the cached date in place.
+    static OK_HEAD_NOW: RefCell<Vec<u8>> = RefCell::new(OK_HEAD.to_vec());
+}
+
+/// Appends [`OK_HEAD`] with the current date.
+fn push_ok_head(out: &mut Vec<u8>) {
+    with_cached_date(|date| {
+        OK_HEAD_NOW.with_borrow_mut(|head| {
+            let at = &mut head[OK_DATE_AT..OK_DATE_AT + HTTP_DATE_LEN];
+            if at != date {
+                at.copy_from_slice(date);
+            }
+            out.extend_from_slice(head);
+        });
+    });
+}
 
 /// The interim response sent when a client waits on `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -637,18 +669,23 @@ impl Conn {
             || framing == Framing::UntilClose
             || (matches!(self.read, ReadState::Closed) && self.owed.is_empty() && !self.failed);
 
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(&status.digits());
-        out.push(b' ');
-        out.extend_from_slice(status.reason().as_bytes());
-        out.extend_from_slice(b"\r\ndate: ");
-        with_cached_date(|d| out.extend_from_slice(d));
-        out.extend_from_slice(b"\r\n");
         let headers = response.headers();
-        if !headers.contains("server") {
-            out.extend_from_slice(b"server: ");
-            out.extend_from_slice(SERVER_NAME.as_bytes());
+        let add_server = !headers.contains("server");
+        if status == StatusCode::OK && add_server {
+            push_ok_head(out);
+        } else {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(&status.digits());
+            out.push(b' ');
+            out.extend_from_slice(status.reason().as_bytes());
+            out.extend_from_slice(b"\r\ndate: ");
+            with_cached_date(|d| out.extend_from_slice(d));
             out.extend_from_slice(b"\r\n");
+            if add_server {
+                out.extend_from_slice(b"server: ");
+                out.extend_from_slice(SERVER_NAME.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
         }
         match framing {
             Framing::Length(n) => {
@@ -758,7 +795,8 @@ fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    // Byte by byte: a few digits, where a `memcpy` call would cost more.
+    out.extend(buf[i..].iter().copied());
 }
 
 #[cfg(test)]
@@ -971,6 +1009,20 @@ mod tests {
         let mut out = Vec::new();
         let framing = conn.encode_response(response, &mut out);
         (String::from_utf8(out).unwrap(), framing, conn.is_done())
+    }
+
+    #[test]
+    fn the_cached_ok_head_is_the_general_one() {
+        let general = format!(
+            "HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\nserver: {SERVER_NAME}\r\n"
+        );
+        assert_eq!(OK_HEAD, general.as_bytes());
+        let mut out = Vec::new();
+        push_ok_head(&mut out);
+        with_cached_date(|d| {
+            assert_eq!(&out[OK_DATE_AT..OK_DATE_AT + HTTP_DATE_LEN], d);
+        });
+        assert_eq!(out.len(), OK_HEAD.len());
     }
 
     #[test]

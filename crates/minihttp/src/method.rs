@@ -27,7 +27,9 @@ enum Repr {
     Options,
     Trace,
     Patch,
-    Ext(Box<str>),
+    /// Boxed twice, so that a method is two words (it sits in every
+    /// request, which is moved several times).
+    Ext(Box<Box<str>>),
 }
 
 impl Method {
@@ -66,7 +68,7 @@ impl Method {
             _ if !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b)) => {
                 // Token characters are ASCII, so this cannot fail.
                 let s = std::str::from_utf8(bytes).map_err(|_| Error::new(Kind::Malformed))?;
-                Repr::Ext(s.into())
+                Repr::Ext(Box::new(s.into()))
             }
             _ => return Err(Error::new(Kind::Malformed)),
         }))

@@ -61,9 +61,29 @@ pub struct Request {
     pub(crate) query: Option<Span>,
     pub(crate) headers: Vec<(Span, Span)>,
     pub(crate) body: Vec<u8>,
+    /// What few requests carry (a streamed body, path parameters), boxed
+    /// so that a request stays small enough to move without a `memcpy`
+    /// call: it is moved several times on its way to the handler.
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+/// The rarely used parts of a [`Request`].
+#[derive(Default)]
+pub(crate) struct Extra {
     /// The body still on the connection, when the server streams bodies.
     pub(crate) stream: Option<PipeReader>,
     pub(crate) params: Vec<(Box<str>, String)>,
+}
+
+impl Request {
+    /// The rarely used parts, made on first use.
+    pub(crate) fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    fn params_slice(&self) -> &[(Box<str>, String)] {
+        self.extra.as_deref().map_or(&[], |e| &e.params)
+    }
 }
 
 impl Request {
@@ -200,7 +220,7 @@ impl Request {
     /// ([`Server::stream_bodies`](crate::Server::stream_bodies)) and this
     /// request has one that has not been taken yet.
     pub fn is_body_streamed(&self) -> bool {
-        self.stream.is_some()
+        self.extra.as_ref().is_some_and(|e| e.stream.is_some())
     }
 
     /// Takes the body out as a [`BodyStream`] to read incrementally: the
@@ -219,7 +239,7 @@ impl Request {
     /// # }).unwrap();
     /// ```
     pub fn body_stream(&mut self) -> BodyStream {
-        match self.stream.take() {
+        match self.extra.as_mut().and_then(|e| e.stream.take()) {
             Some(reader) => BodyStream::from_pipe(reader),
             None => BodyStream::from_bytes(std::mem::take(&mut self.body)),
         }
@@ -228,7 +248,7 @@ impl Request {
     /// The value of path parameter `name` set by the [`Router`](crate::Router)
     /// (percent-decoded).
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
+        self.params_slice()
             .iter()
             .find(|(k, _)| &**k == name)
             .map(|(_, v)| v.as_str())
@@ -236,7 +256,7 @@ impl Request {
 
     /// Every path parameter set by the [`Router`](crate::Router).
     pub fn params(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.params.iter().map(|(k, v)| (&**k, v.as_str()))
+        self.params_slice().iter().map(|(k, v)| (&**k, v.as_str()))
     }
 }
 
@@ -253,8 +273,14 @@ impl Clone for Request {
             query: self.query,
             headers: self.headers.clone(),
             body: self.body.clone(),
-            stream: None,
-            params: self.params.clone(),
+            extra: self.extra.as_ref().and_then(|e| {
+                (!e.params.is_empty()).then(|| {
+                    Box::new(Extra {
+                        stream: None,
+                        params: e.params.clone(),
+                    })
+                })
+            }),
         }
     }
 }
@@ -279,7 +305,7 @@ impl fmt::Debug for Request {
             .field("version", &self.version)
             .field("headers", &Headers(self))
             .field("body_len", &self.body.len())
-            .field("body_streamed", &self.stream.is_some())
+            .field("body_streamed", &self.is_body_streamed())
             .finish()
     }
 }

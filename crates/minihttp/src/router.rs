@@ -288,7 +288,9 @@ impl<H> Router<H> {
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
         match self.find(&request.method, request.path_raw()) {
             RouteMatch::Found { handler, params } => {
-                request.params = params;
+                if !params.is_empty() {
+                    request.extra_mut().params = params;
+                }
                 Ok(handler)
             }
             RouteMatch::NotFound => Err(Response::error(StatusCode::NOT_FOUND)),

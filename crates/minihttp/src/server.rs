@@ -803,7 +803,7 @@ async fn respond<H: Handler>(
     // requests without one).
     let feeder = if conn.is_streaming_body() {
         let (feeder, body) = pipe(conn.body_remaining());
-        req.stream = Some(body);
+        req.extra_mut().stream = Some(body);
         Some(feeder)
     } else {
         None
