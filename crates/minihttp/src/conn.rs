@@ -502,7 +502,7 @@ impl Conn {
                     if let BodyKind::Length(n) = kind {
                         // Reserve what is declared, up to a bound: a declared
                         // length costs nothing until its bytes arrive.
-                        request.body.reserve(n.min(64 * 1024) as usize);
+                        request.extra_mut().body.reserve(n.min(64 * 1024) as usize);
                     }
                     self.read = ReadState::Body(Box::new(PendingBody {
                         request,
@@ -513,7 +513,9 @@ impl Conn {
                 }
                 ReadState::Body(mut pending) => {
                     let p = &mut *pending;
-                    let (used, done) = p.decoder.decode_into(buf.data(), &mut p.request.body)?;
+                    let (used, done) = p
+                        .decoder
+                        .decode_into(buf.data(), &mut p.request.extra_mut().body)?;
                     buf.consume(used);
                     if done {
                         let PendingBody {
@@ -1369,7 +1371,7 @@ mod tests {
                 polls += 1;
                 assert!(polls <= 2 * total + 2 * pieces.len() + 4, "no progress");
                 if let Some(req) = &mut current {
-                    match conn.poll_body(&mut buf, &mut req.body) {
+                    match conn.poll_body(&mut buf, &mut req.extra_mut().body) {
                         Ok(BodyRead::Data | BodyRead::Continue) => continue,
                         Ok(BodyRead::NeedMore) => {
                             assert!(i + 1 < pieces.len(), "NeedMore after end of input");

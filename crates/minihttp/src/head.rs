@@ -24,7 +24,9 @@ pub enum Parsed<T> {
 #[derive(Debug)]
 pub struct Head {
     request: Request,
-    len: usize,
+    // `u32` (heads are at most `u32::MAX` bytes), so that a head, moved
+    // while it becomes a request, fits in 128 bytes: see `Request`.
+    len: u32,
     body: BodyKind,
     keep_alive: bool,
     expect_continue: bool,
@@ -34,7 +36,7 @@ impl Head {
     /// Bytes of the input the head took, from the first byte to the end of
     /// the empty line; the body starts right after.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Always false: a head has at least a request line.
@@ -416,10 +418,10 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
             path,
             query,
             headers,
-            body: Vec::new(),
             extra: None,
         },
-        len: raw.len(),
+        // At most `max_head`, which `parse_head` caps at `u32::MAX`.
+        len: u32::try_from(raw.len()).map_err(|_| Error::new(Kind::HeadTooLarge))?,
         body,
         keep_alive,
         expect_continue: expect_continue && version == Version::Http11 && body != BodyKind::Empty,

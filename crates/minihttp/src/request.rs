@@ -60,8 +60,7 @@ pub struct Request {
     pub(crate) path: Span,
     pub(crate) query: Option<Span>,
     pub(crate) headers: Vec<(Span, Span)>,
-    pub(crate) body: Vec<u8>,
-    /// What few requests carry (a streamed body, path parameters), boxed
+    /// What fewer requests carry (a body, path parameters), boxed
     /// so that a request stays small enough to move without a `memcpy`
     /// call: it is moved several times on its way to the handler.
     pub(crate) extra: Option<Box<Extra>>,
@@ -70,6 +69,8 @@ pub struct Request {
 /// The rarely used parts of a [`Request`].
 #[derive(Default)]
 pub(crate) struct Extra {
+    /// The buffered body.
+    pub(crate) body: Vec<u8>,
     /// The body still on the connection, when the server streams bodies.
     pub(crate) stream: Option<PipeReader>,
     pub(crate) params: Vec<(Box<str>, String)>,
@@ -206,13 +207,13 @@ impl Request {
     ///
     /// [`is_body_streamed`]: Request::is_body_streamed
     pub fn body(&self) -> &[u8] {
-        &self.body
+        self.extra.as_deref().map_or(&[], |e| &e.body)
     }
 
     /// Takes the buffered body out of the request (empty when the body is
     /// streamed).
     pub fn into_body(self) -> Vec<u8> {
-        self.body
+        self.extra.map(|e| e.body).unwrap_or_default()
     }
 
     /// Whether the body is still on the connection, to be read with
@@ -241,7 +242,12 @@ impl Request {
     pub fn body_stream(&mut self) -> BodyStream {
         match self.extra.as_mut().and_then(|e| e.stream.take()) {
             Some(reader) => BodyStream::from_pipe(reader),
-            None => BodyStream::from_bytes(std::mem::take(&mut self.body)),
+            None => BodyStream::from_bytes(
+                self.extra
+                    .as_mut()
+                    .map(|e| std::mem::take(&mut e.body))
+                    .unwrap_or_default(),
+            ),
         }
     }
 
@@ -272,13 +278,11 @@ impl Clone for Request {
             path: self.path,
             query: self.query,
             headers: self.headers.clone(),
-            body: self.body.clone(),
-            extra: self.extra.as_ref().and_then(|e| {
-                (!e.params.is_empty()).then(|| {
-                    Box::new(Extra {
-                        stream: None,
-                        params: e.params.clone(),
-                    })
+            extra: self.extra.as_ref().map(|e| {
+                Box::new(Extra {
+                    body: e.body.clone(),
+                    stream: None,
+                    params: e.params.clone(),
                 })
             }),
         }
@@ -304,7 +308,7 @@ impl fmt::Debug for Request {
             .field("target", &self.target())
             .field("version", &self.version)
             .field("headers", &Headers(self))
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body().len())
             .field("body_streamed", &self.is_body_streamed())
             .finish()
     }

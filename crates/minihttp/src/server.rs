@@ -607,6 +607,9 @@ async fn serve_conn<H: Handler>(
     let mut rbuf = ReadBuf::new();
     let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut stop = pin!(shared.shutdown.wait_async());
+    // The handler's future on the common path (see below): made in place,
+    // in this task's state.
+    let mut answer: Pin<&mut Option<H::Future>> = pin!(None);
     let now = greenrt::time::now();
     let mut timer = pin!(greenrt::time::sleep_until(now + limits.idle_timeout));
     // When the request being read started to arrive (header-read timeout).
@@ -619,6 +622,35 @@ async fn serve_conn<H: Handler>(
         // Answer every complete request in the buffer, into one write.
         loop {
             match conn.poll_request(&mut rbuf) {
+                // The common path: no streamed body, no access log. The
+                // handler's future lives in `answer`, and nothing else of
+                // the request is kept across the await: a task state no
+                // larger than it must be, and no large future moved in and
+                // out of it per request.
+                Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
+                    let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
+                    {
+                        Ok(fut) => {
+                            answer.set(Some(fut));
+                            let response = poll_fn(|cx| match answer.as_mut().as_pin_mut() {
+                                Some(fut) => poll_guarded(fut, cx),
+                                None => {
+                                    Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR))
+                                }
+                            })
+                            .await;
+                            answer.set(None);
+                            response
+                        }
+                        Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
+                    };
+                    if send_response(&shared, &mut conn, response, &mut wbuf, &stream)
+                        .await
+                        .is_err()
+                    {
+                        break 'conn;
+                    }
+                }
                 Ok(Next::Request(req)) => {
                     match respond(&shared, &mut conn, req, peer, &mut wbuf, &stream, &mut rbuf)
                         .await
@@ -809,7 +841,7 @@ async fn respond<H: Handler>(
         None
     };
     let mut body_error = None;
-    let mut response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
+    let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
         Ok(fut) => {
             let mut fut = pin!(fut);
             match &feeder {
@@ -841,45 +873,78 @@ async fn respond<H: Handler>(
         log_error(shared, peer, e.status());
         return Ok(true);
     }
-    if shared.shutdown.is_set() {
-        // Shutting down: tell the client this connection ends here.
-        let _ = response.headers_mut().insert("connection", "close");
-    }
     // A body left unread on a connection that now closes: close lingering,
     // or the unread bytes could reset the connection and destroy the answer.
     let unread = conn.is_streaming_body();
-    let framing = conn.encode_response(&response, wbuf);
+    let status = response.status();
+    let sent = send_response(shared, conn, response, wbuf, stream).await;
     let linger = unread && conn.is_done();
-    let sent = match (framing, response.take_body()) {
-        (Framing::None, _) => Ok(0),
-        // Boxed: the rare, large futures stay out of every request's state.
-        (_, Body::File(f)) => {
-            Box::pin(send_file(f, wbuf, stream, shared.limits.write_timeout)).await
-        }
-        (_, Body::Stream(s)) => {
-            Box::pin(send_stream(
-                s,
-                framing,
-                wbuf,
-                stream,
-                shared.limits.write_timeout,
-            ))
-            .await
-        }
-        (_, b) => Ok(b.len().unwrap_or(0)),
-    };
     if let (Some(log), Some((start, method, target, version))) = (&shared.log, logged) {
         log(&LogEntry {
             client: peer,
             method: method.as_str(),
             target: &target,
             version: version.as_str(),
-            status: response.status(),
+            status,
             bytes: *sent.as_ref().unwrap_or(&0),
             elapsed: start.elapsed(),
         });
     }
     sent.map(|_| linger)
+}
+
+/// Encodes a handler's answer into `wbuf` and sends a body that is not in
+/// memory. Returns the body bytes sent or encoded.
+///
+/// Not `async`: the future of a body in memory (nearly every answer) is
+/// then `Ready` at once and small, and the rare, large futures of files
+/// and streams are boxed.
+fn send_response<'a, H>(
+    shared: &'a Shared<H>,
+    conn: &mut Conn,
+    mut response: Response,
+    wbuf: &'a mut Vec<u8>,
+    stream: &'a TcpStream,
+) -> SendBody<'a> {
+    if shared.shutdown.is_set() {
+        // Shutting down: tell the client this connection ends here.
+        let _ = response.headers_mut().insert("connection", "close");
+    }
+    let framing = conn.encode_response(&response, wbuf);
+    match (framing, response.take_body()) {
+        (Framing::None, _) => SendBody::Done(Some(Ok(0))),
+        (_, Body::File(f)) => SendBody::Boxed(Box::pin(send_file(
+            f,
+            wbuf,
+            stream,
+            shared.limits.write_timeout,
+        ))),
+        (_, Body::Stream(s)) => SendBody::Boxed(Box::pin(send_stream(
+            s,
+            framing,
+            wbuf,
+            stream,
+            shared.limits.write_timeout,
+        ))),
+        (_, b) => SendBody::Done(Some(Ok(b.len().unwrap_or(0)))),
+    }
+}
+
+/// The future of [`send_response`].
+enum SendBody<'a> {
+    Done(Option<io::Result<u64>>),
+    Boxed(Pin<Box<dyn Future<Output = io::Result<u64>> + 'a>>),
+}
+
+impl Future for SendBody<'_> {
+    type Output = io::Result<u64>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<u64>> {
+        match self.get_mut() {
+            SendBody::Done(r) => Poll::Ready(r.take().unwrap_or(Ok(0))),
+            SendBody::Boxed(f) => f.as_mut().poll(cx),
+        }
+    }
 }
 
 /// Polls a handler's future; a panic answers 500.
