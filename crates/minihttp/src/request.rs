@@ -52,14 +52,18 @@ impl Span {
 /// assert_eq!(req.body(), b"hi");
 /// ```
 pub struct Request {
-    pub(crate) head: Vec<u8>,
+    /// The head bytes, then the header index: per field, the spans of its
+    /// name and value as four little-endian `u32`s. One allocation for
+    /// both (see [`Request::index`]).
+    pub(crate) bytes: Vec<u8>,
+    /// Where the head ends in `bytes`.
+    pub(crate) head_len: u32,
     pub(crate) method: Method,
     pub(crate) version: Version,
     pub(crate) target: Span,
     /// Empty for an absolute-form target without a path, which means `/`.
     pub(crate) path: Span,
     pub(crate) query: Option<Span>,
-    pub(crate) headers: Vec<(Span, Span)>,
     /// What fewer requests carry (a body, path parameters), boxed
     /// so that a request stays small enough to move without a `memcpy`
     /// call: it is moved several times on its way to the handler.
@@ -76,7 +80,40 @@ pub(crate) struct Extra {
     pub(crate) params: Vec<(Box<str>, String)>,
 }
 
+/// Bytes per header field in the index of [`Request::bytes`].
+pub(crate) const INDEX_ENTRY: usize = 16;
+
+/// Appends a header field's entry to a request's index.
+pub(crate) fn push_index(bytes: &mut Vec<u8>, name: Span, value: Span) {
+    for n in [name.start, name.end, value.start, value.end] {
+        bytes.extend_from_slice(&n.to_le_bytes());
+    }
+}
+
 impl Request {
+    /// The head bytes.
+    fn head_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.head_len as usize).unwrap_or_default()
+    }
+
+    /// The header index: (name, value) spans inside the head.
+    fn index(&self) -> impl ExactSizeIterator<Item = (Span, Span)> + '_ {
+        let index = self.bytes.get(self.head_len as usize..).unwrap_or_default();
+        index.chunks_exact(INDEX_ENTRY).map(|e| {
+            let n = |i: usize| u32::from_le_bytes([e[i], e[i + 1], e[i + 2], e[i + 3]]);
+            (
+                Span {
+                    start: n(0),
+                    end: n(4),
+                },
+                Span {
+                    start: n(8),
+                    end: n(12),
+                },
+            )
+        })
+    }
+
     /// The rarely used parts, made on first use.
     pub(crate) fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
@@ -120,7 +157,7 @@ impl Request {
 
     /// The request target as sent: `/path?query`, an absolute URL or `*`.
     pub fn target(&self) -> &str {
-        self.target.str(&self.head)
+        self.target.str(self.head_bytes())
     }
 
     /// The path as sent, still percent-encoded (`/` for an absolute-form
@@ -129,7 +166,7 @@ impl Request {
         if self.path.start == self.path.end {
             "/"
         } else {
-            self.path.str(&self.head)
+            self.path.str(self.head_bytes())
         }
     }
 
@@ -143,7 +180,7 @@ impl Request {
 
     /// The query string after `?`, still encoded; `None` without a `?`.
     pub fn query_raw(&self) -> Option<&str> {
-        self.query.map(|q| q.str(&self.head))
+        self.query.map(|q| q.str(self.head_bytes()))
     }
 
     /// The `name=value` pairs of the query, form-decoded (`+` is a space,
@@ -173,31 +210,30 @@ impl Request {
     /// The first value of header `name` (case-insensitive) as bytes
     /// (field values may carry non-ASCII `obs-text`).
     pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.get(&self.head).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.get(&self.head))
+        let head = self.head_bytes();
+        self.index()
+            .find(|(n, _)| n.get(head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.get(head))
     }
 
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.get(&self.head).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v.get(&self.head))
+        let head = self.head_bytes();
+        self.index()
+            .filter(move |(n, _)| n.get(head).eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v.get(head))
     }
 
     /// Every header field as sent, in order.
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
-        self.headers
-            .iter()
-            .map(|(n, v)| (n.str(&self.head), v.get(&self.head)))
+        let head = self.head_bytes();
+        self.index().map(|(n, v)| (n.str(head), v.get(head)))
     }
 
     /// The raw request head as received (request line through the empty
     /// line), without leading empty lines.
     pub fn head(&self) -> &[u8] {
-        &self.head
+        self.head_bytes()
     }
 
     /// The body, decoded from its `Content-Length` or chunked framing.
@@ -271,13 +307,13 @@ impl Clone for Request {
     /// copy's body is empty and not streamed).
     fn clone(&self) -> Request {
         Request {
-            head: self.head.clone(),
+            bytes: self.bytes.clone(),
+            head_len: self.head_len,
             method: self.method.clone(),
             version: self.version,
             target: self.target,
             path: self.path,
             query: self.query,
-            headers: self.headers.clone(),
             extra: self.extra.as_ref().map(|e| {
                 Box::new(Extra {
                     body: e.body.clone(),
