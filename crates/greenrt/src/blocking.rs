@@ -67,7 +67,11 @@ impl Pool {
         if spawn {
             let started = std::thread::Builder::new()
                 .name("greenrt-blocking".into())
-                .spawn(move || self.work());
+                .spawn(move || {
+                    // Not on the CPU of the hub that made it.
+                    crate::affinity::unpin_current();
+                    self.work()
+                });
             if started.is_err() {
                 // No thread could be made: the job waits for an existing
                 // one, or, when there is none, runs here (blocking the

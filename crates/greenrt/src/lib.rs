@@ -41,6 +41,7 @@
 //! [`sync_prims::Event`], so a plain thread can wait for a green task with
 //! [`Greenlet::join_blocking`]. [`iwait`] is a [`coro`] async generator.
 
+mod affinity;
 mod blocking;
 mod driver;
 mod hub;

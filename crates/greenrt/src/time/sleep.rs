@@ -156,6 +156,7 @@ impl Sleep {
                 let spawned = std::thread::Builder::new()
                     .name("greenrt-sleep".into())
                     .spawn(move || {
+                        crate::affinity::unpin_current();
                         loop {
                             let now = Instant::now();
                             if now >= deadline {

@@ -1,0 +1,174 @@
+//! Pinning hub threads to CPUs ([`RuntimeBuilder::pin_workers`]), on Linux
+//! through `sched_setaffinity`; elsewhere pinning does nothing.
+//!
+//! Threads inherit their creator's CPU mask, so a helper thread started by
+//! a pinned hub (the blocking pool, the stall monitor) calls
+//! [`unpin_current`] first: it gets the mask the process had before any
+//! hub was pinned, and does not crowd its hub's CPU.
+//!
+//! [`RuntimeBuilder::pin_workers`]: crate::RuntimeBuilder::pin_workers
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::mem::{MaybeUninit, size_of};
+    use std::sync::OnceLock;
+
+    /// The calling thread's mask when the first pinned runtime was built.
+    static BEFORE: OnceLock<libc::cpu_set_t> = OnceLock::new();
+
+    /// The calling thread's CPU mask.
+    fn current() -> Option<libc::cpu_set_t> {
+        let mut set = MaybeUninit::<libc::cpu_set_t>::zeroed();
+        // SAFETY: `set` points to a writable `cpu_set_t` of the size
+        // passed; pid 0 is the calling thread. On failure the set is not
+        // used.
+        let rc =
+            unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr()) };
+        // SAFETY: a `cpu_set_t` is an array of integers, for which the
+        // zeroed value `set` started from is valid.
+        (rc == 0).then(|| unsafe { set.assume_init() })
+    }
+
+    /// Makes `set` the calling thread's mask; false if refused.
+    fn apply(set: &libc::cpu_set_t) -> bool {
+        // SAFETY: `set` is a valid `cpu_set_t` of the size passed, only
+        // read; pid 0 is the calling thread.
+        unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) == 0 }
+    }
+
+    pub(crate) fn allowed_cpus() -> Vec<usize> {
+        let Some(set) = current() else {
+            return Vec::new();
+        };
+        let set = *BEFORE.get_or_init(|| set);
+        let limit = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+        // SAFETY: `CPU_ISSET` reads the set, and `cpu` is below
+        // `CPU_SETSIZE`, the number of CPUs a `cpu_set_t` holds.
+        (0..limit)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect()
+    }
+
+    pub(crate) fn pin_current(cpu: usize) -> bool {
+        let limit = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+        if cpu >= limit {
+            return false;
+        }
+        // SAFETY: an all-zero `cpu_set_t` is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: `cpu` is below `CPU_SETSIZE` (checked above).
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+        apply(&set)
+    }
+
+    pub(crate) fn unpin_current() {
+        if let Some(set) = BEFORE.get() {
+            // Best effort: a helper left on its hub's CPU still works.
+            let _ = apply(set);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    pub(crate) fn allowed_cpus() -> Vec<usize> {
+        Vec::new()
+    }
+
+    pub(crate) fn pin_current(_cpu: usize) -> bool {
+        false
+    }
+
+    pub(crate) fn unpin_current() {}
+}
+
+/// The CPUs the calling thread may run on, in order (empty where unknown
+/// or unsupported); also remembers them for [`unpin_current`].
+pub(crate) use imp::allowed_cpus;
+/// Pins the calling thread to `cpu`; false if the system refused.
+pub(crate) use imp::pin_current;
+/// Gives the calling thread the mask the process had before hubs were
+/// pinned (nothing if none was).
+pub(crate) use imp::unpin_current;
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn a_pinned_thread_runs_on_its_cpu_and_its_helpers_do_not() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty(), "a thread runs on at least one CPU");
+        let first = cpus[0];
+        let (pinned, helper) = std::thread::spawn(move || {
+            assert!(pin_current(first));
+            let pinned = allowed_cpus_now();
+            let helper = std::thread::spawn(|| {
+                unpin_current();
+                allowed_cpus_now()
+            })
+            .join()
+            .unwrap();
+            (pinned, helper)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(pinned, [first]);
+        assert_eq!(helper, cpus);
+        assert!(!pin_current(usize::MAX));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn pin_workers_puts_each_hub_on_a_cpu_of_its_own() {
+        let cpus = allowed_cpus();
+        let rt = crate::Runtime::builder()
+            .workers(2)
+            .pin_workers(true)
+            .max_blocking_time(None)
+            .build()
+            .unwrap();
+        for hub in 0..2 {
+            let on = rt
+                .spawn_on(hub, async { allowed_cpus_now() })
+                .get_blocking()
+                .unwrap()
+                .unwrap();
+            assert_eq!(on, [cpus[hub % cpus.len()]], "hub {hub}");
+        }
+        // The blocking pool's threads are not held to their hub's CPU.
+        let helper = rt
+            .spawn_on(0, async { crate::spawn_blocking(allowed_cpus_now).await })
+            .get_blocking()
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(helper, cpus);
+        // Unpinned hubs keep the whole mask.
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        assert_eq!(
+            rt.spawn_on(0, async { allowed_cpus_now() })
+                .get_blocking()
+                .unwrap()
+                .unwrap(),
+            cpus
+        );
+    }
+
+    /// The calling thread's CPUs, read afresh.
+    fn allowed_cpus_now() -> Vec<usize> {
+        let mut set = std::mem::MaybeUninit::<libc::cpu_set_t>::zeroed();
+        // SAFETY: as in `current`.
+        let rc = unsafe {
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set.as_mut_ptr())
+        };
+        assert_eq!(rc, 0);
+        // SAFETY: zeroed integers are a valid `cpu_set_t`.
+        let set = unsafe { set.assume_init() };
+        // SAFETY: `cpu` is below `CPU_SETSIZE`.
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .collect()
+    }
+}
