@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{ServerProc, env_or, median, servers};
+use crate::harness::{ServerProc, TICKS_PER_SEC, env_or, median, servers};
 
 const MSG: usize = 64;
 /// Idle connections held open beside the active one in the last figure.
@@ -29,6 +29,7 @@ pub(crate) fn run() -> String {
         "round trips/s, 64 connections",
         "accepts/s (connect, 1-byte echo, close)",
         "round trips/s, 1 active connection beside 10,000 idle ones",
+        "server CPU per round trip, 64 connections (us; lower is better)",
     ];
     let mut res: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); figures.len()]; servers.len()];
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -49,14 +50,23 @@ pub(crate) fn run() -> String {
             };
             let d = Duration::from_secs(secs);
             let r1 = rt.block_on(echo_rate(port, 1, d));
+            let t0 = server.cpu_ticks();
             let r64 = rt.block_on(echo_rate(port, 64, d));
+            // The server's CPU time (user + system) per round trip: what
+            // the round trip costs it, apart from the client's share.
+            let cpu = match (t0, server.cpu_ticks()) {
+                (Some(a), Some(b)) => {
+                    (b - a) as f64 / TICKS_PER_SEC * 1e6 / (r64 * d.as_secs_f64())
+                }
+                _ => f64::NAN,
+            };
             let acc = rt.block_on(accept_rate(port, 4, d));
             let idle = rt.block_on(beside_idle(port, d));
             eprintln!(
                 "round {} {name}: 1 conn {r1:.0}/s, 64 conns {r64:.0}/s, accept {acc:.0}/s, 1 beside {IDLE} idle {idle:.0}/s",
                 round + 1
             );
-            for (fi, v) in [r1, r64, acc, idle].into_iter().enumerate() {
+            for (fi, v) in [r1, r64, acc, idle, cpu].into_iter().enumerate() {
                 res[si][fi].push(v);
             }
             drop(server);
@@ -65,7 +75,7 @@ pub(crate) fn run() -> String {
     let _ = writeln!(
         out,
         "{MSG}-byte messages; each figure runs {secs} s; medians of {rounds} interleaved rounds, a fresh server \
-         process per round. Higher is better; the ratio is against tokio.\n\n| figure | {} |\n|---|{}",
+         process per round. Higher is better but where a row says otherwise; the ratio is against tokio.\n\n| figure | {} |\n|---|{}",
         servers.iter().map(|s| s.0).collect::<Vec<_>>().join(" | "),
         "---:|".repeat(servers.len())
     );
@@ -75,16 +85,38 @@ pub(crate) fn run() -> String {
         let cells: Vec<String> = (0..servers.len())
             .map(|si| {
                 let m = median(res[si][fi].clone());
+                let digits = if m < 100.0 { 2 } else { 0 };
                 if si == base {
-                    format!("{m:.0}")
+                    format!("{m:.digits$}")
                 } else {
-                    format!("{m:.0} ({:.2}x)", m / b)
+                    format!("{m:.digits$} ({:.2}x)", m / b)
                 }
             })
             .collect();
         let _ = writeln!(out, "| {f} | {} |", cells.join(" | "));
     }
     out
+}
+
+/// `benches echo-load PORT CONNS SECS`: the echo load against a server
+/// started by hand; prints round trips per second.
+pub(crate) fn load(args: &[String]) -> std::process::ExitCode {
+    let num = |i: usize| args.get(i).and_then(|a| a.parse::<u64>().ok());
+    let (Some(port), Some(conns), Some(secs)) = (num(0), num(1), num(2)) else {
+        eprintln!("usage: benches echo-load PORT CONNS SECS");
+        return std::process::ExitCode::from(2);
+    };
+    let (Ok(port), Ok(conns)) = (u16::try_from(port), usize::try_from(conns)) else {
+        eprintln!("port or connection count out of range");
+        return std::process::ExitCode::from(2);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let rate = rt.block_on(echo_rate(port, conns, Duration::from_secs(secs)));
+    println!("{rate:.0} round trips/s");
+    std::process::ExitCode::SUCCESS
 }
 
 /// Round trips per second over `conns` connections, each echoing one

@@ -1,5 +1,7 @@
 //! The benchmark runner: `benches AREA [--out FILE]` measures one area and
 //! writes its Markdown section (to FILE, or standard output).
+//! `benches echo-load PORT CONNS SECS` puts the echo load of the `io` area
+//! on a server started by hand (for profiling it).
 //! `cargo xtask bench` runs every area and splices the sections into
 //! `BENCHMARKS.md`.
 
@@ -17,6 +19,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("serve") {
         return servers::serve(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("echo-load") {
+        return io::load(&args[1..]);
     }
     let Some(area) = args.first() else {
         eprintln!("usage: benches AREA [--out FILE]");
