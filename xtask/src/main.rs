@@ -46,8 +46,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root: the parent of this package's directory, as
+/// `cargo run` gives it at run time (a binary built in another checkout
+/// and reused, or copied with its target directory, would otherwise work
+/// on that checkout), or as it was at build time.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
         .parent()
         .expect("xtask sits one level below the workspace root")
         .to_path_buf()
@@ -318,13 +325,22 @@ fn bench(areas: &[String]) -> Result<(), String> {
     fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     run.step(
         "build benches",
+        // The runner and peer servers, and our servers (examples of their
+        // crates, which building `benches` alone does not build).
         &mut cargo(&[
             "build",
             "--release",
             "-p",
             "benches",
+            "-p",
+            "minihttp",
+            "-p",
+            "greenrt",
             "--bins",
-            "--examples",
+            "--example",
+            "hello",
+            "--example",
+            "echo_server",
         ]),
     )?;
     for area in &areas {
