@@ -787,6 +787,18 @@ fn framing_for(owed: Owed, status: StatusCode, body_len: Option<u64>) -> Framing
 }
 
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
+    // Short numbers (small bodies) byte by byte: a `memcpy` call would cost
+    // more than the copy.
+    if n < 1000 {
+        if n >= 100 {
+            out.push(b'0' + (n / 100) as u8);
+        }
+        if n >= 10 {
+            out.push(b'0' + (n / 10 % 10) as u8);
+        }
+        out.push(b'0' + (n % 10) as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -797,8 +809,7 @@ fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
             break;
         }
     }
-    // Byte by byte: a few digits, where a `memcpy` call would cost more.
-    out.extend(buf[i..].iter().copied());
+    out.extend_from_slice(&buf[i..]);
 }
 
 #[cfg(test)]
@@ -1011,6 +1022,15 @@ mod tests {
         let mut out = Vec::new();
         let framing = conn.encode_response(response, &mut out);
         (String::from_utf8(out).unwrap(), framing, conn.is_done())
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0, 7, 9, 10, 42, 99, 100, 999, 1000, 65_536, u64::MAX] {
+            let mut out = b"x".to_vec();
+            push_decimal(n, &mut out);
+            assert_eq!(out, format!("x{n}").as_bytes());
+        }
     }
 
     #[test]
