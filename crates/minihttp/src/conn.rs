@@ -2,11 +2,10 @@
 //! responses in, bytes out. The read side and the write side are separate
 //! states, and whether the connection persists is decided from the pair.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use crate::body::{BodyKind, Decoder};
-use crate::date::{HTTP_DATE_LEN, with_cached_date};
+use crate::date::with_date_line;
 use crate::error::{Error, Kind};
 use crate::head::{Parsed, leading_empty_lines, parse_head};
 use crate::limits::Limits;
@@ -18,36 +17,9 @@ use crate::status::StatusCode;
 /// The value of the `Server` header the server adds when a response has none.
 pub const SERVER_NAME: &str = concat!("minihttp/", env!("CARGO_PKG_VERSION"));
 
-/// The start of every `200 OK` answer the server adds its own `Server`
-/// field to: status line, `Date` and `Server`, copied as one piece.
-const OK_HEAD: &[u8] = concat!(
-    "HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\nserver: ",
-    "minihttp/",
-    env!("CARGO_PKG_VERSION"),
-    "\r\n"
-)
-.as_bytes();
-
-/// Where the date sits in [`OK_HEAD`].
-const OK_DATE_AT: usize = "HTTP/1.1 200 OK\r\ndate: ".len();
-
-thread_local! {
-    /// This thread's [`OK_HEAD`], with the cached date in place.
-    static OK_HEAD_NOW: RefCell<Vec<u8>> = RefCell::new(OK_HEAD.to_vec());
-}
-
-/// Appends [`OK_HEAD`] with the current date.
-fn push_ok_head(out: &mut Vec<u8>) {
-    with_cached_date(|date| {
-        OK_HEAD_NOW.with_borrow_mut(|head| {
-            let at = &mut head[OK_DATE_AT..OK_DATE_AT + HTTP_DATE_LEN];
-            if at != date {
-                at.copy_from_slice(date);
-            }
-            out.extend_from_slice(head);
-        });
-    });
-}
+/// The `Server` field line the server adds when a response has none.
+const SERVER_LINE: &[u8] =
+    concat!("server: minihttp/", env!("CARGO_PKG_VERSION"), "\r\n").as_bytes();
 
 /// The interim response sent when a client waits on `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -671,23 +643,36 @@ impl Conn {
             || framing == Framing::UntilClose
             || (matches!(self.read, ReadState::Closed) && self.owed.is_empty() && !self.failed);
 
-        let headers = response.headers();
-        let add_server = !headers.contains("server");
-        if status == StatusCode::OK && add_server {
-            push_ok_head(out);
+        // The status line (a constant for 200) and `Date` (a fixed-size
+        // line from the per-thread cache).
+        if status == StatusCode::OK {
+            out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
         } else {
             out.extend_from_slice(b"HTTP/1.1 ");
             out.extend_from_slice(&status.digits());
             out.push(b' ');
             out.extend_from_slice(status.reason().as_bytes());
-            out.extend_from_slice(b"\r\ndate: ");
-            with_cached_date(|d| out.extend_from_slice(d));
             out.extend_from_slice(b"\r\n");
-            if add_server {
-                out.extend_from_slice(b"server: ");
-                out.extend_from_slice(SERVER_NAME.as_bytes());
-                out.extend_from_slice(b"\r\n");
+        }
+        with_date_line(|line| out.extend_from_slice(line));
+        // The handler's fields but the framing ones, in one pass that also
+        // sees whether it set `Server`.
+        let mut has_server = false;
+        for (name, value) in response.headers().iter() {
+            let framing_field = name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("connection")
+                || (name.eq_ignore_ascii_case("content-length") && !keep_length);
+            if framing_field {
+                continue;
             }
+            has_server |= name.eq_ignore_ascii_case("server");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if !has_server {
+            out.extend_from_slice(SERVER_LINE);
         }
         match framing {
             Framing::Length(n) => {
@@ -710,18 +695,6 @@ impl Conn {
             out.extend_from_slice(b"connection: close\r\n");
         } else if owed.version == Version::Http10 {
             out.extend_from_slice(b"connection: keep-alive\r\n");
-        }
-        for (name, value) in headers.iter() {
-            let framing_field = name.eq_ignore_ascii_case("transfer-encoding")
-                || name.eq_ignore_ascii_case("connection")
-                || (name.eq_ignore_ascii_case("content-length") && !keep_length);
-            if framing_field {
-                continue;
-            }
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
         if let (Framing::Length(_), Some(bytes)) = (framing, response.body().as_bytes()) {
@@ -1034,17 +1007,8 @@ mod tests {
     }
 
     #[test]
-    fn the_cached_ok_head_is_the_general_one() {
-        let general = format!(
-            "HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\nserver: {SERVER_NAME}\r\n"
-        );
-        assert_eq!(OK_HEAD, general.as_bytes());
-        let mut out = Vec::new();
-        push_ok_head(&mut out);
-        with_cached_date(|d| {
-            assert_eq!(&out[OK_DATE_AT..OK_DATE_AT + HTTP_DATE_LEN], d);
-        });
-        assert_eq!(out.len(), OK_HEAD.len());
+    fn the_server_line_names_the_server() {
+        assert_eq!(SERVER_LINE, format!("server: {SERVER_NAME}\r\n").as_bytes());
     }
 
     #[test]
@@ -1063,16 +1027,18 @@ mod tests {
                 && lines[1].ends_with(" GMT")
                 && lines[1].len() == 6 + 29
         );
-        assert_eq!(lines[2], format!("server: {SERVER_NAME}"));
+        assert!(lines.contains(&format!("server: {SERVER_NAME}").as_str()));
         assert!(lines.contains(&"content-length: 5"));
         assert!(lines.contains(&"content-type: text/plain; charset=utf-8"));
 
         // HEAD: the GET length, no body bytes.
         let (text, framing, _) = encode(HEAD, &Response::text("hello"));
         assert_eq!(framing, Framing::None);
-        assert!(
-            text.ends_with("content-length: 5\r\ncontent-type: text/plain; charset=utf-8\r\n\r\n")
-        );
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "", "no body bytes for HEAD");
+        let lines: Vec<_> = head.split("\r\n").collect();
+        assert!(lines.contains(&"content-length: 5"));
+        assert!(lines.contains(&"content-type: text/plain; charset=utf-8"));
 
         // HEAD with an explicit representation length and an empty body.
         let r = Response::builder()

@@ -219,8 +219,26 @@ impl Default for DateCache {
     }
 }
 
+/// Length of the `Date` field line as a response carries it:
+/// `date: ` + IMF-fixdate + CRLF.
+pub(crate) const DATE_LINE_LEN: usize = 6 + HTTP_DATE_LEN + 2;
+
+/// The field line for an IMF-fixdate.
+const fn date_line(date: &[u8; HTTP_DATE_LEN]) -> [u8; DATE_LINE_LEN] {
+    let mut line = *b"date: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
+    let mut i = 0;
+    while i < HTTP_DATE_LEN {
+        line[6 + i] = date[i];
+        i += 1;
+    }
+    line
+}
+
 thread_local! {
     static CACHE: Cell<(u64, [u8; HTTP_DATE_LEN])> = const { Cell::new((u64::MAX, [b' '; HTTP_DATE_LEN])) };
+    /// `CACHE`'s date as a field line, kept in step with it: a response
+    /// copies it in one fixed-size piece.
+    static LINE: Cell<[u8; DATE_LINE_LEN]> = const { Cell::new(date_line(&[b' '; HTTP_DATE_LEN])) };
     /// Set while a ticker (the server's, one per hub) refreshes `CACHE`
     /// every second: then reading the date reads no clock.
     static TICKED: Cell<bool> = const { Cell::new(false) };
@@ -240,6 +258,15 @@ pub fn with_cached_date<R>(f: impl FnOnce(&[u8; HTTP_DATE_LEN]) -> R) -> R {
     CACHE.with(|cell| f(&cell.get().1))
 }
 
+/// Calls `f` with the `Date` field line (`date: ...\r\n`) of the current
+/// time, from the same cache as [`with_cached_date`].
+pub(crate) fn with_date_line<R>(f: impl FnOnce(&[u8; DATE_LINE_LEN]) -> R) -> R {
+    if !TICKED.get() {
+        refresh_date();
+    }
+    LINE.with(|cell| f(&cell.get()))
+}
+
 /// Brings this thread's cached date up to the current second; returns the
 /// time until the next second starts.
 pub(crate) fn refresh_date() -> Duration {
@@ -248,7 +275,9 @@ pub(crate) fn refresh_date() -> Duration {
     let secs = since.as_secs();
     CACHE.with(|cell| {
         if cell.get().0 != secs {
-            cell.set((secs, fmt_http_date(now)));
+            let date = fmt_http_date(now);
+            cell.set((secs, date));
+            LINE.set(date_line(&date));
         }
     });
     Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(since.subsec_nanos())))
