@@ -634,14 +634,8 @@ impl Conn {
         let framing = framing_for(owed, status, body_len);
         // A handler's own Content-Length survives only where it describes
         // the representation without framing a body: HEAD, 304.
-        let keep_length = body_len == Some(0)
-            && (owed.head || status == StatusCode::NOT_MODIFIED)
-            && response.headers().contains("content-length");
-        let close = !owed.keep_alive
-            || unread_close
-            || response.wants_close()
-            || framing == Framing::UntilClose
-            || (matches!(self.read, ReadState::Closed) && self.owed.is_empty() && !self.failed);
+        let may_keep_length =
+            body_len == Some(0) && (owed.head || status == StatusCode::NOT_MODIFIED);
 
         // The status line (a constant for 200) and `Date` (a fixed-size
         // line from the per-thread cache).
@@ -656,21 +650,33 @@ impl Conn {
         }
         with_date_line(|line| out.extend_from_slice(line));
         // The handler's fields but the framing ones, in one pass that also
-        // sees whether it set `Server`.
-        let mut has_server = false;
-        for (name, value) in response.headers().iter() {
-            let framing_field = name.eq_ignore_ascii_case("transfer-encoding")
-                || name.eq_ignore_ascii_case("connection")
-                || (name.eq_ignore_ascii_case("content-length") && !keep_length);
-            if framing_field {
-                continue;
+        // notes a `Server` field, a kept `Content-Length` and a
+        // `Connection: close`.
+        let (mut has_server, mut kept_length, mut wants_close) = (false, false, false);
+        response.headers().for_each(|name, value| {
+            let is = |field: &str| name.eq_ignore_ascii_case(field);
+            match name.len() {
+                17 if is("transfer-encoding") => return,
+                10 if is("connection") => {
+                    wants_close |= value
+                        .split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("close"));
+                    return;
+                }
+                14 if is("content-length") => {
+                    if !may_keep_length {
+                        return;
+                    }
+                    kept_length = true;
+                }
+                6 if is("server") => has_server = true,
+                _ => {}
             }
-            has_server |= name.eq_ignore_ascii_case("server");
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
-        }
+        });
         if !has_server {
             out.extend_from_slice(SERVER_LINE);
         }
@@ -681,7 +687,7 @@ impl Conn {
                 out.extend_from_slice(b"\r\n");
             }
             Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
-            Framing::None if owed.head && !status.forbids_body() && !keep_length => {
+            Framing::None if owed.head && !status.forbids_body() && !kept_length => {
                 // HEAD: the length a GET would have.
                 if let Some(n) = body_len {
                     out.extend_from_slice(b"content-length: ");
@@ -691,6 +697,11 @@ impl Conn {
             }
             Framing::None | Framing::UntilClose => {}
         }
+        let close = !owed.keep_alive
+            || unread_close
+            || wants_close
+            || framing == Framing::UntilClose
+            || (matches!(self.read, ReadState::Closed) && self.owed.is_empty() && !self.failed);
         if close {
             out.extend_from_slice(b"connection: close\r\n");
         } else if owed.version == Version::Http10 {
@@ -1062,6 +1073,17 @@ mod tests {
         assert!(done);
         assert!(!text.contains("99") && !text.contains("chunked") && !text.contains("minihttp"));
         assert!(text.contains("connection: close\r\n") && text.contains("Server: custom\r\n"));
+        // A close among other tokens counts too; other tokens do not.
+        let r = Response::builder()
+            .header("Connection", "Keep-Alive, Close")
+            .build()
+            .unwrap();
+        assert!(encode(GET, &r).2);
+        let r = Response::builder()
+            .header("Connection", "keep-alive")
+            .build()
+            .unwrap();
+        assert!(!encode(GET, &r).2);
 
         // 204 and 304 carry no body and no length.
         let mut r = Response::text("ignored");

@@ -303,13 +303,6 @@ impl Response {
     pub fn take_body(&mut self) -> Body {
         std::mem::take(&mut self.body)
     }
-
-    /// Whether the response's own `Connection` field asks to close.
-    pub(crate) fn wants_close(&self) -> bool {
-        self.headers
-            .get_all("connection")
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
-    }
 }
 
 /// Builds a [`Response`]; the first invalid header is reported by
@@ -366,12 +359,6 @@ mod tests {
             .header("x y", "3")
             .build();
         assert!(err.unwrap_err().is_invalid_header());
-        let r = Response::builder()
-            .header("Connection", "Keep-Alive, Close")
-            .build()
-            .unwrap();
-        assert!(r.wants_close());
-        assert!(!Response::text("x").wants_close());
         assert_eq!(
             Response::error(StatusCode::NOT_FOUND).body().as_bytes(),
             Some(&b"404 Not Found\n"[..])
