@@ -371,7 +371,7 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     let target = span_of(head, target);
 
     // The head and its header index, in one allocation.
-    let mut bytes = Vec::with_capacity(head.len() + INDEX_ENTRY * req.headers.len());
+    let mut bytes = crate::request::buffer(head.len() + INDEX_ENTRY * req.headers.len());
     bytes.extend_from_slice(head);
     let mut hosts = 0u32;
     let mut host_ok = true;

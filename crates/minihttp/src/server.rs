@@ -935,6 +935,13 @@ fn send_response<'a, H>(
         let _ = response.headers_mut().insert("connection", "close");
     }
     let framing = conn.encode_response(&response, wbuf);
+    if framing == Framing::None {
+        return SendBody::Done(Some(Ok(0)));
+    }
+    if let Some(bytes) = response.body().as_bytes() {
+        // In memory, and encoded with the head: nothing to take out.
+        return SendBody::Done(Some(Ok(bytes.len() as u64)));
+    }
     match (framing, response.take_body()) {
         (Framing::None, _) => SendBody::Done(Some(Ok(0))),
         (_, Body::File(f)) => SendBody::Boxed(Box::pin(send_file(
