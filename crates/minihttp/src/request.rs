@@ -390,6 +390,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dropped_request_leaves_its_buffer_for_the_next() {
+        let req = Request::parse(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        let at = req.bytes.as_ptr();
+        let room = req.bytes.capacity();
+        drop(req);
+        let reused = buffer(room);
+        assert_eq!((reused.as_ptr(), reused.len()), (at, 0));
+        // Taken: the next buffer is a new one, and one too large for the
+        // spare is made anew.
+        assert_ne!(buffer(room).as_ptr(), at);
+        drop(Request::parse(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap());
+        assert!(buffer(SPARE_CAPACITY + 1).capacity() > SPARE_CAPACITY);
+        // A later request parses the same with a reused buffer.
+        let again = Request::parse(b"GET /c?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!((again.path_raw(), again.header("host")), ("/c", Some("h")));
+    }
+
+    #[test]
     fn accessors() {
         let req = Request::parse(
             b"GET http://example.com HTTP/1.1\r\nHost: example.com\r\nX-Bin: \xff\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
