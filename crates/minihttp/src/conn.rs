@@ -460,10 +460,11 @@ impl Conn {
                         (head.body(), head.keep_alive(), head.expect_continue());
                     let mut request = head.into_request();
                     if kind == BodyKind::Empty {
-                        return Ok(Next::Request(self.hand_out(request, keep_alive)));
+                        self.hand_out(&request, keep_alive);
+                        return Ok(Next::Request(request));
                     }
                     if self.stream_bodies {
-                        let request = self.hand_out(request, keep_alive);
+                        self.hand_out(&request, keep_alive);
                         self.read = ReadState::Stream(Box::new(Streaming {
                             decoder: Decoder::new(kind, self.limits.max_body, self.limits.max_head),
                             keep_alive,
@@ -495,7 +496,8 @@ impl Conn {
                             keep_alive,
                             ..
                         } = *pending;
-                        return Ok(Next::Request(self.hand_out(request, keep_alive)));
+                        self.hand_out(&request, keep_alive);
+                        return Ok(Next::Request(request));
                     }
                     if self.eof {
                         return Err(Error::new(Kind::Incomplete));
@@ -572,7 +574,9 @@ impl Conn {
             || (!self.line_done && data.len() > self.limits.max_request_line.saturating_add(1))
     }
 
-    fn hand_out(&mut self, request: Request, keep_alive: bool) -> Request {
+    /// Records that `request` is handed out (it is then owed an answer).
+    /// By reference: the request itself is moved once, to the caller.
+    fn hand_out(&mut self, request: &Request, keep_alive: bool) {
         self.read = if keep_alive {
             ReadState::Head
         } else {
@@ -583,7 +587,6 @@ impl Conn {
             head: request.method.is_head(),
             keep_alive,
         });
-        request
     }
 
     /// Writes the interim `100 Continue` into `out`.

@@ -111,9 +111,13 @@ impl Headers {
         self.first.iter().chain(self.rest.iter())
     }
 
-    pub(crate) fn push_static(&mut self, name: &'static str, value: &'static str) {
+    /// One field, from constants known to be valid.
+    pub(crate) fn one_static(name: &'static str, value: &'static str) -> Headers {
         debug_assert!(valid_name(name) && valid_value(value));
-        self.push((Cow::Borrowed(name), Cow::Borrowed(value)));
+        Headers {
+            first: Some((Cow::Borrowed(name), Cow::Borrowed(value))),
+            rest: Vec::new(),
+        }
     }
 
     /// The first value of the field `name`.

@@ -399,7 +399,8 @@ mod tests {
         assert_eq!((reused.as_ptr(), reused.len()), (at, 0));
         // Taken: the next buffer is a new one, and one too large for the
         // spare is made anew.
-        assert_ne!(buffer(room).as_ptr(), at);
+        let fresh = buffer(room);
+        assert_ne!(fresh.as_ptr(), at);
         drop(Request::parse(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap());
         assert!(buffer(SPARE_CAPACITY + 1).capacity() > SPARE_CAPACITY);
         // A later request parses the same with a reused buffer.
