@@ -776,14 +776,17 @@ fn framing_for(owed: Owed, status: StatusCode, body_len: Option<u64>) -> Framing
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
     // Short numbers (small bodies) byte by byte: a `memcpy` call would cost
     // more than the copy.
+    let digit = |d: u64| b'0' + (d % 10) as u8;
+    if n < 10 {
+        out.push(digit(n));
+        return;
+    }
+    if n < 100 {
+        out.extend_from_slice(&[digit(n / 10), digit(n)]);
+        return;
+    }
     if n < 1000 {
-        if n >= 100 {
-            out.push(b'0' + (n / 100) as u8);
-        }
-        if n >= 10 {
-            out.push(b'0' + (n / 10 % 10) as u8);
-        }
-        out.push(b'0' + (n % 10) as u8);
+        out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
         return;
     }
     let mut buf = [0u8; 20];
