@@ -774,8 +774,8 @@ fn framing_for(owed: Owed, status: StatusCode, body_len: Option<u64>) -> Framing
 }
 
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
-    // Short numbers (small bodies) byte by byte: a `memcpy` call would cost
-    // more than the copy.
+    // Short numbers (small bodies) as fixed-size pieces: a `memcpy` call of
+    // a variable length would cost more than the copy.
     let digit = |d: u64| b'0' + (d % 10) as u8;
     if n < 10 {
         out.push(digit(n));
