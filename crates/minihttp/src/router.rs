@@ -288,8 +288,13 @@ impl<H> Router<H> {
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
         match self.find(&request.method, request.path_raw()) {
             RouteMatch::Found { handler, params } => {
-                if !params.is_empty() {
-                    request.extra_mut().params = params;
+                // The parameters of this match replace any earlier ones (a
+                // router nested in another's handler); no box is made for
+                // none.
+                match &mut request.extra {
+                    Some(extra) => extra.params = params,
+                    None if params.is_empty() => {}
+                    None => request.extra_mut().params = params,
                 }
                 Ok(handler)
             }
@@ -456,6 +461,19 @@ mod tests {
         assert!(r.dispatch(&mut q).is_ok());
         assert_eq!(q.params().collect::<Vec<_>>(), [("id", "9")]);
         assert_eq!(body(&block_on(r.handle(q))), "posted hi");
+    }
+
+    #[test]
+    fn a_later_dispatch_replaces_the_parameters_of_an_earlier_one() {
+        let mut outer: Router<u32> = Router::new();
+        outer.route(Method::GET, "/api/*rest", 1).unwrap();
+        let mut inner: Router<u32> = Router::new();
+        inner.route(Method::GET, "/api/ping", 2).unwrap();
+        let mut q = Request::parse(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(outer.dispatch(&mut q).ok(), Some(&1));
+        assert_eq!(q.param("rest"), Some("ping"));
+        assert_eq!(inner.dispatch(&mut q).ok(), Some(&2));
+        assert_eq!(q.params().count(), 0, "the inner route has no parameters");
     }
 
     #[test]
