@@ -51,8 +51,11 @@ fn main() -> ExitCode {
 /// and reused, or copied with its target directory, would otherwise work
 /// on that checkout), or as it was at build time.
 fn workspace_root() -> PathBuf {
+    // Only this package's directory: xtask may itself run under another
+    // package's `cargo run` or `cargo test`, whose variable it inherits.
     let manifest = env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
+        .filter(|dir| dir.ends_with("xtask") && dir.join("Cargo.toml").is_file())
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest
         .parent()

@@ -10,11 +10,19 @@
 
 #[cfg(target_os = "linux")]
 mod imp {
+    use std::cell::Cell;
     use std::mem::{MaybeUninit, size_of};
     use std::sync::OnceLock;
 
-    /// The calling thread's mask when the first pinned runtime was built.
+    /// The mask of the thread that built the first pinned runtime, before
+    /// any hub was pinned.
     static BEFORE: OnceLock<libc::cpu_set_t> = OnceLock::new();
+
+    thread_local! {
+        /// Set on a thread [`pin_current`] pinned: its own mask is one CPU,
+        /// and a runtime built on it spreads its hubs over [`BEFORE`].
+        static PINNED: Cell<bool> = const { Cell::new(false) };
+    }
 
     /// The calling thread's CPU mask.
     fn current() -> Option<libc::cpu_set_t> {
@@ -37,10 +45,17 @@ mod imp {
     }
 
     pub(crate) fn allowed_cpus() -> Vec<usize> {
-        let Some(set) = current() else {
-            return Vec::new();
+        let set = match BEFORE.get() {
+            // A pinned hub building a runtime: the mask it had before.
+            Some(before) if PINNED.get() => *before,
+            _ => {
+                let Some(set) = current() else {
+                    return Vec::new();
+                };
+                let _ = BEFORE.set(set);
+                set
+            }
         };
-        let set = *BEFORE.get_or_init(|| set);
         let limit = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
         // SAFETY: `CPU_ISSET` reads the set, and `cpu` is below
         // `CPU_SETSIZE`, the number of CPUs a `cpu_set_t` holds.
@@ -58,7 +73,9 @@ mod imp {
         let mut set: libc::cpu_set_t = unsafe { MaybeUninit::zeroed().assume_init() };
         // SAFETY: `cpu` is below `CPU_SETSIZE` (checked above).
         unsafe { libc::CPU_SET(cpu, &mut set) };
-        apply(&set)
+        let pinned = apply(&set);
+        PINNED.set(pinned);
+        pinned
     }
 
     pub(crate) fn unpin_current() {
@@ -66,6 +83,16 @@ mod imp {
             // Best effort: a helper left on its hub's CPU still works.
             let _ = apply(set);
         }
+    }
+
+    pub(crate) fn whole_machine(workers: usize) -> bool {
+        let Some(set) = current() else {
+            return false;
+        };
+        // SAFETY: `CPU_COUNT` only reads the set.
+        let cpus = usize::try_from(unsafe { libc::CPU_COUNT(&set) }).unwrap_or(0);
+        let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
+        cpus > 0 && entitled == cpus && workers >= cpus
     }
 }
 
@@ -80,16 +107,26 @@ mod imp {
     }
 
     pub(crate) fn unpin_current() {}
+
+    pub(crate) fn whole_machine(_workers: usize) -> bool {
+        false
+    }
 }
 
 /// The CPUs the calling thread may run on, in order (empty where unknown
-/// or unsupported); also remembers them for [`unpin_current`].
+/// or unsupported), or, on a pinned hub, those it could run on before it
+/// was pinned; the first call remembers them for [`unpin_current`].
 pub(crate) use imp::allowed_cpus;
 /// Pins the calling thread to `cpu`; false if the system refused.
 pub(crate) use imp::pin_current;
 /// Gives the calling thread the mask the process had before hubs were
 /// pinned (nothing if none was).
 pub(crate) use imp::unpin_current;
+/// Whether `workers` hubs can each have a CPU of their own that the
+/// process is entitled to: the calling thread may run on exactly as many
+/// CPUs as `available_parallelism` reports (no CPU quota below its mask, as
+/// containers often have) and there are at least that many hubs.
+pub(crate) use imp::whole_machine;
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
@@ -154,6 +191,39 @@ mod tests {
                 .unwrap(),
             cpus
         );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn a_runtime_built_on_a_pinned_thread_spreads_over_the_cpus_it_had() {
+        let cpus = allowed_cpus();
+        let first = cpus[0];
+        let (spread, own) = std::thread::spawn(move || {
+            assert!(pin_current(first));
+            (allowed_cpus(), allowed_cpus_now())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(own, [first]);
+        assert_eq!(spread, cpus);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn whole_machine_needs_a_hub_for_every_cpu_the_process_is_entitled_to() {
+        let cpus = allowed_cpus_now().len();
+        let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
+        assert_eq!(whole_machine(cpus), entitled == cpus);
+        assert_eq!(whole_machine(cpus + 1), entitled == cpus);
+        assert!(!whole_machine(cpus - 1) || cpus == 1 && entitled == 1);
+        // A thread held to one CPU is entitled to that one.
+        let alone = std::thread::spawn(move || {
+            assert!(pin_current(allowed_cpus_now()[0]));
+            (whole_machine(1), whole_machine(0))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(alone, (true, false));
     }
 
     /// The calling thread's CPUs, read afresh.

@@ -80,7 +80,8 @@ pub fn try_run<F: Future>(future: F) -> Result<F::Output, Deadlock> {
 /// Builds a [`Runtime`]; from [`Runtime::builder`].
 pub struct RuntimeBuilder {
     workers: Option<usize>,
-    pin_workers: bool,
+    /// `None`: pin when the hubs have the process's CPUs to themselves.
+    pin_workers: Option<bool>,
     max_blocking_time: Option<Duration>,
     on_stall: Option<StallCallback>,
     clock: Clock,
@@ -105,16 +106,29 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Pins hub `i` to the `i`-th CPU the process may run on (cycling
-    /// when there are more hubs than CPUs). Default: off.
+    /// Pins hub `i` to the `i`-th CPU the building thread may run on
+    /// (cycling when there are more hubs than CPUs). Default: off.
     ///
     /// A pinned hub keeps its caches and never migrates, which serves
     /// socket-bound work better (about 10% more HTTP requests per second
     /// in this workspace's benchmarks) when the hubs have the machine's
     /// cores to themselves, and worse when other busy processes share
     /// them. Best effort: where the system refuses, the hub runs unpinned.
+    /// Threads a task starts inherit its hub's CPU (those of greenrt's
+    /// blocking pool and stall monitor do not).
     pub fn pin_workers(mut self, on: bool) -> Self {
-        self.pin_workers = on;
+        self.pin_workers = Some(on);
+        self
+    }
+
+    /// Pins the hubs ([`pin_workers`](Self::pin_workers)) only if each
+    /// can have a CPU of its own that the process is entitled to: the
+    /// process may run on exactly as many CPUs as
+    /// [`available_parallelism`](std::thread::available_parallelism)
+    /// reports (no CPU quota below its affinity mask, as containers often
+    /// have), and there are at least that many hubs.
+    pub fn pin_workers_if_whole_machine(mut self) -> Self {
+        self.pin_workers = None;
         self
     }
 
@@ -185,7 +199,10 @@ impl RuntimeBuilder {
             threads: Vec::with_capacity(n),
         };
         // The CPUs this thread may run on, which the hubs' threads inherit.
-        let cores = if self.pin_workers {
+        let pin = self
+            .pin_workers
+            .unwrap_or_else(|| affinity::whole_machine(n));
+        let cores = if pin {
             affinity::allowed_cpus()
         } else {
             Vec::new()
@@ -252,7 +269,7 @@ impl Runtime {
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder {
             workers: None,
-            pin_workers: false,
+            pin_workers: Some(false),
             max_blocking_time: Some(Duration::from_millis(100)),
             on_stall: None,
             clock: Clock::Real,

@@ -225,11 +225,13 @@ impl Server {
 
     /// Pins each hub's thread to a CPU of its own
     /// ([`RuntimeBuilder::pin_workers`](greenrt::RuntimeBuilder::pin_workers)).
-    /// Default: on when there is one hub per core (the default number of
-    /// workers), off with fewer hubs, which leave cores to the rest of the
-    /// process. About 10% more requests per second under load when the
-    /// server has the machine to itself; turn it off when other busy
-    /// processes share its cores.
+    /// Default: on when there is a hub for every CPU the process may use
+    /// and is entitled to (the default number of workers, outside a
+    /// container's CPU quota:
+    /// [`pin_workers_if_whole_machine`](greenrt::RuntimeBuilder::pin_workers_if_whole_machine)),
+    /// off otherwise. About 10% more requests per second under load when
+    /// the server has the machine to itself; turn it off when other busy
+    /// processes (or other servers) share its cores.
     pub fn pin_workers(mut self, on: bool) -> Server {
         self.pin = Some(on);
         self
@@ -354,9 +356,7 @@ impl Server {
             log: self.log,
             shutdown: self.shutdown,
             stream_bodies: self.stream_bodies,
-            pin: self.pin.unwrap_or_else(|| {
-                self.workers >= std::thread::available_parallelism().map_or(1, |n| n.get())
-            }),
+            pin: self.pin,
         });
         Ok((listeners, shared))
     }
@@ -446,8 +446,9 @@ struct Shared<H> {
     log: Option<LogFn>,
     shutdown: Arc<Event>,
     stream_bodies: bool,
-    /// Whether the hubs' threads are pinned to CPUs.
-    pin: bool,
+    /// Whether the hubs' threads are pinned to CPUs; `None`: when they
+    /// have the machine's CPUs to themselves.
+    pin: Option<bool>,
 }
 
 /// Runs the hubs until shutdown.
@@ -455,10 +456,12 @@ fn run<H: Handler>(
     listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared<H>>,
 ) -> io::Result<()> {
-    let rt = Runtime::builder()
-        .workers(listeners.len())
-        .pin_workers(shared.pin)
-        .build()?;
+    let rt = Runtime::builder().workers(listeners.len());
+    let rt = match shared.pin {
+        Some(on) => rt.pin_workers(on),
+        None => rt.pin_workers_if_whole_machine(),
+    }
+    .build()?;
     let hubs: Vec<Greenlet<io::Result<()>>> = listeners
         .into_iter()
         .enumerate()
