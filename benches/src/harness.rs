@@ -87,14 +87,17 @@ pub(crate) struct ServerProc {
 }
 
 impl ServerProc {
-    /// Starts `program args...` (with a raised open-file limit) and waits up
-    /// to 20 s for 127.0.0.1:`port` to accept connections.
-    pub(crate) fn start(
-        name: &str,
-        port: u16,
-        program: &str,
-        args: &[String],
-    ) -> Result<ServerProc, String> {
+    /// Starts `program args... port` of `spec` (with a raised open-file
+    /// limit) and waits up to 20 s for 127.0.0.1:`port` to accept
+    /// connections.
+    pub(crate) fn start(spec: &ServerSpec, port: u16) -> Result<ServerProc, String> {
+        let (name, program, args) = spec;
+        let port_arg = port.to_string();
+        let args: Vec<&str> = args
+            .iter()
+            .map(String::as_str)
+            .chain([port_arg.as_str()])
+            .collect();
         let mut script = String::from("ulimit -n 65536 2>/dev/null; exec \"$0\"");
         for i in 0..args.len() {
             script.push_str(&format!(" \"${}\"", i + 1));

@@ -75,13 +75,12 @@ pub(crate) fn run() -> String {
     let mut results: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); LOADS.len()]; servers.len()];
     let mut peak_rss: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
     for round in 0..rounds {
-        for (si, (name, program, args)) in servers.iter().enumerate() {
+        for (si, spec) in servers.iter().enumerate() {
+            let name = spec.0;
             for (li, load) in LOADS.iter().enumerate() {
                 // A fresh server per load, so that its peak RSS belongs to it.
                 let port = 18080 + (round * 16 + si * 4 + li) as u16;
-                let mut a = args.clone();
-                a.push(port.to_string());
-                let server = match ServerProc::start(name, port, program, &a) {
+                let server = match ServerProc::start(spec, port) {
                     Ok(s) => s,
                     Err(e) => {
                         eprintln!("{e}");

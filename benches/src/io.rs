@@ -37,11 +37,10 @@ pub(crate) fn run() -> String {
         .build()
         .expect("client runtime");
     for round in 0..rounds {
-        for (si, (name, program, args)) in servers.iter().enumerate() {
+        for (si, spec) in servers.iter().enumerate() {
+            let name = spec.0;
             let port = 19000 + (round * 8 + si) as u16;
-            let mut a = args.clone();
-            a.push(port.to_string());
-            let server = match ServerProc::start(name, port, program, &a) {
+            let server = match ServerProc::start(spec, port) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("{e}");

@@ -56,12 +56,23 @@ mod imp {
                 set
             }
         };
+        cpus(&set)
+    }
+
+    /// The CPUs in `set`, in order.
+    fn cpus(set: &libc::cpu_set_t) -> Vec<usize> {
         let limit = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
         // SAFETY: `CPU_ISSET` reads the set, and `cpu` is below
         // `CPU_SETSIZE`, the number of CPUs a `cpu_set_t` holds.
         (0..limit)
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
             .collect()
+    }
+
+    /// The calling thread's CPUs, read afresh (for tests).
+    #[cfg(test)]
+    pub(crate) fn current_cpus() -> Vec<usize> {
+        current().map(|set| cpus(&set)).unwrap_or_default()
     }
 
     pub(crate) fn pin_current(cpu: usize) -> bool {
@@ -89,8 +100,7 @@ mod imp {
         let Some(set) = current() else {
             return false;
         };
-        // SAFETY: `CPU_COUNT` only reads the set.
-        let cpus = usize::try_from(unsafe { libc::CPU_COUNT(&set) }).unwrap_or(0);
+        let cpus = cpus(&set).len();
         let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
         cpus > 0 && entitled == cpus && workers >= cpus
     }
@@ -140,10 +150,10 @@ mod tests {
         let first = cpus[0];
         let (pinned, helper) = std::thread::spawn(move || {
             assert!(pin_current(first));
-            let pinned = allowed_cpus_now();
+            let pinned = imp::current_cpus();
             let helper = std::thread::spawn(|| {
                 unpin_current();
-                allowed_cpus_now()
+                imp::current_cpus()
             })
             .join()
             .unwrap();
@@ -168,7 +178,7 @@ mod tests {
             .unwrap();
         for hub in 0..2 {
             let on = rt
-                .spawn_on(hub, async { allowed_cpus_now() })
+                .spawn_on(hub, async { imp::current_cpus() })
                 .get_blocking()
                 .unwrap()
                 .unwrap();
@@ -176,7 +186,7 @@ mod tests {
         }
         // The blocking pool's threads are not held to their hub's CPU.
         let helper = rt
-            .spawn_on(0, async { crate::spawn_blocking(allowed_cpus_now).await })
+            .spawn_on(0, async { crate::spawn_blocking(imp::current_cpus).await })
             .get_blocking()
             .unwrap()
             .unwrap()
@@ -185,7 +195,7 @@ mod tests {
         // Unpinned hubs keep the whole mask.
         let rt = crate::Runtime::builder().workers(1).build().unwrap();
         assert_eq!(
-            rt.spawn_on(0, async { allowed_cpus_now() })
+            rt.spawn_on(0, async { imp::current_cpus() })
                 .get_blocking()
                 .unwrap()
                 .unwrap(),
@@ -200,7 +210,7 @@ mod tests {
         let first = cpus[0];
         let (spread, own) = std::thread::spawn(move || {
             assert!(pin_current(first));
-            (allowed_cpus(), allowed_cpus_now())
+            (allowed_cpus(), imp::current_cpus())
         })
         .join()
         .unwrap();
@@ -211,34 +221,18 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "system calls miri does not model")]
     fn whole_machine_needs_a_hub_for_every_cpu_the_process_is_entitled_to() {
-        let cpus = allowed_cpus_now().len();
+        let cpus = imp::current_cpus().len();
         let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
         assert_eq!(whole_machine(cpus), entitled == cpus);
         assert_eq!(whole_machine(cpus + 1), entitled == cpus);
         assert!(!whole_machine(cpus - 1) || cpus == 1 && entitled == 1);
         // A thread held to one CPU is entitled to that one.
         let alone = std::thread::spawn(move || {
-            assert!(pin_current(allowed_cpus_now()[0]));
+            assert!(pin_current(imp::current_cpus()[0]));
             (whole_machine(1), whole_machine(0))
         })
         .join()
         .unwrap();
         assert_eq!(alone, (true, false));
-    }
-
-    /// The calling thread's CPUs, read afresh.
-    fn allowed_cpus_now() -> Vec<usize> {
-        let mut set = std::mem::MaybeUninit::<libc::cpu_set_t>::zeroed();
-        // SAFETY: as in `current`.
-        let rc = unsafe {
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set.as_mut_ptr())
-        };
-        assert_eq!(rc, 0);
-        // SAFETY: zeroed integers are a valid `cpu_set_t`.
-        let set = unsafe { set.assume_init() };
-        // SAFETY: `cpu` is below `CPU_SETSIZE`.
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
-            .collect()
     }
 }

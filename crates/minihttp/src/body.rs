@@ -3,6 +3,7 @@
 //! and the chunked encoder for streamed responses.
 
 use crate::error::{Error, Kind};
+use crate::pct::hex;
 
 /// How a request body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,15 +319,6 @@ impl Decoder {
                 return Ok((used, step.done));
             }
         }
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
     }
 }
 

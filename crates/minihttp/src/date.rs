@@ -251,19 +251,21 @@ thread_local! {
 /// reads no clock at all; elsewhere it reads the clock and formats when the
 /// second changed.
 pub fn with_cached_date<R>(f: impl FnOnce(&[u8; HTTP_DATE_LEN]) -> R) -> R {
-    if TICKED.get() {
-        return CACHE.with(|cell| f(&cell.get().1));
-    }
-    refresh_date();
+    keep_fresh();
     CACHE.with(|cell| f(&cell.get().1))
+}
+
+/// Without a ticker on this thread, brings the cache up to the second.
+fn keep_fresh() {
+    if !TICKED.get() {
+        refresh_date();
+    }
 }
 
 /// Calls `f` with the `Date` field line (`date: ...\r\n`) of the current
 /// time, from the same cache as [`with_cached_date`].
 pub(crate) fn with_date_line<R>(f: impl FnOnce(&[u8; DATE_LINE_LEN]) -> R) -> R {
-    if !TICKED.get() {
-        refresh_date();
-    }
+    keep_fresh();
     LINE.with(|cell| f(&cell.get()))
 }
 

@@ -57,6 +57,15 @@ pub(crate) fn valid_value(value: &str) -> bool {
         && !b.last().is_some_and(|&c| c == b' ' || c == b'\t')
 }
 
+/// A field whose name is a token and whose value has no forbidden bytes.
+fn checked(name: Cow<'static, str>, value: Cow<'static, str>) -> Result<Entry, Error> {
+    if valid_name(&name) && valid_value(&value) {
+        Ok((name, value))
+    } else {
+        Err(Error::new(Kind::InvalidHeader))
+    }
+}
+
 impl Headers {
     /// No header fields.
     pub const fn new() -> Headers {
@@ -72,11 +81,7 @@ impl Headers {
         name: impl Into<Cow<'static, str>>,
         value: impl Into<Cow<'static, str>>,
     ) -> Result<(), Error> {
-        let (name, value) = (name.into(), value.into());
-        if !valid_name(&name) || !valid_value(&value) {
-            return Err(Error::new(Kind::InvalidHeader));
-        }
-        self.push((name, value));
+        self.push(checked(name.into(), value.into())?);
         Ok(())
     }
 
@@ -86,17 +91,12 @@ impl Headers {
         name: impl Into<Cow<'static, str>>,
         value: impl Into<Cow<'static, str>>,
     ) -> Result<(), Error> {
-        let (name, value) = (name.into(), value.into());
-        if !valid_name(&name) || !valid_value(&value) {
-            return Err(Error::new(Kind::InvalidHeader));
-        }
-        self.remove(&name);
-        self.push((name, value));
+        let entry = checked(name.into(), value.into())?;
+        self.remove(&entry.0);
+        self.push(entry);
         Ok(())
     }
 
-    /// Appends a constant field without checking it; for the crate's own
-    /// names and values, which are valid.
     /// Appends a checked field, inline when it is the only one.
     fn push(&mut self, entry: Entry) {
         if self.is_empty() {

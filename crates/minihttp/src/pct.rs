@@ -2,7 +2,8 @@
 
 use std::borrow::Cow;
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of a hex digit (either case).
+pub(crate) fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

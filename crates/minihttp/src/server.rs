@@ -169,7 +169,7 @@ pub struct Server {
     log: Option<LogFn>,
     shutdown: Arc<Event>,
     stream_bodies: bool,
-    /// `None`: pin when there is a hub per core.
+    /// `None`: pin when the hubs have the machine's CPUs to themselves.
     pin: Option<bool>,
 }
 
@@ -946,22 +946,21 @@ fn send_response<'a, H>(
         // In memory, and encoded with the head: nothing to take out.
         return SendBody::Done(Some(Ok(bytes.len() as u64)));
     }
-    match (framing, response.take_body()) {
-        (Framing::None, _) => SendBody::Done(Some(Ok(0))),
-        (_, Body::File(f)) => SendBody::Boxed(Box::pin(send_file(
+    match response.take_body() {
+        Body::File(f) => SendBody::Boxed(Box::pin(send_file(
             f,
             wbuf,
             stream,
             shared.limits.write_timeout,
         ))),
-        (_, Body::Stream(s)) => SendBody::Boxed(Box::pin(send_stream(
+        Body::Stream(s) => SendBody::Boxed(Box::pin(send_stream(
             s,
             framing,
             wbuf,
             stream,
             shared.limits.write_timeout,
         ))),
-        (_, b) => SendBody::Done(Some(Ok(b.len().unwrap_or(0)))),
+        b => SendBody::Done(Some(Ok(b.len().unwrap_or(0)))),
     }
 }
 
