@@ -583,8 +583,8 @@ impl Conn {
             ReadState::Closed
         };
         self.owed.push_back(Owed {
-            version: request.version,
-            head: request.method.is_head(),
+            version: request.version(),
+            head: request.method().is_head(),
             keep_alive,
         });
     }

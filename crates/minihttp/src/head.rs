@@ -371,7 +371,8 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     let target = span_of(head, target);
 
     // The head and its header index, in one allocation.
-    let mut bytes = crate::request::buffer(head.len() + INDEX_ENTRY * req.headers.len());
+    let mut parts = crate::request::parts(head.len() + INDEX_ENTRY * req.headers.len());
+    let bytes = &mut parts.bytes;
     bytes.extend_from_slice(head);
     let mut hosts = 0u32;
     let mut host_ok = true;
@@ -380,7 +381,7 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     let (mut close, mut keep_alive, mut expect_continue) = (false, false, false);
     for h in req.headers.iter() {
         let (name, value) = (h.name.as_bytes(), h.value);
-        push_index(&mut bytes, span_of(head, name), span_of(head, value));
+        push_index(bytes, span_of(head, name), span_of(head, value));
         match name.len() {
             4 if name.eq_ignore_ascii_case(b"host") => {
                 hosts += 1;
@@ -424,17 +425,14 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
         Version::Http11 => !close,
         Version::Http10 => keep_alive && !close,
     };
+    parts.head_len = head.len() as u32;
+    parts.method = method;
+    parts.version = version;
+    parts.target = target;
+    parts.path = path;
+    parts.query = query;
     Ok(Head {
-        request: Request {
-            bytes,
-            head_len: head.len() as u32,
-            method,
-            version,
-            target,
-            path,
-            query,
-            extra: None,
-        },
+        request: Request::from_parts(parts),
         // At most `max_head`, which `parse_head` caps at `u32::MAX`.
         len: u32::try_from(raw.len()).map_err(|_| Error::new(Kind::HeadTooLarge))?,
         body,

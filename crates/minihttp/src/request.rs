@@ -53,6 +53,16 @@ impl Span {
 /// assert_eq!(req.body(), b"hi");
 /// ```
 pub struct Request {
+    /// `None` only while the request is dropped, when its parts become
+    /// this thread's spare (see [`parts`]). Boxed so that a request is one
+    /// pointer: it is moved several times on its way to the handler, and a
+    /// larger value is copied each time, through memory the copy has just
+    /// written.
+    parts: Option<Box<Parts>>,
+}
+
+/// What a [`Request`] holds.
+pub(crate) struct Parts {
     /// The head bytes, then the header index: per field, the spans of its
     /// name and value as four little-endian `u32`s. One allocation for
     /// both (see [`Request::index`]).
@@ -65,10 +75,22 @@ pub struct Request {
     /// Empty for an absolute-form target without a path, which means `/`.
     pub(crate) path: Span,
     pub(crate) query: Option<Span>,
-    /// What fewer requests carry (a body, path parameters), boxed
-    /// so that a request stays small enough to move without a `memcpy`
-    /// call: it is moved several times on its way to the handler.
+    /// What fewer requests carry (a body, path parameters), made on first
+    /// use.
     pub(crate) extra: Option<Box<Extra>>,
+}
+
+impl Parts {
+    const EMPTY: Parts = Parts {
+        bytes: Vec::new(),
+        head_len: 0,
+        method: Method::GET,
+        version: Version::Http11,
+        target: Span { start: 0, end: 0 },
+        path: Span { start: 0, end: 0 },
+        query: None,
+        extra: None,
+    };
 }
 
 /// The rarely used parts of a [`Request`].
@@ -81,37 +103,50 @@ pub(crate) struct Extra {
     pub(crate) params: Vec<(Box<str>, String)>,
 }
 
-/// Buffers up to this size are kept for the next request (see [`buffer`]).
+/// What [`Request::p`] shows of a request being dropped.
+static NO_PARTS: Parts = Parts::EMPTY;
+
+/// Parts whose buffer is at most this size are kept for the next request
+/// (see [`parts`]).
 const SPARE_CAPACITY: usize = 2048;
 
 thread_local! {
-    /// The buffer of the last request dropped on this thread. A hub parses
+    /// The parts of the last request dropped on this thread. A hub parses
     /// a request, runs its handler (which drops it, mostly before the next
-    /// one is parsed), then parses the next: one spare buffer saves an
-    /// allocation and a free per request.
-    static SPARE: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    /// one is parsed), then parses the next: one spare saves two
+    /// allocations and two frees per request.
+    static SPARE: Cell<Option<Box<Parts>>> = const { Cell::new(None) };
 }
 
-/// An empty buffer with room for `len` bytes: this thread's spare one if
-/// it is large enough, else a new one.
-pub(crate) fn buffer(len: usize) -> Vec<u8> {
+/// Parts to fill, with an empty buffer that has room for `len` bytes: this
+/// thread's spare ones if there are any, else new ones.
+pub(crate) fn parts(len: usize) -> Box<Parts> {
     match SPARE.try_with(Cell::take) {
-        Ok(Some(spare)) if spare.capacity() >= len => spare,
-        _ => Vec::with_capacity(len),
+        Ok(Some(mut spare)) => {
+            spare.bytes.reserve(len);
+            spare
+        }
+        _ => Box::new(Parts {
+            bytes: Vec::with_capacity(len),
+            ..Parts::EMPTY
+        }),
     }
 }
 
 impl Drop for Request {
-    /// Keeps a small buffer as this thread's spare.
+    /// Keeps small parts as this thread's spare.
     fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.bytes);
-        if bytes.capacity() == 0 || bytes.capacity() > SPARE_CAPACITY {
+        let Some(mut parts) = self.parts.take() else {
+            return;
+        };
+        if parts.bytes.capacity() > SPARE_CAPACITY {
             return;
         }
-        bytes.clear();
-        // During the thread's teardown the slot may be gone: the buffer is
-        // then freed, as a spare it replaces is.
-        let _ = SPARE.try_with(|spare| spare.set(Some(bytes)));
+        parts.bytes.clear();
+        parts.extra = None;
+        // During the thread's teardown the slot may be gone: the parts are
+        // then freed, as a spare they replace is.
+        let _ = SPARE.try_with(|spare| spare.set(Some(parts)));
     }
 }
 
@@ -126,14 +161,31 @@ pub(crate) fn push_index(bytes: &mut Vec<u8>, name: Span, value: Span) {
 }
 
 impl Request {
+    /// A request of `parts`.
+    pub(crate) fn from_parts(parts: Box<Parts>) -> Request {
+        Request { parts: Some(parts) }
+    }
+
+    /// What the request holds (always there but while it is dropped).
+    fn p(&self) -> &Parts {
+        self.parts.as_deref().unwrap_or(&NO_PARTS)
+    }
+
+    /// What the request holds, to change.
+    pub(crate) fn p_mut(&mut self) -> &mut Parts {
+        self.parts.get_or_insert_with(|| Box::new(Parts::EMPTY))
+    }
+
     /// The head bytes.
     fn head_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.head_len as usize).unwrap_or_default()
+        let p = self.p();
+        p.bytes.get(..p.head_len as usize).unwrap_or_default()
     }
 
     /// The header index: (name, value) spans inside the head.
     fn index(&self) -> impl ExactSizeIterator<Item = (Span, Span)> + '_ {
-        let index = self.bytes.get(self.head_len as usize..).unwrap_or_default();
+        let p = self.p();
+        let index = p.bytes.get(p.head_len as usize..).unwrap_or_default();
         index.chunks_exact(INDEX_ENTRY).map(|e| {
             let n = |i: usize| u32::from_le_bytes([e[i], e[i + 1], e[i + 2], e[i + 3]]);
             (
@@ -151,11 +203,11 @@ impl Request {
 
     /// The rarely used parts, made on first use.
     pub(crate) fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Box::default)
+        self.p_mut().extra.get_or_insert_with(Box::default)
     }
 
     fn params_slice(&self) -> &[(Box<str>, String)] {
-        self.extra.as_deref().map_or(&[], |e| &e.params)
+        self.p().extra.as_deref().map_or(&[], |e| &e.params)
     }
 }
 
@@ -182,26 +234,26 @@ impl Request {
 
     /// The method.
     pub fn method(&self) -> &Method {
-        &self.method
+        &self.p().method
     }
 
     /// The protocol version.
     pub fn version(&self) -> Version {
-        self.version
+        self.p().version
     }
 
     /// The request target as sent: `/path?query`, an absolute URL or `*`.
     pub fn target(&self) -> &str {
-        self.target.str(self.head_bytes())
+        self.p().target.str(self.head_bytes())
     }
 
     /// The path as sent, still percent-encoded (`/` for an absolute-form
     /// target without a path, `*` for an asterisk-form one).
     pub fn path_raw(&self) -> &str {
-        if self.path.start == self.path.end {
+        if self.p().path.start == self.p().path.end {
             "/"
         } else {
-            self.path.str(self.head_bytes())
+            self.p().path.str(self.head_bytes())
         }
     }
 
@@ -215,7 +267,7 @@ impl Request {
 
     /// The query string after `?`, still encoded; `None` without a `?`.
     pub fn query_raw(&self) -> Option<&str> {
-        self.query.map(|q| q.str(self.head_bytes()))
+        self.p().query.map(|q| q.str(self.head_bytes()))
     }
 
     /// The `name=value` pairs of the query, form-decoded (`+` is a space,
@@ -278,13 +330,17 @@ impl Request {
     ///
     /// [`is_body_streamed`]: Request::is_body_streamed
     pub fn body(&self) -> &[u8] {
-        self.extra.as_deref().map_or(&[], |e| &e.body)
+        self.p().extra.as_deref().map_or(&[], |e| &e.body)
     }
 
     /// Takes the buffered body out of the request (empty when the body is
     /// streamed).
     pub fn into_body(mut self) -> Vec<u8> {
-        self.extra.take().map(|e| e.body).unwrap_or_default()
+        self.p_mut()
+            .extra
+            .take()
+            .map(|e| e.body)
+            .unwrap_or_default()
     }
 
     /// Whether the body is still on the connection, to be read with
@@ -292,7 +348,7 @@ impl Request {
     /// ([`Server::stream_bodies`](crate::Server::stream_bodies)) and this
     /// request has one that has not been taken yet.
     pub fn is_body_streamed(&self) -> bool {
-        self.extra.as_ref().is_some_and(|e| e.stream.is_some())
+        self.p().extra.as_ref().is_some_and(|e| e.stream.is_some())
     }
 
     /// Takes the body out as a [`BodyStream`] to read incrementally: the
@@ -311,10 +367,11 @@ impl Request {
     /// # }).unwrap();
     /// ```
     pub fn body_stream(&mut self) -> BodyStream {
-        match self.extra.as_mut().and_then(|e| e.stream.take()) {
+        match self.p_mut().extra.as_mut().and_then(|e| e.stream.take()) {
             Some(reader) => BodyStream::from_pipe(reader),
             None => BodyStream::from_bytes(
-                self.extra
+                self.p_mut()
+                    .extra
                     .as_mut()
                     .map(|e| std::mem::take(&mut e.body))
                     .unwrap_or_default(),
@@ -341,22 +398,23 @@ impl Clone for Request {
     /// A copy of the request; a streamed body stays with the original (the
     /// copy's body is empty and not streamed).
     fn clone(&self) -> Request {
-        Request {
-            bytes: self.bytes.clone(),
-            head_len: self.head_len,
-            method: self.method.clone(),
-            version: self.version,
-            target: self.target,
-            path: self.path,
-            query: self.query,
-            extra: self.extra.as_ref().map(|e| {
+        let p = self.p();
+        Request::from_parts(Box::new(Parts {
+            bytes: p.bytes.clone(),
+            head_len: p.head_len,
+            method: p.method.clone(),
+            version: p.version,
+            target: p.target,
+            path: p.path,
+            query: p.query,
+            extra: p.extra.as_ref().map(|e| {
                 Box::new(Extra {
                     body: e.body.clone(),
                     stream: None,
                     params: e.params.clone(),
                 })
             }),
-        }
+        }))
     }
 }
 
@@ -375,9 +433,9 @@ impl fmt::Debug for Request {
             }
         }
         f.debug_struct("Request")
-            .field("method", &self.method)
+            .field("method", &self.p().method)
             .field("target", &self.target())
-            .field("version", &self.version)
+            .field("version", &self.p().version)
             .field("headers", &Headers(self))
             .field("body_len", &self.body().len())
             .field("body_streamed", &self.is_body_streamed())
@@ -387,25 +445,35 @@ impl fmt::Debug for Request {
 
 #[cfg(test)]
 mod tests {
+    use std::ptr;
+
     use super::*;
 
     #[test]
-    fn a_dropped_request_leaves_its_buffer_for_the_next() {
+    fn a_dropped_request_leaves_its_parts_for_the_next() {
         let req = Request::parse(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-        let at = req.bytes.as_ptr();
-        let room = req.bytes.capacity();
+        let (at, buf) = (ptr::from_ref(req.p()), req.p().bytes.as_ptr());
         drop(req);
-        let reused = buffer(room);
-        assert_eq!((reused.as_ptr(), reused.len()), (at, 0));
-        // Taken: the next buffer is a new one, and one too large for the
-        // spare is made anew.
-        let fresh = buffer(room);
-        assert_ne!(fresh.as_ptr(), at);
-        drop(Request::parse(b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n").unwrap());
-        assert!(buffer(SPARE_CAPACITY + 1).capacity() > SPARE_CAPACITY);
-        // A later request parses the same with a reused buffer.
+        let reused = parts(8);
+        assert_eq!(ptr::from_ref(&*reused), at);
+        assert_eq!((reused.bytes.as_ptr(), reused.bytes.len()), (buf, 0));
+        // Taken: the next parts are new ones.
+        let fresh = parts(8);
+        assert_ne!(ptr::from_ref(&*fresh), at);
+        // Parts with a buffer too large for a spare are freed.
+        let mut big = Request::from_parts(parts(SPARE_CAPACITY + 1));
+        big.extra_mut().body.push(1);
+        drop(big);
+        assert!(parts(0).bytes.capacity() <= SPARE_CAPACITY);
+        // A later request parses the same with reused parts, whose body
+        // and parameters are gone.
+        let mut with_body =
+            Request::parse(b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx").unwrap();
+        with_body.extra_mut().params.push(("k".into(), "v".into()));
+        drop(with_body);
         let again = Request::parse(b"GET /c?x=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
         assert_eq!((again.path_raw(), again.header("host")), ("/c", Some("h")));
+        assert_eq!((again.body(), again.param("k")), (&b""[..], None));
     }
 
     #[test]

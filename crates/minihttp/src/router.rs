@@ -286,12 +286,12 @@ impl<H> Router<H> {
     /// [`Request::param`]) and returns the handler; otherwise the 404, 405
     /// or `OPTIONS` 204 response to send.
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
-        match self.find(&request.method, request.path_raw()) {
+        match self.find(request.method(), request.path_raw()) {
             RouteMatch::Found { handler, params } => {
                 // The parameters of this match replace any earlier ones (a
                 // router nested in another's handler); no box is made for
                 // none.
-                match &mut request.extra {
+                match &mut request.p_mut().extra {
                     Some(extra) => extra.params = params,
                     None if params.is_empty() => {}
                     None => request.extra_mut().params = params,
@@ -300,7 +300,7 @@ impl<H> Router<H> {
             }
             RouteMatch::NotFound => Err(Response::error(StatusCode::NOT_FOUND)),
             RouteMatch::MethodNotAllowed { allow } => {
-                let mut response = if request.method == Method::OPTIONS {
+                let mut response = if *request.method() == Method::OPTIONS {
                     Response::new(StatusCode::NO_CONTENT)
                 } else {
                     Response::error(StatusCode::METHOD_NOT_ALLOWED)
