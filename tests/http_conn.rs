@@ -325,6 +325,40 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
 }
 
 #[test]
+fn a_connection_stuck_mid_write_keeps_its_answers_while_another_is_served() {
+    // One hub, so both connections' answers are written by one thread
+    // (whose write buffers they share between batches).
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .spawn(|req: Request| async move {
+            match req.path().strip_prefix("/big/") {
+                // 1 MiB each, each of its own byte: sixteen are far more
+                // than the socket buffers of both ends hold.
+                Some(n) => Response::text(vec![b'a' + n.parse::<u8>().unwrap(); 1 << 20]),
+                None => Response::text(req.path().into_owned()),
+            }
+        })
+        .unwrap();
+    let addr = server.local_addr();
+    let mut stuck = Client::connect(addr);
+    let pipelined: String = (0..16).map(|i| get(&format!("/big/{i}"))).collect();
+    stuck.send(pipelined.as_bytes());
+    // This client reads nothing yet; another is answered meanwhile.
+    let mut other = Client::connect(addr);
+    for i in 0..3 {
+        other.send(get(&format!("/small/{i}")).as_bytes());
+        assert_eq!(other.read().unwrap().text(), format!("/small/{i}"));
+    }
+    for i in 0..16 {
+        let r = stuck.read().unwrap();
+        assert_eq!(r.body.len(), 1 << 20);
+        assert!(r.body.iter().all(|&b| b == b'a' + i), "answer {i} mixed up");
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
     let server = Server::bind("127.0.0.1:0")
         .unwrap()

@@ -44,6 +44,38 @@ const READ_CHUNK: usize = 4096;
 /// The write buffer is flushed once it holds this much of a file or stream.
 const FLUSH_AT: usize = 64 * 1024;
 
+thread_local! {
+    /// A write buffer between two batches of answers. A connection takes
+    /// it when it has something to answer and gives it back once the
+    /// answers are sent: the connections of a hub write into the same
+    /// memory one after another, which stays in the processor's cache, and
+    /// an idle connection holds no write buffer.
+    static SPARE_WBUF: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+}
+
+/// This thread's spare write buffer, or a new one.
+fn take_wbuf() -> Vec<u8> {
+    SPARE_WBUF
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+}
+
+/// Makes `wbuf`, empty, this thread's spare (unless a file or stream grew
+/// it past a batch of small answers' size: it is then freed), and leaves
+/// the connection without one.
+fn give_back_wbuf(wbuf: &mut Vec<u8>) {
+    let mut buf = std::mem::take(wbuf);
+    if buf.capacity() > FLUSH_AT {
+        return;
+    }
+    buf.clear();
+    // During the thread's teardown the slot may be gone: the buffer is
+    // then freed.
+    let _ = SPARE_WBUF.try_with(|spare| spare.set(Some(buf)));
+}
+
 /// What answers requests: any `Fn(Request) -> impl Future<Output =
 /// Response>` (an `async fn` or closure), a [`Router`], a [`StaticFiles`].
 ///
@@ -632,7 +664,8 @@ async fn serve_conn<H: Handler>(
     let mut conn = Conn::new(limits.clone());
     conn.set_stream_bodies(shared.stream_bodies);
     let mut rbuf = ReadBuf::new();
-    let mut wbuf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Taken for each batch of answers (see `SPARE_WBUF`).
+    let mut wbuf: Vec<u8> = Vec::new();
     let mut stop = pin!(shared.shutdown.wait_async());
     // The handler's future on the common path (see below): made in place,
     // in this task's state.
@@ -646,6 +679,9 @@ async fn serve_conn<H: Handler>(
     // connection and could destroy the answer).
     let mut linger = false;
     'conn: loop {
+        if wbuf.capacity() == 0 {
+            wbuf = take_wbuf();
+        }
         // Answer every complete request in the buffer, into one write.
         loop {
             match conn.poll_request(&mut rbuf) {
@@ -699,15 +735,14 @@ async fn serve_conn<H: Handler>(
                 }
             }
         }
-        if !wbuf.is_empty() {
-            if send_all(&stream, &wbuf, limits.write_timeout)
+        if !wbuf.is_empty()
+            && send_all(&stream, &wbuf, limits.write_timeout)
                 .await
                 .is_err()
-            {
-                break;
-            }
-            wbuf.clear();
+        {
+            break;
         }
+        give_back_wbuf(&mut wbuf);
         if conn.is_done() {
             break;
         }
