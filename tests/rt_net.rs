@@ -143,6 +143,40 @@ fn eof_and_half_close() {
 }
 
 #[test]
+fn readable_waits_for_bytes_or_the_peer_closing() {
+    /// Polls `fut` once, under the task's own context.
+    async fn pending(fut: std::pin::Pin<&mut impl Future<Output = io::Result<()>>>) -> bool {
+        let mut fut = Some(fut);
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(fut.take().is_some_and(|f| f.poll(cx).is_pending()))
+        })
+        .await
+    }
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 16];
+        for word in [&b"ping"[..], b"pong"] {
+            client.write_all(word).await.unwrap();
+            conn.readable().await.unwrap();
+            // A short read: the socket is drained, and says so.
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 4);
+            assert_eq!(&buf[..4], word);
+            let mut ready = std::pin::pin!(conn.readable());
+            assert!(
+                pending(ready.as_mut()).await,
+                "readable with nothing to read"
+            );
+        }
+        client.shutdown(Shutdown::Write).unwrap();
+        conn.readable().await.unwrap();
+        assert_eq!(conn.read(&mut buf).await.unwrap(), 0);
+    });
+}
+
+#[test]
 fn connection_refused_has_its_kind() {
     greenrt::run(async {
         let addr = {

@@ -246,6 +246,26 @@ impl TcpStream {
         poll_fn(|cx| self.poll_read_priv(cx, buf)).await
     }
 
+    /// Waits until a read would not block: bytes arrived, the peer closed
+    /// its side, or an error is pending. A task that waits for a client
+    /// this way holds no read buffer meanwhile (a server with many idle
+    /// connections saves one per connection).
+    ///
+    /// The readiness may be stale (another task read the bytes first): a
+    /// read after it then waits as usual.
+    pub async fn readable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_read_ready(cx)).await
+    }
+
+    /// Polls for the readiness [`readable`](TcpStream::readable) waits for;
+    /// `cx` is woken when it comes.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io
+            .registration()
+            .poll_ready(cx, Direction::Read)
+            .map(|_| Ok(()))
+    }
+
     /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the stream ends first).
     pub async fn read_exact(&self, mut buf: &mut [u8]) -> io::Result<()> {
         while !buf.is_empty() {
