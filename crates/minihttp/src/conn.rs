@@ -100,6 +100,32 @@ impl ReadBuf {
         self.end = (self.end + n).min(self.buf.len());
     }
 
+    /// Gives the storage away when every byte in it was consumed (for a
+    /// caller that keeps spare storage between connections), leaving the
+    /// buffer without any.
+    pub(crate) fn take_storage(&mut self) -> Option<Vec<u8>> {
+        if !self.is_empty() || self.buf.is_empty() {
+            return None;
+        }
+        self.start = 0;
+        self.end = 0;
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// Whether the buffer has no storage (the next read allocates some, or
+    /// takes it from [`give_storage`](ReadBuf::give_storage)).
+    pub(crate) fn has_storage(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Uses `storage` (from [`take_storage`](ReadBuf::take_storage)) if
+    /// the buffer has none.
+    pub(crate) fn give_storage(&mut self, storage: Vec<u8>) {
+        if self.buf.is_empty() {
+            self.buf = storage;
+        }
+    }
+
     /// Appends bytes (tests, or data that arrived by other means).
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
         self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
@@ -806,6 +832,26 @@ fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_read_buffer_gives_its_storage_away_only_when_drained() {
+        let mut buf = ReadBuf::new();
+        assert_eq!(buf.take_storage(), None, "no storage yet");
+        buf.extend_from_slice(b"GET / HT");
+        assert_eq!(buf.take_storage(), None, "bytes wait in it");
+        buf.consume(8);
+        let storage = buf.take_storage().unwrap();
+        assert!(!buf.has_storage() && buf.is_empty());
+        let at = storage.as_ptr();
+        buf.give_storage(storage);
+        assert!(buf.has_storage());
+        assert_eq!(buf.spare(1).as_ptr(), at, "reads go into it");
+        buf.extend_from_slice(b"TP/1.1");
+        assert_eq!(buf.data(), b"TP/1.1");
+        // A buffer that has storage keeps its own.
+        buf.give_storage(vec![0; 8]);
+        assert_eq!(buf.data(), b"TP/1.1");
+    }
 
     /// How a connection fed some bytes ended.
     #[derive(Debug, PartialEq, Eq)]

@@ -45,6 +45,10 @@ const READ_CHUNK: usize = 4096;
 const FLUSH_AT: usize = 64 * 1024;
 
 thread_local! {
+    /// The storage of a read buffer, between two waits for a client: an
+    /// idle connection gives it back before it waits (for the socket to be
+    /// readable, not in a read), and takes it, or this, to read.
+    static SPARE_RBUF: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
     /// A write buffer between two batches of answers. A connection takes
     /// it when it has something to answer and gives it back once the
     /// answers are sent: the connections of a hub write into the same
@@ -60,6 +64,28 @@ fn take_wbuf() -> Vec<u8> {
         .ok()
         .flatten()
         .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+}
+
+/// Makes the storage of `rbuf` this thread's spare, if `rbuf` holds no
+/// bytes and its storage is not larger than a batch of small requests
+/// needs (it is then freed).
+fn give_back_rbuf(rbuf: &mut ReadBuf) {
+    if let Some(storage) = rbuf.take_storage() {
+        if storage.len() <= FLUSH_AT {
+            // During the thread's teardown the slot may be gone: the
+            // storage is then freed.
+            let _ = SPARE_RBUF.try_with(|spare| spare.set(Some(storage)));
+        }
+    }
+}
+
+/// Gives `rbuf` this thread's spare storage if it has none.
+fn take_rbuf(rbuf: &mut ReadBuf) {
+    if !rbuf.has_storage() {
+        if let Some(storage) = SPARE_RBUF.try_with(Cell::take).ok().flatten() {
+            rbuf.give_storage(storage);
+        }
+    }
 }
 
 /// Makes `wbuf`, empty, this thread's spare (unless a file or stream grew
@@ -648,6 +674,11 @@ async fn hub_main<H: Handler>(
 /// What ended a wait for bytes.
 enum Wake {
     Read(io::Result<usize>),
+    /// Nothing to read on an idle connection: wait for the socket to be
+    /// readable instead.
+    Idle,
+    /// The socket became readable while the connection was idle.
+    Readable(io::Result<()>),
     Timer,
     Stop,
 }
@@ -760,12 +791,29 @@ async fn serve_conn<H: Handler>(
         // The deadline of this wait, fixed at its first pending read (the
         // last activity), kept when an early timer fires.
         let mut due = None;
+        // Idle (nothing of a request received), a connection whose read
+        // would block waits for the socket to be readable without a read
+        // buffer (see `SPARE_RBUF`), then reads.
+        let may_idle = !mid && !body && rbuf.is_empty();
+        let mut idle = false;
         loop {
+            if !idle {
+                take_rbuf(&mut rbuf);
+            }
             let wake = {
-                let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
+                let mut read = pin!((!idle).then(|| stream.read(rbuf.spare(READ_CHUNK))));
                 poll_fn(|cx| {
-                    if let Poll::Ready(r) = read.as_mut().poll(cx) {
-                        return Poll::Ready(Wake::Read(r));
+                    match read.as_mut().as_pin_mut() {
+                        Some(read) => match read.poll(cx) {
+                            Poll::Ready(r) => return Poll::Ready(Wake::Read(r)),
+                            Poll::Pending if may_idle => return Poll::Ready(Wake::Idle),
+                            Poll::Pending => {}
+                        },
+                        None => {
+                            if let Poll::Ready(r) = stream.poll_read_ready(cx) {
+                                return Poll::Ready(Wake::Readable(r));
+                            }
+                        }
                     }
                     if watch_stop && stop.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Wake::Stop);
@@ -802,7 +850,12 @@ async fn serve_conn<H: Handler>(
                     rbuf.filled(n);
                     break;
                 }
-                Wake::Read(Err(_)) => break 'conn,
+                Wake::Read(Err(_)) | Wake::Readable(Err(_)) => break 'conn,
+                Wake::Idle => {
+                    idle = true;
+                    give_back_rbuf(&mut rbuf);
+                }
+                Wake::Readable(Ok(())) => idle = false,
                 Wake::Stop => {
                     if !mid {
                         break 'conn;
