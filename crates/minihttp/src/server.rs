@@ -88,9 +88,9 @@ fn take_rbuf(rbuf: &mut ReadBuf) {
     }
 }
 
-/// Makes `wbuf`, empty, this thread's spare (unless a file or stream grew
-/// it past a batch of small answers' size: it is then freed), and leaves
-/// the connection without one.
+/// Makes `wbuf`, empty, this thread's spare (unless large answers grew it
+/// past [`FLUSH_AT`]: it is then freed), and leaves the connection without
+/// one.
 fn give_back_wbuf(wbuf: &mut Vec<u8>) {
     let mut buf = std::mem::take(wbuf);
     if buf.capacity() > FLUSH_AT {
@@ -791,11 +791,15 @@ async fn serve_conn<H: Handler>(
         // The deadline of this wait, fixed at its first pending read (the
         // last activity), kept when an early timer fires.
         let mut due = None;
-        // Idle (nothing of a request received), a connection whose read
-        // would block waits for the socket to be readable without a read
-        // buffer (see `SPARE_RBUF`), then reads.
+        // Idle (nothing of a request received), a connection waits for the
+        // socket to be readable without a read buffer (see `SPARE_RBUF`),
+        // then reads; and so does one whose read (after a readiness that
+        // was stale) would block.
         let may_idle = !mid && !body && rbuf.is_empty();
-        let mut idle = false;
+        let mut idle = may_idle;
+        if idle {
+            give_back_rbuf(&mut rbuf);
+        }
         loop {
             if !idle {
                 take_rbuf(&mut rbuf);
