@@ -112,8 +112,8 @@ impl ReadBuf {
         Some(std::mem::take(&mut self.buf))
     }
 
-    /// Whether the buffer has no storage (the next read allocates some, or
-    /// takes it from [`give_storage`](ReadBuf::give_storage)).
+    /// Whether the buffer has storage (without, the next read allocates
+    /// some, unless [`give_storage`](ReadBuf::give_storage) gives it some).
     pub(crate) fn has_storage(&self) -> bool {
         !self.buf.is_empty()
     }

@@ -24,8 +24,7 @@ pub enum Parsed<T> {
 #[derive(Debug)]
 pub struct Head {
     request: Request,
-    // `u32` (heads are at most `u32::MAX` bytes), so that a head, moved
-    // while it becomes a request, fits in 128 bytes: see `Request`.
+    // `u32`: heads are at most `u32::MAX` bytes (`parse_head` caps them).
     len: u32,
     body: BodyKind,
     keep_alive: bool,

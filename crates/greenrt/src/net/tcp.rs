@@ -246,13 +246,16 @@ impl TcpStream {
         poll_fn(|cx| self.poll_read_priv(cx, buf)).await
     }
 
-    /// Waits until a read would not block: bytes arrived, the peer closed
-    /// its side, or an error is pending. A task that waits for a client
-    /// this way holds no read buffer meanwhile (a server with many idle
-    /// connections saves one per connection).
+    /// Waits until the stream may be read without blocking: bytes arrived,
+    /// the peer closed its side, or an error is pending. A task that waits
+    /// for a client this way holds no read buffer meanwhile (a server with
+    /// many idle connections saves one per connection).
     ///
-    /// The readiness may be stale (another task read the bytes first): a
-    /// read after it then waits as usual.
+    /// The readiness is the reactor's, and may be stale: a new stream
+    /// starts readable, a read that filled its whole buffer leaves it
+    /// readable, and another task may have read the bytes first. So read
+    /// after it (a read that finds nothing clears the readiness and waits
+    /// as usual) rather than wait on it again.
     pub async fn readable(&self) -> io::Result<()> {
         poll_fn(|cx| self.poll_read_ready(cx)).await
     }
