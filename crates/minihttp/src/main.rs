@@ -19,7 +19,8 @@ request is logged on stderr. Ctrl-C finishes the requests in flight, then
 exits.
 
 Options:
-  --bind ADDR     address to listen on (default: 127.0.0.1)
+  --bind ADDR     address to listen on, with or without :PORT
+                  (default: 127.0.0.1)
   --port N        port to listen on (default: 8000; 0 picks a free one)
   --workers N     threads serving requests (default: one per core)
   -h, --help      print this help
@@ -52,6 +53,8 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> 
         workers: None,
     };
     let mut dir = None;
+    // A port given with `--port`, and one given with `--bind HOST:PORT`.
+    let (mut port, mut bind_port) = (None, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -66,12 +69,16 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> 
         };
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--bind" => parsed.bind = value("--bind")?,
+            "--bind" => {
+                let v = value("--bind")?;
+                (parsed.bind, bind_port) = split_port(&v)?;
+            }
             "--port" => {
                 let v = value("--port")?;
-                parsed.port = v
-                    .parse()
-                    .map_err(|_| Usage(format!("--port: not a port number: {v}")))?;
+                port = Some(
+                    v.parse()
+                        .map_err(|_| Usage(format!("--port: not a port number: {v}")))?,
+                );
             }
             "--workers" => {
                 let v = value("--workers")?;
@@ -90,7 +97,33 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> 
     if let Some(d) = dir {
         parsed.dir = d;
     }
+    parsed.port = match (port, bind_port) {
+        (Some(p), Some(b)) if p != b => {
+            return Err(Usage(format!(
+                "two ports given: {p} with --port and {b} with --bind"
+            )));
+        }
+        (Some(p), _) | (None, Some(p)) => p,
+        (None, None) => parsed.port,
+    };
     Ok(Some(parsed))
+}
+
+/// Splits `--bind`'s value into a host and, if it has one, a port:
+/// `0.0.0.0`, `::1`, `127.0.0.1:9000`, `[::1]:9000`, `localhost:9000`.
+fn split_port(v: &str) -> Result<(String, Option<u16>), Usage> {
+    if let Ok(addr) = v.parse::<std::net::SocketAddr>() {
+        return Ok((addr.ip().to_string(), Some(addr.port())));
+    }
+    // A host name with a port (an IPv6 address has more than one colon,
+    // and a bracketed one with a port parsed above).
+    match v.split_once(':') {
+        Some((host, port)) if !port.contains(':') && !host.is_empty() => port
+            .parse()
+            .map(|p| (host.to_string(), Some(p)))
+            .map_err(|_| Usage(format!("--bind: not a port number: {port}"))),
+        _ => Ok((v.to_string(), None)),
+    }
 }
 
 fn main() -> ExitCode {
@@ -208,6 +241,20 @@ mod tests {
             (a.dir, a.bind.as_str(), a.port, a.workers),
             (PathBuf::from("site"), "0.0.0.0", 9000, Some(3))
         );
+        for (bind, host, port) in [
+            ("127.0.0.1:9000", "127.0.0.1", 9000),
+            ("[::1]:9001", "::1", 9001),
+            ("localhost:9002", "localhost", 9002),
+            ("::1", "::1", 8000),
+            ("0.0.0.0", "0.0.0.0", 8000),
+        ] {
+            let a = p(&["--bind", bind]).unwrap().unwrap();
+            assert_eq!((a.bind.as_str(), a.port), (host, port), "{bind}");
+        }
+        let a = p(&["--bind", "127.0.0.1:9000", "--port", "9000"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.port, 9000, "the same port twice is fine");
         assert!(p(&["--help"]).unwrap().is_none());
         assert!(p(&["a", "-h"]).unwrap().is_none());
         for bad in [
@@ -216,6 +263,8 @@ mod tests {
             &["--workers", "0"],
             &["--nope"],
             &["a", "b"],
+            &["--bind", "127.0.0.1:9000", "--port", "9001"],
+            &["--bind", "localhost:http"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }
