@@ -360,13 +360,19 @@ fn a_yield_from_under_a_context_of_the_body_s_own_forwards_both_ways() {
     assert_eq!(g.send(8), Ok(GenState::Complete(vec![7, 8])));
 }
 
-#[test]
-fn another_generators_co_under_a_context_of_the_body_s_own_is_misuse() {
+/// A `Co` that outlived its generator: the body returned it, and the
+/// generator is gone.
+fn escaped_co() -> Co<u32> {
     let mut leaker: Gen<u32, Co<u32>> = Gen::new(|co| async move { co });
     let Ok(GenState::Complete(escaped)) = leaker.start() else {
         panic!("leaker returns its Co")
     };
-    drop(leaker);
+    escaped
+}
+
+#[test]
+fn another_generators_co_under_a_context_of_the_body_s_own_is_misuse() {
+    let escaped = escaped_co();
     let mut other: Gen<u32> = Gen::new(move |co| async move {
         co.yield_(1).await;
         OwnContext(escaped.yield_(5)).await;
@@ -413,11 +419,7 @@ fn another_generators_co_is_misuse() {
 
 #[test]
 fn an_escaped_co_in_another_generator_of_the_same_types_is_misuse() {
-    let mut leaker: Gen<u32, Co<u32>> = Gen::new(|co| async move { co });
-    let Ok(GenState::Complete(escaped)) = leaker.start() else {
-        panic!("leaker returns its Co")
-    };
-    drop(leaker);
+    let escaped = escaped_co();
     let mut other: Gen<u32> = Gen::new(move |_co| async move {
         escaped.yield_(5).await;
     });
@@ -427,10 +429,7 @@ fn an_escaped_co_in_another_generator_of_the_same_types_is_misuse() {
 #[test]
 #[should_panic(expected = "outside the body of its own generator")]
 fn an_escaped_co_awaited_outside_any_generator_panics() {
-    let mut leaker: Gen<u32, Co<u32>> = Gen::new(|co| async move { co });
-    let Ok(GenState::Complete(escaped)) = leaker.start() else {
-        panic!("leaker returns its Co")
-    };
+    let escaped = escaped_co();
     let mut y = std::pin::pin!(escaped.yield_(1));
     let _ = y
         .as_mut()

@@ -93,6 +93,7 @@ mod request;
 mod response;
 mod router;
 mod server;
+mod spare;
 
 mod status;
 

@@ -7,7 +7,7 @@ use std::fmt;
 use crate::body_stream::{BodyStream, PipeReader};
 use crate::error::{Error, Kind};
 use crate::method::{Method, Version};
-use crate::pct;
+use crate::{pct, spare};
 
 /// A byte range inside [`Request::head`]; `u32` keeps the header index small
 /// (heads are capped far below 4 GiB by [`Limits::max_head`](crate::Limits)).
@@ -116,18 +116,18 @@ thread_local! {
     /// a request, runs its handler (which drops it, mostly before the next
     /// one is parsed), then parses the next: one spare saves two
     /// allocations and two frees per request.
-    static SPARE: Cell<Option<Box<Parts>>> = const { Cell::new(None) };
+    static SPARE: spare::Slot<Box<Parts>> = const { Cell::new(None) };
 }
 
 /// Parts to fill, with an empty buffer that has room for `len` bytes: this
 /// thread's spare ones if there are any, else new ones.
 pub(crate) fn parts(len: usize) -> Box<Parts> {
-    match SPARE.try_with(Cell::take) {
-        Ok(Some(mut spare)) => {
+    match spare::take(&SPARE) {
+        Some(mut spare) => {
             spare.bytes.reserve(len);
             spare
         }
-        _ => Box::new(Parts {
+        None => Box::new(Parts {
             bytes: Vec::with_capacity(len),
             ..Parts::EMPTY
         }),
@@ -145,9 +145,7 @@ impl Drop for Request {
         }
         parts.bytes.clear();
         parts.extra = None;
-        // During the thread's teardown the slot may be gone: the parts are
-        // then freed, as a spare they replace is.
-        let _ = SPARE.try_with(|spare| spare.set(Some(parts)));
+        spare::keep(&SPARE, parts);
     }
 }
 

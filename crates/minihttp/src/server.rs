@@ -37,6 +37,7 @@ use crate::limits::Limits;
 use crate::request::Request;
 use crate::response::{Body, FileBody, Response, StreamBody};
 use crate::router::Router;
+use crate::spare;
 use crate::status::StatusCode;
 
 /// Bytes asked of each read (more when a large request needs them).
@@ -48,22 +49,18 @@ thread_local! {
     /// The storage of a read buffer, between two waits for a client: an
     /// idle connection gives it back before it waits (for the socket to be
     /// readable, not in a read), and takes it, or this, to read.
-    static SPARE_RBUF: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    static SPARE_RBUF: spare::Slot<Vec<u8>> = const { Cell::new(None) };
     /// A write buffer between two batches of answers. A connection takes
     /// it when it has something to answer and gives it back once the
     /// answers are sent: the connections of a hub write into the same
     /// memory one after another, which stays in the processor's cache, and
     /// an idle connection holds no write buffer.
-    static SPARE_WBUF: Cell<Option<Vec<u8>>> = const { Cell::new(None) };
+    static SPARE_WBUF: spare::Slot<Vec<u8>> = const { Cell::new(None) };
 }
 
 /// This thread's spare write buffer, or a new one.
 fn take_wbuf() -> Vec<u8> {
-    SPARE_WBUF
-        .try_with(Cell::take)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
+    spare::take(&SPARE_WBUF).unwrap_or_else(|| Vec::with_capacity(READ_CHUNK))
 }
 
 /// Makes the storage of `rbuf` this thread's spare, if `rbuf` holds no
@@ -72,9 +69,7 @@ fn take_wbuf() -> Vec<u8> {
 fn give_back_rbuf(rbuf: &mut ReadBuf) {
     if let Some(storage) = rbuf.take_storage() {
         if storage.len() <= FLUSH_AT {
-            // During the thread's teardown the slot may be gone: the
-            // storage is then freed.
-            let _ = SPARE_RBUF.try_with(|spare| spare.set(Some(storage)));
+            spare::keep(&SPARE_RBUF, storage);
         }
     }
 }
@@ -82,7 +77,7 @@ fn give_back_rbuf(rbuf: &mut ReadBuf) {
 /// Gives `rbuf` this thread's spare storage if it has none.
 fn take_rbuf(rbuf: &mut ReadBuf) {
     if !rbuf.has_storage() {
-        if let Some(storage) = SPARE_RBUF.try_with(Cell::take).ok().flatten() {
+        if let Some(storage) = spare::take(&SPARE_RBUF) {
             rbuf.give_storage(storage);
         }
     }
@@ -97,9 +92,7 @@ fn give_back_wbuf(wbuf: &mut Vec<u8>) {
         return;
     }
     buf.clear();
-    // During the thread's teardown the slot may be gone: the buffer is
-    // then freed.
-    let _ = SPARE_WBUF.try_with(|spare| spare.set(Some(buf)));
+    spare::keep(&SPARE_WBUF, buf);
 }
 
 /// What answers requests: any `Fn(Request) -> impl Future<Output =
