@@ -8,6 +8,114 @@ use genawaiter::GeneratorState;
 
 use crate::harness::{Table, per_op};
 
+/// The generator protocol over `async`/`await` with nothing checked: no
+/// state (a resume after the end polls a finished body), no error for a
+/// foreign future, no misuse or type check beyond the waker's vtable. Not
+/// a product: a reference row that shows what the language mechanism
+/// itself costs, so that the price of `coro`'s checks can be read off
+/// beside it.
+mod bare {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::mem::ManuallyDrop;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+    /// The value in transit. One concrete type, so that a waker's data can
+    /// never be a slot of another type.
+    #[derive(Clone, Copy)]
+    enum Slot {
+        Empty,
+        Sent(u64),
+        Yielded(u64),
+    }
+
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone_noop, ignore, ignore, ignore);
+
+    fn clone_noop(_: *const ()) -> RawWaker {
+        let noop = Waker::noop();
+        RawWaker::new(noop.data(), noop.vtable())
+    }
+
+    fn ignore(_: *const ()) {}
+
+    pub(super) struct Gen<F> {
+        body: Pin<Box<F>>,
+    }
+
+    pub(super) struct Co;
+
+    impl<F: Future> Gen<F> {
+        pub(super) fn new(f: impl FnOnce(Co) -> F) -> Self {
+            Gen {
+                body: Box::pin(f(Co)),
+            }
+        }
+
+        /// `None` starts the body; the yielded value, or `None` once the
+        /// body returned or awaited something else.
+        #[inline(always)]
+        pub(super) fn resume(&mut self, sent: Option<u64>) -> Option<u64> {
+            let slot = Cell::new(sent.map_or(Slot::Empty, Slot::Sent));
+            // SAFETY: the vtable's functions never use the data pointer
+            // (its clone is the no-op waker), and a `Yield` reads it only
+            // while this poll borrows `slot`, through the waker it is
+            // polled with (checked by its vtable, which only this module
+            // uses, always with a `Cell<Slot>`).
+            let waker = unsafe {
+                Waker::from_raw(RawWaker::new(std::ptr::from_ref(&slot).cast(), &VTABLE))
+            };
+            let waker = ManuallyDrop::new(waker);
+            match self.body.as_mut().poll(&mut Context::from_waker(&waker)) {
+                Poll::Pending => match slot.get() {
+                    Slot::Yielded(y) => Some(y),
+                    Slot::Empty | Slot::Sent(_) => None,
+                },
+                Poll::Ready(_) => None,
+            }
+        }
+    }
+
+    impl Co {
+        #[inline]
+        pub(super) fn yield_(&self, value: u64) -> Yield {
+            Yield { value: Some(value) }
+        }
+    }
+
+    pub(super) struct Yield {
+        value: Option<u64>,
+    }
+
+    impl Future for Yield {
+        type Output = u64;
+
+        #[inline(always)]
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+            if !std::ptr::eq(cx.waker().vtable(), &VTABLE) {
+                return Poll::Pending;
+            }
+            // SAFETY: a waker with this module's vtable is made only by
+            // `Gen::resume`, whose data is its `Cell<Slot>`, alive for the
+            // poll that `cx` is borrowed for.
+            let slot = unsafe { &*cx.waker().data().cast::<Cell<Slot>>() };
+            match self.value.take() {
+                Some(y) => {
+                    slot.set(Slot::Yielded(y));
+                    Poll::Pending
+                }
+                None => match slot.replace(Slot::Empty) {
+                    Slot::Sent(s) => Poll::Ready(s),
+                    other => {
+                        slot.set(other);
+                        Poll::Pending
+                    }
+                },
+            }
+        }
+    }
+}
+
 /// The floor: the same echoing generator written by hand as a state
 /// machine behind a call that is not inlined (as a generator's body is).
 struct Echo {
@@ -95,6 +203,22 @@ fn ten_gen_inline(n: u64) -> u64 {
 }
 
 #[inline(never)]
+fn ten_bare(n: u64) -> u64 {
+    let mut g = bare::Gen::new(|co| async move {
+        for i in 1..=n {
+            co.yield_(i).await;
+        }
+    });
+    let mut sum = 0;
+    let mut sent = None;
+    while let Some(y) = g.resume(sent) {
+        sum += y;
+        sent = Some(0);
+    }
+    sum
+}
+
+#[inline(never)]
 fn ten_rc(n: u64) -> u64 {
     let g = genawaiter::rc::Gen::new(|co: genawaiter::rc::Co<u64>| async move {
         for i in 1..=n {
@@ -159,6 +283,9 @@ fn ten_behind_a_call(n: u64) -> Gen<u64> {
     })
 }
 
+/// The name of the [`bare`] rows.
+const BARE: &str = "reference: `async`/`await` with no checks";
+
 pub(crate) fn run() -> String {
     let mut out = String::from(
         "## coro: generators\n\nMedians of 7 samples; lower is better; the ratio column compares each \
@@ -215,6 +342,20 @@ pub(crate) fn run() -> String {
         "coro::Gen::new_inline",
         per_op(N, || {
             black_box(inline.send(black_box(1)).ok());
+        }),
+    );
+
+    let mut bare = bare::Gen::new(|co| async move {
+        let mut acc = 0u64;
+        loop {
+            acc = acc.wrapping_add(co.yield_(acc).await);
+        }
+    });
+    bare.resume(None);
+    t.row(
+        BARE,
+        per_op(N, || {
+            black_box(bare.resume(Some(black_box(1))));
         }),
     );
 
@@ -294,8 +435,9 @@ pub(crate) fn run() -> String {
     // Each row is one call of a function of its own (so that no row's code
     // changes how the compiler treats another's) that runs to a bound it
     // cannot see (so that no row can fold its ten yields away).
-    let rows: [(&str, Drain); 8] = [
+    let rows: [(&str, Drain); 9] = [
         ("hand-written state machine", drain_hand),
+        (BARE, ten_bare),
         ("coro::Gen", ten_gen),
         ("coro::Gen, made by a function that is not inlined", |n| {
             ten_behind_a_call(n).sum()
