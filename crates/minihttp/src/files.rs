@@ -90,10 +90,11 @@ pub fn resolve(root: &Path, url_path: &str) -> Result<PathBuf, ResolveError> {
         // Anything that is not a plain name (a drive prefix like `C:`, a
         // root) would replace the path instead of extending it.
         let mut comps = Path::new(seg).components();
+        // On Windows a `:` also names an alternate data stream.
         if !matches!(
             (comps.next(), comps.next()),
             (Some(Component::Normal(_)), None)
-        ) || seg.contains(':')
+        ) || (cfg!(windows) && seg.contains(':'))
         {
             return Err(ResolveError::Forbidden);
         }
@@ -392,10 +393,12 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
 /// validators match, `206` / `416` for a `Range`. A directory URL without
 /// its final `/` is redirected (301) to it; a directory is answered with
 /// its `index.html`, else a listing (both can be turned off). Paths that
-/// would leave the directory get 403, malformed ones 400, missing ones 404;
-/// other methods 405.
+/// would leave the directory get 403 (a symbolic link out of it too, an
+/// `index.html` included), malformed ones 400, missing ones and anything
+/// that is not a regular file (a FIFO, a device) 404; other methods 405.
 ///
-/// Bodies are read into memory with `std::fs`.
+/// Files are looked up and opened with `std::fs` (without blocking on a
+/// FIFO) and sent as a [`Body::File`], read in chunks while sending.
 ///
 /// ```no_run
 /// let files = minihttp::StaticFiles::new(".").unwrap();
@@ -449,8 +452,50 @@ impl StaticFiles {
         self.serve_path(request, request.path_raw())
     }
 
-    /// Answers `request` for the raw URL path `url_path` (for a router
-    /// mount: the part after the prefix, with a leading `/`).
+    /// Answers `request` for the files under the URL path `prefix`: a
+    /// request for `{prefix}/a/b` is answered with the file `a/b`. For a
+    /// [`Router`](crate::Router) route `{prefix}/*name`; a path that does
+    /// not start with the prefix's segments gets 404.
+    ///
+    /// ```
+    /// use minihttp::{Request, Response, Router, StaticFiles};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("minihttp-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// std::fs::write(dir.join("100% pure.txt"), "juice").unwrap();
+    /// let files = StaticFiles::new(&dir).unwrap();
+    /// let mut app = Router::new();
+    /// app.get("/static/*path", move |req: Request| {
+    ///     let r = files.serve_under(&req, "/static");
+    ///     async move { r }
+    /// })
+    /// .unwrap();
+    /// let req = Request::parse(b"GET /static/100%25%20pure.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let resp = futures_executor::block_on(minihttp::Handler::call(&app, req));
+    /// assert_eq!(resp.status().as_u16(), 200);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn serve_under(&self, request: &Request, prefix: &str) -> Response {
+        let mut rest = request.path_raw();
+        for want in prefix.split('/').filter(|s| !s.is_empty()) {
+            // One raw segment per segment of the prefix, compared decoded,
+            // as the router compares a route's literal segments.
+            let tail = rest.strip_prefix('/').and_then(|r| {
+                let (seg, _) = r.split_once('/')?;
+                (pct::decode_lossy(seg, false) == want).then(|| &r[seg.len()..])
+            });
+            match tail {
+                Some(tail) => rest = tail,
+                None => return Response::error(StatusCode::NOT_FOUND),
+            }
+        }
+        self.serve_path(request, rest)
+    }
+
+    /// Answers `request` for the raw (percent-encoded) URL path `url_path`,
+    /// which starts with `/`: the request's own path, or a part of it (see
+    /// [`serve_under`](StaticFiles::serve_under)). A directory asked for
+    /// without its final `/` is redirected to the request's path with one.
     pub fn serve_path(&self, request: &Request, url_path: &str) -> Response {
         let method = request.method();
         if *method != Method::GET && !method.is_head() {
@@ -464,7 +509,10 @@ impl StaticFiles {
         };
         if path.is_dir() {
             if !url_path.ends_with('/') {
-                let mut location = format!("{url_path}/");
+                // The path the client asked for, with one leading `/`: a
+                // `//host` location would send it to another site.
+                let asked = request.path_raw().trim_start_matches('/');
+                let mut location = format!("/{asked}/");
                 if let Some(q) = request.query_raw() {
                     location.push('?');
                     location.push_str(q);
@@ -476,9 +524,15 @@ impl StaticFiles {
                 }
                 return r;
             }
-            let index = path.join("index.html");
-            if self.index && index.is_file() {
-                return self.serve_file(request, &index);
+            if self.index {
+                // Resolved like any path: a link out of the root is refused.
+                match path.join("index.html").canonicalize() {
+                    Ok(index) if !index.starts_with(&self.root) => {
+                        return Response::error(StatusCode::FORBIDDEN);
+                    }
+                    Ok(index) if index.is_file() => return self.serve_file(request, &index),
+                    _ => {}
+                }
             }
             if !self.listing {
                 return Response::error(StatusCode::FORBIDDEN);
@@ -503,12 +557,36 @@ impl StaticFiles {
     }
 }
 
-fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
-    let file = File::open(path)?;
+/// Opens a regular file. A FIFO or a device is `NotFound`, and is never
+/// opened in a way that could block (a FIFO's `open` waits for a writer):
+/// on Unix it is opened non-blocking, which changes nothing for the reads
+/// of a regular file, elsewhere it is looked at first.
+fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
+    let not_a_file = || io::Error::from(io::ErrorKind::NotFound);
+    #[cfg(unix)]
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?
+    };
+    #[cfg(not(unix))]
+    let file = {
+        if !fs::metadata(path)?.is_file() {
+            return Err(not_a_file());
+        }
+        fs::File::open(path)?
+    };
     let meta = file.metadata()?;
     if !meta.is_file() {
-        return Err(io::Error::from(io::ErrorKind::NotFound));
+        return Err(not_a_file());
     }
+    Ok((file, meta))
+}
+
+fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
+    let (file, meta) = open_regular(path)?;
     let len = meta.len();
     let tag = etag(&meta);
     let modified = meta.modified().ok();
@@ -620,7 +698,11 @@ mod tests {
             ("/%2e%2e/outside/secret", Err(Forbidden)),
             ("/sub/%2E%2E/%2e%2e/outside", Err(Forbidden)),
             ("a.txt", Err(Forbidden)),
-            ("/C:/Windows", Err(Forbidden)),
+            // A drive prefix on Windows; a plain (missing) name elsewhere.
+            (
+                "/C:/Windows",
+                Err(if cfg!(windows) { Forbidden } else { NotFound }),
+            ),
             ("/a.txt%00.html", Err(Malformed)),
             ("/%zz", Err(Malformed)),
             ("/%2", Err(Malformed)),
@@ -788,6 +870,72 @@ mod tests {
             (405, Some("GET, HEAD"))
         );
         assert!(StaticFiles::new(tree.root().join("a.txt")).is_err());
+    }
+
+    #[test]
+    fn redirects_keep_the_asked_path_and_one_leading_slash() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        // `//site` would be a location on the host `site`.
+        let r = get(&files, "//site", "");
+        assert_eq!(r.status().as_u16(), 301);
+        assert_eq!(r.headers().get("location"), Some("/site/"));
+        let r = get(&files, "///site?q", "");
+        assert_eq!(r.headers().get("location"), Some("/site/?q"));
+    }
+
+    #[test]
+    fn serving_under_a_prefix() {
+        let tree = Tree::new();
+        fs::write(tree.root().join("100% pure.txt"), b"juice").unwrap();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let under = |target: &str| {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            files.serve_under(&Request::parse(raw.as_bytes()).unwrap(), "/static/v1")
+        };
+        let r = under("/static/v1/100%25%20pure.txt");
+        assert_eq!((r.status().as_u16(), body(&r)), (200, b"juice".to_vec()));
+        // The prefix is compared decoded, as the router compares it.
+        assert_eq!(under("/st%61tic/v1/a.txt").status().as_u16(), 200);
+        // The redirect names the whole path, prefix included.
+        let r = under("/static/v1/site");
+        assert_eq!(r.headers().get("location"), Some("/static/v1/site/"));
+        // An encoded separator is refused, not decoded into a path.
+        assert_eq!(under("/static/v1/sub%2Fb.json").status().as_u16(), 400);
+        assert_eq!(under("/static/v2/a.txt").status().as_u16(), 404);
+        assert_eq!(under("/static").status().as_u16(), 404);
+        assert_eq!(under("/static/v1/").status().as_u16(), 200);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_index_linked_out_of_the_root_is_refused() {
+        let tree = Tree::new();
+        let dir = tree.root().join("linked");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(tree.0.join("outside/secret"), dir.join("index.html")).unwrap();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let r = get(&files, "/linked/", "");
+        assert_eq!(r.status().as_u16(), 403);
+        assert!(!matches!(r.body(), Body::File(_)));
+        // A link that stays inside is followed.
+        let inside = tree.root().join("inside");
+        fs::create_dir(&inside).unwrap();
+        std::os::unix::fs::symlink(tree.root().join("a.txt"), inside.join("index.html")).unwrap();
+        let r = get(&files, "/inside/", "");
+        assert_eq!((r.status().as_u16(), body(&r)), (200, b"0123456789".to_vec()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_with_a_colon_are_served_where_they_are_plain_names() {
+        let tree = Tree::new();
+        fs::write(tree.root().join("a:b.txt"), b"colon").unwrap();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let r = get(&files, "/a%3Ab.txt", "");
+        assert_eq!((r.status().as_u16(), body(&r)), (200, b"colon".to_vec()));
+        let r = get(&files, "/a:b.txt", "");
+        assert_eq!(r.status().as_u16(), 200);
     }
 
     #[test]
