@@ -28,7 +28,9 @@ use crate::raw::{self, Id, Slot};
 /// resume return [`GenError::Misuse`](crate::GenError::Misuse); outside
 /// of any generator (for instance after the `Co` was moved out of the body
 /// and handed to an executor) the poll panics, since the future could
-/// otherwise never complete.
+/// otherwise never complete. So does a poll on another thread than the
+/// resume's, with the context the resume gave the body (lent to a scoped
+/// thread, say): values never cross threads through a generator.
 ///
 /// A yield may be polled under a context made inside the body, as a
 /// combinator with wakers of its own (`FuturesUnordered`) does: it still
@@ -167,9 +169,10 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
         let Some(frame) = raw::frame(&this.id, cx) else {
-            let waiting = this.stage.woke();
-            this.stage.set_woke();
-            return raw::not_found(cx, waiting);
+            if raw::mark_carried(cx) {
+                return Poll::Pending;
+            }
+            return this.not_found_elsewhere(cx);
         };
         let progress = match std::mem::replace(&mut this.stage, Stage::Out) {
             // First poll: hand the value out and suspend.
@@ -188,11 +191,31 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             },
         };
         if frame.foreign(cx) {
-            let waiting = this.stage.woke();
-            this.stage = Stage::OutWoke;
-            return raw::suspend_foreign(cx, waiting, progress);
+            return this.suspend_foreign(cx, progress);
         }
         Poll::Pending
+    }
+}
+
+// What a yield does off its fast path, out of line: the less code `poll`
+// inlines into a body, the likelier the body is inlined into its resume.
+impl<Y, S> Yield<'_, Y, S> {
+    /// `raw::not_found` under a context that carries no frame.
+    #[cold]
+    #[inline(never)]
+    fn not_found_elsewhere(&mut self, cx: &Context<'_>) -> Poll<S> {
+        let waiting = self.stage.woke();
+        self.stage.set_woke();
+        raw::not_found(cx, waiting)
+    }
+
+    /// `raw::suspend_foreign`, noting that this yield woke its context.
+    #[cold]
+    #[inline(never)]
+    fn suspend_foreign(&mut self, cx: &Context<'_>, progress: bool) -> Poll<S> {
+        let waiting = self.stage.woke();
+        self.stage = Stage::OutWoke;
+        raw::suspend_foreign(cx, waiting, progress)
     }
 }
 

@@ -36,7 +36,12 @@
 //! with the [`FRAME_WAKER`] vtable exists only
 //! inside a [`FrameWaker`], which borrows the frame its data points to. A
 //! frame's `id` field holds (possibly marked [`MISUSED`]) the number of an
-//! [`Id`] whose type parameters are that frame's `Y` and `S`.
+//! [`Id`] whose type parameters are that frame's `Y` and `S`, and its
+//! `thread` field the [`thread_token`] of the thread whose stack it is on.
+//! The frame of a [`FrameWaker`] is used only on that thread: a `&Waker`
+//! may be sent to another thread while the resume runs (to a scoped thread
+//! inside the body), and there the context counts as one that carries no
+//! frame ([`carried_frame`]).
 //!
 //! It holds because:
 //! - an id number is minted once, by [`Id::fresh`], for one `Id<Y, S>`;
@@ -44,7 +49,11 @@
 //!   every `Id` with that number has the same `Y` and `S`;
 //! - a frame's id is set only by [`Frame::new`] and [`Frame::swap_id`],
 //!   both from an `&Id<Y, S>` of the frame's own types, and by
-//!   [`misuse`], which only marks it;
+//!   [`misuse`] and [`not_found`], which only mark it; its thread only by
+//!   [`Frame::new`], on the thread that makes it (a frame never leaves
+//!   that thread: it lives in the resume's stack frame, or is moved by
+//!   value within that call); the frame of a context is read or written
+//!   only after [`carried_frame`] found that thread to be the current one;
 //! - [`ACTIVE`] is set to a frame only by [`Enter::new`], which borrows
 //!   its `Frame` for the guard's whole life; to a mark by [`Hide::new`]
 //!   and by [`misuse`] (which only turns [`HIDDEN`] into [`MISSED`]); and
@@ -159,6 +168,10 @@ pub(crate) struct Frame<Y, S> {
     // First, so that a pointer to the frame is a pointer to its id
     // whatever `Y` and `S` are.
     id: Cell<u64>,
+    // Second (so at a fixed offset whatever `Y` and `S` are), and never
+    // written after `new`: the only field read before the check that the
+    // frame is on the current thread.
+    thread: *const u8,
     pub(crate) slot: Cell<Slot<Y, S>>,
     /// Made by a synchronous resume, which polls the body once per value
     /// sent: a yield suspended under another context wakes it, so that it
@@ -171,6 +184,7 @@ impl<Y, S> Frame<Y, S> {
     pub(crate) fn new(id: &Id<Y, S>, slot: Slot<Y, S>, sync: bool) -> Self {
         Frame {
             id: Cell::new(id.n),
+            thread: thread_token(),
             slot: Cell::new(slot),
             sync,
         }
@@ -183,6 +197,8 @@ impl<Y, S> Frame<Y, S> {
     /// its body, is not woken (the resume returns when its body yields).
     #[inline(always)]
     pub(crate) fn foreign(&self, cx: &Context<'_>) -> bool {
+        // A context that carries a frame, found to be on this thread when
+        // this frame was looked up (see `carried_frame`), is the resume's.
         !carries_frame(cx) && self.sync
     }
 
@@ -327,6 +343,45 @@ pub(crate) fn carries_frame(cx: &Context<'_>) -> bool {
     ptr::eq(cx.waker().vtable(), &FRAME_WAKER)
 }
 
+/// What tells threads apart: the address of one of the current thread's
+/// thread-locals. Two threads alive at once never share it, and a frame's
+/// thread is alive for as long as the frame.
+#[inline(always)]
+fn thread_token() -> *const u8 {
+    ACTIVE.with(|active| ptr::from_ref(active).cast())
+}
+
+/// The frame `cx` carries (a pointer to its `id` field), if `cx` was made
+/// from a [`FrameWaker`].
+///
+/// # Panics
+///
+/// If that frame is on another thread: the body lent its context's waker
+/// to a thread that polls a `Co`'s future with it (a scoped thread, say)
+/// while the resume runs. There the `Co` is outside its generator, and
+/// reaching the frame would move values between threads through its
+/// cells. The check panics rather than returning `None`, so that the
+/// callers' fast path stays the only way a frame waker's data flows.
+#[inline(always)]
+pub(crate) fn carried_frame(cx: &Context<'_>) -> Option<*const u64> {
+    if !carries_frame(cx) {
+        return None;
+    }
+    let id = cx.waker().data().cast::<u64>();
+    // SAFETY: a waker with the `FRAME_WAKER` vtable exists only inside a
+    // `FrameWaker`, which borrows the frame its data points to (made from
+    // a reference to the whole frame, `repr(C)`, whose second field, after
+    // a `u64`, is the thread), and `cx` is borrowed for this call, so the
+    // frame is live. The thread field is never written after the frame was
+    // made, before any waker could point to it: reading it from any thread
+    // races with nothing.
+    let thread = unsafe { id.add(1).cast::<*const u8>().read() };
+    if !ptr::eq(thread, thread_token()) {
+        other_thread();
+    }
+    Some(id)
+}
+
 /// The running frame, if it belongs to generator `id`: the one `cx`
 /// carries if it was made by a [`FrameWaker`], or else the one published
 /// in the thread-local (for a body polled by an executor, as an
@@ -338,19 +393,13 @@ pub(crate) fn carries_frame(cx: &Context<'_>) -> bool {
 /// frame's body.
 #[inline(always)]
 pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i Frame<Y, S>> {
-    let waker = cx.waker();
-    let active = if carries_frame(cx) {
-        waker.data().cast::<u64>()
-    } else {
-        ACTIVE.get()
-    };
-    // SAFETY: a waker with the `FRAME_WAKER` vtable exists only inside a
-    // `FrameWaker`, which borrows the frame its data points to (as a
-    // pointer to the whole frame, whose first field is the id); `cx` is
-    // borrowed for this call, so that `FrameWaker` and its frame are live.
-    // Otherwise, by the module invariant `ACTIVE` points either to a mark
-    // (a static) or to the `id` cell of a live frame on this thread's
-    // stack, below us. All are readable `u64`s (a `Cell<u64>` is one).
+    let active = carried_frame(cx).unwrap_or_else(|| ACTIVE.get());
+    // SAFETY: `carried_frame` gives the id of a live frame on this thread
+    // (the one of the `FrameWaker` that `cx`, borrowed for this call, was
+    // made from). Otherwise, by the module invariant `ACTIVE` points
+    // either to a mark (a static) or to the `id` cell of a live frame on
+    // this thread's stack, below us. All are readable `u64`s (a `Cell<u64>`
+    // is one), written only on this thread.
     let running = unsafe { active.read() };
     if running != id.n {
         return None;
@@ -388,12 +437,7 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
 /// and the only alternative to a panic would be a future that never
 /// completes.
 fn misuse(cx: &Context<'_>) -> bool {
-    let waker = cx.waker();
-    let active = if carries_frame(cx) {
-        waker.data().cast::<u64>()
-    } else {
-        ACTIVE.get()
-    };
+    let active = carried_frame(cx).unwrap_or_else(|| ACTIVE.get());
     if ptr::eq(active, &raw const NO_FRAME) {
         escaped();
     }
@@ -401,11 +445,10 @@ fn misuse(cx: &Context<'_>) -> bool {
         ACTIVE.set(&raw const MISSED);
         return true;
     }
-    // SAFETY: by the module invariant, the data of a waker with the
-    // `FRAME_WAKER` vtable (alive, since `cx` is borrowed) and an `ACTIVE`
-    // other than a mark both point to the `id` cell of a live frame on
-    // this thread's stack, below us, made from a reference to the whole
-    // frame.
+    // SAFETY: `carried_frame` (for the frame of a `FrameWaker` alive while
+    // `cx` is borrowed) and, by the module invariant, an `ACTIVE` other
+    // than a mark both point to the `id` cell of a live frame on this
+    // thread's stack, below us, made from a reference to the whole frame.
     let id = unsafe { &*active.cast::<Cell<u64>>() };
     id.set(id.get() | MISUSED);
     false
@@ -422,17 +465,28 @@ fn misuse(cx: &Context<'_>) -> bool {
 /// and the compiler may still keep the frame in registers.
 #[inline(always)]
 pub(crate) fn not_found<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
-    if carries_frame(cx) {
-        let id = cx.waker().data().cast::<Cell<u64>>();
-        // SAFETY: a waker with the `FRAME_WAKER` vtable exists only inside
-        // a `FrameWaker`, which borrows the frame its data points to (as a
-        // pointer to the whole frame, whose first field is the id cell);
-        // `cx` is borrowed for this call, so that frame is live.
-        let id = unsafe { &*id };
-        id.set(id.get() | MISUSED);
+    if mark_carried(cx) {
         return Poll::Pending;
     }
     not_found_elsewhere(cx, waiting)
+}
+
+/// The part of [`not_found`] for a context that carries a frame: records
+/// the misuse in it, and says whether it did so (the future then returns
+/// `Pending`). For a future to call on its fast path, before the rest of
+/// `not_found` out of line.
+#[inline(always)]
+pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
+    let Some(id) = carried_frame(cx) else {
+        return false;
+    };
+    // SAFETY: `carried_frame` gives a pointer, made from a reference to
+    // the whole frame, to the id cell (the first field) of a live frame
+    // on this thread: that of the `FrameWaker` `cx` was made from, which
+    // lives while `cx` is borrowed.
+    let id = unsafe { &*id.cast::<Cell<u64>>() };
+    id.set(id.get() | MISUSED);
+    true
 }
 
 #[cold]
@@ -476,6 +530,16 @@ fn blocked() -> ! {
     panic!(
         "a coro::Co's future was polled again before its generator was resumed: \
          a blocking executor inside a generator's body cannot suspend it"
+    )
+}
+
+/// The panic of [`carried_frame`].
+#[cold]
+#[inline(never)]
+fn other_thread() -> ! {
+    panic!(
+        "a coro::Co's future was polled on another thread than its generator's resume, \
+         with that resume's context"
     )
 }
 

@@ -360,6 +360,35 @@ fn a_yield_from_under_a_context_of_the_body_s_own_forwards_both_ways() {
     assert_eq!(g.send(8), Ok(GenState::Complete(vec![7, 8])));
 }
 
+#[test]
+fn a_yield_polled_on_another_thread_never_reaches_the_resumer_s_frame() {
+    // The body lends its context's waker to a scoped thread, which polls a
+    // yield with it while the resume runs: were the frame the waker
+    // carries reached from there, values would move between threads
+    // through it.
+    let mut g: Gen<u32, bool> = Gen::new(|co| async move {
+        let other_thread_panicked = std::future::poll_fn(|cx| {
+            let waker = cx.waker();
+            let co = &co;
+            let joined = std::thread::scope(|s| {
+                s.spawn(move || {
+                    let mut y = std::pin::pin!(co.yield_(7));
+                    let _ = y.as_mut().poll(&mut std::task::Context::from_waker(waker));
+                })
+                .join()
+            });
+            std::task::Poll::Ready(joined.is_err())
+        })
+        .await;
+        co.yield_(1).await;
+        other_thread_panicked
+    });
+    // Outside its generator's thread the yield is outside its generator:
+    // it panics there, and the body goes on with its frame untouched.
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(()), Ok(GenState::Complete(true)));
+}
+
 /// A `Co` that outlived its generator: the body returned it, and the
 /// generator is gone.
 fn escaped_co() -> Co<u32> {

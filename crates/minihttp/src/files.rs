@@ -923,7 +923,10 @@ mod tests {
         fs::create_dir(&inside).unwrap();
         std::os::unix::fs::symlink(tree.root().join("a.txt"), inside.join("index.html")).unwrap();
         let r = get(&files, "/inside/", "");
-        assert_eq!((r.status().as_u16(), body(&r)), (200, b"0123456789".to_vec()));
+        assert_eq!(
+            (r.status().as_u16(), body(&r)),
+            (200, b"0123456789".to_vec())
+        );
     }
 
     #[cfg(unix)]
