@@ -84,10 +84,18 @@ impl Event {
 
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
-        let old = self.state.fetch_or(SET, Ordering::AcqRel);
-        if old & QUEUED != 0 {
-            self.wake_all();
+        let mut s = self.state.load(Ordering::Relaxed);
+        // Nobody queued: set the flag, unless a waiter queues meanwhile.
+        while s & QUEUED == 0 {
+            match self
+                .state
+                .compare_exchange_weak(s, s | SET, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => s = now,
+            }
         }
+        self.set_and_wake_all();
     }
 
     /// Clears the flag: later waits block until the next [`set`](Event::set).
@@ -178,9 +186,16 @@ impl Event {
         }
     }
 
-    fn wake_all(&self) {
+    /// Sets the flag with the queue locked, and wakes exactly the waiters
+    /// queued before: a waiter queues only with the queue locked and the
+    /// flag clear, so none can join between the flag and the wake-ups (were
+    /// the flag set first, a `clear` and a new wait could slip in between,
+    /// and that wait would return although the flag was never set during
+    /// it).
+    fn set_and_wake_all(&self) {
         let mut q = self.waiters.lock();
-        self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+        // Every waiter is taken below: the queue is empty from here.
+        self.state.swap(SET, Ordering::AcqRel);
         let mut woken = std::mem::take(&mut *q);
         for slot in &woken {
             waitq::mark(slot, NOTIFIED);

@@ -164,6 +164,75 @@ fn loom_event_set_clear_race_still_releases_waiter() {
 }
 
 #[test]
+fn loom_event_a_waiter_queued_before_set_and_clear_is_released() {
+    loom::model(|| {
+        let ev = Arc::new(Event::new());
+        let mut queued = ev.wait_async();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut queued).poll(&mut cx).is_pending());
+        let setter = {
+            let ev = ev.clone();
+            thread::spawn(move || {
+                ev.set();
+                ev.clear();
+            })
+        };
+        // A thread waiting meanwhile, queued or not by the time of the set.
+        let other = {
+            let ev = ev.clone();
+            thread::spawn(move || {
+                let mut w = ev.wait_async();
+                let mut cx = Context::from_waker(Waker::noop());
+                let _ = Pin::new(&mut w).poll(&mut cx);
+            })
+        };
+        setter.join().unwrap();
+        other.join().unwrap();
+        assert!(
+            Pin::new(&mut queued).poll(&mut cx).is_ready(),
+            "the set came after this waiter queued"
+        );
+        assert!(!ev.is_set());
+    });
+}
+
+#[test]
+fn loom_event_a_wait_begun_after_set_and_clear_is_not_released_by_that_set() {
+    loom::model(|| {
+        let ev = Arc::new(Event::new());
+        // A waiter, so that the set has someone to wake (or, if it comes
+        // late, one that the last set below releases).
+        let first = {
+            let ev = ev.clone();
+            thread::spawn(move || ev.wait())
+        };
+        let setter = {
+            let ev = ev.clone();
+            thread::spawn(move || ev.set())
+        };
+        // Sees the set, clears, and only then starts to wait: the flag is
+        // never set during this wait, so nothing may release it.
+        while !ev.is_set() {
+            thread::yield_now();
+        }
+        ev.clear();
+        let mut late = ev.wait_async();
+        let mut cx = Context::from_waker(Waker::noop());
+        let first_poll = Pin::new(&mut late).poll(&mut cx);
+        setter.join().unwrap();
+        assert!(!ev.is_set(), "nothing sets the flag after the clear");
+        assert!(first_poll.is_pending());
+        assert!(
+            Pin::new(&mut late).poll(&mut cx).is_pending(),
+            "released by a set that came before it began"
+        );
+        drop(late);
+        ev.set();
+        first.join().unwrap();
+    });
+}
+
+#[test]
 fn loom_event_dropped_async_waiter_leaves_consistent_state() {
     loom::model(|| {
         let ev = Arc::new(Event::new());
