@@ -103,8 +103,12 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
     /// [`Gen::start`](crate::Gen::start), except that
     /// [`GenError::Blocked`] never happens: a pending future in the body
     /// makes this future pending too.
+    ///
+    /// After a resume that was dropped while the body waited on a future
+    /// (see [`send`](AsyncGen::send)), `start` runs the body on from there
+    /// to its next yield, sending nothing.
     pub fn start(&mut self) -> Resume<'_, Y, R, S, B> {
-        let early = if self.raw.started() && self.raw.body.is_some() {
+        let early = if self.raw.at_yield() && self.raw.body.is_some() {
             Some(GenError::AlreadyStarted)
         } else {
             None
@@ -122,12 +126,19 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
     /// [`Gen::send`](crate::Gen::send), except that
     /// [`GenError::Blocked`] never happens.
     ///
-    /// Dropping the future before it completes cancels the resume: the
-    /// body stays where it was, and `value` is dropped if the body had not
-    /// received it yet.
+    /// Dropping the future before it completes cancels the resume where
+    /// it is: if the body had not received `value` yet, it is still at its
+    /// yield and `value` is dropped; if it had, and was waiting on another
+    /// future, it stays between two yields. A `send` then has no yield to
+    /// deliver to and returns [`GenError::Running`];
+    /// [`start`](AsyncGen::start) runs the body on to its next yield.
     pub fn send(&mut self, value: S) -> Resume<'_, Y, R, S, B> {
-        let early = if !self.raw.started() && self.raw.body.is_some() {
+        let early = if self.raw.body.is_none() {
+            None
+        } else if !self.raw.started() {
             Some(GenError::NotStarted)
+        } else if !self.raw.at_yield() {
+            Some(GenError::Running)
         } else {
             None
         };

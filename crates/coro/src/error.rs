@@ -64,6 +64,14 @@ pub enum GenError {
     /// passed `yield_from` a generator that was already started or
     /// finished.
     Misuse,
+    /// `send` (or `throw`) to an [`AsyncGen`](crate::AsyncGen) whose
+    /// body is between two yields: an earlier resume was dropped while the
+    /// body waited on a future, so no yield is there to receive the value
+    /// (Python's "asynchronous generator is already running"). The value
+    /// is dropped and the generator is unchanged;
+    /// [`start`](crate::AsyncGen::start) runs the body on to its next
+    /// yield.
+    Running,
 }
 
 impl fmt::Display for GenError {
@@ -75,6 +83,9 @@ impl fmt::Display for GenError {
             GenError::Blocked => "generator body awaited a pending future that is not a yield",
             GenError::Misuse => {
                 "generator body awaited another generator's Co, or delegated to a started generator"
+            }
+            GenError::Running => {
+                "generator body is between two yields after a dropped resume: start() runs it on"
             }
         })
     }

@@ -185,24 +185,43 @@ fn throw_and_close() {
 }
 
 #[test]
-fn a_cancelled_resume_leaves_the_body_where_it_was() {
+fn a_resume_cancelled_before_the_body_took_the_value_leaves_it_at_its_yield() {
+    let mut g: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let a = co.yield_(1).await;
+        a * 10
+    });
+    block_on(async {
+        assert_eq!(g.start().await, Ok(GenState::Yielded(1)));
+        // Made and dropped without a poll: the value never reached the body.
+        drop(g.send(5));
+        assert_eq!(g.send(6).await, Ok(GenState::Complete(60)));
+    });
+}
+
+#[test]
+fn a_send_after_a_resume_cancelled_between_two_yields_is_refused_not_lost() {
     let (tx, rx) = oneshot::<u32>();
-    let mut g: AsyncGen<u32> = AsyncGen::new(|co| async move {
-        co.yield_(1).await;
+    let mut g: AsyncGen<u32, Vec<u32>, u32> = AsyncGen::new(|co| async move {
+        let mut got = vec![co.yield_(1).await];
         let v = rx.await;
-        co.yield_(v).await;
+        got.push(co.yield_(v).await);
+        got
     });
     let mut cx = Context::from_waker(Waker::noop());
     block_on(async { assert_eq!(g.start().await, Ok(GenState::Yielded(1))) });
     {
-        let mut send = pin!(g.send(()));
+        let mut send = pin!(g.send(2));
         assert!(send.as_mut().poll(&mut cx).is_pending());
-        // Dropped while the body waits on `rx`.
+        // Dropped while the body, which took 2, waits on `rx`.
     }
     tx.send(7);
     block_on(async {
-        assert_eq!(g.send(()).await, Ok(GenState::Yielded(7)));
-        assert_eq!(g.send(()).await, Ok(GenState::Complete(())));
+        // No yield is waiting for a value: refused, not silently dropped.
+        assert_eq!(g.send(3).await, Err(GenError::Running));
+        // `start` runs the body on to its next yield.
+        assert_eq!(g.start().await, Ok(GenState::Yielded(7)));
+        assert_eq!(g.start().await, Err(GenError::AlreadyStarted));
+        assert_eq!(g.send(4).await, Ok(GenState::Complete(vec![2, 4])));
     });
 }
 

@@ -524,6 +524,7 @@ fn errors_display() {
         GenError::Finished,
         GenError::Blocked,
         GenError::Misuse,
+        GenError::Running,
     ] {
         assert!(!e.to_string().is_empty());
     }
