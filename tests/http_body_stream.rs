@@ -333,6 +333,25 @@ fn a_stalled_streamed_body_gets_408() {
 }
 
 #[test]
+fn a_stalled_body_after_an_early_answer_closes_without_a_second_answer() {
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let (server, _rx, _gate) = serve(limits);
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nten bytes.");
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (403, "ignored true".to_string()));
+    // The rest of the body never comes: once the timeout passes the
+    // connection closes, and the client reads no 408 for a request that
+    // already had its answer (a second answer would be bytes, not end of
+    // file).
+    assert!(c.closed());
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn an_unread_body_does_not_disturb_the_next_pipelined_request() {
     let (server, _rx, _gate) = serve(Limits::default());
     let big = data(200_000, 5);

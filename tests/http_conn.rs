@@ -208,6 +208,32 @@ fn slow_heads_get_408_and_idle_connections_close() {
 }
 
 #[test]
+fn a_pipelined_head_s_time_counts_from_its_own_bytes() {
+    // The first request's head starts at 0 ms and ends at 600; its body
+    // ends at 1200 in the read that also brings the start of the second
+    // head. Counted from the first head's first byte, the second head
+    // would be 1200 ms late against a 1000 ms limit; counted from its own,
+    // it is not late at all.
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(1000),
+        ..Limits::default()
+    };
+    let server = serve(limits);
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\n");
+    std::thread::sleep(Duration::from_millis(600));
+    c.send(b"Content-Length: 5\r\n\r\nab");
+    std::thread::sleep(Duration::from_millis(600));
+    c.send(b"cdeGET /second HTTP/1.1\r\n");
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (200, "5 abcde".to_string()));
+    c.send(b"Host: t\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (200, "/second".to_string()));
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn hostile_requests_get_their_status_and_a_close() {
     let limits = Limits {
         max_body: 16,

@@ -354,6 +354,12 @@ impl Conn {
         )
     }
 
+    /// Whether the rest of a body is being read and discarded, after its
+    /// request was answered without reading it all.
+    pub fn is_discarding_body(&self) -> bool {
+        matches!(self.read, ReadState::Drain(_))
+    }
+
     /// Whether a streamed body is being read: a request was handed out
     /// after its head and [`poll_body`](Conn::poll_body) has not said
     /// [`Done`](BodyRead::Done) yet.

@@ -715,6 +715,9 @@ async fn serve_conn<H: Handler>(
                 // larger than it must be, and no large future moved in and
                 // out of it per request.
                 Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
+                    // The next head's time counts from its own first byte,
+                    // not from this one's.
+                    head_started = None;
                     let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
                     {
                         Ok(fut) => {
@@ -739,6 +742,7 @@ async fn serve_conn<H: Handler>(
                     }
                 }
                 Ok(Next::Request(req)) => {
+                    head_started = None;
                     match respond(&shared, &mut conn, req, peer, &mut wbuf, &stream, &mut rbuf)
                         .await
                     {
@@ -864,7 +868,9 @@ async fn serve_conn<H: Handler>(
                 Wake::Timer => {
                     let deadline = due.unwrap_or_else(greenrt::time::now);
                     if greenrt::time::now() >= deadline {
-                        if mid {
+                        // A request answered early, whose body was being
+                        // discarded, has had its answer: no 408 after it.
+                        if mid && !conn.is_discarding_body() {
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
                             if send_all(&stream, &wbuf, limits.write_timeout).await.is_ok() {
