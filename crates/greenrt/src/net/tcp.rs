@@ -377,7 +377,7 @@ impl fmt::Debug for TcpStream {
     }
 }
 
-macro_rules! async_io_impls {
+macro_rules! async_read_impl {
     ($ty:ty, |$s:ident| $get:expr) => {
         impl AsyncRead for $ty {
             fn poll_read(
@@ -390,6 +390,11 @@ macro_rules! async_io_impls {
                 s.poll_read_priv(cx, buf)
             }
         }
+    };
+}
+
+macro_rules! async_write_impl {
+    ($ty:ty, |$s:ident| $get:expr) => {
         impl AsyncWrite for $ty {
             fn poll_write(
                 self: Pin<&mut Self>,
@@ -421,17 +426,42 @@ macro_rules! async_io_impls {
     };
 }
 
-async_io_impls!(TcpStream, |s| s);
-async_io_impls!(&TcpStream, |s| s);
-async_io_impls!(OwnedReadHalf, |s| &s.0);
-async_io_impls!(OwnedWriteHalf, |s| &s.0);
+async_read_impl!(TcpStream, |s| s);
+async_write_impl!(TcpStream, |s| s);
+async_read_impl!(&TcpStream, |s| s);
+async_write_impl!(&TcpStream, |s| s);
+// Each half one direction: a stream wakes one reader and one writer, so
+// two tasks writing through the two halves would leave one never woken.
+async_read_impl!(OwnedReadHalf, |s| &s.0);
+async_write_impl!(OwnedWriteHalf, |s| &s.0);
 
-/// The read half of [`TcpStream::into_split`] (`AsyncRead`).
+/// The read half of [`TcpStream::into_split`] (`AsyncRead`, and only
+/// that: a stream wakes one reader and one writer at a time).
+///
+/// ```
+/// fn reads<R: futures_io::AsyncRead>() {}
+/// reads::<greenrt::net::OwnedReadHalf>();
+/// ```
+///
+/// ```compile_fail
+/// fn writes<W: futures_io::AsyncWrite>() {}
+/// writes::<greenrt::net::OwnedReadHalf>();
+/// ```
 #[derive(Debug)]
 pub struct OwnedReadHalf(Arc<TcpStream>);
 
-/// The write half of [`TcpStream::into_split`] (`AsyncWrite`); closing it
-/// shuts down the write direction.
+/// The write half of [`TcpStream::into_split`] (`AsyncWrite`, and only
+/// that); closing it shuts down the write direction.
+///
+/// ```
+/// fn writes<W: futures_io::AsyncWrite>() {}
+/// writes::<greenrt::net::OwnedWriteHalf>();
+/// ```
+///
+/// ```compile_fail
+/// fn reads<R: futures_io::AsyncRead>() {}
+/// reads::<greenrt::net::OwnedWriteHalf>();
+/// ```
 #[derive(Debug)]
 pub struct OwnedWriteHalf(Arc<TcpStream>);
 
