@@ -20,6 +20,21 @@ fn test_rt(clock: &ManualClock) -> Runtime {
 
 const S: fn(u64) -> Duration = Duration::from_secs;
 
+/// Sleeps `d` and counts the polls of the sleeping task: 2 (the first,
+/// and the one its own timer causes) unless something else woke it, such
+/// as a timer left behind by an earlier future, which an idle hub on a
+/// `ManualClock` would reach first.
+async fn sleep_counting_polls(d: Duration) -> usize {
+    let mut s = std::pin::pin!(sleep(d));
+    let mut polls = 0;
+    std::future::poll_fn(|cx| {
+        polls += 1;
+        s.as_mut().poll(cx)
+    })
+    .await;
+    polls
+}
+
 #[test]
 fn sleeps_end_in_deadline_order_at_their_deadlines() {
     let clock = ManualClock::new();
@@ -78,9 +93,10 @@ fn timeout_elapses_or_passes_the_value_through() {
             Ok(4)
         );
         assert_eq!(c.elapsed(), S(2));
-        // The cancelled 2 s timer is gone: the hub has nothing left to wait for.
-        yield_now().await;
-        assert_eq!(c.elapsed(), S(2));
+        // The cancelled 2 s timer (due at 3 s) is gone: nothing wakes this
+        // task before its own timer.
+        assert_eq!(sleep_counting_polls(S(5)).await, 2);
+        assert_eq!(c.elapsed(), S(7));
     });
 }
 
@@ -139,12 +155,19 @@ fn many_timers_armed_and_cancelled_leave_nothing_behind() {
     let c = clock.clone();
     rt.block_on(async move {
         for i in 0..if cfg!(miri) { 100 } else { 10_000u64 } {
-            // A per-request timeout that never fires.
-            assert_eq!(timeout(S(60), async { i }).await, Ok(i));
+            // A per-request timeout that never fires: the inner future is
+            // pending once, so the timeout arms its timer, then cancels it.
+            let once = async {
+                yield_now().await;
+                i
+            };
+            assert_eq!(timeout(S(60), once).await, Ok(i));
         }
-        // Every timer was cancelled: an idle hub does not advance 60 s.
-        yield_now().await;
         assert_eq!(c.elapsed(), Duration::ZERO);
+        // Every timer was cancelled: none due at 60 s wakes this task
+        // before its own at 100 s.
+        assert_eq!(sleep_counting_polls(S(100)).await, 2);
+        assert_eq!(c.elapsed(), S(100));
     });
 }
 

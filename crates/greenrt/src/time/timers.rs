@@ -232,25 +232,47 @@ mod tests {
         (c.clone(), Waker::from(c))
     }
 
+    /// Wakers that record their tag in `log` when woken.
+    struct Tagged(usize, Arc<std::sync::Mutex<Vec<usize>>>);
+    impl Wake for Tagged {
+        fn wake(self: Arc<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    fn tagged(tag: usize, log: &Arc<std::sync::Mutex<Vec<usize>>>) -> Waker {
+        Waker::from(Arc::new(Tagged(tag, log.clone())))
+    }
+
+    /// Wakes `out` in order, and returns the tags they recorded.
+    fn fired(out: Vec<Waker>, log: &Arc<std::sync::Mutex<Vec<usize>>>) -> Vec<usize> {
+        for w in out {
+            w.wake();
+        }
+        std::mem::take(&mut *log.lock().unwrap())
+    }
+
     #[test]
     fn fires_in_deadline_then_insertion_order() {
         let t0 = Instant::now();
         let mut t = Timers::new(t0);
         let at = |s| t0 + Duration::from_secs(s);
+        let log = Arc::default();
         let ks = [
-            t.insert(at(3), waker().1),
-            t.insert(at(1), waker().1),
-            t.insert(at(1), waker().1),
+            t.insert(at(3), tagged(0, &log)),
+            t.insert(at(1), tagged(1, &log)),
+            t.insert(at(2), tagged(2, &log)),
+            t.insert(at(1), tagged(3, &log)),
+            t.insert(at(1), tagged(4, &log)),
         ];
         assert_eq!(t.next_deadline(), Some(at(1)));
         let mut out = Vec::new();
         t.take_due(at(1), &mut out);
-        assert_eq!(out.len(), 2);
-        assert!(!t.contains(ks[1]) && !t.contains(ks[2]) && t.contains(ks[0]));
-        t.take_due(at(2), &mut out);
-        assert_eq!(out.len(), 2);
+        assert_eq!(fired(out, &log), [1, 3, 4]);
+        assert!(t.contains(ks[0]) && t.contains(ks[2]) && !t.contains(ks[1]));
+        let mut out = Vec::new();
         t.take_due(at(3), &mut out);
-        assert_eq!(out.len(), 3);
+        assert_eq!(fired(out, &log), [2, 0]);
         assert!(t.is_empty());
     }
 
@@ -288,8 +310,9 @@ mod tests {
             let t0 = Instant::now();
             let mut t = Timers::new(t0);
             let mut model: Vec<(u64, usize, TimerKey)> = Vec::new();
+            let log = Arc::default();
             for (i, (d, cancel_one)) in ops.iter().enumerate() {
-                let k = t.insert(t0 + Duration::from_millis(*d), waker().1);
+                let k = t.insert(t0 + Duration::from_millis(*d), tagged(i, &log));
                 model.push((*d, i, k));
                 if *cancel_one && model.len() > 1 {
                     let victim = model.remove((i * 7) % model.len());
@@ -298,17 +321,15 @@ mod tests {
             }
             prop_assert_eq!(t.len(), model.len());
             model.sort_by_key(|m| (m.0, m.1));
-            let mut fired = Vec::new();
+            // What fires, in the order it fires, by insertion index.
+            let mut order = Vec::new();
             while let Some(next) = t.next_deadline() {
                 let mut out = Vec::new();
-                let before: Vec<TimerKey> = model.iter().map(|m| m.2).collect();
                 t.take_due(next, &mut out);
-                let now_fired: Vec<TimerKey> =
-                    before.into_iter().filter(|k| !t.contains(*k) && !fired.contains(k)).collect();
-                fired.extend(now_fired);
+                order.extend(fired(out, &log));
             }
-            let expect: Vec<TimerKey> = model.iter().map(|m| m.2).collect();
-            prop_assert_eq!(fired, expect);
+            let expect: Vec<usize> = model.iter().map(|m| m.1).collect();
+            prop_assert_eq!(order, expect);
         }
     }
 }
