@@ -127,7 +127,8 @@ impl Pool {
 /// # Panics
 ///
 /// When not called on a hub (inside [`run`](crate::run) or a
-/// [`Runtime`](crate::Runtime)), like [`spawn`](crate::spawn).
+/// [`Runtime`](crate::Runtime)), like [`spawn`](crate::spawn); `f` is
+/// then not run.
 pub fn spawn_blocking<F, T>(f: F) -> Greenlet<T>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -135,21 +136,24 @@ where
 {
     let done = Arc::new(Event::new());
     let slot = Arc::new(Mutex::new(None));
-    {
+    // The waiting task first: off a hub this panics before the job is
+    // submitted, so `f` never runs.
+    let greenlet = {
         let (done, slot) = (done.clone(), slot.clone());
-        pool().submit(Box::new(move || {
-            let r = catch_unwind(AssertUnwindSafe(f));
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            done.set();
-        }));
-    }
-    crate::spawn(async move {
-        done.wait_async().await;
-        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match r {
-            Some(Ok(v)) => v,
-            Some(Err(p)) => resume_unwind(p),
-            None => unreachable!("the job stores its result before it sets the event"),
-        }
-    })
+        crate::spawn(async move {
+            done.wait_async().await;
+            let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match r {
+                Some(Ok(v)) => v,
+                Some(Err(p)) => resume_unwind(p),
+                None => unreachable!("the job stores its result before it sets the event"),
+            }
+        })
+    };
+    pool().submit(Box::new(move || {
+        let r = catch_unwind(AssertUnwindSafe(f));
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+        done.set();
+    }));
+    greenlet
 }

@@ -2,13 +2,15 @@
 //!
 //! A hub with nothing runnable calls [`Park::park`] once, with the time left
 //! until its nearest timer as the timeout; another thread that schedules
-//! work on the hub calls [`Unpark::unpark`]. Today the only driver is
-//! [`ThreadPark`] (the hub's thread parks). The I/O reactor replaces it: its
-//! `park` is one `mio` poll (turning readiness into wake-ups before it
-//! returns), its `unpark` is the poll's waker, and
+//! work on the hub calls [`Unpark::unpark`]. Two drivers: the I/O
+//! [`Reactor`], every hub's by default, whose `park` is one `mio` poll
+//! (turning readiness into wake-ups before it returns), whose `unpark` is
+//! the poll's waker, and where
 //! [`Park::has_wake_sources`] reports registered sources so that the
-//! deadlock diagnosis knows I/O may still wake a task. A busy hub calls
-//! [`Park::poll_ready`] between rounds while the driver has sources.
+//! deadlock diagnosis knows I/O may still wake a task (a busy hub calls
+//! [`Park::poll_ready`] between rounds while the driver has sources); and
+//! [`ThreadPark`], where the hub's thread parks, used under miri and when
+//! the reactor cannot be made.
 
 mod reactor;
 mod registration;
