@@ -9,18 +9,24 @@ use greenrt::{Runtime, spawn, yield_now};
 use sync_prims::{Event, Lock};
 
 #[test]
-fn a_plain_thread_wakes_a_green_task_while_its_hub_sleeps() {
+fn a_plain_thread_wakes_a_green_task_queued_on_an_event() {
     let rt = Runtime::builder().workers(1).build().unwrap();
     let ev = Arc::new(Event::new());
-    let parked = Arc::new(Event::new());
-    let (e, p) = (ev.clone(), parked.clone());
+    let queued = Arc::new(Event::new());
+    let (e, q) = (ev.clone(), queued.clone());
     let g = rt.spawn(async move {
-        let wait = e.wait_async();
-        p.set(); // about to suspend on `ev`
+        let mut wait = std::pin::pin!(e.wait_async());
+        // The first poll queues the task on `ev` (still clear): only a
+        // wake-up from the other thread can end the wait.
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending()))
+                .await;
+        assert!(first);
+        q.set();
         wait.await;
         "woken"
     });
-    parked.wait();
+    queued.wait();
     ev.set();
     assert_eq!(g.get_blocking(), Some(Ok("woken")));
 }

@@ -77,7 +77,7 @@ fn iwait_of_nothing_ends_at_once() {
 }
 
 #[test]
-fn iwait_stops_early_without_leaking_the_waits() {
+fn dropping_iwait_early_leaves_the_rest_awaitable() {
     let clock = ManualClock::new();
     let rt = test_rt(&clock);
     rt.block_on(async {

@@ -50,8 +50,16 @@ fn block_on_a_lock_held_by_a_thread() {
         let (lock, gate) = (lock.clone(), gate.clone());
         std::thread::spawn(move || {
             futures_executor::block_on(async {
+                let mut acquire = std::pin::pin!(lock.acquire_async());
+                // The first poll queues the task behind the thread's guard;
+                // only then may the thread let go.
+                let first = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(acquire.as_mut().poll(cx).is_pending())
+                })
+                .await;
+                assert!(first, "the thread holds the lock");
                 gate.set();
-                lock.acquire_async().await.push("task");
+                acquire.await.push("task");
             })
         })
     };

@@ -203,7 +203,13 @@ fn a_clock_shared_by_two_hubs_wakes_both() {
         .map(|_| {
             let tx = tx.clone();
             rt.spawn(async move {
-                let s = sleep(S(5));
+                let mut s = std::pin::pin!(sleep(S(5)));
+                // Armed (first poll) before the clock may move.
+                let armed = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(s.as_mut().poll(cx).is_pending())
+                })
+                .await;
+                assert!(armed);
                 tx.send(()).unwrap();
                 s.await;
             })
