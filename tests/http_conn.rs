@@ -40,6 +40,15 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::stream(words));
             r
         }
+        "/stream-panics" => {
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                co.yield_(b"first".to_vec()).await;
+                panic!("body stream failure on purpose");
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::stream(chunks));
+            r
+        }
         other => Response::text(other.to_string()),
     }
 }
@@ -162,6 +171,22 @@ fn a_panicking_handler_answers_500_and_the_connection_goes_on() {
     let mut other = Client::connect(server.local_addr());
     other.send(get("/other").as_bytes());
     assert_eq!(other.read().unwrap().text(), "/other");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_body_stream_that_panics_ends_the_response_unfinished() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/stream-panics").as_bytes());
+    // The head and the first chunk, then the end of the connection with no
+    // last chunk: the client sees a truncated body, not a whole one.
+    let err = c.read().expect_err("no last chunk");
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    // The server goes on.
+    let mut other = Client::connect(server.local_addr());
+    other.send(get("/after").as_bytes());
+    assert_eq!(other.read().unwrap().text(), "/after");
     server.shutdown().unwrap();
 }
 

@@ -93,12 +93,16 @@ pub struct StreamBody {
 }
 
 impl StreamBody {
-    /// The next chunk (empty chunks are skipped by the sender).
-    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
-        match self.stream.get_mut() {
-            Ok(s) => s.as_mut().poll_next(cx),
-            // A panic while the stream was polled: treat it as its end.
-            Err(_) => Poll::Ready(None),
+    /// The next chunk (empty chunks are skipped by the sender), or an error
+    /// if the stream panicked: the response cannot be completed, and
+    /// ending it as if the stream had ended would pass a truncated body off
+    /// as whole.
+    pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
+        // `get_mut` takes no lock, so the mutex is never poisoned.
+        let s = self.stream.get_mut().unwrap_or_else(|e| e.into_inner());
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.as_mut().poll_next(cx))) {
+            Ok(p) => p.map(Ok),
+            Err(_) => Poll::Ready(Err(io::Error::other("the body stream panicked"))),
         }
     }
 }

@@ -1266,7 +1266,9 @@ async fn send_stream(
                 poll_fn(|cx| body.poll_chunk(cx)).await
             }
         };
-        let Some(chunk) = next else { break };
+        // A stream that panicked: the connection closes with the response
+        // unfinished, which the client can tell from a finished one.
+        let Some(chunk) = next? else { break };
         if chunk.is_empty() {
             continue;
         }
