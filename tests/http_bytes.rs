@@ -44,8 +44,36 @@ fn exchange(bytes: &[u8]) -> Vec<u8> {
     let _ = s.write_all(bytes);
     let _ = s.shutdown(Shutdown::Write);
     let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
+    // A clean close ends the read; a timeout (a hang) or a reset fails.
+    if let Err(e) = s.read_to_end(&mut out) {
+        panic!("no clean close after {} bytes: {e}", out.len());
+    }
     out
+}
+
+/// Whether the server owes `bytes` an answer: anything but empty lines
+/// starts a request, and a request cut short by the end of input gets an
+/// error answer.
+fn starts_a_request(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b != b'\r' && b != b'\n')
+}
+
+/// Checks `out` for `input`: framed responses, at least one when a request
+/// was started, each with a status the server sends.
+fn check(input: &[u8], out: &[u8]) -> Result<(), TestCaseError> {
+    let Some(codes) = statuses(out) else {
+        return Err(TestCaseError::fail(format!(
+            "unframed output: {:?}",
+            String::from_utf8_lossy(out)
+        )));
+    };
+    prop_assert!(
+        !starts_a_request(input) || !codes.is_empty(),
+        "no answer to {:?}",
+        String::from_utf8_lossy(input)
+    );
+    prop_assert!(codes.iter().all(|c| (200..600).contains(c)), "{codes:?}");
+    Ok(())
 }
 
 /// Splits a byte stream into the status codes of its responses, checking
@@ -74,7 +102,7 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..600),
     ) {
         let out = exchange(&bytes);
-        prop_assert!(statuses(&out).is_some(), "unframed output: {:?}", String::from_utf8_lossy(&out));
+        check(&bytes, &out)?;
     }
 
     #[test]
@@ -88,13 +116,20 @@ proptest! {
         raw[flip] = byte;
         raw.truncate(raw.len() - cut.min(raw.len()));
         let out = exchange(&raw);
-        let codes = statuses(&out);
-        prop_assert!(codes.is_some(), "unframed output: {:?}", String::from_utf8_lossy(&out));
+        check(&raw, &out)?;
     }
 }
 
 #[test]
 fn the_server_still_answers_after_the_noise() {
+    // Noise of its own first: the proptests may run before or after this.
+    for noise in [
+        &b"\x00\xff GET"[..],
+        b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nab",
+        b"\r\n\r\nGET",
+    ] {
+        check(noise, &exchange(noise)).unwrap();
+    }
     let mut c = util::Client::connect(server());
     c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok");
     assert_eq!(c.read().unwrap().text(), "2");

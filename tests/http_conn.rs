@@ -434,8 +434,13 @@ fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
     assert_eq!(second.read().unwrap().text(), "/2");
 
     // The third waits in the backlog: no answer while both slots are held.
+    // A round trip on the second after the third has sent gives the hub a
+    // turn with the third's connection pending, in which a broken cap would
+    // accept it; the read's bound only adds time for its answer to arrive.
     let mut third = Client::connect(addr);
     third.send(get("/3").as_bytes());
+    second.send(get("/again").as_bytes());
+    assert_eq!(second.read().unwrap().text(), "/again");
     third.set_read_timeout(Duration::from_millis(300));
     let early = third.read();
     assert!(

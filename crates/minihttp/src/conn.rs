@@ -1782,12 +1782,35 @@ mod tests {
             prop_assert_eq!(parts_end.is_err(), whole_end.is_err(), "{:?} vs {:?}", parts_end, whole_end);
         }
 
+        /// `Partial` only while no head can have ended, `Complete` for a
+        /// prefix that parses alone to the same length, and an error that
+        /// more bytes do not take back.
         #[test]
-        fn parse_head_gives_partial_complete_or_error(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-            match parse_head(&bytes, &Limits::default()) {
-                Ok(Parsed::Partial) => prop_assert!(bytes.len() <= Limits::default().max_head),
-                Ok(Parsed::Complete(head)) => prop_assert!(head.len() <= bytes.len() && !head.is_empty()),
-                Err(e) => prop_assert!(e.status().is_client_error() || e.status().is_server_error()),
+        fn parse_head_is_partial_complete_or_a_lasting_error(
+            bytes in prop::collection::vec(any::<u8>(), 0..300),
+            more in prop::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let limits = Limits::default();
+            match parse_head(&bytes, &limits) {
+                Ok(Parsed::Partial) => {
+                    let rest = &bytes[leading_empty_lines(&bytes)..];
+                    let ended = rest.windows(2).any(|w| w == b"\n\n")
+                        || rest.windows(3).any(|w| w == b"\n\r\n");
+                    prop_assert!(!ended, "a blank line, yet partial");
+                }
+                Ok(Parsed::Complete(head)) => {
+                    prop_assert!(head.len() <= bytes.len() && bytes[..head.len()].ends_with(b"\n"));
+                    let alone = parse_head(&bytes[..head.len()], &limits);
+                    prop_assert!(matches!(alone, Ok(Parsed::Complete(h)) if h.len() == head.len()));
+                }
+                Err(e) => {
+                    let longer = [&bytes[..], &more, b"\r\n\r\n"].concat();
+                    let again = parse_head(&longer, &limits);
+                    prop_assert!(
+                        matches!(&again, Err(e2) if e2.status() == e.status()),
+                        "{:?} became {:?}", e, again
+                    );
+                }
             }
         }
     }
