@@ -49,7 +49,7 @@
 //!   every `Id` with that number has the same `Y` and `S`;
 //! - a frame's id is set only by [`Frame::new`] and [`Frame::swap_id`],
 //!   both from an `&Id<Y, S>` of the frame's own types, and by
-//!   [`misuse`] and [`not_found`], which only mark it; its thread only by
+//!   [`misuse`] and [`mark_carried`], which only mark it; its thread only by
 //!   [`Frame::new`], on the thread that makes it (a frame never leaves
 //!   that thread: it lives in the resume's stack frame, or is moved by
 //!   value within that call); the frame of a context is read or written
@@ -372,9 +372,12 @@ pub(crate) fn carried_frame(cx: &Context<'_>) -> Option<*const u64> {
     // `FrameWaker`, which borrows the frame its data points to (made from
     // a reference to the whole frame, `repr(C)`, whose second field, after
     // a `u64`, is the thread), and `cx` is borrowed for this call, so the
-    // frame is live. The thread field is never written after the frame was
-    // made, before any waker could point to it: reading it from any thread
-    // races with nothing.
+    // frame is live. While a `FrameWaker` borrows the frame, the frame is
+    // written only through its cells (the id, the slot), never its thread
+    // field, and another thread can hold the waker only within that borrow
+    // (a `&Waker` does not outlive the poll it was lent in; a clone is the
+    // no-op waker): reading the thread field from any thread races with
+    // nothing.
     let thread = unsafe { id.add(1).cast::<*const u8>().read() };
     if !ptr::eq(thread, thread_token()) {
         other_thread();

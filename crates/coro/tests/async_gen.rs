@@ -185,7 +185,7 @@ fn throw_and_close() {
 }
 
 #[test]
-fn a_resume_cancelled_before_the_body_took_the_value_leaves_it_at_its_yield() {
+fn a_send_made_and_dropped_unpolled_changes_nothing() {
     let mut g: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
         let a = co.yield_(1).await;
         a * 10

@@ -530,7 +530,11 @@ impl StaticFiles {
                     Ok(index) if !index.starts_with(&self.root) => {
                         return Response::error(StatusCode::FORBIDDEN);
                     }
-                    Ok(index) if index.is_file() => return self.serve_file(request, &index),
+                    // Typed as the `index.html` it was asked as, wherever
+                    // a link inside the root leads.
+                    Ok(index) if index.is_file() => {
+                        return self.serve_file(request, &index, Path::new("index.html"));
+                    }
                     _ => {}
                 }
             }
@@ -542,11 +546,13 @@ impl StaticFiles {
                 Err(_) => Response::error(StatusCode::FORBIDDEN),
             };
         }
-        self.serve_file(request, &path)
+        self.serve_file(request, &path, &path)
     }
 
-    fn serve_file(&self, request: &Request, path: &Path) -> Response {
-        match serve_file(request, path) {
+    /// Answers with the file at `path`, its MIME type from the name
+    /// `typed_as`.
+    fn serve_file(&self, request: &Request, path: &Path, typed_as: &Path) -> Response {
+        match serve_file(request, path, typed_as) {
             Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Response::error(StatusCode::NOT_FOUND),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -585,7 +591,7 @@ fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, meta))
 }
 
-fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
+fn serve_file(request: &Request, path: &Path, typed_as: &Path) -> io::Result<Response> {
     let (file, meta) = open_regular(path)?;
     let len = meta.len();
     let tag = etag(&meta);
@@ -593,7 +599,7 @@ fn serve_file(request: &Request, path: &Path) -> io::Result<Response> {
     let mut r = Response::new(StatusCode::OK);
     let h = r.headers_mut();
     // Every value below is ASCII without control characters.
-    let _ = h.insert("content-type", mime_type(path));
+    let _ = h.insert("content-type", mime_type(typed_as));
     let _ = h.insert("etag", tag.clone());
     if let Some(m) = modified {
         let _ = h.insert("last-modified", last_modified(m));
@@ -926,6 +932,11 @@ mod tests {
         assert_eq!(
             (r.status().as_u16(), body(&r)),
             (200, b"0123456789".to_vec())
+        );
+        // Typed as the index it was asked as, not as the file it links to.
+        assert_eq!(
+            r.headers().get("content-type"),
+            Some("text/html; charset=utf-8")
         );
     }
 

@@ -1266,9 +1266,18 @@ async fn send_stream(
                 poll_fn(|cx| body.poll_chunk(cx)).await
             }
         };
-        // A stream that panicked: the connection closes with the response
-        // unfinished, which the client can tell from a finished one.
-        let Some(chunk) = next? else { break };
+        // A stream that panicked: the response cannot be finished, and the
+        // connection is reset rather than closed, so that no client takes
+        // what it got for a whole body (a body sent until close would look
+        // complete at an orderly close).
+        let next = match next {
+            Ok(next) => next,
+            Err(e) => {
+                let _ = stream.set_linger(Some(Duration::ZERO));
+                return Err(e);
+            }
+        };
+        let Some(chunk) = next else { break };
         if chunk.is_empty() {
             continue;
         }

@@ -317,6 +317,18 @@ impl TcpStream {
         self.io.get().tcp_nodelay()
     }
 
+    /// Sets `SO_LINGER`: with `Some(Duration::ZERO)`, closing the socket
+    /// resets the connection at once (the peer reads an error, not an end
+    /// of file), which is how a server aborts a response it cannot finish.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        self.io.get().set_linger(linger)
+    }
+
+    /// The `SO_LINGER` setting.
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        self.io.get().linger()
+    }
+
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         sock_addr(self.io.get().peer_addr()?)
