@@ -56,8 +56,9 @@ pub struct BodyStream {
 }
 
 enum Inner {
-    /// A buffered body, yielded once.
-    Bytes(Vec<u8>),
+    /// A buffered body and how far it has been read: a cursor, so that
+    /// reading it in small pieces never moves what is left.
+    Bytes(Vec<u8>, usize),
     /// A body still on the connection.
     Pipe(PipeReader),
 }
@@ -217,7 +218,7 @@ impl BodyStream {
     /// A stream over bytes already in memory.
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> BodyStream {
         BodyStream {
-            inner: Inner::Bytes(bytes),
+            inner: Inner::Bytes(bytes, 0),
         }
     }
 
@@ -232,7 +233,7 @@ impl BodyStream {
     /// `Content-Length`, or the size of a buffered body (what is left of it).
     pub fn len_hint(&self) -> Option<u64> {
         match &self.inner {
-            Inner::Bytes(b) => Some(b.len() as u64),
+            Inner::Bytes(b, pos) => Some((b.len() - *pos) as u64),
             Inner::Pipe(PipeReader(slot)) => lock(slot).len,
         }
     }
@@ -249,14 +250,11 @@ impl BodyStream {
         f: impl FnOnce(&mut Vec<u8>, &mut usize) -> R,
     ) -> Poll<Result<Option<R>, Error>> {
         match &mut self.inner {
-            Inner::Bytes(b) => {
-                if b.is_empty() {
+            Inner::Bytes(b, pos) => {
+                if *pos >= b.len() {
                     return Poll::Ready(Ok(None));
                 }
-                let mut pos = 0;
-                let r = f(b, &mut pos);
-                b.drain(..pos);
-                Poll::Ready(Ok(Some(r)))
+                Poll::Ready(Ok(Some(f(b, pos))))
             }
             Inner::Pipe(PipeReader(slot)) => {
                 let mut wake = None;
@@ -526,6 +524,26 @@ mod tests {
             let mut empty = BodyStream::default();
             assert_eq!(empty.next_chunk().await, Ok(None));
             assert!(format!("{empty:?}").contains("streamed: false"));
+        });
+    }
+
+    #[test]
+    fn a_buffered_body_read_in_small_pieces_comes_out_whole_and_in_order() {
+        futures_executor::block_on(async {
+            let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+            let mut body = BodyStream::from_bytes(data.clone());
+            let mut out = Vec::new();
+            let mut dst = [0u8; 7];
+            while out.len() < 50_000 {
+                let n = body.read(&mut dst).await.unwrap();
+                out.extend_from_slice(&dst[..n]);
+            }
+            assert_eq!(body.len_hint(), Some((data.len() - out.len()) as u64));
+            // The rest in one chunk, from where the reads stopped.
+            out.extend(body.next_chunk().await.unwrap().unwrap());
+            assert_eq!(out, data);
+            assert_eq!(body.next_chunk().await, Ok(None));
+            assert_eq!(body.read(&mut dst).await, Ok(0));
         });
     }
 
