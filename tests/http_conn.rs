@@ -52,6 +52,12 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::stream(chunks));
             r
         }
+        "/interim" => Response::new(StatusCode::CONTINUE),
+        "/reset" => Response::builder()
+            .status(StatusCode::RESET_CONTENT)
+            .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
+            .body("content a 205 must not have")
+            .unwrap(),
         other => Response::text(other.to_string()),
     }
 }
@@ -198,6 +204,31 @@ fn a_body_stream_that_panics_never_passes_for_a_whole_response() {
     let mut other = Client::connect(server.local_addr());
     other.send(get("/after").as_bytes());
     assert_eq!(other.read().unwrap().text(), "/after");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn statuses_that_cannot_be_sent_as_given_are_mended() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    // A 1xx is not a final answer: 500, and the connection goes on.
+    c.send(get("/interim").as_bytes());
+    assert_eq!(c.read().unwrap().status, 500);
+    // A 205 goes out with no content, framed, and with one `Date` (the
+    // server's, not the handler's).
+    c.send(get("/reset").as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (205, String::new()));
+    assert_eq!(r.header("content-length"), Some("0"));
+    let dates: Vec<_> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("date"))
+        .collect();
+    assert_eq!(dates.len(), 1, "{:?}", r.headers);
+    assert!(!dates[0].1.contains("1970"));
+    c.send(get("/after").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/after");
     server.shutdown().unwrap();
 }
 

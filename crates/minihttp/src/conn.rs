@@ -634,7 +634,10 @@ impl Conn {
     /// Framing fields set by the handler are not copied: `Content-Length`
     /// is kept only on a HEAD or 304 answer with an empty body (where it
     /// describes the representation), `Transfer-Encoding` never, and a
-    /// `Connection` field is only read for `close`. Returns how the body is
+    /// `Connection` field is only read for `close`; nor is a `Date` field
+    /// (the server writes its own). A final answer must not be 1xx, and a
+    /// 205 must have an empty body: the server answers 500 for the one and
+    /// empties the other before calling this. Returns how the body is
     /// framed, which tells the server how to send a body that is not in
     /// memory. After a response that closes, nothing more is written and
     /// [`is_done`](Conn::is_done) is true.
@@ -691,6 +694,8 @@ impl Conn {
         response.headers().for_each(|name, value| {
             let is = |field: &str| name.eq_ignore_ascii_case(field);
             match name.len() {
+                // The server's own `Date` line is already written: one only.
+                4 if is("date") => return,
                 17 if is("transfer-encoding") => return,
                 10 if is("connection") => {
                     wants_close |= value

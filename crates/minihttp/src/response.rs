@@ -193,8 +193,10 @@ impl From<&'static [u8]> for Body {
 
 /// An HTTP response: status, header fields and body.
 ///
-/// The server adds `Date`, `Server` (unless set), and the framing fields
-/// `Content-Length` / `Transfer-Encoding` / `Connection` itself.
+/// The server adds `Date` (a handler's own is dropped: one per message),
+/// `Server` (unless set), and the framing fields `Content-Length` /
+/// `Transfer-Encoding` / `Connection` itself. A 1xx status is not a final
+/// answer: the server answers 500 instead. A 205 is sent without content.
 ///
 /// ```
 /// use minihttp::{Response, StatusCode};

@@ -1025,6 +1025,15 @@ fn send_response<'a, H>(
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
 ) -> SendBody<'a> {
+    let status = response.status();
+    if status.is_informational() {
+        // A 1xx is never a final answer: a client would keep waiting for one.
+        response = Response::error(StatusCode::INTERNAL_SERVER_ERROR);
+    } else if status == StatusCode::RESET_CONTENT {
+        // 205 carries no content (RFC 9110 section 15.3.6), and unlike 204
+        // it is framed: `Content-Length: 0`.
+        response.set_body(Body::Empty);
+    }
     if shared.shutdown.is_set() {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
