@@ -3,6 +3,7 @@
 //! directory over HTTP/1.1, like `python3 -m http.server`, with an access
 //! log on stderr. Ctrl-C finishes the requests in flight, then exits.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,8 +23,10 @@ Options:
   --bind ADDR     address to listen on, with or without :PORT
                   (default: 127.0.0.1)
   --port N        port to listen on (default: 8000; 0 picks a free one)
-  --workers N     threads serving requests (default: one per core)
+  --workers N     threads serving requests, 1 to 1024 (default: one per
+                  core)
   -h, --help      print this help
+  --              end of options (for a DIR whose name starts with -)
 ";
 
 #[derive(Debug)]
@@ -44,8 +47,14 @@ impl fmt::Display for Usage {
     }
 }
 
-/// Parses the arguments; `Ok(None)` asks for the help text.
-fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> {
+/// The most hubs `--workers` takes: far more than any machine has cores,
+/// far less than would exhaust threads.
+const MAX_WORKERS: usize = 1024;
+
+/// Parses the arguments; `Ok(None)` asks for the help text. Options are
+/// Unicode; the directory may be any path (`--` ends the options, for a
+/// directory whose name starts with `-`).
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage> {
     let mut parsed = Args {
         dir: PathBuf::from("."),
         bind: "127.0.0.1".into(),
@@ -56,16 +65,37 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> 
     // A port given with `--port`, and one given with `--bind HOST:PORT`.
     let (mut port, mut bind_port) = (None, None);
     let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
+    let mut options = true;
+    while let Some(raw) = args.next() {
+        if !options || raw.to_str().is_none_or(|a| !a.starts_with('-') || a == "-") {
+            if dir.is_some() {
+                return Err(Usage(format!(
+                    "more than one directory given: {}",
+                    raw.to_string_lossy()
+                )));
+            }
+            dir = Some(PathBuf::from(raw));
+            continue;
+        }
+        let arg = raw.to_string_lossy().into_owned();
+        if arg == "--" {
+            options = false;
+            continue;
+        }
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| Usage(format!("{name} needs a value")))
+        let mut value = |name: &str| match inline.clone() {
+            Some(v) => Ok(v),
+            None => match args.next().map(OsString::into_string) {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(v)) => Err(Usage(format!(
+                    "{name}: not Unicode: {}",
+                    v.to_string_lossy()
+                ))),
+                None => Err(Usage(format!("{name} needs a value"))),
+            },
         };
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
@@ -83,15 +113,15 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, Usage> 
             "--workers" => {
                 let v = value("--workers")?;
                 parsed.workers = match v.parse() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => return Err(Usage(format!("--workers: not a positive number: {v}"))),
+                    Ok(n) if (1..=MAX_WORKERS).contains(&n) => Some(n),
+                    _ => {
+                        return Err(Usage(format!(
+                            "--workers: not a number from 1 to {MAX_WORKERS}: {v}"
+                        )));
+                    }
                 };
             }
-            s if s.starts_with('-') && s.len() > 1 => {
-                return Err(Usage(format!("unknown option: {s}")));
-            }
-            _ if dir.is_none() => dir = Some(PathBuf::from(arg)),
-            _ => return Err(Usage(format!("more than one directory given: {arg}"))),
+            s => return Err(Usage(format!("unknown option: {s}"))),
         }
     }
     if let Some(d) = dir {
@@ -127,7 +157,7 @@ fn split_port(v: &str) -> Result<(String, Option<u16>), Usage> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
+    let args = match parse(std::env::args_os().skip(1)) {
         Ok(Some(a)) => a,
         Ok(None) => {
             print!("{USAGE}");
@@ -224,7 +254,7 @@ mod tests {
     use super::*;
 
     fn p(args: &[&str]) -> Result<Option<Args>, Usage> {
-        parse(args.iter().map(|s| s.to_string()))
+        parse(args.iter().map(OsString::from))
     }
 
     #[test]
@@ -265,8 +295,33 @@ mod tests {
             &["a", "b"],
             &["--bind", "127.0.0.1:9000", "--port", "9001"],
             &["--bind", "localhost:http"],
+            &["--workers", "18446744073709551615"],
+            &["--workers", "1025"],
+            &["--", "a", "b"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            p(&["--workers", "1024"]).unwrap().unwrap().workers,
+            Some(1024)
+        );
+        // `--` ends the options: a directory named like one.
+        let a = p(&["--port", "9000", "--", "--site"]).unwrap().unwrap();
+        assert_eq!((a.dir, a.port), (PathBuf::from("--site"), 9000));
+        assert_eq!(p(&["-"]).unwrap().unwrap().dir, PathBuf::from("-"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_need_not_be_unicode() {
+        use std::os::unix::ffi::OsStringExt;
+        let dir = OsString::from_vec(b"caf\xe9".to_vec());
+        let a = parse([dir.clone()]).unwrap().unwrap();
+        assert_eq!(a.dir, PathBuf::from(dir));
+        let bad = parse([
+            OsString::from("--bind"),
+            OsString::from_vec(b"\xff".to_vec()),
+        ]);
+        assert!(bad.is_err());
     }
 }
