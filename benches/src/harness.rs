@@ -2,7 +2,36 @@
 //! figures beside their peers.
 
 use std::hint::black_box;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Set when a measurement could not be taken: the area's section is then
+/// not written (a table with holes must not replace recorded figures).
+static FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Why the area cannot be measured on this machine, if it cannot.
+static SKIPPED: Mutex<Option<String>> = Mutex::new(None);
+
+/// Records a measurement that could not be taken.
+pub(crate) fn fail(what: &str) {
+    eprintln!("FAILED: {what}");
+    FAILED.store(true, Ordering::Relaxed);
+}
+
+/// Records that the area cannot be measured here, and why.
+pub(crate) fn skip(why: &str) {
+    eprintln!("skipped: {why}");
+    *SKIPPED.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
+}
+
+/// Whether a measurement failed, and why the area was skipped if it was.
+pub(crate) fn outcome() -> (bool, Option<String>) {
+    (
+        FAILED.load(Ordering::Relaxed),
+        SKIPPED.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+    )
+}
 
 /// Samples taken of each figure; the median is reported.
 pub(crate) const SAMPLES: usize = 7;
@@ -92,6 +121,10 @@ impl ServerProc {
     /// connections.
     pub(crate) fn start(spec: &ServerSpec, port: u16) -> Result<ServerProc, String> {
         let (name, program, args) = spec;
+        // A process left listening on the port would be measured instead.
+        if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return Err(format!("{name}: port {port} is not free: {e}"));
+        }
         let port_arg = port.to_string();
         let args: Vec<&str> = args
             .iter()

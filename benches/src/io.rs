@@ -43,7 +43,7 @@ pub(crate) fn run() -> String {
             let server = match ServerProc::start(spec, port) {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("{e}");
+                    crate::harness::fail(&e);
                     continue;
                 }
             };
@@ -158,7 +158,7 @@ async fn beside_idle(port: u16, d: Duration) -> f64 {
         match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             Ok(c) => idle.push(c),
             Err(e) => {
-                eprintln!("  idle connection {}: {e}", idle.len());
+                crate::harness::fail(&format!("idle connection {}: {e}", idle.len()));
                 return f64::NAN;
             }
         }

@@ -358,18 +358,27 @@ fn idle_bytes(which: &str) -> f64 {
 fn memory_child(which: &str) -> f64 {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(_) => return f64::NAN,
+        Err(e) => {
+            crate::harness::fail(&format!("memory of {which}: {e}"));
+            return f64::NAN;
+        }
     };
     let out = std::process::Command::new(exe)
         .arg("rt")
         .env(MEM_ENV, which)
         .output();
     match out {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(f64::NAN),
-        _ => f64::NAN,
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            text.trim().parse().unwrap_or_else(|_| {
+                crate::harness::fail(&format!("memory of {which}: {text:?}"));
+                f64::NAN
+            })
+        }
+        other => {
+            crate::harness::fail(&format!("memory of {which}: {other:?}"));
+            f64::NAN
+        }
     }
 }
 
