@@ -26,43 +26,56 @@ struct Pool {
     tx: Sender<Job>,
     rx: Receiver<Job>,
     state: Mutex<State>,
+    max_threads: usize,
+    keep_alive: Duration,
 }
 
-#[derive(Default)]
+/// What the pool knows of itself, changed only with its lock held.
+#[derive(Default, Debug, PartialEq, Eq)]
 struct State {
+    /// Threads running (working, or waiting for work).
     threads: usize,
-    /// Idle threads not yet promised a job.
+    /// Threads waiting for work.
     idle: usize,
+    /// Jobs sent and not yet received by a thread.
+    queued: usize,
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
+    POOL.get_or_init(|| Pool::new(MAX_BLOCKING_THREADS, KEEP_ALIVE))
+}
+
+impl Pool {
+    fn new(max_threads: usize, keep_alive: Duration) -> Pool {
         let (tx, rx) = crossbeam_channel::unbounded();
         Pool {
             tx,
             rx,
             state: Mutex::new(State::default()),
+            max_threads,
+            keep_alive,
         }
-    })
-}
+    }
 
-impl Pool {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn submit(&'static self, job: Job) {
         let spawn = {
-            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if s.idle > 0 {
-                s.idle -= 1;
-                false
-            } else if s.threads < MAX_BLOCKING_THREADS {
+            let mut s = self.state();
+            s.queued += 1;
+            // More jobs waiting than threads waiting for them: one more
+            // thread, if the pool may grow.
+            let spawn = s.queued > s.idle && s.threads < self.max_threads;
+            if spawn {
                 s.threads += 1;
-                true
-            } else {
-                false
             }
+            spawn
         };
-        // The channel is never closed (the pool is static), so a send
-        // cannot fail.
+        // The channel is never closed (its receiver lives in the pool), so
+        // a send cannot fail.
         let _ = self.tx.send(job);
         if spawn {
             let started = std::thread::Builder::new()
@@ -77,12 +90,13 @@ impl Pool {
                 // one, or, when there is none, runs here (blocking the
                 // caller beats a job that never runs).
                 let none_left = {
-                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut s = self.state();
                     s.threads -= 1;
                     s.threads == 0
                 };
                 if none_left {
                     if let Ok(job) = self.rx.try_recv() {
+                        self.state().queued -= 1;
                         job();
                     }
                 }
@@ -92,21 +106,28 @@ impl Pool {
 
     fn work(&'static self) {
         loop {
-            match self.rx.recv_timeout(KEEP_ALIVE) {
+            self.state().idle += 1;
+            let got = self.rx.recv_timeout(self.keep_alive);
+            let mut s = self.state();
+            s.idle -= 1;
+            match got {
                 Ok(job) => {
+                    s.queued -= 1;
+                    drop(s);
                     job();
-                    self.state.lock().unwrap_or_else(|e| e.into_inner()).idle += 1;
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                    if s.idle > 0 {
-                        s.idle -= 1;
-                        s.threads -= 1;
-                        return;
-                    }
-                    // A job was promised to an idle thread: stay for it.
+                // Idle for the whole keep-alive, and no job waiting for a
+                // thread: this one goes. (A job sent meanwhile is counted
+                // in `queued`, and this thread stays to take it.)
+                Err(RecvTimeoutError::Timeout) if s.queued == 0 => {
+                    s.threads -= 1;
+                    return;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    s.threads -= 1;
+                    return;
+                }
             }
         }
     }
@@ -156,4 +177,64 @@ where
         done.set();
     }));
     greenlet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// Waits (bounded) until the pool's state satisfies `ok`.
+    fn until(pool: &Pool, what: &str, ok: impl Fn(&State) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ok(&pool.state()) {
+            assert!(Instant::now() < deadline, "{what}: {:?}", *pool.state());
+            std::thread::yield_now();
+        }
+    }
+
+    // The pool is leaked (its threads need it `'static`), which miri
+    // reports; the pool has no `unsafe` code for miri to check.
+    #[cfg_attr(miri, ignore = "leaks its pool on purpose")]
+    #[test]
+    fn jobs_beyond_the_threads_queue_and_the_pool_stays_usable_after_it_shrinks() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(3, Duration::from_millis(50))));
+        let gate = Arc::new(Event::new());
+        let (started, starts) = mpsc::channel();
+        let (done, dones) = mpsc::channel();
+        for i in 0..8 {
+            let (gate, started, done) = (gate.clone(), started.clone(), done.clone());
+            pool.submit(Box::new(move || {
+                started.send(i).unwrap();
+                gate.wait();
+                done.send(i).unwrap();
+            }));
+        }
+        // Three run, five wait for a thread.
+        for _ in 0..3 {
+            starts.recv_timeout(Duration::from_secs(30)).unwrap();
+        }
+        assert_eq!(
+            *pool.state(),
+            State {
+                threads: 3,
+                idle: 0,
+                queued: 5
+            }
+        );
+        gate.set();
+        let mut finished: Vec<i32> = (0..8)
+            .map(|_| dones.recv_timeout(Duration::from_secs(30)).unwrap())
+            .collect();
+        finished.sort_unstable();
+        assert_eq!(finished, (0..8).collect::<Vec<_>>());
+        // Idle past the keep-alive, every thread goes: nothing is counted
+        // as idle that is not there.
+        until(pool, "the threads leave", |s| *s == State::default());
+        // A job after that still runs, on a new thread.
+        let (tx, rx) = mpsc::channel();
+        pool.submit(Box::new(move || tx.send("ran").unwrap()));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok("ran"));
+    }
 }
