@@ -375,6 +375,41 @@ fn udp_send_to_recv_from_and_connected() {
 }
 
 #[test]
+fn a_refused_datagram_is_reported_once_and_the_socket_waits_again() {
+    // On a thread of its own, so that a hub spinning in a poll fails the
+    // test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = greenrt::run(async {
+            let closed = {
+                let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                s.local_addr().unwrap()
+            };
+            let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+            a.connect(closed).unwrap();
+            a.send(b"anyone?").await.unwrap();
+            // The hub waits in the reactor meanwhile, which takes the
+            // refusal's error event (before the read below consumes the
+            // error itself, after which the kernel reports no event).
+            greenrt::sleep(Duration::from_millis(20)).await;
+            let mut buf = [0u8; 16];
+            // The port's refusal comes back as an error, once.
+            let first = a.recv(&mut buf).await.map_err(|e| e.kind());
+            // Then nothing is there: the read waits (here, until the
+            // timeout) instead of finding the direction ready forever.
+            let second = greenrt::timeout(Duration::from_millis(50), a.recv(&mut buf)).await;
+            (first, second.is_err())
+        });
+        let _ = tx.send(result);
+    });
+    let (first, timed_out) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the hub went on");
+    assert_eq!(first, Err(io::ErrorKind::ConnectionRefused));
+    assert!(timed_out);
+}
+
+#[test]
 fn spawn_blocking_results_panics_and_many_jobs() {
     greenrt::run(async {
         assert_eq!(spawn_blocking(|| 6 * 7).await.unwrap(), 42);

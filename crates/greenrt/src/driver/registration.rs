@@ -55,12 +55,23 @@ impl Direction {
         }
     }
 
-    /// The bit an operation clears when it would block.
+    /// The bit an operation clears when it used up the readiness.
     fn ready_bit(self) -> usize {
         match self {
             Direction::Read => READABLE,
             Direction::Write => WRITABLE,
         }
+    }
+
+    /// The bits an operation clears when it would block: the closed bit
+    /// too, since a `WouldBlock` shows the direction is neither closed nor
+    /// failed. (An error event sets it on any socket, and on a UDP socket
+    /// the error, a refused datagram, is reported once: kept, it would
+    /// keep the direction ready for operations that only say
+    /// `WouldBlock`.) A short read, by contrast, keeps it: a FIN that came
+    /// with the last bytes is still to be read.
+    fn would_block_bits(self) -> usize {
+        self.mask()
     }
 }
 
@@ -164,11 +175,16 @@ impl Registration {
     /// Clears `dir`'s ready bit (never a closed bit) if no event arrived
     /// since `seen` was read.
     pub(crate) fn clear(&self, seen: usize, dir: Direction) {
+        self.clear_bits(seen, dir.ready_bit());
+    }
+
+    /// Clears `bits` unless an event came after `seen`.
+    fn clear_bits(&self, seen: usize, bits: usize) {
         let _ = self
             .io
             .readiness
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur & !BITS == seen & !BITS).then_some(cur & !dir.ready_bit())
+                (cur & !BITS == seen & !BITS).then_some(cur & !bits)
             });
     }
 
@@ -217,7 +233,9 @@ impl Registration {
                 Poll::Pending => return Poll::Pending,
             };
             match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.clear(seen, dir),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.clear_bits(seen, dir.would_block_bits());
+                }
                 Ok(r) => {
                     if drained(&r) {
                         self.clear(seen, dir);
