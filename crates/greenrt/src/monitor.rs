@@ -195,9 +195,13 @@ fn run(m: &Monitor) {
                 let Some(limit) = hub.config.max_blocking_time else {
                     continue;
                 };
+                // Read as a seqlock: `running` belongs to poll `seq` only if
+                // no poll ended or began while it was read.
                 let seq = hub.probe.seq.load(Ordering::Acquire);
                 let running = hub.probe.running.load(Ordering::Relaxed);
-                if seq != w.last_seq || seq % 2 == 0 {
+                std::sync::atomic::fence(Ordering::Acquire);
+                let moved = hub.probe.seq.load(Ordering::Relaxed) != seq;
+                if moved || seq != w.last_seq || seq % 2 == 0 {
                     w.last_seq = seq;
                     w.since = now;
                     w.reported = false;

@@ -101,7 +101,12 @@ impl Slot {
     fn wake(&self) {
         match &self.waiter {
             Waiter::Thread(t) => t.unpark(),
-            Waiter::Task(w) => lock(w).wake_by_ref(),
+            // Woken outside the lock: a waker that polls its task at once
+            // may reach `set_waker`, which takes it.
+            Waiter::Task(w) => {
+                let waker = lock(w).clone();
+                waker.wake();
+            }
         }
     }
 }

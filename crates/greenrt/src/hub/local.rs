@@ -260,7 +260,10 @@ impl Hub {
         let s = self.seq.get() + 1;
         self.seq.set(s);
         self.running.set(id);
-        self.shared.probe.running.store(id, Ordering::Relaxed);
+        // Release: a monitor that reads this id sees the end of the poll
+        // before (its `seq`), and so can tell that the id is not the one
+        // of the poll it was watching.
+        self.shared.probe.running.store(id, Ordering::Release);
         self.shared.probe.seq.store(s, Ordering::Release);
     }
 
