@@ -36,10 +36,26 @@ const MAX_EXTENSIONS: usize = 4096;
 enum Chunked {
     /// Reading hex digits of the chunk size.
     Size,
-    /// Whitespace after the size, before `;` or CR.
+    /// Whitespace after the size: a `;` must follow (RFC 9112's `BWS`).
     SizeWs,
-    /// Inside a chunk extension, until CR.
-    Ext,
+    /// After a `;`: whitespace, then an extension's name.
+    ExtPreName,
+    /// In an extension's name (a token).
+    ExtName,
+    /// Whitespace after a name: `=` or `;` must follow.
+    ExtPostName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    ExtPreValue,
+    /// In a token value.
+    ExtToken,
+    /// In a quoted value.
+    ExtQuoted,
+    /// After a backslash in a quoted value.
+    ExtQuotedPair,
+    /// After a quoted value's closing quote.
+    ExtPostQuote,
+    /// Whitespace after a value: `;` must follow.
+    ExtWs,
     /// Seen CR after the size line; expecting LF.
     SizeLf,
     /// Inside chunk data with this many bytes left.
@@ -50,8 +66,10 @@ enum Chunked {
     DataLf,
     /// At the start of a trailer line (or the final empty line).
     TrailerStart,
-    /// Inside a trailer field line.
-    TrailerLine,
+    /// In a trailer field's name (a token, no whitespace before `:`).
+    TrailerName,
+    /// In a trailer field's value, after the `:`.
+    TrailerValue,
     /// Seen CR in a trailer line; expecting LF.
     TrailerLf,
     /// Seen CR of the final empty line; expecting LF.
@@ -65,9 +83,12 @@ enum Chunked {
 /// Feed it the bytes after the head, as they arrive; each [`decode`] call
 /// consumes some framing and returns at most one contiguous run of body
 /// bytes, borrowed from the input. Enforces the body limit (413) and strict
-/// chunked syntax: hex sizes of at most 16 digits, CRLF line endings (a bare
-/// LF is an error: lenient line endings are a known smuggling vector),
-/// bounded extensions and trailers, trailer fields parsed and discarded.
+/// chunked syntax (RFC 9112 section 7.1): hex sizes of at most 16 digits,
+/// CRLF line endings (a bare LF is an error: lenient line endings are a
+/// known smuggling vector), whitespace only where the grammar allows it,
+/// extensions checked against their grammar and bounded, trailer field
+/// lines (`name: value`) checked, bounded with their line endings, and
+/// discarded.
 ///
 /// [`decode`]: Decoder::decode
 ///
@@ -77,6 +98,12 @@ enum Chunked {
 /// let mut body = Vec::new();
 /// let (used, done) = dec.decode_into(b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nnext", &mut body).unwrap();
 /// assert_eq!((used, done, &body[..]), (21, true, &b"abc"[..]));
+///
+/// // Over the limit: 413, however the body is framed.
+/// let mut big = Decoder::new(BodyKind::Length(100), 10, 1024);
+/// assert_eq!(big.decode(b"abc").unwrap_err().status().as_u16(), 413);
+/// let mut big = Decoder::new(BodyKind::Chunked, 10, 1024);
+/// assert_eq!(big.decode(b"b\r\n").unwrap_err().status().as_u16(), 413);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Decoder {
@@ -100,6 +127,63 @@ enum Mode {
         ext_total: usize,
         trailers: usize,
     },
+}
+
+/// The next state of a chunk extension after byte `b`, if `b` may come
+/// there (RFC 9112 section 7.1.1: `*( BWS ";" BWS name [ BWS "=" BWS
+/// ( token / quoted-string ) ] )`). A lenient extension parser is a
+/// smuggling vector: a proxy in front that parses differently would frame
+/// the body differently.
+fn extension(state: Chunked, b: u8) -> Option<Chunked> {
+    use crate::method::is_tchar;
+    let ws = b == b' ' || b == b'\t';
+    Some(match state {
+        Chunked::ExtPreName if ws => state,
+        Chunked::ExtPreName | Chunked::ExtName if is_tchar(b) => Chunked::ExtName,
+        Chunked::ExtName | Chunked::ExtPostName if ws => Chunked::ExtPostName,
+        Chunked::ExtName | Chunked::ExtPostName if b == b'=' => Chunked::ExtPreValue,
+        Chunked::ExtName | Chunked::ExtPostName | Chunked::ExtToken if b == b';' => {
+            Chunked::ExtPreName
+        }
+        Chunked::ExtName | Chunked::ExtToken | Chunked::ExtPostQuote if b == b'\r' => {
+            Chunked::SizeLf
+        }
+        Chunked::ExtPreValue if ws => state,
+        Chunked::ExtPreValue if b == b'"' => Chunked::ExtQuoted,
+        Chunked::ExtPreValue | Chunked::ExtToken if is_tchar(b) => Chunked::ExtToken,
+        Chunked::ExtToken | Chunked::ExtPostQuote | Chunked::ExtWs if ws => Chunked::ExtWs,
+        Chunked::ExtPostQuote | Chunked::ExtWs if b == b';' => Chunked::ExtPreName,
+        Chunked::ExtQuoted => match b {
+            b'"' => Chunked::ExtPostQuote,
+            b'\\' => Chunked::ExtQuotedPair,
+            b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => state,
+            _ => return None,
+        },
+        Chunked::ExtQuotedPair => match b {
+            b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => Chunked::ExtQuoted,
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// The next state of the trailer section after byte `b`, if `b` may come
+/// there: field lines `name ":" value` (no whitespace before the colon, no
+/// obsolete line folding), then an empty line.
+fn trailer(state: Chunked, b: u8) -> Option<Chunked> {
+    use crate::method::is_tchar;
+    Some(match state {
+        Chunked::TrailerStart if b == b'\r' => Chunked::EndLf,
+        Chunked::TrailerStart | Chunked::TrailerName if is_tchar(b) => Chunked::TrailerName,
+        Chunked::TrailerName if b == b':' => Chunked::TrailerValue,
+        Chunked::TrailerValue => match b {
+            b'\r' => Chunked::TrailerLf,
+            b'\t' | 0x20..=0x7e | 0x80..=0xff => state,
+            _ => return None,
+        },
+        Chunked::TrailerLf if b == b'\n' => Chunked::TrailerStart,
+        _ => return None,
+    })
 }
 
 impl Decoder {
@@ -152,6 +236,11 @@ impl Decoder {
     pub fn decode<'a>(&mut self, input: &'a [u8]) -> Result<Step<'a>, Error> {
         match &mut self.kind {
             Mode::Length { remaining } => {
+                // A declared length over the limit: refused before a byte
+                // (the server checks it with the head already).
+                if self.total.saturating_add(*remaining) > self.max_body {
+                    return Err(Error::new(Kind::BodyTooLarge));
+                }
                 let n = (*remaining).min(input.len() as u64) as usize;
                 *remaining -= n as u64;
                 self.total += n as u64;
@@ -185,28 +274,32 @@ impl Decoder {
                             None if *digits == 0 => return Err(bad()),
                             None => match b {
                                 b' ' | b'\t' => *state = Chunked::SizeWs,
-                                b';' => *state = Chunked::Ext,
+                                b';' => *state = Chunked::ExtPreName,
                                 b'\r' => *state = Chunked::SizeLf,
                                 _ => return Err(bad()),
                             },
                         },
                         Chunked::SizeWs => match b {
                             b' ' | b'\t' => {}
-                            b';' => *state = Chunked::Ext,
-                            b'\r' => *state = Chunked::SizeLf,
+                            b';' => *state = Chunked::ExtPreName,
                             _ => return Err(bad()),
                         },
-                        Chunked::Ext => match b {
-                            b'\r' => *state = Chunked::SizeLf,
-                            b'\t' | 0x20..=0x7e | 0x80..=0xff => {
-                                *ext += 1;
-                                *ext_total += 1;
-                                if *ext > MAX_EXTENSIONS || *ext_total > MAX_EXTENSIONS {
-                                    return Err(bad());
-                                }
+                        Chunked::ExtPreName
+                        | Chunked::ExtName
+                        | Chunked::ExtPostName
+                        | Chunked::ExtPreValue
+                        | Chunked::ExtToken
+                        | Chunked::ExtQuoted
+                        | Chunked::ExtQuotedPair
+                        | Chunked::ExtPostQuote
+                        | Chunked::ExtWs => {
+                            *ext += 1;
+                            *ext_total += 1;
+                            if *ext > MAX_EXTENSIONS || *ext_total > MAX_EXTENSIONS {
+                                return Err(bad());
                             }
-                            _ => return Err(bad()),
-                        },
+                            *state = extension(*state, b).ok_or_else(bad)?;
+                        }
                         Chunked::SizeLf => {
                             if b != b'\n' {
                                 return Err(bad());
@@ -250,34 +343,22 @@ impl Decoder {
                             }
                             *state = Chunked::Size;
                         }
-                        Chunked::TrailerStart => {
-                            if b == b'\r' {
-                                *state = Chunked::EndLf;
-                            } else if crate::method::is_tchar(b) {
-                                *state = Chunked::TrailerLine;
-                                *trailers += 1;
-                            } else {
-                                // Includes obsolete line folding (SP/HTAB).
-                                return Err(bad());
+                        Chunked::TrailerStart
+                        | Chunked::TrailerName
+                        | Chunked::TrailerValue
+                        | Chunked::TrailerLf
+                        | Chunked::EndLf => {
+                            // Every byte of the trailer section counts,
+                            // line endings included.
+                            *trailers += 1;
+                            if *trailers > self.max_trailers {
+                                return Err(Error::new(Kind::HeadTooLarge));
                             }
-                        }
-                        Chunked::TrailerLine => match b {
-                            b'\r' => *state = Chunked::TrailerLf,
-                            b'\t' | 0x20..=0x7e | 0x80..=0xff => {
-                                *trailers += 1;
-                                if *trailers > self.max_trailers {
-                                    return Err(Error::new(Kind::HeadTooLarge));
-                                }
+                            if *state != Chunked::EndLf {
+                                *state = trailer(*state, b).ok_or_else(bad)?;
+                                i += 1;
+                                continue;
                             }
-                            _ => return Err(bad()),
-                        },
-                        Chunked::TrailerLf => {
-                            if b != b'\n' {
-                                return Err(bad());
-                            }
-                            *state = Chunked::TrailerStart;
-                        }
-                        Chunked::EndLf => {
                             if b != b'\n' {
                                 return Err(bad());
                             }
