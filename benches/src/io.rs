@@ -128,8 +128,9 @@ async fn echo_rate(port: u16, conns: usize, d: Duration) -> f64 {
     for _ in 0..conns {
         let (count, stop) = (count.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-                return;
+            let mut s = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(s) => s,
+                Err(e) => return crate::harness::fail(&format!("echo connection: {e}")),
             };
             let _ = s.set_nodelay(true);
             let msg = [7u8; MSG];
@@ -145,11 +146,29 @@ async fn echo_rate(port: u16, conns: usize, d: Duration) -> f64 {
     tokio::time::sleep(d).await;
     stop.store(true, Ordering::Relaxed);
     let elapsed = start.elapsed();
-    for t in tasks {
-        let _ = t.await;
-    }
+    join_bounded(tasks).await;
     count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
 }
+
+/// Waits for the client tasks of a measurement, each for at most
+/// [`STALL`]: a server that stops answering fails the measurement instead
+/// of hanging the run.
+async fn join_bounded(tasks: Vec<tokio::task::JoinHandle<()>>) {
+    for t in tasks {
+        let abort = t.abort_handle();
+        match tokio::time::timeout(STALL, t).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => crate::harness::fail(&format!("client task: {e}")),
+            Err(_) => {
+                abort.abort();
+                crate::harness::fail("a connection stalled: the server stopped answering");
+            }
+        }
+    }
+}
+
+/// How long a client task may outlive its measurement.
+const STALL: Duration = Duration::from_secs(10);
 
 /// Round trips per second on one connection while `IDLE` others stay open.
 async fn beside_idle(port: u16, d: Duration) -> f64 {
@@ -176,8 +195,9 @@ async fn accept_rate(port: u16, par: usize, d: Duration) -> f64 {
         let count = count.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-                    return;
+                let mut s = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                    Ok(s) => s,
+                    Err(e) => return crate::harness::fail(&format!("accept connection: {e}")),
                 };
                 let mut b = [0u8; 1];
                 if s.write_all(b"x").await.is_err() || s.read_exact(&mut b).await.is_err() {
@@ -187,8 +207,6 @@ async fn accept_rate(port: u16, par: usize, d: Duration) -> f64 {
             }
         }));
     }
-    for t in tasks {
-        let _ = t.await;
-    }
+    join_bounded(tasks).await;
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
