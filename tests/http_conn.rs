@@ -30,14 +30,14 @@ async fn app(req: Request) -> Response {
             Response::text("paused")
         }
         "/stream" => {
-            let words = coro::SendAsyncGen::new_send(|co| async move {
+            let words = Body::generate(|co| async move {
                 for w in ["green ", "threads ", "stream"] {
                     greenrt::yield_now().await;
                     co.yield_(w.as_bytes().to_vec()).await;
                 }
             });
             let mut r = Response::text("");
-            r.set_body(Body::stream(words));
+            r.set_body(words);
             r
         }
         "/stream-panics" => {

@@ -126,6 +126,32 @@ impl Body {
         })
     }
 
+    /// A body streamed from a generator: `producer` receives the
+    /// generator's [`Co`](coro::Co) and returns its body, which yields the
+    /// chunks (`co.yield_(bytes).await`) and may await timers, sockets or
+    /// anything else in between. Sent as [`Body::stream`] is.
+    ///
+    /// ```
+    /// use minihttp::{Body, Response};
+    ///
+    /// let countdown = Body::generate(|co| async move {
+    ///     for n in (1..=3).rev() {
+    ///         co.yield_(format!("{n}...\n").into_bytes()).await;
+    ///     }
+    ///     co.yield_(b"liftoff\n".to_vec()).await;
+    /// });
+    /// let mut r = Response::text("");
+    /// r.set_body(countdown);
+    /// assert_eq!(r.body().len(), None);
+    /// ```
+    pub fn generate<F, Fut>(producer: F) -> Body
+    where
+        F: FnOnce(coro::Co<Vec<u8>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Body::stream(coro::SendAsyncGen::new_send(producer))
+    }
+
     /// A body streamed from `stream` that will be exactly `len` bytes long
     /// (sent with `Content-Length`; a stream that does not keep the promise
     /// has its connection closed).
