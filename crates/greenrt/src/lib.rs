@@ -67,3 +67,8 @@ pub mod futures {
     pub use crate::task::YieldNow;
     pub use crate::time::{Sleep, Timeout};
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -88,3 +88,8 @@ pub mod futures {
     pub use crate::event::EventWait;
     pub use crate::lock::LockAcquire;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
