@@ -16,7 +16,7 @@ const MIRI_CRATES: &[&str] = &["sync-prims", "coro", "greenrt"];
 /// Crates whose loom models run under `--cfg loom`.
 const LOOM_CRATES: &[&str] = &["sync-prims"];
 
-/// Benchmark areas known to the `benches` member, in the order of `BENCHMARKS.md`.
+/// Benchmark areas known to the `benches` member, in the order they run.
 const BENCH_AREAS: &[&str] = &["sync", "coro", "rt", "io", "http"];
 
 fn main() -> ExitCode {
@@ -93,9 +93,16 @@ impl Run {
     fn step(&mut self, name: &str, cmd: &mut Command) -> Result<(), String> {
         println!("\n$ {}", render(cmd));
         let start = Instant::now();
-        let status = cmd
-            .status()
-            .map_err(|e| format!("step `{name}`: cannot start {:?}: {e}", cmd.get_program()))?;
+        let status = match cmd.status() {
+            Ok(s) => s,
+            Err(e) => {
+                self.summary(Some(name));
+                return Err(format!(
+                    "step `{name}`: cannot start {:?}: {e}",
+                    cmd.get_program()
+                ));
+            }
+        };
         let secs = start.elapsed().as_secs_f64();
         if !status.success() {
             self.summary(Some(name));
@@ -284,6 +291,21 @@ fn ci() -> Result<(), String> {
             run.step(&step, &mut cargo(&["test", "-p", &name]))?;
         }
     }
+    // The library without the command (`--no-default-features`), as a
+    // dependent that does not want signal-hook builds it.
+    run.step(
+        "minihttp library alone",
+        &mut cargo(&[
+            "clippy",
+            "-p",
+            "minihttp",
+            "--no-default-features",
+            "--lib",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
     run.step(
         "docs",
         cargo(&["doc", "--workspace", "--exclude", "benches", "--no-deps"])
