@@ -499,8 +499,12 @@ impl StaticFiles {
     pub fn serve_path(&self, request: &Request, url_path: &str) -> Response {
         let method = request.method();
         if *method != Method::GET && !method.is_head() {
-            let mut r = Response::error(StatusCode::METHOD_NOT_ALLOWED);
-            let _ = r.headers_mut().insert("allow", "GET, HEAD");
+            let mut r = if *method == Method::OPTIONS {
+                Response::new(StatusCode::NO_CONTENT)
+            } else {
+                Response::error(StatusCode::METHOD_NOT_ALLOWED)
+            };
+            let _ = r.headers_mut().insert("allow", "GET, HEAD, OPTIONS");
             return r;
         }
         let path = match resolve(&self.root, url_path) {
@@ -873,7 +877,13 @@ mod tests {
         let r = files.serve(&post);
         assert_eq!(
             (r.status().as_u16(), r.headers().get("allow")),
-            (405, Some("GET, HEAD"))
+            (405, Some("GET, HEAD, OPTIONS"))
+        );
+        let options = Request::parse(b"OPTIONS /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = files.serve(&options);
+        assert_eq!(
+            (r.status().as_u16(), r.headers().get("allow")),
+            (204, Some("GET, HEAD, OPTIONS"))
         );
         assert!(StaticFiles::new(tree.root().join("a.txt")).is_err());
     }

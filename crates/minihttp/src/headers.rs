@@ -9,11 +9,14 @@ use crate::method::is_tchar;
 ///
 /// Names are matched case-insensitively. Names must be tokens and values
 /// must not contain control characters other than horizontal tab, so that no
-/// header can split the response; anything else is an error value.
+/// header can split the response, nor begin or end with whitespace (a
+/// field value has none there, RFC 9110 section 5.5); anything else is an
+/// error value.
 /// `&'static str` names and values are stored without allocating.
 ///
-/// The server owns message framing: `Content-Length`, `Transfer-Encoding`
-/// and `Connection` set here are not sent as they are (see
+/// The server owns message framing and the date: `Content-Length`,
+/// `Transfer-Encoding`, `Connection` and `Date` set here are not sent as
+/// they are (see
 /// [`Conn::encode_response`](crate::Conn::encode_response)).
 ///
 /// ```

@@ -386,6 +386,12 @@ impl Request {
 
     /// The value of path parameter `name` set by the [`Router`](crate::Router)
     /// (percent-decoded).
+    ///
+    /// Decoded, a value may hold `/` and `..` (`%2F`, or dot segments the
+    /// router leaves in place): never join it onto a directory. To serve
+    /// files under a route, use
+    /// [`StaticFiles::serve_under`](crate::StaticFiles::serve_under), or
+    /// [`files::resolve`](crate::files::resolve) on the raw path.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params_slice()
             .iter()

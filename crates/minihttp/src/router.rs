@@ -185,7 +185,7 @@ pub enum RouteMatch<'r, H> {
 /// let req = Request::parse(b"DELETE /users/7 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
 /// let resp = futures_executor_like::block_on(router.handle(req));
 /// assert_eq!(resp.status().as_u16(), 405);
-/// assert_eq!(resp.headers().get("allow"), Some("GET, HEAD"));
+/// assert_eq!(resp.headers().get("allow"), Some("GET, HEAD, OPTIONS"));
 /// # mod futures_executor_like {
 /// #     pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #         let mut f = std::pin::pin!(f);
@@ -272,6 +272,10 @@ impl<H> Router<H> {
                         .map_or(0, |i| i + 1);
                     allow.insert(at, &Method::HEAD);
                 }
+                // Answered for every route's path (see `dispatch`).
+                if !allow.contains(&&Method::OPTIONS) {
+                    allow.push(&Method::OPTIONS);
+                }
                 let allow = allow
                     .iter()
                     .map(|m| m.as_str())
@@ -286,6 +290,11 @@ impl<H> Router<H> {
     /// [`Request::param`]) and returns the handler; otherwise the 404, 405
     /// or `OPTIONS` 204 response to send.
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
+        if *request.method() == Method::OPTIONS && request.target() == "*" {
+            // `OPTIONS *`: about the server, not a resource (RFC 9110
+            // section 9.3.7).
+            return Err(Response::new(StatusCode::NO_CONTENT));
+        }
         match self.find(request.method(), request.path_raw()) {
             RouteMatch::Found { handler, params } => {
                 // The parameters of this match replace any earlier ones (a
@@ -452,9 +461,19 @@ mod tests {
             );
         }
         let resp = block_on(r.handle(req("PUT", "/users/1")));
-        assert_eq!(resp.headers().get("allow"), Some("GET, HEAD, POST"));
+        assert_eq!(
+            resp.headers().get("allow"),
+            Some("GET, HEAD, POST, OPTIONS")
+        );
         let resp = block_on(r.handle(req("OPTIONS", "/users/1")));
-        assert_eq!(resp.headers().get("allow"), Some("GET, HEAD, POST"));
+        assert_eq!(resp.status().as_u16(), 204);
+        assert_eq!(
+            resp.headers().get("allow"),
+            Some("GET, HEAD, POST, OPTIONS")
+        );
+        // `OPTIONS *` asks about the server: no route needed.
+        let star = Request::parse(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(block_on(r.handle(star)).status().as_u16(), 204);
         let mut q =
             Request::parse(b"POST /users/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
                 .unwrap();
