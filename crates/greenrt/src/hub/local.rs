@@ -77,9 +77,12 @@ pub(crate) struct Hub {
     park: RefCell<Box<dyn Park>>,
     seq: Cell<u64>,
     running: Cell<u64>,
-    /// Join edges: for an awaiting task id, how many of its wakers sit in
-    /// the completion events of tasks of this hub.
-    edges: RefCell<HashMap<u64, u32>>,
+    /// Join edges: for each waker of an awaiting task (by id) that sits in
+    /// the completion event of a task of this hub, a flag that is true
+    /// while it does. A `DoneWait` dropped on another thread (its
+    /// `Greenlet` moved there) cannot reach this list and clears its flag
+    /// instead.
+    edges: RefCell<Vec<(u64, Arc<AtomicBool>)>>,
     handle: Option<Handle>,
     polls: Cell<u64>,
     /// The driver parked (and so polled I/O) since the last round began.
@@ -145,7 +148,7 @@ impl Hub {
             park: RefCell::new(park),
             seq: Cell::new(0),
             running: Cell::new(ROOT_ID),
-            edges: RefCell::new(HashMap::new()),
+            edges: RefCell::new(Vec::new()),
             handle,
             polls: Cell::new(0),
             just_parked: Cell::new(false),
@@ -236,18 +239,19 @@ impl Hub {
         // theirs when they complete or are dropped with its future.
     }
 
-    pub(crate) fn add_edge(&self, waiter: u64) {
-        *self.edges.borrow_mut().entry(waiter).or_insert(0) += 1;
+    /// Records a join edge of task `waiter`; the flag is its handle.
+    pub(crate) fn add_edge(&self, waiter: u64) -> Arc<AtomicBool> {
+        let live = Arc::new(AtomicBool::new(true));
+        self.edges.borrow_mut().push((waiter, live.clone()));
+        live
     }
 
-    pub(crate) fn remove_edge(&self, waiter: u64) {
-        let mut e = self.edges.borrow_mut();
-        if let Some(n) = e.get_mut(&waiter) {
-            *n -= 1;
-            if *n == 0 {
-                e.remove(&waiter);
-            }
-        }
+    /// Removes the join edge whose handle is `live` (and any whose flag was
+    /// cleared from another thread).
+    pub(crate) fn remove_edge(&self, live: &Arc<AtomicBool>) {
+        self.edges
+            .borrow_mut()
+            .retain(|(_, l)| !Arc::ptr_eq(l, live) && l.load(Ordering::Acquire));
     }
 
     #[inline]
@@ -469,7 +473,13 @@ impl Hub {
         {
             return None;
         }
-        let edges = self.edges.borrow();
+        // Join edges that still hold a waker, per awaiting task.
+        let mut edges: HashMap<u64, u32> = HashMap::new();
+        for (waiter, live) in self.edges.borrow().iter() {
+            if live.load(Ordering::Acquire) {
+                *edges.entry(*waiter).or_insert(0) += 1;
+            }
+        }
         let registry = self.registry.borrow();
         deadlock::check(&self.shared, root_refs(root), &registry, &edges)
     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -54,8 +54,8 @@ pub struct Greenlet<T> {
 pub(crate) struct DoneWait<'a> {
     header: &'a raw::Header,
     wait: Option<EventWait<'a>>,
-    /// (hub uid, awaiting task id) once the edge is recorded.
-    edge: Option<(u32, u64)>,
+    /// (hub uid, the edge's handle) once the edge is recorded.
+    edge: Option<(u32, Arc<AtomicBool>)>,
 }
 
 impl<'a> DoneWait<'a> {
@@ -68,11 +68,19 @@ impl<'a> DoneWait<'a> {
     }
 
     fn clear(&mut self) {
+        let edge = self.edge.take();
+        // The edge stops counting before the waker it counts leaves the
+        // event: a deadlock check on the hub (which may run meanwhile when
+        // this runs on another thread, the `Greenlet` moved there) must
+        // never count more edges than there are wakers.
+        if let Some((_, live)) = &edge {
+            live.store(false, Ordering::Release);
+        }
         self.wait = None;
-        if let Some((uid, id)) = self.edge.take() {
+        if let Some((uid, live)) = edge {
             hub::with_current(|h| {
                 if h.shared().uid == uid {
-                    h.remove_edge(id);
+                    h.remove_edge(&live);
                 }
             });
         }
@@ -96,10 +104,8 @@ impl Future for DoneWait<'_> {
         }
         if this.edge.is_none() {
             this.edge = hub::with_current(|h| {
-                (Arc::ptr_eq(h.shared(), &header.hub)).then(|| {
-                    h.add_edge(h.running_id());
-                    (h.shared().uid, h.running_id())
-                })
+                (Arc::ptr_eq(h.shared(), &header.hub))
+                    .then(|| (h.shared().uid, h.add_edge(h.running_id())))
             })
             .flatten();
         }
