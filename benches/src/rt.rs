@@ -279,15 +279,16 @@ fn yields() -> String {
     t.render("async-executor LocalExecutor (yield_now)")
 }
 
-/// Resident set size of this process, in bytes.
+/// Resident set size of this process, in bytes (`VmRSS`, which the kernel
+/// gives in kB whatever the page size).
 fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Child side: RSS growth per task for `which` = "<runtime>-<sleep|event>".
@@ -414,7 +415,8 @@ fn memory() -> String {
     s
 }
 
-/// A fixed amount of arithmetic (a few hundred microseconds), no awaits.
+/// A fixed amount of arithmetic (3 million dependent multiply-adds, a few
+/// milliseconds), no awaits.
 fn burn(seed: u64) -> u64 {
     let mut x = seed;
     for k in 0..3_000_000u64 {

@@ -24,7 +24,8 @@ fn main() -> std::io::Result<()> {
     let h = rt.handle();
     let t0 = Instant::now();
 
-    // Placed on the first hub: spins for 400 ms without an await.
+    // On the least loaded hub (the runtime is empty: the first): spins for
+    // 400 ms without an await.
     let spinner = Builder::new().name("spinner").spawn_on(&h, async move {
         let hub = greenrt::current()
             .map(|c| c.hub().to_owned())
@@ -40,7 +41,8 @@ fn main() -> std::io::Result<()> {
         println!("[{:>4} ms] spinner done", t0.elapsed().as_millis());
         x
     });
-    // Placed on the other hub: keeps its rhythm while the spinner hogs its own.
+    // On the least loaded hub (the other one): keeps its rhythm while the
+    // spinner hogs its own.
     let ticker = Builder::new().name("ticker").spawn_on(&h, async move {
         let hub = greenrt::current()
             .map(|c| c.hub().to_owned())
