@@ -704,7 +704,11 @@ impl Conn {
                     return;
                 }
                 14 if is("content-length") => {
-                    if !may_keep_length {
+                    // Kept once, and only as a length: a second field or
+                    // one that is not a number would make the message
+                    // ambiguous.
+                    let number = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                    if !may_keep_length || kept_length || !number {
                         return;
                     }
                     kept_length = true;
@@ -1137,6 +1141,23 @@ mod tests {
         let (text, _, _) = encode(HEAD, &r);
         assert_eq!(text.matches("ontent-").count(), 1);
         assert!(text.contains("Content-Length: 1234\r\n"));
+        // Kept once and only as a number: a second one, or one that is not
+        // a length, would make the answer ambiguous.
+        let r = Response::builder()
+            .header("Content-Length", "1234")
+            .header("Content-Length", "99")
+            .build()
+            .unwrap();
+        let (text, _, _) = encode(HEAD, &r);
+        assert_eq!(text.matches("ontent-").count(), 1, "{text}");
+        assert!(text.contains("Content-Length: 1234\r\n"));
+        let r = Response::builder()
+            .header("Content-Length", "lots")
+            .build()
+            .unwrap();
+        let (text, _, _) = encode(HEAD, &r);
+        assert_eq!(text.matches("ontent-").count(), 1, "{text}");
+        assert!(text.contains("content-length: 0\r\n"), "{text}");
 
         // A handler's framing fields are not sent; its close is honoured.
         let r = Response::builder()
