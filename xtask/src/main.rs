@@ -91,29 +91,7 @@ impl Run {
 
     /// Runs `cmd`, printing it first; a failure ends the whole run.
     fn step(&mut self, name: &str, cmd: &mut Command) -> Result<(), String> {
-        println!("\n$ {}", render(cmd));
-        let start = Instant::now();
-        let status = match cmd.status() {
-            Ok(s) => s,
-            Err(e) => {
-                self.summary(Some(name));
-                return Err(format!(
-                    "step `{name}`: cannot start {:?}: {e}",
-                    cmd.get_program()
-                ));
-            }
-        };
-        let secs = start.elapsed().as_secs_f64();
-        if !status.success() {
-            self.summary(Some(name));
-            return Err(format!("step `{name}` failed ({status})"));
-        }
-        self.steps.push(Step {
-            name: name.to_string(),
-            outcome: Outcome::Passed,
-            secs,
-        });
-        Ok(())
+        self.run_step(name, cmd, None::<fn() -> String>).map(drop)
     }
 
     /// Runs `cmd` like [`step`](Run::step), except that exit status 3
@@ -124,6 +102,16 @@ impl Run {
         name: &str,
         cmd: &mut Command,
         why: impl FnOnce() -> String,
+    ) -> Result<bool, String> {
+        self.run_step(name, cmd, Some(why))
+    }
+
+    /// The two above: `Ok(true)` when the step passed.
+    fn run_step(
+        &mut self,
+        name: &str,
+        cmd: &mut Command,
+        skip: Option<impl FnOnce() -> String>,
     ) -> Result<bool, String> {
         println!("\n$ {}", render(cmd));
         let start = Instant::now();
@@ -137,7 +125,7 @@ impl Run {
                 ));
             }
         };
-        if status.code() == Some(3) {
+        if let (Some(why), Some(3)) = (skip, status.code()) {
             self.skip(name, &why());
             return Ok(false);
         }
