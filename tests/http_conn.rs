@@ -5,9 +5,11 @@
 #[path = "http_util.rs"]
 mod util;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use minihttp::{Body, Limits, Request, Response, Server, ServerHandle, StatusCode};
+use sync_prims::Event;
 use util::{Client, get};
 
 async fn app(req: Request) -> Response {
@@ -53,6 +55,13 @@ async fn app(req: Request) -> Response {
             r
         }
         "/interim" => Response::new(StatusCode::CONTINUE),
+        "/big" => Response::text("b".repeat(100_000)),
+        "/gate" => {
+            // Waits until the test opens the gate.
+            let gate = GATE.get_or_init(|| Arc::new(Event::new())).clone();
+            gate.wait_async().await;
+            Response::text("through")
+        }
         "/reset" => Response::builder()
             .status(StatusCode::RESET_CONTENT)
             .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
@@ -229,6 +238,50 @@ fn statuses_that_cannot_be_sent_as_given_are_mended() {
     assert!(!dates[0].1.contains("1970"));
     c.send(get("/after").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/after");
+    server.shutdown().unwrap();
+}
+
+/// The gate of `/gate`.
+static GATE: OnceLock<Arc<Event>> = OnceLock::new();
+
+#[test]
+fn a_large_answer_goes_out_while_a_later_pipelined_request_waits() {
+    let server = serve(Limits::default());
+    let gate = GATE.get_or_init(|| Arc::new(Event::new())).clone();
+    let mut c = Client::connect(server.local_addr());
+    // Two requests in one write: a large answer, then one that waits.
+    c.send([get("/big"), get("/gate")].concat().as_bytes());
+    // The first answer arrives while the second is still waiting: answers
+    // are not all held back until the whole batch is done.
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text().len()), (200, 100_000));
+    gate.set();
+    assert_eq!(c.read().unwrap().text(), "through");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn empty_lines_do_not_keep_an_idle_connection_open() {
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let server = serve(limits);
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/first").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/first");
+    // An empty line every 100 ms for 1.5 s starts no request: the idle
+    // time runs from the answer, and the server closes after 300 ms.
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(100));
+        if c.try_send(b"\r\n").is_err() {
+            break;
+        }
+    }
+    // Closed by now (the idle time ran out over a second ago): a read finds
+    // the end at once, where an open connection would wait.
+    c.set_read_timeout(Duration::from_millis(50));
+    assert!(c.closed(), "still open after 1.5 s of empty lines");
     server.shutdown().unwrap();
 }
 

@@ -52,6 +52,12 @@ impl Client {
         self.reader.get_mut().write_all(bytes).unwrap();
     }
 
+    /// Sends `bytes`, reporting a failure (the server closed or reset the
+    /// connection) instead of panicking.
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
+    }
+
     /// Changes the read timeout.
     pub fn set_read_timeout(&mut self, d: Duration) {
         self.reader.get_ref().set_read_timeout(Some(d)).unwrap();

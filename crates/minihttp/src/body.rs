@@ -279,11 +279,20 @@ impl Decoder {
                                 _ => return Err(bad()),
                             },
                         },
-                        Chunked::SizeWs => match b {
-                            b' ' | b'\t' => {}
-                            b';' => *state = Chunked::ExtPreName,
-                            _ => return Err(bad()),
-                        },
+                        Chunked::SizeWs => {
+                            // Counted with the extensions: whitespace is
+                            // framing too, and must not go on forever.
+                            *ext += 1;
+                            *ext_total += 1;
+                            if *ext > MAX_EXTENSIONS || *ext_total > MAX_EXTENSIONS {
+                                return Err(bad());
+                            }
+                            match b {
+                                b' ' | b'\t' => {}
+                                b';' => *state = Chunked::ExtPreName,
+                                _ => return Err(bad()),
+                            }
+                        }
                         Chunked::ExtPreName
                         | Chunked::ExtName
                         | Chunked::ExtPostName

@@ -893,6 +893,14 @@ mod tests {
         }
     }
 
+    #[test]
+    fn whitespace_after_a_chunk_size_is_bounded() {
+        let mut raw = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1".to_vec();
+        raw.extend(std::iter::repeat_n(b' ', 5000));
+        let (end, _, _) = run_with(&raw, Limits::default());
+        assert_eq!(end, End::Failed(0, 400));
+    }
+
     fn run_with(raw: &[u8], limits: Limits) -> (End, Vec<Request>, Vec<u8>) {
         let mut conn = Conn::new(limits);
         let mut buf = ReadBuf::new();

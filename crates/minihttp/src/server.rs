@@ -698,6 +698,10 @@ async fn serve_conn<H: Handler>(
     let mut timer = pin!(greenrt::time::sleep_until(now + limits.idle_timeout));
     // When the request being read started to arrive (header-read timeout).
     let mut head_started: Option<Instant> = None;
+    // When the connection last went idle (idle timeout): kept through
+    // bytes that start no request (empty lines), so that a trickle of
+    // them cannot hold the connection open.
+    let mut idle_started: Option<Instant> = None;
     // Whether the connection ends on an error answer while the client may
     // still be sending (closing with unread bytes would reset the
     // connection and could destroy the answer).
@@ -716,8 +720,9 @@ async fn serve_conn<H: Handler>(
                 // out of it per request.
                 Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
                     // The next head's time counts from its own first byte,
-                    // not from this one's.
+                    // not from this one's, and so does the next idle time.
                     head_started = None;
+                    idle_started = None;
                     let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
                     {
                         Ok(fut) => {
@@ -740,14 +745,36 @@ async fn serve_conn<H: Handler>(
                     {
                         break 'conn;
                     }
+                    // A batch of answers is bounded: a client that
+                    // pipelines many requests and reads nothing holds at
+                    // most this much here (and waits on the write timeout).
+                    if wbuf.len() >= FLUSH_AT {
+                        if send_all(&stream, &wbuf, limits.write_timeout)
+                            .await
+                            .is_err()
+                        {
+                            break 'conn;
+                        }
+                        wbuf.clear();
+                    }
                 }
                 Ok(Next::Request(req)) => {
                     head_started = None;
+                    idle_started = None;
                     match respond(&shared, &mut conn, req, peer, &mut wbuf, &stream, &mut rbuf)
                         .await
                     {
                         Ok(close_lingering) => linger |= close_lingering,
                         Err(_) => break 'conn,
+                    }
+                    if wbuf.len() >= FLUSH_AT {
+                        if send_all(&stream, &wbuf, limits.write_timeout)
+                            .await
+                            .is_err()
+                        {
+                            break 'conn;
+                        }
+                        wbuf.clear();
                     }
                 }
                 Ok(Next::Continue) => {
@@ -772,6 +799,9 @@ async fn serve_conn<H: Handler>(
         }
         give_back_wbuf(&mut wbuf);
         if conn.is_done() {
+            // Pipelined bytes left unread: closing now would reset the
+            // connection, and could destroy the answers just sent.
+            linger |= !rbuf.is_empty();
             break;
         }
         let mid = conn.is_mid_request(&rbuf);
@@ -828,7 +858,7 @@ async fn serve_conn<H: Handler>(
                         } else if mid {
                             *head_started.get_or_insert(now) + limits.header_read_timeout
                         } else {
-                            now + limits.idle_timeout
+                            *idle_started.get_or_insert(now) + limits.idle_timeout
                         };
                         // A timer set for a later time, or already fired,
                         // is moved; an earlier one is kept and checked
