@@ -62,9 +62,32 @@ fn iwait_includes_failed_and_already_finished_tasks() {
             .collect();
         (order, results)
     });
-    // 1 and 2 were finished when iwait started (index order), then 0.
+    // 1 and 2 were finished when iwait started (in the order they ran),
+    // then 0.
     assert_eq!(order, [1, 2, 0]);
     assert_eq!(results, [true, false, true]);
+}
+
+#[test]
+fn a_slow_reader_of_iwait_still_gets_completion_order() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let order = rt.block_on(async {
+        let gs: Vec<_> = [30u64, 10, 20]
+            .into_iter()
+            .map(|s| spawn(async move { sleep(Duration::from_secs(s)).await }))
+            .collect();
+        let mut s = pin!(iwait(&gs));
+        let first = poll_fn(|cx| s.as_mut().poll_next(cx)).await;
+        // Away long enough for both others to finish, 20 before 30.
+        sleep(Duration::from_secs(50)).await;
+        let mut order = vec![first.unwrap()];
+        while let Some(i) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+            order.push(i);
+        }
+        order
+    });
+    assert_eq!(order, [1, 2, 0]);
 }
 
 #[test]

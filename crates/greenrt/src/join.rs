@@ -102,8 +102,9 @@ pub type IWait<'a> = AsyncGen<usize, (), (), dyn Future<Output = ()> + 'a>;
 
 /// Yields the index of each greenlet as it finishes, in completion order:
 /// gevent's `iwait`. A [`Stream`](futures_core::Stream) built on a coro
-/// async generator. Greenlets found finished in the same turn of the hub are
-/// yielded in index order.
+/// async generator. Greenlets that finished while the stream was not
+/// polled are yielded in the order they finished, however late it is
+/// polled again.
 ///
 /// ```
 /// use std::time::Duration;
@@ -150,8 +151,8 @@ impl Future for AnyDone<'_, '_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<usize>> {
         let mut done = Vec::new();
         self.waits.retain_mut(|(i, w)| {
-            if Pin::new(w).poll(cx).is_ready() {
-                done.push(*i);
+            if Pin::new(&mut *w).poll(cx).is_ready() {
+                done.push((w.finished(), *i));
                 false
             } else {
                 true
@@ -160,7 +161,8 @@ impl Future for AnyDone<'_, '_> {
         if done.is_empty() {
             Poll::Pending
         } else {
-            Poll::Ready(done)
+            done.sort_unstable();
+            Poll::Ready(done.into_iter().map(|(_, i)| i).collect())
         }
     }
 }

@@ -67,6 +67,12 @@ impl<'a> DoneWait<'a> {
         }
     }
 
+    /// When the task finished, in the process's completion order (0 while
+    /// it has not).
+    pub(crate) fn finished(&self) -> u64 {
+        self.header.finished.load(Ordering::Acquire)
+    }
+
     fn clear(&mut self) {
         let edge = self.edge.take();
         // The edge stops counting before the waker it counts leaves the

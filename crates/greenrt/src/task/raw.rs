@@ -34,7 +34,7 @@ use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
@@ -52,6 +52,11 @@ pub(crate) const SUCCESS: u32 = 1 << 5;
 /// Registry slot of a task that is not (or no longer) in its hub's registry.
 pub(crate) const NO_SLOT: u32 = u32::MAX;
 
+/// The completion count of the process: a task that finishes takes the
+/// next number, so that the order in which tasks finished can be told
+/// later (`iwait`), whichever hub ran them.
+static FINISHED: AtomicU64 = AtomicU64::new(0);
+
 /// The part of a task every view shares.
 #[derive(Debug)]
 pub(crate) struct Header {
@@ -65,6 +70,9 @@ pub(crate) struct Header {
     /// Set once the task is complete: the completion signal for awaiting
     /// tasks and for blocked threads alike.
     pub(crate) done: Event,
+    /// When the task finished, as a number of the process's completion
+    /// count (0 until then); published with `COMPLETE`.
+    pub(crate) finished: AtomicU64,
 }
 
 impl Header {
@@ -160,6 +168,7 @@ where
                 name: name.map(Box::new),
                 hub,
                 done: Event::new(),
+                finished: AtomicU64::new(0),
             },
             stage: UnsafeCell::new(Stage::Running(future)),
         })
@@ -184,6 +193,10 @@ where
             (_, out) => out,
         };
         let ok = output.is_ok();
+        // Before `COMPLETE` (released below): whoever sees the task complete
+        // sees its number.
+        let n = FINISHED.fetch_add(1, Ordering::Relaxed) + 1;
+        self.header.finished.store(n, Ordering::Relaxed);
         // SAFETY: as above; the old stage was dropped in place (or was not a
         // `Running` stage, and holds nothing: a task finishes only once, so
         // it is `Running` here unless it was never started), so `write` leaks
