@@ -42,6 +42,14 @@ impl std::error::Error for GreenletError {}
 ///
 /// Dropping a `Greenlet` detaches the task: it keeps running; its output is
 /// dropped when it finishes.
+///
+/// # Panics
+///
+/// The result is handed out once (it is moved, not copied as gevent's
+/// `get()` can be): awaiting a `Greenlet` again after an await completed,
+/// or after [`try_get`](Greenlet::try_get) took the result, panics, as
+/// polling a finished future may. [`ready`](Greenlet::ready) and
+/// [`successful`](Greenlet::successful) can be asked any number of times.
 pub struct Greenlet<T> {
     // Dropped first: it borrows the event inside `task`.
     wait: Option<Box<DoneWait<'static>>>,
