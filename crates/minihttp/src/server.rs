@@ -1024,7 +1024,11 @@ async fn respond<H: Handler>(
     // A body left unread on a connection that now closes: close lingering,
     // or the unread bytes could reset the connection and destroy the answer.
     let unread = conn.is_streaming_body();
-    let status = response.status();
+    // The status the client gets (`send_response` answers a 1xx with 500).
+    let status = match response.status() {
+        s if s.is_informational() => StatusCode::INTERNAL_SERVER_ERROR,
+        s => s,
+    };
     let sent = send_response(shared, conn, response, wbuf, stream).await;
     let linger = unread && conn.is_done();
     if let (Some(log), Some((start, method, target, version))) = (&shared.log, logged) {
