@@ -102,8 +102,13 @@ impl TcpListener {
         }
     }
 
-    /// The connections, as a stream (a [`coro::AsyncGen`]); it ends after
-    /// the first error, which it yields. The stream is `Send`.
+    /// The connections, as a stream (a [`coro::AsyncGen`]) that goes on
+    /// after an error, as gevent's `StreamServer` does: it yields the error
+    /// and accepts again. After one that is not about a single connection
+    /// (out of descriptors or memory, say) it first waits 10 ms, so that
+    /// it does not spin while the process is short of them. It ends only
+    /// after an error that says the listener itself cannot accept
+    /// (`InvalidInput`, `Unsupported`). The stream is `Send`.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
             inner: coro::AsyncGen::new_send(move |co| async move {
@@ -113,8 +118,15 @@ impl TcpListener {
                             co.yield_(Ok(s)).await;
                         }
                         Err(e) => {
+                            let kind = e.kind();
                             co.yield_(Err(e)).await;
-                            return;
+                            match kind {
+                                io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported => return,
+                                io::ErrorKind::ConnectionAborted
+                                | io::ErrorKind::ConnectionReset
+                                | io::ErrorKind::Interrupted => {}
+                                _ => crate::sleep(std::time::Duration::from_millis(10)).await,
+                            }
                         }
                     }
                 }
