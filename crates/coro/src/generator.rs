@@ -246,6 +246,11 @@ impl<Y, R, T, E, B: ?Sized + Future<Output = R>> Gen<Y, R, Result<T, E>, B> {
     }
 }
 
+/// Each item is a yielded value; the iteration ends when the body
+/// returns, and also when a resume fails (a [`GenError`], such as
+/// [`GenError::Blocked`]): an `Iterator` has no room for the error, so a
+/// caller that needs it resumes with [`start`](Gen::start) and
+/// [`send`](Gen::send) instead.
 impl<Y, B: ?Sized + Future<Output = ()>> Iterator for Gen<Y, (), (), B> {
     type Item = Y;
 

@@ -49,21 +49,31 @@ use crate::{Co, Gen, GenError, GenState};
 
 /// Names a greenlet of a [`Greenlets`] set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GreenletId(usize);
+pub struct GreenletId {
+    /// The set the greenlet belongs to (0 for the main greenlet, which
+    /// every set has).
+    set: u64,
+    /// Its number in the set (0 for the main greenlet).
+    n: usize,
+}
 
 impl GreenletId {
     /// The main greenlet: the caller of [`Greenlets::switch`]. It is every
     /// greenlet's parent unless [`Greenlets::set_parent`] says otherwise,
     /// and it never finishes.
-    pub const MAIN: GreenletId = GreenletId(0);
+    pub const MAIN: GreenletId = GreenletId { set: 0, n: 0 };
 }
+
+/// Numbers sets of greenlets, so that an id of one set means nothing in
+/// another.
+static NEXT_SET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl fmt::Display for GreenletId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if *self == GreenletId::MAIN {
             f.write_str("main")
         } else {
-            write!(f, "greenlet-{}", self.0)
+            write!(f, "greenlet-{}", self.n)
         }
     }
 }
@@ -143,6 +153,8 @@ struct Entry<T> {
 /// type `T`, driven from the main greenlet by [`switch`](Greenlets::switch).
 pub struct Greenlets<T> {
     entries: Vec<Entry<T>>,
+    /// This set's number, in its ids.
+    set: u64,
 }
 
 impl<T: 'static> Default for Greenlets<T> {
@@ -156,6 +168,7 @@ impl<T: 'static> Greenlets<T> {
     pub fn new() -> Self {
         Greenlets {
             entries: Vec::new(),
+            set: NEXT_SET.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -166,7 +179,10 @@ impl<T: 'static> Greenlets<T> {
             body: None,
             parent: GreenletId::MAIN,
         });
-        GreenletId(self.entries.len())
+        GreenletId {
+            set: self.set,
+            n: self.entries.len(),
+        }
     }
 
     /// Gives a reserved greenlet its body (Python's `greenlet(run)`): `run`
@@ -229,7 +245,7 @@ impl<T: 'static> Greenlets<T> {
     /// The greenlet's parent, or `None` for the main greenlet and unknown
     /// ids.
     pub fn parent(&self, id: GreenletId) -> Option<GreenletId> {
-        id.0.checked_sub(1)
+        self.index(id)
             .and_then(|i| self.entries.get(i))
             .map(|e| e.parent)
     }
@@ -237,7 +253,7 @@ impl<T: 'static> Greenlets<T> {
     /// Whether the greenlet has finished (returned, panicked or failed).
     /// The main greenlet and unknown or unbound ids are not dead.
     pub fn is_dead(&self, id: GreenletId) -> bool {
-        id.0.checked_sub(1)
+        self.index(id)
             .and_then(|i| self.entries.get(i))
             .and_then(|e| e.body.as_ref())
             .is_some_and(Gen::is_complete)
@@ -301,9 +317,18 @@ impl<T: 'static> Greenlets<T> {
     }
 
     fn entry_mut(&mut self, id: GreenletId) -> Result<&mut Entry<T>, GreenletError> {
-        id.0.checked_sub(1)
+        self.index(id)
             .and_then(|i| self.entries.get_mut(i))
             .ok_or(GreenletError::Unknown(id))
+    }
+
+    /// Where greenlet `id` of this set is in `entries` (`None` for the
+    /// main greenlet, and for an id of another set).
+    fn index(&self, id: GreenletId) -> Option<usize> {
+        if id.set != self.set {
+            return None;
+        }
+        id.n.checked_sub(1)
     }
 }
 
@@ -311,7 +336,13 @@ impl<T> fmt::Debug for Greenlets<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_map();
         for (i, e) in self.entries.iter().enumerate() {
-            list.entry(&GreenletId(i + 1), &e.body);
+            list.entry(
+                &GreenletId {
+                    set: self.set,
+                    n: i + 1,
+                },
+                &e.body,
+            );
         }
         list.finish()
     }

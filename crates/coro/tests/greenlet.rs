@@ -131,10 +131,12 @@ fn a_greenlet_may_switch_to_itself() {
 #[test]
 fn errors_are_values() {
     let mut hub: Greenlets<u8> = Greenlets::new();
-    let bogus = {
-        // An id from a larger set, which this one never reaches.
+    let (bogus, stranger) = {
+        // Ids of another set: one this set never reaches, and one whose
+        // number this set is about to have (an id is not a number only).
         let mut other: Greenlets<u8> = Greenlets::new();
-        (0..100).map(|_| other.reserve()).last().unwrap()
+        let first = other.spawn(|_g, v| async move { v });
+        ((0..100).map(|_| other.reserve()).last().unwrap(), first)
     };
     assert_eq!(hub.switch(bogus, 0), Err(GreenletError::Unknown(bogus)));
     let empty = hub.reserve();
@@ -149,6 +151,12 @@ fn errors_are_values() {
         Err(GreenletError::ParentCycle(empty))
     );
     let a = hub.spawn(|_g, v| async move { v });
+    assert_ne!(a, stranger);
+    assert_eq!(
+        hub.switch(stranger, 0),
+        Err(GreenletError::Unknown(stranger))
+    );
+    assert!(!hub.is_dead(stranger) && hub.parent(stranger).is_none());
     hub.set_parent(a, empty).unwrap();
     assert_eq!(
         hub.set_parent(empty, a),
@@ -177,7 +185,10 @@ fn errors_are_values() {
     ] {
         assert!(!e.to_string().is_empty());
     }
-    assert!(format!("{hub:?}").contains("greenlet") || format!("{hub:?}").contains("GreenletId"));
+    // One entry per greenlet of the set, with its state.
+    let debug = format!("{hub:?}");
+    assert_eq!(debug.matches("GreenletId").count(), 4, "{debug}");
+    assert!(debug.contains("finished"), "{debug}");
 }
 
 #[test]
