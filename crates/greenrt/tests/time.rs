@@ -190,6 +190,55 @@ fn sleep_outside_a_hub_works_on_another_executor() {
     assert!(t.elapsed() >= Duration::from_millis(5));
 }
 
+/// Threads of this process named `greenrt-sleep` (sleep helpers).
+#[cfg(target_os = "linux")]
+fn sleep_helpers() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .filter_map(Result::ok)
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "greenrt-sleep")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(target_os = "linux")]
+#[cfg_attr(
+    miri,
+    ignore = "counts threads in /proc, which miri's threads are not in"
+)]
+#[test]
+fn a_cancelled_sleep_outside_a_hub_leaves_no_thread_behind() {
+    // An hour-long timeout around a future that is pending once: the
+    // timeout's sleep starts its helper thread, then is dropped.
+    let r = futures_executor::block_on(timeout(Duration::from_secs(3600), async {
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            if std::mem::take(&mut first) {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(7)
+            }
+        })
+        .await
+    }));
+    assert_eq!(r, Ok(7));
+    // The helper is gone (other tests' short sleeps may come and go).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleep_helpers() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a sleep helper outlived its sleep"
+        );
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn a_clock_shared_by_two_hubs_wakes_both() {
     let clock = ManualClock::without_auto_advance();

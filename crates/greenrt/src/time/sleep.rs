@@ -60,9 +60,19 @@ enum Reg {
 
 /// A sleep outside any hub: a helper thread wakes the task at the deadline.
 struct HelperSleep {
-    /// (fired, the waker to wake)
-    state: Arc<Mutex<(bool, Option<Waker>)>>,
+    state: Arc<Mutex<HelperState>>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// What a sleep outside any hub shares with its helper thread.
+#[derive(Default)]
+struct HelperState {
+    /// The deadline passed.
+    fired: bool,
+    /// The waker to wake then.
+    waker: Option<Waker>,
+    /// The sleep was dropped or reset: the helper leaves at once.
+    cancelled: bool,
 }
 
 impl Sleep {
@@ -81,11 +91,12 @@ impl Sleep {
     fn cancel(&mut self) {
         let reg = std::mem::replace(&mut self.reg, Reg::None);
         if let Reg::Thread(h) = reg {
-            // Past the deadline the helper is finishing: join it, so that no
-            // thread outlives its sleep. Before it, leave it to finish alone.
-            if Instant::now() >= self.deadline {
-                drop(h.thread.join());
-            }
+            // Told to leave, and woken from its wait: no thread outlives
+            // its sleep (a cancelled hour-long timeout would otherwise keep
+            // one for the hour).
+            h.state.lock().unwrap_or_else(|e| e.into_inner()).cancelled = true;
+            h.thread.thread().unpark();
+            drop(h.thread.join());
             return;
         }
         if let Reg::Hub { uid, key } = reg {
@@ -143,14 +154,17 @@ impl Sleep {
         match &self.reg {
             Reg::Thread(h) => {
                 let mut g = h.state.lock().unwrap_or_else(|e| e.into_inner());
-                if g.0 {
+                if g.fired {
                     return Poll::Ready(());
                 }
-                g.1 = Some(cx.waker().clone());
+                g.waker = Some(cx.waker().clone());
                 Poll::Pending
             }
             _ => {
-                let state = Arc::new(Mutex::new((false, Some(cx.waker().clone()))));
+                let state = Arc::new(Mutex::new(HelperState {
+                    waker: Some(cx.waker().clone()),
+                    ..HelperState::default()
+                }));
                 let s = state.clone();
                 let deadline = self.deadline;
                 let spawned = std::thread::Builder::new()
@@ -158,16 +172,20 @@ impl Sleep {
                     .spawn(move || {
                         crate::affinity::unpin_current();
                         loop {
+                            if s.lock().unwrap_or_else(|e| e.into_inner()).cancelled {
+                                return;
+                            }
                             let now = Instant::now();
                             if now >= deadline {
                                 break;
                             }
-                            std::thread::sleep(deadline - now);
+                            // Unparked early when the sleep is cancelled.
+                            std::thread::park_timeout(deadline - now);
                         }
                         let w = {
                             let mut g = s.lock().unwrap_or_else(|e| e.into_inner());
-                            g.0 = true;
-                            g.1.take()
+                            g.fired = true;
+                            g.waker.take()
                         };
                         if let Some(w) = w {
                             w.wake();
