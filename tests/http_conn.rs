@@ -286,6 +286,25 @@ fn empty_lines_do_not_keep_an_idle_connection_open() {
 }
 
 #[test]
+fn a_panicking_access_log_loses_its_line_not_the_connection() {
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .access_log(|entry| panic!("log failure on purpose: {entry}"))
+        .spawn(app)
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    for path in ["/one", "/two"] {
+        c.send(get(path).as_bytes());
+        assert_eq!(c.read().unwrap().text(), path);
+    }
+    // An error answer is logged too, and survives it as well.
+    c.send(b"GARBAGE\r\n\r\n");
+    assert_eq!(c.read().unwrap().status, 400);
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn slow_heads_get_408_and_idle_connections_close() {
     let limits = Limits {
         header_read_timeout: Duration::from_millis(100),

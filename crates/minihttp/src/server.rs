@@ -348,7 +348,7 @@ impl Server {
 
     /// Calls `f` with a [`LogEntry`] after each response (the access log).
     /// Off by default; when on, each request costs a clock read and a copy
-    /// of its target.
+    /// of its target. A panic in `f` loses that line, not the connection.
     pub fn access_log(mut self, f: impl Fn(&LogEntry<'_>) + Send + Sync + 'static) -> Server {
         self.log = Some(Arc::new(f));
         self
@@ -943,8 +943,9 @@ async fn linger_close(stream: &TcpStream, rbuf: &mut ReadBuf) {
 
 /// Logs a response to a request that could not be parsed.
 fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
-    if let Some(log) = &shared.log {
-        log(&LogEntry {
+    log_entry(
+        shared,
+        &LogEntry {
             client: peer,
             method: "-",
             target: "-",
@@ -952,7 +953,15 @@ fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
             status,
             bytes: 0,
             elapsed: Duration::ZERO,
-        });
+        },
+    );
+}
+
+/// Calls the access log, if there is one. A log that panics loses its
+/// line, not the connection.
+fn log_entry<H>(shared: &Shared<H>, entry: &LogEntry<'_>) {
+    if let Some(log) = &shared.log {
+        let _ = catch_unwind(AssertUnwindSafe(|| log(entry)));
     }
 }
 
@@ -1031,16 +1040,19 @@ async fn respond<H: Handler>(
     };
     let sent = send_response(shared, conn, response, wbuf, stream).await;
     let linger = unread && conn.is_done();
-    if let (Some(log), Some((start, method, target, version))) = (&shared.log, logged) {
-        log(&LogEntry {
-            client: peer,
-            method: method.as_str(),
-            target: &target,
-            version: version.as_str(),
-            status,
-            bytes: *sent.as_ref().unwrap_or(&0),
-            elapsed: start.elapsed(),
-        });
+    if let Some((start, method, target, version)) = logged {
+        log_entry(
+            shared,
+            &LogEntry {
+                client: peer,
+                method: method.as_str(),
+                target: &target,
+                version: version.as_str(),
+                status,
+                bytes: *sent.as_ref().unwrap_or(&0),
+                elapsed: start.elapsed(),
+            },
+        );
     }
     sent.map(|_| linger)
 }
