@@ -387,11 +387,23 @@ fn a_refused_datagram_is_reported_once_and_the_socket_waits_again() {
             };
             let a = UdpSocket::bind("127.0.0.1:0").unwrap();
             a.connect(closed).unwrap();
+            // A second socket, waiting for a datagram sent after the
+            // refused one: its read ends only once the reactor has taken
+            // the events, the refusal's error event among them (which must
+            // come before the read of `a` below consumes the error itself,
+            // after which the kernel reports no event).
+            let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut b_buf = [0u8; 4];
+            let mut b_recv = std::pin::pin!(b.recv_from(&mut b_buf));
+            let waiting = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(b_recv.as_mut().poll(cx).is_pending())
+            })
+            .await;
+            assert!(waiting);
             a.send(b"anyone?").await.unwrap();
-            // The hub waits in the reactor meanwhile, which takes the
-            // refusal's error event (before the read below consumes the
-            // error itself, after which the kernel reports no event).
-            greenrt::sleep(Duration::from_millis(20)).await;
+            let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+            c.send_to(b"ping", b.local_addr().unwrap()).await.unwrap();
+            assert_eq!(b_recv.await.unwrap().0, 4);
             let mut buf = [0u8; 16];
             // The port's refusal comes back as an error, once.
             let first = a.recv(&mut buf).await.map_err(|e| e.kind());

@@ -200,13 +200,14 @@ impl<Y, S> Future for Yield<'_, Y, S> {
 // What a yield does off its fast path, out of line: the less code `poll`
 // inlines into a body, the likelier the body is inlined into its resume.
 impl<Y, S> Yield<'_, Y, S> {
-    /// `raw::not_found` under a context that carries no frame.
+    /// `raw::not_found` under a context that carries no frame (the poll
+    /// tried `raw::mark_carried` first).
     #[cold]
     #[inline(never)]
     fn not_found_elsewhere(&mut self, cx: &Context<'_>) -> Poll<S> {
         let waiting = self.stage.woke();
         self.stage.set_woke();
-        raw::not_found(cx, waiting)
+        raw::not_found_elsewhere(cx, waiting)
     }
 
     /// `raw::suspend_foreign`, noting that this yield woke its context.

@@ -492,9 +492,11 @@ pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
     true
 }
 
+/// The part of [`not_found`] for a context that carries no frame of this
+/// thread: [`misuse`], and [`suspend_foreign`] after a miss.
 #[cold]
 #[inline(never)]
-fn not_found_elsewhere<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
+pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
     if misuse(cx) {
         return suspend_foreign(cx, waiting, false);
     }

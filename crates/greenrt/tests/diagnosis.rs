@@ -166,48 +166,6 @@ fn a_wait_another_thread_can_end_is_not_a_deadlock() {
 }
 
 #[test]
-fn a_greenlet_dropped_on_another_thread_leaves_no_join_edge_behind() {
-    // The root polls a greenlet once (recording a join edge for its waker),
-    // moves it to another thread, which drops it, and then waits for an
-    // event that a thread sets a little later. A stale edge would count
-    // the root's waker in the event as one of the hub's own, and the hub
-    // would report a deadlock instead of waiting.
-    let ev = Arc::new(Event::new());
-    let (tx, rx) = mpsc::channel::<()>();
-    let e = ev.clone();
-    let setter = std::thread::spawn(move || {
-        rx.recv().unwrap();
-        // Long enough for the hub to go idle and look for a deadlock; the
-        // outcome does not depend on it.
-        std::thread::sleep(Duration::from_millis(100));
-        e.set();
-    });
-    let r = try_run(async move {
-        let gate = Arc::new(Event::new());
-        let g2 = gate.clone();
-        let mut g = spawn(async move { g2.wait_async().await });
-        std::future::poll_fn(|cx| {
-            assert!(std::pin::Pin::new(&mut g).poll(cx).is_pending());
-            std::task::Poll::Ready(())
-        })
-        .await;
-        std::thread::spawn(move || drop(g)).join().unwrap();
-        gate.set();
-        let mut wait = std::pin::pin!(ev.wait_async());
-        std::future::poll_fn(|cx| {
-            assert!(wait.as_mut().poll(cx).is_pending());
-            std::task::Poll::Ready(())
-        })
-        .await;
-        tx.send(()).unwrap();
-        wait.await;
-        "woken"
-    });
-    assert_eq!(r, Ok("woken"));
-    setter.join().unwrap();
-}
-
-#[test]
 fn a_pending_timer_is_not_a_deadlock() {
     let r = try_run(async {
         greenrt::sleep(Duration::from_millis(1)).await;

@@ -129,8 +129,8 @@ enum Mode {
     },
 }
 
-/// The next state of a chunk extension after byte `b`, if `b` may come
-/// there (RFC 9112 section 7.1.1: `*( BWS ";" BWS name [ BWS "=" BWS
+/// The next state of a chunk extension (or of the whitespace before one)
+/// after byte `b`, if `b` may come there (RFC 9112 section 7.1.1: `*( BWS ";" BWS name [ BWS "=" BWS
 /// ( token / quoted-string ) ] )`). A lenient extension parser is a
 /// smuggling vector: a proxy in front that parses differently would frame
 /// the body differently.
@@ -138,7 +138,8 @@ fn extension(state: Chunked, b: u8) -> Option<Chunked> {
     use crate::method::is_tchar;
     let ws = b == b' ' || b == b'\t';
     Some(match state {
-        Chunked::ExtPreName if ws => state,
+        Chunked::SizeWs | Chunked::ExtPreName if ws => state,
+        Chunked::SizeWs if b == b';' => Chunked::ExtPreName,
         Chunked::ExtPreName | Chunked::ExtName if is_tchar(b) => Chunked::ExtName,
         Chunked::ExtName | Chunked::ExtPostName if ws => Chunked::ExtPostName,
         Chunked::ExtName | Chunked::ExtPostName if b == b'=' => Chunked::ExtPreValue,
@@ -279,21 +280,11 @@ impl Decoder {
                                 _ => return Err(bad()),
                             },
                         },
-                        Chunked::SizeWs => {
-                            // Counted with the extensions: whitespace is
-                            // framing too, and must not go on forever.
-                            *ext += 1;
-                            *ext_total += 1;
-                            if *ext > MAX_EXTENSIONS || *ext_total > MAX_EXTENSIONS {
-                                return Err(bad());
-                            }
-                            match b {
-                                b' ' | b'\t' => {}
-                                b';' => *state = Chunked::ExtPreName,
-                                _ => return Err(bad()),
-                            }
-                        }
-                        Chunked::ExtPreName
+                        // Whitespace after the size counts with the
+                        // extensions: it is framing too, and must not go on
+                        // forever.
+                        Chunked::SizeWs
+                        | Chunked::ExtPreName
                         | Chunked::ExtName
                         | Chunked::ExtPostName
                         | Chunked::ExtPreValue

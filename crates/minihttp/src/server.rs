@@ -719,10 +719,6 @@ async fn serve_conn<H: Handler>(
                 // larger than it must be, and no large future moved in and
                 // out of it per request.
                 Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
-                    // The next head's time counts from its own first byte,
-                    // not from this one's, and so does the next idle time.
-                    head_started = None;
-                    idle_started = None;
                     let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
                     {
                         Ok(fut) => {
@@ -745,36 +741,13 @@ async fn serve_conn<H: Handler>(
                     {
                         break 'conn;
                     }
-                    // A batch of answers is bounded: a client that
-                    // pipelines many requests and reads nothing holds at
-                    // most this much here (and waits on the write timeout).
-                    if wbuf.len() >= FLUSH_AT {
-                        if send_all(&stream, &wbuf, limits.write_timeout)
-                            .await
-                            .is_err()
-                        {
-                            break 'conn;
-                        }
-                        wbuf.clear();
-                    }
                 }
                 Ok(Next::Request(req)) => {
-                    head_started = None;
-                    idle_started = None;
                     match respond(&shared, &mut conn, req, peer, &mut wbuf, &stream, &mut rbuf)
                         .await
                     {
                         Ok(close_lingering) => linger |= close_lingering,
                         Err(_) => break 'conn,
-                    }
-                    if wbuf.len() >= FLUSH_AT {
-                        if send_all(&stream, &wbuf, limits.write_timeout)
-                            .await
-                            .is_err()
-                        {
-                            break 'conn;
-                        }
-                        wbuf.clear();
                     }
                 }
                 Ok(Next::Continue) => {
@@ -788,6 +761,23 @@ async fn serve_conn<H: Handler>(
                     linger = true;
                     break;
                 }
+            }
+            // A request was answered (every other outcome left the loop).
+            // The next head's time counts from its own first byte, not from
+            // this one's, and so does the next idle time.
+            head_started = None;
+            idle_started = None;
+            // A batch of answers is bounded: a client that pipelines many
+            // requests and reads nothing holds at most this much here (and
+            // waits on the write timeout).
+            if wbuf.len() >= FLUSH_AT {
+                if send_all(&stream, &wbuf, limits.write_timeout)
+                    .await
+                    .is_err()
+                {
+                    break 'conn;
+                }
+                wbuf.clear();
             }
         }
         if !wbuf.is_empty()
@@ -1033,11 +1023,9 @@ async fn respond<H: Handler>(
     // A body left unread on a connection that now closes: close lingering,
     // or the unread bytes could reset the connection and destroy the answer.
     let unread = conn.is_streaming_body();
-    // The status the client gets (`send_response` answers a 1xx with 500).
-    let status = match response.status() {
-        s if s.is_informational() => StatusCode::INTERNAL_SERVER_ERROR,
-        s => s,
-    };
+    // Mended here already, so that the log shows the status the client gets.
+    let response = mend_final(response);
+    let status = response.status();
     let sent = send_response(shared, conn, response, wbuf, stream).await;
     let linger = unread && conn.is_done();
     if let Some((start, method, target, version)) = logged {
@@ -1071,15 +1059,7 @@ fn send_response<'a, H>(
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
 ) -> SendBody<'a> {
-    let status = response.status();
-    if status.is_informational() {
-        // A 1xx is never a final answer: a client would keep waiting for one.
-        response = Response::error(StatusCode::INTERNAL_SERVER_ERROR);
-    } else if status == StatusCode::RESET_CONTENT {
-        // 205 carries no content (RFC 9110 section 15.3.6), and unlike 204
-        // it is framed: `Content-Length: 0`.
-        response.set_body(Body::Empty);
-    }
+    response = mend_final(response);
     if shared.shutdown.is_set() {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
@@ -1108,6 +1088,21 @@ fn send_response<'a, H>(
         ))),
         b => SendBody::Done(Some(Ok(b.len().unwrap_or(0)))),
     }
+}
+
+/// A handler's answer as it can be sent as a final answer: a 1xx is never
+/// one (a client would keep waiting for it), so it becomes a 500; a 205
+/// carries no content (RFC 9110 section 15.3.6) and, unlike a 204, is
+/// framed (`Content-Length: 0`).
+fn mend_final(mut response: Response) -> Response {
+    let status = response.status();
+    if status.is_informational() {
+        return Response::error(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    if status == StatusCode::RESET_CONTENT {
+        response.set_body(Body::Empty);
+    }
+    response
 }
 
 /// The future of [`send_response`].

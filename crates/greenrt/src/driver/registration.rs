@@ -62,17 +62,6 @@ impl Direction {
             Direction::Write => WRITABLE,
         }
     }
-
-    /// The bits an operation clears when it would block: the closed bit
-    /// too, since a `WouldBlock` shows the direction is neither closed nor
-    /// failed. (An error event sets it on any socket, and on a UDP socket
-    /// the error, a refused datagram, is reported once: kept, it would
-    /// keep the direction ready for operations that only say
-    /// `WouldBlock`.) A short read, by contrast, keeps it: a FIN that came
-    /// with the last bytes is still to be read.
-    fn would_block_bits(self) -> usize {
-        self.mask()
-    }
 }
 
 /// The readiness of one source, shared by its registration and the reactor.
@@ -233,8 +222,15 @@ impl Registration {
                 Poll::Pending => return Poll::Pending,
             };
             match op() {
+                // Would block: the direction is neither ready nor closed nor
+                // failed, so its closed bit goes too. (An error event sets
+                // it on any socket, and a UDP socket reports its error, a
+                // refused datagram, once: kept, the bit would keep the
+                // direction ready for operations that only say
+                // `WouldBlock`.) A short transfer, by contrast, keeps it: a
+                // FIN that came with the last bytes is still to be read.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.clear_bits(seen, dir.would_block_bits());
+                    self.clear_bits(seen, dir.mask());
                 }
                 Ok(r) => {
                     if drained(&r) {

@@ -246,6 +246,16 @@ impl Hub {
         live
     }
 
+    /// Join edges that still count a waker.
+    #[cfg(test)]
+    pub(crate) fn live_edges(&self) -> usize {
+        self.edges
+            .borrow()
+            .iter()
+            .filter(|(_, live)| live.load(Ordering::Acquire))
+            .count()
+    }
+
     /// Removes the join edge whose handle is `live` (and any whose flag was
     /// cleared from another thread).
     pub(crate) fn remove_edge(&self, live: &Arc<AtomicBool>) {

@@ -292,3 +292,39 @@ impl<T> fmt::Debug for Greenlet<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::Poll;
+
+    use sync_prims::Event;
+
+    use crate::hub;
+
+    fn live_edges() -> usize {
+        hub::with_current(|h| h.live_edges()).expect("on a hub")
+    }
+
+    /// A stale edge would count a waker that is gone as one of the hub's
+    /// own, and the deadlock diagnosis would then miss a wake-up that can
+    /// still come from outside.
+    #[test]
+    fn a_greenlet_dropped_on_another_thread_leaves_no_join_edge_behind() {
+        crate::run(async {
+            let gate = Arc::new(Event::new());
+            let g2 = gate.clone();
+            let mut g = crate::spawn(async move { g2.wait_async().await });
+            // One poll of the greenlet records the root's join edge.
+            let pending = poll_fn(|cx| Poll::Ready(Pin::new(&mut g).poll(cx).is_pending())).await;
+            assert!(pending);
+            assert_eq!(live_edges(), 1);
+            // Moved to another thread and dropped there: the edge goes too.
+            std::thread::spawn(move || drop(g)).join().unwrap();
+            assert_eq!(live_edges(), 0);
+            gate.set();
+        });
+    }
+}
