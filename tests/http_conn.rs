@@ -54,6 +54,30 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::stream(chunks));
             r
         }
+        "/fails-at-once" => {
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                // Fails before its first chunk: nothing of the answer is
+                // sent yet.
+                let fail = true;
+                if fail {
+                    panic!("body stream failure on purpose");
+                }
+                co.yield_(b"never".to_vec()).await;
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::stream(chunks));
+            r
+        }
+        "/short-file" => {
+            // Promises 10 bytes of a file that has 5.
+            let path = std::env::temp_dir().join(format!("http-conn-short-{}", std::process::id()));
+            std::fs::write(&path, b"12345").unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let _ = std::fs::remove_file(&path);
+            let mut r = Response::text("");
+            r.set_body(Body::File(minihttp::FileBody::new(file, 0, 10)));
+            r
+        }
         "/interim" => Response::new(StatusCode::CONTINUE),
         "/big" => Response::text("b".repeat(100_000)),
         "/gate" => {
@@ -195,24 +219,43 @@ fn a_panicking_handler_answers_500_and_the_connection_goes_on() {
 #[test]
 fn a_body_stream_that_panics_never_passes_for_a_whole_response() {
     let server = serve(Limits::default());
-    // Chunked (HTTP/1.1) and until close (HTTP/1.0): the connection is
-    // reset, so neither client reads what it got as a whole body.
-    for version in ["1.1", "1.0"] {
-        let mut c = Client::connect(server.local_addr());
-        c.send(format!("GET /stream-panics HTTP/{version}\r\nHost: t\r\n\r\n").as_bytes());
-        let err = c.read().expect_err("no whole response");
-        assert!(
-            matches!(
-                err.kind(),
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
-            ),
-            "HTTP/{version}: {err:?}"
-        );
-    }
+    // Chunked (HTTP/1.1): the body ends without its last chunk, at an
+    // orderly close, and the answer pipelined before it arrives whole.
+    let mut c = Client::connect(server.local_addr());
+    c.send(format!("{}{}", get("/fine"), get("/stream-panics")).as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/fine");
+    let err = c.read().expect_err("no whole response");
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err:?}");
+    // Until close (HTTP/1.0): an orderly close would pass for the end of
+    // the body, so the connection is reset.
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"GET /stream-panics HTTP/1.0\r\nHost: t\r\n\r\n");
+    let err = c.read().expect_err("no whole response");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err:?}");
     // The server goes on.
     let mut other = Client::connect(server.local_addr());
     other.send(get("/after").as_bytes());
     assert_eq!(other.read().unwrap().text(), "/after");
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_body_that_fails_before_it_is_sent_is_answered_500_after_the_answers_before_it() {
+    let server = serve(Limits::default());
+    for path in ["/fails-at-once", "/short-file"] {
+        let mut c = Client::connect(server.local_addr());
+        // Pipelined: the first answer waits in the same batch as the
+        // failing one, and must not be lost with it.
+        c.send(format!("{}{}{}", get("/fine"), get(path), get("/never")).as_bytes());
+        let r = c.read().unwrap();
+        assert_eq!((r.status, r.text()), (200, "/fine".to_string()), "{path}");
+        let r = c.read().unwrap();
+        assert_eq!(r.status, 500, "{path}");
+        assert_eq!(r.header("connection"), Some("close"), "{path}");
+        // The connection ends there: the request after it is not answered.
+        let end = c.read().expect_err("closed after the 500");
+        assert_eq!(end.kind(), std::io::ErrorKind::UnexpectedEof, "{path}");
+    }
     server.shutdown().unwrap();
 }
 

@@ -113,8 +113,11 @@ impl Client {
         } else if resp.header("transfer-encoding") == Some("chunked") {
             loop {
                 let mut size = String::new();
-                self.reader.read_line(&mut size)?;
-                let n = usize::from_str_radix(size.trim(), 16).unwrap();
+                if self.reader.read_line(&mut size)? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let n = usize::from_str_radix(size.trim(), 16)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, size.clone()))?;
                 if n == 0 {
                     let mut end = String::new();
                     self.reader.read_line(&mut end)?;

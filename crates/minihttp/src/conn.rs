@@ -260,6 +260,9 @@ pub struct Conn {
     read: ReadState,
     write: WriteState,
     owed: VecDeque<Owed>,
+    /// The request the last response answered (see
+    /// [`Conn::replace_with_error`]).
+    last: Owed,
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
@@ -282,6 +285,11 @@ impl Conn {
             read: ReadState::Head,
             write: WriteState::Open,
             owed: VecDeque::new(),
+            last: Owed {
+                version: Version::Http11,
+                head: false,
+                keep_alive: false,
+            },
             eof: false,
             failed: false,
             stream_bodies: false,
@@ -647,6 +655,7 @@ impl Conn {
             head: false,
             keep_alive: false,
         });
+        self.last = owed;
         if matches!(self.write, WriteState::Closed) {
             return Framing::None;
         }
@@ -780,6 +789,44 @@ impl Conn {
                 keep_alive: false,
             });
         }
+        self.encode_response(&response, out);
+    }
+
+    /// Replaces the response last encoded, which starts at `out[start..]`
+    /// and of which nothing has been sent, with a `500 Internal Server
+    /// Error` that closes the connection: its body could not be produced
+    /// (a file that could not be read, a stream that failed first).
+    ///
+    /// The answers encoded before it, in `out[..start]`, are kept, so that
+    /// nothing already answered is lost.
+    ///
+    /// ```
+    /// use minihttp::{Conn, Limits, Next, ReadBuf, Response};
+    /// let mut conn = Conn::new(Limits::default());
+    /// let mut buf = ReadBuf::new();
+    /// buf.extend_from_slice(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    /// let mut out = Vec::new();
+    /// let Next::Request(_) = conn.poll_request(&mut buf).unwrap() else { panic!() };
+    /// conn.encode_response(&Response::text("a"), &mut out);
+    /// let Next::Request(_) = conn.poll_request(&mut buf).unwrap() else { panic!() };
+    /// // The body of /b turns out to be unreadable, before anything is sent.
+    /// let start = out.len();
+    /// conn.encode_response(&Response::text("b"), &mut out);
+    /// conn.replace_with_error(start, &mut out);
+    /// let text = String::from_utf8(out).unwrap();
+    /// assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+    /// assert!(text[start..].starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+    /// assert!(text[start..].contains("connection: close\r\n"));
+    /// assert!(conn.is_done());
+    /// ```
+    pub fn replace_with_error(&mut self, start: usize, out: &mut Vec<u8>) {
+        out.truncate(start);
+        self.owed.push_front(self.last);
+        // The replaced response may be the one that closed the write side.
+        self.write = WriteState::Open;
+        let mut response = Response::error(StatusCode::INTERNAL_SERVER_ERROR);
+        // A constant, valid field: cannot fail.
+        let _ = response.headers_mut().insert("connection", "close");
         self.encode_response(&response, out);
     }
 

@@ -57,7 +57,9 @@ pub struct FileBody {
 
 impl FileBody {
     /// `len` bytes of `file` from `offset`. If the file turns out shorter
-    /// while it is sent, the connection is closed (the length was promised).
+    /// (or unreadable) while it is sent, the length promised cannot be
+    /// kept: the server answers 500 instead if nothing of the answer was
+    /// sent yet, and otherwise closes the connection after a short body.
     pub fn new(file: std::fs::File, offset: u64, len: u64) -> FileBody {
         FileBody { file, offset, len }
     }

@@ -735,11 +735,11 @@ async fn serve_conn<H: Handler>(
                         }
                         Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
                     };
-                    if send_response(&shared, &mut conn, response, &mut wbuf, &stream)
-                        .await
-                        .is_err()
-                    {
-                        break 'conn;
+                    let start = wbuf.len();
+                    match send_response(&shared, &mut conn, response, &mut wbuf, &stream).await {
+                        Ok(_) => {}
+                        Err(Failed::Unsent) => conn.replace_with_error(start, &mut wbuf),
+                        Err(Failed::Write | Failed::Partial) => break 'conn,
                     }
                 }
                 Ok(Next::Request(req)) => {
@@ -960,6 +960,8 @@ fn log_entry<H>(shared: &Shared<H>, entry: &LogEntry<'_>) {
 /// the connection must close; `Ok(true)`, that the connection ends with a
 /// lingering close: a streamed request body failed and its error was
 /// answered, or it was left unread and the answer closes the connection.
+/// A body that failed before any of its answer was sent is answered 500
+/// instead (and the log says so).
 async fn respond<H: Handler>(
     shared: &Shared<H>,
     conn: &mut Conn,
@@ -968,7 +970,7 @@ async fn respond<H: Handler>(
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
     rbuf: &mut ReadBuf,
-) -> io::Result<bool> {
+) -> Result<bool, Failed> {
     let logged = shared.log.as_ref().map(|_| {
         (
             Instant::now(),
@@ -1025,8 +1027,14 @@ async fn respond<H: Handler>(
     let unread = conn.is_streaming_body();
     // Mended here already, so that the log shows the status the client gets.
     let response = mend_final(response);
-    let status = response.status();
-    let sent = send_response(shared, conn, response, wbuf, stream).await;
+    let mut status = response.status();
+    let start = wbuf.len();
+    let mut sent = send_response(shared, conn, response, wbuf, stream).await;
+    if let Err(Failed::Unsent) = sent {
+        conn.replace_with_error(start, wbuf);
+        status = StatusCode::INTERNAL_SERVER_ERROR;
+        sent = Ok(0);
+    }
     let linger = unread && conn.is_done();
     if let Some((start, method, target, version)) = logged {
         log_entry(
@@ -1105,16 +1113,36 @@ fn mend_final(mut response: Response) -> Response {
     response
 }
 
+/// How sending an answer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failed {
+    /// The connection failed (a write error or timeout): it closes.
+    Write,
+    /// The body could not be produced, and nothing of its answer has been
+    /// sent: the answer is still in the write buffer, where it can be
+    /// replaced.
+    Unsent,
+    /// The body failed after part of its answer was sent: the connection
+    /// closes, and the client sees a short body.
+    Partial,
+}
+
+impl From<io::Error> for Failed {
+    fn from(_: io::Error) -> Failed {
+        Failed::Write
+    }
+}
+
 /// The future of [`send_response`].
 enum SendBody<'a> {
-    Done(Option<io::Result<u64>>),
-    Boxed(Pin<Box<dyn Future<Output = io::Result<u64>> + 'a>>),
+    Done(Option<Result<u64, Failed>>),
+    Boxed(Pin<Box<dyn Future<Output = Result<u64, Failed>> + 'a>>),
 }
 
 impl Future for SendBody<'_> {
-    type Output = io::Result<u64>;
+    type Output = Result<u64, Failed>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<io::Result<u64>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<u64, Failed>> {
         match self.get_mut() {
             SendBody::Done(r) => Poll::Ready(r.take().unwrap_or(Ok(0))),
             SendBody::Boxed(f) => f.as_mut().poll(cx),
@@ -1261,13 +1289,16 @@ async fn send_file(
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
     limit: Duration,
-) -> io::Result<u64> {
+) -> Result<u64, Failed> {
     let FileBody {
         mut file,
         offset,
         len,
     } = body;
-    file.seek(SeekFrom::Start(offset))?;
+    // Until the first flush, a failure of the file leaves its whole answer
+    // in `wbuf`.
+    let mut failed = Failed::Unsent;
+    file.seek(SeekFrom::Start(offset)).map_err(|_| failed)?;
     let mut left = len;
     while left > 0 {
         let start = wbuf.len();
@@ -1279,16 +1310,17 @@ async fn send_file(
                 r => break r,
             }
         };
-        let n = n.inspect_err(|_| wbuf.truncate(start))?;
+        let n = n.unwrap_or(0);
         wbuf.truncate(start + n);
         if n == 0 {
-            // The file shrank: the promised length cannot be kept.
-            return Err(io::ErrorKind::UnexpectedEof.into());
+            // Unreadable, or shrunk: the promised length cannot be kept.
+            return Err(failed);
         }
         left -= n as u64;
         if wbuf.len() >= FLUSH_AT {
             send_all(stream, wbuf, limit).await?;
             wbuf.clear();
+            failed = Failed::Partial;
         }
     }
     Ok(len)
@@ -1303,8 +1335,25 @@ async fn send_stream(
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
     limit: Duration,
-) -> io::Result<u64> {
+) -> Result<u64, Failed> {
     let mut sent = 0u64;
+    // Until the first flush, a failure of the stream leaves its whole
+    // answer in `wbuf`.
+    let mut flushed = false;
+    // A stream that failed (an error or a panic), or broke its promised
+    // length: the response cannot be finished. With part of it sent, a
+    // body sent until close would look complete at an orderly close: the
+    // connection is reset instead, so that no client takes it for a whole
+    // body (a short chunked or counted body tells by itself).
+    let failed = |flushed: bool| {
+        if !flushed {
+            return Failed::Unsent;
+        }
+        if framing == Framing::UntilClose {
+            let _ = stream.set_linger(Some(Duration::ZERO));
+        }
+        Failed::Partial
+    };
     loop {
         let next = match poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
             Poll::Ready(c) => c,
@@ -1312,39 +1361,32 @@ async fn send_stream(
                 if !wbuf.is_empty() {
                     send_all(stream, wbuf, limit).await?;
                     wbuf.clear();
+                    flushed = true;
                 }
                 poll_fn(|cx| body.poll_chunk(cx)).await
             }
         };
-        // A stream that panicked: the response cannot be finished, and the
-        // connection is reset rather than closed, so that no client takes
-        // what it got for a whole body (a body sent until close would look
-        // complete at an orderly close).
-        let next = match next {
-            Ok(next) => next,
-            Err(e) => {
-                let _ = stream.set_linger(Some(Duration::ZERO));
-                return Err(e);
-            }
+        let Some(chunk) = next.map_err(|_| failed(flushed))? else {
+            break;
         };
-        let Some(chunk) = next else { break };
         if chunk.is_empty() {
             continue;
         }
         sent += chunk.len() as u64;
         match framing {
             Framing::Chunked => ChunkedEncoder::encode_chunk(&chunk, wbuf),
-            Framing::Length(n) if sent > n => return Err(io::ErrorKind::InvalidData.into()),
+            Framing::Length(n) if sent > n => return Err(failed(flushed)),
             _ => wbuf.extend_from_slice(&chunk),
         }
         if wbuf.len() >= FLUSH_AT {
             send_all(stream, wbuf, limit).await?;
             wbuf.clear();
+            flushed = true;
         }
     }
     match framing {
         Framing::Chunked => ChunkedEncoder::finish(wbuf),
-        Framing::Length(n) if sent != n => return Err(io::ErrorKind::UnexpectedEof.into()),
+        Framing::Length(n) if sent != n => return Err(failed(flushed)),
         _ => {}
     }
     Ok(sent)
