@@ -6,6 +6,7 @@
 //! and answers with a [`Body::File`] that the server reads in chunks while
 //! it sends.
 
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io;
@@ -23,8 +24,9 @@ use crate::status::StatusCode;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResolveError {
-    /// Not a path this server accepts: a bad `%` escape, a NUL byte, invalid
-    /// UTF-8, or an encoded path separator (400).
+    /// Not a path this server accepts: a bad `%` escape, a NUL byte, an
+    /// encoded path separator, or (except on Unix, where names are bytes)
+    /// invalid UTF-8 (400).
     Malformed,
     /// A path that would leave the root: a `..` segment (also encoded), an
     /// absolute or drive path, or a symbolic link pointing outside (403).
@@ -62,7 +64,9 @@ impl std::error::Error for ResolveError {}
 /// `root` should be canonical ([`Path::canonicalize`]); the result is
 /// canonical and always inside it. The path is decoded strictly, then
 /// checked segment by segment (`.` and empty segments are skipped), then
-/// canonicalized so that symbolic links are followed and checked too.
+/// canonicalized so that symbolic links are followed and checked too. A
+/// path through a link out of the root is refused whether or not what it
+/// names exists, so that the answer tells nothing about the outside.
 ///
 /// ```
 /// use minihttp::files::{resolve, ResolveError};
@@ -71,22 +75,25 @@ impl std::error::Error for ResolveError {}
 /// assert_eq!(resolve(&root, "/a%00b"), Err(ResolveError::Malformed));
 /// ```
 pub fn resolve(root: &Path, url_path: &str) -> Result<PathBuf, ResolveError> {
+    resolve_asked(root, url_path).map(|(_, real)| real)
+}
+
+/// [`resolve`], and the path as asked for (under `root`, before links are
+/// followed): its name is the one the client used.
+fn resolve_asked(root: &Path, url_path: &str) -> Result<(PathBuf, PathBuf), ResolveError> {
     let rest = url_path.strip_prefix('/').ok_or(ResolveError::Forbidden)?;
     let mut path = root.to_path_buf();
     for raw in rest.split('/') {
         let seg = pct::decode_strict(raw.as_bytes()).ok_or(ResolveError::Malformed)?;
-        let seg = std::str::from_utf8(&seg).map_err(|_| ResolveError::Malformed)?;
-        if seg.contains('\0') {
+        if seg.iter().any(|b| matches!(b, b'\0' | b'/' | b'\\')) {
             return Err(ResolveError::Malformed);
         }
-        if seg.contains('/') || seg.contains('\\') {
-            return Err(ResolveError::Malformed);
-        }
-        match seg {
-            "" | "." => continue,
-            ".." => return Err(ResolveError::Forbidden),
+        match &*seg {
+            b"" | b"." => continue,
+            b".." => return Err(ResolveError::Forbidden),
             _ => {}
         }
+        let seg = os_name(&seg).ok_or(ResolveError::Malformed)?;
         // Anything that is not a plain name (a drive prefix like `C:`, a
         // root) would replace the path instead of extending it.
         let mut comps = Path::new(seg).components();
@@ -94,17 +101,64 @@ pub fn resolve(root: &Path, url_path: &str) -> Result<PathBuf, ResolveError> {
         if !matches!(
             (comps.next(), comps.next()),
             (Some(Component::Normal(_)), None)
-        ) || (cfg!(windows) && seg.contains(':'))
+        ) || (cfg!(windows) && seg.as_encoded_bytes().contains(&b':'))
         {
             return Err(ResolveError::Forbidden);
         }
         path.push(seg);
     }
-    let real = path.canonicalize().map_err(|_| ResolveError::NotFound)?;
+    let real = match path.canonicalize() {
+        Ok(real) => real,
+        Err(_) => {
+            // The nearest part of the path that exists (the root at
+            // worst) says whether the path went out through a link.
+            let out = path
+                .ancestors()
+                .skip(1)
+                .find_map(|a| a.canonicalize().ok())
+                .is_some_and(|a| !a.starts_with(root));
+            return Err(if out {
+                ResolveError::Forbidden
+            } else {
+                ResolveError::NotFound
+            });
+        }
+    };
     if !real.starts_with(root) {
         return Err(ResolveError::Forbidden);
     }
-    Ok(real)
+    Ok((path, real))
+}
+
+/// A file name from the bytes of a decoded URL segment: any bytes on Unix,
+/// where names are bytes; UTF-8 elsewhere.
+fn os_name(bytes: &[u8]) -> Option<&OsStr> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Some(OsStr::from_bytes(bytes))
+    }
+    #[cfg(not(unix))]
+    {
+        std::str::from_utf8(bytes).ok().map(OsStr::new)
+    }
+}
+
+/// The bytes of a file name, percent-encoded in links: the name's own
+/// bytes on Unix (so that a link leads back to it), UTF-8 elsewhere.
+fn name_bytes(name: &OsStr) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        std::borrow::Cow::Borrowed(name.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        match name.to_string_lossy() {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(s.as_bytes()),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s.into_bytes()),
+        }
+    }
 }
 
 /// The MIME type for a file name's extension (case-insensitive);
@@ -212,11 +266,63 @@ fn weak_eq(a: &str, b: &str) -> bool {
     a.strip_prefix("W/").unwrap_or(a) == b.strip_prefix("W/").unwrap_or(b)
 }
 
+/// Strong comparison (RFC 9110 section 8.8.3.2): equal opaque tags, neither
+/// weak.
+fn strong_eq(a: &str, b: &str) -> bool {
+    !a.starts_with("W/") && !b.starts_with("W/") && a == b
+}
+
+/// Whether a request for a representation with `etag` and `modified` must
+/// be answered `412 Precondition Failed` (RFC 9110 sections 13.1.1,
+/// 13.1.4 and 13.2.2, steps 1 and 2): `If-Match` decides when present
+/// (strong comparison, `*` matches an existing representation), otherwise
+/// `If-Unmodified-Since` (at one-second precision; an invalid date is
+/// ignored). Evaluated before [`is_not_modified`] and `Range`.
+///
+/// ```
+/// use minihttp::{files::is_precondition_failed, Request};
+/// let req = Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\nIf-Match: \"a\", \"b\"\r\n\r\n").unwrap();
+/// assert!(!is_precondition_failed(&req, "\"b\"", None));
+/// assert!(is_precondition_failed(&req, "\"c\"", None));
+/// ```
+pub fn is_precondition_failed(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
+    let mut saw_im = false;
+    for value in request.header_all("if-match") {
+        saw_im = true;
+        let value = String::from_utf8_lossy(value);
+        if entity_tags(&value)
+            .iter()
+            .any(|t| *t == "*" || strong_eq(t, etag))
+        {
+            return false;
+        }
+    }
+    if saw_im {
+        return true;
+    }
+    let (Some(since), Some(modified)) = (
+        request
+            .header("if-unmodified-since")
+            .and_then(parse_http_date),
+        modified,
+    ) else {
+        return false;
+    };
+    unix_secs(modified) > unix_secs(since)
+}
+
+/// Whole seconds since the epoch (0 before it): HTTP dates have no finer
+/// precision.
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 /// Whether a `GET`/`HEAD` for a representation with `etag` and `modified`
 /// should be answered `304 Not Modified` (RFC 9110 section 13.2.2):
 /// `If-None-Match` decides when present (weak comparison, `*` matches),
-/// otherwise `If-Modified-Since` (at one-second precision; an invalid date
-/// is ignored).
+/// otherwise `If-Modified-Since` (at one-second precision; an invalid date,
+/// or one later than now, which no `Last-Modified` sent can have been, is
+/// ignored).
 pub fn is_not_modified(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
     if *request.method() != Method::GET && !request.method().is_head() {
         return false;
@@ -243,8 +349,7 @@ pub fn is_not_modified(request: &Request, etag: &str, modified: Option<SystemTim
     ) else {
         return false;
     };
-    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    secs(modified) <= secs(since)
+    since <= SystemTime::now() && unix_secs(modified) <= unix_secs(since)
 }
 
 /// The outcome of a `Range` header for a representation of `len` bytes.
@@ -349,11 +454,17 @@ pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTi
 /// (raw, ending in `/`). Names are HTML-escaped in text and percent-encoded
 /// in links; directories end in `/`; entries are sorted by name.
 pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
-    let mut entries: Vec<(String, bool)> = fs::read_dir(dir)?
+    let mut entries: Vec<(OsString, bool)> = fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| {
-            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-            (e.file_name().to_string_lossy().into_owned(), is_dir)
+            // A link to a directory is listed as one (and its link then
+            // needs no redirect).
+            let is_dir = match e.file_type() {
+                Ok(t) if t.is_symlink() => fs::metadata(e.path()).is_ok_and(|m| m.is_dir()),
+                Ok(t) => t.is_dir(),
+                Err(_) => false,
+            };
+            (e.file_name(), is_dir)
         })
         .collect();
     entries.sort();
@@ -373,12 +484,12 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
         let slash = if is_dir { "/" } else { "" };
         html.push_str("<li><a href=\"");
         let mut href = String::new();
-        pct::encode_path(&name, &mut href);
+        pct::encode_path(&name_bytes(&name), &mut href);
         // Encoding leaves `/` alone; a file name cannot contain one.
         pct::escape_html(&href, &mut html);
         html.push_str(slash);
         html.push_str("\">");
-        pct::escape_html(&name, &mut html);
+        pct::escape_html(&name.to_string_lossy(), &mut html);
         html.push_str(slash);
         html.push_str("</a></li>\n");
     }
@@ -388,17 +499,24 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
 
 /// Serves the files under a directory.
 ///
-/// For `GET` and `HEAD`: a file is sent with its MIME type, `ETag`,
-/// `Last-Modified` and `Accept-Ranges`, or `304` when the request's
-/// validators match, `206` / `416` for a `Range`. A directory URL without
-/// its final `/` is redirected (301) to it; a directory is answered with
-/// its `index.html`, else a listing (both can be turned off). Paths that
-/// would leave the directory get 403 (a symbolic link out of it too, an
-/// `index.html` included), malformed ones 400, missing ones and anything
-/// that is not a regular file (a FIFO, a device) 404; other methods 405.
+/// For `GET` and `HEAD`: a file is sent with the MIME type of the name it
+/// was asked by, `ETag`, `Last-Modified` (never later than now) and
+/// `Accept-Ranges`; `412` when `If-Match` or `If-Unmodified-Since` fails,
+/// `304` when the request's validators match, `206` / `416` for a `Range`.
+/// A directory URL without its final `/` is redirected (301) to it; a
+/// directory is answered with its `index.html`, else a listing (both can
+/// be turned off). Paths that would leave the directory get 403 (a
+/// symbolic link out of it too, an `index.html` included, whether or not
+/// what it leads to exists), malformed ones 400, missing ones, a file
+/// asked for with a final `/` and anything that is not a regular file (a
+/// FIFO, a device) 404; other methods 405.
 ///
 /// Files are looked up and opened with `std::fs` (without blocking on a
-/// FIFO) and sent as a [`Body::File`], read in chunks while sending.
+/// FIFO) and sent as a [`Body::File`], read in chunks while sending. On
+/// Linux, the file opened is checked to be under the root again, so that
+/// a directory swapped for a link between the check and the open cannot
+/// lead out of it. On Unix, file names are bytes: a name that is not UTF-8
+/// is listed and served.
 ///
 /// ```no_run
 /// let files = minihttp::StaticFiles::new(".").unwrap();
@@ -507,7 +625,7 @@ impl StaticFiles {
             let _ = r.headers_mut().insert("allow", "GET, HEAD, OPTIONS");
             return r;
         }
-        let path = match resolve(&self.root, url_path) {
+        let (asked, path) = match resolve_asked(&self.root, url_path) {
             Ok(p) => p,
             Err(e) => return Response::error(e.status()),
         };
@@ -550,13 +668,21 @@ impl StaticFiles {
                 Err(_) => Response::error(StatusCode::FORBIDDEN),
             };
         }
-        self.serve_file(request, &path, &path)
+        if url_path.ends_with('/') {
+            // A file asked for as a directory: its relative links would
+            // resolve wrongly, and every such path would be another name
+            // for it.
+            return Response::error(StatusCode::NOT_FOUND);
+        }
+        // Typed as the name it was asked as, wherever a link inside the
+        // root leads.
+        self.serve_file(request, &path, &asked)
     }
 
     /// Answers with the file at `path`, its MIME type from the name
     /// `typed_as`.
     fn serve_file(&self, request: &Request, path: &Path, typed_as: &Path) -> Response {
-        match serve_file(request, path, typed_as) {
+        match serve_file(request, &self.root, path, typed_as) {
             Ok(r) => r,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Response::error(StatusCode::NOT_FOUND),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
@@ -571,7 +697,7 @@ impl StaticFiles {
 /// opened in a way that could block (a FIFO's `open` waits for a writer):
 /// on Unix it is opened non-blocking, which changes nothing for the reads
 /// of a regular file, elsewhere it is looked at first.
-fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
+fn open_regular(root: &Path, path: &Path) -> io::Result<(File, Metadata)> {
     let not_a_file = || io::Error::from(io::ErrorKind::NotFound);
     #[cfg(unix)]
     let file = {
@@ -592,14 +718,35 @@ fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
     if !meta.is_file() {
         return Err(not_a_file());
     }
+    // The path was checked before it was opened; a directory on it
+    // swapped for a link in between would lead out of the root. What was
+    // opened is checked again where the system tells (Linux).
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let opened = fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if opened.is_ok_and(|p| !p.starts_with(root)) {
+            return Err(io::ErrorKind::PermissionDenied.into());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
     Ok((file, meta))
 }
 
-fn serve_file(request: &Request, path: &Path, typed_as: &Path) -> io::Result<Response> {
-    let (file, meta) = open_regular(path)?;
+fn serve_file(
+    request: &Request,
+    root: &Path,
+    path: &Path,
+    typed_as: &Path,
+) -> io::Result<Response> {
+    let (file, meta) = open_regular(root, path)?;
     let len = meta.len();
     let tag = etag(&meta);
-    let modified = meta.modified().ok();
+    // A modification time in the future is sent, and compared, as now
+    // (RFC 9110 section 8.8.2.1): a client would otherwise keep a copy
+    // changed after it as not modified.
+    let modified = meta.modified().ok().map(|m| m.min(SystemTime::now()));
     let mut r = Response::new(StatusCode::OK);
     let h = r.headers_mut();
     // Every value below is ASCII without control characters.
@@ -609,6 +756,9 @@ fn serve_file(request: &Request, path: &Path, typed_as: &Path) -> io::Result<Res
         let _ = h.insert("last-modified", last_modified(m));
     }
     let _ = h.insert("accept-ranges", "bytes");
+    if is_precondition_failed(request, &tag, modified) {
+        return Ok(Response::error(StatusCode::PRECONDITION_FAILED));
+    }
     if is_not_modified(request, &tag, modified) {
         r.set_status(StatusCode::NOT_MODIFIED);
         r.headers_mut().remove("content-type");
@@ -716,7 +866,8 @@ mod tests {
             ("/a.txt%00.html", Err(Malformed)),
             ("/%zz", Err(Malformed)),
             ("/%2", Err(Malformed)),
-            ("/%ff", Err(Malformed)),
+            // Names are bytes on Unix.
+            ("/%ff", Err(if cfg!(unix) { NotFound } else { Malformed })),
             ("/sub%2Fb.json", Err(Malformed)),
             ("/%2Fetc/passwd", Err(Malformed)),
             ("/sub%5Cb.json", Err(Malformed)),
@@ -731,6 +882,11 @@ mod tests {
         {
             assert_eq!(resolve(&root, "/link-out/secret"), Err(Forbidden));
             assert_eq!(resolve(&root, "/link-out"), Err(Forbidden));
+            // Through a link out, what is missing is refused as what
+            // exists is: the answer tells nothing about the outside.
+            assert_eq!(resolve(&root, "/link-out/missing"), Err(Forbidden));
+            assert_eq!(resolve(&root, "/link-out/no/such/path"), Err(Forbidden));
+            assert_eq!(resolve(&root, "/sub/missing/deeper"), Err(NotFound));
             assert_eq!(
                 resolve(&root, "/link-in/b.json"),
                 Ok(root.join("sub/b.json"))
@@ -886,6 +1042,113 @@ mod tests {
             (204, Some("GET, HEAD, OPTIONS"))
         );
         assert!(StaticFiles::new(tree.root().join("a.txt")).is_err());
+    }
+
+    #[test]
+    fn preconditions_and_dates_in_the_future() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let tag = get(&files, "/a.txt", "")
+            .headers()
+            .get("etag")
+            .unwrap()
+            .to_string();
+        let past = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let future = "Fri, 01 Jan 2100 00:00:00 GMT";
+        let cases: &[(String, u16)] = &[
+            (format!("If-Match: {tag}\r\n"), 200),
+            (format!("If-Match: \"other\", {tag}\r\n"), 200),
+            ("If-Match: *\r\n".to_string(), 200),
+            ("If-Match: \"other\"\r\n".to_string(), 412),
+            // Strong comparison: a weak tag never matches.
+            (format!("If-Match: W/{tag}\r\n"), 412),
+            (format!("If-Unmodified-Since: {future}\r\n"), 200),
+            (format!("If-Unmodified-Since: {past}\r\n"), 412),
+            ("If-Unmodified-Since: garbage\r\n".to_string(), 200),
+            // `If-Match` decides alone when present.
+            (
+                format!("If-Match: {tag}\r\nIf-Unmodified-Since: {past}\r\n"),
+                200,
+            ),
+            // Before `Range` and `If-None-Match`.
+            (
+                "If-Match: \"other\"\r\nRange: bytes=0-1\r\n".to_string(),
+                412,
+            ),
+            (
+                format!("If-Unmodified-Since: {past}\r\nIf-None-Match: {tag}\r\n"),
+                412,
+            ),
+            // No `Last-Modified` sent can be later than now.
+            (format!("If-Modified-Since: {future}\r\n"), 200),
+        ];
+        for (extra, status) in cases {
+            let r = get(&files, "/a.txt", extra);
+            assert_eq!(r.status().as_u16(), *status, "{extra}");
+        }
+
+        // A file modified "in the future" is dated now: a client given the
+        // future date would take every later change for no change.
+        let f = File::options()
+            .write(true)
+            .open(tree.root().join("a.txt"))
+            .unwrap();
+        f.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(4_102_444_800))
+            .unwrap();
+        let r = get(&files, "/a.txt", "");
+        let lm = parse_http_date(r.headers().get("last-modified").unwrap()).unwrap();
+        assert!(
+            lm <= SystemTime::now(),
+            "{:?}",
+            r.headers().get("last-modified")
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn what_was_opened_is_checked_against_the_root() {
+        // As if a directory on the checked path had been swapped for a
+        // link out between the check and the open.
+        let tree = Tree::new();
+        let outside = tree.0.join("outside/secret");
+        let err = open_regular(&tree.root(), &outside).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(open_regular(&tree.root(), &tree.root().join("a.txt")).is_ok());
+    }
+
+    #[test]
+    fn files_are_typed_and_found_as_asked() {
+        let tree = Tree::new();
+        let root = tree.root();
+        let files = StaticFiles::new(&root).unwrap();
+        // A file asked for as a directory is not there.
+        for url in ["/a.txt/", "/sub/b.json/", "/a.txt/./"] {
+            assert_eq!(get(&files, url, "").status().as_u16(), 404, "{url}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStrExt;
+            // Typed by the name asked for, not the name linked to.
+            fs::write(root.join("blob-3f2a"), b"<p>page</p>").unwrap();
+            std::os::unix::fs::symlink(root.join("blob-3f2a"), root.join("page.html")).unwrap();
+            let r = get(&files, "/page.html", "");
+            assert_eq!(
+                (r.status().as_u16(), r.headers().get("content-type")),
+                (200, Some("text/html; charset=utf-8"))
+            );
+            // A name that is not UTF-8 is listed with a link that leads
+            // back to it.
+            fs::write(root.join(OsStr::from_bytes(b"caf\xe9.txt")), b"latin-1").unwrap();
+            let html = String::from_utf8(body(&get(&files, "/", ""))).unwrap();
+            assert!(
+                html.contains("<a href=\"caf%E9.txt\">caf\u{fffd}.txt</a>"),
+                "{html}"
+            );
+            let r = get(&files, "/caf%E9.txt", "");
+            assert_eq!((r.status().as_u16(), body(&r)), (200, b"latin-1".to_vec()));
+            // A link to a directory is listed as a directory.
+            assert!(html.contains("<a href=\"link-in/\">link-in/</a>"), "{html}");
+        }
     }
 
     #[test]
