@@ -84,7 +84,9 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// Parses an HTTP date in any of the three formats RFC 9110 requires
 /// recipients to accept: IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`),
 /// RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
-/// (`Sun Nov  6 08:49:37 1994`). `None` for anything else.
+/// (`Sun Nov  6 08:49:37 1994`). `None` for anything else. An RFC 850
+/// date's two-digit year is read as the year with those digits within 50
+/// years of now, as RFC 9110 section 5.6.7 asks.
 ///
 /// ```
 /// let t = minihttp::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").unwrap();
@@ -127,11 +129,7 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
         {
             return None;
         }
-        // Two-digit years: RFC 9110 says to read a year more than 50 years
-        // in the future as the most recent past year with those digits; the
-        // centuries 1970..2069 are a fixed approximation of that rule.
-        let yy = num(&rest[9..11])?;
-        let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
+        let year = two_digit_year(num(&rest[9..11])?, current_year());
         (year, month(&rest[5..8])?, num(&rest[2..4])?, &rest[12..20])
     };
     if time[2] != b':' || time[5] != b':' {
@@ -149,6 +147,29 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     }
     let secs = days as u64 * 86_400 + u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(sec);
     Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// The year an RFC 850 date's two digits `yy` name, in `now`'s terms (RFC
+/// 9110 section 5.6.7): the year with those last digits that is neither
+/// more than 50 years ahead of `now` nor 50 or more behind it.
+fn two_digit_year(yy: u32, now: u32) -> u32 {
+    let year = now - now % 100 + yy;
+    if year > now + 50 {
+        year - 100
+    } else if year + 50 <= now {
+        year + 100
+    } else {
+        year
+    }
+}
+
+/// This year, by the system clock (1970 if the clock is before it).
+fn current_year() -> u32 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (year, _, _) = civil_from_days((secs / 86_400) as i64);
+    u32::try_from(year).unwrap_or(1970)
 }
 
 fn num(digits: &[u8]) -> Option<u32> {
@@ -317,6 +338,25 @@ mod tests {
             &fmt_http_date(at(u64::MAX / 4)),
             b"Fri, 31 Dec 9999 23:59:59 GMT"
         );
+    }
+
+    #[test]
+    fn two_digit_years_are_read_within_50_years_of_now() {
+        let table = [
+            (94, 2026, 1994),
+            (70, 2026, 2070),
+            (76, 2026, 2076),
+            (77, 2026, 1977),
+            (26, 2026, 2026),
+            (10, 2090, 2110),
+            (40, 2090, 2140),
+            (41, 2090, 2041),
+            (99, 1999, 1999),
+        ];
+        for (yy, now, year) in table {
+            assert_eq!(two_digit_year(yy, now), year, "{yy} in {now}");
+        }
+        assert!(current_year() >= 2024);
     }
 
     #[test]

@@ -15,18 +15,20 @@ const USAGE: &str = "\
 Usage: minihttp [DIR] [--bind ADDR] [--port N] [--workers N]
 
 Serves DIR (default: the current directory) over HTTP/1.1: files with their
-MIME type, index.html for a directory, else a directory listing. Each
-request is logged on stderr. Ctrl-C finishes the requests in flight, then
-exits.
+MIME type, index.html for a directory, else a directory listing. The
+address served is printed on stdout, each request logged on stderr.
+Ctrl-C finishes the requests in flight, then exits.
 
 Options:
-  --bind ADDR     address to listen on, with or without :PORT
-                  (default: 127.0.0.1)
-  --port N        port to listen on (default: 8000; 0 picks a free one)
-  --workers N     threads serving requests, 1 to 1024 (default: one per
-                  core)
-  -h, --help      print this help
-  --              end of options (for a DIR whose name starts with -)
+  -b, --bind ADDR       address to listen on, with or without :PORT
+                        (default: 127.0.0.1)
+  --port N              port to listen on (default: 8000; 0 picks a free
+                        one)
+  -d, --directory DIR   the directory to serve (as the DIR argument)
+  --workers N           threads serving requests, 1 to 1024 (default: one
+                        per core)
+  -h, --help            print this help
+  --                    end of options (for a DIR whose name starts with -)
 ";
 
 #[derive(Debug)]
@@ -66,15 +68,19 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
     let (mut port, mut bind_port) = (None, None);
     let mut args = args.into_iter();
     let mut options = true;
+    let mut set_dir = |raw: OsString| {
+        if dir.is_some() {
+            return Err(Usage(format!(
+                "more than one directory given: {}",
+                raw.to_string_lossy()
+            )));
+        }
+        dir = Some(PathBuf::from(raw));
+        Ok(())
+    };
     while let Some(raw) = args.next() {
         if !options || raw.to_str().is_none_or(|a| !a.starts_with('-') || a == "-") {
-            if dir.is_some() {
-                return Err(Usage(format!(
-                    "more than one directory given: {}",
-                    raw.to_string_lossy()
-                )));
-            }
-            dir = Some(PathBuf::from(raw));
+            set_dir(raw)?;
             continue;
         }
         let arg = raw.to_string_lossy().into_owned();
@@ -99,7 +105,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
         };
         match name.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--bind" => {
+            "-b" | "--bind" => {
                 let v = value("--bind")?;
                 (parsed.bind, bind_port) = split_port(&v)?;
             }
@@ -110,6 +116,13 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
                         .map_err(|_| Usage(format!("--port: not a port number: {v}")))?,
                 );
             }
+            "-d" | "--directory" => match inline.clone() {
+                Some(v) => set_dir(v.into())?,
+                None => set_dir(
+                    args.next()
+                        .ok_or_else(|| Usage("--directory needs a value".into()))?,
+                )?,
+            },
             "--workers" => {
                 let v = value("--workers")?;
                 parsed.workers = match v.parse() {
@@ -171,7 +184,10 @@ fn main() -> ExitCode {
     let files = match StaticFiles::new(&args.dir) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("minihttp: cannot serve {}: {e}", args.dir.display());
+            // `python3 -m http.server 8080` takes the port there.
+            let port = args.dir.to_str().filter(|d| d.parse::<u16>().is_ok());
+            let hint = port.map_or(String::new(), |p| format!(" (for port {p}: --port {p})"));
+            eprintln!("minihttp: cannot serve {}: {e}{hint}", args.dir.display());
             return ExitCode::FAILURE;
         }
     };
@@ -204,7 +220,7 @@ fn main() -> ExitCode {
         eprintln!("minihttp: cannot handle Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
-    eprintln!(
+    println!(
         "Serving {} on http://{addr}/ (Ctrl-C to stop)",
         files.root().display()
     );
@@ -281,6 +297,11 @@ mod tests {
             let a = p(&["--bind", bind]).unwrap().unwrap();
             assert_eq!((a.bind.as_str(), a.port), (host, port), "{bind}");
         }
+        // The short options of `python3 -m http.server`.
+        let a = p(&["-b", "::1", "-d", "site"]).unwrap().unwrap();
+        assert_eq!((a.dir, a.bind.as_str()), (PathBuf::from("site"), "::1"));
+        let a = p(&["--directory=site"]).unwrap().unwrap();
+        assert_eq!(a.dir, PathBuf::from("site"));
         let a = p(&["--bind", "127.0.0.1:9000", "--port", "9000"])
             .unwrap()
             .unwrap();
@@ -298,6 +319,8 @@ mod tests {
             &["--workers", "18446744073709551615"],
             &["--workers", "1025"],
             &["--", "a", "b"],
+            &["a", "--directory", "b"],
+            &["-d"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }

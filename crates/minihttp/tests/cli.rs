@@ -16,6 +16,15 @@ fn help_prints_usage() {
     assert!(text.starts_with("Usage: minihttp [DIR]"), "{text}");
     let out = Command::new(BIN).arg("--bogus").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // A port where `python3 -m http.server` takes it: the way to say it.
+    let out = Command::new(BIN)
+        .arg("65432")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("--port 65432"), "{text}");
 }
 
 #[cfg(unix)]
@@ -29,13 +38,14 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
         .arg(&dir)
         .args(["--port", "0", "--workers", "2"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    stdout.read_line(&mut line).unwrap();
     // "Serving DIR on http://127.0.0.1:PORT/ (Ctrl-C to stop)"
     let addr = line
         .split("http://")
