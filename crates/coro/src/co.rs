@@ -92,7 +92,6 @@ impl<Y, S> Co<Y, S> {
             id: &self.id,
             inner,
             fresh,
-            waiting: false,
         }
     }
 }
@@ -133,30 +132,12 @@ pub struct Yield<'a, Y, S> {
     _co: PhantomData<&'a Co<Y, S>>,
 }
 
-/// Where a [`Yield`] is. The `Woke` variants record that it suspended
-/// under a context made inside a synchronous body and woke it (see
-/// `raw::suspend_foreign`); one enum rather than a flag beside an
-/// `Option`, so that making a yield writes one discriminant.
+/// Where a [`Yield`] is.
 enum Stage<Y> {
     /// The value is yet to be handed out.
     Holding(Y),
-    HoldingWoke(Y),
     /// The value was handed out; the next resume sends the result.
     Out,
-    OutWoke,
-}
-
-impl<Y> Stage<Y> {
-    fn woke(&self) -> bool {
-        matches!(self, Stage::HoldingWoke(_) | Stage::OutWoke)
-    }
-
-    fn set_woke(&mut self) {
-        *self = match std::mem::replace(self, Stage::Out) {
-            Stage::Holding(y) | Stage::HoldingWoke(y) => Stage::HoldingWoke(y),
-            Stage::Out | Stage::OutWoke => Stage::OutWoke,
-        };
-    }
 }
 
 // `Yield` never pins its fields.
@@ -172,61 +153,41 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             if raw::mark_carried(cx) {
                 return Poll::Pending;
             }
-            return this.not_found_elsewhere(cx);
+            return raw::not_found_elsewhere(cx);
         };
         let progress = match std::mem::replace(&mut this.stage, Stage::Out) {
             // First poll: hand the value out and suspend.
-            Stage::Holding(y) | Stage::HoldingWoke(y) => {
-                frame.slot.set(Slot::Yielded(y));
+            Stage::Holding(y) => {
+                if !matches!(frame.slot.replace(Slot::Yielded(y)), Slot::Empty) {
+                    // Another yield of this generator has a value out (two
+                    // polled together, by `join!`), or a value sent was
+                    // left untaken (its yield was dropped, by `select!`):
+                    // a value would be lost. The resume reports a misuse.
+                    frame.slot.set(Slot::Clash);
+                    return Poll::Pending;
+                }
                 true
             }
             // Resumed: take what was sent.
-            stage @ (Stage::Out | Stage::OutWoke) => match frame.slot.take() {
+            Stage::Out => match frame.slot.take() {
                 Slot::Sent(s) => return Poll::Ready(s),
                 other => {
                     frame.slot.set(other);
-                    this.stage = stage;
                     false
                 }
             },
         };
         if frame.foreign(cx) {
-            return this.suspend_foreign(cx, progress);
+            return raw::suspend_foreign(cx, progress);
         }
         Poll::Pending
-    }
-}
-
-// What a yield does off its fast path, out of line: the less code `poll`
-// inlines into a body, the likelier the body is inlined into its resume.
-impl<Y, S> Yield<'_, Y, S> {
-    /// `raw::not_found` under a context that carries no frame (the poll
-    /// tried `raw::mark_carried` first).
-    #[cold]
-    #[inline(never)]
-    fn not_found_elsewhere(&mut self, cx: &Context<'_>) -> Poll<S> {
-        let waiting = self.stage.woke();
-        self.stage.set_woke();
-        raw::not_found_elsewhere(cx, waiting)
-    }
-
-    /// `raw::suspend_foreign`, noting that this yield woke its context.
-    #[cold]
-    #[inline(never)]
-    fn suspend_foreign(&mut self, cx: &Context<'_>, progress: bool) -> Poll<S> {
-        let waiting = self.stage.woke();
-        self.stage = Stage::OutWoke;
-        raw::suspend_foreign(cx, waiting, progress)
     }
 }
 
 impl<Y, S> fmt::Debug for Yield<'_, Y, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Yield")
-            .field(
-                "suspended",
-                &matches!(self.stage, Stage::Out | Stage::OutWoke),
-            )
+            .field("suspended", &matches!(self.stage, Stage::Out))
             .finish_non_exhaustive()
     }
 }
@@ -237,8 +198,6 @@ pub struct YieldFrom<'a, Y, S, R, B: ?Sized> {
     id: &'a Id<Y, S>,
     inner: Raw<Y, R, S, B>,
     fresh: bool,
-    /// As [`Yield`]'s.
-    waiting: bool,
 }
 
 impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, B> {
@@ -247,18 +206,20 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
         let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
-            return raw::not_found(cx, std::mem::replace(&mut this.waiting, true));
+            return raw::not_found(cx);
         };
         let Some(frame) = raw::frame(this.id, cx) else {
-            return raw::not_found(cx, std::mem::replace(&mut this.waiting, true));
+            return raw::not_found(cx);
         };
         // The inner body runs in our resumer's frame under its own id: both
         // generators have the same `Y` and `S`, so its yields reach the
-        // resumer directly. A panic skips `restore_id`, harmlessly: the
-        // frame is then unwinding with us.
-        let outer = frame.swap_id(&this.inner.id);
-        let poll = body.as_mut().poll(cx);
-        frame.restore_id(outer);
+        // resumer directly. The outer id is put back also when the inner
+        // body panics: the panic may be caught inside the outer body,
+        // whose yields must then reach the frame again.
+        let poll = {
+            let _restore = raw::Delegating::new(frame, &this.inner.id);
+            body.as_mut().poll(cx)
+        };
         if poll.is_ready() {
             this.inner.body = None;
         }

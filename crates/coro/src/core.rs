@@ -130,12 +130,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 return Step::Finished;
             };
             let poll = match cx {
-                Some(cx) => {
-                    let enter = Enter::new(&frame);
-                    let poll = body.as_mut().poll(cx);
-                    drop(enter);
-                    poll
-                }
+                Some(cx) => raw::poll_async(&frame, body.as_mut(), cx),
                 // Not published in the thread-local: the frame's address
                 // then stays within this call, and the compiler may keep it
                 // in registers (a round trip of an inlined body costs about
@@ -185,6 +180,10 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                         self.phase = Phase::AtYield;
                     }
                     Step::Yielded(y)
+                }
+                Slot::Clash => {
+                    self.finish();
+                    Step::Misuse
                 }
                 Slot::Empty | Slot::Sent(_) => {
                     self.phase = Phase::Running;

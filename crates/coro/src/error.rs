@@ -60,9 +60,11 @@ pub enum GenError {
     /// ever wake it, so instead of hanging the generator is closed. Use an
     /// [`AsyncGen`](crate::AsyncGen) for bodies that wait on I/O or timers.
     Blocked,
-    /// The body awaited the [`Co`](crate::Co) of another generator, or
+    /// The body awaited the [`Co`](crate::Co) of another generator,
     /// passed `yield_from` a generator that was already started or
-    /// finished.
+    /// finished, or would have lost a value: two of its yields had values
+    /// out at once (polled together, by `join!`), or a value sent was
+    /// never taken (its yield was dropped, by `select!`).
     Misuse,
     /// `send` (or `throw`) to an [`AsyncGen`](crate::AsyncGen) whose
     /// body is between two yields: an earlier resume was dropped while the
@@ -82,7 +84,8 @@ impl fmt::Display for GenError {
             GenError::Finished => "generator finished",
             GenError::Blocked => "generator body awaited a pending future that is not a yield",
             GenError::Misuse => {
-                "generator body awaited another generator's Co, or delegated to a started generator"
+                "generator body awaited another generator's Co, delegated to a started generator, \
+                 or would have lost a value between two of its yields"
             }
             GenError::Running => {
                 "generator body is between two yields after a dropped resume: start() runs it on"

@@ -47,9 +47,10 @@
 //! - an id number is minted once, by [`Id::fresh`], for one `Id<Y, S>`;
 //!   `Id` is invariant in `Y` and `S` and its clones keep the types, so
 //!   every `Id` with that number has the same `Y` and `S`;
-//! - a frame's id is set only by [`Frame::new`] and [`Frame::swap_id`],
-//!   both from an `&Id<Y, S>` of the frame's own types, and by
-//!   [`misuse`] and [`mark_carried`], which only mark it; its thread only by
+//! - a frame's id is set only by [`Frame::new`] and [`Delegating`] (which
+//!   puts back what it replaced), both from an `&Id<Y, S>` of the frame's
+//!   own types, and by [`misuse`] and [`mark_carried`], which only mark
+//!   it; its thread only by
 //!   [`Frame::new`], on the thread that makes it (a frame never leaves
 //!   that thread: it lives in the resume's stack frame, or is moved by
 //!   value within that call); the frame of a context is read or written
@@ -67,8 +68,10 @@
 //!   reference, for at most its own life.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::pin::Pin;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -83,6 +86,9 @@ pub(crate) enum Slot<Y, S> {
     Sent(S),
     /// Yielded by the body, for the resumer.
     Yielded(Y),
+    /// A yield found a value already in the slot, which it would have
+    /// overwritten: a misuse, for the resumer to report.
+    Clash,
 }
 
 /// A function type that makes a `PhantomData` invariant in `Y` and `S`
@@ -133,6 +139,13 @@ thread_local! {
     static END_ID: Cell<u64> = const { Cell::new(0) };
     /// The running generator's frame (its `id` field), or [`NO_FRAME`].
     static ACTIVE: Cell<*const u64> = const { Cell::new(&raw const NO_FRAME) };
+    /// The waker of the context the frame in [`ACTIVE`] was published
+    /// with (by [`Enter`]), or null.
+    static RESUME: Cell<*const Waker> = const { Cell::new(ptr::null()) };
+    /// Polls in a row of futures of a `Co` under contexts of their bodies'
+    /// own that made no progress (see [`suspend_foreign`]). Kept here,
+    /// off the fast path, rather than in each future, which would grow.
+    static SPINS: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The bit of a frame's id that records a misuse. Ids stay below it, so a
@@ -173,13 +186,23 @@ pub(crate) struct Frame<Y, S> {
     // frame is on the current thread.
     thread: *const u8,
     pub(crate) slot: Cell<Slot<Y, S>>,
-    /// Made by a synchronous resume, which polls the body once per value
-    /// sent: a yield suspended under another context wakes it, so that it
-    /// is polled again on the next resume.
+    /// Made by a synchronous resume, whose context carries the frame;
+    /// else by an asynchronous one, which publishes the waker of its
+    /// context in [`RESUME`]. Either resume polls the body once per value
+    /// sent (or per wake-up of its own context): a yield suspended under
+    /// another context wakes that context, so that whatever made it polls
+    /// the yield again on the next resume.
+    ///
+    /// A flag, not the waker: a pointer field here, though never read on
+    /// the synchronous path, measurably slows its round trip.
     sync: bool,
 }
 
 impl<Y, S> Frame<Y, S> {
+    /// A frame for a synchronous resume, which polls the body under a
+    /// context made from a [`FrameWaker`] of this frame, or (`sync`
+    /// false) for an asynchronous one, which polls it under an executor's
+    /// context and publishes both with [`Enter`].
     #[inline(always)]
     pub(crate) fn new(id: &Id<Y, S>, slot: Slot<Y, S>, sync: bool) -> Self {
         Frame {
@@ -191,15 +214,21 @@ impl<Y, S> Frame<Y, S> {
     }
 
     /// Whether a future of a `Co` that suspends under `cx` (with the
-    /// frame found) must call [`suspend_foreign`]: the frame is a
-    /// synchronous resume's, and `cx` is a context made inside the body.
-    /// An executor's context, under which an asynchronous resume polls
-    /// its body, is not woken (the resume returns when its body yields).
+    /// frame found) must call [`suspend_foreign`]: `cx` is not the context
+    /// the resume polls the body with, but one made inside the body (by
+    /// `FuturesUnordered`, say), which the resume never wakes. The
+    /// resume's own context is not woken: the resume returns when its
+    /// body yields.
     #[inline(always)]
     pub(crate) fn foreign(&self, cx: &Context<'_>) -> bool {
         // A context that carries a frame, found to be on this thread when
         // this frame was looked up (see `carried_frame`), is the resume's.
-        !carries_frame(cx) && self.sync
+        // Asked first: on a synchronous resume's fast path, the compiler
+        // knows the answer without reading the frame.
+        if carries_frame(cx) {
+            return false;
+        }
+        self.sync || !is_resume_context(cx)
     }
 
     /// Whether the body put a value in the slot.
@@ -210,22 +239,6 @@ impl<Y, S> Frame<Y, S> {
         yielded
     }
 
-    /// Makes `id` the running generator for this frame (for `yield_from`,
-    /// whose inner generator yields through its delegator's slot), and
-    /// returns the id it replaced.
-    #[inline(always)]
-    pub(crate) fn swap_id(&self, id: &Id<Y, S>) -> u64 {
-        self.id.replace(id.n)
-    }
-
-    /// Puts back an id returned by [`swap_id`](Frame::swap_id), keeping a
-    /// misuse mark made in between.
-    #[inline(always)]
-    pub(crate) fn restore_id(&self, prev: u64) {
-        let misused = self.id.get() & MISUSED;
-        self.id.set(prev | misused);
-    }
-
     /// Whether a `Co` was awaited inside a generator that is not its own
     /// while this frame was running (see [`misuse`]).
     #[inline(always)]
@@ -234,22 +247,67 @@ impl<Y, S> Frame<Y, S> {
     }
 }
 
-/// Publishes a frame as the running generator's until dropped.
+/// Makes an inner generator the running one for a frame until dropped (for
+/// `yield_from`, whose inner generator yields through its delegator's
+/// slot); then puts the delegator's id back, keeping a misuse mark made in
+/// between, also when the inner body panics.
+pub(crate) struct Delegating<'f, Y, S> {
+    frame: &'f Frame<Y, S>,
+    outer: u64,
+}
+
+impl<'f, Y, S> Delegating<'f, Y, S> {
+    #[inline(always)]
+    pub(crate) fn new(frame: &'f Frame<Y, S>, inner: &Id<Y, S>) -> Self {
+        Delegating {
+            frame,
+            outer: frame.id.replace(inner.n),
+        }
+    }
+}
+
+impl<Y, S> Drop for Delegating<'_, Y, S> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let misused = self.frame.id.get() & MISUSED;
+        self.frame.id.set(self.outer | misused);
+    }
+}
+
+/// Publishes a frame as the running generator's until dropped, and the
+/// waker of the context it is polled under.
 pub(crate) struct Enter<'a> {
     prev: *const u64,
+    prev_resume: *const Waker,
     _frame: PhantomData<&'a ()>,
 }
 
 impl<'a> Enter<'a> {
-    /// Publishes `frame`, for the yields of a body polled under an
-    /// executor's context (which carries no frame).
+    /// Publishes `frame`, a synchronous resume's, for the yields of a body
+    /// polled under a context that carries it too.
     #[inline(always)]
     pub(crate) fn new<Y, S>(frame: &'a Frame<Y, S>) -> Self {
+        // SAFETY: a null waker is never read.
+        unsafe { Enter::with_resume(frame, ptr::null()) }
+    }
+
+    /// Publishes `frame`, an asynchronous resume's, for the yields of a
+    /// body polled under an executor's context (which carries no frame),
+    /// whose waker is `resume`.
+    ///
+    /// # Safety
+    ///
+    /// `resume` is null or points to a waker that outlives the guard (the
+    /// context's, which the caller borrows for longer).
+    #[inline(always)]
+    pub(crate) unsafe fn with_resume<Y, S>(frame: &'a Frame<Y, S>, resume: *const Waker) -> Self {
         // A pointer to the whole frame (so that it may be used to reach the
         // slot), typed as a pointer to its first field, the id.
         let prev = ACTIVE.replace(ptr::from_ref(frame).cast::<u64>());
+        let prev_resume = RESUME.replace(resume);
         Enter {
             prev,
+            prev_resume,
             _frame: PhantomData,
         }
     }
@@ -259,7 +317,42 @@ impl Drop for Enter<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         ACTIVE.set(self.prev);
+        RESUME.set(self.prev_resume);
     }
+}
+
+/// Polls `body` under `cx`, an executor's context, with `frame` (an
+/// asynchronous resume's) published for its yields.
+#[inline(always)]
+pub(crate) fn poll_async<Y, S, B: ?Sized + Future>(
+    frame: &Frame<Y, S>,
+    body: Pin<&mut B>,
+    cx: &mut Context<'_>,
+) -> Poll<B::Output> {
+    let resume: *const Waker = cx.waker();
+    // SAFETY: `cx`, and so its waker, is borrowed for this whole call,
+    // longer than the guard lives.
+    let _enter = unsafe { Enter::with_resume(frame, resume) };
+    body.poll(cx)
+}
+
+/// Whether `cx` is the context the running asynchronous resume polls its
+/// body with (its waker would wake the same task), as published by its
+/// [`Enter`]. Out of line: the fast path of a synchronous generator's
+/// yields, which never calls it, is then as small as it can be, and its
+/// body likelier to be inlined into its resume.
+#[inline(never)]
+fn is_resume_context(cx: &Context<'_>) -> bool {
+    let resume = RESUME.get();
+    if resume.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null `RESUME` was set by `Enter::with_resume` from a
+    // waker that outlives the guard, and is put back when the guard is
+    // dropped; guards live only as locals of one poll and nest like the
+    // stack frames that own them, so the waker is live (and a thread-local
+    // is this thread's).
+    cx.waker().will_wake(unsafe { &*resume })
 }
 
 /// Sets [`ACTIVE`] to [`HIDDEN`] until dropped or [`missed`](Hide::missed):
@@ -459,19 +552,17 @@ fn misuse(cx: &Context<'_>) -> bool {
 
 /// What a future of a `Co` does when [`frame`] did not find its
 /// generator's frame: [`misuse`], and [`suspend_foreign`] after a miss.
-/// `waiting` is the future's record of having suspended under a context of
-/// the body's own already.
 ///
 /// Under a context that carries a frame, the misuse is recorded here;
 /// only other contexts are passed to a function that is not inlined, so
 /// that the frame's address (the data of a [`FrameWaker`]) goes nowhere
 /// and the compiler may still keep the frame in registers.
 #[inline(always)]
-pub(crate) fn not_found<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
+pub(crate) fn not_found<T>(cx: &Context<'_>) -> Poll<T> {
     if mark_carried(cx) {
         return Poll::Pending;
     }
-    not_found_elsewhere(cx, waiting)
+    not_found_elsewhere(cx)
 }
 
 /// The part of [`not_found`] for a context that carries a frame: records
@@ -496,34 +587,44 @@ pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
 /// thread: [`misuse`], and [`suspend_foreign`] after a miss.
 #[cold]
 #[inline(never)]
-pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>, waiting: bool) -> Poll<T> {
+pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>) -> Poll<T> {
     if misuse(cx) {
-        return suspend_foreign(cx, waiting, false);
+        return suspend_foreign(cx, false);
     }
     Poll::Pending
 }
+
+/// How many times in a row a future of a `Co` may be polled under a
+/// context of the body's own without progress before it is taken for a
+/// blocking loop. A combinator polls a future that woke itself again soon,
+/// but not endlessly: `FuturesUnordered` at most twice per poll of its
+/// own before it returns.
+const SPIN_LIMIT: u32 = 64;
 
 /// What a future of a synchronous generator's `Co` does when it suspends
 /// under a context made inside the body (see [`Frame::foreign`] and
 /// [`misuse`]): wakes that context, since a combinator with wakers of its
 /// own (`FuturesUnordered`) polls again only what was woken, and the
-/// resume polls the body only once per value sent. `waiting` is the
-/// future's own record of having done so (which the future then sets);
-/// `progress`, whether this poll handed a value out.
+/// resume polls the body only once per value sent. `progress` says
+/// whether this poll handed a value out; the polls in a row on this thread
+/// that made none are counted in [`SPINS`].
 ///
 /// # Panics
 ///
-/// If the future already woke a context and is polled again with nothing
-/// sent and nothing handed out: whatever polls it does so in a loop without
-/// letting the body suspend (a blocking executor, `block_on`, inside the
-/// body), so the generator can never be resumed, and the only alternative
-/// to a panic would be a hang.
+/// If the future is polled again and again with nothing sent and nothing
+/// handed out ([`SPIN_LIMIT`] times): whatever polls it does so in a loop
+/// without letting the body suspend (a blocking executor, `block_on`,
+/// inside the body), so the generator can never be resumed, and the only
+/// alternative to a panic would be a hang.
 #[cold]
 #[inline(never)]
-pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, waiting: bool, progress: bool) -> Poll<T> {
-    if waiting && !progress {
+pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
+    let spins = if progress { 0 } else { SPINS.get() + 1 };
+    if spins > SPIN_LIMIT {
+        SPINS.set(0);
         blocked();
     }
+    SPINS.set(spins);
     cx.waker().wake_by_ref();
     Poll::Pending
 }
@@ -675,7 +776,7 @@ mod tests {
     }
 
     #[test]
-    fn suspending_under_another_context_wakes_it_once_then_panics_if_spun() {
+    fn suspending_under_another_context_wakes_it_and_panics_if_spun() {
         use std::sync::Arc;
         use std::sync::atomic::AtomicUsize;
         use std::task::Wake;
@@ -688,14 +789,21 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
-        assert!(suspend_foreign::<()>(&cx, false, false).is_pending());
-        assert!(suspend_foreign::<()>(&cx, true, true).is_pending());
-        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        for _ in 0..SPIN_LIMIT {
+            assert!(suspend_foreign::<()>(&cx, false).is_pending());
+        }
+        // Progress starts the count again.
+        assert!(suspend_foreign::<()>(&cx, true).is_pending());
+        for _ in 0..SPIN_LIMIT {
+            assert!(suspend_foreign::<()>(&cx, false).is_pending());
+        }
+        let woken = 2 * SPIN_LIMIT as usize + 1;
+        assert_eq!(count.0.load(Ordering::Relaxed), woken);
         let spun = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            suspend_foreign::<()>(&cx, true, false)
+            suspend_foreign::<()>(&cx, false)
         }));
         assert!(spun.is_err());
-        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        assert_eq!(count.0.load(Ordering::Relaxed), woken);
     }
 
     #[test]

@@ -370,3 +370,65 @@ fn debug_output() {
     let r = g.start();
     assert!(format!("{r:?}").contains("Resume"));
 }
+
+#[test]
+fn yields_polled_by_futures_unordered_in_an_async_body_flow_both_ways() {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut g: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let mut total = 0;
+        for i in 1..=3 {
+            let mut set: FuturesUnordered<Pin<Box<dyn Future<Output = u32> + '_>>> =
+                FuturesUnordered::new();
+            set.push(Box::pin(co.yield_(i)));
+            set.push(Box::pin(std::future::pending()));
+            total += set.next().await.expect("the yield completes");
+        }
+        total
+    });
+    // Polled by hand, so that a resume that hangs fails the test instead.
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let mut resume =
+        |r: Pin<&mut dyn Future<Output = Result<GenState<u32, u32>, GenError>>>| match r
+            .poll(&mut cx)
+        {
+            Poll::Ready(r) => r,
+            Poll::Pending => panic!("a resume of a body that only yields is pending"),
+        };
+    assert_eq!(resume(pin!(g.start())), Ok(GenState::Yielded(1)));
+    assert_eq!(resume(pin!(g.send(10))), Ok(GenState::Yielded(2)));
+    assert_eq!(resume(pin!(g.send(20))), Ok(GenState::Yielded(3)));
+    assert_eq!(resume(pin!(g.send(30))), Ok(GenState::Complete(60)));
+}
+
+#[test]
+fn two_yields_in_flight_at_once_are_a_misuse_not_a_hang() {
+    let mut g: AsyncGen<u32, (u32, u32), u32> =
+        AsyncGen::new(
+            |co| async move { futures_util::future::join(co.yield_(1), co.yield_(2)).await },
+        );
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    assert_eq!(
+        pin!(g.start()).poll(&mut cx),
+        Poll::Ready(Err(GenError::Misuse))
+    );
+}
+
+#[test]
+fn a_blocking_executor_inside_an_async_body_panics_rather_than_hangs() {
+    let mut g: AsyncGen<u32, u32, u32> =
+        AsyncGen::new(|co| async move { futures_executor::block_on(co.yield_(1)) });
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    let start = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = pin!(g.start()).poll(&mut cx);
+    }));
+    let msg = start.expect_err("block_on panics");
+    let msg = msg
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| msg.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(msg.contains("blocking executor"), "{msg}");
+}

@@ -562,3 +562,81 @@ fn send_and_sync() {
         .unwrap();
     assert_eq!(moved, [1, 2]);
 }
+
+#[test]
+fn a_yield_beside_other_pending_futures_in_futures_unordered() {
+    // `FuturesUnordered` polls a future that woke itself again in the same
+    // poll while others are pending: a yield handing its value out is
+    // polled twice before the body suspends, which is no blocking loop.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let mut total = 0;
+        for i in 1..=3 {
+            let mut set: FuturesUnordered<std::pin::Pin<Box<dyn Future<Output = u32> + '_>>> =
+                FuturesUnordered::new();
+            set.push(Box::pin(co.yield_(i)));
+            set.push(Box::pin(std::future::pending()));
+            total += set.next().await.expect("the yield completes");
+        }
+        total
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
+    assert_eq!(g.send(20), Ok(GenState::Yielded(3)));
+    assert_eq!(g.send(30), Ok(GenState::Complete(60)));
+}
+
+#[test]
+fn a_panic_caught_around_yield_from_leaves_the_delegator_whole() {
+    use futures_util::FutureExt;
+    // Python: `try: yield from inner() except: ...` then `yield 99` works.
+    let mut g: Gen<u32, &str, u32> = Gen::new(|co| async move {
+        let inner: Gen<u32, (), u32> = Gen::new(|co| async move {
+            co.yield_(1).await;
+            panic!("inner failure on purpose");
+        });
+        let r = AssertUnwindSafe(co.yield_from(inner)).catch_unwind().await;
+        co.yield_(99).await;
+        if r.is_err() { "caught" } else { "not caught" }
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(0), Ok(GenState::Yielded(99)));
+    assert_eq!(g.send(0), Ok(GenState::Complete("caught")));
+}
+
+#[test]
+fn two_yields_in_flight_at_once_are_a_misuse_not_a_lost_value() {
+    // Two yields polled together (`join`): a generator hands out one value
+    // at a time; the second is an error, not an overwrite.
+    let mut g: Gen<u32, (u32, u32), u32> =
+        Gen::new(|co| async move { futures_util::future::join(co.yield_(1), co.yield_(2)).await });
+    assert_eq!(g.start(), Err(GenError::Misuse));
+    assert!(g.is_complete());
+}
+
+#[test]
+fn a_value_sent_to_a_dropped_yield_is_a_misuse_not_a_lost_value() {
+    use futures_util::future::{Either, select};
+    // The yield that the value was sent for is dropped before it takes it
+    // (another branch of a `select` won): the next yield finds the value
+    // untaken, which is an error, not a silent loss.
+    let mut g: Gen<u32, (), u32> = Gen::new(|co| async move {
+        // Pending at its first poll, ready at its second.
+        let mut polled = false;
+        let second = std::future::poll_fn(move |_| {
+            if std::mem::replace(&mut polled, true) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        let second = std::pin::pin!(second);
+        let Either::Left(((), unresumed)) = select(second, co.yield_(1)).await else {
+            panic!("the other branch wins");
+        };
+        drop(unresumed);
+        co.yield_(3).await;
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    // The yield of 1 is gone: 10 is never taken.
+    assert_eq!(g.send(10), Err(GenError::Misuse));
+}
