@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -201,8 +202,17 @@ impl Event {
             waitq::mark(slot, NOTIFIED);
         }
         drop(q);
+        // Every waiter is woken even if a task's waker panics (the first
+        // panic goes on once all are woken): a waiter marked notified and
+        // never woken would wait for good.
+        let mut panicked = None;
         for slot in woken.drain(..) {
-            waitq::wake(&slot);
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| waitq::wake(&slot))) {
+                panicked.get_or_insert(p);
+            }
+        }
+        if let Some(p) = panicked {
+            resume_unwind(p);
         }
         // Give the queue its buffer back, so that waits do not reallocate.
         let mut q = self.waiters.lock();

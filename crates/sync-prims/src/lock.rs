@@ -419,6 +419,11 @@ impl<T: ?Sized + fmt::Display> fmt::Display for LockGuard<'_, T> {
 }
 
 /// The future of [`Lock::acquire_async`].
+///
+/// Dropping it gives up its place in the queue, and passes on a wake-up
+/// or the lock itself if either reached it first. Leaking it instead
+/// (`mem::forget`) after it queued leaves its place taken: a release may
+/// hand the lock to it, and the lock then stays held for good.
 #[must_use = "futures do nothing unless awaited"]
 pub struct LockAcquire<'a, T: ?Sized> {
     lock: &'a Lock<T>,

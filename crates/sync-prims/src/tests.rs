@@ -309,6 +309,34 @@ fn event_set_wakes_every_thread_and_task() {
 }
 
 #[test]
+fn event_set_wakes_every_waiter_when_a_waker_panics() {
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("waker failure on purpose");
+        }
+    }
+    let ev = Event::new();
+    let bad = Waker::from(Arc::new(Panics));
+    let (r, w) = recorder();
+    let mut first = ev.wait_async();
+    let mut failing = ev.wait_async();
+    let mut last = ev.wait_async();
+    assert!(poll(&mut first, &w).is_pending());
+    assert!(poll(&mut failing, &bad).is_pending());
+    assert!(poll(&mut last, &w).is_pending());
+    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ev.set()));
+    assert!(set.is_err(), "the waker's panic goes on");
+    assert_eq!(
+        r.0.load(Ordering::SeqCst),
+        2,
+        "the waiters after it are woken too"
+    );
+    assert!(ev.is_set());
+    assert!(poll(&mut last, &w).is_ready());
+}
+
+#[test]
 fn event_dropped_waiter_leaves_the_queue() {
     let ev = Event::new();
     let (_r, w) = recorder();
