@@ -478,3 +478,72 @@ fn data_and_fin_in_one_edge_still_end_the_stream() {
         client.join().unwrap();
     });
 }
+
+#[test]
+fn a_root_that_only_yields_still_sees_sockets_become_ready() {
+    // gevent's `while not done: sleep(0)`: the root never waits, so the hub
+    // never parks in the reactor; the reactor must be polled all the same.
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Rc::new(std::cell::Cell::new(false));
+        let done = accepted.clone();
+        spawn(async move {
+            listener.accept().await.unwrap();
+            done.set(true);
+        });
+        // The task runs (and waits in accept) in this round.
+        yield_now().await;
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let mut rounds = 0u32;
+        while !accepted.get() {
+            rounds += 1;
+            assert!(rounds < 1_000_000, "the accept never saw the connection");
+            yield_now().await;
+        }
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn accepted_sockets_are_not_inherited_by_child_processes() {
+    use std::os::fd::AsRawFd;
+    /// The descriptor's `O_CLOEXEC` bit, from `/proc/self/fdinfo`.
+    fn cloexec(fd: i32) -> bool {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
+            .unwrap();
+        flags & 0o2000000 != 0
+    }
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        for (what, fd) in [
+            ("listener", listener.as_raw_fd()),
+            ("connected", client.as_raw_fd()),
+            ("accepted", conn.as_raw_fd()),
+        ] {
+            assert!(cloexec(fd), "{what} socket is inherited");
+        }
+    });
+}
+
+#[test]
+fn a_socket_that_outlives_its_hub_fails_instead_of_waiting_for_good() {
+    // Made in `block_on`, whose hub ends with it, then used on a worker:
+    // no reactor waits for its readiness any more.
+    let rt = greenrt::Runtime::builder().workers(1).build().unwrap();
+    let listener = rt.block_on(async { TcpListener::bind("127.0.0.1:0").unwrap() });
+    let mut accept = rt.spawn(async move { listener.accept().await.map(|_| ()) });
+    assert!(
+        accept.join_timeout_blocking(Duration::from_secs(30)),
+        "the accept waits for good"
+    );
+    let err = accept.try_get().unwrap().unwrap().unwrap_err();
+    assert!(err.to_string().contains("has stopped"), "{err}");
+}

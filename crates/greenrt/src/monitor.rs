@@ -9,6 +9,7 @@
 //! poll and no clock read.
 
 use std::fmt;
+use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -229,7 +230,10 @@ fn run(m: &Monitor) {
             }
         }
         for (hub, r) in reports {
-            eprintln!("greenrt: {r}");
+            // Not `eprintln!`, which panics when stderr is closed (a pipe
+            // whose reader left): the reports after it, and the callback,
+            // would be lost with the monitor.
+            let _ = writeln!(std::io::stderr(), "greenrt: {r}");
             if let Some(cb) = &hub.config.on_stall {
                 m.in_callback.store(true, Ordering::SeqCst);
                 if m.stop.load(Ordering::SeqCst) {

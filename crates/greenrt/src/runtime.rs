@@ -98,9 +98,14 @@ impl fmt::Debug for RuntimeBuilder {
     }
 }
 
+/// The most worker hubs a runtime may have: far more threads than cores
+/// only cost memory and switches, and a count beyond it is a mistake.
+pub const MAX_WORKERS: usize = 4096;
+
 impl RuntimeBuilder {
     /// The number of worker hubs (threads); default: the available cores.
-    /// Zero is refused by [`build`](Self::build).
+    /// Zero, and more than [`MAX_WORKERS`], are refused by
+    /// [`build`](Self::build).
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = Some(n);
         self
@@ -160,6 +165,12 @@ impl RuntimeBuilder {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "a runtime needs at least one worker",
+                ));
+            }
+            Some(n) if n > MAX_WORKERS => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("a runtime has at most {MAX_WORKERS} workers, not {n}"),
                 ));
             }
             Some(n) => n,

@@ -74,6 +74,10 @@ fn zero_max_blocking_time_is_refused() {
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let e = Runtime::builder().workers(0).build().unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    for n in [greenrt::MAX_WORKERS + 1, usize::MAX] {
+        let e = Runtime::builder().workers(n).build().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{n}");
+    }
 }
 
 #[test]

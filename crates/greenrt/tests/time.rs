@@ -239,6 +239,38 @@ fn a_cancelled_sleep_outside_a_hub_leaves_no_thread_behind() {
     }
 }
 
+#[cfg(target_os = "linux")]
+#[cfg_attr(
+    miri,
+    ignore = "counts threads in /proc, which miri's threads are not in"
+)]
+#[test]
+fn a_sleep_moved_onto_a_hub_leaves_no_thread_behind() {
+    // Polled once outside any hub (its helper thread starts), then on a
+    // hub, whose timer takes over.
+    let mut nap = Box::pin(sleep(Duration::from_secs(3600)));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(std::future::Future::poll(nap.as_mut(), &mut cx).is_pending());
+    // The helper names itself once it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleep_helpers() == 0 {
+        assert!(Instant::now() < deadline, "no helper started");
+        std::thread::yield_now();
+    }
+    greenrt::run(async move {
+        let woke = greenrt::timeout(Duration::from_millis(1), nap.as_mut()).await;
+        assert!(woke.is_err());
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleep_helpers() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the helper outlived the move onto a hub"
+        );
+        std::thread::yield_now();
+    }
+}
+
 #[test]
 fn a_clock_shared_by_two_hubs_wakes_both() {
     let clock = ManualClock::without_auto_advance();

@@ -11,7 +11,7 @@
 //! at or after their deadline).
 
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub(crate) struct IoShared {
     sources: Mutex<Slab>,
     /// Registered sources (the deadlock check and leak tests read it).
     count: AtomicUsize,
+    /// The reactor was dropped (its hub ended): nothing waits on the poll
+    /// any more, and its sources' operations fail instead of waiting.
+    stopped: AtomicBool,
 }
 
 /// Registered sources by key; freed keys are reused.
@@ -66,6 +69,7 @@ impl Reactor {
             waker,
             sources: Mutex::new(Slab::default()),
             count: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
         });
         let reactor = Reactor {
             poll,
@@ -92,6 +96,22 @@ impl Reactor {
             if let Some(Some(io)) = sources.entries.get(ev.token().0) {
                 io.set_ready(ev);
             }
+        }
+    }
+}
+
+impl Drop for Reactor {
+    /// Sockets may outlive their hub (moved to another, or kept after
+    /// `block_on`): their waiters are woken, and find the reactor stopped.
+    fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        let sources = self
+            .shared
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for io in sources.entries.iter().flatten() {
+            io.wake_all();
         }
     }
 }
@@ -125,6 +145,11 @@ impl Unpark for IoShared {
 }
 
 impl IoShared {
+    /// Whether the reactor was dropped.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
     /// How many sources are registered.
     pub(crate) fn sources(&self) -> usize {
         self.count.load(Ordering::Relaxed)

@@ -73,6 +73,13 @@ pub(crate) struct ScheduledIo {
 }
 
 impl ScheduledIo {
+    /// Called when the reactor stops: wakes both waiters, which then find
+    /// it stopped.
+    pub(super) fn wake_all(&self) {
+        self.reader.wake();
+        self.writer.wake();
+    }
+
     /// Called by the reactor for an event.
     pub(super) fn set_ready(&self, ev: &mio::event::Event) {
         let error = ev.is_error();
@@ -143,11 +150,17 @@ impl Registration {
         self.shared.remove(self.key);
     }
 
-    /// Ready when the direction is ready (returns the readiness seen).
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>, dir: Direction) -> Poll<usize> {
+    /// Ready when the direction is ready (returns the readiness seen); an
+    /// error once the reactor the socket is registered with has stopped
+    /// (its hub ended), since no readiness would ever come.
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+    ) -> Poll<io::Result<usize>> {
         let seen = self.io.readiness.load(Ordering::Acquire);
         if seen & dir.mask() != 0 {
-            return Poll::Ready(seen);
+            return Poll::Ready(Ok(seen));
         }
         match dir {
             Direction::Read => self.io.reader.register(cx.waker()),
@@ -155,7 +168,11 @@ impl Registration {
         }
         let seen = self.io.readiness.load(Ordering::Acquire);
         if seen & dir.mask() != 0 {
-            Poll::Ready(seen)
+            Poll::Ready(Ok(seen))
+        } else if self.shared.is_stopped() {
+            Poll::Ready(Err(io::Error::other(
+                "the hub this socket was made on has stopped: a socket works while that hub runs",
+            )))
         } else {
             Poll::Pending
         }
@@ -218,7 +235,8 @@ impl Registration {
     ) -> Poll<io::Result<R>> {
         loop {
             let seen = match self.poll_ready(cx, dir) {
-                Poll::Ready(s) => s,
+                Poll::Ready(Ok(s)) => s,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             };
             match op() {

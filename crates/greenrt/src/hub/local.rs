@@ -292,8 +292,9 @@ impl Hub {
 
     /// One round: takes injected tasks, fires due timers, then runs the
     /// tasks that are runnable now (those scheduled during the round run in
-    /// the next one). Returns how many tasks it polled.
-    fn tick(&self) -> usize {
+    /// the next one). `root_polled`: the root future was polled just
+    /// before, and is busy too. Returns how many tasks it polled.
+    fn tick(&self, root_polled: bool) -> usize {
         if self.shared.has_injected() {
             let mut fresh = VecDeque::new();
             self.shared.drain(&mut fresh);
@@ -305,9 +306,12 @@ impl Hub {
             self.queue.borrow_mut().append(&mut fresh);
         }
         self.fire_timers();
-        if !self.just_parked.replace(false) && !self.queue.borrow().is_empty() {
-            // Busy since the last park: the driver has not looked at I/O
-            // since, so let it now (right after a park it just did).
+        let parked = self.just_parked.replace(false);
+        if !parked && (root_polled || !self.queue.borrow().is_empty()) {
+            // Busy since the last park (tasks to run, or a root that keeps
+            // waking itself, as a `yield_now` loop does): the driver has
+            // not looked at I/O since, so let it now (right after a park
+            // it just did).
             let mut park = self.park.borrow_mut();
             if park.has_wake_sources() {
                 park.poll_ready();
@@ -410,7 +414,8 @@ impl Hub {
         let mut future = pin!(future);
         let result = catch_unwind(AssertUnwindSafe(|| {
             loop {
-                if root.woken.swap(false, Ordering::SeqCst) {
+                let root_polled = root.woken.swap(false, Ordering::SeqCst);
+                if root_polled {
                     self.begin(ROOT_ID);
                     let r = future.as_mut().poll(&mut cx);
                     self.leave_poll();
@@ -418,7 +423,7 @@ impl Hub {
                         return Ok(v);
                     }
                 }
-                let ran = self.tick();
+                let ran = self.tick(root_polled);
                 if ran == 0 && !root.woken.load(Ordering::SeqCst) && self.queue.borrow().is_empty()
                 {
                     if let Some(d) = self.find_deadlock(&root) {
@@ -439,7 +444,7 @@ impl Hub {
     pub(crate) fn run_worker(self: &Rc<Self>) {
         let _enter = self.enter();
         while !self.shared.shutdown.load(Ordering::Acquire) {
-            let ran = self.tick();
+            let ran = self.tick(false);
             if ran == 0 && self.queue.borrow().is_empty() {
                 self.idle(None);
             }
@@ -491,7 +496,15 @@ impl Hub {
             }
         }
         let registry = self.registry.borrow();
-        deadlock::check(&self.shared, root_refs(root), &registry, &edges)
+        let found = deadlock::check(&self.shared, root_refs(root), &registry, &edges)?;
+        // A wake-up from another thread sets its flag (the root's, or a
+        // task's place in the injector), then drops its reference: if the
+        // count above missed the reference, the flag is seen here.
+        std::sync::atomic::fence(Ordering::Acquire);
+        if root.woken.load(Ordering::SeqCst) || self.shared.has_injected() {
+            return None;
+        }
+        Some(found)
     }
 
     /// Names a task for reports: its name, or `#id` and its future's type.

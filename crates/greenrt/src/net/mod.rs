@@ -1,8 +1,12 @@
 //! Green sockets: calls that look blocking in an `async fn` and suspend
 //! only the task (gevent's monkey-patched `socket`, done without patching).
 //!
-//! Each socket registers with the reactor of the hub it is created on;
-//! [`TcpStream`] implements `futures::io::AsyncRead` and `AsyncWrite`, so
+//! Each socket registers with the reactor of the hub it is created on, and
+//! may be moved to and used from any hub while that one runs (its reactor
+//! delivers the readiness, the task's own hub runs the task). Once that hub
+//! has ended (the end of a `block_on`, a runtime dropped), the socket's
+//! operations that would wait fail with an error instead: create sockets
+//! inside the hub that will use them. [`TcpStream`] implements `futures::io::AsyncRead` and `AsyncWrite`, so
 //! the futures ecosystem's codecs and utilities work on it. Every operation
 //! composes with [`timeout`](crate::timeout) (a read with a deadline) and
 //! with [`Greenlet::kill`](crate::Greenlet::kill): a dropped operation

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -90,7 +91,10 @@ impl TcpListener {
 
     /// Polls for a connection (the building block of [`accept`](TcpListener::accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        match self.io.poll_io(cx, Direction::Read, |s| s.accept_raw()) {
+        // `accept4(SOCK_CLOEXEC)` where there is one: like every socket
+        // made here, an accepted one is not inherited by child processes
+        // (which would keep the connection open after it is dropped).
+        match self.io.poll_io(cx, Direction::Read, |s| s.accept()) {
             Poll::Ready(Ok((socket, addr))) => {
                 let addr = addr
                     .as_socket()
@@ -137,6 +141,21 @@ impl TcpListener {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sock_addr(self.io.get().local_addr()?)
+    }
+}
+
+/// The socket's descriptor, for options this type does not offer (through
+/// `socket2::SockRef`, say). Closing it, or making it blocking, breaks the
+/// socket: it stays registered with its hub's reactor.
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get().as_fd()
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get().as_raw_fd()
     }
 }
 
@@ -227,7 +246,8 @@ impl TcpStream {
             let r = &stream.io;
             match r.registration().poll_ready(cx, Direction::Write) {
                 Poll::Pending => Poll::Pending,
-                Poll::Ready(seen) => {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Ready(Ok(seen)) => {
                     if let Some(e) = r.get().take_error()? {
                         return Poll::Ready(Err(e));
                     }
@@ -278,7 +298,7 @@ impl TcpStream {
         self.io
             .registration()
             .poll_ready(cx, Direction::Read)
-            .map(|_| Ok(()))
+            .map_ok(|_| ())
     }
 
     /// Reads exactly `buf.len()` bytes (`UnexpectedEof` if the stream ends first).
@@ -391,6 +411,21 @@ const EINPROGRESS: i32 = 115;
 /// `EINPROGRESS`: a non-blocking connect has started.
 #[cfg(not(target_os = "linux"))]
 const EINPROGRESS: i32 = 36;
+
+/// The socket's descriptor, for options this type does not offer (through
+/// `socket2::SockRef`, say). Closing it, or making it blocking, breaks the
+/// socket: it stays registered with its hub's reactor.
+impl AsFd for TcpStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.io.get().as_fd()
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.get().as_raw_fd()
+    }
+}
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -44,8 +44,7 @@ impl Clock {
 
     pub(crate) fn advance_to(&self, t: Instant) {
         if let Clock::Manual(m) = self {
-            let d = t.saturating_duration_since(m.now());
-            m.advance(d);
+            m.advance_to(t);
         }
     }
 
@@ -159,6 +158,21 @@ impl ManualClock {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
                 Some(o.saturating_add(nanos))
             });
+        self.wake_hubs();
+    }
+
+    /// Moves the clock forward to `t` if it is behind (never back): hubs
+    /// that advance it to their next timers at once do not add up their
+    /// steps and overshoot.
+    fn advance_to(&self, t: Instant) {
+        let nanos = t.saturating_duration_since(self.inner.base).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
+        if self.inner.offset.fetch_max(nanos, Ordering::AcqRel) < nanos {
+            self.wake_hubs();
+        }
+    }
+
+    fn wake_hubs(&self) {
         let hubs: Vec<_> = self
             .inner
             .hubs

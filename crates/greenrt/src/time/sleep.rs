@@ -115,6 +115,12 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if matches!(self.reg, Reg::Thread(_)) && with_current(|_| ()).is_some() {
+            // Polled on a hub after a poll outside any: the hub's timer
+            // takes over, and the helper thread leaves now rather than at
+            // the deadline.
+            self.cancel();
+        }
         let deadline = self.deadline;
         let this = &mut *self;
         let on_hub = with_current(|h| {
