@@ -192,7 +192,8 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         };
         match raw.poll_body(input, Some(cx)) {
             Step::Yielded(y) => Poll::Ready(Some(y)),
-            Step::Pending => Poll::Pending,
+            // The body is still at its yield: `()` goes again next time.
+            Step::Pending | Step::Untaken(()) => Poll::Pending,
             Step::Complete(()) | Step::Finished | Step::Misuse => {
                 raw.close();
                 Poll::Ready(None)
@@ -256,6 +257,12 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
             Step::Yielded(y) => Poll::Ready(Ok(GenState::Yielded(y))),
             Step::Complete(r) => Poll::Ready(Ok(GenState::Complete(r))),
             Step::Pending => Poll::Pending,
+            // The body is still at its yield: the value goes again when
+            // the body's combinator, which woke this context, has it polled.
+            Step::Untaken(value) => {
+                this.input = Some(value);
+                Poll::Pending
+            }
             Step::Finished => Poll::Ready(Err(GenError::Finished)),
             Step::Misuse => Poll::Ready(Err(GenError::Misuse)),
         }

@@ -153,18 +153,25 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             if raw::mark_carried(cx) {
                 return Poll::Pending;
             }
-            return raw::not_found_elsewhere(cx);
+            return raw::not_found_elsewhere(cx, this.id.number());
         };
         let progress = match std::mem::replace(&mut this.stage, Stage::Out) {
             // First poll: hand the value out and suspend.
             Stage::Holding(y) => {
-                if !matches!(frame.slot.replace(Slot::Yielded(y)), Slot::Empty) {
+                match frame.slot.replace(Slot::Yielded(y)) {
+                    Slot::Empty => {}
+                    // A `()` (or another value of no size and no drop) left
+                    // by a yield that `select!` dropped loses nothing: the
+                    // resumes of a `Stream` or an `Iterator` send them.
+                    Slot::Sent(_) if raw::lossless::<S>() => {}
                     // Another yield of this generator has a value out (two
                     // polled together, by `join!`), or a value sent was
                     // left untaken (its yield was dropped, by `select!`):
                     // a value would be lost. The resume reports a misuse.
-                    frame.slot.set(Slot::Clash);
-                    return Poll::Pending;
+                    _ => {
+                        frame.slot.set(Slot::Clash);
+                        return Poll::Pending;
+                    }
                 }
                 true
             }
@@ -178,7 +185,7 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             },
         };
         if frame.foreign(cx) {
-            return raw::suspend_foreign(cx, progress);
+            return raw::suspend_foreign(cx, progress, this.id.number());
         }
         Poll::Pending
     }
@@ -206,10 +213,10 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
         let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
-            return raw::not_found(cx);
+            return raw::not_found(cx, this.id.number());
         };
         let Some(frame) = raw::frame(this.id, cx) else {
-            return raw::not_found(cx);
+            return raw::not_found(cx, this.id.number());
         };
         // The inner body runs in our resumer's frame under its own id: both
         // generators have the same `Y` and `S`, so its yields reach the

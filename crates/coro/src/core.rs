@@ -38,11 +38,17 @@ pub(crate) enum Phase {
 }
 
 /// The outcome of one poll of a body.
-pub(crate) enum Step<Y, R> {
+pub(crate) enum Step<Y, R, S> {
     Yielded(Y),
     Complete(R),
     /// Pending on something that is not a yield; the body is kept.
     Pending,
+    /// Pending before the yield it is suspended at took the value sent,
+    /// which comes back: a combinator inside the body polled other
+    /// futures first (`FuturesUnordered` returns after two that woke
+    /// themselves). The body is still at that yield; offer the value
+    /// again at the next poll.
+    Untaken(S),
     /// A `Co` was awaited outside its generator; the body has been dropped.
     Misuse,
     /// There is no body.
@@ -114,7 +120,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         &mut self,
         input: Slot<Y, S>,
         cx: Option<&mut Context<'_>>,
-    ) -> Step<Y, R> {
+    ) -> Step<Y, R, S> {
         // A frame waker of an enclosing synchronous resume (one whose body
         // awaits this generator) would carry the wrong frame: replaced by
         // one of ours, which wakes nothing either.
@@ -185,7 +191,8 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                     self.finish();
                     Step::Misuse
                 }
-                Slot::Empty | Slot::Sent(_) => {
+                Slot::Sent(s) => Step::Untaken(s),
+                Slot::Empty => {
                     self.phase = Phase::Running;
                     Step::Pending
                 }

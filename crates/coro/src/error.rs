@@ -56,9 +56,13 @@ pub enum GenError {
     /// `StopIteration` on a finished generator.
     Finished,
     /// The body of a synchronous [`Gen`](crate::Gen) awaited a future that
-    /// is not one of its own yields and that was not ready. Nothing would
-    /// ever wake it, so instead of hanging the generator is closed. Use an
-    /// [`AsyncGen`](crate::AsyncGen) for bodies that wait on I/O or timers.
+    /// is not one of its own yields and that was not ready, or returned
+    /// before the yield it is at took the value sent (a combinator in it,
+    /// `FuturesUnordered`, polled other futures first). A synchronous
+    /// resume polls its body once per value, and nothing would ever wake
+    /// it, so instead of hanging the generator is closed. Use an
+    /// [`AsyncGen`](crate::AsyncGen) for bodies that wait on I/O, timers
+    /// or such combinators.
     Blocked,
     /// The body awaited the [`Co`](crate::Co) of another generator,
     /// passed `yield_from` a generator that was already started or

@@ -142,10 +142,11 @@ thread_local! {
     /// The waker of the context the frame in [`ACTIVE`] was published
     /// with (by [`Enter`]), or null.
     static RESUME: Cell<*const Waker> = const { Cell::new(ptr::null()) };
-    /// Polls in a row of futures of a `Co` under contexts of their bodies'
-    /// own that made no progress (see [`suspend_foreign`]). Kept here,
-    /// off the fast path, rather than in each future, which would grow.
-    static SPINS: Cell<u32> = const { Cell::new(0) };
+    /// The generator whose futures last suspended under a context of its
+    /// body's own, and how many of those polls in a row made no progress
+    /// (see [`suspend_foreign`]). Kept here, off the fast path, rather
+    /// than in each future, which would grow.
+    static SPINS: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
 }
 
 /// The bit of a frame's id that records a misuse. Ids stay below it, so a
@@ -154,6 +155,12 @@ thread_local! {
 const MISUSED: u64 = 1 << 63;
 
 impl<Y, S> Id<Y, S> {
+    /// The id's number: the same for every clone, and for no other id.
+    #[inline(always)]
+    pub(crate) fn number(&self) -> u64 {
+        self.n
+    }
+
     /// A number no other `Id` has ever had (0 is never used).
     #[inline]
     pub(crate) fn fresh() -> Self {
@@ -512,6 +519,13 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
     Some(unsafe { &*active.cast::<Frame<Y, S>>() })
 }
 
+/// Whether losing a value of `S` loses nothing: it has no size and no
+/// destructor (`()`, which `Stream` and `Iterator` resumes send).
+#[inline(always)]
+pub(crate) const fn lossless<S>() -> bool {
+    std::mem::size_of::<S>() == 0 && !std::mem::needs_drop::<S>()
+}
+
 /// What a future of a `Co` does when [`frame`] did not find its
 /// generator's frame; the future then returns `Pending`.
 ///
@@ -558,11 +572,11 @@ fn misuse(cx: &Context<'_>) -> bool {
 /// that the frame's address (the data of a [`FrameWaker`]) goes nowhere
 /// and the compiler may still keep the frame in registers.
 #[inline(always)]
-pub(crate) fn not_found<T>(cx: &Context<'_>) -> Poll<T> {
+pub(crate) fn not_found<T>(cx: &Context<'_>, generator: u64) -> Poll<T> {
     if mark_carried(cx) {
         return Poll::Pending;
     }
-    not_found_elsewhere(cx)
+    not_found_elsewhere(cx, generator)
 }
 
 /// The part of [`not_found`] for a context that carries a frame: records
@@ -587,9 +601,9 @@ pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
 /// thread: [`misuse`], and [`suspend_foreign`] after a miss.
 #[cold]
 #[inline(never)]
-pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>) -> Poll<T> {
+pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>, generator: u64) -> Poll<T> {
     if misuse(cx) {
-        return suspend_foreign(cx, false);
+        return suspend_foreign(cx, false, generator);
     }
     Poll::Pending
 }
@@ -606,8 +620,9 @@ const SPIN_LIMIT: u32 = 64;
 /// [`misuse`]): wakes that context, since a combinator with wakers of its
 /// own (`FuturesUnordered`) polls again only what was woken, and the
 /// resume polls the body only once per value sent. `progress` says
-/// whether this poll handed a value out; the polls in a row on this thread
-/// that made none are counted in [`SPINS`].
+/// whether this poll handed a value out; the polls in a row for one
+/// generator (the number of its [`Id`]) that made none are counted in
+/// [`SPINS`].
 ///
 /// # Panics
 ///
@@ -618,13 +633,18 @@ const SPIN_LIMIT: u32 = 64;
 /// alternative to a panic would be a hang.
 #[cold]
 #[inline(never)]
-pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
-    let spins = if progress { 0 } else { SPINS.get() + 1 };
+pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool, generator: u64) -> Poll<T> {
+    let (last, count) = SPINS.get();
+    let spins = match (progress, last == generator) {
+        (true, _) => 0,
+        (false, true) => count + 1,
+        (false, false) => 1,
+    };
     if spins > SPIN_LIMIT {
-        SPINS.set(0);
+        SPINS.set((0, 0));
         blocked();
     }
-    SPINS.set(spins);
+    SPINS.set((generator, spins));
     cx.waker().wake_by_ref();
     Poll::Pending
 }
@@ -790,17 +810,23 @@ mod tests {
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
         for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false).is_pending());
+            assert!(suspend_foreign::<()>(&cx, false, 1).is_pending());
         }
         // Progress starts the count again.
-        assert!(suspend_foreign::<()>(&cx, true).is_pending());
+        assert!(suspend_foreign::<()>(&cx, true, 1).is_pending());
         for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false).is_pending());
+            assert!(suspend_foreign::<()>(&cx, false, 1).is_pending());
         }
-        let woken = 2 * SPIN_LIMIT as usize + 1;
+        // Another generator's poll starts a count of its own, and the
+        // first generator's count starts again after it.
+        assert!(suspend_foreign::<()>(&cx, false, 2).is_pending());
+        for _ in 0..SPIN_LIMIT {
+            assert!(suspend_foreign::<()>(&cx, false, 1).is_pending());
+        }
+        let woken = 3 * SPIN_LIMIT as usize + 2;
         assert_eq!(count.0.load(Ordering::Relaxed), woken);
         let spun = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            suspend_foreign::<()>(&cx, false)
+            suspend_foreign::<()>(&cx, false, 1)
         }));
         assert!(spun.is_err());
         assert_eq!(count.0.load(Ordering::Relaxed), woken);

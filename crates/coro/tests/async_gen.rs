@@ -432,3 +432,65 @@ fn a_blocking_executor_inside_an_async_body_panics_rather_than_hangs() {
         .unwrap_or_default();
     assert!(msg.contains("blocking executor"), "{msg}");
 }
+
+#[test]
+fn a_value_sent_while_a_combinator_polls_others_first_is_not_lost() {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    let mut g: AsyncGen<u32, u32, u32> = AsyncGen::new(|co| async move {
+        let mut set: FuturesUnordered<Pin<Box<dyn Future<Output = u32> + '_>>> =
+            FuturesUnordered::new();
+        set.push(Box::pin(co.yield_(1)));
+        for _ in 0..3 {
+            set.push(Box::pin(poll_fn(|cx| {
+                cx.waker().wake_by_ref();
+                Poll::<u32>::Pending
+            })));
+        }
+        set.next().await.expect("the yield completes")
+    });
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    assert_eq!(
+        pin!(g.start()).poll(&mut cx),
+        Poll::Ready(Ok(GenState::Yielded(1)))
+    );
+    // Polled as an executor would after the combinator woke it: the value
+    // reaches the yield at a later poll of the same resume.
+    let mut send = pin!(g.send(10));
+    let mut polls = 0;
+    let done = loop {
+        polls += 1;
+        assert!(polls <= 16, "the value never reached its yield");
+        if let Poll::Ready(r) = send.as_mut().poll(&mut cx) {
+            break r;
+        }
+    };
+    assert_eq!(done, Ok(GenState::Complete(10)));
+}
+
+#[test]
+fn a_stream_whose_yield_a_select_drops_goes_on() {
+    use futures_util::StreamExt;
+    use futures_util::future::{Either, select};
+    // `()` left by a dropped yield loses nothing: the stream goes on.
+    let g: AsyncGen<u32> = AsyncGen::new(|co| async move {
+        for i in 0..3 {
+            let mut polled = false;
+            let other = poll_fn(move |cx| {
+                if std::mem::replace(&mut polled, true) {
+                    Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            });
+            let other = pin!(other);
+            if let Either::Left(((), dropped)) = select(other, co.yield_(i)).await {
+                drop(dropped);
+            }
+        }
+        co.yield_(99).await;
+    });
+    let items: Vec<u32> = block_on(g.collect());
+    assert_eq!(items, [0, 1, 2, 99]);
+}

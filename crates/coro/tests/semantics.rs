@@ -640,3 +640,39 @@ fn a_value_sent_to_a_dropped_yield_is_a_misuse_not_a_lost_value() {
     // The yield of 1 is gone: 10 is never taken.
     assert_eq!(g.send(10), Err(GenError::Misuse));
 }
+
+/// Pending for good, waking itself at every poll (as a busy sibling in a
+/// combinator does).
+fn restless() -> std::pin::Pin<Box<dyn Future<Output = u32>>> {
+    Box::pin(std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }))
+}
+
+#[test]
+fn a_value_sent_while_a_combinator_polls_others_first_is_blocked_in_a_sync_body() {
+    // `FuturesUnordered` returns after two futures that woke themselves:
+    // at the send, two are queued ahead of the yield, which would take its
+    // value only at the next poll. A synchronous resume polls its body
+    // once per value: the generator is closed with `Blocked` (an
+    // `AsyncGen` delivers the value at a later poll), never hangs, and
+    // never reports the value taken.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        // A yield under a context of the body's own first: the generator
+        // publishes its frame from then on, so that the next yield in the
+        // set hands its value out at its first poll.
+        OwnContext(co.yield_(0)).await;
+        let mut set: FuturesUnordered<std::pin::Pin<Box<dyn Future<Output = u32> + '_>>> =
+            FuturesUnordered::new();
+        set.push(Box::pin(co.yield_(1)));
+        for _ in 0..3 {
+            set.push(restless());
+        }
+        set.next().await.expect("the yield completes")
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(0)));
+    assert_eq!(g.send(0), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(10), Err(GenError::Blocked));
+    assert!(g.is_complete());
+}
