@@ -546,4 +546,14 @@ fn a_socket_that_outlives_its_hub_fails_instead_of_waiting_for_good() {
     );
     let err = accept.try_get().unwrap().unwrap().unwrap_err();
     assert!(err.to_string().contains("has stopped"), "{err}");
+    // Its connections stream says so once, then ends (rather than trying
+    // again every 10 ms for good).
+    let listener = rt.block_on(async { TcpListener::bind("127.0.0.1:0").unwrap() });
+    let mut incoming = rt.spawn(async move {
+        let mut connections = listener.incoming();
+        let first = connections.next().await.map(|r| r.is_err());
+        (first, connections.next().await.is_none())
+    });
+    assert!(incoming.join_timeout_blocking(Duration::from_secs(30)));
+    assert_eq!(incoming.try_get().unwrap().unwrap(), (Some(true), true));
 }

@@ -263,6 +263,8 @@ pub struct Conn {
     /// The request the last response answered (see
     /// [`Conn::replace_with_error`]).
     last: Owed,
+    /// Whether the last response was written (not after a close).
+    last_written: bool,
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
@@ -290,6 +292,7 @@ impl Conn {
                 head: false,
                 keep_alive: false,
             },
+            last_written: false,
             eof: false,
             failed: false,
             stream_bodies: false,
@@ -656,7 +659,8 @@ impl Conn {
             keep_alive: false,
         });
         self.last = owed;
-        if matches!(self.write, WriteState::Closed) {
+        self.last_written = !matches!(self.write, WriteState::Closed);
+        if !self.last_written {
             return Framing::None;
         }
         // The answer to a request whose streamed body was not read to the
@@ -798,7 +802,8 @@ impl Conn {
     /// (a file that could not be read, a stream that failed first).
     ///
     /// The answers encoded before it, in `out[..start]`, are kept, so that
-    /// nothing already answered is lost.
+    /// nothing already answered is lost. Does nothing if that response
+    /// wrote nothing (the connection was closed before it).
     ///
     /// ```
     /// use minihttp::{Conn, Limits, Next, ReadBuf, Response};
@@ -820,6 +825,11 @@ impl Conn {
     /// assert!(conn.is_done());
     /// ```
     pub fn replace_with_error(&mut self, start: usize, out: &mut Vec<u8>) {
+        if !self.last_written {
+            // The last response wrote nothing (the write side was closed
+            // already): there is nothing to replace.
+            return;
+        }
         out.truncate(start);
         self.owed.push_front(self.last);
         // The replaced response may be the one that closed the write side.

@@ -89,8 +89,9 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// years of now, as RFC 9110 section 5.6.7 asks.
 ///
 /// ```
-/// let t = minihttp::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").unwrap();
+/// let t = minihttp::parse_http_date("Sun Nov  6 08:49:37 1994").unwrap();
 /// assert_eq!(&minihttp::fmt_http_date(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// assert!(minihttp::parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT").is_some());
 /// ```
 pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     let s = s.trim_matches([' ', '\t']).as_bytes();
@@ -362,7 +363,10 @@ mod tests {
     #[test]
     fn obsolete_formats() {
         let t = Some(at(784_111_777));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t);
+        // "94" is 1994 until 2044 (then 2094: within 50 years of now).
+        if two_digit_year(94, current_year()) == 1994 {
+            assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), t);
+        }
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), t);
         assert_eq!(parse_http_date(" Sun, 06 Nov 1994 08:49:37 GMT "), t);
         for bad in [

@@ -75,23 +75,41 @@ impl std::error::Error for ResolveError {}
 /// assert_eq!(resolve(&root, "/a%00b"), Err(ResolveError::Malformed));
 /// ```
 pub fn resolve(root: &Path, url_path: &str) -> Result<PathBuf, ResolveError> {
-    resolve_asked(root, url_path).map(|(_, real)| real)
+    resolve_asked(root, url_path).map(|r| r.real)
 }
 
-/// [`resolve`], and the path as asked for (under `root`, before links are
-/// followed): its name is the one the client used.
-fn resolve_asked(root: &Path, url_path: &str) -> Result<(PathBuf, PathBuf), ResolveError> {
+/// What [`resolve_asked`] found.
+struct Resolved {
+    /// The path as asked for (under the root, before links are followed):
+    /// its name is the one the client used.
+    asked: PathBuf,
+    /// Where it leads (canonical, under the root).
+    real: PathBuf,
+    /// The URL asked for a directory: its last segment is empty or `.`.
+    dir_form: bool,
+}
+
+/// No path longer than this names a file (Linux's `PATH_MAX`); a longer
+/// one is not looked up at all.
+const MAX_PATH: usize = 4096;
+
+/// [`resolve`], and what the client asked for.
+fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> {
     let rest = url_path.strip_prefix('/').ok_or(ResolveError::Forbidden)?;
     let mut path = root.to_path_buf();
+    let mut dir_form = false;
     for raw in rest.split('/') {
         let seg = pct::decode_strict(raw.as_bytes()).ok_or(ResolveError::Malformed)?;
         if seg.iter().any(|b| matches!(b, b'\0' | b'/' | b'\\')) {
             return Err(ResolveError::Malformed);
         }
         match &*seg {
-            b"" | b"." => continue,
+            b"" | b"." => {
+                dir_form = true;
+                continue;
+            }
             b".." => return Err(ResolveError::Forbidden),
-            _ => {}
+            _ => dir_form = false,
         }
         let seg = os_name(&seg).ok_or(ResolveError::Malformed)?;
         // Anything that is not a plain name (a drive prefix like `C:`, a
@@ -107,16 +125,29 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<(PathBuf, PathBuf), Reso
         }
         path.push(seg);
     }
+    if path.as_os_str().len() > MAX_PATH {
+        return Err(ResolveError::NotFound);
+    }
     let real = match path.canonicalize() {
         Ok(real) => real,
         Err(_) => {
-            // The nearest part of the path that exists (the root at
-            // worst) says whether the path went out through a link.
-            let out = path
+            // The deepest part of the path that exists (the root at worst)
+            // says whether the path went out through a link. Found from
+            // the root down, stopping at the first part missing: each look
+            // is one lookup, however long the path.
+            let mut prefixes: Vec<&Path> = path
                 .ancestors()
-                .skip(1)
-                .find_map(|a| a.canonicalize().ok())
-                .is_some_and(|a| !a.starts_with(root));
+                .take_while(|a| a.starts_with(root))
+                .collect();
+            prefixes.reverse();
+            let mut deepest = None;
+            for prefix in prefixes {
+                match prefix.canonicalize() {
+                    Ok(real) => deepest = Some(real),
+                    Err(_) => break,
+                }
+            }
+            let out = deepest.is_some_and(|a| !a.starts_with(root));
             return Err(if out {
                 ResolveError::Forbidden
             } else {
@@ -127,7 +158,11 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<(PathBuf, PathBuf), Reso
     if !real.starts_with(root) {
         return Err(ResolveError::Forbidden);
     }
-    Ok((path, real))
+    Ok(Resolved {
+        asked: path,
+        real,
+        dir_form,
+    })
 }
 
 /// A file name from the bytes of a decoded URL segment: any bytes on Unix,
@@ -625,8 +660,12 @@ impl StaticFiles {
             let _ = r.headers_mut().insert("allow", "GET, HEAD, OPTIONS");
             return r;
         }
-        let (asked, path) = match resolve_asked(&self.root, url_path) {
-            Ok(p) => p,
+        let Resolved {
+            asked,
+            real: path,
+            dir_form,
+        } = match resolve_asked(&self.root, url_path) {
+            Ok(r) => r,
             Err(e) => return Response::error(e.status()),
         };
         if path.is_dir() {
@@ -668,10 +707,10 @@ impl StaticFiles {
                 Err(_) => Response::error(StatusCode::FORBIDDEN),
             };
         }
-        if url_path.ends_with('/') {
-            // A file asked for as a directory: its relative links would
-            // resolve wrongly, and every such path would be another name
-            // for it.
+        if dir_form {
+            // A file asked for as a directory (`/a.txt/`, `/a.txt/.`): its
+            // relative links would resolve wrongly, and every such path
+            // would be another name for it.
             return Response::error(StatusCode::NOT_FOUND);
         }
         // Typed as the name it was asked as, wherever a link inside the
@@ -887,6 +926,9 @@ mod tests {
             assert_eq!(resolve(&root, "/link-out/missing"), Err(Forbidden));
             assert_eq!(resolve(&root, "/link-out/no/such/path"), Err(Forbidden));
             assert_eq!(resolve(&root, "/sub/missing/deeper"), Err(NotFound));
+            // A path no file can have is not looked up.
+            let long = "/a".repeat(10_000);
+            assert_eq!(resolve(&root, &long), Err(NotFound));
             assert_eq!(
                 resolve(&root, "/link-in/b.json"),
                 Ok(root.join("sub/b.json"))
@@ -1122,7 +1164,13 @@ mod tests {
         let root = tree.root();
         let files = StaticFiles::new(&root).unwrap();
         // A file asked for as a directory is not there.
-        for url in ["/a.txt/", "/sub/b.json/", "/a.txt/./"] {
+        for url in [
+            "/a.txt/",
+            "/sub/b.json/",
+            "/a.txt/./",
+            "/a.txt/.",
+            "/a.txt//%2e",
+        ] {
             assert_eq!(get(&files, url, "").status().as_u16(), 404, "{url}");
         }
         #[cfg(unix)]

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,6 +54,25 @@ impl fmt::Display for Usage {
 /// far less than would exhaust threads.
 const MAX_WORKERS: usize = 1024;
 
+/// The directory of a `--directory=DIR` argument whose DIR is not Unicode
+/// (a Unicode one is parsed with the other options).
+fn directory_value(raw: &OsString) -> Option<OsString> {
+    if raw.to_str().is_some() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let rest = raw.as_bytes().strip_prefix(b"--directory=")?;
+        Some(OsString::from_vec(rest.to_vec()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = raw;
+        None
+    }
+}
+
 /// Parses the arguments; `Ok(None)` asks for the help text. Options are
 /// Unicode; the directory may be any path (`--` ends the options, for a
 /// directory whose name starts with `-`).
@@ -79,6 +99,11 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
         Ok(())
     };
     while let Some(raw) = args.next() {
+        // `--directory=DIR` with a DIR that is not Unicode.
+        if let Some(d) = options.then(|| directory_value(&raw)).flatten() {
+            set_dir(d)?;
+            continue;
+        }
         if !options || raw.to_str().is_none_or(|a| !a.starts_with('-') || a == "-") {
             set_dir(raw)?;
             continue;
@@ -220,7 +245,10 @@ fn main() -> ExitCode {
         eprintln!("minihttp: cannot handle Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
-    println!(
+    // Not `println!`, which panics when stdout is closed (a pipe whose
+    // reader left): serving goes on without the line.
+    let _ = writeln!(
+        std::io::stdout(),
         "Serving {} on http://{addr}/ (Ctrl-C to stop)",
         files.root().display()
     );
@@ -340,6 +368,10 @@ mod tests {
         use std::os::unix::ffi::OsStringExt;
         let dir = OsString::from_vec(b"caf\xe9".to_vec());
         let a = parse([dir.clone()]).unwrap().unwrap();
+        assert_eq!(a.dir, PathBuf::from(dir.clone()));
+        let mut option = OsString::from("--directory=");
+        option.push(&dir);
+        let a = parse([option]).unwrap().unwrap();
         assert_eq!(a.dir, PathBuf::from(dir));
         let bad = parse([
             OsString::from("--bind"),

@@ -17,7 +17,7 @@ mod registration;
 mod thread;
 
 pub(crate) use self::reactor::{IoShared, Reactor};
-pub(crate) use self::registration::{Direction, Io};
+pub(crate) use self::registration::{Direction, HubStopped, Io};
 pub(crate) use self::thread::ThreadPark;
 
 use std::io;

@@ -105,12 +105,19 @@ impl Drop for Reactor {
     /// `block_on`): their waiters are woken, and find the reactor stopped.
     fn drop(&mut self) {
         self.shared.stopped.store(true, Ordering::SeqCst);
-        let sources = self
+        // Woken outside the lock: a wake-up may drop a socket, whose
+        // deregistration takes it.
+        let sources: Vec<Arc<ScheduledIo>> = self
             .shared
             .sources
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for io in sources.entries.iter().flatten() {
+            .unwrap_or_else(|e| e.into_inner())
+            .entries
+            .iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for io in sources {
             io.wake_all();
         }
     }

@@ -39,6 +39,27 @@ const WRITE_CLOSED: usize = 0b1000;
 const BITS: usize = 0b1111;
 const TICK_ONE: usize = 0b1_0000;
 
+/// The error of an operation on a socket whose hub has stopped.
+#[derive(Debug)]
+pub(crate) struct HubStopped;
+
+impl std::fmt::Display for HubStopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the hub this socket was made on has stopped: a socket works while that hub runs",
+        )
+    }
+}
+
+impl std::error::Error for HubStopped {}
+
+impl HubStopped {
+    /// Whether `e` is this error.
+    pub(crate) fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<HubStopped>())
+    }
+}
+
 /// Which way an operation goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Direction {
@@ -170,9 +191,7 @@ impl Registration {
         if seen & dir.mask() != 0 {
             Poll::Ready(Ok(seen))
         } else if self.shared.is_stopped() {
-            Poll::Ready(Err(io::Error::other(
-                "the hub this socket was made on has stopped: a socket works while that hub runs",
-            )))
+            Poll::Ready(Err(io::Error::other(HubStopped)))
         } else {
             Poll::Pending
         }

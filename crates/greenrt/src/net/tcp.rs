@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::driver::{Direction, Io};
+use crate::driver::{Direction, HubStopped, Io};
 
 /// The backlog of listening sockets (the kernel caps it at `somaxconn`).
 const BACKLOG: i32 = 4096;
@@ -112,7 +112,8 @@ impl TcpListener {
     /// (out of descriptors or memory, say) it first waits 10 ms, so that
     /// it does not spin while the process is short of them. It ends only
     /// after an error that says the listener itself cannot accept
-    /// (`InvalidInput`, `Unsupported`). The stream is `Send`.
+    /// (`InvalidInput`, `Unsupported`), or after the listener's hub has
+    /// stopped. The stream is `Send`.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
             inner: coro::AsyncGen::new_send(move |co| async move {
@@ -123,8 +124,10 @@ impl TcpListener {
                         }
                         Err(e) => {
                             let kind = e.kind();
+                            let stopped = HubStopped::is(&e);
                             co.yield_(Err(e)).await;
                             match kind {
+                                _ if stopped => return,
                                 io::ErrorKind::InvalidInput | io::ErrorKind::Unsupported => return,
                                 io::ErrorKind::ConnectionAborted
                                 | io::ErrorKind::ConnectionReset
