@@ -190,10 +190,11 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         } else {
             Slot::Empty
         };
-        match raw.poll_body(input, Some(cx)) {
+        // A `()` the body did not take goes again next time (the body is
+        // still at its yield).
+        match raw.poll_body(input, Some(cx), &mut None) {
             Step::Yielded(y) => Poll::Ready(Some(y)),
-            // The body is still at its yield: `()` goes again next time.
-            Step::Pending | Step::Untaken(()) => Poll::Pending,
+            Step::Pending => Poll::Pending,
             Step::Complete(()) | Step::Finished | Step::Misuse => {
                 raw.close();
                 Poll::Ready(None)
@@ -253,16 +254,13 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
         }
         this.begun = true;
         let input = this.input.take().map_or(Slot::Empty, Slot::Sent);
-        match this.owner.raw.poll_body(input, Some(cx)) {
+        // A value the body did not take yet comes back to `input`: the
+        // body is still at its yield, and the value goes again when the
+        // body's combinator, which woke this context, has it polled.
+        match this.owner.raw.poll_body(input, Some(cx), &mut this.input) {
             Step::Yielded(y) => Poll::Ready(Ok(GenState::Yielded(y))),
             Step::Complete(r) => Poll::Ready(Ok(GenState::Complete(r))),
             Step::Pending => Poll::Pending,
-            // The body is still at its yield: the value goes again when
-            // the body's combinator, which woke this context, has it polled.
-            Step::Untaken(value) => {
-                this.input = Some(value);
-                Poll::Pending
-            }
             Step::Finished => Poll::Ready(Err(GenError::Finished)),
             Step::Misuse => Poll::Ready(Err(GenError::Misuse)),
         }

@@ -38,17 +38,12 @@ pub(crate) enum Phase {
 }
 
 /// The outcome of one poll of a body.
-pub(crate) enum Step<Y, R, S> {
+pub(crate) enum Step<Y, R> {
     Yielded(Y),
     Complete(R),
-    /// Pending on something that is not a yield; the body is kept.
+    /// Pending on something that is not a yield, or before the yield it
+    /// is at took the value sent (see `untaken`); the body is kept.
     Pending,
-    /// Pending before the yield it is suspended at took the value sent,
-    /// which comes back: a combinator inside the body polled other
-    /// futures first (`FuturesUnordered` returns after two that woke
-    /// themselves). The body is still at that yield; offer the value
-    /// again at the next poll.
-    Untaken(S),
     /// A `Co` was awaited outside its generator; the body has been dropped.
     Misuse,
     /// There is no body.
@@ -116,11 +111,17 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     /// If the body panics, it is dropped while unwinding and the generator
     /// is finished.
     #[inline(always)]
+    ///
+    /// A value sent that the body returned `Pending` before taking goes to
+    /// `untaken` (the body is still at its yield): an asynchronous resume
+    /// offers it again at its next poll; a synchronous one, which polls
+    /// its body once per value, drops it (its caller reports `Blocked`).
     pub(crate) fn poll_body(
         &mut self,
         input: Slot<Y, S>,
         cx: Option<&mut Context<'_>>,
-    ) -> Step<Y, R, S> {
+        untaken: &mut Option<S>,
+    ) -> Step<Y, R> {
         // A frame waker of an enclosing synchronous resume (one whose body
         // awaits this generator) would carry the wrong frame: replaced by
         // one of ours, which wakes nothing either.
@@ -191,7 +192,13 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                     self.finish();
                     Step::Misuse
                 }
-                Slot::Sent(s) => Step::Untaken(s),
+                Slot::Sent(s) => {
+                    // A combinator inside the body polled other futures
+                    // first (`FuturesUnordered` returns after two that
+                    // woke themselves): the body is still at its yield.
+                    *untaken = Some(s);
+                    Step::Pending
+                }
                 Slot::Empty => {
                     self.phase = Phase::Running;
                     Step::Pending

@@ -179,16 +179,16 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
 
     #[inline(always)]
     fn resume(&mut self, input: Slot<Y, S>) -> Result<GenState<Y, R>, GenError> {
-        match self.raw.poll_body(input, None) {
+        match self.raw.poll_body(input, None, &mut None) {
             Step::Yielded(y) => Ok(GenState::Yielded(y)),
             Step::Complete(r) => Ok(GenState::Complete(r)),
             Step::Finished => Err(GenError::Finished),
             Step::Misuse => Err(GenError::Misuse),
-            // Pending before the yield took the value (a combinator in the
-            // body polled other futures first): a synchronous resume polls
-            // its body once per value, so the value cannot be delivered.
-            // Polling again here measurably slows every resume's code.
-            Step::Untaken(_) | Step::Pending => {
+            // Also pending before the yield took the value (a combinator
+            // in the body polled other futures first): a synchronous resume
+            // polls its body once per value, so the value cannot be
+            // delivered. Polling again here measurably slows every resume.
+            Step::Pending => {
                 // Nothing could ever wake the body.
                 self.raw.close();
                 Err(GenError::Blocked)
