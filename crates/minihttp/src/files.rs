@@ -321,35 +321,50 @@ fn strong_eq(a: &str, b: &str) -> bool {
 /// assert!(is_precondition_failed(&req, "\"c\"", None));
 /// ```
 pub fn is_precondition_failed(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
-    let mut saw_im = false;
-    for value in request.header_all("if-match") {
-        saw_im = true;
-        let value = String::from_utf8_lossy(value);
-        if entity_tags(&value)
-            .iter()
-            .any(|t| *t == "*" || strong_eq(t, etag))
-        {
-            return false;
-        }
-    }
-    if saw_im {
-        return true;
-    }
-    let (Some(since), Some(modified)) = (
-        request
-            .header("if-unmodified-since")
-            .and_then(parse_http_date),
+    validators(
+        request,
+        ("if-match", strong_eq),
+        "if-unmodified-since",
+        etag,
         modified,
-    ) else {
-        return false;
-    };
-    unix_secs(modified) > unix_secs(since)
+    )
+    .is_some_and(|holds| !holds)
 }
 
 /// Whole seconds since the epoch (0 before it): HTTP dates have no finer
 /// precision.
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Evaluates a pair of validator fields, as RFC 9110 section 13.2.2 does:
+/// the entity-tag list field (`If-Match`, `If-None-Match`) decides when
+/// present (whether any tag, or `*`, matches `etag` by `eq`); otherwise
+/// the date field (whether the representation was not modified after
+/// it). `None` when neither applies: no field, an invalid date, one later
+/// than now (which no `Last-Modified` sent can have been), or no
+/// modification time.
+fn validators(
+    request: &Request,
+    (tags_field, eq): (&str, fn(&str, &str) -> bool),
+    date_field: &str,
+    etag: &str,
+    modified: Option<SystemTime>,
+) -> Option<bool> {
+    let mut saw_tags = false;
+    for value in request.header_all(tags_field) {
+        saw_tags = true;
+        let value = String::from_utf8_lossy(value);
+        if entity_tags(&value).iter().any(|t| *t == "*" || eq(t, etag)) {
+            return Some(true);
+        }
+    }
+    if saw_tags {
+        return Some(false);
+    }
+    let since = request.header(date_field).and_then(parse_http_date)?;
+    let modified = modified?;
+    (since <= SystemTime::now()).then(|| unix_secs(modified) <= unix_secs(since))
 }
 
 /// Whether a `GET`/`HEAD` for a representation with `etag` and `modified`
@@ -362,29 +377,14 @@ pub fn is_not_modified(request: &Request, etag: &str, modified: Option<SystemTim
     if *request.method() != Method::GET && !request.method().is_head() {
         return false;
     }
-    let mut saw_inm = false;
-    for value in request.header_all("if-none-match") {
-        saw_inm = true;
-        let value = String::from_utf8_lossy(value);
-        if entity_tags(&value)
-            .iter()
-            .any(|t| *t == "*" || weak_eq(t, etag))
-        {
-            return true;
-        }
-    }
-    if saw_inm {
-        return false;
-    }
-    let (Some(since), Some(modified)) = (
-        request
-            .header("if-modified-since")
-            .and_then(parse_http_date),
+    validators(
+        request,
+        ("if-none-match", weak_eq),
+        "if-modified-since",
+        etag,
         modified,
-    ) else {
-        return false;
-    };
-    since <= SystemTime::now() && unix_secs(modified) <= unix_secs(since)
+    )
+    .unwrap_or(false)
 }
 
 /// The outcome of a `Range` header for a representation of `len` bytes.
