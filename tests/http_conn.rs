@@ -8,6 +8,7 @@ mod util;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use greenrt::time::ManualClock;
 use minihttp::{Body, Limits, Request, Response, Server, ServerHandle, StatusCode};
 use sync_prims::Event;
 use util::{Client, get};
@@ -303,27 +304,39 @@ fn a_large_answer_goes_out_while_a_later_pipelined_request_waits() {
     server.shutdown().unwrap();
 }
 
+/// A server whose timeouts count the time of `clock`, which the test
+/// moves.
+fn serve_on(clock: &ManualClock, limits: Limits) -> ServerHandle {
+    Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .limits(limits)
+        .clock(clock.clone())
+        .spawn(app)
+        .unwrap()
+}
+
 #[test]
 fn empty_lines_do_not_keep_an_idle_connection_open() {
+    let clock = ManualClock::without_auto_advance();
     let limits = Limits {
         idle_timeout: Duration::from_millis(300),
         ..Limits::default()
     };
-    let server = serve(limits);
+    let server = serve_on(&clock, limits);
     let mut c = Client::connect(server.local_addr());
     c.send(get("/first").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/first");
-    // An empty line every 100 ms for 1.5 s starts no request: the idle
-    // time runs from the answer, and the server closes after 300 ms.
+    // An empty line every 100 ms of the server's clock for 1.5 s starts no
+    // request: the idle time runs from the answer, and the server closes
+    // once 300 ms have passed since it.
     for _ in 0..15 {
-        std::thread::sleep(Duration::from_millis(100));
+        clock.advance(Duration::from_millis(100));
         if c.try_send(b"\r\n").is_err() {
             break;
         }
     }
-    // Closed by now (the idle time ran out over a second ago): a read finds
-    // the end at once, where an open connection would wait.
-    c.set_read_timeout(Duration::from_millis(50));
+    // The read waits for the close (the client's read timeout bounds it).
     assert!(c.closed(), "still open after 1.5 s of empty lines");
     server.shutdown().unwrap();
 }
@@ -391,21 +404,22 @@ fn slow_heads_get_408_and_idle_connections_close() {
 
 #[test]
 fn a_pipelined_head_s_time_counts_from_its_own_bytes() {
-    // The first request's head starts at 0 ms and ends at 600; its body
-    // ends at 1200 in the read that also brings the start of the second
-    // head. Counted from the first head's first byte, the second head
+    // On the server's clock: the first request's head starts at 0 ms and
+    // ends at 600; its body ends at 1200 in the read that also brings the
+    // start of the second head. Counted from the first head's first byte, the second head
     // would be 1200 ms late against a 1000 ms limit; counted from its own,
     // it is not late at all.
+    let clock = ManualClock::without_auto_advance();
     let limits = Limits {
         header_read_timeout: Duration::from_millis(1000),
         ..Limits::default()
     };
-    let server = serve(limits);
+    let server = serve_on(&clock, limits);
     let mut c = Client::connect(server.local_addr());
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\n");
-    std::thread::sleep(Duration::from_millis(600));
+    clock.advance(Duration::from_millis(600));
     c.send(b"Content-Length: 5\r\n\r\nab");
-    std::thread::sleep(Duration::from_millis(600));
+    clock.advance(Duration::from_millis(600));
     c.send(b"cdeGET /second HTTP/1.1\r\n");
     let r = c.read().unwrap();
     assert_eq!((r.status, r.text()), (200, "5 abcde".to_string()));

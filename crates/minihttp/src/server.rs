@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::future::BoxFuture;
 use greenrt::net::{TcpListener, TcpStream};
+use greenrt::time::ManualClock;
 use greenrt::{Greenlet, Runtime};
 use sync_prims::Event;
 
@@ -222,6 +223,7 @@ pub struct Server {
     stream_bodies: bool,
     /// `None`: pin when the hubs have the machine's CPUs to themselves.
     pin: Option<bool>,
+    clock: Option<ManualClock>,
 }
 
 impl fmt::Debug for Server {
@@ -257,6 +259,7 @@ impl Server {
                         shutdown: Arc::new(Event::new()),
                         stream_bodies: false,
                         pin: None,
+                        clock: None,
                     });
                 }
                 Err(e) => last = Some(e),
@@ -285,6 +288,17 @@ impl Server {
     /// processes (or other servers) share its cores.
     pub fn pin_workers(mut self, on: bool) -> Server {
         self.pin = Some(on);
+        self
+    }
+
+    /// Runs the server's hubs on a [`ManualClock`], which moves only when
+    /// told to: the timeouts of [`Limits`] (and the drain timeout) then
+    /// count its time, so that a test of them need not wait for real time
+    /// to pass. Use one made with
+    /// [`ManualClock::without_auto_advance`]: a clock that idle hubs
+    /// advance by themselves would run every timeout out at once.
+    pub fn clock(mut self, clock: ManualClock) -> Server {
+        self.clock = Some(clock);
         self
     }
 
@@ -408,6 +422,7 @@ impl Server {
             shutdown: self.shutdown,
             stream_bodies: self.stream_bodies,
             pin: self.pin,
+            clock: self.clock,
         });
         Ok((listeners, shared))
     }
@@ -500,6 +515,7 @@ struct Shared<H> {
     /// Whether the hubs' threads are pinned to CPUs; `None`: when they
     /// have the machine's CPUs to themselves.
     pin: Option<bool>,
+    clock: Option<ManualClock>,
 }
 
 /// Runs the hubs until shutdown.
@@ -511,6 +527,10 @@ fn run<H: Handler>(
     let rt = match shared.pin {
         Some(on) => rt.pin_workers(on),
         None => rt.pin_workers_if_whole_machine(),
+    };
+    let rt = match &shared.clock {
+        Some(clock) => rt.clock(clock.clone()),
+        None => rt,
     }
     .build()?;
     let hubs: Vec<Greenlet<io::Result<()>>> = listeners
