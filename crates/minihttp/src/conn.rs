@@ -260,11 +260,9 @@ pub struct Conn {
     read: ReadState,
     write: WriteState,
     owed: VecDeque<Owed>,
-    /// The request the last response answered (see
-    /// [`Conn::replace_with_error`]).
-    last: Owed,
-    /// Whether the last response was written (not after a close).
-    last_written: bool,
+    /// The request the last response answered, if that response was
+    /// written (not after a close): see [`Conn::replace_with_error`].
+    last: Option<Owed>,
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
@@ -287,12 +285,7 @@ impl Conn {
             read: ReadState::Head,
             write: WriteState::Open,
             owed: VecDeque::new(),
-            last: Owed {
-                version: Version::Http11,
-                head: false,
-                keep_alive: false,
-            },
-            last_written: false,
+            last: None,
             eof: false,
             failed: false,
             stream_bodies: false,
@@ -658,11 +651,11 @@ impl Conn {
             head: false,
             keep_alive: false,
         });
-        self.last = owed;
-        self.last_written = !matches!(self.write, WriteState::Closed);
-        if !self.last_written {
+        if matches!(self.write, WriteState::Closed) {
+            self.last = None;
             return Framing::None;
         }
+        self.last = Some(owed);
         // The answer to a request whose streamed body was not read to the
         // end: the rest is discarded before the next request, unless the
         // client still waits for `100 Continue` (it may never send the
@@ -825,13 +818,11 @@ impl Conn {
     /// assert!(conn.is_done());
     /// ```
     pub fn replace_with_error(&mut self, start: usize, out: &mut Vec<u8>) {
-        if !self.last_written {
-            // The last response wrote nothing (the write side was closed
-            // already): there is nothing to replace.
-            return;
-        }
+        // Nothing to replace if the last response wrote nothing (the write
+        // side was closed already).
+        let Some(last) = self.last else { return };
         out.truncate(start);
-        self.owed.push_front(self.last);
+        self.owed.push_front(last);
         // The replaced response may be the one that closed the write side.
         self.write = WriteState::Open;
         let mut response = Response::error(StatusCode::INTERNAL_SERVER_ERROR);
