@@ -1,12 +1,18 @@
 //! Waiting on many greenlets: `joinall`, `killall`, `iwait`.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use coro::AsyncGen;
+use futures_util::task::AtomicWaker;
+use sync_prims::futures::EventWait;
 
+use crate::hub::{self, Edge};
+use crate::task::raw::Header;
 use crate::task::{DoneWait, Greenlet};
 use crate::time::{Sleep, sleep};
 
@@ -104,7 +110,8 @@ pub type IWait<'a> = AsyncGen<usize, (), (), dyn Future<Output = ()> + 'a>;
 /// gevent's `iwait`. A [`Stream`](futures_core::Stream) built on a coro
 /// async generator. Greenlets that finished while the stream was not
 /// polled are yielded in the order they finished, however late it is
-/// polled again.
+/// polled again. Each completion costs O(1), however many greenlets are
+/// waited for.
 ///
 /// ```
 /// use std::time::Duration;
@@ -126,13 +133,9 @@ pub type IWait<'a> = AsyncGen<usize, (), (), dyn Future<Output = ()> + 'a>;
 /// ```
 pub fn iwait<T>(greenlets: &[Greenlet<T>]) -> IWait<'_> {
     AsyncGen::new(move |co| async move {
-        let mut waits: Vec<(usize, DoneWait<'_>)> = greenlets
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (i, DoneWait::new(g.header())))
-            .collect();
+        let mut waits = Waits::new(greenlets.iter().map(Greenlet::header).collect());
         while !waits.is_empty() {
-            let done = AnyDone { waits: &mut waits }.await;
+            let done = poll_fn(|cx| waits.poll_done(cx)).await;
             for i in done {
                 co.yield_(i).await;
             }
@@ -140,29 +143,274 @@ pub fn iwait<T>(greenlets: &[Greenlet<T>]) -> IWait<'_> {
     })
 }
 
-/// Resolves with the indices whose wait completed (removing them).
-struct AnyDone<'a, 'b> {
-    waits: &'b mut Vec<(usize, DoneWait<'a>)>,
+/// The waits of [`iwait`], one per greenlet.
+///
+/// Each greenlet's completion event holds a waker of its own that names the
+/// wait, so a completion costs O(1): only the waits named since the last
+/// poll are polled again, never all of them.
+///
+/// The awaiting task's waker is held once, by `ready`. When every greenlet
+/// still waited for belongs to the hub the task runs on, that waker can
+/// only be woken by their completions: one join edge records it for the
+/// deadlock diagnosis.
+struct Waits<'a> {
+    headers: Vec<&'a Header>,
+    /// Per greenlet: its event wait and the waker that names it, until it
+    /// finished.
+    waits: Vec<Option<(EventWait<'a>, Waker)>>,
+    left: usize,
+    ready: Arc<Ready>,
+    started: bool,
+    /// (uid of the hub last polled on, how many greenlets left are of
+    /// another hub).
+    foreign: Option<(u32, usize)>,
+    /// (hub uid, awaiting task, the edge) while one is recorded.
+    edge: Option<(u32, u64, Edge)>,
 }
 
-impl Future for AnyDone<'_, '_> {
-    type Output = Vec<usize>;
+/// The waits named by their wakers since the last poll, and the awaiting
+/// task's waker.
+#[derive(Default)]
+struct Ready {
+    named: Mutex<Vec<usize>>,
+    waker: AtomicWaker,
+}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<usize>> {
+/// The waker of wait `index`.
+struct Named {
+    index: usize,
+    ready: Arc<Ready>,
+}
+
+impl Wake for Named {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready
+            .named
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(self.index);
+        self.ready.waker.wake();
+    }
+}
+
+impl<'a> Waits<'a> {
+    fn new(headers: Vec<&'a Header>) -> Self {
+        Waits {
+            waits: headers.iter().map(|_| None).collect(),
+            left: headers.len(),
+            headers,
+            ready: Arc::default(),
+            started: false,
+            foreign: None,
+            edge: None,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
+    /// The greenlets found finished by this poll, in completion order.
+    fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<Vec<usize>> {
+        // Registered first: a completion from here on wakes the task again.
+        self.ready.waker.register(cx.waker());
         let mut done = Vec::new();
-        self.waits.retain_mut(|(i, w)| {
-            if Pin::new(&mut *w).poll(cx).is_ready() {
-                done.push((w.finished(), *i));
-                false
-            } else {
-                true
+        if !self.started {
+            self.started = true;
+            for i in 0..self.headers.len() {
+                self.poll_one(i, true, &mut done);
             }
-        });
+        } else {
+            let named = std::mem::take(
+                &mut *self
+                    .ready
+                    .named
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner),
+            );
+            for i in named {
+                self.poll_one(i, false, &mut done);
+            }
+        }
+        self.left -= done.len();
+        if let Some((uid, foreign)) = &mut self.foreign {
+            for &(_, i) in &done {
+                *foreign -= usize::from(self.headers[i].hub.uid != *uid);
+            }
+        }
+        self.update_edge();
         if done.is_empty() {
             Poll::Pending
         } else {
             done.sort_unstable();
             Poll::Ready(done.into_iter().map(|(_, i)| i).collect())
         }
+    }
+
+    /// Polls wait `i` (made at the first poll), adding `(finished, i)` to
+    /// `done` when its greenlet has finished.
+    fn poll_one(&mut self, i: usize, first: bool, done: &mut Vec<(u64, usize)>) {
+        let header = self.headers[i];
+        if !first && self.waits[i].is_none() {
+            // Named twice, or already finished.
+            return;
+        }
+        let finished = header.is_complete() || {
+            let (wait, waker) = self.waits[i].get_or_insert_with(|| {
+                let named = Named {
+                    index: i,
+                    ready: self.ready.clone(),
+                };
+                (header.done.wait_async(), Waker::from(Arc::new(named)))
+            });
+            Pin::new(wait)
+                .poll(&mut Context::from_waker(waker))
+                .is_ready()
+        };
+        if finished {
+            self.waits[i] = None;
+            done.push((header.finished.load(Ordering::Acquire), i));
+        }
+    }
+
+    /// Keeps one join edge for the awaiting task while every greenlet left
+    /// is of its hub, and none otherwise.
+    fn update_edge(&mut self) {
+        let want =
+            hub::with_current(|h| (h.shared().uid, h.running_id())).and_then(|(uid, task)| {
+                if self.foreign.is_none_or(|(u, _)| u != uid) {
+                    // First poll on this hub: O(n) once, then kept up to date.
+                    let foreign = (self.headers.iter().zip(&self.waits))
+                        .filter(|(header, w)| w.is_some() && header.hub.uid != uid)
+                        .count();
+                    self.foreign = Some((uid, foreign));
+                }
+                let local = self.left > 0 && self.foreign == Some((uid, 0));
+                local.then_some((uid, task))
+            });
+        if self.edge.as_ref().map(|(uid, task, _)| (*uid, *task)) == want {
+            return;
+        }
+        self.remove_edge();
+        if let Some((uid, task)) = want {
+            self.edge = hub::with_current(|h| (uid, task, h.add_edge(task)));
+        }
+    }
+
+    fn remove_edge(&mut self) {
+        if let Some((uid, _, edge)) = self.edge.take() {
+            edge.clear();
+            hub::with_current(|h| {
+                if h.shared().uid == uid {
+                    h.remove_edge(&edge);
+                }
+            });
+        }
+    }
+}
+
+impl Drop for Waits<'_> {
+    fn drop(&mut self) {
+        self.remove_edge();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::sync::Arc;
+    use std::task::Poll;
+
+    use sync_prims::Event;
+
+    use super::*;
+    use crate::hub;
+
+    fn live_edges() -> usize {
+        hub::with_current(|h| h.live_edges()).expect("on a hub")
+    }
+
+    /// One poll of `waits`, without waiting.
+    async fn poll_once(waits: &mut Waits<'_>) -> Poll<Vec<usize>> {
+        poll_fn(|cx| Poll::Ready(waits.poll_done(cx))).await
+    }
+
+    #[test]
+    fn a_completion_wakes_only_its_own_wait() {
+        crate::run(async {
+            let gates: Vec<Arc<Event>> = (0..100).map(|_| Arc::new(Event::new())).collect();
+            let gs: Vec<_> = gates
+                .iter()
+                .map(|g| {
+                    let g = g.clone();
+                    crate::spawn(async move { g.wait_async().await })
+                })
+                .collect();
+            let mut waits = Waits::new(gs.iter().map(Greenlet::header).collect());
+            assert_eq!(poll_once(&mut waits).await, Poll::Pending);
+            // Every greenlet is of this hub: one edge for the root.
+            assert_eq!(live_edges(), 1);
+            gates[37].set();
+            crate::joinall(&gs[37..38], None).await;
+            // Only its own wait was named, and only it is polled again.
+            assert_eq!(*waits.ready.named.lock().unwrap(), [37]);
+            assert_eq!(poll_once(&mut waits).await, Poll::Ready(vec![37]));
+            assert!(waits.ready.named.lock().unwrap().is_empty());
+            assert_eq!(poll_once(&mut waits).await, Poll::Pending);
+            for gate in &gates {
+                gate.set();
+            }
+            crate::joinall(&gs, None).await;
+            let Poll::Ready(mut rest) = poll_once(&mut waits).await else {
+                panic!("the others finished")
+            };
+            rest.sort_unstable();
+            assert_eq!(rest, (0..100).filter(|&i| i != 37).collect::<Vec<_>>());
+            assert!(waits.is_empty());
+            assert_eq!(live_edges(), 0);
+        });
+    }
+
+    #[test]
+    fn dropping_the_waits_removes_their_edge() {
+        crate::run(async {
+            let gate = Arc::new(Event::new());
+            let g2 = gate.clone();
+            let gs = [crate::spawn(async move { g2.wait_async().await })];
+            let mut waits = Waits::new(gs.iter().map(Greenlet::header).collect());
+            assert_eq!(poll_once(&mut waits).await, Poll::Pending);
+            assert_eq!(live_edges(), 1);
+            drop(waits);
+            assert_eq!(live_edges(), 0);
+            gate.set();
+        });
+    }
+
+    #[test]
+    fn a_greenlet_of_another_hub_leaves_the_awaiting_task_unaccounted() {
+        // It can finish whatever this hub does: its waker must not be
+        // counted as one only this hub's tasks could wake.
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let gate = Arc::new(Event::new());
+        let g2 = gate.clone();
+        let far = rt.spawn_on(0, async move { g2.wait_async().await });
+        crate::run(async {
+            let near_gate = Arc::new(Event::new());
+            let n2 = near_gate.clone();
+            let near = crate::spawn(async move { n2.wait_async().await });
+            let gs = [near, far];
+            let mut waits = Waits::new(gs.iter().map(Greenlet::header).collect());
+            assert_eq!(poll_once(&mut waits).await, Poll::Pending);
+            assert_eq!(live_edges(), 0);
+            gate.set();
+            // Once only greenlets of this hub are left, the edge is recorded.
+            assert_eq!(poll_fn(|cx| waits.poll_done(cx)).await, [1]);
+            assert_eq!(live_edges(), 1);
+            near_gate.set();
+        });
     }
 }

@@ -205,6 +205,34 @@ fn deadlock_while_iterating_iwait() {
 }
 
 #[test]
+fn deadlock_of_a_task_iterating_iwait_names_it() {
+    use futures_core::Stream;
+    let err = try_run(async {
+        let reader = Builder::new()
+            .name("reader")
+            .spawn(async {
+                let gs: Vec<_> = (0..3)
+                    .map(|i| {
+                        Builder::new()
+                            .name(format!("never-{i}"))
+                            .spawn(std::future::pending::<()>())
+                            .unwrap()
+                    })
+                    .collect();
+                let mut s = std::pin::pin!(greenrt::iwait(&gs));
+                std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await
+            })
+            .unwrap();
+        reader.await
+    })
+    .unwrap_err();
+    let blocked = err.blocked().join(" | ");
+    for name in ["'reader'", "'never-0'", "'never-1'", "'never-2'"] {
+        assert!(blocked.contains(name), "{name}: {blocked}");
+    }
+}
+
+#[test]
 fn block_on_in_a_runtime_reports_a_deadlock_of_its_own_tasks() {
     let rt = Runtime::builder().workers(1).build().unwrap();
     let err = rt

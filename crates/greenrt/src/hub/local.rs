@@ -16,6 +16,7 @@ use crossbeam_utils::Backoff;
 use crate::driver::Park;
 use crate::hub::HubShared;
 use crate::hub::deadlock::{self, Deadlock};
+use crate::hub::edges::{Edge, Edges};
 use crate::hub::registry::Registry;
 use crate::runtime::Handle;
 use crate::task::Greenlet;
@@ -82,7 +83,7 @@ pub(crate) struct Hub {
     /// while it does. A `DoneWait` dropped on another thread (its
     /// `Greenlet` moved there) cannot reach this list and clears its flag
     /// instead.
-    edges: RefCell<Vec<(u64, Arc<AtomicBool>)>>,
+    edges: RefCell<Edges>,
     handle: Option<Handle>,
     polls: Cell<u64>,
     /// The driver parked (and so polled I/O) since the last round began.
@@ -148,7 +149,7 @@ impl Hub {
             park: RefCell::new(park),
             seq: Cell::new(0),
             running: Cell::new(ROOT_ID),
-            edges: RefCell::new(Vec::new()),
+            edges: RefCell::new(Edges::default()),
             handle,
             polls: Cell::new(0),
             just_parked: Cell::new(false),
@@ -239,29 +240,20 @@ impl Hub {
         // theirs when they complete or are dropped with its future.
     }
 
-    /// Records a join edge of task `waiter`; the flag is its handle.
-    pub(crate) fn add_edge(&self, waiter: u64) -> Arc<AtomicBool> {
-        let live = Arc::new(AtomicBool::new(true));
-        self.edges.borrow_mut().push((waiter, live.clone()));
-        live
+    /// Records a join edge of task `waiter`.
+    pub(crate) fn add_edge(&self, waiter: u64) -> Edge {
+        self.edges.borrow_mut().add(waiter)
     }
 
     /// Join edges that still count a waker.
     #[cfg(test)]
     pub(crate) fn live_edges(&self) -> usize {
-        self.edges
-            .borrow()
-            .iter()
-            .filter(|(_, live)| live.load(Ordering::Acquire))
-            .count()
+        self.edges.borrow().live().count()
     }
 
-    /// Removes the join edge whose handle is `live` (and any whose flag was
-    /// cleared from another thread).
-    pub(crate) fn remove_edge(&self, live: &Arc<AtomicBool>) {
-        self.edges
-            .borrow_mut()
-            .retain(|(_, l)| !Arc::ptr_eq(l, live) && l.load(Ordering::Acquire));
+    /// Removes a join edge of this hub.
+    pub(crate) fn remove_edge(&self, edge: &Edge) {
+        self.edges.borrow_mut().remove(edge);
     }
 
     #[inline]
@@ -490,10 +482,8 @@ impl Hub {
         }
         // Join edges that still hold a waker, per awaiting task.
         let mut edges: HashMap<u64, u32> = HashMap::new();
-        for (waiter, live) in self.edges.borrow().iter() {
-            if live.load(Ordering::Acquire) {
-                *edges.entry(*waiter).or_insert(0) += 1;
-            }
+        for waiter in self.edges.borrow().live() {
+            *edges.entry(waiter).or_insert(0) += 1;
         }
         let registry = self.registry.borrow();
         let found = deadlock::check(&self.shared, root_refs(root), &registry, &edges)?;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -62,8 +62,8 @@ pub struct Greenlet<T> {
 pub(crate) struct DoneWait<'a> {
     header: &'a raw::Header,
     wait: Option<EventWait<'a>>,
-    /// (hub uid, the edge's handle) once the edge is recorded.
-    edge: Option<(u32, Arc<AtomicBool>)>,
+    /// (hub uid, the edge) once the edge is recorded.
+    edge: Option<(u32, hub::Edge)>,
 }
 
 impl<'a> DoneWait<'a> {
@@ -75,26 +75,20 @@ impl<'a> DoneWait<'a> {
         }
     }
 
-    /// When the task finished, in the process's completion order (0 while
-    /// it has not).
-    pub(crate) fn finished(&self) -> u64 {
-        self.header.finished.load(Ordering::Acquire)
-    }
-
     fn clear(&mut self) {
         let edge = self.edge.take();
         // The edge stops counting before the waker it counts leaves the
         // event: a deadlock check on the hub (which may run meanwhile when
         // this runs on another thread, the `Greenlet` moved there) must
         // never count more edges than there are wakers.
-        if let Some((_, live)) = &edge {
-            live.store(false, Ordering::Release);
+        if let Some((_, e)) = &edge {
+            e.clear();
         }
         self.wait = None;
-        if let Some((uid, live)) = edge {
+        if let Some((uid, e)) = edge {
             hub::with_current(|h| {
                 if h.shared().uid == uid {
-                    h.remove_edge(&live);
+                    h.remove_edge(&e);
                 }
             });
         }
