@@ -197,7 +197,7 @@ impl Event {
         let mut q = self.waiters.lock();
         // Every waiter is taken below: the queue is empty from here.
         self.state.swap(SET, Ordering::AcqRel);
-        let mut woken = std::mem::take(&mut *q);
+        let mut woken = q.take_all();
         for slot in &woken {
             waitq::mark(slot, NOTIFIED);
         }
@@ -214,11 +214,9 @@ impl Event {
         if let Some(p) = panicked {
             resume_unwind(p);
         }
-        // Give the queue its buffer back, so that waits do not reallocate.
-        let mut q = self.waiters.lock();
-        if q.capacity() < woken.capacity() && q.is_empty() {
-            *q = woken;
-        }
+        // Give the queue its buffer back, so that the next set does not
+        // allocate.
+        self.waiters.lock().give_back(woken);
     }
 }
 
