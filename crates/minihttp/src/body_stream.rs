@@ -71,6 +71,8 @@ struct Slot {
     /// Decoded bytes not yet read start at `pos`.
     buf: Vec<u8>,
     pos: usize,
+    /// Bytes the reader has taken so far.
+    taken: u64,
     /// `Some(Ok)`: the whole body was delivered; `Some(Err)`: it failed.
     end: Option<Result<(), Error>>,
     /// The request was answered: nothing more will be delivered.
@@ -229,12 +231,15 @@ impl BodyStream {
         }
     }
 
-    /// The body length when known in advance: the declared
-    /// `Content-Length`, or the size of a buffered body (what is left of it).
+    /// How many bytes are left to read, when known: what is left of a
+    /// buffered body, or of the declared `Content-Length` of a streamed one.
     pub fn len_hint(&self) -> Option<u64> {
         match &self.inner {
             Inner::Bytes(b, pos) => Some((b.len() - *pos) as u64),
-            Inner::Pipe(PipeReader(slot)) => lock(slot).len,
+            Inner::Pipe(PipeReader(slot)) => {
+                let s = lock(slot);
+                s.len.map(|len| len.saturating_sub(s.taken))
+            }
         }
     }
 
@@ -262,8 +267,13 @@ impl BodyStream {
                     let mut s = lock(slot);
                     match s.poll_ready(cx, &mut wake) {
                         Poll::Ready(Ready::Data) => {
-                            let Slot { buf, pos, .. } = &mut *s;
-                            Poll::Ready(Ok(Some(f(buf, pos))))
+                            let Slot {
+                                buf, pos, taken, ..
+                            } = &mut *s;
+                            let unread = buf.len() - *pos;
+                            let r = f(buf, pos);
+                            *taken += (unread - (buf.len() - *pos)) as u64;
+                            Poll::Ready(Ok(Some(r)))
                         }
                         Poll::Ready(Ready::Eof) => Poll::Ready(Ok(None)),
                         Poll::Ready(Ready::Failed(e)) => Poll::Ready(Err(e)),
@@ -438,10 +448,13 @@ mod tests {
         assert!(!feeder.wants(&feeder_waker));
         assert_eq!(body.poll_read(&mut cx, &mut dst), Poll::Ready(Ok(4)));
         assert_eq!(&dst, b"abcd");
+        // What is left of the declared length, as for a buffered body.
+        assert_eq!(body.len_hint(), Some(2));
         assert_eq!(
             body.poll_chunk(&mut cx),
             Poll::Ready(Ok(Some(b"ef".to_vec())))
         );
+        assert_eq!(body.len_hint(), Some(0));
         assert!(body.poll_chunk(&mut cx).is_pending());
         assert!(feeder.wants(&feeder_waker));
         feeder.finish(Ok(()));

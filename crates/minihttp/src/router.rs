@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use futures_core::future::BoxFuture;
+use futures_core::future::LocalBoxFuture;
 
 use crate::error::{Error, Kind};
 use crate::method::Method;
@@ -14,7 +14,7 @@ use crate::status::StatusCode;
 
 /// A handler stored in a [`Router`]: any `Fn(Request) -> impl Future<Output =
 /// Response>`, boxed. Make one with [`handler`].
-pub type BoxHandler = Box<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
+pub type BoxHandler = Box<dyn Fn(Request) -> LocalBoxFuture<'static, Response> + Send + Sync>;
 
 /// Boxes an async function or closure into a [`BoxHandler`].
 ///
@@ -27,7 +27,7 @@ pub type BoxHandler = Box<dyn Fn(Request) -> BoxFuture<'static, Response> + Send
 pub fn handler<F, Fut>(f: F) -> BoxHandler
 where
     F: Fn(Request) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response> + Send + 'static,
+    Fut: Future<Output = Response> + 'static,
 {
     Box::new(move |req| Box::pin(f(req)))
 }
@@ -76,7 +76,9 @@ impl Pattern {
                 names.push(name);
                 Segment::Rest(name.into())
             } else {
-                Segment::Literal((*part).into())
+                // Compared with the decoded request segment: decoded here
+                // too, so that `/caf%C3%A9` and `/café` name the same route.
+                Segment::Literal(pct::decode_lossy(part, false).into())
             };
             segments.push(seg);
         }
@@ -327,7 +329,7 @@ impl Router<BoxHandler> {
     pub fn on<F, Fut>(&mut self, method: Method, pattern: &str, f: F) -> Result<&mut Self, Error>
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + 'static,
     {
         self.route(method, pattern, handler(f))
     }
@@ -336,7 +338,7 @@ impl Router<BoxHandler> {
     pub fn get<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + 'static,
     {
         self.on(Method::GET, pattern, f)
     }
@@ -345,7 +347,7 @@ impl Router<BoxHandler> {
     pub fn post<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + 'static,
     {
         self.on(Method::POST, pattern, f)
     }
@@ -354,7 +356,7 @@ impl Router<BoxHandler> {
     pub fn put<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + 'static,
     {
         self.on(Method::PUT, pattern, f)
     }
@@ -363,13 +365,13 @@ impl Router<BoxHandler> {
     pub fn delete<F, Fut>(&mut self, pattern: &str, f: F) -> Result<&mut Self, Error>
     where
         F: Fn(Request) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Response> + Send + 'static,
+        Fut: Future<Output = Response> + 'static,
     {
         self.on(Method::DELETE, pattern, f)
     }
 
     /// Routes `request` and runs its handler, or answers 404 / 405.
-    pub fn handle(&self, mut request: Request) -> BoxFuture<'static, Response> {
+    pub fn handle(&self, mut request: Request) -> LocalBoxFuture<'static, Response> {
         match self.dispatch(&mut request) {
             Ok(h) => h(request),
             Err(response) => Box::pin(std::future::ready(response)),
@@ -518,5 +520,40 @@ mod tests {
             );
         }
         assert!(format!("{r:?}").contains("GET"));
+    }
+
+    #[test]
+    fn a_literal_matches_its_encoded_and_decoded_spellings() {
+        let mut r: Router<u32> = Router::new();
+        r.route(Method::GET, "/caf%C3%A9/menu", 1)
+            .unwrap()
+            .route(Method::GET, "/thé", 2)
+            .unwrap();
+        for (path, want) in [
+            ("/caf%C3%A9/menu", 1),
+            ("/caf%c3%a9/menu", 1),
+            ("/th%C3%A9", 2),
+        ] {
+            assert!(
+                matches!(r.find(&Method::GET, path), RouteMatch::Found { handler, .. } if *handler == want),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            r.find(&Method::GET, "/caf%25C3%25A9/menu"),
+            RouteMatch::NotFound
+        ));
+    }
+
+    #[test]
+    fn a_routed_handler_may_hold_an_rc_across_an_await() {
+        let mut r = Router::new();
+        r.get("/rc", |_| async {
+            let shared = std::rc::Rc::new("local");
+            std::future::ready(()).await;
+            Response::text(*shared)
+        })
+        .unwrap();
+        assert_eq!(body(&block_on(r.handle(req("GET", "/rc")))), "local");
     }
 }

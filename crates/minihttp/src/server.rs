@@ -22,7 +22,7 @@ use std::task::{Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use futures_core::future::BoxFuture;
+use futures_core::future::LocalBoxFuture;
 use greenrt::net::{TcpListener, TcpStream};
 use greenrt::time::ManualClock;
 use greenrt::{Greenlet, Runtime};
@@ -123,7 +123,7 @@ where
 }
 
 impl Handler for Router {
-    type Future = BoxFuture<'static, Response>;
+    type Future = LocalBoxFuture<'static, Response>;
 
     fn call(&self, request: Request) -> Self::Future {
         self.handle(request)
