@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
 
 use crossbeam_utils::Backoff;
 
@@ -22,6 +23,10 @@ use crate::runtime::Handle;
 use crate::task::Greenlet;
 use crate::task::raw::{self, NO_SLOT, Runnable, Task, TaskRef};
 use crate::time::{Clock, Timers};
+
+/// How long the root's hub idles with nothing to run before it looks for a
+/// deadlock.
+const QUIET: Duration = Duration::from_millis(10);
 
 /// The id the root future of `block_on` goes by (in reports and join edges).
 pub(crate) const ROOT_ID: u64 = 0;
@@ -349,9 +354,10 @@ impl Hub {
         Some(next.saturating_duration_since(now))
     }
 
-    /// Sleeps until something may be runnable. With a manual clock that
-    /// advances by itself, jumps to the next timer instead.
-    fn idle(&self, root: Option<&RootWake>) {
+    /// Sleeps until something may be runnable, for at most `cap`. With a
+    /// manual clock that advances by itself, jumps to the next timer
+    /// instead.
+    fn idle(&self, root: Option<&RootWake>, cap: Option<Duration>) {
         if !self.queue.borrow().is_empty() {
             return;
         }
@@ -388,6 +394,10 @@ impl Hub {
         } else {
             self.sleep_time()
         };
+        let timeout = match (timeout, cap) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        };
         self.park.borrow_mut().park(timeout);
         self.just_parked.set(true);
         self.shared.woke();
@@ -404,6 +414,8 @@ impl Hub {
         let waker = Waker::from(root.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        // Whether the hub has idled for `QUIET` with nothing to run.
+        let mut quiet = false;
         let result = catch_unwind(AssertUnwindSafe(|| {
             loop {
                 let root_polled = root.woken.swap(false, Ordering::SeqCst);
@@ -416,12 +428,22 @@ impl Hub {
                     }
                 }
                 let ran = self.tick(root_polled);
+                if root_polled || ran > 0 {
+                    quiet = false;
+                }
                 if ran == 0 && !root.woken.load(Ordering::SeqCst) && self.queue.borrow().is_empty()
                 {
-                    if let Some(d) = self.find_deadlock(&root) {
-                        return Err(d);
+                    // The diagnosis looks at every task: it runs once the
+                    // hub has been quiet for a while, not at every idle (a
+                    // root woken often from another thread would pay a
+                    // scan of all tasks each time).
+                    if quiet {
+                        if let Some(d) = self.find_deadlock(&root) {
+                            return Err(d);
+                        }
                     }
-                    self.idle(Some(&root));
+                    self.idle(Some(&root), (!quiet).then_some(QUIET));
+                    quiet = true;
                 }
             }
         }));
@@ -438,7 +460,7 @@ impl Hub {
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let ran = self.tick(false);
             if ran == 0 && self.queue.borrow().is_empty() {
-                self.idle(None);
+                self.idle(None, None);
             }
         }
         self.teardown();
