@@ -6,7 +6,7 @@
 //! and a thread idle for [`KEEP_ALIVE`] exits.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -134,9 +134,10 @@ impl Pool {
 }
 
 /// Runs blocking `f` on the pool and returns a [`Greenlet`] for its result,
-/// spawned on the current hub: await it, `kill` it (the job still runs to
-/// its end, its result is dropped), or join it from a thread. A panic in
-/// `f` is reported on the greenlet.
+/// spawned on the current hub: await it, `kill` it, or join it from a
+/// thread. A job whose greenlet is killed before a thread takes it never
+/// runs; one already running runs to its end, and its result is dropped.
+/// A panic in `f` is reported on the greenlet.
 ///
 /// ```
 /// greenrt::run(async {
@@ -171,12 +172,29 @@ where
             }
         })
     };
-    pool().submit(Box::new(move || {
+    pool().submit(job(f, Arc::downgrade(&slot), done));
+    greenlet
+}
+
+/// The result of a job, for the task that waits for it.
+type ResultSlot<T> = Mutex<Option<std::thread::Result<T>>>;
+
+/// The pool's job for `f`: runs it, stores its result, and sets `done`;
+/// or, when the waiting task is gone (killed while the job waited for a
+/// thread, its slot dropped with it), does nothing.
+fn job<F, T>(f: F, slot: Weak<ResultSlot<T>>, done: Arc<Event>) -> Job
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Box::new(move || {
+        let Some(slot) = slot.upgrade() else {
+            return;
+        };
         let r = catch_unwind(AssertUnwindSafe(f));
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         done.set();
-    }));
-    greenlet
+    })
 }
 
 #[cfg(test)]
@@ -192,6 +210,28 @@ mod tests {
             assert!(Instant::now() < deadline, "{what}: {:?}", *pool.state());
             std::thread::yield_now();
         }
+    }
+
+    #[test]
+    fn a_job_whose_task_is_gone_does_not_run() {
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let r2 = ran.clone();
+        let slot: Arc<ResultSlot<()>> = Arc::new(Mutex::new(None));
+        let done = Arc::new(Event::new());
+        let j = job(
+            move || r2.store(true, std::sync::atomic::Ordering::SeqCst),
+            Arc::downgrade(&slot),
+            done.clone(),
+        );
+        drop(slot);
+        j();
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(!done.is_set());
+        // With its task alive, the same job runs and reports.
+        let slot: Arc<ResultSlot<u8>> = Arc::new(Mutex::new(None));
+        job(|| 7, Arc::downgrade(&slot), done.clone())();
+        assert!(done.is_set());
+        assert!(matches!(*slot.lock().unwrap(), Some(Ok(7))));
     }
 
     // The pool is leaked (its threads need it `'static`), which miri
