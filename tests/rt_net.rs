@@ -557,3 +557,58 @@ fn a_socket_that_outlives_its_hub_fails_instead_of_waiting_for_good() {
     assert!(incoming.join_timeout_blocking(Duration::from_secs(30)));
     assert_eq!(incoming.try_get().unwrap().unwrap(), (Some(true), true));
 }
+
+#[test]
+fn every_task_waiting_on_a_shared_socket_is_woken() {
+    greenrt::run(async {
+        let sock = Rc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let addr = sock.local_addr().unwrap();
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let s = sock.clone();
+                spawn(async move {
+                    let mut buf = [0u8; 16];
+                    let (n, _) = s.recv_from(&mut buf).await?;
+                    io::Result::Ok(buf[..n].to_vec())
+                })
+            })
+            .collect();
+        yield_now().await; // all three wait in recv_from
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for d in [b"one", b"two", b"six"] {
+            sender.send_to(d, addr).await.unwrap();
+        }
+        let mut got = Vec::new();
+        for r in readers {
+            // A bound only so that a reader never woken fails the test.
+            let r = timeout(Duration::from_secs(60), r).await.expect("woken");
+            got.push(r.unwrap().unwrap());
+        }
+        got.sort();
+        assert_eq!(got, [b"one", b"six", b"two"]);
+
+        // The same for connections accepted by two tasks on one listener.
+        let listener = Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..2)
+            .map(|_| {
+                let l = listener.clone();
+                spawn(async move { l.accept().await.map(|(_, peer)| peer) })
+            })
+            .collect();
+        yield_now().await; // both wait in accept
+        let clients = [
+            TcpStream::connect(addr).await.unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        ];
+        let mut peers = Vec::new();
+        for a in acceptors {
+            let a = timeout(Duration::from_secs(60), a).await.expect("woken");
+            peers.push(a.unwrap().unwrap());
+        }
+        let mut mine: Vec<_> = clients.iter().map(|c| c.local_addr().unwrap()).collect();
+        peers.sort();
+        mine.sort();
+        assert_eq!(peers, mine);
+    });
+}

@@ -1,5 +1,11 @@
 //! A socket's registration with its hub's reactor: readiness bits and the
-//! wakers of one reader and one writer.
+//! wakers of the tasks waiting to read and to write.
+//!
+//! Every task that waits in one direction is woken by the next event there
+//! (a `UdpSocket` or `TcpListener` shared by several tasks, each in
+//! `recv_from` or `accept`): each retries, one gets the datagram or the
+//! connection, the others wait again. A task that polled and then dropped
+//! its wait is woken once, spuriously, by the next event.
 //!
 //! # Readiness word
 //!
@@ -22,11 +28,10 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
@@ -89,8 +94,61 @@ impl Direction {
 #[derive(Debug)]
 pub(crate) struct ScheduledIo {
     readiness: AtomicUsize,
-    reader: AtomicWaker,
-    writer: AtomicWaker,
+    reader: Waiters,
+    writer: Waiters,
+}
+
+/// The wakers of the tasks waiting in one direction, each once.
+#[derive(Debug, Default)]
+struct Waiters {
+    list: Mutex<WakerList>,
+}
+
+/// One waker inline (the common case: one reader, one writer), the others
+/// beside it.
+#[derive(Debug, Default)]
+struct WakerList {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WakerList> {
+        self.list.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `waker` unless a waker of the same task is there.
+    fn register(&self, waker: &Waker) {
+        let mut l = self.lock();
+        match &l.first {
+            None => l.first = Some(waker.clone()),
+            Some(w) if w.will_wake(waker) => {}
+            Some(_) => {
+                if !l.more.iter().any(|w| w.will_wake(waker)) {
+                    l.more.push(waker.clone());
+                }
+            }
+        }
+    }
+
+    /// Wakes every waiter, outside the lock.
+    fn wake(&self) {
+        let (first, more) = {
+            let mut l = self.lock();
+            let more = if l.more.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut l.more)
+            };
+            (l.first.take(), more)
+        };
+        if let Some(w) = first {
+            w.wake();
+        }
+        for w in more {
+            w.wake();
+        }
+    }
 }
 
 impl ScheduledIo {
@@ -143,8 +201,8 @@ impl Registration {
     pub(crate) fn new(shared: Arc<IoShared>, fd: BorrowedFd<'_>) -> io::Result<Registration> {
         let io = Arc::new(ScheduledIo {
             readiness: AtomicUsize::new(READABLE | WRITABLE),
-            reader: AtomicWaker::new(),
-            writer: AtomicWaker::new(),
+            reader: Waiters::default(),
+            writer: Waiters::default(),
         });
         let key = shared.insert(io.clone());
         let raw = fd.as_raw_fd();

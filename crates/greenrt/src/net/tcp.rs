@@ -492,13 +492,12 @@ async_read_impl!(TcpStream, |s| s);
 async_write_impl!(TcpStream, |s| s);
 async_read_impl!(&TcpStream, |s| s);
 async_write_impl!(&TcpStream, |s| s);
-// Each half one direction: a stream wakes one reader and one writer, so
-// two tasks writing through the two halves would leave one never woken.
+// Each half one direction: what splitting a stream is for.
 async_read_impl!(OwnedReadHalf, |s| &s.0);
 async_write_impl!(OwnedWriteHalf, |s| &s.0);
 
 /// The read half of [`TcpStream::into_split`] (`AsyncRead`, and only
-/// that: a stream wakes one reader and one writer at a time).
+/// that).
 ///
 /// ```
 /// fn reads<R: futures_io::AsyncRead>() {}
