@@ -612,3 +612,57 @@ fn every_task_waiting_on_a_shared_socket_is_woken() {
         assert_eq!(peers, mine);
     });
 }
+
+#[test]
+fn empty_reads_and_writes_and_many_slices() {
+    greenrt::run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // An idle connection: an empty read or write has nothing to wait
+        // for (the readiness of a new socket is used up first).
+        let mut byte = [0u8; 1];
+        assert!(
+            timeout(Duration::ZERO, client.read(&mut byte))
+                .await
+                .is_err()
+        );
+        let empty = timeout(Duration::from_secs(60), client.read(&mut [])).await;
+        assert_eq!(empty.expect("no wait").unwrap(), 0);
+        assert_eq!(client.write(&[]).await.unwrap(), 0);
+        // More slices than one system call takes: a short write, not an
+        // error, and every byte arrives.
+        let pieces: Vec<[u8; 1]> = (0..3000u32).map(|i| [(i % 251) as u8]).collect();
+        let mut slices: Vec<io::IoSlice<'_>> = pieces.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut sent = 0;
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = client.write_vectored(rest).await.unwrap();
+            assert!(n > 0);
+            sent += n;
+            io::IoSlice::advance_slices(&mut rest, n);
+        }
+        assert_eq!(sent, 3000);
+        let mut got = vec![0u8; 3000];
+        server.read_exact(&mut got).await.unwrap();
+        assert!(got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    });
+}
+
+#[test]
+fn bind_tries_every_address_in_turn() {
+    greenrt::run(async {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = taken.local_addr().unwrap();
+        let free: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        // The first address is in use: the second is bound.
+        let l = TcpListener::bind(&[busy, free][..]).unwrap();
+        assert_ne!(l.local_addr().unwrap(), busy);
+        assert!(TcpListener::bind(busy).is_err());
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ubusy = u.local_addr().unwrap();
+        let u2 = UdpSocket::bind(&[ubusy, free][..]).unwrap();
+        assert_ne!(u2.local_addr().unwrap(), ubusy);
+    });
+}

@@ -327,6 +327,8 @@ impl Registration {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.clear_bits(seen, dir.mask());
                 }
+                // A signal came first: nothing was done, try again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(r) => {
                     if drained(&r) {
                         self.clear(seen, dir);

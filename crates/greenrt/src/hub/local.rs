@@ -364,6 +364,17 @@ impl Hub {
         if self.clock.auto_advance() {
             if let Some(next) = self.timers.borrow().next_deadline() {
                 if !self.shared.has_injected() {
+                    // I/O that is ready now comes before the jump: a read
+                    // whose bytes are there must not time out first.
+                    if self.park.borrow().has_wake_sources() {
+                        self.park.borrow_mut().poll_ready();
+                        if !self.queue.borrow().is_empty()
+                            || self.shared.has_injected()
+                            || root.is_some_and(|r| r.woken.load(Ordering::SeqCst))
+                        {
+                            return;
+                        }
+                    }
                     self.clock.advance_to(next);
                     return;
                 }

@@ -37,6 +37,23 @@ fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use"))
 }
 
+/// Runs `f` on each address `addr` resolves to, in order, until one
+/// succeeds (as std's `bind` and `connect` do): its result, or the last
+/// error.
+fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use")))
+}
+
 /// Every address `addr` resolves to (at least one).
 fn all_addrs(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
@@ -49,14 +49,14 @@ impl TcpListener {
     /// Binds a listener (`SO_REUSEADDR`, a backlog of 4096, non-blocking)
     /// on the current hub.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        TcpListener::bind_with(super::first_addr(addr)?, false)
+        super::each_addr(addr, |a| TcpListener::bind_with(a, false))
     }
 
     /// Like [`bind`](TcpListener::bind), with `SO_REUSEPORT` too: several
     /// listeners, one per hub, share the port and the kernel spreads the
     /// connections between them (the multi-core server's layout).
     pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        TcpListener::bind_with(super::first_addr(addr)?, true)
+        super::each_addr(addr, |a| TcpListener::bind_with(a, true))
     }
 
     fn bind_with(addr: SocketAddr, reuseport: bool) -> io::Result<TcpListener> {
@@ -382,6 +382,10 @@ impl TcpStream {
 
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let want = buf.len();
+        if want == 0 {
+            // Nothing asked: nothing to wait for (as std's `read`).
+            return Poll::Ready(Ok(0));
+        }
         let s = self.io.get();
         self.io
             .registration()
@@ -389,10 +393,15 @@ impl TcpStream {
     }
 
     fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let s = self.io.get();
         self.io
             .registration()
-            .poll_io_stream(cx, Direction::Write, buf.len(), || (&*s).write(buf))
+            .poll_io_stream(cx, Direction::Write, buf.len(), || {
+                s.send_with_flags(buf, SEND_FLAGS)
+            })
     }
 
     fn poll_write_vectored_priv(
@@ -400,13 +409,33 @@ impl TcpStream {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let want = bufs.iter().map(|b| b.len()).sum();
+        // At most the slices one system call takes (more is an error, not
+        // a short write); `want` counts only those, so that a transfer of
+        // all of them is not taken for a short one.
+        let bufs = &bufs[..bufs.len().min(MAX_IOV)];
+        let want: usize = bufs.iter().map(|b| b.len()).sum();
+        if want == 0 {
+            return Poll::Ready(Ok(0));
+        }
         let s = self.io.get();
         self.io
             .registration()
-            .poll_io_stream(cx, Direction::Write, want, || (&*s).write_vectored(bufs))
+            .poll_io_stream(cx, Direction::Write, want, || {
+                s.send_vectored_with_flags(bufs, SEND_FLAGS)
+            })
     }
 }
+
+/// Flags of every send on a stream: a peer that reset the connection gives
+/// an `EPIPE` error, never the `SIGPIPE` signal that would end a process
+/// which has not ignored it (std's sockets do the same).
+#[cfg(target_os = "linux")]
+const SEND_FLAGS: std::ffi::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(target_os = "linux"))]
+const SEND_FLAGS: std::ffi::c_int = 0;
+
+/// The most slices one `sendmsg` takes (`UIO_MAXIOV`).
+const MAX_IOV: usize = 1024;
 
 /// `EINPROGRESS`: a non-blocking connect has started.
 #[cfg(target_os = "linux")]

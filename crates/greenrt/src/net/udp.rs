@@ -29,17 +29,19 @@ pub struct UdpSocket {
 }
 
 impl UdpSocket {
-    /// Binds a socket on the current hub.
+    /// Binds a socket on the current hub, to the first of `addr`'s
+    /// addresses that can be bound.
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        let addr = super::first_addr(addr)?;
-        let socket = Socket::new(
-            Domain::for_address(addr),
-            Type::DGRAM.nonblocking().cloexec(),
-            Some(Protocol::UDP),
-        )?;
-        socket.bind(&addr.into())?;
-        Ok(UdpSocket {
-            io: Io::new(std::net::UdpSocket::from(socket))?,
+        super::each_addr(addr, |addr| {
+            let socket = Socket::new(
+                Domain::for_address(addr),
+                Type::DGRAM.nonblocking().cloexec(),
+                Some(Protocol::UDP),
+            )?;
+            socket.bind(&addr.into())?;
+            Ok(UdpSocket {
+                io: Io::new(std::net::UdpSocket::from(socket))?,
+            })
         })
     }
 
@@ -62,7 +64,7 @@ impl UdpSocket {
     /// Sets the default peer for [`send`](UdpSocket::send) and filters
     /// [`recv`](UdpSocket::recv) to it.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        self.io.get().connect(super::first_addr(addr)?)
+        super::each_addr(addr, |a| self.io.get().connect(a))
     }
 
     /// Sends to the connected peer.
