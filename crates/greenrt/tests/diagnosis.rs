@@ -289,3 +289,29 @@ fn each_stall_is_reported_once() {
     assert_eq!(second.task_name(), Some("twice"));
     assert!(rx.try_recv().is_err());
 }
+
+#[test]
+fn a_sleep_moved_to_another_hub_leaves_no_timer_behind() {
+    // On a thread of its own: a timer left behind would hide the deadlock
+    // for an hour, and the test fails on the channel's bound instead.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let r = try_run(async move {
+            let mut s = Box::pin(greenrt::sleep(Duration::from_secs(3600)));
+            // Armed here, on the root's hub...
+            let pending =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending()))
+                    .await;
+            assert!(pending);
+            // ...then moved to a worker of another runtime and dropped there.
+            rt.spawn_on(0, async move { drop(s) }).await.unwrap();
+            std::future::pending::<()>().await
+        });
+        let _ = tx.send(r.is_err());
+    });
+    let deadlock = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the hub found the deadlock");
+    assert!(deadlock);
+}

@@ -336,6 +336,9 @@ impl Hub {
     }
 
     fn fire_timers(&self) {
+        for key in self.shared.take_dropped_timers() {
+            self.timers.borrow_mut().cancel(key);
+        }
         if self.timers.borrow().is_empty() {
             return;
         }

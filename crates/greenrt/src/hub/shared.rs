@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::driver::{Driver, IoShared, Unpark};
 use crate::monitor::StallCallback;
 use crate::task::raw::TaskRef;
-use crate::time::Clock;
+use crate::time::{Clock, TimerKey};
 
 static NEXT_HUB: AtomicU32 = AtomicU32::new(1);
 
@@ -52,6 +52,10 @@ pub(crate) struct HubShared {
     /// Names of named tasks (for the monitor, `current()` and reports).
     pub(crate) names: Mutex<HashMap<u64, Arc<str>>>,
     pub(crate) owner: OnceLock<ThreadId>,
+    /// Timers of this hub whose sleep was dropped or moved on another
+    /// thread: the hub cancels them at its next round.
+    dropped_timers: Mutex<Vec<TimerKey>>,
+    has_dropped_timers: AtomicBool,
 }
 
 impl std::fmt::Debug for HubShared {
@@ -80,6 +84,8 @@ impl HubShared {
             probe: Probe::default(),
             names: Mutex::new(HashMap::new()),
             owner: OnceLock::new(),
+            dropped_timers: Mutex::new(Vec::new()),
+            has_dropped_timers: AtomicBool::new(false),
         })
     }
 
@@ -110,6 +116,31 @@ impl HubShared {
     /// Wakes the hub whether or not it looks asleep (shutdown, clock moves).
     pub(crate) fn unpark(&self) {
         self.unpark.unpark();
+    }
+
+    /// Asks the hub, from another thread, to cancel its timer `key`.
+    pub(crate) fn cancel_timer(&self, key: TimerKey) {
+        self.dropped_timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key);
+        self.has_dropped_timers.store(true, Ordering::SeqCst);
+        // A sleeping hub looks again: its next timer, or a deadlock, may
+        // have changed.
+        self.notify();
+    }
+
+    /// Takes the timers other threads asked to cancel.
+    pub(crate) fn take_dropped_timers(&self) -> Vec<TimerKey> {
+        if !self.has_dropped_timers.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        std::mem::take(
+            &mut *self
+                .dropped_timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     pub(crate) fn has_injected(&self) -> bool {

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::hub::with_current;
+use crate::hub::{HubShared, with_current};
 use crate::time::TimerKey;
 
 /// Waits until `duration` has passed on the current hub's clock: gevent's
@@ -52,6 +52,7 @@ enum Reg {
     /// Armed on the hub `uid`.
     Hub {
         uid: u32,
+        hub: Weak<HubShared>,
         key: TimerKey,
     },
     /// Armed on a helper thread (outside any hub).
@@ -99,14 +100,22 @@ impl Sleep {
             drop(h.thread.join());
             return;
         }
-        if let Reg::Hub { uid, key } = reg {
-            with_current(|h| {
-                if h.shared().uid == uid {
+        if let Reg::Hub { uid, hub, key } = reg {
+            let here = with_current(|h| {
+                let here = h.shared().uid == uid;
+                if here {
                     h.timers.borrow_mut().cancel(key);
                 }
+                here
             });
-            // Dropped on another thread (a rare move after polling): the
-            // entry stays until its deadline, then wakes a stale waker once.
+            if here != Some(true) {
+                // Dropped or moved on another thread: its hub cancels it
+                // (an entry left to its deadline would hold the task's
+                // waker, and keep the hub from ever finding a deadlock).
+                if let Some(hub) = hub.upgrade() {
+                    hub.cancel_timer(key);
+                }
+            }
         }
     }
 }
@@ -126,7 +135,7 @@ impl Future for Sleep {
         let on_hub = with_current(|h| {
             let uid = h.shared().uid;
             match this.reg {
-                Reg::Hub { uid: u, key } if u == uid => {
+                Reg::Hub { uid: u, key, .. } if u == uid => {
                     let mut timers = h.timers.borrow_mut();
                     if timers.contains(key) {
                         timers.set_waker(key, cx.waker());
@@ -136,11 +145,17 @@ impl Future for Sleep {
                     Poll::Ready(())
                 }
                 _ => {
+                    // Armed on another hub before: that timer goes.
+                    this.cancel();
                     if h.clock.now() >= deadline {
                         return Poll::Ready(());
                     }
                     let key = h.timers.borrow_mut().insert(deadline, cx.waker().clone());
-                    this.reg = Reg::Hub { uid, key };
+                    this.reg = Reg::Hub {
+                        uid,
+                        hub: Arc::downgrade(h.shared()),
+                        key,
+                    };
                     Poll::Pending
                 }
             }
