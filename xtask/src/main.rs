@@ -8,13 +8,17 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Crates whose `unsafe` code is checked under miri when it is installed.
 const MIRI_CRATES: &[&str] = &["sync-prims", "coro", "greenrt"];
 
 /// Crates whose loom models run under `--cfg loom`.
 const LOOM_CRATES: &[&str] = &["sync-prims"];
+
+/// The longest any one step may run; past it, the step is killed and
+/// fails (every check here takes minutes on two cores).
+const STEP_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Benchmark areas known to the `benches` member, in the order they run.
 const BENCH_AREAS: &[&str] = &["sync", "coro", "rt", "io", "http"];
@@ -115,8 +119,15 @@ impl Run {
     ) -> Result<bool, String> {
         println!("\n$ {}", render(cmd));
         let start = Instant::now();
-        let status = match cmd.status() {
-            Ok(s) => s,
+        let status = match run_bounded(cmd, STEP_LIMIT) {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                self.summary(Some(name));
+                return Err(format!(
+                    "step `{name}` ran longer than {} minutes and was stopped",
+                    STEP_LIMIT.as_secs() / 60
+                ));
+            }
             Err(e) => {
                 self.summary(Some(name));
                 return Err(format!(
@@ -196,11 +207,50 @@ fn cargo(args: &[&str]) -> Command {
     c
 }
 
+/// Runs `cmd` for at most `limit`: its exit status, or `None` when it was
+/// still running then (it is killed).
+fn run_bounded(
+    cmd: &mut Command,
+    limit: Duration,
+) -> std::io::Result<Option<std::process::ExitStatus>> {
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether `cmd` runs and succeeds (a probe: printed, its output hidden).
 fn has(cmd: &mut Command) -> bool {
-    cmd.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    println!("$ {}  (probe)", render(cmd));
+    run_bounded(
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+        Duration::from_secs(60),
+    )
+    .is_ok_and(|s| s.is_some_and(|s| s.success()))
+}
+
+/// Whether the toolchain has `component` (`cargo fmt`, `cargo clippy`),
+/// adding it with rustup when it is missing.
+fn component(cargo_sub: &str, component: &str) -> bool {
+    if has(&mut cargo(&[cargo_sub, "--version"])) {
+        return true;
+    }
+    println!("\n$ rustup component add {component}");
+    let _ = run_bounded(
+        Command::new("rustup").args(["component", "add", component]),
+        Duration::from_secs(10 * 60),
+    );
+    has(&mut cargo(&[cargo_sub, "--version"]))
 }
 
 /// The library crates under `crates/`, by package name.
@@ -221,22 +271,37 @@ fn crate_names() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+const MISSING_RUSTFMT: &str =
+    "rustfmt is not installed and rustup could not add it (`rustup component add rustfmt`)";
+const MISSING_CLIPPY: &str =
+    "clippy is not installed and rustup could not add it (`rustup component add clippy`)";
+
 fn ci() -> Result<(), String> {
     let mut run = Run::new("ci");
     let nextest = has(cargo(&["nextest", "--version"]).env_remove("RUSTFLAGS"));
 
-    run.step("fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
-    run.step(
-        "clippy",
-        &mut cargo(&[
+    let fmt = component("fmt", "rustfmt");
+    let clippy = component("clippy", "clippy");
+    if fmt {
+        run.step("fmt", &mut cargo(&["fmt", "--all", "--check"]))?;
+    } else {
+        run.skip("fmt", MISSING_RUSTFMT);
+    }
+    if clippy {
+        run.step(
             "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+            &mut cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    } else {
+        run.skip("clippy", MISSING_CLIPPY);
+    }
     if nextest {
         run.step(
             "tests (nextest)",
@@ -281,19 +346,23 @@ fn ci() -> Result<(), String> {
     }
     // The library without the command (`--no-default-features`), as a
     // dependent that does not want signal-hook builds it.
-    run.step(
-        "minihttp library alone",
-        &mut cargo(&[
-            "clippy",
-            "-p",
-            "minihttp",
-            "--no-default-features",
-            "--lib",
-            "--",
-            "-D",
-            "warnings",
-        ]),
-    )?;
+    if clippy {
+        run.step(
+            "minihttp library alone",
+            &mut cargo(&[
+                "clippy",
+                "-p",
+                "minihttp",
+                "--no-default-features",
+                "--lib",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    } else {
+        run.skip("minihttp library alone", MISSING_CLIPPY);
+    }
     run.step(
         "docs",
         cargo(&["doc", "--workspace", "--exclude", "benches", "--no-deps"])
@@ -343,16 +412,17 @@ fn miri_available() -> bool {
         return false;
     }
     println!("\n$ rustup component add --toolchain nightly miri rust-src");
-    let _ = Command::new("rustup")
-        .args([
+    let _ = run_bounded(
+        Command::new("rustup").args([
             "component",
             "add",
             "--toolchain",
             "nightly",
             "miri",
             "rust-src",
-        ])
-        .status();
+        ]),
+        Duration::from_secs(10 * 60),
+    );
     has(Command::new("cargo").args(["+nightly", "miri", "--version"]))
 }
 

@@ -23,8 +23,8 @@ use crate::task::raw::HANDLE;
 /// no runnable task, nothing injected from other threads, no pending timer,
 /// no source in its driver (I/O), and no waker of any of its tasks (or of
 /// the root) held anywhere except where the hub accounts for it. The hub
-/// looks once it has had nothing to run for 10 ms, as the look visits
-/// every task.
+/// looks once a first idle (of at most 10 ms) found nothing to run, as the
+/// look visits every task.
 ///
 /// A waker is accounted for when it is the reference the registry, a
 /// `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in
