@@ -131,24 +131,7 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> 
     let real = match path.canonicalize() {
         Ok(real) => real,
         Err(_) => {
-            // The deepest part of the path that exists (the root at worst)
-            // says whether the path went out through a link. Found from
-            // the root down, stopping at the first part missing: each look
-            // is one lookup, however long the path.
-            let mut prefixes: Vec<&Path> = path
-                .ancestors()
-                .take_while(|a| a.starts_with(root))
-                .collect();
-            prefixes.reverse();
-            let mut deepest = None;
-            for prefix in prefixes {
-                match prefix.canonicalize() {
-                    Ok(real) => deepest = Some(real),
-                    Err(_) => break,
-                }
-            }
-            let out = deepest.is_some_and(|a| !a.starts_with(root));
-            return Err(if out {
+            return Err(if leads_out(root, &path) {
                 ResolveError::Forbidden
             } else {
                 ResolveError::NotFound
@@ -164,6 +147,72 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> 
         dir_form,
     })
 }
+
+/// Whether `path`, under `root` and not found, goes out of the root as far
+/// as it can be followed: through a link out of it (whether or not what
+/// follows exists), or into a dangling link that points out of it (whether
+/// or not its target exists). Either way the answer is the same 403, so
+/// that it tells nothing about what exists outside the root.
+fn leads_out(root: &Path, path: &Path) -> bool {
+    // The deepest part of the path that exists (the root at worst), found
+    // from the root down, stopping at the first part missing: each look is
+    // one lookup, however long the path.
+    let mut prefixes: Vec<&Path> = path
+        .ancestors()
+        .take_while(|a| a.starts_with(root))
+        .collect();
+    prefixes.reverse();
+    let mut deepest: Option<PathBuf> = None;
+    let mut missing: Option<&Path> = None;
+    for prefix in prefixes {
+        match prefix.canonicalize() {
+            Ok(real) => deepest = Some(real),
+            Err(_) => {
+                missing = Some(prefix);
+                break;
+            }
+        }
+    }
+    let Some(mut deepest) = deepest else {
+        return false;
+    };
+    if !deepest.starts_with(root) {
+        return true;
+    }
+    // The first missing part may be a link whose target is missing: where
+    // that target would be (and so on, for a chain of such links, as far as
+    // the system would follow one).
+    let mut next = missing.map(Path::to_path_buf);
+    for _ in 0..MAX_LINKS {
+        let Some(link) = next.take() else { break };
+        let Ok(target) = fs::read_link(&link) else {
+            break;
+        };
+        let target = deepest.join(target);
+        let mut found = None;
+        let mut first_missing = None;
+        for a in target.ancestors().collect::<Vec<_>>().into_iter().rev() {
+            match a.canonicalize() {
+                Ok(real) => found = Some(real),
+                Err(_) => {
+                    first_missing = Some(a.to_path_buf());
+                    break;
+                }
+            }
+        }
+        match found {
+            Some(real) if !real.starts_with(root) => return true,
+            Some(real) => deepest = real,
+            None => break,
+        }
+        next = first_missing;
+    }
+    false
+}
+
+/// The most links followed in a chain of dangling links (Linux's own
+/// limit).
+const MAX_LINKS: usize = 40;
 
 /// A file name from the bytes of a decoded URL segment: any bytes on Unix,
 /// where names are bytes; UTF-8 elsewhere.
@@ -925,6 +974,29 @@ mod tests {
             // exists is: the answer tells nothing about the outside.
             assert_eq!(resolve(&root, "/link-out/missing"), Err(Forbidden));
             assert_eq!(resolve(&root, "/link-out/no/such/path"), Err(Forbidden));
+            // A dangling link answers as a link to something that exists:
+            // 403 when it points out, 404 when it points in.
+            let outside = tree.0.join("outside");
+            let link = |target: &str, at: PathBuf| std::os::unix::fs::symlink(target, at);
+            std::os::unix::fs::symlink(outside.join("missing"), root.join("dang-out")).unwrap();
+            link("../../outside/missing", root.join("sub/dang-out-rel")).unwrap();
+            link("../../outside/secret", root.join("sub/out-rel")).unwrap();
+            link("missing.txt", root.join("dang-in")).unwrap();
+            link("chain2", root.join("chain1")).unwrap();
+            link("../outside/none", root.join("chain2")).unwrap();
+            link("chain4", root.join("chain3")).unwrap();
+            link("sub/missing", root.join("chain4")).unwrap();
+            for (url, want) in [
+                ("/dang-out", Forbidden),
+                ("/dang-out/deeper", Forbidden),
+                ("/sub/dang-out-rel", Forbidden),
+                ("/sub/out-rel", Forbidden),
+                ("/dang-in", NotFound),
+                ("/chain1", Forbidden),
+                ("/chain3", NotFound),
+            ] {
+                assert_eq!(resolve(&root, url), Err(want), "{url}");
+            }
             assert_eq!(resolve(&root, "/sub/missing/deeper"), Err(NotFound));
             // A path no file can have is not looked up.
             let long = "/a".repeat(10_000);
