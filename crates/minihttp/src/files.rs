@@ -751,7 +751,7 @@ impl StaticFiles {
             if !self.listing {
                 return Response::error(StatusCode::FORBIDDEN);
             }
-            return match directory_listing(url_path, &path) {
+            return match list_checked(&self.root, url_path, &path) {
                 Ok(html) => Response::html(html),
                 Err(_) => Response::error(StatusCode::FORBIDDEN),
             };
@@ -779,6 +779,32 @@ impl StaticFiles {
             Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
+}
+
+/// The listing of the directory at `dir`, checked to be inside `root`
+/// where the system tells what was opened (Linux): the directory is opened,
+/// the opened one checked, and read through its descriptor, so that a
+/// directory swapped for a link after `dir` was resolved is not listed.
+fn list_checked(root: &Path, url_path: &str, dir: &Path) -> io::Result<String> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(dir)?;
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
+        match fs::read_link(&by_fd) {
+            Ok(p) if !p.starts_with(root) => return Err(io::ErrorKind::PermissionDenied.into()),
+            Ok(_) => return directory_listing(url_path, &by_fd),
+            // No `/proc` here: as elsewhere, by path.
+            Err(_) => {}
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = root;
+    directory_listing(url_path, dir)
 }
 
 /// Opens a regular file. A FIFO or a device is `NotFound`, and is never
