@@ -8,7 +8,6 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use coro::AsyncGen;
-use futures_util::task::AtomicWaker;
 use sync_prims::futures::EventWait;
 
 use crate::hub::{self, Edge};
@@ -170,10 +169,14 @@ struct Waits<'a> {
 
 /// The waits named by their wakers since the last poll, and the awaiting
 /// task's waker.
+///
+/// The waker is kept when it is woken (not taken, as an `AtomicWaker`
+/// would): the join edge counts it until the waits end, whether or not the
+/// task polls them again first.
 #[derive(Default)]
 struct Ready {
     named: Mutex<Vec<usize>>,
-    waker: AtomicWaker,
+    waker: Mutex<Option<Waker>>,
 }
 
 /// The waker of wait `index`.
@@ -193,7 +196,17 @@ impl Wake for Named {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(self.index);
-        self.ready.waker.wake();
+        // Woken outside the lock, from a clone: a waker that polls its
+        // task at once may register again.
+        let waker = self
+            .ready
+            .waker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -217,7 +230,16 @@ impl<'a> Waits<'a> {
     /// The greenlets found finished by this poll, in completion order.
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<Vec<usize>> {
         // Registered first: a completion from here on wakes the task again.
-        self.ready.waker.register(cx.waker());
+        {
+            let mut w = self
+                .ready
+                .waker
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *w = Some(cx.waker().clone());
+            }
+        }
         let mut done = Vec::new();
         if !self.started {
             self.started = true;
@@ -356,6 +378,10 @@ mod tests {
             assert_eq!(live_edges(), 1);
             gates[37].set();
             crate::joinall(&gs[37..38], None).await;
+            // The root's waker is still held, for the edge that counts it
+            // (woken, it is not taken away).
+            assert!(waits.ready.waker.lock().unwrap().is_some());
+            assert_eq!(live_edges(), 1);
             // Only its own wait was named, and only it is polled again.
             assert_eq!(*waits.ready.named.lock().unwrap(), [37]);
             assert_eq!(poll_once(&mut waits).await, Poll::Ready(vec![37]));

@@ -315,3 +315,37 @@ fn a_sleep_moved_to_another_hub_leaves_no_timer_behind() {
         .expect("the hub found the deadlock");
     assert!(deadlock);
 }
+
+#[test]
+fn a_task_woken_by_iwait_that_then_waits_elsewhere_is_not_a_deadlock() {
+    use futures_core::Stream;
+    let gate = Arc::new(Event::new());
+    let outside = Arc::new(Event::new());
+    let (waiting_tx, waiting) = mpsc::channel();
+    let (result_tx, result) = mpsc::channel();
+    let (g, o) = (gate.clone(), outside.clone());
+    std::thread::spawn(move || {
+        let r = try_run(async move {
+            let gs = vec![spawn(async {}), spawn(async move { g.wait_async().await })];
+            let mut s = std::pin::pin!(greenrt::iwait(&gs));
+            let first = std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await;
+            assert_eq!(first, Some(0));
+            // The second greenlet ends while the root waits on an event
+            // only another thread sets: no deadlock, whatever the root's
+            // waker in the iwait's keeping says.
+            waiting_tx.send(()).unwrap();
+            o.wait_async().await;
+        });
+        let _ = result_tx.send(r.is_ok());
+    });
+    waiting.recv_timeout(Duration::from_secs(60)).unwrap();
+    gate.set();
+    // A wrong diagnosis comes within the hub's quiet time (10 ms); the
+    // right answer is no answer until the event is set.
+    assert!(
+        result.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a deadlock was reported while another thread could still wake the root"
+    );
+    outside.set();
+    assert_eq!(result.recv_timeout(Duration::from_secs(60)), Ok(true));
+}
