@@ -220,12 +220,59 @@ fn run_bounded(
             return Ok(Some(status));
         }
         if Instant::now() >= deadline {
+            // Its own children first (cargo's rustc and test processes),
+            // which killing cargo would leave running.
+            let pids: Vec<String> = descendants(child.id()).iter().map(u32::to_string).collect();
+            if !pids.is_empty() {
+                let _ = Command::new("kill").arg("-KILL").args(&pids).status();
+            }
             let _ = child.kill();
             let _ = child.wait();
             return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The processes below `pid`, from `/proc` (none where there is no
+/// `/proc`).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of: Vec<(u32, u32)> = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // `PID (COMMAND) STATE PPID ...`; the command may hold spaces and
+        // parentheses, so the fields are read after its last `)`.
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|f| f.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parent_of.push((p, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parent_of
+                .iter()
+                .filter(|&&(_, pp)| pp == parent)
+                .map(|&(p, _)| p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Whether `cmd` runs and succeeds (a probe: printed, its output hidden).
@@ -519,4 +566,47 @@ fn update_section(path: &str, area: &str, body: &str) -> Result<(), String> {
         _ => format!("{}\n{block}\n", old.trim_end()),
     };
     fs::write(path, new).map_err(|e| format!("cannot write {path}: {e}"))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// Whether process `pid` still runs (a zombie has ended).
+    fn running(pid: &str) -> bool {
+        fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().to_string())
+            })
+            .is_some_and(|rest| !rest.starts_with('Z'))
+    }
+
+    #[test]
+    fn a_step_past_its_limit_is_stopped_with_its_children() {
+        let file = env::temp_dir().join(format!("xtask-child-{}", std::process::id()));
+        let _ = fs::remove_file(&file);
+        let script = format!("sleep 60 & echo $! > {}; wait", file.display());
+        let status = run_bounded(
+            Command::new("sh").args(["-c", &script]),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert!(status.is_none(), "stopped at its limit");
+        let pid = fs::read_to_string(&file).unwrap();
+        let _ = fs::remove_file(&file);
+        assert!(
+            !running(pid.trim()),
+            "the step's child {pid} was left running"
+        );
+    }
+
+    #[test]
+    fn a_step_within_its_limit_gives_its_status() {
+        let ok = run_bounded(&mut Command::new("true"), Duration::from_secs(60)).unwrap();
+        assert!(ok.is_some_and(|s| s.success()));
+        let no = run_bounded(&mut Command::new("false"), Duration::from_secs(60)).unwrap();
+        assert!(no.is_some_and(|s| !s.success()));
+    }
 }

@@ -183,15 +183,27 @@ fn leads_out(root: &Path, path: &Path) -> bool {
     // that target would be (and so on, for a chain of such links, as far as
     // the system would follow one).
     let mut next = missing.map(Path::to_path_buf);
+    let mut followed: Vec<PathBuf> = Vec::new();
     for _ in 0..MAX_LINKS {
         let Some(link) = next.take() else { break };
+        if followed.contains(&link) {
+            // A loop: the system would give up on it too.
+            break;
+        }
         let Ok(target) = fs::read_link(&link) else {
             break;
         };
+        followed.push(link);
         let target = deepest.join(target);
-        let mut found = None;
+        // What exists of the target, from the top down; a target under the
+        // link's own directory starts there (known to exist).
+        let known = target.starts_with(&deepest);
+        let mut found = known.then(|| deepest.clone());
         let mut first_missing = None;
         for a in target.ancestors().collect::<Vec<_>>().into_iter().rev() {
+            if known && (a == deepest || !a.starts_with(&deepest)) {
+                continue;
+            }
             match a.canonicalize() {
                 Ok(real) => found = Some(real),
                 Err(_) => {
@@ -1012,6 +1024,8 @@ mod tests {
             link("../outside/none", root.join("chain2")).unwrap();
             link("chain4", root.join("chain3")).unwrap();
             link("sub/missing", root.join("chain4")).unwrap();
+            link("loop2", root.join("loop1")).unwrap();
+            link("loop1", root.join("loop2")).unwrap();
             for (url, want) in [
                 ("/dang-out", Forbidden),
                 ("/dang-out/deeper", Forbidden),
@@ -1020,6 +1034,7 @@ mod tests {
                 ("/dang-in", NotFound),
                 ("/chain1", Forbidden),
                 ("/chain3", NotFound),
+                ("/loop1", NotFound),
             ] {
                 assert_eq!(resolve(&root, url), Err(want), "{url}");
             }

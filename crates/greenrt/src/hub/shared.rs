@@ -120,6 +120,15 @@ impl HubShared {
 
     /// Asks the hub, from another thread, to cancel its timer `key`.
     pub(crate) fn cancel_timer(&self, key: TimerKey) {
+        if self
+            .injector
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .closed
+        {
+            // The hub has ended, and its timers with it.
+            return;
+        }
         self.dropped_timers
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -410,8 +410,14 @@ impl TcpStream {
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         // At most the slices one system call takes (more is an error, not
-        // a short write); `want` counts only those, so that a transfer of
-        // all of them is not taken for a short one.
+        // a short write), from the first that is not empty; `want` counts
+        // only those, so that a transfer of all of them is not taken for a
+        // short one.
+        let first = bufs
+            .iter()
+            .position(|b| !b.is_empty())
+            .unwrap_or(bufs.len());
+        let bufs = &bufs[first..];
         let bufs = &bufs[..bufs.len().min(MAX_IOV)];
         let want: usize = bufs.iter().map(|b| b.len()).sum();
         if want == 0 {
@@ -426,9 +432,9 @@ impl TcpStream {
     }
 }
 
-/// Flags of every send on a stream: a peer that reset the connection gives
-/// an `EPIPE` error, never the `SIGPIPE` signal that would end a process
-/// which has not ignored it (std's sockets do the same).
+/// Flags of every send on a stream: on Linux, a peer that reset the
+/// connection gives an `EPIPE` error, never the `SIGPIPE` signal that would
+/// end a process which has not ignored it (as std's sockets do there).
 #[cfg(target_os = "linux")]
 const SEND_FLAGS: std::ffi::c_int = libc::MSG_NOSIGNAL;
 #[cfg(not(target_os = "linux"))]
