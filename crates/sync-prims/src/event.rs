@@ -198,7 +198,7 @@ impl Event {
         // Every waiter is taken below: the queue is empty from here.
         self.state.swap(SET, Ordering::AcqRel);
         let mut woken = q.take_all();
-        for slot in &woken {
+        for slot in woken.iter() {
             waitq::mark(slot, NOTIFIED);
         }
         drop(q);
@@ -206,7 +206,7 @@ impl Event {
         // panic goes on once all are woken): a waiter marked notified and
         // never woken would wait for good.
         let mut panicked = None;
-        for slot in woken.drain(..) {
+        for slot in woken.drain() {
             if let Err(p) = catch_unwind(AssertUnwindSafe(|| waitq::wake(&slot))) {
                 panicked.get_or_insert(p);
             }

@@ -19,7 +19,7 @@
 //! many wait (a server's connections all wait on one shutdown event, and
 //! each leaves it when it closes).
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::AtomicU32 as AtomicU32Std;
 use std::task::Waker;
 use std::time::Instant;
 
@@ -44,7 +44,7 @@ pub(crate) struct Slot {
     /// Its node in the queue while `WAITING` (see [`Fifo`]). Read and
     /// written only with the queue's mutex held, which orders every access:
     /// a plain std atomic (never a loom one), as it adds nothing to check.
-    pos: AtomicUsize,
+    pos: AtomicU32Std,
     waiter: Waiter,
 }
 
@@ -72,7 +72,7 @@ impl Slot {
             rounds: AtomicU32::new(0),
             #[cfg(not(loom))]
             since: Instant::now(),
-            pos: AtomicUsize::new(NIL),
+            pos: AtomicU32Std::new(NIL),
             waiter,
         }
     }
@@ -205,28 +205,28 @@ pub(crate) fn park_until(slot: &Slot, deadline: Option<Instant>) -> u8 {
 }
 
 /// No node.
-const NIL: usize = usize::MAX;
+const NIL: u32 = u32::MAX;
 
-/// The waiters in order, as a doubly linked list of nodes in one vector:
-/// pushing at either end, popping the front and removing any waiter are
-/// O(1). A queued slot keeps its node's index (`Slot::pos`).
+/// The waiters in order, as a circular doubly linked list of nodes in one
+/// vector: pushing at either end, popping the front and removing any
+/// waiter are O(1). A queued slot keeps its node's index (`Slot::pos`).
+///
+/// As small as the `VecDeque` it replaced (it sits in every `Event`, so
+/// in every greenrt task): the tail is the head's `prev`, indices are
+/// `u32`, and the length is not kept.
 #[derive(Debug)]
 pub(crate) struct Fifo {
     nodes: Vec<Node>,
-    head: usize,
-    tail: usize,
+    head: u32,
     /// The first unused node, the others chained through `next`.
-    free: usize,
-    len: usize,
-    /// A buffer for [`Fifo::take_all`], kept between calls.
-    spare: Vec<Arc<Slot>>,
+    free: u32,
 }
 
 #[derive(Debug)]
 struct Node {
     slot: Option<Arc<Slot>>,
-    prev: usize,
-    next: usize,
+    prev: u32,
+    next: u32,
 }
 
 impl Default for Fifo {
@@ -240,56 +240,57 @@ impl Fifo {
         Fifo {
             nodes: Vec::new(),
             head: NIL,
-            tail: NIL,
             free: NIL,
-            len: 0,
-            spare: Vec::new(),
         }
     }
 
-    /// Waiters queued.
+    /// Waiters queued (a walk: for tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.iter_indices().count()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.head == NIL
     }
 
     /// Queues `slot` at the back, or at the front.
     pub(crate) fn push(&mut self, slot: Arc<Slot>, front: bool) {
-        let (prev, next) = if front {
-            (NIL, self.head)
-        } else {
-            (self.tail, NIL)
+        let i = match self.free {
+            NIL => {
+                // A queue of four billion waiters would need far more
+                // memory than any machine has.
+                let i = u32::try_from(self.nodes.len())
+                    .ok()
+                    .filter(|&i| i != NIL)
+                    .expect("fewer than 2^32 - 1 waiters");
+                self.nodes.push(Node {
+                    slot: None,
+                    prev: NIL,
+                    next: NIL,
+                });
+                i
+            }
+            i => {
+                self.free = self.nodes[i as usize].next;
+                i
+            }
         };
-        let node = Node {
+        slot.pos.store(i, Ordering::Relaxed);
+        let (prev, next) = match self.head {
+            NIL => (i, i),
+            h => (self.nodes[h as usize].prev, h),
+        };
+        self.nodes[i as usize] = Node {
             slot: Some(slot),
             prev,
             next,
         };
-        let i = if self.free == NIL {
-            self.nodes.push(node);
-            self.nodes.len() - 1
-        } else {
-            let i = self.free;
-            self.free = self.nodes[i].next;
-            self.nodes[i] = node;
-            i
-        };
-        if let Some(slot) = &self.nodes[i].slot {
-            slot.pos.store(i, Ordering::Relaxed);
+        self.nodes[prev as usize].next = i;
+        self.nodes[next as usize].prev = i;
+        if front || self.head == NIL {
+            self.head = i;
         }
-        match prev {
-            NIL => self.head = i,
-            p => self.nodes[p].next = i,
-        }
-        match next {
-            NIL => self.tail = i,
-            n => self.nodes[n].prev = i,
-        }
-        self.len += 1;
     }
 
     /// Takes the first waiter off.
@@ -305,7 +306,7 @@ impl Fifo {
         let i = slot.pos.load(Ordering::Relaxed);
         let here = self
             .nodes
-            .get(i)
+            .get(i as usize)
             .and_then(|n| n.slot.as_ref())
             .is_some_and(|s| Arc::ptr_eq(s, slot));
         if here {
@@ -313,53 +314,77 @@ impl Fifo {
         }
     }
 
-    /// Takes every waiter off, in order. Hand the vector back with
-    /// [`Fifo::give_back`] to reuse its buffer.
-    pub(crate) fn take_all(&mut self) -> Vec<Arc<Slot>> {
-        let mut all = std::mem::take(&mut self.spare);
-        all.reserve(self.len);
-        let mut i = self.head;
-        while i != NIL {
-            let node = &mut self.nodes[i];
-            all.extend(node.slot.take());
-            i = node.next;
-        }
-        self.reset();
-        all
+    /// Takes every waiter off, in order, leaving this queue empty. The
+    /// returned queue's buffer can be handed back with
+    /// [`Fifo::give_back`].
+    pub(crate) fn take_all(&mut self) -> Fifo {
+        std::mem::take(self)
     }
 
-    /// Keeps the buffer of a vector from [`Fifo::take_all`].
-    pub(crate) fn give_back(&mut self, mut all: Vec<Arc<Slot>>) {
-        all.clear();
-        if all.capacity() > self.spare.capacity() {
-            self.spare = all;
+    /// The waiters, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Slot>> + '_ {
+        self.iter_indices()
+            .filter_map(|i| self.nodes[i as usize].slot.as_ref())
+    }
+
+    /// The waiters of a queue from [`Fifo::take_all`], in order (each
+    /// taken out of it).
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Arc<Slot>> + '_ {
+        let head = self.head;
+        let mut at = head;
+        std::iter::from_fn(move || {
+            while at != NIL {
+                let i = at as usize;
+                let next = self.nodes[i].next;
+                at = if next == head { NIL } else { next };
+                if let Some(slot) = self.nodes[i].slot.take() {
+                    return Some(slot);
+                }
+            }
+            None
+        })
+    }
+
+    /// Keeps the buffer of a drained queue, if this one is empty and has a
+    /// smaller one.
+    pub(crate) fn give_back(&mut self, mut old: Fifo) {
+        if self.is_empty() && old.nodes.capacity() > self.nodes.capacity() {
+            old.nodes.clear();
+            self.nodes = old.nodes;
+            self.free = NIL;
         }
     }
 
-    fn unlink(&mut self, i: usize) -> Option<Arc<Slot>> {
-        let node = &mut self.nodes[i];
+    fn iter_indices(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            let i = at;
+            if i == NIL {
+                return None;
+            }
+            let next = self.nodes[i as usize].next;
+            at = if next == self.head { NIL } else { next };
+            Some(i)
+        })
+    }
+
+    fn unlink(&mut self, i: u32) -> Option<Arc<Slot>> {
+        let node = &mut self.nodes[i as usize];
         let (prev, next, slot) = (node.prev, node.next, node.slot.take());
         node.next = self.free;
         self.free = i;
-        match prev {
-            NIL => self.head = next,
-            p => self.nodes[p].next = next,
+        if next == i {
+            // The only one.
+            self.nodes.clear();
+            (self.head, self.free) = (NIL, NIL);
+            return slot;
         }
-        match next {
-            NIL => self.tail = prev,
-            n => self.nodes[n].prev = prev,
-        }
-        self.len -= 1;
-        if self.len == 0 {
-            self.reset();
+        self.nodes[prev as usize].next = next;
+        self.nodes[next as usize].prev = prev;
+        if self.head == i {
+            self.head = next;
         }
         slot
-    }
-
-    /// Empty, keeping the nodes' buffer.
-    fn reset(&mut self) {
-        self.nodes.clear();
-        (self.head, self.tail, self.free, self.len) = (NIL, NIL, NIL, 0);
     }
 }
 
@@ -425,17 +450,24 @@ mod tests {
                         }
                     }
                     Op::TakeAll => {
-                        let all = fifo.take_all();
-                        prop_assert_eq!(ids(&slots, all.iter().cloned()), Vec::from(std::mem::take(&mut model)));
+                        let mut all = fifo.take_all();
+                        prop_assert_eq!(ids(&slots, all.drain()), Vec::from(std::mem::take(&mut model)));
                         fifo.give_back(all);
                     }
                 }
                 prop_assert_eq!(fifo.len(), model.len());
                 prop_assert_eq!(fifo.is_empty(), model.is_empty());
             }
-            let rest = fifo.take_all();
-            prop_assert_eq!(ids(&slots, rest), Vec::from(model));
+            let mut rest = fifo.take_all();
+            prop_assert_eq!(ids(&slots, rest.drain()), Vec::from(model));
         }
+    }
+
+    #[test]
+    fn the_fifo_is_no_larger_than_a_deque() {
+        // It sits in every `Event`, and so in every greenrt task.
+        assert!(std::mem::size_of::<Fifo>() <= std::mem::size_of::<VecDeque<Arc<Slot>>>());
+        assert_eq!(std::mem::size_of::<Node>(), 16);
     }
 
     #[test]
@@ -449,7 +481,7 @@ mod tests {
         fifo.remove(&s[1]);
         fifo.remove(&s[3]);
         fifo.push(s[1].clone(), true);
-        assert_eq!(ids(&s, fifo.take_all()), [1, 0, 2]);
+        assert_eq!(ids(&s, fifo.take_all().drain()), [1, 0, 2]);
         assert!(fifo.is_empty());
         assert!(fifo.pop_front().is_none());
     }
