@@ -118,6 +118,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
             input: None,
             early,
             begun: false,
+            failed: false,
         }
     }
 
@@ -147,6 +148,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
             input: Some(value),
             early,
             begun: false,
+            failed: false,
         }
     }
 }
@@ -234,6 +236,8 @@ pub struct Resume<'g, Y, R, S, B: ?Sized> {
     input: Option<S>,
     early: Option<GenError>,
     begun: bool,
+    /// It answered with its early error.
+    failed: bool,
 }
 
 // `Resume` never pins its fields.
@@ -246,7 +250,14 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
         let this = self.get_mut();
         if let Some(e) = this.early.take() {
             this.begun = true;
+            // Polled again, it must not send the value after all (the
+            // generator stays as it was).
+            this.input = None;
+            this.failed = true;
             return Poll::Ready(Err(e));
+        }
+        if this.failed {
+            return Poll::Ready(Err(GenError::Finished));
         }
         if this.begun && this.input.is_none() && this.owner.raw.at_yield() {
             // Polled again after completing.

@@ -155,6 +155,8 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             }
             return raw::not_found_elsewhere(cx, this.id.number());
         };
+        // Set when a yield whose value is out finds another's value there.
+        let mut other_out = false;
         let progress = match std::mem::replace(&mut this.stage, Stage::Out) {
             // First poll: hand the value out and suspend.
             Stage::Holding(y) => {
@@ -179,6 +181,7 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             Stage::Out => match frame.slot.take() {
                 Slot::Sent(s) => return Poll::Ready(s),
                 other => {
+                    other_out = matches!(other, Slot::Yielded(_));
                     frame.slot.set(other);
                     false
                 }
@@ -186,6 +189,18 @@ impl<Y, S> Future for Yield<'_, Y, S> {
         };
         if frame.foreign(cx) {
             return raw::suspend_foreign(cx, progress, this.id.number());
+        }
+        if other_out {
+            // Under the resume's own context, a value handed out in this
+            // resume is another yield's (this one's was taken when the
+            // last resume ended): two polled together, the other first,
+            // which for a send type of no size could not tell that the
+            // value sent was this one's. The resume reports a misuse,
+            // where this yield would otherwise wait for good for a value
+            // never sent. (Under another context, as a blocking
+            // executor's, the value may be this yield's own, not yet
+            // taken: that is the foreign case above.)
+            frame.slot.set(Slot::Clash);
         }
         Poll::Pending
     }

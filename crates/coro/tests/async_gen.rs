@@ -416,6 +416,68 @@ fn two_yields_in_flight_at_once_are_a_misuse_not_a_hang() {
 }
 
 #[test]
+fn a_resume_polled_again_after_its_early_error_sends_nothing() {
+    let mut g: AsyncGen<u32, (), u32> = AsyncGen::new(|co| async move {
+        let s = co.yield_(1).await;
+        assert_eq!(s, 7, "only the value sent after start arrives");
+    });
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    {
+        let mut early = pin!(g.send(5));
+        assert_eq!(
+            early.as_mut().poll(&mut cx),
+            Poll::Ready(Err(GenError::NotStarted))
+        );
+        // Polled again (outside the `Future` contract): no value goes in.
+        assert_eq!(
+            early.as_mut().poll(&mut cx),
+            Poll::Ready(Err(GenError::Finished))
+        );
+    }
+    assert_eq!(
+        pin!(g.start()).poll(&mut cx),
+        Poll::Ready(Ok(GenState::Yielded(1)))
+    );
+    assert_eq!(
+        pin!(g.send(7)).poll(&mut cx),
+        Poll::Ready(Ok(GenState::Complete(())))
+    );
+}
+
+#[test]
+fn two_yields_in_flight_with_nothing_sent_are_a_misuse_not_a_hang() {
+    // `S = ()`: the second yield, made ready in the second resume, would
+    // take the `()` sent for the first; the first would then wait for good.
+    let mut g: AsyncGen<u32> = AsyncGen::new(|co| async move {
+        // Pending at its first poll, ready at its second.
+        let mut polled = false;
+        let later = std::future::poll_fn(move |_| {
+            if std::mem::replace(&mut polled, true) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        let second = async {
+            later.await;
+            co.yield_(7).await;
+        };
+        futures_util::future::join(second, co.yield_(0)).await;
+    });
+    let waker = Waker::noop();
+    let mut cx = Context::from_waker(waker);
+    assert_eq!(
+        pin!(g.start()).poll(&mut cx),
+        Poll::Ready(Ok(GenState::Yielded(0)))
+    );
+    assert_eq!(
+        pin!(g.send(())).poll(&mut cx),
+        Poll::Ready(Err(GenError::Misuse))
+    );
+}
+
+#[test]
 fn a_blocking_executor_inside_an_async_body_panics_rather_than_hangs() {
     let mut g: AsyncGen<u32, u32, u32> =
         AsyncGen::new(|co| async move { futures_executor::block_on(co.yield_(1)) });

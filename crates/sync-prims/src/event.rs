@@ -118,7 +118,9 @@ impl Event {
     /// Blocks for at most `timeout`; true when the event was set (Python's
     /// return value), false only once the timeout passed with it unset.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.is_set() || self.wait_until(Instant::now().checked_add(timeout))
+        // A zero timeout only looks (no spinning, no queue).
+        self.is_set()
+            || (!timeout.is_zero() && self.wait_until(Instant::now().checked_add(timeout)))
     }
 
     /// Waits from an async task: the future resolves once the event is set,

@@ -156,6 +156,10 @@ impl<T: ?Sized> Lock<T> {
         if self.try_lock_fast() {
             return Some(LockGuard::new(self));
         }
+        if timeout.is_zero() {
+            // Python's `acquire(timeout=0)`: one try, no spinning, no queue.
+            return self.try_acquire();
+        }
         // A timeout too large for `Instant` means "no deadline".
         let deadline = Instant::now().checked_add(timeout);
         self.lock_slow(deadline).then(|| LockGuard::new(self))

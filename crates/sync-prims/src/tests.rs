@@ -417,3 +417,26 @@ fn thread_start_runs_a_runnable() {
     assert_eq!(t.name(), Some("r"));
     assert_eq!(t.join().unwrap(), "hello x");
 }
+
+#[test]
+fn a_thread_name_with_a_nul_is_an_error_not_a_panic() {
+    let err = Thread::builder()
+        .name("a\0b")
+        .spawn(|| ())
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn zero_timeouts_answer_at_once() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    assert!(lock.acquire_timeout(Duration::ZERO).is_none());
+    drop(held);
+    assert!(lock.acquire_timeout(Duration::ZERO).is_some());
+    let ev = Event::new();
+    assert!(!ev.wait_timeout(Duration::ZERO));
+    ev.set();
+    assert!(ev.wait_timeout(Duration::ZERO));
+}

@@ -42,6 +42,10 @@ pub trait Run: Send + 'static {
 /// [`is_alive`](Thread::is_alive), [`join`](Thread::join) returning the
 /// thread's value (or its panic), and [`join_timeout`](Thread::join_timeout).
 ///
+/// Dropping a `Thread` without joining it detaches the thread: it runs on,
+/// and ends with the process if it has not ended before (as a Python
+/// daemon thread; Python waits for its other threads at exit).
+///
 /// ```
 /// use std::time::Duration;
 /// use sync_prims::Thread;
@@ -156,12 +160,20 @@ impl Builder {
         self
     }
 
-    /// Starts `f` on the new thread.
+    /// Starts `f` on the new thread. A name with a NUL byte in it, which
+    /// no system thread name can hold, is an `InvalidInput` error.
     pub fn spawn<F, T>(self, f: F) -> io::Result<Thread<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.name.as_deref().is_some_and(|n| n.contains('\0')) {
+            // std would panic on it.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a thread name cannot contain a NUL byte",
+            ));
+        }
         let done = Arc::new(Event::new());
         let name: Option<Arc<str>> = self.name.as_deref().map(Arc::from);
         let mut b = std::thread::Builder::new();
