@@ -317,6 +317,27 @@ fn serve_on(clock: &ManualClock, limits: Limits) -> ServerHandle {
 }
 
 #[test]
+fn timeouts_of_duration_max_mean_none() {
+    let clock = ManualClock::without_auto_advance();
+    let limits = Limits {
+        idle_timeout: Duration::MAX,
+        header_read_timeout: Duration::MAX,
+        write_timeout: Duration::MAX,
+        ..Limits::default()
+    };
+    let server = serve_on(&clock, limits);
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/first").as_bytes());
+    assert_eq!(c.read().unwrap().text(), "/first");
+    // A head in two parts: the header-read deadline is armed in between.
+    c.send(b"GET /second HTTP/1.1\r\n");
+    clock.advance(Duration::from_secs(3600));
+    c.send(b"Host: x\r\n\r\n");
+    assert_eq!(c.read().unwrap().text(), "/second");
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn empty_lines_do_not_keep_an_idle_connection_open() {
     let clock = ManualClock::without_auto_advance();
     let limits = Limits {

@@ -553,7 +553,10 @@ impl Conn {
                 // A streamed body not read to the end: discard the rest.
                 // Its request is answered (or is being ignored), so a bad
                 // or oversized rest closes the connection without another
-                // answer.
+                // answer. What is left unread stays in `buf`: the client
+                // may still be sending, and a server that sees unread
+                // bytes closes lingering, so that the answer already sent
+                // is not lost to a reset.
                 ReadState::Stream(mut s) | ReadState::Drain(mut s) => {
                     let mut used = 0;
                     let done = loop {
@@ -565,7 +568,7 @@ impl Conn {
                                 }
                             }
                             Err(_) => {
-                                buf.consume(buf.len());
+                                buf.consume(used);
                                 return Ok(Next::Close);
                             }
                         }
@@ -678,8 +681,11 @@ impl Conn {
         let framing = framing_for(owed, status, body_len);
         // A handler's own Content-Length survives only where it describes
         // the representation without framing a body: HEAD, 304.
-        let may_keep_length =
-            body_len == Some(0) && (owed.head || status == StatusCode::NOT_MODIFIED);
+        let may_keep_length = body_len == Some(0)
+            && (owed.head || status == StatusCode::NOT_MODIFIED)
+            // Never on a 1xx or 204 (RFC 9110 section 8.6).
+            && status != StatusCode::NO_CONTENT
+            && !status.is_informational();
 
         // The status line (a constant for 200) and `Date` (a fixed-size
         // line from the per-thread cache).
@@ -1214,6 +1220,19 @@ mod tests {
         let (text, _, _) = encode(HEAD, &r);
         assert_eq!(text.matches("ontent-").count(), 1, "{text}");
         assert!(text.contains("content-length: 0\r\n"), "{text}");
+        // Never on a 204, HEAD or not (RFC 9110 section 8.6).
+        let r = Response::builder()
+            .status(StatusCode::NO_CONTENT)
+            .header("Content-Length", "0")
+            .build()
+            .unwrap();
+        for method in [HEAD, GET] {
+            let (text, _, _) = encode(method, &r);
+            assert!(
+                !text.to_ascii_lowercase().contains("content-length"),
+                "{text}"
+            );
+        }
 
         // A handler's framing fields are not sent; its close is honoured.
         let r = Response::builder()
@@ -1724,6 +1743,9 @@ mod tests {
             assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
             assert!(conn.is_done());
             assert_eq!(out.len(), answered);
+            // The bad rest stays: the server closes lingering on it.
+            assert!(!buf.is_empty());
+            assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
         }
         // The peer closing in the middle of an unread rest: a clean close.
         let (mut conn, mut buf) = streaming(

@@ -715,7 +715,7 @@ async fn serve_conn<H: Handler>(
     // in this task's state.
     let mut answer: Pin<&mut Option<H::Future>> = pin!(None);
     let now = greenrt::time::now();
-    let mut timer = pin!(greenrt::time::sleep_until(now + limits.idle_timeout));
+    let mut timer = pin!(greenrt::time::sleep_until(after(now, limits.idle_timeout)));
     // When the request being read started to arrive (header-read timeout).
     let mut head_started: Option<Instant> = None;
     // When the connection last went idle (idle timeout): kept through
@@ -864,11 +864,11 @@ async fn serve_conn<H: Handler>(
                         let now = greenrt::time::now();
                         let d = if body {
                             // A body may take long, but not stall.
-                            now + limits.header_read_timeout
+                            after(now, limits.header_read_timeout)
                         } else if mid {
-                            *head_started.get_or_insert(now) + limits.header_read_timeout
+                            after(*head_started.get_or_insert(now), limits.header_read_timeout)
                         } else {
-                            *idle_started.get_or_insert(now) + limits.idle_timeout
+                            after(*idle_started.get_or_insert(now), limits.idle_timeout)
                         };
                         // A timer set for a later time, or already fired,
                         // is moved; an earlier one is kept and checked
@@ -1249,7 +1249,7 @@ async fn pump<F: Future<Output = Response>>(
                                 }
                                 if due.is_none() {
                                     let now = greenrt::time::now();
-                                    let d = now + limits.header_read_timeout;
+                                    let d = after(now, limits.header_read_timeout);
                                     if timer.deadline() > d || timer.deadline() <= now {
                                         timer.as_mut().reset(d);
                                     }
@@ -1290,17 +1290,31 @@ async fn pump<F: Future<Output = Response>>(
     }
 }
 
-/// Writes all of `buf`; when the socket cannot take it at once, waits at
-/// most `limit` for the rest (no timer at all when it can).
+/// Writes all of `buf`, in pieces of at most `FLUSH_AT` bytes; when the
+/// socket cannot take a piece at once, waits at most `limit` for it (no
+/// timer at all when it can). The limit is on a client that stops taking
+/// bytes, not on the whole of a large answer to a slow but steady one.
 async fn send_all(stream: &TcpStream, buf: &[u8], limit: Duration) -> io::Result<()> {
-    let mut write = pin!(stream.write_all(buf));
-    if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
-        return r;
+    for piece in buf.chunks(FLUSH_AT) {
+        let mut write = pin!(stream.write_all(piece));
+        if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
+            r?;
+            continue;
+        }
+        match greenrt::timeout(limit, write).await {
+            Ok(r) => r?,
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        }
     }
-    match greenrt::timeout(limit, write).await {
-        Ok(r) => r,
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
-    }
+    Ok(())
+}
+
+/// `now + d`, or a time 30 years on when that is past what an `Instant`
+/// holds (a timeout of `Duration::MAX` means "none").
+fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
+        .unwrap_or(now)
 }
 
 /// Sends the file region through `wbuf`, flushing as it fills.
