@@ -87,6 +87,11 @@ async fn app(req: Request) -> Response {
             gate.wait_async().await;
             Response::text("through")
         }
+        "/gate-small" => {
+            let gate = SMALL_GATE.get_or_init(|| Arc::new(Event::new())).clone();
+            gate.wait_async().await;
+            Response::text("through")
+        }
         "/reset" => Response::builder()
             .status(StatusCode::RESET_CONTENT)
             .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
@@ -299,6 +304,23 @@ fn a_large_answer_goes_out_while_a_later_pipelined_request_waits() {
     // are not all held back until the whole batch is done.
     let r = c.read().unwrap();
     assert_eq!((r.status, r.text().len()), (200, 100_000));
+    gate.set();
+    assert_eq!(c.read().unwrap().text(), "through");
+    server.shutdown().unwrap();
+}
+
+static SMALL_GATE: OnceLock<Arc<Event>> = OnceLock::new();
+
+#[test]
+fn a_small_answer_goes_out_before_a_later_pipelined_request_waits() {
+    let server = serve(Limits::default());
+    let gate = SMALL_GATE.get_or_init(|| Arc::new(Event::new())).clone();
+    let mut c = Client::connect(server.local_addr());
+    // A small answer, ready at once, then one that waits: the first is
+    // not held back in the batch until the second is done.
+    c.send([get("/echo"), get("/gate-small")].concat().as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 200);
     gate.set();
     assert_eq!(c.read().unwrap().text(), "through");
     server.shutdown().unwrap();

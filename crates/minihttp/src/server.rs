@@ -18,7 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -743,13 +743,26 @@ async fn serve_conn<H: Handler>(
                     {
                         Ok(fut) => {
                             answer.set(Some(fut));
-                            let response = poll_fn(|cx| match answer.as_mut().as_pin_mut() {
-                                Some(fut) => poll_guarded(fut, cx),
-                                None => {
-                                    Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR))
+                            let first =
+                                poll_fn(|cx| Poll::Ready(poll_answer(answer.as_mut(), cx))).await;
+                            let response = match first {
+                                Poll::Ready(r) => r,
+                                Poll::Pending => {
+                                    // Not ready: the answers already made
+                                    // go out first, rather than wait behind
+                                    // this one.
+                                    if !wbuf.is_empty() {
+                                        if send_all(&stream, &wbuf, limits.write_timeout)
+                                            .await
+                                            .is_err()
+                                        {
+                                            break 'conn;
+                                        }
+                                        wbuf.clear();
+                                    }
+                                    poll_fn(|cx| poll_answer(answer.as_mut(), cx)).await
                                 }
-                            })
-                            .await;
+                            };
                             answer.set(None);
                             response
                         }
@@ -1287,6 +1300,17 @@ async fn pump<F: Future<Output = Response>>(
                 }
             }
         }
+    }
+}
+
+/// Polls the handler's future in `answer` (a 500 if there is none).
+fn poll_answer<F: Future<Output = Response>>(
+    answer: Pin<&mut Option<F>>,
+    cx: &mut Context<'_>,
+) -> Poll<Response> {
+    match answer.as_pin_mut() {
+        Some(fut) => poll_guarded(fut, cx),
+        None => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
     }
 }
 
