@@ -92,6 +92,11 @@ async fn app(req: Request) -> Response {
             gate.wait_async().await;
             Response::text("through")
         }
+        "/gate-logged" => {
+            let gate = LOGGED_GATE.get_or_init(|| Arc::new(Event::new())).clone();
+            gate.wait_async().await;
+            Response::text("through")
+        }
         "/reset" => Response::builder()
             .status(StatusCode::RESET_CONTENT)
             .header("date", "Thu, 01 Jan 1970 00:00:00 GMT")
@@ -310,6 +315,24 @@ fn a_large_answer_goes_out_while_a_later_pipelined_request_waits() {
 }
 
 static SMALL_GATE: OnceLock<Arc<Event>> = OnceLock::new();
+static LOGGED_GATE: OnceLock<Arc<Event>> = OnceLock::new();
+
+#[test]
+fn with_an_access_log_too_a_ready_answer_is_not_held_back() {
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .access_log(|_| {})
+        .spawn(app)
+        .unwrap();
+    let gate = LOGGED_GATE.get_or_init(|| Arc::new(Event::new())).clone();
+    let mut c = Client::connect(server.local_addr());
+    c.send([get("/echo"), get("/gate-logged")].concat().as_bytes());
+    assert_eq!(c.read().unwrap().status, 200);
+    gate.set();
+    assert_eq!(c.read().unwrap().text(), "through");
+    server.shutdown().unwrap();
+}
 
 #[test]
 fn a_small_answer_goes_out_before_a_later_pipelined_request_waits() {

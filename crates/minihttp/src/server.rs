@@ -1027,7 +1027,23 @@ async fn respond<H: Handler>(
         Ok(fut) => {
             let mut fut = pin!(fut);
             match &feeder {
-                None => poll_fn(|cx| poll_guarded(fut.as_mut(), cx)).await,
+                None => {
+                    let first = poll_fn(|cx| Poll::Ready(poll_guarded(fut.as_mut(), cx))).await;
+                    match first {
+                        Poll::Ready(r) => r,
+                        Poll::Pending => {
+                            // As on the common path: the answers already
+                            // made go out before this one is waited for.
+                            if !wbuf.is_empty() {
+                                send_all(stream, wbuf, shared.limits.write_timeout)
+                                    .await
+                                    .map_err(|_| Failed::Write)?;
+                                wbuf.clear();
+                            }
+                            poll_fn(|cx| poll_guarded(fut.as_mut(), cx)).await
+                        }
+                    }
+                }
                 Some(feeder) => {
                     let (r, e) = Box::pin(pump(
                         fut.as_mut(),
