@@ -44,14 +44,20 @@ fn first_resume_must_be_start() {
     assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
 }
 
-#[test]
-fn completion_carries_the_return_value() {
-    let mut g = summer();
+/// Drives a generator that yields 1, 2 and 3 and returns the sum of the
+/// values sent (10, 20 and 30).
+fn yields_1_2_3_and_sums_the_sends(g: &mut Gen<u32, u32, u32>) {
     assert_eq!(g.start(), Ok(GenState::Yielded(1)));
     assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
     assert_eq!(g.send(20), Ok(GenState::Yielded(3)));
-    // Python: StopIteration(60).
     assert_eq!(g.send(30), Ok(GenState::Complete(60)));
+}
+
+#[test]
+fn completion_carries_the_return_value() {
+    let mut g = summer();
+    // Python: StopIteration(60), after yields of 1, 2 and 3.
+    yields_1_2_3_and_sums_the_sends(&mut g);
     assert!(g.is_complete());
 }
 
@@ -342,10 +348,7 @@ fn yields_polled_by_futures_unordered_in_a_sync_body_flow_both_ways() {
         }
         total
     });
-    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
-    assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
-    assert_eq!(g.send(20), Ok(GenState::Yielded(3)));
-    assert_eq!(g.send(30), Ok(GenState::Complete(60)));
+    yields_1_2_3_and_sums_the_sends(&mut g);
 }
 
 #[test]
@@ -579,10 +582,7 @@ fn a_yield_beside_other_pending_futures_in_futures_unordered() {
         }
         total
     });
-    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
-    assert_eq!(g.send(10), Ok(GenState::Yielded(2)));
-    assert_eq!(g.send(20), Ok(GenState::Yielded(3)));
-    assert_eq!(g.send(30), Ok(GenState::Complete(60)));
+    yields_1_2_3_and_sums_the_sends(&mut g);
 }
 
 #[test]

@@ -154,26 +154,9 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> 
 /// or not its target exists). Either way the answer is the same 403, so
 /// that it tells nothing about what exists outside the root.
 fn leads_out(root: &Path, path: &Path) -> bool {
-    // The deepest part of the path that exists (the root at worst), found
-    // from the root down, stopping at the first part missing: each look is
-    // one lookup, however long the path.
-    let mut prefixes: Vec<&Path> = path
-        .ancestors()
-        .take_while(|a| a.starts_with(root))
-        .collect();
-    prefixes.reverse();
-    let mut deepest: Option<PathBuf> = None;
-    let mut missing: Option<&Path> = None;
-    for prefix in prefixes {
-        match prefix.canonicalize() {
-            Ok(real) => deepest = Some(real),
-            Err(_) => {
-                missing = Some(prefix);
-                break;
-            }
-        }
-    }
-    let Some(mut deepest) = deepest else {
+    // What exists of the path (the root at worst), and its first part
+    // missing.
+    let (Some(mut deepest), mut next) = existing_part(path, root) else {
         return false;
     };
     if !deepest.starts_with(root) {
@@ -182,7 +165,6 @@ fn leads_out(root: &Path, path: &Path) -> bool {
     // The first missing part may be a link whose target is missing: where
     // that target would be (and so on, for a chain of such links, as far as
     // the system would follow one).
-    let mut next = missing.map(Path::to_path_buf);
     let mut followed: Vec<PathBuf> = Vec::new();
     for _ in 0..MAX_LINKS {
         let Some(link) = next.take() else { break };
@@ -195,31 +177,42 @@ fn leads_out(root: &Path, path: &Path) -> bool {
         };
         followed.push(link);
         let target = deepest.join(target);
-        // What exists of the target, from the top down; a target under the
-        // link's own directory starts there (known to exist).
-        let known = target.starts_with(&deepest);
-        let mut found = known.then(|| deepest.clone());
-        let mut first_missing = None;
-        for a in target.ancestors().collect::<Vec<_>>().into_iter().rev() {
-            if known && (a == deepest || !a.starts_with(&deepest)) {
-                continue;
-            }
-            match a.canonicalize() {
-                Ok(real) => found = Some(real),
-                Err(_) => {
-                    first_missing = Some(a.to_path_buf());
-                    break;
-                }
-            }
-        }
+        // A target under the link's own directory is looked at from there
+        // (known to exist); any other from the top.
+        let from = if target.starts_with(&deepest) {
+            deepest.clone()
+        } else {
+            PathBuf::new()
+        };
+        let (found, missing) = existing_part(&target, &from);
         match found {
             Some(real) if !real.starts_with(root) => return true,
             Some(real) => deepest = real,
             None => break,
         }
-        next = first_missing;
+        next = missing;
     }
     false
+}
+
+/// The deepest part of `path` that exists, canonical, and the first part
+/// missing (none when all of it exists). Looked at from `known` down (an
+/// existing part of `path`, itself the answer when nothing below it exists;
+/// empty to start from the top), stopping at the first part missing: each
+/// look is one lookup, however long the path.
+fn existing_part(path: &Path, known: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+    let mut found = (!known.as_os_str().is_empty()).then(|| known.to_path_buf());
+    let below: Vec<&Path> = path
+        .ancestors()
+        .take_while(|a| a.starts_with(known) && *a != known)
+        .collect();
+    for part in below.into_iter().rev() {
+        match part.canonicalize() {
+            Ok(real) => found = Some(real),
+            Err(_) => return (found, Some(part.to_path_buf())),
+        }
+    }
+    (found, None)
 }
 
 /// The most links followed in a chain of dangling links (Linux's own

@@ -1034,6 +1034,9 @@ async fn respond<H: Handler>(
                         Poll::Pending => {
                             // As on the common path: the answers already
                             // made go out before this one is waited for.
+                            // (Written out in both places: a shared async
+                            // fn cost the common path 52 instructions per
+                            // request, measured with callgrind.)
                             if !wbuf.is_empty() {
                                 send_all(stream, wbuf, shared.limits.write_timeout)
                                     .await

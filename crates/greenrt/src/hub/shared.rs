@@ -133,7 +133,7 @@ impl HubShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(key);
-        self.has_dropped_timers.store(true, Ordering::SeqCst);
+        self.has_dropped_timers.store(true, Ordering::Release);
         // A sleeping hub looks again: its next timer, or a deadlock, may
         // have changed.
         self.notify();
@@ -141,7 +141,11 @@ impl HubShared {
 
     /// Takes the timers other threads asked to cancel.
     pub(crate) fn take_dropped_timers(&self) -> Vec<TimerKey> {
-        if !self.has_dropped_timers.swap(false, Ordering::SeqCst) {
+        // Read before the swap: this runs at every round, and a plain load
+        // costs no locked instruction when (as nearly always) there is none.
+        if !self.has_dropped_timers.load(Ordering::Acquire)
+            || !self.has_dropped_timers.swap(false, Ordering::AcqRel)
+        {
             return Vec::new();
         }
         std::mem::take(

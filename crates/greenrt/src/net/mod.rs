@@ -12,6 +12,31 @@
 //! with [`Greenlet::kill`](crate::Greenlet::kill): a dropped operation
 //! leaves nothing behind, and a dropped socket leaves its reactor.
 
+/// `AsFd` and `AsRawFd` for a socket type whose registered socket is
+/// `self.io`: the socket's descriptor, for options the type does not offer
+/// (through `socket2::SockRef`, say). Closing it, or making it blocking,
+/// breaks the socket: it stays registered with its hub's reactor.
+macro_rules! descriptor {
+    ($ty:ty) => {
+        /// The socket's descriptor, for options this type does not offer
+        /// (through `socket2::SockRef`, say). Closing it, or making it
+        /// blocking, breaks the socket: it stays registered with its hub's
+        /// reactor.
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.io.get())
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                std::os::fd::AsRawFd::as_raw_fd(self.io.get())
+            }
+        }
+    };
+}
+pub(crate) use descriptor;
+
 mod tcp;
 mod udp;
 
