@@ -739,7 +739,7 @@ async fn serve_conn<H: Handler>(
                 // larger than it must be, and no large future moved in and
                 // out of it per request.
                 Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
-                    let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
+                    let mut response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
                     {
                         Ok(fut) => {
                             answer.set(Some(fut));
@@ -769,7 +769,8 @@ async fn serve_conn<H: Handler>(
                         Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
                     };
                     let start = wbuf.len();
-                    match send_response(&shared, &mut conn, response, &mut wbuf, &stream).await {
+                    match send_response(&shared, &mut conn, &mut response, &mut wbuf, &stream).await
+                    {
                         Ok(_) => {}
                         Err(Failed::Unsent) => conn.replace_with_error(start, &mut wbuf),
                         Err(Failed::Write | Failed::Partial) => break 'conn,
@@ -1078,10 +1079,11 @@ async fn respond<H: Handler>(
     // or the unread bytes could reset the connection and destroy the answer.
     let unread = conn.is_streaming_body();
     // Mended here already, so that the log shows the status the client gets.
-    let response = mend_final(response);
+    let mut response = response;
+    mend_final(&mut response);
     let mut status = response.status();
     let start = wbuf.len();
-    let mut sent = send_response(shared, conn, response, wbuf, stream).await;
+    let mut sent = send_response(shared, conn, &mut response, wbuf, stream).await;
     if let Err(Failed::Unsent) = sent {
         conn.replace_with_error(start, wbuf);
         status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -1110,21 +1112,23 @@ async fn respond<H: Handler>(
 ///
 /// Not `async`: the future of a body in memory (nearly every answer) is
 /// then `Ready` at once and small, and the rare, large futures of files
-/// and streams are boxed. Inlined: it is on every request's path.
+/// and streams are boxed. Inlined: it is on every request's path. The
+/// answer is lent rather than moved in: a `Response` is large, and every
+/// move of it is a copy.
 #[inline(always)]
 fn send_response<'a, H>(
     shared: &'a Shared<H>,
     conn: &mut Conn,
-    mut response: Response,
+    response: &mut Response,
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
 ) -> SendBody<'a> {
-    response = mend_final(response);
+    mend_final(response);
     if shared.shutdown.is_set() {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
     }
-    let framing = conn.encode_response(&response, wbuf);
+    let framing = conn.encode_response(response, wbuf);
     if framing == Framing::None {
         return SendBody::Done(Some(Ok(0)));
     }
@@ -1154,15 +1158,13 @@ fn send_response<'a, H>(
 /// one (a client would keep waiting for it), so it becomes a 500; a 205
 /// carries no content (RFC 9110 section 15.3.6) and, unlike a 204, is
 /// framed (`Content-Length: 0`).
-fn mend_final(mut response: Response) -> Response {
+fn mend_final(response: &mut Response) {
     let status = response.status();
     if status.is_informational() {
-        return Response::error(StatusCode::INTERNAL_SERVER_ERROR);
-    }
-    if status == StatusCode::RESET_CONTENT {
+        *response = Response::error(StatusCode::INTERNAL_SERVER_ERROR);
+    } else if status == StatusCode::RESET_CONTENT {
         response.set_body(Body::Empty);
     }
-    response
 }
 
 /// How sending an answer failed.
