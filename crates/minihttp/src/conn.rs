@@ -9,7 +9,7 @@ use crate::date::with_date_line;
 use crate::error::{Error, Kind};
 use crate::head::{Parsed, leading_empty_lines, parse_head};
 use crate::limits::Limits;
-use crate::method::Version;
+use crate::method::{Version, eq_lower};
 use crate::request::Request;
 use crate::response::Response;
 use crate::status::StatusCode;
@@ -704,18 +704,18 @@ impl Conn {
         // `Connection: close`.
         let (mut has_server, mut kept_length, mut wants_close) = (false, false, false);
         response.headers().for_each(|name, value| {
-            let is = |field: &str| name.eq_ignore_ascii_case(field);
+            let field = name.as_bytes();
             match name.len() {
                 // The server's own `Date` line is already written: one only.
-                4 if is("date") => return,
-                17 if is("transfer-encoding") => return,
-                10 if is("connection") => {
+                4 if eq_lower(field, b"date") => return,
+                17 if eq_lower(field, b"transfer-encoding") => return,
+                10 if eq_lower(field, b"connection") => {
                     wants_close |= value
                         .split(',')
-                        .any(|t| t.trim().eq_ignore_ascii_case("close"));
+                        .any(|t| eq_lower(t.trim().as_bytes(), b"close"));
                     return;
                 }
-                14 if is("content-length") => {
+                14 if eq_lower(field, b"content-length") => {
                     // Kept once, and only as a length: a second field or
                     // one that is not a number would make the message
                     // ambiguous.
@@ -725,7 +725,7 @@ impl Conn {
                     }
                     kept_length = true;
                 }
-                6 if is("server") => has_server = true,
+                6 if eq_lower(field, b"server") => has_server = true,
                 _ => {}
             }
             out.extend_from_slice(name.as_bytes());

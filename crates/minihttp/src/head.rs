@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use crate::body::BodyKind;
 use crate::error::{Error, Kind};
 use crate::limits::Limits;
-use crate::method::{Method, Version, is_tchar};
+use crate::method::{Method, Version, eq_lower, is_tchar};
 use crate::request::{INDEX_ENTRY, Request, Span, push_index};
 
 /// The result of feeding bytes to an incremental parser.
@@ -318,7 +318,7 @@ impl Codings {
         self.present = true;
         for coding in list(value) {
             self.any = true;
-            if coding.eq_ignore_ascii_case(b"chunked") {
+            if eq_lower(coding, b"chunked") {
                 self.chunked_count += 1;
                 self.last_chunked = true;
                 continue;
@@ -382,26 +382,26 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
         let (name, value) = (h.name.as_bytes(), h.value);
         push_index(bytes, span_of(head, name), span_of(head, value));
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if eq_lower(name, b"host") => {
                 hosts += 1;
                 host_ok &= valid_host(value);
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if eq_lower(name, b"content-length") => {
                 if length.is_some() {
                     // Repeated, even with the same value: a smuggling shape.
                     return Err(Error::new(Kind::ContentLength));
                 }
                 length = Some(parse_content_length(value)?);
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => codings.add(value),
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            17 if eq_lower(name, b"transfer-encoding") => codings.add(value),
+            10 if eq_lower(name, b"connection") => {
                 for opt in list(value) {
-                    close |= opt.eq_ignore_ascii_case(b"close");
-                    keep_alive |= opt.eq_ignore_ascii_case(b"keep-alive");
+                    close |= eq_lower(opt, b"close");
+                    keep_alive |= eq_lower(opt, b"keep-alive");
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                expect_continue |= value.eq_ignore_ascii_case(b"100-continue");
+            6 if eq_lower(name, b"expect") => {
+                expect_continue |= eq_lower(value, b"100-continue");
             }
             _ => {}
         }

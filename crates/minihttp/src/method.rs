@@ -142,9 +142,48 @@ pub(crate) fn is_tchar(b: u8) -> bool {
         | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
 }
 
+/// Whether `bytes` is `lower` but for the case of its letters: `lower`
+/// is written in lowercase. A letter is compared with its case bit set,
+/// any other byte exactly; with `lower` known at the call, the compiler
+/// folds this into a few word-sized compares (names and tokens are matched
+/// on every request).
+#[inline(always)]
+pub(crate) fn eq_lower<const N: usize>(bytes: &[u8], lower: &[u8; N]) -> bool {
+    let Ok(bytes) = <&[u8; N]>::try_from(bytes) else {
+        return false;
+    };
+    let mut diff = 0;
+    for i in 0..N {
+        let fold = if lower[i].is_ascii_lowercase() { 0x20 } else { 0 };
+        diff |= (bytes[i] | fold) ^ lower[i];
+    }
+    diff == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eq_lower_is_eq_ignore_ascii_case() {
+        // Every byte against a letter, a digit and a separator, and whole
+        // names in mixed case.
+        for b in 0..=255u8 {
+            for lower in [b"h", b"5", b"-", b"z", b"a", b"@"] {
+                assert_eq!(
+                    eq_lower(&[b], lower),
+                    [b].eq_ignore_ascii_case(lower),
+                    "{b:#x} against {lower:?}"
+                );
+            }
+        }
+        assert!(eq_lower(b"Content-Length", b"content-length"));
+        assert!(eq_lower(b"HOST", b"host"));
+        assert!(!eq_lower(b"hosts", b"host"));
+        assert!(!eq_lower(b"hos", b"host"));
+        assert!(!eq_lower(b"Content_Length", b"content-length"));
+        assert!(!eq_lower(b"Content\rLength", b"content-length"));
+    }
 
     #[test]
     fn methods_round_trip() {
