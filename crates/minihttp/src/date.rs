@@ -286,6 +286,7 @@ fn keep_fresh() {
 
 /// Calls `f` with the `Date` field line (`date: ...\r\n`) of the current
 /// time, from the same cache as [`with_cached_date`].
+#[inline(always)]
 pub(crate) fn with_date_line<R>(f: impl FnOnce(&[u8; DATE_LINE_LEN]) -> R) -> R {
     keep_fresh();
     LINE.with(|cell| f(&cell.get()))

@@ -54,6 +54,7 @@ impl Method {
 
     /// Parses a method token (case-sensitive, as RFC 9110 says); an error
     /// unless it is a non-empty token.
+    #[inline]
     pub fn from_bytes(bytes: &[u8]) -> Result<Method, Error> {
         Ok(Method(match bytes {
             b"GET" => Repr::Get,
@@ -65,13 +66,20 @@ impl Method {
             b"OPTIONS" => Repr::Options,
             b"TRACE" => Repr::Trace,
             b"PATCH" => Repr::Patch,
-            _ if !bytes.is_empty() && bytes.iter().all(|&b| is_tchar(b)) => {
-                // Token characters are ASCII, so this cannot fail.
-                let s = std::str::from_utf8(bytes).map_err(|_| Error::new(Kind::Malformed))?;
-                Repr::Ext(Box::new(s.into()))
-            }
-            _ => return Err(Error::new(Kind::Malformed)),
+            _ => return Method::extension(bytes),
         }))
+    }
+
+    /// A method that is not one of the nine standard ones: kept out of
+    /// line, so that parsing a standard one stays small enough to inline.
+    #[cold]
+    fn extension(bytes: &[u8]) -> Result<Method, Error> {
+        if bytes.is_empty() || !bytes.iter().all(|&b| is_tchar(b)) {
+            return Err(Error::new(Kind::Malformed));
+        }
+        // Token characters are ASCII, so this cannot fail.
+        let s = std::str::from_utf8(bytes).map_err(|_| Error::new(Kind::Malformed))?;
+        Ok(Method(Repr::Ext(Box::new(s.into()))))
     }
 
     /// The method name.
@@ -154,7 +162,11 @@ pub(crate) fn eq_lower<const N: usize>(bytes: &[u8], lower: &[u8; N]) -> bool {
     };
     let mut diff = 0;
     for i in 0..N {
-        let fold = if lower[i].is_ascii_lowercase() { 0x20 } else { 0 };
+        let fold = if lower[i].is_ascii_lowercase() {
+            0x20
+        } else {
+            0
+        };
         diff |= (bytes[i] | fold) ^ lower[i];
     }
     diff == 0
