@@ -739,8 +739,9 @@ async fn serve_conn<H: Handler>(
                 // larger than it must be, and no large future moved in and
                 // out of it per request.
                 Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
-                    let mut response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req)))
-                    {
+                    let mut response = match catch_unwind(AssertUnwindSafe(|| {
+                        shared.handler.call(req)
+                    })) {
                         Ok(fut) => {
                             answer.set(Some(fut));
                             let first =
@@ -769,8 +770,19 @@ async fn serve_conn<H: Handler>(
                         Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
                     };
                     let start = wbuf.len();
-                    match send_response(&shared, &mut conn, &mut response, &mut wbuf, &stream).await
-                    {
+                    // An answer in memory is sent with the batch: no future
+                    // to poll for it.
+                    let sent = match send_response(
+                        &shared,
+                        &mut conn,
+                        &mut response,
+                        &mut wbuf,
+                        &stream,
+                    ) {
+                        SendBody::Done(sent) => sent.unwrap_or(Ok(0)),
+                        boxed => boxed.await,
+                    };
+                    match sent {
                         Ok(_) => {}
                         Err(Failed::Unsent) => conn.replace_with_error(start, &mut wbuf),
                         Err(Failed::Write | Failed::Partial) => break 'conn,
@@ -1083,7 +1095,10 @@ async fn respond<H: Handler>(
     mend_final(&mut response);
     let mut status = response.status();
     let start = wbuf.len();
-    let mut sent = send_response(shared, conn, &mut response, wbuf, stream).await;
+    let mut sent = match send_response(shared, conn, &mut response, wbuf, stream) {
+        SendBody::Done(sent) => sent.unwrap_or(Ok(0)),
+        boxed => boxed.await,
+    };
     if let Err(Failed::Unsent) = sent {
         conn.replace_with_error(start, wbuf);
         status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -1110,9 +1125,9 @@ async fn respond<H: Handler>(
 /// Encodes a handler's answer into `wbuf` and sends a body that is not in
 /// memory. Returns the body bytes sent or encoded.
 ///
-/// Not `async`: the future of a body in memory (nearly every answer) is
-/// then `Ready` at once and small, and the rare, large futures of files
-/// and streams are boxed. Inlined: it is on every request's path. The
+/// Not `async`: for a body in memory (nearly every answer) it returns
+/// [`SendBody::Done`], which callers take without polling, and the rare,
+/// large futures of files and streams are boxed. Inlined: it is on every request's path. The
 /// answer is lent rather than moved in: a `Response` is large, and every
 /// move of it is a copy.
 #[inline(always)]
@@ -1158,6 +1173,7 @@ fn send_response<'a, H>(
 /// one (a client would keep waiting for it), so it becomes a 500; a 205
 /// carries no content (RFC 9110 section 15.3.6) and, unlike a 204, is
 /// framed (`Content-Length: 0`).
+#[inline]
 fn mend_final(response: &mut Response) {
     let status = response.status();
     if status.is_informational() {
