@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use crate::body::{BodyKind, Decoder};
-use crate::date::with_date_line;
+use crate::date::{DATE_LINE_LEN, with_ok_head};
 use crate::error::{Error, Kind};
 use crate::head::{Parsed, leading_empty_lines, parse_head};
 use crate::limits::Limits;
@@ -687,18 +687,22 @@ impl Conn {
             && status != StatusCode::NO_CONTENT
             && !status.is_informational();
 
-        // The status line (a constant for 200) and `Date` (a fixed-size
-        // line from the per-thread cache).
-        if status == StatusCode::OK {
-            out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-        } else {
-            out.extend_from_slice(b"HTTP/1.1 ");
-            out.extend_from_slice(&status.digits());
-            out.push(b' ');
-            out.extend_from_slice(status.reason().as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        with_date_line(|line| out.extend_from_slice(line));
+        // The status line and `Date` (fixed-size lines from the per-thread
+        // cache; for 200, one piece).
+        with_ok_head(|head| {
+            if status == StatusCode::OK {
+                out.extend_from_slice(head);
+            } else {
+                out.extend_from_slice(b"HTTP/1.1 ");
+                out.extend_from_slice(&status.digits());
+                out.push(b' ');
+                out.extend_from_slice(status.reason().as_bytes());
+                out.extend_from_slice(b"\r\n");
+                if let Some(date) = head.last_chunk::<DATE_LINE_LEN>() {
+                    out.extend_from_slice(date);
+                }
+            }
+        });
         // The handler's fields but the framing ones, in one pass that also
         // notes a `Server` field, a kept `Content-Length` and a
         // `Connection: close`.
@@ -737,18 +741,12 @@ impl Conn {
             out.extend_from_slice(SERVER_LINE);
         }
         match framing {
-            Framing::Length(n) => {
-                out.extend_from_slice(b"content-length: ");
-                push_decimal(n, out);
-                out.extend_from_slice(b"\r\n");
-            }
+            Framing::Length(n) => push_length_line(n, out),
             Framing::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
             Framing::None if owed.head && !status.forbids_body() && !kept_length => {
                 // HEAD: the length a GET would have.
                 if let Some(n) = body_len {
-                    out.extend_from_slice(b"content-length: ");
-                    push_decimal(n, out);
-                    out.extend_from_slice(b"\r\n");
+                    push_length_line(n, out);
                 }
             }
             Framing::None | Framing::UntilClose => {}
@@ -866,6 +864,37 @@ fn framing_for(owed: Owed, status: StatusCode, body_len: Option<u64>) -> Framing
         None if owed.version == Version::Http11 => Framing::Chunked,
         None => Framing::UntilClose,
     }
+}
+
+/// Writes the `Content-Length` field line for `n`: for a body under
+/// 1000 bytes, as one fixed-size piece (copied without a call).
+#[inline(always)]
+fn push_length_line(n: u64, out: &mut Vec<u8>) {
+    let digit = |d: u64| b'0' + (d % 10) as u8;
+    if n < 10 {
+        let mut line = *b"content-length: 0\r\n";
+        line[16] = digit(n);
+        out.extend_from_slice(&line);
+    } else if n < 100 {
+        let mut line = *b"content-length: 00\r\n";
+        line[16..18].copy_from_slice(&[digit(n / 10), digit(n)]);
+        out.extend_from_slice(&line);
+    } else if n < 1000 {
+        let mut line = *b"content-length: 000\r\n";
+        line[16..19].copy_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
+        out.extend_from_slice(&line);
+    } else {
+        push_long_length_line(n, out);
+    }
+}
+
+/// [`push_length_line`] for 1000 bytes and more: out of line, so that the
+/// short case stays small.
+#[cold]
+fn push_long_length_line(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"content-length: ");
+    push_decimal(n, out);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
@@ -1158,6 +1187,9 @@ mod tests {
             let mut out = b"x".to_vec();
             push_decimal(n, &mut out);
             assert_eq!(out, format!("x{n}").as_bytes());
+            let mut line = b"x".to_vec();
+            push_length_line(n, &mut line);
+            assert_eq!(line, format!("xcontent-length: {n}\r\n").as_bytes());
         }
     }
 
