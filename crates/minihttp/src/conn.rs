@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use crate::body::{BodyKind, Decoder};
-use crate::date::{DATE_LINE_LEN, with_ok_head};
+use crate::date::{DATE_LINE_LEN, ok_head};
 use crate::error::{Error, Kind};
 use crate::head::{Parsed, leading_empty_lines, parse_head};
 use crate::limits::Limits;
@@ -689,20 +689,19 @@ impl Conn {
 
         // The status line and `Date` (fixed-size lines from the per-thread
         // cache; for 200, one piece).
-        with_ok_head(|head| {
-            if status == StatusCode::OK {
-                out.extend_from_slice(head);
-            } else {
-                out.extend_from_slice(b"HTTP/1.1 ");
-                out.extend_from_slice(&status.digits());
-                out.push(b' ');
-                out.extend_from_slice(status.reason().as_bytes());
-                out.extend_from_slice(b"\r\n");
-                if let Some(date) = head.last_chunk::<DATE_LINE_LEN>() {
-                    out.extend_from_slice(date);
-                }
+        let head = ok_head();
+        if status == StatusCode::OK {
+            out.extend_from_slice(&head);
+        } else {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(&status.digits());
+            out.push(b' ');
+            out.extend_from_slice(status.reason().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            if let Some(date) = head.last_chunk::<DATE_LINE_LEN>() {
+                out.extend_from_slice(date);
             }
-        });
+        }
         // The handler's fields but the framing ones, in one pass that also
         // notes a `Server` field, a kept `Content-Length` and a
         // `Connection: close`.

@@ -252,7 +252,7 @@ const OK_LINE: &[u8; 17] = b"HTTP/1.1 200 OK\r\n";
 pub(crate) const OK_HEAD_LEN: usize = OK_LINE.len() + DATE_LINE_LEN;
 
 /// The status line of `200 OK` and the field line for an IMF-fixdate.
-const fn ok_head(date: &[u8; HTTP_DATE_LEN]) -> [u8; OK_HEAD_LEN] {
+const fn make_ok_head(date: &[u8; HTTP_DATE_LEN]) -> [u8; OK_HEAD_LEN] {
     let mut head = *b"HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
     let mut i = 0;
     while i < HTTP_DATE_LEN {
@@ -266,7 +266,7 @@ thread_local! {
     static CACHE: Cell<(u64, [u8; HTTP_DATE_LEN])> = const { Cell::new((u64::MAX, [b' '; HTTP_DATE_LEN])) };
     /// `CACHE`'s date as a field line after the status line of `200 OK`,
     /// kept in step with it: a response copies one fixed-size piece.
-    static HEAD: Cell<[u8; OK_HEAD_LEN]> = const { Cell::new(ok_head(&[b' '; HTTP_DATE_LEN])) };
+    static HEAD: Cell<[u8; OK_HEAD_LEN]> = const { Cell::new(make_ok_head(&[b' '; HTTP_DATE_LEN])) };
     /// Set while a ticker (the server's, one per hub) refreshes `CACHE`
     /// every second: then reading the date reads no clock.
     static TICKED: Cell<bool> = const { Cell::new(false) };
@@ -291,14 +291,14 @@ fn keep_fresh() {
     }
 }
 
-/// Calls `f` with the status line of `200 OK` and the `Date` field line
-/// (`date: ...\r\n`) of the current time, from the same cache as
+/// The status line of `200 OK` and the `Date` field line (`date:
+/// ...\r\n`) of the current time, from the same cache as
 /// [`with_cached_date`]; the `Date` field line alone is the last
 /// [`DATE_LINE_LEN`] bytes.
 #[inline(always)]
-pub(crate) fn with_ok_head<R>(f: impl FnOnce(&[u8; OK_HEAD_LEN]) -> R) -> R {
+pub(crate) fn ok_head() -> [u8; OK_HEAD_LEN] {
     keep_fresh();
-    HEAD.with(|cell| f(&cell.get()))
+    HEAD.get()
 }
 
 /// Brings this thread's cached date up to the current second; returns the
@@ -311,7 +311,7 @@ pub(crate) fn refresh_date() -> Duration {
         if cell.get().0 != secs {
             let date = fmt_http_date(now);
             cell.set((secs, date));
-            HEAD.set(ok_head(&date));
+            HEAD.set(make_ok_head(&date));
         }
     });
     Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(since.subsec_nanos())))
