@@ -615,12 +615,17 @@ impl Conn {
 
     /// Records that `request` is handed out (it is then owed an answer).
     /// By reference: the request itself is moved once, to the caller.
+    ///
+    /// Called with the state taken out (`Closed`, which owns nothing): the
+    /// new one is written over it without a call to drop it.
     fn hand_out(&mut self, request: &Request, keep_alive: bool) {
-        self.read = if keep_alive {
+        debug_assert!(matches!(self.read, ReadState::Closed));
+        let next = if keep_alive {
             ReadState::Head
         } else {
             ReadState::Closed
         };
+        std::mem::forget(std::mem::replace(&mut self.read, next));
         self.owed.push_back(Owed {
             version: request.version(),
             head: request.method().is_head(),
