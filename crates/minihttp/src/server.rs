@@ -739,46 +739,42 @@ async fn serve_conn<H: Handler>(
                 // larger than it must be, and no large future moved in and
                 // out of it per request.
                 Ok(Next::Request(req)) if shared.log.is_none() && !conn.is_streaming_body() => {
-                    let mut response = match catch_unwind(AssertUnwindSafe(|| {
-                        shared.handler.call(req)
-                    })) {
+                    // The answer goes straight from the handler's future
+                    // into this slot: a `Response` is large, and every move
+                    // of it is a copy.
+                    let mut slot = None;
+                    match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
                         Ok(fut) => {
                             answer.set(Some(fut));
-                            let first =
-                                poll_fn(|cx| Poll::Ready(poll_answer(answer.as_mut(), cx))).await;
-                            let response = match first {
-                                Poll::Ready(r) => r,
-                                Poll::Pending => {
-                                    // Not ready: the answers already made
-                                    // go out first, rather than wait behind
-                                    // this one.
-                                    if !wbuf.is_empty() {
-                                        if send_all(&stream, &wbuf, limits.write_timeout)
-                                            .await
-                                            .is_err()
-                                        {
-                                            break 'conn;
-                                        }
-                                        wbuf.clear();
+                            let ready = poll_fn(|cx| {
+                                Poll::Ready(poll_answer(answer.as_mut(), cx, &mut slot).is_ready())
+                            })
+                            .await;
+                            if !ready {
+                                // Not ready: the answers already made go out
+                                // first, rather than wait behind this one.
+                                if !wbuf.is_empty() {
+                                    if send_all(&stream, &wbuf, limits.write_timeout)
+                                        .await
+                                        .is_err()
+                                    {
+                                        break 'conn;
                                     }
-                                    poll_fn(|cx| poll_answer(answer.as_mut(), cx)).await
+                                    wbuf.clear();
                                 }
-                            };
+                                poll_fn(|cx| poll_answer(answer.as_mut(), cx, &mut slot)).await;
+                            }
                             answer.set(None);
-                            response
                         }
-                        Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
-                    };
+                        Err(_) => slot = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
+                    }
+                    let response = slot
+                        .get_or_insert_with(|| Response::error(StatusCode::INTERNAL_SERVER_ERROR));
                     let start = wbuf.len();
                     // An answer in memory is sent with the batch: no future
                     // to poll for it.
-                    let sent = match send_response(
-                        &shared,
-                        &mut conn,
-                        &mut response,
-                        &mut wbuf,
-                        &stream,
-                    ) {
+                    let sent = match send_response(&shared, &mut conn, response, &mut wbuf, &stream)
+                    {
                         SendBody::Done(sent) => sent.unwrap_or(Ok(0)),
                         boxed => boxed.await,
                     };
@@ -1340,14 +1336,32 @@ async fn pump<F: Future<Output = Response>>(
     }
 }
 
-/// Polls the handler's future in `answer` (a 500 if there is none).
+/// Polls the handler's future in `answer` (a 500 if there is none), and
+/// puts its answer in `out` when it is ready: written there from the
+/// future's output, not passed back through the calls and the await.
 fn poll_answer<F: Future<Output = Response>>(
     answer: Pin<&mut Option<F>>,
     cx: &mut Context<'_>,
-) -> Poll<Response> {
-    match answer.as_pin_mut() {
-        Some(fut) => poll_guarded(fut, cx),
-        None => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
+    out: &mut Option<Response>,
+) -> Poll<()> {
+    let Some(fut) = answer.as_pin_mut() else {
+        *out = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR));
+        return Poll::Ready(());
+    };
+    let polled = catch_unwind(AssertUnwindSafe(|| match fut.poll(cx) {
+        Poll::Ready(r) => {
+            *out = Some(r);
+            true
+        }
+        Poll::Pending => false,
+    }));
+    match polled {
+        Ok(true) => Poll::Ready(()),
+        Ok(false) => Poll::Pending,
+        Err(_) => {
+            *out = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR));
+            Poll::Ready(())
+        }
     }
 }
 
