@@ -56,7 +56,7 @@ pub(crate) fn run() -> String {
         return out;
     }
     let secs: u64 = env_or("BENCH_HTTP_SECS", 5);
-    let rounds: usize = env_or("BENCH_HTTP_ROUNDS", 3);
+    let rounds: usize = env_or("BENCH_HTTP_ROUNDS", 5);
     let script = std::env::temp_dir().join("greenstack-pipeline.lua");
     if let Err(e) = std::fs::write(&script, PIPELINE_LUA) {
         crate::harness::fail(&format!("cannot write the wrk script: {e}"));
