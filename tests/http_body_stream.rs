@@ -425,6 +425,46 @@ fn an_unread_body_does_not_disturb_the_next_pipelined_request() {
 }
 
 #[test]
+fn answers_made_before_a_streamed_body_go_out_while_its_handler_waits() {
+    let (server, rx, gate) = serve(Limits::default());
+    // Pipelined in one write: a request answered at once, then one whose
+    // handler waits at the gate before it reads its body. The test opens
+    // the gate only once the first answer has come.
+    let mut c = Client::connect(server.local_addr());
+    let wire = [
+        get("/first").as_bytes(),
+        b"POST /gated HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
+    ]
+    .concat();
+    c.send(&wire);
+    assert_eq!(next(&rx), Seen::Started);
+    let first = c
+        .read()
+        .expect("the first answer, sent while the handler waits");
+    assert_eq!(first.text(), "/first");
+    gate.set();
+    c.send(b"hello");
+    assert_eq!(c.read().unwrap().text(), "hello");
+
+    // The same when the handler waits for body bytes the client sends only
+    // after the first answer.
+    let mut c = Client::connect(server.local_addr());
+    let wire = [
+        get("/first").as_bytes(),
+        b"POST /read HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
+    ]
+    .concat();
+    c.send(&wire);
+    let first = c
+        .read()
+        .expect("the first answer, sent while the body waits");
+    assert_eq!(first.text(), "/first");
+    c.send(b"hello");
+    assert_eq!(c.read().unwrap().text(), expected(b"hello"));
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn continue_is_sent_only_when_the_body_is_read() {
     let (server, rx, gate) = serve(Limits::default());
     // Not read: the final answer comes first, no 100, and the connection

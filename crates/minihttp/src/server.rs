@@ -1249,16 +1249,34 @@ async fn pump<F: Future<Output = Response>>(
     }
     let mut failed: Option<Error> = None;
     let mut timer = pin!(greenrt::time::sleep(limits.header_read_timeout));
+    /// What the handler did when polled.
+    enum Step {
+        Answered(Response),
+        WantsBody,
+        /// Waits for something else, with earlier answers still unsent.
+        Waits,
+    }
     loop {
         // Run the handler until it answers or waits for body bytes.
-        let answer = poll_fn(|cx| match poll_guarded(fut.as_mut(), cx) {
-            Poll::Ready(r) => Poll::Ready(Some(r)),
-            Poll::Pending if failed.is_none() && feeder.wants(cx.waker()) => Poll::Ready(None),
+        let step = poll_fn(|cx| match poll_guarded(fut.as_mut(), cx) {
+            Poll::Ready(r) => Poll::Ready(Step::Answered(r)),
+            Poll::Pending if failed.is_none() && feeder.wants(cx.waker()) => {
+                Poll::Ready(Step::WantsBody)
+            }
+            Poll::Pending if !wbuf.is_empty() => Poll::Ready(Step::Waits),
             Poll::Pending => Poll::Pending,
         })
         .await;
-        if let Some(r) = answer {
-            return Ok((r, failed));
+        match step {
+            Step::Answered(r) => return Ok((r, failed)),
+            Step::WantsBody => {}
+            Step::Waits => {
+                // The answers already made go out first, rather than wait
+                // behind this one.
+                send_all(stream, wbuf, limits.write_timeout).await?;
+                wbuf.clear();
+                continue;
+            }
         }
         // Feed it: what the buffer holds, else what the socket brings.
         loop {
@@ -1278,6 +1296,12 @@ async fn pump<F: Future<Output = Response>>(
                     wbuf.clear();
                 }
                 Ok(BodyRead::NeedMore) => {
+                    // Earlier answers go out before the wait for the body:
+                    // the client may wait for them before it sends more.
+                    if !wbuf.is_empty() {
+                        send_all(stream, wbuf, limits.write_timeout).await?;
+                        wbuf.clear();
+                    }
                     // The pause's deadline, fixed when the socket first has
                     // nothing; the timer is moved only when it would fire
                     // late, and checked against it when it fires early.
