@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures_util::io::AsyncReadExt;
 use minihttp::{Limits, Request, Response, Server, ServerHandle, StatusCode};
 use sync_prims::Event;
-use util::{Client, get};
+use util::{Client, get, trickle};
 
 /// How long a test waits for an event before it fails (never reached when
 /// the server works).
@@ -329,6 +329,37 @@ fn a_stalled_streamed_body_gets_408() {
     assert_eq!(r.status, 408);
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(c.closed());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_streamed_body_trickled_below_the_minimum_rate_gets_408() {
+    // As for a buffered body (see http_conn): pauses far under the
+    // timeout, an average far under the minimum rate.
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(1),
+        min_body_rate: 200,
+        ..Limits::default()
+    };
+    let (server, rx, _gate) = serve(limits);
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    assert_eq!(next(&rx), Seen::Started);
+    let (r, took) =
+        trickle(&mut c, Duration::from_millis(30), 400).expect("an answer before 400 bytes (12 s)");
+    assert_eq!(r.status, 408);
+    assert!(
+        took >= Duration::from_secs(1),
+        "the first second is allowed: {took:?}"
+    );
+    assert!(matches!(next(&rx), Seen::FirstChunk(_)));
+    assert_eq!(
+        next(&rx),
+        Seen::Failed {
+            too_large: false,
+            timeout: true
+        }
+    );
     server.shutdown().unwrap();
 }
 

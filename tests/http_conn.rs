@@ -11,7 +11,7 @@ use std::time::Duration;
 use greenrt::time::ManualClock;
 use minihttp::{Body, Limits, Request, Response, Server, ServerHandle, StatusCode};
 use sync_prims::Event;
-use util::{Client, get};
+use util::{Client, get, trickle};
 
 async fn app(req: Request) -> Response {
     match req.path().as_ref() {
@@ -530,6 +530,42 @@ fn hostile_requests_get_their_status_and_a_close() {
     let mut c = Client::connect(server.local_addr());
     c.send(format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "a".repeat(9000)).as_bytes());
     assert_eq!(c.read().unwrap().status, StatusCode::URI_TOO_LONG.as_u16());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_body_trickled_below_the_minimum_rate_gets_408() {
+    // Pauses of 30 ms, far under the 1 s timeout, but 33 bytes a second
+    // against a minimum of 200: the body may take 1 s plus 5 ms a byte,
+    // which runs out after about 40 bytes (1.2 s).
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(1),
+        min_body_rate: 200,
+        ..Limits::default()
+    };
+    let server = serve(limits.clone());
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
+    let (r, took) =
+        trickle(&mut c, Duration::from_millis(30), 400).expect("an answer before 400 bytes (12 s)");
+    assert_eq!(r.status, 408);
+    assert!(
+        took >= Duration::from_secs(1),
+        "the first second is allowed: {took:?}"
+    );
+    server.shutdown().unwrap();
+
+    // With the check off, the same trickle is served to the end.
+    let server = serve(Limits {
+        min_body_rate: 0,
+        ..limits
+    });
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 60\r\n\r\n");
+    let (r, took) = trickle(&mut c, Duration::from_millis(30), 400).expect("an answer");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), format!("60 {}", "x".repeat(60)));
+    assert!(took >= Duration::from_millis(60 * 30), "{took:?}");
     server.shutdown().unwrap();
 }
 

@@ -149,3 +149,25 @@ impl Client {
 pub fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
 }
+
+/// Sends a byte of body every `every` until an answer comes, for at most
+/// `most` bytes; the answer, and how long it took.
+pub fn trickle(c: &mut Client, every: Duration, most: usize) -> Option<(Resp, Duration)> {
+    let start = std::time::Instant::now();
+    c.set_read_timeout(every);
+    for _ in 0..most {
+        match c.read() {
+            Ok(r) => return Some((r, start.elapsed())),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return None,
+        }
+        if c.try_send(b"x").is_err() {
+            break;
+        }
+    }
+    None
+}

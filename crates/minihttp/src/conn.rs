@@ -358,6 +358,16 @@ impl Conn {
         )
     }
 
+    /// Bytes of the body being read (buffered, streamed or discarded)
+    /// received so far, after chunked decoding; 0 when none is read.
+    pub fn body_received(&self) -> u64 {
+        match &self.read {
+            ReadState::Body(pending) => pending.decoder.decoded(),
+            ReadState::Stream(s) | ReadState::Drain(s) => s.decoder.decoded(),
+            ReadState::Head | ReadState::Closed => 0,
+        }
+    }
+
     /// Whether the rest of a body is being read and discarded, after its
     /// request was answered without reading it all.
     pub fn is_discarding_body(&self) -> bool {

@@ -31,6 +31,13 @@ pub struct Limits {
     /// body; the server then answers 408 and closes. Default: 10 s. A plain
     /// value for the server loop; the parser does not look at clocks.
     pub header_read_timeout: Duration,
+    /// Slowest average rate, in bytes per second, at which a client may send
+    /// a request body: reading one may take at most `header_read_timeout`
+    /// plus one second per `min_body_rate` bytes received, however short
+    /// each pause, so that a body trickled a byte at a time cannot hold a
+    /// connection; slower answers 408 and closes. 0 turns the check off.
+    /// Default: 500.
+    pub min_body_rate: u64,
     /// Longest time an idle keep-alive connection stays open waiting for the
     /// next request. Default: 60 s.
     pub idle_timeout: Duration,
@@ -51,6 +58,7 @@ impl Limits {
         max_headers: 100,
         max_body: 8 * 1024 * 1024,
         header_read_timeout: Duration::from_secs(10),
+        min_body_rate: 500,
         idle_timeout: Duration::from_secs(60),
         write_timeout: Duration::from_secs(60),
         max_connections_per_hub: 4096,

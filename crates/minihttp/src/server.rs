@@ -718,6 +718,8 @@ async fn serve_conn<H: Handler>(
     let mut timer = pin!(greenrt::time::sleep_until(after(now, limits.idle_timeout)));
     // When the request being read started to arrive (header-read timeout).
     let mut head_started: Option<Instant> = None;
+    // When the body being read was first waited for (minimum body rate).
+    let mut body_started: Option<Instant> = None;
     // When the connection last went idle (idle timeout): kept through
     // bytes that start no request (empty lines), so that a trickle of
     // them cannot hold the connection open.
@@ -808,6 +810,7 @@ async fn serve_conn<H: Handler>(
             // The next head's time counts from its own first byte, not from
             // this one's, and so does the next idle time.
             head_started = None;
+            body_started = None;
             idle_started = None;
             // A batch of answers is bounded: a client that pipelines many
             // requests and reads nothing holds at most this much here (and
@@ -838,6 +841,10 @@ async fn serve_conn<H: Handler>(
         }
         let mid = conn.is_mid_request(&rbuf);
         let body = conn.is_reading_body();
+        let received = conn.body_received();
+        if !body {
+            body_started = None;
+        }
         if !mid {
             head_started = None;
             if shared.shutdown.is_set() {
@@ -885,8 +892,12 @@ async fn serve_conn<H: Handler>(
                     if due.is_none() {
                         let now = greenrt::time::now();
                         let d = if body {
-                            // A body may take long, but not stall.
-                            after(now, limits.header_read_timeout)
+                            // A body may take long, but neither stall nor
+                            // trickle.
+                            let pause = after(now, limits.header_read_timeout);
+                            let started = *body_started.get_or_insert(now);
+                            body_deadline(limits, started, received)
+                                .map_or(pause, |total| pause.min(total))
                         } else if mid {
                             after(*head_started.get_or_insert(now), limits.header_read_timeout)
                         } else {
@@ -1249,6 +1260,8 @@ async fn pump<F: Future<Output = Response>>(
     }
     let mut failed: Option<Error> = None;
     let mut timer = pin!(greenrt::time::sleep(limits.header_read_timeout));
+    // The body's time counts from here, its head just read.
+    let started = greenrt::time::now();
     /// What the handler did when polled.
     enum Step {
         Answered(Response),
@@ -1303,9 +1316,11 @@ async fn pump<F: Future<Output = Response>>(
                         wbuf.clear();
                     }
                     // The pause's deadline, fixed when the socket first has
-                    // nothing; the timer is moved only when it would fire
-                    // late, and checked against it when it fires early.
+                    // nothing (and no later than the minimum rate allows);
+                    // the timer is moved only when it would fire late, and
+                    // checked against it when it fires early.
                     let mut due = None;
+                    let total = body_deadline(limits, started, conn.body_received());
                     let wake = loop {
                         let wake = {
                             let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
@@ -1319,7 +1334,8 @@ async fn pump<F: Future<Output = Response>>(
                                 }
                                 if due.is_none() {
                                     let now = greenrt::time::now();
-                                    let d = after(now, limits.header_read_timeout);
+                                    let pause = after(now, limits.header_read_timeout);
+                                    let d = total.map_or(pause, |total| pause.min(total));
                                     if timer.deadline() > d || timer.deadline() <= now {
                                         timer.as_mut().reset(d);
                                     }
@@ -1410,6 +1426,20 @@ async fn send_all(stream: &TcpStream, buf: &[u8], limit: Duration) -> io::Result
 
 /// `now + d`, or a time 30 years on when that is past what an `Instant`
 /// holds (a timeout of `Duration::MAX` means "none").
+/// The latest a body that started to be read at `started` may finish
+/// arriving, `received` bytes into it: `header_read_timeout` plus one
+/// second per `min_body_rate` bytes (`None` when the rate is not checked).
+fn body_deadline(limits: &Limits, started: Instant, received: u64) -> Option<Instant> {
+    let rate = limits.min_body_rate;
+    if rate == 0 {
+        return None;
+    }
+    // Below a second's worth of nanoseconds: `Duration::new` cannot carry.
+    let nanos = u128::from(received % rate) * 1_000_000_000 / u128::from(rate);
+    let earned = Duration::new(received / rate, nanos as u32);
+    Some(after(after(started, limits.header_read_timeout), earned))
+}
+
 fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
@@ -1523,4 +1553,37 @@ async fn send_stream(
         _ => {}
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_earns_a_second_per_min_body_rate_bytes() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(10),
+            min_body_rate: 500,
+            ..Limits::default()
+        };
+        let at = |received| body_deadline(&limits, t0, received).map(|d| d - t0);
+        assert_eq!(at(0), Some(Duration::from_secs(10)));
+        assert_eq!(at(250), Some(Duration::from_millis(10_500)));
+        assert_eq!(at(1_000_001), Some(Duration::new(2_010, 2_000_000)));
+        let off = Limits {
+            min_body_rate: 0,
+            ..limits.clone()
+        };
+        assert_eq!(body_deadline(&off, t0, 1 << 40), None);
+        // Extremes saturate instead of panicking.
+        for rate in [1, 3, u64::MAX] {
+            let huge = Limits {
+                header_read_timeout: Duration::MAX,
+                min_body_rate: rate,
+                ..limits.clone()
+            };
+            assert!(body_deadline(&huge, t0, u64::MAX).is_some_and(|d| d > t0));
+        }
+    }
 }
