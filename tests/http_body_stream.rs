@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::io::AsyncReadExt;
+use greenrt::time::ManualClock;
 use minihttp::{Limits, Request, Response, Server, ServerHandle, StatusCode};
 use sync_prims::Event;
 use util::{Client, get, trickle};
@@ -343,11 +344,14 @@ fn a_streamed_body_trickled_below_the_minimum_rate_gets_408() {
     };
     let (server, rx, _gate) = serve(limits);
     let mut c = Client::connect(server.local_addr());
+    // Before the head: the server's clock starts later.
+    let start = Instant::now();
     c.send(b"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
     assert_eq!(next(&rx), Seen::Started);
-    let (r, took) =
+    let r =
         trickle(&mut c, Duration::from_millis(30), 400).expect("an answer before 400 bytes (12 s)");
     assert_eq!(r.status, 408);
+    let took = start.elapsed();
     assert!(
         took >= Duration::from_secs(1),
         "the first second is allowed: {took:?}"
@@ -360,6 +364,37 @@ fn a_streamed_body_trickled_below_the_minimum_rate_gets_408() {
             timeout: true
         }
     );
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn the_body_clock_starts_when_the_handler_first_reads() {
+    // A handler that waits 20 s (of the server's clock) before it reads,
+    // with a 10 s timeout: the wait is not the client's, who waits for its
+    // `100 Continue` meanwhile.
+    let clock = ManualClock::without_auto_advance();
+    let (tx, rx) = channel();
+    let gate = Arc::new(Event::new());
+    let app = Arc::new(App {
+        seen: Mutex::new(tx),
+        gate: gate.clone(),
+    });
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .clock(clock.clone())
+        .stream_bodies(true)
+        .spawn(move |req| handle(app.clone(), req))
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"PUT /gated HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    assert_eq!(next(&rx), Seen::Started);
+    clock.advance(Duration::from_secs(20));
+    gate.set();
+    assert_eq!(c.read().unwrap().status, 100);
+    c.send(b"hello");
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (200, "hello".into()));
     server.shutdown().unwrap();
 }
 

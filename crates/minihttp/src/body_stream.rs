@@ -27,7 +27,8 @@ use crate::error::{Error, Kind};
 /// [`Stream`] of `Result<Vec<u8>, Error>`, through
 /// [`read`](BodyStream::read) or as a `futures_io::AsyncRead`. The body
 /// limit still applies (a larger body is an error the reader sees, and the
-/// client gets 413), and so does the header-read timeout, to each pause.
+/// client gets 413), and so do the header-read timeout, to each pause,
+/// and the minimum body rate, to the whole.
 /// An `Expect: 100-continue` request gets its `100 Continue` when the
 /// handler first reads.
 ///

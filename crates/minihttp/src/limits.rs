@@ -32,11 +32,12 @@ pub struct Limits {
     /// value for the server loop; the parser does not look at clocks.
     pub header_read_timeout: Duration,
     /// Slowest average rate, in bytes per second, at which a client may send
-    /// a request body: reading one may take at most `header_read_timeout`
-    /// plus one second per `min_body_rate` bytes received, however short
-    /// each pause, so that a body trickled a byte at a time cannot hold a
-    /// connection; slower answers 408 and closes. 0 turns the check off.
-    /// Default: 500.
+    /// a request body: from the first time the server waits for body bytes,
+    /// reading it may take at most `header_read_timeout` plus one second per
+    /// `min_body_rate` bytes received, however short each pause, so that a
+    /// body trickled a byte at a time cannot hold a connection; slower
+    /// answers 408 and closes. 0 turns the check off, and so does a
+    /// `header_read_timeout` of `Duration::MAX`. Default: 500.
     pub min_body_rate: u64,
     /// Longest time an idle keep-alive connection stays open waiting for the
     /// next request. Default: 60 s.

@@ -324,8 +324,9 @@ impl Server {
     /// chunks, a `Stream`, or `futures_io::AsyncRead`), and
     /// [`Request::body`] is empty. The connection reads the socket only as
     /// the handler asks for bytes; `Expect: 100-continue` is answered when
-    /// it first does. The body limit (413), bad framing (400) and the
-    /// header-read timeout for each pause (408) still apply: the handler's
+    /// it first does. The body limit (413), bad framing (400), the
+    /// header-read timeout for each pause and the minimum body rate (408)
+    /// still apply: the handler's
     /// read fails and the client gets that error instead of the handler's
     /// response. A body the handler leaves unread is discarded before the
     /// next request on the connection (or the connection closes, when the
@@ -942,8 +943,12 @@ async fn serve_conn<H: Handler>(
                     let deadline = due.unwrap_or_else(greenrt::time::now);
                     if greenrt::time::now() >= deadline {
                         // A request answered early, whose body was being
-                        // discarded, has had its answer: no 408 after it.
-                        if mid && !conn.is_discarding_body() {
+                        // discarded, has had its answer: no 408 after it,
+                        // but a lingering close, so that a reset does not
+                        // destroy that answer.
+                        if conn.is_discarding_body() {
+                            linger = true;
+                        } else if mid {
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
                             if send_all(&stream, &wbuf, limits.write_timeout).await.is_ok() {
@@ -1242,7 +1247,8 @@ fn poll_guarded<F: Future<Output = Response>>(
 /// body bytes, decodes the next ones from `rbuf` into the pipe, reading
 /// the socket (while still polling the handler) when `rbuf` has none and
 /// sending `100 Continue` when the client waits for it. Each pause is
-/// bounded by the header-read timeout. Returns the handler's response and
+/// bounded by the header-read timeout, and the whole by the minimum body
+/// rate (from the first wait for body bytes). Returns the handler's response and
 /// the body's error, if it failed; an I/O error closes the connection.
 async fn pump<F: Future<Output = Response>>(
     mut fut: Pin<&mut F>,
@@ -1260,8 +1266,10 @@ async fn pump<F: Future<Output = Response>>(
     }
     let mut failed: Option<Error> = None;
     let mut timer = pin!(greenrt::time::sleep(limits.header_read_timeout));
-    // The body's time counts from here, its head just read.
-    let started = greenrt::time::now();
+    // When the body was first waited for (minimum body rate): the time the
+    // handler takes before it reads, or a client waiting for its `100
+    // Continue`, is not the client's.
+    let mut started: Option<Instant> = None;
     /// What the handler did when polled.
     enum Step {
         Answered(Response),
@@ -1320,7 +1328,8 @@ async fn pump<F: Future<Output = Response>>(
                     // the timer is moved only when it would fire late, and
                     // checked against it when it fires early.
                     let mut due = None;
-                    let total = body_deadline(limits, started, conn.body_received());
+                    let first_wait = *started.get_or_insert_with(greenrt::time::now);
+                    let total = body_deadline(limits, first_wait, conn.body_received());
                     let wake = loop {
                         let wake = {
                             let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
@@ -1424,11 +1433,9 @@ async fn send_all(stream: &TcpStream, buf: &[u8], limit: Duration) -> io::Result
     Ok(())
 }
 
-/// `now + d`, or a time 30 years on when that is past what an `Instant`
-/// holds (a timeout of `Duration::MAX` means "none").
-/// The latest a body that started to be read at `started` may finish
-/// arriving, `received` bytes into it: `header_read_timeout` plus one
-/// second per `min_body_rate` bytes (`None` when the rate is not checked).
+/// The latest a body first waited for at `started` may finish arriving,
+/// `received` bytes into it: `header_read_timeout` plus one second per
+/// `min_body_rate` bytes (`None` when the rate is not checked).
 fn body_deadline(limits: &Limits, started: Instant, received: u64) -> Option<Instant> {
     let rate = limits.min_body_rate;
     if rate == 0 {
@@ -1440,6 +1447,8 @@ fn body_deadline(limits: &Limits, started: Instant, received: u64) -> Option<Ins
     Some(after(after(started, limits.header_read_timeout), earned))
 }
 
+/// `now + d`, or a time 30 years on when that is past what an `Instant`
+/// holds (a timeout of `Duration::MAX` means "none").
 fn after(now: Instant, d: Duration) -> Instant {
     now.checked_add(d)
         .or_else(|| now.checked_add(Duration::from_secs(30 * 365 * 86_400)))
