@@ -34,21 +34,20 @@ pub(crate) fn decode_strict(input: &[u8]) -> Option<Cow<'_, [u8]>> {
     Some(Cow::Owned(out))
 }
 
-/// Percent-decodes `input` leniently into text: a `%` without two hex digits
-/// stays as it is, `+` becomes a space when `plus_is_space` (form encoding),
-/// and invalid UTF-8 becomes U+FFFD. Borrows when there is nothing to decode.
-pub(crate) fn decode_lossy(input: &str, plus_is_space: bool) -> Cow<'_, str> {
-    let bytes = input.as_bytes();
-    if !(bytes.contains(&b'%') || (plus_is_space && bytes.contains(&b'+'))) {
+/// Percent-decodes `input` leniently into bytes: a `%` without two hex
+/// digits stays as it is, and `+` becomes a space when `plus_is_space`
+/// (form encoding). Borrows when there is nothing to decode.
+pub(crate) fn decode_lenient(input: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
+    if !(input.contains(&b'%') || (plus_is_space && input.contains(&b'+'))) {
         return Cow::Borrowed(input);
     }
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
+    while i < input.len() {
+        match input[i] {
             b'%' => match (
-                bytes.get(i + 1).and_then(|&b| hex(b)),
-                bytes.get(i + 2).and_then(|&b| hex(b)),
+                input.get(i + 1).and_then(|&b| hex(b)),
+                input.get(i + 2).and_then(|&b| hex(b)),
             ) {
                 (Some(hi), Some(lo)) => {
                     out.push(hi << 4 | lo);
@@ -69,9 +68,18 @@ pub(crate) fn decode_lossy(input: &str, plus_is_space: bool) -> Cow<'_, str> {
             }
         }
     }
-    match String::from_utf8(out) {
-        Ok(s) => Cow::Owned(s),
-        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    Cow::Owned(out)
+}
+
+/// Percent-decodes `input` leniently into text: as [`decode_lenient`], and
+/// invalid UTF-8 becomes U+FFFD. Borrows when there is nothing to decode.
+pub(crate) fn decode_lossy(input: &str, plus_is_space: bool) -> Cow<'_, str> {
+    match decode_lenient(input.as_bytes(), plus_is_space) {
+        Cow::Borrowed(_) => Cow::Borrowed(input),
+        Cow::Owned(out) => match String::from_utf8(out) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
     }
 }
 

@@ -32,14 +32,27 @@ where
     Box::new(move |req| Box::pin(f(req)))
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Segment {
-    /// Matches this exact (percent-decoded) segment.
-    Literal(Box<str>),
+    /// Matches this exact segment, as bytes once percent-decoded (not as
+    /// text: two segments that decode to different invalid UTF-8 differ).
+    Literal(Box<[u8]>),
     /// `:name`: matches any one non-empty segment.
     Param(Box<str>),
     /// `*name`: matches the rest of the path, slashes included (last only).
     Rest(Box<str>),
+}
+
+/// Written as in a pattern (a literal's bytes as text where they are
+/// UTF-8).
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Segment::Literal(lit) => write!(f, "{:?}", String::from_utf8_lossy(lit)),
+            Segment::Param(name) => write!(f, ":{name}"),
+            Segment::Rest(name) => write!(f, "*{name}"),
+        }
+    }
 }
 
 impl Segment {
@@ -78,7 +91,7 @@ impl Pattern {
             } else {
                 // Compared with the decoded request segment: decoded here
                 // too, so that `/caf%C3%A9` and `/café` name the same route.
-                Segment::Literal(pct::decode_lossy(part, false).into())
+                Segment::Literal(pct::decode_lenient(part.as_bytes(), false).into())
             };
             segments.push(seg);
         }
@@ -105,7 +118,7 @@ impl Pattern {
             };
             match seg {
                 Segment::Literal(lit) => {
-                    if pct::decode_lossy(part, false) != **lit {
+                    if *pct::decode_lenient(part.as_bytes(), false) != **lit {
                         return None;
                     }
                 }
@@ -543,6 +556,14 @@ mod tests {
             r.find(&Method::GET, "/caf%25C3%25A9/menu"),
             RouteMatch::NotFound
         ));
+        // Bytes that are not UTF-8 are compared as bytes, not as the
+        // replacement character they would both show as.
+        r.route(Method::GET, "/%FF", 3).unwrap();
+        assert!(matches!(
+            r.find(&Method::GET, "/%ff"),
+            RouteMatch::Found { handler: 3, .. }
+        ));
+        assert!(matches!(r.find(&Method::GET, "/%FE"), RouteMatch::NotFound));
     }
 
     #[test]
