@@ -14,7 +14,7 @@ use futures_util::io::AsyncReadExt;
 use greenrt::time::ManualClock;
 use minihttp::{Limits, Request, Response, Server, ServerHandle, StatusCode};
 use sync_prims::Event;
-use util::{Client, get, trickle};
+use util::{Client, get, slow_body_limits, trickled_body_gets_408};
 
 /// How long a test waits for an event before it fails (never reached when
 /// the server works).
@@ -164,19 +164,30 @@ async fn handle(app: Arc<App>, mut req: Request) -> Response {
 
 /// A streaming server and the channel its handlers report on.
 fn serve(limits: Limits) -> (ServerHandle, Receiver<Seen>, Arc<Event>) {
+    serve_on(None, limits)
+}
+
+/// [`serve`], with one hub whose timeouts count the time of `clock` when
+/// there is one.
+fn serve_on(
+    clock: Option<&ManualClock>,
+    limits: Limits,
+) -> (ServerHandle, Receiver<Seen>, Arc<Event>) {
     let (tx, rx) = channel();
     let gate = Arc::new(Event::new());
     let app = Arc::new(App {
         seen: Mutex::new(tx),
         gate: gate.clone(),
     });
-    let server = Server::bind("127.0.0.1:0")
+    let mut server = Server::bind("127.0.0.1:0")
         .unwrap()
         .workers(2)
         .limits(limits)
-        .stream_bodies(true)
-        .spawn(move |req| handle(app.clone(), req))
-        .unwrap();
+        .stream_bodies(true);
+    if let Some(clock) = clock {
+        server = server.workers(1).clock(clock.clone());
+    }
+    let server = server.spawn(move |req| handle(app.clone(), req)).unwrap();
     (server, rx, gate)
 }
 
@@ -335,27 +346,14 @@ fn a_stalled_streamed_body_gets_408() {
 
 #[test]
 fn a_streamed_body_trickled_below_the_minimum_rate_gets_408() {
-    // As for a buffered body (see http_conn): pauses far under the
-    // timeout, an average far under the minimum rate.
-    let limits = Limits {
-        header_read_timeout: Duration::from_secs(1),
-        min_body_rate: 200,
-        ..Limits::default()
-    };
-    let (server, rx, _gate) = serve(limits);
+    // As for a buffered body (see http_conn).
+    let (server, rx, _gate) = serve(slow_body_limits());
     let mut c = Client::connect(server.local_addr());
-    // Before the head: the server's clock starts later.
-    let start = Instant::now();
-    c.send(b"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
-    assert_eq!(next(&rx), Seen::Started);
-    let r =
-        trickle(&mut c, Duration::from_millis(30), 400).expect("an answer before 400 bytes (12 s)");
-    assert_eq!(r.status, 408);
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_secs(1),
-        "the first second is allowed: {took:?}"
+    trickled_body_gets_408(
+        &mut c,
+        b"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n",
     );
+    assert_eq!(next(&rx), Seen::Started);
     assert!(matches!(next(&rx), Seen::FirstChunk(_)));
     assert_eq!(
         next(&rx),
@@ -373,19 +371,7 @@ fn the_body_clock_starts_when_the_handler_first_reads() {
     // with a 10 s timeout: the wait is not the client's, who waits for its
     // `100 Continue` meanwhile.
     let clock = ManualClock::without_auto_advance();
-    let (tx, rx) = channel();
-    let gate = Arc::new(Event::new());
-    let app = Arc::new(App {
-        seen: Mutex::new(tx),
-        gate: gate.clone(),
-    });
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .workers(1)
-        .clock(clock.clone())
-        .stream_bodies(true)
-        .spawn(move |req| handle(app.clone(), req))
-        .unwrap();
+    let (server, rx, gate) = serve_on(Some(&clock), Limits::default());
     let mut c = Client::connect(server.local_addr());
     c.send(b"PUT /gated HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(next(&rx), Seen::Started);

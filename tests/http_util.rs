@@ -170,3 +170,30 @@ pub fn trickle(c: &mut Client, every: Duration, most: usize) -> Option<Resp> {
     }
     None
 }
+
+/// Limits under which [`trickled_body_gets_408`]'s trickle is too slow: a
+/// body may take 1 s plus 5 ms a byte (200 bytes a second).
+pub fn slow_body_limits() -> minihttp::Limits {
+    minihttp::Limits {
+        header_read_timeout: Duration::from_secs(1),
+        min_body_rate: 200,
+        ..minihttp::Limits::default()
+    }
+}
+
+/// Sends `head` (of a request with a long body), then its body a byte every
+/// 30 ms (pauses far under the 1 s of [`slow_body_limits`], an average of
+/// 33 bytes a second far under its 200): the answer must be 408, after
+/// about 40 bytes (1.2 s), and not before the first second.
+pub fn trickled_body_gets_408(c: &mut Client, head: &[u8]) {
+    // Before the head: the server's clock starts later.
+    let start = std::time::Instant::now();
+    c.send(head);
+    let r = trickle(c, Duration::from_millis(30), 400).expect("an answer before 400 bytes (12 s)");
+    assert_eq!(r.status, 408);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(1),
+        "the first second is allowed: {took:?}"
+    );
+}
