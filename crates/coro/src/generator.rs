@@ -144,7 +144,12 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     /// [`GenError::AlreadyStarted`], [`GenError::Finished`] after a close,
     /// and [`GenError::Blocked`] or [`GenError::Misuse`] as for
     /// [`send`](Gen::send).
-    #[inline]
+    //
+    // Out of line: run once per generator, it would otherwise be a second
+    // place in the caller that polls the body, and with two the compiler
+    // may keep the body's poll out of line for `send` too (a round trip of
+    // 6.0 ns instead of 3.0 in a program of its own).
+    #[inline(never)]
     pub fn start(&mut self) -> Result<GenState<Y, R>, GenError> {
         if self.raw.started() && self.raw.body.is_some() {
             return Err(GenError::AlreadyStarted);
