@@ -685,11 +685,13 @@ impl StaticFiles {
     pub fn serve_under(&self, request: &Request, prefix: &str) -> Response {
         let mut rest = request.path_raw();
         for want in prefix.split('/').filter(|s| !s.is_empty()) {
-            // One raw segment per segment of the prefix, compared decoded,
-            // as the router compares a route's literal segments.
+            // One raw segment per segment of the prefix, both compared as
+            // decoded bytes, as the router compares a route's literal
+            // segments.
+            let want = pct::decode_lenient(want.as_bytes(), false);
             let tail = rest.strip_prefix('/').and_then(|r| {
                 let (seg, _) = r.split_once('/')?;
-                (pct::decode_lossy(seg, false) == want).then(|| &r[seg.len()..])
+                (pct::decode_lenient(seg.as_bytes(), false) == want).then(|| &r[seg.len()..])
             });
             match tail {
                 Some(tail) => rest = tail,
@@ -1328,8 +1330,14 @@ mod tests {
         };
         let r = under("/static/v1/100%25%20pure.txt");
         assert_eq!((r.status().as_u16(), body(&r)), (200, b"juice".to_vec()));
-        // The prefix is compared decoded, as the router compares it.
+        // The prefix is compared decoded, as the router compares it, and
+        // may be written encoded too.
         assert_eq!(under("/st%61tic/v1/a.txt").status().as_u16(), 200);
+        let r = files.serve_under(
+            &Request::parse(b"GET /static/v1/a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap(),
+            "/st%61tic/v%31",
+        );
+        assert_eq!(r.status().as_u16(), 200);
         // The redirect names the whole path, prefix included.
         let r = under("/static/v1/site");
         assert_eq!(r.headers().get("location"), Some("/static/v1/site/"));

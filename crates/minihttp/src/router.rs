@@ -43,12 +43,12 @@ enum Segment {
     Rest(Box<str>),
 }
 
-/// Written as in a pattern (a literal's bytes as text where they are
-/// UTF-8).
+/// A literal as its decoded bytes (escaped where they are not printable
+/// ASCII), a parameter as in a pattern.
 impl std::fmt::Debug for Segment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Segment::Literal(lit) => write!(f, "{:?}", String::from_utf8_lossy(lit)),
+            Segment::Literal(lit) => write!(f, "\"{}\"", lit.escape_ascii()),
             Segment::Param(name) => write!(f, ":{name}"),
             Segment::Rest(name) => write!(f, "*{name}"),
         }
