@@ -19,6 +19,9 @@ static NEXT_HUB: AtomicU32 = AtomicU32::new(1);
 #[derive(Default)]
 struct Injector {
     queue: VecDeque<TaskRef>,
+    /// Timers of this hub whose sleep was dropped or moved on another
+    /// thread: the hub cancels them at its next round.
+    dropped_timers: Vec<TimerKey>,
     /// The hub has shut down: nothing more is accepted.
     closed: bool,
 }
@@ -52,9 +55,8 @@ pub(crate) struct HubShared {
     /// Names of named tasks (for the monitor, `current()` and reports).
     pub(crate) names: Mutex<HashMap<u64, Arc<str>>>,
     pub(crate) owner: OnceLock<ThreadId>,
-    /// Timers of this hub whose sleep was dropped or moved on another
-    /// thread: the hub cancels them at its next round.
-    dropped_timers: Mutex<Vec<TimerKey>>,
+    /// Some other thread asked for a timer to be cancelled
+    /// (`Injector::dropped_timers`): one load per round tells the hub.
     has_dropped_timers: AtomicBool,
 }
 
@@ -84,7 +86,6 @@ impl HubShared {
             probe: Probe::default(),
             names: Mutex::new(HashMap::new()),
             owner: OnceLock::new(),
-            dropped_timers: Mutex::new(Vec::new()),
             has_dropped_timers: AtomicBool::new(false),
         })
     }
@@ -120,20 +121,17 @@ impl HubShared {
 
     /// Asks the hub, from another thread, to cancel its timer `key`.
     pub(crate) fn cancel_timer(&self, key: TimerKey) {
-        if self
-            .injector
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .closed
         {
-            // The hub has ended, and its timers with it.
-            return;
+            let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
+            if inj.closed {
+                // The hub has ended, and its timers with it.
+                return;
+            }
+            inj.dropped_timers.push(key);
         }
-        self.dropped_timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(key);
-        self.has_dropped_timers.store(true, Ordering::Release);
+        // SeqCst, as `sleeping`: either the hub, about to park, sees this
+        // in `prepare_sleep`, or `notify` sees it asleep and wakes it.
+        self.has_dropped_timers.store(true, Ordering::SeqCst);
         // A sleeping hub looks again: its next timer, or a deadlock, may
         // have changed.
         self.notify();
@@ -149,10 +147,11 @@ impl HubShared {
             return Vec::new();
         }
         std::mem::take(
-            &mut *self
-                .dropped_timers
+            &mut self
+                .injector
                 .lock()
-                .unwrap_or_else(|e| e.into_inner()),
+                .unwrap_or_else(|e| e.into_inner())
+                .dropped_timers,
         )
     }
 
@@ -180,7 +179,10 @@ impl HubShared {
     /// awake) if work arrived meanwhile.
     pub(crate) fn prepare_sleep(&self) -> bool {
         self.sleeping.store(true, Ordering::SeqCst);
-        if self.injected.load(Ordering::SeqCst) || self.shutdown.load(Ordering::SeqCst) {
+        if self.injected.load(Ordering::SeqCst)
+            || self.has_dropped_timers.load(Ordering::SeqCst)
+            || self.shutdown.load(Ordering::SeqCst)
+        {
             self.sleeping.store(false, Ordering::SeqCst);
             return false;
         }
