@@ -174,9 +174,18 @@ struct Waits<'a> {
 /// would): the join edge counts it until the waits end, whether or not the
 /// task polls them again first.
 #[derive(Default)]
-struct Ready {
-    named: Mutex<Vec<usize>>,
-    waker: Mutex<Option<Waker>>,
+struct Ready(Mutex<ReadyState>);
+
+#[derive(Default)]
+struct ReadyState {
+    named: Vec<usize>,
+    waker: Option<Waker>,
+}
+
+impl Ready {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadyState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// The waker of wait `index`.
@@ -191,19 +200,13 @@ impl Wake for Named {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.ready
-            .named
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(self.index);
         // Woken outside the lock, from a clone: a waker that polls its
         // task at once may register again.
-        let waker = self
-            .ready
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let waker = {
+            let mut r = self.ready.lock();
+            r.named.push(self.index);
+            r.waker.clone()
+        };
         if let Some(w) = waker {
             w.wake();
         }
@@ -229,17 +232,15 @@ impl<'a> Waits<'a> {
 
     /// The greenlets found finished by this poll, in completion order.
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<Vec<usize>> {
-        // Registered first: a completion from here on wakes the task again.
-        {
-            let mut w = self
-                .ready
-                .waker
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if !w.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *w = Some(cx.waker().clone());
+        // Registered, and the named waits taken, under one lock: a
+        // completion from here on names its wait again and wakes the task.
+        let named = {
+            let mut r = self.ready.lock();
+            if !r.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                r.waker = Some(cx.waker().clone());
             }
-        }
+            std::mem::take(&mut r.named)
+        };
         let mut done = Vec::new();
         if !self.started {
             self.started = true;
@@ -247,13 +248,6 @@ impl<'a> Waits<'a> {
                 self.poll_one(i, true, &mut done);
             }
         } else {
-            let named = std::mem::take(
-                &mut *self
-                    .ready
-                    .named
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner),
-            );
             for i in named {
                 self.poll_one(i, false, &mut done);
             }
@@ -325,12 +319,7 @@ impl<'a> Waits<'a> {
 
     fn remove_edge(&mut self) {
         if let Some((uid, _, edge)) = self.edge.take() {
-            edge.clear();
-            hub::with_current(|h| {
-                if h.shared().uid == uid {
-                    h.remove_edge(&edge);
-                }
-            });
+            hub::release_edge(uid, edge);
         }
     }
 }
@@ -380,12 +369,12 @@ mod tests {
             crate::joinall(&gs[37..38], None).await;
             // The root's waker is still held, for the edge that counts it
             // (woken, it is not taken away).
-            assert!(waits.ready.waker.lock().unwrap().is_some());
+            assert!(waits.ready.lock().waker.is_some());
             assert_eq!(live_edges(), 1);
             // Only its own wait was named, and only it is polled again.
-            assert_eq!(*waits.ready.named.lock().unwrap(), [37]);
+            assert_eq!(waits.ready.lock().named, [37]);
             assert_eq!(poll_once(&mut waits).await, Poll::Ready(vec![37]));
-            assert!(waits.ready.named.lock().unwrap().is_empty());
+            assert!(waits.ready.lock().named.is_empty());
             assert_eq!(poll_once(&mut waits).await, Poll::Pending);
             for gate in &gates {
                 gate.set();

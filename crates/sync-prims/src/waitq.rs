@@ -330,19 +330,7 @@ impl Fifo {
     /// The waiters of a queue from [`Fifo::take_all`], in order (each
     /// taken out of it).
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Arc<Slot>> + '_ {
-        let head = self.head;
-        let mut at = head;
-        std::iter::from_fn(move || {
-            while at != NIL {
-                let i = at as usize;
-                let next = self.nodes[i].next;
-                at = if next == head { NIL } else { next };
-                if let Some(slot) = self.nodes[i].slot.take() {
-                    return Some(slot);
-                }
-            }
-            None
-        })
+        std::iter::from_fn(move || self.pop_front())
     }
 
     /// Keeps the buffer of a drained queue, if this one is empty and has a

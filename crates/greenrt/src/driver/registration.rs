@@ -134,13 +134,10 @@ impl Waiters {
     /// Wakes every waiter, outside the lock.
     fn wake(&self) {
         let (first, more) = {
+            // `more` is only pushed to or taken whole: empty, it holds no
+            // allocation, and taking it costs nothing.
             let mut l = self.lock();
-            let more = if l.more.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut l.more)
-            };
-            (l.first.take(), more)
+            (l.first.take(), std::mem::take(&mut l.more))
         };
         if let Some(w) = first {
             w.wake();

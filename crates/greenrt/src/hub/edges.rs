@@ -63,11 +63,11 @@ impl Edges {
         Edge { slot, live }
     }
 
-    /// Removes `edge`, if it is still here (a sweep may have taken it after
-    /// it was cleared, and the slot may hold another edge since).
+    /// Removes `edge`, cleared by the caller, if it is still here (a sweep
+    /// may have taken it after it was cleared, and the slot may hold
+    /// another edge since).
     pub(crate) fn remove(&mut self, edge: &Edge) {
-        edge.clear();
-        if let Some(entry @ Some(_)) = self.slots.get_mut(edge.slot) {
+        if let Some(entry) = self.slots.get_mut(edge.slot) {
             if entry
                 .as_ref()
                 .is_some_and(|(_, live)| Arc::ptr_eq(live, &edge.live))

@@ -83,11 +83,11 @@ pub(crate) struct Hub {
     park: RefCell<Box<dyn Park>>,
     seq: Cell<u64>,
     running: Cell<u64>,
-    /// Join edges: for each waker of an awaiting task (by id) that sits in
-    /// the completion event of a task of this hub, a flag that is true
-    /// while it does. A `DoneWait` dropped on another thread (its
-    /// `Greenlet` moved there) cannot reach this list and clears its flag
-    /// instead.
+    /// Join edges (see `edges.rs`): for each waker of an awaiting task (by
+    /// id) that sits in the completion event of a task of this hub, a flag
+    /// that is true while it does; recorded by `DoneWait` and by `iwait`'s
+    /// `Waits`, ended by `hub::release_edge` (from another thread, only the
+    /// flag: a sweep takes the slot).
     edges: RefCell<Edges>,
     handle: Option<Handle>,
     polls: Cell<u64>,

@@ -9,3 +9,15 @@ mod shared;
 pub(crate) use self::edges::Edge;
 pub(crate) use self::local::{Hub, ROOT_ID, next_task_id, schedule, with_current};
 pub(crate) use self::shared::{Config, HubShared};
+
+/// Ends a join edge recorded on the hub `uid`: it stops counting at once,
+/// from any thread, and leaves that hub's slab now when this runs on that
+/// hub (else a later sweep takes it).
+pub(crate) fn release_edge(uid: u32, edge: Edge) {
+    edge.clear();
+    with_current(|h| {
+        if h.shared().uid == uid {
+            h.remove_edge(&edge);
+        }
+    });
+}

@@ -13,9 +13,7 @@
 //! leaves nothing behind, and a dropped socket leaves its reactor.
 
 /// `AsFd` and `AsRawFd` for a socket type whose registered socket is
-/// `self.io`: the socket's descriptor, for options the type does not offer
-/// (through `socket2::SockRef`, say). Closing it, or making it blocking,
-/// breaks the socket: it stays registered with its hub's reactor.
+/// `self.io` (the generated impls say what the descriptor is for).
 macro_rules! descriptor {
     ($ty:ty) => {
         /// The socket's descriptor, for options this type does not offer
@@ -53,13 +51,16 @@ pub fn registered_sockets() -> usize {
     crate::driver::current_io().map_or(0, |io| io.sources())
 }
 
+/// The error of an address that resolves to nothing.
+pub(crate) fn no_address() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "no address to use")
+}
+
 /// Resolves `addr` to its first address. Names are resolved synchronously:
 /// pass IP addresses, or resolve names with
 /// [`spawn_blocking`](crate::spawn_blocking) first.
 fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use"))
+    addr.to_socket_addrs()?.next().ok_or_else(no_address)
 }
 
 /// Runs `f` on each address `addr` resolves to, in order, until one
@@ -76,17 +77,14 @@ fn each_addr<T>(
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use")))
+    Err(last.unwrap_or_else(no_address))
 }
 
 /// Every address `addr` resolves to (at least one).
 fn all_addrs(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
     let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
     if v.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no address to use",
-        ));
+        return Err(no_address());
     }
     Ok(v)
 }

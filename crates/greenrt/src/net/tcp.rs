@@ -210,8 +210,7 @@ impl TcpStream {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last
-            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to use")))
+        Err(last.unwrap_or_else(super::no_address))
     }
 
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {

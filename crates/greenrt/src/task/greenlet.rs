@@ -76,22 +76,14 @@ impl<'a> DoneWait<'a> {
     }
 
     fn clear(&mut self) {
-        let edge = self.edge.take();
         // The edge stops counting before the waker it counts leaves the
         // event: a deadlock check on the hub (which may run meanwhile when
         // this runs on another thread, the `Greenlet` moved there) must
         // never count more edges than there are wakers.
-        if let Some((_, e)) = &edge {
-            e.clear();
+        if let Some((uid, edge)) = self.edge.take() {
+            hub::release_edge(uid, edge);
         }
         self.wait = None;
-        if let Some((uid, e)) = edge {
-            hub::with_current(|h| {
-                if h.shared().uid == uid {
-                    h.remove_edge(&e);
-                }
-            });
-        }
     }
 }
 

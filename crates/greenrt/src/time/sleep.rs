@@ -124,12 +124,6 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if matches!(self.reg, Reg::Thread(_)) && with_current(|_| ()).is_some() {
-            // Polled on a hub after a poll outside any: the hub's timer
-            // takes over, and the helper thread leaves now rather than at
-            // the deadline.
-            self.cancel();
-        }
         let deadline = self.deadline;
         let this = &mut *self;
         let on_hub = with_current(|h| {
@@ -145,7 +139,10 @@ impl Future for Sleep {
                     Poll::Ready(())
                 }
                 _ => {
-                    // Armed on another hub before: that timer goes.
+                    // Armed on another hub before: that timer goes. Polled
+                    // outside any hub before: the hub's timer takes over,
+                    // and the helper thread leaves now rather than at the
+                    // deadline.
                     this.cancel();
                     if h.clock.now() >= deadline {
                         return Poll::Ready(());
