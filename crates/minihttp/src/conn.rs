@@ -696,11 +696,9 @@ impl Conn {
         let framing = framing_for(owed, status, body_len);
         // A handler's own Content-Length survives only where it describes
         // the representation without framing a body: HEAD, 304.
+        // Never on a 1xx or 204 (RFC 9110 section 8.6).
         let may_keep_length = body_len == Some(0)
-            && (owed.head || status == StatusCode::NOT_MODIFIED)
-            // Never on a 1xx or 204 (RFC 9110 section 8.6).
-            && status != StatusCode::NO_CONTENT
-            && !status.is_informational();
+            && (status == StatusCode::NOT_MODIFIED || (owed.head && !status.forbids_body()));
 
         // The status line and `Date` (fixed-size lines from the per-thread
         // cache; for 200, one piece).
@@ -713,9 +711,7 @@ impl Conn {
             out.push(b' ');
             out.extend_from_slice(status.reason().as_bytes());
             out.extend_from_slice(b"\r\n");
-            if let Some(date) = head.last_chunk::<DATE_LINE_LEN>() {
-                out.extend_from_slice(date);
-            }
+            out.extend_from_slice(&head[head.len() - DATE_LINE_LEN..]);
         }
         // The handler's fields but the framing ones, in one pass that also
         // notes a `Server` field, a kept `Content-Length` and a
@@ -911,22 +907,9 @@ fn push_long_length_line(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// `n` in decimal (short lengths have [`push_length_line`]'s fixed-size
+/// pieces instead).
 fn push_decimal(mut n: u64, out: &mut Vec<u8>) {
-    // Short numbers (small bodies) as fixed-size pieces: a `memcpy` call of
-    // a variable length would cost more than the copy.
-    let digit = |d: u64| b'0' + (d % 10) as u8;
-    if n < 10 {
-        out.push(digit(n));
-        return;
-    }
-    if n < 100 {
-        out.extend_from_slice(&[digit(n / 10), digit(n)]);
-        return;
-    }
-    if n < 1000 {
-        out.extend_from_slice(&[digit(n / 100), digit(n / 10), digit(n)]);
-        return;
-    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {

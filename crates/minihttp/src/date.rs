@@ -249,7 +249,7 @@ pub(crate) const DATE_LINE_LEN: usize = 6 + HTTP_DATE_LEN + 2;
 const OK_LINE: &[u8; 17] = b"HTTP/1.1 200 OK\r\n";
 
 /// Length of the status line of `200 OK` and the `Date` field line.
-pub(crate) const OK_HEAD_LEN: usize = OK_LINE.len() + DATE_LINE_LEN;
+const OK_HEAD_LEN: usize = OK_LINE.len() + DATE_LINE_LEN;
 
 /// The status line of `200 OK` and the field line for an IMF-fixdate.
 const fn make_ok_head(date: &[u8; HTTP_DATE_LEN]) -> [u8; OK_HEAD_LEN] {

@@ -688,10 +688,10 @@ impl StaticFiles {
             // One raw segment per segment of the prefix, both compared as
             // decoded bytes, as the router compares a route's literal
             // segments.
-            let want = pct::decode_lenient(want.as_bytes(), false);
+            let want = pct::decode_segment(want);
             let tail = rest.strip_prefix('/').and_then(|r| {
                 let (seg, _) = r.split_once('/')?;
-                (pct::decode_lenient(seg.as_bytes(), false) == want).then(|| &r[seg.len()..])
+                pct::segment_is(seg, &want).then(|| &r[seg.len()..])
             });
             match tail {
                 Some(tail) => rest = tail,

@@ -71,6 +71,19 @@ pub(crate) fn decode_lenient(input: &[u8], plus_is_space: bool) -> Cow<'_, [u8]>
     Cow::Owned(out)
 }
 
+/// A path segment as route literals and `serve_under` prefixes compare it:
+/// percent-decoded to bytes (a `+` stays a `+`), not to text, so that
+/// segments that decode to different bytes never compare equal.
+pub(crate) fn decode_segment(segment: &str) -> Cow<'_, [u8]> {
+    decode_lenient(segment.as_bytes(), false)
+}
+
+/// Whether the raw (encoded) `segment` is `decoded`, a segment decoded with
+/// [`decode_segment`].
+pub(crate) fn segment_is(segment: &str, decoded: &[u8]) -> bool {
+    *decode_segment(segment) == *decoded
+}
+
 /// Percent-decodes `input` leniently into text: as [`decode_lenient`], and
 /// invalid UTF-8 becomes U+FFFD. Borrows when there is nothing to decode.
 pub(crate) fn decode_lossy(input: &str, plus_is_space: bool) -> Cow<'_, str> {

@@ -91,7 +91,7 @@ impl Pattern {
             } else {
                 // Compared with the decoded request segment: decoded here
                 // too, so that `/caf%C3%A9` and `/café` name the same route.
-                Segment::Literal(pct::decode_lenient(part.as_bytes(), false).into())
+                Segment::Literal(pct::decode_segment(part).into())
             };
             segments.push(seg);
         }
@@ -118,7 +118,7 @@ impl Pattern {
             };
             match seg {
                 Segment::Literal(lit) => {
-                    if *pct::decode_lenient(part.as_bytes(), false) != **lit {
+                    if !pct::segment_is(part, lit) {
                         return None;
                     }
                 }

@@ -43,7 +43,9 @@ use crate::status::StatusCode;
 
 /// Bytes asked of each read (more when a large request needs them).
 const READ_CHUNK: usize = 4096;
-/// The write buffer is flushed once it holds this much of a file or stream.
+/// The write buffer is flushed once it holds this much (of a batch of
+/// answers, a file or a stream), and written in pieces of at most this
+/// size, each bounded by the write timeout.
 const FLUSH_AT: usize = 64 * 1024;
 
 thread_local! {
@@ -715,8 +717,7 @@ async fn serve_conn<H: Handler>(
     // The handler's future on the common path (see below): made in place,
     // in this task's state.
     let mut answer: Pin<&mut Option<H::Future>> = pin!(None);
-    let now = greenrt::time::now();
-    let mut timer = pin!(greenrt::time::sleep_until(after(now, limits.idle_timeout)));
+    let mut timer = pin!(greenrt::time::sleep(limits.idle_timeout));
     // When the request being read started to arrive (header-read timeout).
     let mut head_started: Option<Instant> = None;
     // When the body being read was first waited for (minimum body rate).
@@ -756,14 +757,11 @@ async fn serve_conn<H: Handler>(
                             if !ready {
                                 // Not ready: the answers already made go out
                                 // first, rather than wait behind this one.
-                                if !wbuf.is_empty() {
-                                    if send_all(&stream, &wbuf, limits.write_timeout)
-                                        .await
-                                        .is_err()
-                                    {
-                                        break 'conn;
-                                    }
-                                    wbuf.clear();
+                                if flush(&stream, &mut wbuf, limits.write_timeout)
+                                    .await
+                                    .is_err()
+                                {
+                                    break 'conn;
                                 }
                                 poll_fn(|cx| poll_answer(answer.as_mut(), cx, &mut slot)).await;
                             }
@@ -776,10 +774,11 @@ async fn serve_conn<H: Handler>(
                     let start = wbuf.len();
                     // An answer in memory is sent with the batch: no future
                     // to poll for it.
+                    mend_final(response);
                     let sent = match send_response(&shared, &mut conn, response, &mut wbuf, &stream)
                     {
-                        SendBody::Done(sent) => sent.unwrap_or(Ok(0)),
-                        boxed => boxed.await,
+                        SendBody::Done(sent) => sent,
+                        SendBody::Boxed(body) => body.await,
                     };
                     match sent {
                         Ok(_) => {}
@@ -816,18 +815,16 @@ async fn serve_conn<H: Handler>(
             // A batch of answers is bounded: a client that pipelines many
             // requests and reads nothing holds at most this much here (and
             // waits on the write timeout).
-            if wbuf.len() >= FLUSH_AT {
-                if send_all(&stream, &wbuf, limits.write_timeout)
+            if wbuf.len() >= FLUSH_AT
+                && flush(&stream, &mut wbuf, limits.write_timeout)
                     .await
                     .is_err()
-                {
-                    break 'conn;
-                }
-                wbuf.clear();
+            {
+                break 'conn;
             }
         }
         if !wbuf.is_empty()
-            && send_all(&stream, &wbuf, limits.write_timeout)
+            && flush(&stream, &mut wbuf, limits.write_timeout)
                 .await
                 .is_err()
         {
@@ -842,7 +839,6 @@ async fn serve_conn<H: Handler>(
         }
         let mid = conn.is_mid_request(&rbuf);
         let body = conn.is_reading_body();
-        let received = conn.body_received();
         if !body {
             body_started = None;
         }
@@ -895,10 +891,8 @@ async fn serve_conn<H: Handler>(
                         let d = if body {
                             // A body may take long, but neither stall nor
                             // trickle.
-                            let pause = after(now, limits.header_read_timeout);
                             let started = *body_started.get_or_insert(now);
-                            body_deadline(limits, started, received)
-                                .map_or(pause, |total| pause.min(total))
+                            body_wait_deadline(limits, now, started, conn.body_received())
                         } else if mid {
                             after(*head_started.get_or_insert(now), limits.header_read_timeout)
                         } else {
@@ -951,7 +945,10 @@ async fn serve_conn<H: Handler>(
                         } else if mid {
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
-                            if send_all(&stream, &wbuf, limits.write_timeout).await.is_ok() {
+                            if flush(&stream, &mut wbuf, limits.write_timeout)
+                                .await
+                                .is_ok()
+                            {
                                 linger = true;
                             }
                         }
@@ -1059,15 +1056,7 @@ async fn respond<H: Handler>(
                         Poll::Pending => {
                             // As on the common path: the answers already
                             // made go out before this one is waited for.
-                            // (Written out in both places: a shared async
-                            // fn cost the common path 52 instructions per
-                            // request, measured with callgrind.)
-                            if !wbuf.is_empty() {
-                                send_all(stream, wbuf, shared.limits.write_timeout)
-                                    .await
-                                    .map_err(|_| Failed::Write)?;
-                                wbuf.clear();
-                            }
+                            flush(stream, wbuf, shared.limits.write_timeout).await?;
                             poll_fn(|cx| poll_guarded(fut.as_mut(), cx)).await
                         }
                     }
@@ -1108,8 +1097,8 @@ async fn respond<H: Handler>(
     let mut status = response.status();
     let start = wbuf.len();
     let mut sent = match send_response(shared, conn, &mut response, wbuf, stream) {
-        SendBody::Done(sent) => sent.unwrap_or(Ok(0)),
-        boxed => boxed.await,
+        SendBody::Done(sent) => sent,
+        SendBody::Boxed(body) => body.await,
     };
     if let Err(Failed::Unsent) = sent {
         conn.replace_with_error(start, wbuf);
@@ -1137,11 +1126,12 @@ async fn respond<H: Handler>(
 /// Encodes a handler's answer into `wbuf` and sends a body that is not in
 /// memory. Returns the body bytes sent or encoded.
 ///
+/// The answer is mended for a final answer by the caller (`mend_final`).
 /// Not `async`: for a body in memory (nearly every answer) it returns
 /// [`SendBody::Done`], which callers take without polling, and the rare,
-/// large futures of files and streams are boxed. Inlined: it is on every request's path. The
-/// answer is lent rather than moved in: a `Response` is large, and every
-/// move of it is a copy.
+/// large futures of files and streams are boxed. Inlined: it is on every
+/// request's path. The answer is lent rather than moved in: a `Response`
+/// is large, and every move of it is a copy.
 #[inline(always)]
 fn send_response<'a, H>(
     shared: &'a Shared<H>,
@@ -1150,18 +1140,17 @@ fn send_response<'a, H>(
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
 ) -> SendBody<'a> {
-    mend_final(response);
     if shared.shutdown.is_set() {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
     }
     let framing = conn.encode_response(response, wbuf);
     if framing == Framing::None {
-        return SendBody::Done(Some(Ok(0)));
+        return SendBody::Done(Ok(0));
     }
     if let Some(bytes) = response.body().as_bytes() {
         // In memory, and encoded with the head: nothing to take out.
-        return SendBody::Done(Some(Ok(bytes.len() as u64)));
+        return SendBody::Done(Ok(bytes.len() as u64));
     }
     match response.take_body() {
         Body::File(f) => SendBody::Boxed(Box::pin(send_file(
@@ -1177,7 +1166,7 @@ fn send_response<'a, H>(
             stream,
             shared.limits.write_timeout,
         ))),
-        b => SendBody::Done(Some(Ok(b.len().unwrap_or(0)))),
+        b => SendBody::Done(Ok(b.len().unwrap_or(0))),
     }
 }
 
@@ -1215,21 +1204,11 @@ impl From<io::Error> for Failed {
     }
 }
 
-/// The future of [`send_response`].
+/// What [`send_response`] leaves to do: nothing (the body bytes encoded),
+/// or a file or stream to send, to await.
 enum SendBody<'a> {
-    Done(Option<Result<u64, Failed>>),
+    Done(Result<u64, Failed>),
     Boxed(Pin<Box<dyn Future<Output = Result<u64, Failed>> + 'a>>),
-}
-
-impl Future for SendBody<'_> {
-    type Output = Result<u64, Failed>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Result<u64, Failed>> {
-        match self.get_mut() {
-            SendBody::Done(r) => Poll::Ready(r.take().unwrap_or(Ok(0))),
-            SendBody::Boxed(f) => f.as_mut().poll(cx),
-        }
-    }
 }
 
 /// Polls a handler's future; a panic answers 500.
@@ -1294,8 +1273,7 @@ async fn pump<F: Future<Output = Response>>(
             Step::Waits => {
                 // The answers already made go out first, rather than wait
                 // behind this one.
-                send_all(stream, wbuf, limits.write_timeout).await?;
-                wbuf.clear();
+                flush(stream, wbuf, limits.write_timeout).await?;
                 continue;
             }
         }
@@ -1313,23 +1291,19 @@ async fn pump<F: Future<Output = Response>>(
                 Ok(BodyRead::Continue) => {
                     // Earlier answers in `wbuf` go first.
                     conn.encode_continue(wbuf);
-                    send_all(stream, wbuf, limits.write_timeout).await?;
-                    wbuf.clear();
+                    flush(stream, wbuf, limits.write_timeout).await?;
                 }
                 Ok(BodyRead::NeedMore) => {
                     // Earlier answers go out before the wait for the body:
                     // the client may wait for them before it sends more.
-                    if !wbuf.is_empty() {
-                        send_all(stream, wbuf, limits.write_timeout).await?;
-                        wbuf.clear();
-                    }
+                    flush(stream, wbuf, limits.write_timeout).await?;
                     // The pause's deadline, fixed when the socket first has
                     // nothing (and no later than the minimum rate allows);
                     // the timer is moved only when it would fire late, and
                     // checked against it when it fires early.
                     let mut due = None;
                     let first_wait = *started.get_or_insert_with(greenrt::time::now);
-                    let total = body_deadline(limits, first_wait, conn.body_received());
+                    let received = conn.body_received();
                     let wake = loop {
                         let wake = {
                             let mut read = pin!(stream.read(rbuf.spare(READ_CHUNK)));
@@ -1343,8 +1317,7 @@ async fn pump<F: Future<Output = Response>>(
                                 }
                                 if due.is_none() {
                                     let now = greenrt::time::now();
-                                    let pause = after(now, limits.header_read_timeout);
-                                    let d = total.map_or(pause, |total| pause.min(total));
+                                    let d = body_wait_deadline(limits, now, first_wait, received);
                                     if timer.deadline() > d || timer.deadline() <= now {
                                         timer.as_mut().reset(d);
                                     }
@@ -1414,11 +1387,12 @@ fn poll_answer<F: Future<Output = Response>>(
     }
 }
 
-/// Writes all of `buf`, in pieces of at most `FLUSH_AT` bytes; when the
-/// socket cannot take a piece at once, waits at most `limit` for it (no
-/// timer at all when it can). The limit is on a client that stops taking
-/// bytes, not on the whole of a large answer to a slow but steady one.
-async fn send_all(stream: &TcpStream, buf: &[u8], limit: Duration) -> io::Result<()> {
+/// Writes all of `buf` and empties it (nothing to do when it is empty),
+/// in pieces of at most `FLUSH_AT` bytes; when the socket cannot take a
+/// piece at once, waits at most `limit` for it (no timer at all when it
+/// can). The limit is on a client that stops taking bytes, not on the whole
+/// of a large answer to a slow but steady one.
+async fn flush(stream: &TcpStream, buf: &mut Vec<u8>, limit: Duration) -> io::Result<()> {
     for piece in buf.chunks(FLUSH_AT) {
         let mut write = pin!(stream.write_all(piece));
         if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(write.as_mut().poll(cx))).await {
@@ -1430,6 +1404,7 @@ async fn send_all(stream: &TcpStream, buf: &[u8], limit: Duration) -> io::Result
             Err(_) => return Err(io::ErrorKind::TimedOut.into()),
         }
     }
+    buf.clear();
     Ok(())
 }
 
@@ -1445,6 +1420,13 @@ fn body_deadline(limits: &Limits, started: Instant, received: u64) -> Option<Ins
     let nanos = u128::from(received % rate) * 1_000_000_000 / u128::from(rate);
     let earned = Duration::new(received / rate, nanos as u32);
     Some(after(after(started, limits.header_read_timeout), earned))
+}
+
+/// The deadline of a wait for body bytes that starts at `now`: the pause
+/// allowed, and no later than [`body_deadline`] allows the whole.
+fn body_wait_deadline(limits: &Limits, now: Instant, started: Instant, received: u64) -> Instant {
+    let pause = after(now, limits.header_read_timeout);
+    body_deadline(limits, started, received).map_or(pause, |total| pause.min(total))
 }
 
 /// `now + d`, or a time 30 years on when that is past what an `Instant`
@@ -1490,8 +1472,7 @@ async fn send_file(
         }
         left -= n as u64;
         if wbuf.len() >= FLUSH_AT {
-            send_all(stream, wbuf, limit).await?;
-            wbuf.clear();
+            flush(stream, wbuf, limit).await?;
             failed = Failed::Partial;
         }
     }
@@ -1531,8 +1512,7 @@ async fn send_stream(
             Poll::Ready(c) => c,
             Poll::Pending => {
                 if !wbuf.is_empty() {
-                    send_all(stream, wbuf, limit).await?;
-                    wbuf.clear();
+                    flush(stream, wbuf, limit).await?;
                     flushed = true;
                 }
                 poll_fn(|cx| body.poll_chunk(cx)).await
@@ -1551,8 +1531,7 @@ async fn send_stream(
             _ => wbuf.extend_from_slice(&chunk),
         }
         if wbuf.len() >= FLUSH_AT {
-            send_all(stream, wbuf, limit).await?;
-            wbuf.clear();
+            flush(stream, wbuf, limit).await?;
             flushed = true;
         }
     }
