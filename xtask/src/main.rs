@@ -292,12 +292,17 @@ fn component(cargo_sub: &str, component: &str) -> bool {
     if has(&mut cargo(&[cargo_sub, "--version"])) {
         return true;
     }
-    println!("\n$ rustup component add {component}");
-    let _ = run_bounded(
-        Command::new("rustup").args(["component", "add", component]),
-        Duration::from_secs(10 * 60),
-    );
+    rustup_add(&["component", "add", component]);
     has(&mut cargo(&[cargo_sub, "--version"]))
+}
+
+/// Runs `rustup ARGS` (adding a component), printed, bounded at ten
+/// minutes; whether it worked is for the caller's probe to say.
+fn rustup_add(args: &[&str]) {
+    let mut cmd = Command::new("rustup");
+    cmd.args(args);
+    println!("\n$ {}", render(&cmd));
+    let _ = run_bounded(&mut cmd, Duration::from_secs(10 * 60));
 }
 
 /// The library crates under `crates/`, by package name.
@@ -458,18 +463,14 @@ fn miri_available() -> bool {
     if !has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
         return false;
     }
-    println!("\n$ rustup component add --toolchain nightly miri rust-src");
-    let _ = run_bounded(
-        Command::new("rustup").args([
-            "component",
-            "add",
-            "--toolchain",
-            "nightly",
-            "miri",
-            "rust-src",
-        ]),
-        Duration::from_secs(10 * 60),
-    );
+    rustup_add(&[
+        "component",
+        "add",
+        "--toolchain",
+        "nightly",
+        "miri",
+        "rust-src",
+    ]);
     has(Command::new("cargo").args(["+nightly", "miri", "--version"]))
 }
 
