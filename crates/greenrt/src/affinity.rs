@@ -1,12 +1,16 @@
-//! Pinning hub threads to CPUs ([`RuntimeBuilder::pin_workers`]), on Linux
-//! through `sched_setaffinity`; elsewhere pinning does nothing.
+//! Where and how the system runs hub threads: pinning to CPUs
+//! ([`RuntimeBuilder::pin_workers`], through `sched_setaffinity`) and the
+//! batch scheduling policy ([`RuntimeBuilder::batch_scheduling`], through
+//! `sched_setscheduler`). On Linux only; elsewhere both do nothing.
 //!
-//! Threads inherit their creator's CPU mask, so a helper thread started by
-//! a pinned hub (the blocking pool, the stall monitor) calls
-//! [`unpin_current`] first: it gets the mask the process had before any
-//! hub was pinned, and does not crowd its hub's CPU.
+//! Threads inherit their creator's CPU mask and policy, so a helper thread
+//! started by a hub (the blocking pool, the stall monitor) calls
+//! [`release_current`] first: it gets the mask and the policy the process
+//! had before any hub changed its own, and neither crowds its hub's CPU
+//! nor waits as a batch thread does.
 //!
 //! [`RuntimeBuilder::pin_workers`]: crate::RuntimeBuilder::pin_workers
+//! [`RuntimeBuilder::batch_scheduling`]: crate::RuntimeBuilder::batch_scheduling
 
 #[cfg(target_os = "linux")]
 mod imp {
@@ -22,6 +26,8 @@ mod imp {
         /// Set on a thread [`pin_current`] pinned: its own mask is one CPU,
         /// and a runtime built on it spreads its hubs over [`BEFORE`].
         static PINNED: Cell<bool> = const { Cell::new(false) };
+        /// Set on a thread [`batch_current`] gave the batch policy.
+        static BATCHED: Cell<bool> = const { Cell::new(false) };
     }
 
     /// The calling thread's CPU mask.
@@ -89,10 +95,54 @@ mod imp {
         pinned
     }
 
-    pub(crate) fn unpin_current() {
+    /// The policy of the thread that first asked for the batch policy,
+    /// before it had it.
+    static POLICY_BEFORE: OnceLock<libc::c_int> = OnceLock::new();
+
+    /// The calling thread's scheduling policy, without the reset-on-fork
+    /// flag; `None` if the system will not say.
+    pub(super) fn policy() -> Option<libc::c_int> {
+        // SAFETY: no pointer is passed; pid 0 is the calling thread.
+        let p = unsafe { libc::sched_getscheduler(0) };
+        (p >= 0).then_some(p & !libc::SCHED_RESET_ON_FORK)
+    }
+
+    /// Gives the calling thread `policy` at priority 0 (the only one the
+    /// normal, batch and idle policies have); false if refused.
+    fn set_policy(policy: libc::c_int) -> bool {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param`, only read; pid 0 is
+        // the calling thread.
+        unsafe { libc::sched_setscheduler(0, policy, &param) == 0 }
+    }
+
+    pub(crate) fn remember_policy() {
+        // A batch hub building a runtime: the policy it had before is
+        // already remembered (by the thread that built its own runtime).
+        if BATCHED.get() {
+            return;
+        }
+        if let Some(p) = policy() {
+            let _ = POLICY_BEFORE.set(p);
+        }
+    }
+
+    pub(crate) fn batch_current() -> bool {
+        let batched = policy() == Some(libc::SCHED_OTHER) && set_policy(libc::SCHED_BATCH);
+        BATCHED.set(batched);
+        batched
+    }
+
+    pub(crate) fn release_current() {
         if let Some(set) = BEFORE.get() {
             // Best effort: a helper left on its hub's CPU still works.
             let _ = apply(set);
+        }
+        if let Some(&before) = POLICY_BEFORE.get() {
+            if before == libc::SCHED_OTHER && policy() == Some(libc::SCHED_BATCH) {
+                // Best effort, as above.
+                let _ = set_policy(before);
+            }
         }
     }
 
@@ -116,7 +166,13 @@ mod imp {
         false
     }
 
-    pub(crate) fn unpin_current() {}
+    pub(crate) fn remember_policy() {}
+
+    pub(crate) fn batch_current() -> bool {
+        false
+    }
+
+    pub(crate) fn release_current() {}
 
     pub(crate) fn whole_machine(_workers: usize) -> bool {
         false
@@ -125,13 +181,22 @@ mod imp {
 
 /// The CPUs the calling thread may run on, in order (empty where unknown
 /// or unsupported), or, on a pinned hub, those it could run on before it
-/// was pinned; the first call remembers them for [`unpin_current`].
+/// was pinned; the first call remembers them for [`release_current`].
 pub(crate) use imp::allowed_cpus;
+/// Gives the calling thread the batch policy if it has the normal one
+/// (a real-time or idle thread keeps its own); false if it did not take
+/// it.
+pub(crate) use imp::batch_current;
 /// Pins the calling thread to `cpu`; false if the system refused.
 pub(crate) use imp::pin_current;
 /// Gives the calling thread the mask the process had before hubs were
-/// pinned (nothing if none was).
-pub(crate) use imp::unpin_current;
+/// pinned, and the policy it had before hubs took the batch one (nothing
+/// where neither changed).
+pub(crate) use imp::release_current;
+/// Remembers the calling thread's scheduling policy (the first call only)
+/// for [`release_current`]: called by the thread that builds a runtime
+/// whose hubs take the batch policy, before it starts them.
+pub(crate) use imp::remember_policy;
 /// Whether `workers` hubs can each have a CPU of their own that the
 /// process is entitled to: the calling thread may run on exactly as many
 /// CPUs as `available_parallelism` reports (no CPU quota below its mask, as
@@ -152,7 +217,7 @@ mod tests {
             assert!(pin_current(first));
             let pinned = imp::current_cpus();
             let helper = std::thread::spawn(|| {
-                unpin_current();
+                release_current();
                 imp::current_cpus()
             })
             .join()
@@ -200,6 +265,71 @@ mod tests {
                 .unwrap()
                 .unwrap(),
             cpus
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn batch_scheduling_gives_the_hubs_the_batch_policy_and_not_their_helpers() {
+        let mine = imp::policy().expect("a thread has a policy");
+        let rt = crate::Runtime::builder()
+            .workers(2)
+            .batch_scheduling(true)
+            .max_blocking_time(None)
+            .build()
+            .unwrap();
+        // A thread under the normal policy gets the batch one; any other
+        // (the tests run under a real-time policy, say) is kept.
+        let expected = if mine == libc::SCHED_OTHER {
+            libc::SCHED_BATCH
+        } else {
+            mine
+        };
+        for hub in 0..2 {
+            let on = rt
+                .spawn_on(hub, async { imp::policy() })
+                .get_blocking()
+                .unwrap()
+                .unwrap();
+            assert_eq!(on, Some(expected), "hub {hub}");
+        }
+        // The blocking pool's threads are not batch threads.
+        let helper = rt
+            .spawn_on(0, async { crate::spawn_blocking(imp::policy).await })
+            .get_blocking()
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(helper, Some(mine));
+        // A runtime built on a batch hub: its hubs are batch threads too,
+        // and its helpers still get the policy from before.
+        let nested = rt
+            .spawn_on(0, async {
+                let inner = crate::Runtime::builder()
+                    .workers(1)
+                    .batch_scheduling(true)
+                    .max_blocking_time(None)
+                    .build()
+                    .unwrap();
+                let hub = inner.spawn_on(0, async { imp::policy() });
+                let helper = inner.spawn_on(0, async { crate::spawn_blocking(imp::policy).await });
+                (
+                    hub.get_blocking().unwrap().unwrap(),
+                    helper.get_blocking().unwrap().unwrap().unwrap(),
+                )
+            })
+            .get_blocking()
+            .unwrap()
+            .unwrap();
+        assert_eq!(nested, (Some(expected), Some(mine)));
+        // Off by default.
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        assert_eq!(
+            rt.spawn_on(0, async { imp::policy() })
+                .get_blocking()
+                .unwrap()
+                .unwrap(),
+            Some(mine)
         );
     }
 

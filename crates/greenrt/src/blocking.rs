@@ -81,8 +81,9 @@ impl Pool {
             let started = std::thread::Builder::new()
                 .name("greenrt-blocking".into())
                 .spawn(move || {
-                    // Not on the CPU of the hub that made it.
-                    crate::affinity::unpin_current();
+                    // Neither on the CPU nor under the policy of the hub
+                    // that made it.
+                    crate::affinity::release_current();
                     self.work()
                 });
             if started.is_err() {

@@ -110,7 +110,7 @@ pub(crate) fn watch(hub: &Arc<HubShared>) {
         let spawned = thread::Builder::new()
             .name("greenrt-monitor".into())
             .spawn(move || {
-                crate::affinity::unpin_current();
+                crate::affinity::release_current();
                 if let Ok(m) = rx.recv() {
                     run(&m);
                 }

@@ -188,7 +188,7 @@ impl Sleep {
                 let spawned = std::thread::Builder::new()
                     .name("greenrt-sleep".into())
                     .spawn(move || {
-                        crate::affinity::unpin_current();
+                        crate::affinity::release_current();
                         loop {
                             if s.lock().unwrap_or_else(|e| e.into_inner()).cancelled {
                                 return;
