@@ -1,5 +1,7 @@
 //! Plaintext "Hello, World!" on 127.0.0.1:PORT (default 8080), one hub per
-//! core: the server that `cargo xtask bench http` measures.
+//! core: the server that `cargo xtask bench http` measures. `--no-batch`
+//! keeps the hubs under the normal scheduling policy
+//! ([`Server::batch_scheduling`]).
 //!
 //! ```text
 //! cargo run --release -p minihttp --example hello -- --port 8080
@@ -9,18 +11,23 @@ use minihttp::{Response, Server};
 
 fn main() {
     let mut port: u16 = 8080;
+    let mut batch = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--no-batch" {
+            batch = false;
+            continue;
+        }
         match (arg.as_str(), args.next().map(|v| v.parse())) {
             ("--port", Some(Ok(p))) => port = p,
             _ => {
-                eprintln!("usage: hello [--port N]");
+                eprintln!("usage: hello [--port N] [--no-batch]");
                 std::process::exit(2);
             }
         }
     }
     let server = match Server::bind(("127.0.0.1", port)) {
-        Ok(s) => s,
+        Ok(s) => s.batch_scheduling(batch),
         Err(e) => {
             eprintln!("hello: {e}");
             std::process::exit(1);
