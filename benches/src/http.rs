@@ -1,11 +1,18 @@
 //! `http`: minihttp's `hello` example against hyper 1.x + tokio and
-//! may_minihttp, all driven by `wrk` in interleaved rounds.
+//! may_minihttp, all driven by `wrk` in interleaved rounds. Two more rows
+//! show the batch scheduling policy that minihttp's hubs take by default:
+//! minihttp without it, and may_minihttp with it.
 
 use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{ServerProc, TICKS_PER_SEC, env_or, median, servers};
+
+/// The row of minihttp with its hubs under the normal scheduling policy.
+const NO_BATCH: &str = "minihttp, `--no-batch` (normal policy)";
+/// The row of may_minihttp under the batch scheduling policy.
+const MAY_BATCH: &str = "may_minihttp under SCHED_BATCH";
 
 struct Load {
     name: &'static str,
@@ -62,14 +69,22 @@ pub(crate) fn run() -> String {
         crate::harness::fail(&format!("cannot write the wrk script: {e}"));
         return out;
     }
-    let servers = servers(
+    let mut servers = servers(
         ("minihttp", "minihttp", "hello"),
         &[
             ("hyper 1.x + tokio", "hyper-hello"),
             ("may_minihttp", "may-hello"),
+            (MAY_BATCH, "may-hello-batch"),
         ],
         &mut out,
     );
+    // minihttp's hubs take the batch scheduling policy by default; these
+    // rows show what that policy does for it and for may_minihttp.
+    if let Some(ours) = servers.iter().find(|s| s.0 == "minihttp").cloned() {
+        let mut args = vec!["--no-batch".to_string()];
+        args.extend(ours.2);
+        servers.insert(1, (NO_BATCH, ours.1, args));
+    }
 
     // results[server][load] = samples
     let mut results: Vec<Vec<Vec<Sample>>> = vec![vec![Vec::new(); LOADS.len()]; servers.len()];
@@ -79,7 +94,7 @@ pub(crate) fn run() -> String {
             let name = spec.0;
             for (li, load) in LOADS.iter().enumerate() {
                 // A fresh server per load, so that its peak RSS belongs to it.
-                let port = 18080 + (round * 16 + si * 4 + li) as u16;
+                let port = 18080 + (round * 32 + si * 4 + li) as u16;
                 let server = match ServerProc::start(spec, port) {
                     Ok(s) => s,
                     Err(e) => {
@@ -117,7 +132,9 @@ pub(crate) fn run() -> String {
         "`wrk -t2 -d{secs}s --latency` against each server on 127.0.0.1, {rounds} interleaved rounds, a fresh server per \
          load; medians over the rounds. wrk and the server share the machine's cores. The ratio column is \
          requests/s against hyper (above 1 = more requests served). CPU is the server's CPU time per second \
-         of load (cores busy).\n"
+         of load (cores busy). minihttp's hubs run under the batch scheduling policy (`SCHED_BATCH`), its \
+         default: a woken hub does not preempt the thread on its CPU (`wrk`, here). The rows \"{NO_BATCH}\" \
+         and \"{MAY_BATCH}\" show that policy's effect on each server.\n"
     );
     let base = servers.iter().position(|s| s.0.starts_with("hyper"));
     for (li, load) in LOADS.iter().enumerate() {

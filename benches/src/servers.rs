@@ -1,5 +1,7 @@
 //! The peer servers, run as child processes of the benchmarks:
 //! `benches serve hyper-hello PORT`, `benches serve may-hello PORT`,
+//! `benches serve may-hello-batch PORT` (may_minihttp with its threads
+//! under the batch scheduling policy, as minihttp's hubs are by default),
 //! `benches serve tokio-echo PORT`. All bind 127.0.0.1 only.
 
 use std::convert::Infallible;
@@ -13,13 +15,14 @@ pub(crate) fn serve(args: &[String]) -> ExitCode {
         args.first(),
         args.get(1).and_then(|p| p.parse::<u16>().ok()),
     ) else {
-        eprintln!("usage: benches serve (hyper-hello|may-hello|tokio-echo) PORT");
+        eprintln!("usage: benches serve (hyper-hello|may-hello|may-hello-batch|tokio-echo) PORT");
         return ExitCode::from(2);
     };
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let result = match kind.as_str() {
         "hyper-hello" => hyper_hello(addr),
         "may-hello" => may_hello(addr),
+        "may-hello-batch" => batch_policy().and_then(|()| may_hello(addr)),
         "tokio-echo" => tokio_echo(addr),
         other => {
             eprintln!("unknown server {other}");
@@ -89,6 +92,23 @@ fn may_hello(addr: std::net::SocketAddr) -> io::Result<()> {
     server
         .join()
         .map_err(|_| io::Error::other("may server panicked"))
+}
+
+/// Gives the calling thread, and so the threads it starts after, the batch
+/// scheduling policy (Linux; an error elsewhere or where refused).
+fn batch_policy() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param`, only read; pid 0 is the
+        // calling thread.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
+            return Ok(());
+        }
+        Err(io::Error::last_os_error())
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err(io::Error::other("the batch scheduling policy is Linux's"))
 }
 
 /// The echo server of the `io` benchmarks on tokio: one task per
