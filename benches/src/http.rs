@@ -156,12 +156,16 @@ pub(crate) fn run() -> String {
         let base_rps = base.map_or(f64::NAN, |b| med(b, |s| s.rps));
         for (si, (name, ..)) in servers.iter().enumerate() {
             let rps = med(si, |s| s.rps);
+            // A p99 that wrk gave in no round (see `wrk`) is no figure.
+            let p99 = match med(si, |s| s.p99_ms) {
+                v if v.is_nan() => "n/a".to_string(),
+                v => format!("{v:.2}"),
+            };
             let _ = writeln!(
                 out,
-                "| {name} | {rps:.0} | {:.2}x | {:.2} | {:.2} | {:.2} |",
+                "| {name} | {rps:.0} | {:.2}x | {:.2} | {p99} | {:.2} |",
                 rps / base_rps,
                 med(si, |s| s.p50_ms),
-                med(si, |s| s.p99_ms),
                 med(si, |s| s.cpu)
             );
         }
