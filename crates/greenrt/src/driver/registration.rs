@@ -5,11 +5,7 @@
 //! (a `UdpSocket` or `TcpListener` shared by several tasks, each in
 //! `recv_from` or `accept`): each retries, one gets the datagram or the
 //! connection, the others wait again. A task that polled and then dropped
-//! its wait is woken once, spuriously, by the next event. So that such
-//! stale wakers cannot pile up while no event comes (each keeps its task's
-//! memory, and each registration scans them), a list that reaches
-//! [`MORE_CAP`] wakers beside its first is flushed: they are woken and let
-//! go, and the tasks among them that still wait register again.
+//! its wait is woken once, spuriously, by the next event.
 //!
 //! # Readiness word
 //!
@@ -116,32 +112,20 @@ struct WakerList {
     more: Vec<Waker>,
 }
 
-/// The most wakers kept beside a list's first; the next one flushes them
-/// (see the module docs). Tasks that share a socket and wait on it at
-/// once are rarely more; a flush costs each of them one spurious wake-up.
-const MORE_CAP: usize = 32;
-
 impl Waiters {
     fn lock(&self) -> std::sync::MutexGuard<'_, WakerList> {
         self.list.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `waker` unless a waker of the same task is there; flushes the
-    /// list when it is full.
+    /// Adds `waker` unless a waker of the same task is there.
     fn register(&self, waker: &Waker) {
         let mut l = self.lock();
         match &l.first {
             None => l.first = Some(waker.clone()),
             Some(w) if w.will_wake(waker) => {}
-            Some(_) if l.more.iter().any(|w| w.will_wake(waker)) => {}
-            Some(_) if l.more.len() < MORE_CAP => l.more.push(waker.clone()),
             Some(_) => {
-                let flushed = std::mem::replace(&mut l.more, vec![waker.clone()]);
-                // Woken outside the lock: a wake-up may run code that
-                // registers on this socket.
-                drop(l);
-                for w in flushed {
-                    w.wake();
+                if !l.more.iter().any(|w| w.will_wake(waker)) {
+                    l.more.push(waker.clone());
                 }
             }
         }
@@ -403,58 +387,5 @@ impl<T: AsFd> Drop for Io<T> {
             self.registration.deregister(inner.as_fd());
             drop(inner);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicBool;
-    use std::task::Wake;
-
-    /// A waker that records its wake-up.
-    struct Flag(AtomicBool);
-
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-
-    fn flag() -> Arc<Flag> {
-        Arc::new(Flag(AtomicBool::new(false)))
-    }
-
-    #[test]
-    fn waiters_that_never_see_an_event_are_let_go_in_bounded_numbers() {
-        let waiters = Waiters::default();
-        let first = flag();
-        waiters.register(&Waker::from(first.clone()));
-        // Tasks that each wait once, then give up (their wakers are all
-        // the list holds of them).
-        let gone: Vec<Arc<Flag>> = (0..10 * MORE_CAP).map(|_| flag()).collect();
-        for f in &gone {
-            waiters.register(&Waker::from(f.clone()));
-            assert!(waiters.lock().more.len() <= MORE_CAP);
-        }
-        // All but the last few were woken and released.
-        let held = gone.iter().filter(|f| Arc::strong_count(f) > 1).count();
-        assert!(held <= MORE_CAP, "{held} wakers still held");
-        let woken = gone.iter().filter(|f| f.0.load(Ordering::SeqCst)).count();
-        assert_eq!(woken + held, gone.len());
-        // The first waiter stays, and a waiter already there is not added
-        // twice.
-        assert!(!first.0.load(Ordering::SeqCst));
-        let last = gone.last().unwrap();
-        let before = waiters.lock().more.len();
-        waiters.register(&Waker::from(last.clone()));
-        assert_eq!(waiters.lock().more.len(), before);
-        // An event wakes the rest and empties the list.
-        waiters.wake();
-        assert!(first.0.load(Ordering::SeqCst));
-        assert!(gone.iter().all(|f| f.0.load(Ordering::SeqCst)));
-        assert!(gone.iter().all(|f| Arc::strong_count(f) == 1));
-        let l = waiters.lock();
-        assert!(l.first.is_none() && l.more.is_empty());
     }
 }
