@@ -1,41 +1,46 @@
 //! Where and how the system runs hub threads: pinning to CPUs
 //! ([`RuntimeBuilder::pin_workers`], through `sched_setaffinity`) and the
 //! batch scheduling policy ([`RuntimeBuilder::batch_scheduling`], through
-//! `sched_setscheduler`). On Linux only; elsewhere both do nothing.
+//! `pthread_setschedparam`). On Linux only; elsewhere both do nothing.
 //!
-//! Threads inherit their creator's CPU mask and policy, so a helper thread
-//! started by a hub (the blocking pool, the stall monitor) calls
-//! [`release_current`] first: it gets the mask and the policy the process
-//! had before any hub changed its own, and neither crowds its hub's CPU
-//! nor waits as a batch thread does.
+//! A runtime notes the [`Placement`](imp::Placement) of the thread that builds it, its
+//! *base*, and each hub starts from it before it is pinned or takes the
+//! batch policy. Threads inherit their creator's mask and policy, so a
+//! helper thread started by a hub (the blocking pool, the stall monitor)
+//! is given that hub's base ([`for_helper`], [`apply`]): it neither crowds
+//! its hub's CPU nor runs as a batch thread because its hub does. A
+//! runtime built on a hub starts from that hub's base too, so that its
+//! own settings, not the hub's, decide how its hubs run.
 //!
 //! [`RuntimeBuilder::pin_workers`]: crate::RuntimeBuilder::pin_workers
 //! [`RuntimeBuilder::batch_scheduling`]: crate::RuntimeBuilder::batch_scheduling
 
-#[cfg(target_os = "linux")]
+// miri models none of these system calls: there it is as elsewhere.
+#[cfg(all(target_os = "linux", not(miri)))]
 mod imp {
     use std::cell::Cell;
     use std::mem::{MaybeUninit, size_of};
-    use std::sync::OnceLock;
 
-    /// The mask of the thread that built the first pinned runtime, before
-    /// any hub was pinned.
-    static BEFORE: OnceLock<libc::cpu_set_t> = OnceLock::new();
+    /// How the system runs a thread: the CPUs it may run on and its
+    /// scheduling policy (each `None` where the system would not say).
+    #[derive(Clone, Copy)]
+    pub(crate) struct Placement {
+        mask: Option<libc::cpu_set_t>,
+        policy: Option<libc::c_int>,
+    }
 
     thread_local! {
-        /// Set on a thread [`pin_current`] pinned: its own mask is one CPU,
-        /// and a runtime built on it spreads its hubs over [`BEFORE`].
-        static PINNED: Cell<bool> = const { Cell::new(false) };
-        /// Set on a thread [`batch_current`] gave the batch policy.
-        static BATCHED: Cell<bool> = const { Cell::new(false) };
+        /// On a hub thread: its runtime's base, which threads started on
+        /// it get (see the module docs).
+        static BASE: Cell<Option<Placement>> = const { Cell::new(None) };
     }
 
     /// The calling thread's CPU mask.
-    fn current() -> Option<libc::cpu_set_t> {
+    fn mask() -> Option<libc::cpu_set_t> {
         let mut set = MaybeUninit::<libc::cpu_set_t>::zeroed();
         // SAFETY: `set` points to a writable `cpu_set_t` of the size
-        // passed; pid 0 is the calling thread. On failure the set is not
-        // used.
+        // passed; pid 0 is the calling thread (on Linux, where the call is
+        // per thread). On failure the set is not used.
         let rc =
             unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), set.as_mut_ptr()) };
         // SAFETY: a `cpu_set_t` is an array of integers, for which the
@@ -44,25 +49,58 @@ mod imp {
     }
 
     /// Makes `set` the calling thread's mask; false if refused.
-    fn apply(set: &libc::cpu_set_t) -> bool {
+    fn set_mask(set: &libc::cpu_set_t) -> bool {
         // SAFETY: `set` is a valid `cpu_set_t` of the size passed, only
-        // read; pid 0 is the calling thread.
+        // read; pid 0 is the calling thread (on Linux).
         unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), set) == 0 }
     }
 
-    pub(crate) fn allowed_cpus() -> Vec<usize> {
-        let set = match BEFORE.get() {
-            // A pinned hub building a runtime: the mask it had before.
-            Some(before) if PINNED.get() => *before,
-            _ => {
-                let Some(set) = current() else {
-                    return Vec::new();
-                };
-                let _ = BEFORE.set(set);
-                set
-            }
-        };
-        cpus(&set)
+    /// A `sched_param` of priority 0, the only one of the normal and
+    /// batch policies.
+    fn priority_zero() -> libc::sched_param {
+        // SAFETY: a `sched_param` is made of integers (with private
+        // padding fields on some C libraries, hence no struct literal),
+        // for which all-zero is valid; zero is priority 0.
+        unsafe { MaybeUninit::zeroed().assume_init() }
+    }
+
+    /// The calling thread's scheduling policy, without the reset-on-fork
+    /// flag.
+    pub(super) fn policy() -> Option<libc::c_int> {
+        let mut policy = 0;
+        let mut param = priority_zero();
+        // SAFETY: both pointers are to writable locals of the types the
+        // call fills; `pthread_self()` is the calling thread, alive.
+        let rc =
+            unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) };
+        (rc == 0).then_some(policy & !libc::SCHED_RESET_ON_FORK)
+    }
+
+    /// Gives the calling thread `policy` (normal or batch); false if
+    /// refused.
+    fn set_policy(policy: libc::c_int) -> bool {
+        let param = priority_zero();
+        // SAFETY: `param` is a valid `sched_param`, only read;
+        // `pthread_self()` is the calling thread, alive.
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), policy, &param) == 0 }
+    }
+
+    /// Whether this placement's policy is one [`apply`] may give back:
+    /// the normal or the batch one (a real-time one needs its priority and
+    /// privileges, and an idle one is left as it is).
+    fn restorable(policy: Option<libc::c_int>) -> Option<libc::c_int> {
+        policy.filter(|&p| p == libc::SCHED_OTHER || p == libc::SCHED_BATCH)
+    }
+
+    pub(crate) fn base() -> Placement {
+        BASE.get().unwrap_or_else(|| Placement {
+            mask: mask(),
+            policy: policy(),
+        })
+    }
+
+    pub(crate) fn allowed_cpus(base: &Placement) -> Vec<usize> {
+        base.mask.as_ref().map(cpus).unwrap_or_default()
     }
 
     /// The CPUs in `set`, in order.
@@ -78,10 +116,11 @@ mod imp {
     /// The calling thread's CPUs, read afresh (for tests).
     #[cfg(test)]
     pub(crate) fn current_cpus() -> Vec<usize> {
-        current().map(|set| cpus(&set)).unwrap_or_default()
+        mask().map(|set| cpus(&set)).unwrap_or_default()
     }
 
-    pub(crate) fn pin_current(cpu: usize) -> bool {
+    /// Pins the calling thread to `cpu`; false if refused.
+    pub(super) fn pin(cpu: usize) -> bool {
         let limit = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
         if cpu >= limit {
             return false;
@@ -90,151 +129,161 @@ mod imp {
         let mut set: libc::cpu_set_t = unsafe { MaybeUninit::zeroed().assume_init() };
         // SAFETY: `cpu` is below `CPU_SETSIZE` (checked above).
         unsafe { libc::CPU_SET(cpu, &mut set) };
-        let pinned = apply(&set);
-        PINNED.set(pinned);
-        pinned
+        set_mask(&set)
     }
 
-    /// The policy of the thread that first asked for the batch policy,
-    /// before it had it.
-    static POLICY_BEFORE: OnceLock<libc::c_int> = OnceLock::new();
-
-    /// The calling thread's scheduling policy, without the reset-on-fork
-    /// flag; `None` if the system will not say.
-    pub(super) fn policy() -> Option<libc::c_int> {
-        // SAFETY: no pointer is passed; pid 0 is the calling thread.
-        let p = unsafe { libc::sched_getscheduler(0) };
-        (p >= 0).then_some(p & !libc::SCHED_RESET_ON_FORK)
-    }
-
-    /// Gives the calling thread `policy` at priority 0 (the only one the
-    /// normal, batch and idle policies have); false if refused.
-    fn set_policy(policy: libc::c_int) -> bool {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid `sched_param`, only read; pid 0 is
-        // the calling thread.
-        unsafe { libc::sched_setscheduler(0, policy, &param) == 0 }
-    }
-
-    pub(crate) fn remember_policy() {
-        // A batch hub building a runtime: the policy it had before is
-        // already remembered (by the thread that built its own runtime).
-        if BATCHED.get() {
-            return;
-        }
-        if let Some(p) = policy() {
-            let _ = POLICY_BEFORE.set(p);
+    pub(crate) fn place_hub(base: Placement, cpu: Option<usize>, batch: bool) {
+        BASE.set(Some(base));
+        let pinned = cpu.is_some_and(pin);
+        apply_parts(&base, !pinned);
+        if batch && policy() == Some(libc::SCHED_OTHER) {
+            let _ = set_policy(libc::SCHED_BATCH);
         }
     }
 
-    pub(crate) fn batch_current() -> bool {
-        let batched = policy() == Some(libc::SCHED_OTHER) && set_policy(libc::SCHED_BATCH);
-        BATCHED.set(batched);
-        batched
+    pub(crate) fn for_helper() -> Option<Placement> {
+        BASE.get()
     }
 
-    pub(crate) fn release_current() {
-        if let Some(set) = BEFORE.get() {
-            // Best effort: a helper left on its hub's CPU still works.
-            let _ = apply(set);
+    pub(crate) fn apply(placement: Option<Placement>) {
+        if let Some(p) = placement {
+            apply_parts(&p, true);
         }
-        if let Some(&before) = POLICY_BEFORE.get() {
-            if before == libc::SCHED_OTHER && policy() == Some(libc::SCHED_BATCH) {
-                // Best effort, as above.
-                let _ = set_policy(before);
+    }
+
+    /// Gives the calling thread `p`'s mask (if `with_mask`) and policy,
+    /// where they differ and may be given; best effort.
+    fn apply_parts(p: &Placement, with_mask: bool) {
+        if with_mask {
+            if let Some(set) = &p.mask {
+                let _ = set_mask(set);
+            }
+        }
+        if let Some(want) = restorable(p.policy) {
+            if policy().is_some_and(|now| now != want && restorable(Some(now)).is_some()) {
+                let _ = set_policy(want);
             }
         }
     }
 
-    pub(crate) fn whole_machine(workers: usize) -> bool {
-        let Some(set) = current() else {
+    pub(crate) fn whole_machine(base: &Placement, workers: usize) -> bool {
+        let Some(set) = &base.mask else {
             return false;
         };
-        let cpus = cpus(&set).len();
+        let cpus = cpus(set).len();
         let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
         cpus > 0 && entitled == cpus && workers >= cpus
     }
+
+    /// Whether this thread may take the batch policy, tried on a thread of
+    /// its own (for tests: a sandbox may refuse it).
+    #[cfg(test)]
+    pub(crate) fn batch_allowed() -> bool {
+        std::thread::spawn(|| policy() == Some(libc::SCHED_OTHER) && set_policy(libc::SCHED_BATCH))
+            .join()
+            .unwrap_or(false)
+    }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", not(miri))))]
 mod imp {
-    pub(crate) fn allowed_cpus() -> Vec<usize> {
+    /// How the system runs a thread: nothing to note here.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Placement;
+
+    pub(crate) fn base() -> Placement {
+        Placement
+    }
+
+    pub(crate) fn allowed_cpus(_base: &Placement) -> Vec<usize> {
         Vec::new()
     }
 
-    pub(crate) fn pin_current(_cpu: usize) -> bool {
-        false
+    pub(crate) fn place_hub(_base: Placement, _cpu: Option<usize>, _batch: bool) {}
+
+    pub(crate) fn for_helper() -> Option<Placement> {
+        None
     }
 
-    pub(crate) fn remember_policy() {}
+    pub(crate) fn apply(_placement: Option<Placement>) {}
 
-    pub(crate) fn batch_current() -> bool {
-        false
-    }
-
-    pub(crate) fn release_current() {}
-
-    pub(crate) fn whole_machine(_workers: usize) -> bool {
+    pub(crate) fn whole_machine(_base: &Placement, _workers: usize) -> bool {
         false
     }
 }
 
-/// The CPUs the calling thread may run on, in order (empty where unknown
-/// or unsupported), or, on a pinned hub, those it could run on before it
-/// was pinned; the first call remembers them for [`release_current`].
+/// The CPUs of `base`, in order (empty where unknown or unsupported).
 pub(crate) use imp::allowed_cpus;
-/// Gives the calling thread the batch policy if it has the normal one
-/// (a real-time or idle thread keeps its own); false if it did not take
-/// it.
-pub(crate) use imp::batch_current;
-/// Pins the calling thread to `cpu`; false if the system refused.
-pub(crate) use imp::pin_current;
-/// Gives the calling thread the mask the process had before hubs were
-/// pinned, and the policy it had before hubs took the batch one (nothing
-/// where neither changed).
-pub(crate) use imp::release_current;
-/// Remembers the calling thread's scheduling policy (the first call only)
-/// for [`release_current`]: called by the thread that builds a runtime
-/// whose hubs take the batch policy, before it starts them.
-pub(crate) use imp::remember_policy;
+/// Run first on a helper thread, with what [`for_helper`] gave; best
+/// effort.
+pub(crate) use imp::apply;
+/// The placement a runtime built on the calling thread starts its hubs
+/// from: on a hub, its runtime's base; elsewhere the thread's own.
+pub(crate) use imp::base;
+/// Called where a helper thread is started: what to give it with
+/// [`apply`] (on a hub, the hub's base; elsewhere `None`, as the helper
+/// inherits a placement no runtime changed).
+pub(crate) use imp::for_helper;
+/// Run first on a new hub thread: notes `base` as the hub's, gives the
+/// thread `base`'s mask and policy where they differ from those it
+/// inherited, then pins it to `cpu` and gives it the batch policy (only
+/// from the normal one), as asked. Best effort throughout.
+pub(crate) use imp::place_hub;
 /// Whether `workers` hubs can each have a CPU of their own that the
-/// process is entitled to: the calling thread may run on exactly as many
-/// CPUs as `available_parallelism` reports (no CPU quota below its mask, as
+/// process is entitled to: `base` may run on exactly as many CPUs as
+/// `available_parallelism` reports (no CPU quota below its mask, as
 /// containers often have) and there are at least that many hubs.
 pub(crate) use imp::whole_machine;
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, target_os = "linux", not(miri)))]
 mod tests {
     use super::*;
 
-    #[test]
-    #[cfg_attr(miri, ignore = "system calls miri does not model")]
-    fn a_pinned_thread_runs_on_its_cpu_and_its_helpers_do_not() {
-        let cpus = allowed_cpus();
-        assert!(!cpus.is_empty(), "a thread runs on at least one CPU");
-        let first = cpus[0];
-        let (pinned, helper) = std::thread::spawn(move || {
-            assert!(pin_current(first));
-            let pinned = imp::current_cpus();
-            let helper = std::thread::spawn(|| {
-                release_current();
-                imp::current_cpus()
-            })
-            .join()
-            .unwrap();
-            (pinned, helper)
+    /// Runs `f` on a hub-like thread placed from this thread's base,
+    /// pinned to `cpu` and batched as asked, and returns what it gives.
+    fn on_placed<T: Send + 'static>(
+        cpu: Option<usize>,
+        batch: bool,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let base = base();
+        std::thread::spawn(move || {
+            place_hub(base, cpu, batch);
+            f()
         })
         .join()
-        .unwrap();
-        assert_eq!(pinned, [first]);
-        assert_eq!(helper, cpus);
-        assert!(!pin_current(usize::MAX));
+        .unwrap()
+    }
+
+    /// What a helper started on the calling thread would run with.
+    fn in_helper<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let placement = for_helper();
+        std::thread::spawn(move || {
+            apply(placement);
+            f()
+        })
+        .join()
+        .unwrap()
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn a_pinned_thread_runs_on_its_cpu_and_its_helpers_do_not() {
+        let cpus = allowed_cpus(&base());
+        assert!(!cpus.is_empty(), "a thread runs on at least one CPU");
+        let first = cpus[0];
+        let (pinned, helper) = on_placed(Some(first), false, || {
+            (imp::current_cpus(), in_helper(imp::current_cpus))
+        });
+        assert_eq!(pinned, [first]);
+        assert_eq!(helper, cpus);
+        assert!(!imp::pin(usize::MAX));
+        // A thread no runtime placed gives its helpers nothing to undo.
+        assert!(for_helper().is_none());
+    }
+
+    #[test]
     fn pin_workers_puts_each_hub_on_a_cpu_of_its_own() {
-        let cpus = allowed_cpus();
+        let cpus = allowed_cpus(&base());
         let rt = crate::Runtime::builder()
             .workers(2)
             .pin_workers(true)
@@ -257,43 +306,70 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(helper, cpus);
-        // Unpinned hubs keep the whole mask.
-        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        // Unpinned hubs keep the whole mask, also when their runtime is
+        // built on a pinned hub.
+        let rt1 = crate::Runtime::builder().workers(1).build().unwrap();
         assert_eq!(
-            rt.spawn_on(0, async { imp::current_cpus() })
+            rt1.spawn_on(0, async { imp::current_cpus() })
                 .get_blocking()
                 .unwrap()
                 .unwrap(),
             cpus
         );
+        let nested = rt
+            .spawn_on(0, async {
+                let inner = crate::Runtime::builder()
+                    .workers(1)
+                    .max_blocking_time(None)
+                    .build()
+                    .unwrap();
+                inner
+                    .spawn_on(0, async { imp::current_cpus() })
+                    .get_blocking()
+                    .unwrap()
+                    .unwrap()
+            })
+            .get_blocking()
+            .unwrap()
+            .unwrap();
+        assert_eq!(nested, cpus);
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "system calls miri does not model")]
+    fn a_runtime_built_on_a_pinned_hub_spreads_over_the_cpus_it_had() {
+        let cpus = allowed_cpus(&base());
+        let (spread, own) = on_placed(Some(cpus[0]), false, || {
+            (allowed_cpus(&base()), imp::current_cpus())
+        });
+        assert_eq!(own, [cpus[0]]);
+        assert_eq!(spread, cpus);
+    }
+
+    #[test]
     fn batch_scheduling_gives_the_hubs_the_batch_policy_and_not_their_helpers() {
         let mine = imp::policy().expect("a thread has a policy");
+        if mine != libc::SCHED_OTHER || !imp::batch_allowed() {
+            eprintln!(
+                "skipped: this thread runs under policy {mine}, or the system refuses SCHED_BATCH"
+            );
+            return;
+        }
         let rt = crate::Runtime::builder()
             .workers(2)
             .batch_scheduling(true)
             .max_blocking_time(None)
             .build()
             .unwrap();
-        // A thread under the normal policy gets the batch one; any other
-        // (the tests run under a real-time policy, say) is kept.
-        let expected = if mine == libc::SCHED_OTHER {
-            libc::SCHED_BATCH
-        } else {
-            mine
-        };
         for hub in 0..2 {
             let on = rt
                 .spawn_on(hub, async { imp::policy() })
                 .get_blocking()
                 .unwrap()
                 .unwrap();
-            assert_eq!(on, Some(expected), "hub {hub}");
+            assert_eq!(on, Some(libc::SCHED_BATCH), "hub {hub}");
         }
-        // The blocking pool's threads are not batch threads.
+        // Helpers do not run as batch threads: the blocking pool's, and a
+        // stall monitor started by a batch hub.
         let helper = rt
             .spawn_on(0, async { crate::spawn_blocking(imp::policy).await })
             .get_blocking()
@@ -301,13 +377,16 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(helper, Some(mine));
-        // A runtime built on a batch hub: its hubs are batch threads too,
-        // and its helpers still get the policy from before.
-        let nested = rt
-            .spawn_on(0, async {
+        let monitor = on_placed(None, true, || in_helper(imp::policy));
+        assert_eq!(monitor, Some(mine));
+        // A runtime built on a batch hub takes its own setting: batch
+        // hubs when asked, normal ones by default; the helpers of either
+        // are normal threads.
+        let nested = |batch: bool| {
+            rt.spawn_on(0, async move {
                 let inner = crate::Runtime::builder()
                     .workers(1)
-                    .batch_scheduling(true)
+                    .batch_scheduling(batch)
                     .max_blocking_time(None)
                     .build()
                     .unwrap();
@@ -320,8 +399,10 @@ mod tests {
             })
             .get_blocking()
             .unwrap()
-            .unwrap();
-        assert_eq!(nested, (Some(expected), Some(mine)));
+            .unwrap()
+        };
+        assert_eq!(nested(true), (Some(libc::SCHED_BATCH), Some(mine)));
+        assert_eq!(nested(false), (Some(mine), Some(mine)));
         // Off by default.
         let rt = crate::Runtime::builder().workers(1).build().unwrap();
         assert_eq!(
@@ -334,32 +415,18 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "system calls miri does not model")]
-    fn a_runtime_built_on_a_pinned_thread_spreads_over_the_cpus_it_had() {
-        let cpus = allowed_cpus();
-        let first = cpus[0];
-        let (spread, own) = std::thread::spawn(move || {
-            assert!(pin_current(first));
-            (allowed_cpus(), imp::current_cpus())
-        })
-        .join()
-        .unwrap();
-        assert_eq!(own, [first]);
-        assert_eq!(spread, cpus);
-    }
-
-    #[test]
-    #[cfg_attr(miri, ignore = "system calls miri does not model")]
     fn whole_machine_needs_a_hub_for_every_cpu_the_process_is_entitled_to() {
         let cpus = imp::current_cpus().len();
         let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
-        assert_eq!(whole_machine(cpus), entitled == cpus);
-        assert_eq!(whole_machine(cpus + 1), entitled == cpus);
-        assert!(!whole_machine(cpus - 1) || cpus == 1 && entitled == 1);
+        let b = base();
+        assert_eq!(whole_machine(&b, cpus), entitled == cpus);
+        assert_eq!(whole_machine(&b, cpus + 1), entitled == cpus);
+        assert!(!whole_machine(&b, cpus - 1) || cpus == 1 && entitled == 1);
         // A thread held to one CPU is entitled to that one.
         let alone = std::thread::spawn(move || {
-            assert!(pin_current(imp::current_cpus()[0]));
-            (whole_machine(1), whole_machine(0))
+            assert!(imp::pin(imp::current_cpus()[0]));
+            let b = base();
+            (whole_machine(&b, 1), whole_machine(&b, 0))
         })
         .join()
         .unwrap();

@@ -78,12 +78,13 @@ impl Pool {
         // a send cannot fail.
         let _ = self.tx.send(job);
         if spawn {
+            let placement = crate::affinity::for_helper();
             let started = std::thread::Builder::new()
                 .name("greenrt-blocking".into())
                 .spawn(move || {
                     // Neither on the CPU nor under the policy of the hub
                     // that made it.
-                    crate::affinity::release_current();
+                    crate::affinity::apply(placement);
                     self.work()
                 });
             if started.is_err() {

@@ -107,10 +107,11 @@ pub(crate) fn watch(hub: &Arc<HubShared>) {
     let mut g = MONITOR.lock().unwrap_or_else(|e| e.into_inner());
     if g.is_none() {
         let (tx, rx) = std::sync::mpsc::channel::<Arc<Monitor>>();
+        let placement = crate::affinity::for_helper();
         let spawned = thread::Builder::new()
             .name("greenrt-monitor".into())
             .spawn(move || {
-                crate::affinity::release_current();
+                crate::affinity::apply(placement);
                 if let Ok(m) = rx.recv() {
                     run(&m);
                 }

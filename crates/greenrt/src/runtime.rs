@@ -143,21 +143,22 @@ impl RuntimeBuilder {
     /// (`SCHED_BATCH`, Linux only). Default: off.
     ///
     /// A batch thread that wakes does not preempt the thread running on
-    /// its CPU; it waits for that thread to block or for the scheduler's
-    /// next tick. On a machine the hubs have to themselves nothing
-    /// changes. Where their CPUs are shared with other busy threads (a
-    /// load generator, say) a hub then finds more ready sockets per wake-up
-    /// and each request costs the machine less: in this workspace's HTTP
-    /// benchmarks, 7-15% more requests per second, with p99 latency no
-    /// worse. The cost: a hub woken while an unrelated CPU-bound program
-    /// runs on its CPU may wait up to a scheduler time slice (a few
-    /// milliseconds) before it runs.
+    /// its CPU; it waits for that thread to block or for the scheduler to
+    /// preempt it at a tick (a few milliseconds; 10 ms on a kernel built
+    /// with 100 ticks a second). On a machine the hubs have to themselves
+    /// nothing changes. Where their CPUs are shared with busy threads that
+    /// work with them (a load generator, say), a hub then finds more ready
+    /// sockets per wake-up and each request costs the machine less: in
+    /// this workspace's HTTP benchmarks, 7-15% more requests per second,
+    /// with p99 latency no worse. Where they are shared with unrelated
+    /// CPU-bound programs, a task may wait that tick.
     ///
     /// Best effort: only a hub under the normal policy takes it (one
-    /// started under a real-time or idle policy keeps that), and where the
-    /// system refuses, the hub runs as before. Threads a task starts
-    /// inherit it (those of greenrt's blocking pool and stall monitor do
-    /// not).
+    /// whose runtime was built under a real-time or idle policy keeps
+    /// that), and where the system refuses, the hub runs as before.
+    /// Threads a task starts inherit it (those of greenrt's blocking pool
+    /// and stall monitor do not). A runtime built inside a task of a batch
+    /// hub follows its own setting, not that hub's.
     pub fn batch_scheduling(mut self, on: bool) -> Self {
         self.batch_scheduling = on;
         self
@@ -235,19 +236,18 @@ impl RuntimeBuilder {
             handle: handle.clone(),
             threads: Vec::with_capacity(n),
         };
-        // The CPUs this thread may run on, which the hubs' threads inherit.
+        // Where this thread runs, or, on a hub, where that hub's runtime was
+        // built: each hub starts from there (see `affinity`).
+        let base = affinity::base();
         let pin = self
             .pin_workers
-            .unwrap_or_else(|| affinity::whole_machine(n));
+            .unwrap_or_else(|| affinity::whole_machine(&base, n));
         let cores = if pin {
-            affinity::allowed_cpus()
+            affinity::allowed_cpus(&base)
         } else {
             Vec::new()
         };
         let batch = self.batch_scheduling;
-        if batch {
-            affinity::remember_policy();
-        }
         for (i, park) in parks.into_iter().enumerate() {
             let shared = handle.inner.hubs[i].clone();
             let h = handle.clone();
@@ -255,14 +255,8 @@ impl RuntimeBuilder {
             let t = thread::Builder::new()
                 .name(format!("greenrt-hub-{i}"))
                 .spawn(move || {
-                    // Both best effort (see `pin_workers` and
-                    // `batch_scheduling`).
-                    if let Some(core) = core {
-                        affinity::pin_current(core);
-                    }
-                    if batch {
-                        affinity::batch_current();
-                    }
+                    // Best effort (see `pin_workers` and `batch_scheduling`).
+                    affinity::place_hub(base, core, batch);
                     Hub::new(shared, park, Some(h)).run_worker()
                 })?;
             rt.threads.push(t);

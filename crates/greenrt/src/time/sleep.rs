@@ -185,10 +185,11 @@ impl Sleep {
                 }));
                 let s = state.clone();
                 let deadline = self.deadline;
+                let placement = crate::affinity::for_helper();
                 let spawned = std::thread::Builder::new()
                     .name("greenrt-sleep".into())
                     .spawn(move || {
-                        crate::affinity::release_current();
+                        crate::affinity::apply(placement);
                         loop {
                             if s.lock().unwrap_or_else(|e| e.into_inner()).cancelled {
                                 return;
