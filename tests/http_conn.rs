@@ -730,3 +730,56 @@ fn binding_a_taken_port_is_a_clear_error() {
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
     running.shutdown().unwrap();
 }
+
+/// The scheduling policy of the hub that answers, under a server made
+/// with `batch` (`None`: the default).
+#[cfg(target_os = "linux")]
+fn policy_of_hubs(batch: Option<bool>) -> i32 {
+    let mut server = Server::bind("127.0.0.1:0").unwrap().workers(1);
+    if let Some(on) = batch {
+        server = server.batch_scheduling(on);
+    }
+    let server = server
+        .spawn(|_req: Request| async {
+            // SAFETY: no pointer is passed; pid 0 is the calling thread
+            // (on Linux), the hub's.
+            let policy = unsafe { libc::sched_getscheduler(0) };
+            Response::text((policy & !libc::SCHED_RESET_ON_FORK).to_string())
+        })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/").as_bytes());
+    let policy = c.read().unwrap().text().parse().unwrap();
+    server.shutdown().unwrap();
+    policy
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn batch_scheduling_reaches_the_hubs_and_is_off_by_default() {
+    // SAFETY: no pointer is passed; pid 0 is the calling thread.
+    let mine = unsafe { libc::sched_getscheduler(0) } & !libc::SCHED_RESET_ON_FORK;
+    assert_eq!(policy_of_hubs(None), mine);
+    assert_eq!(policy_of_hubs(Some(false)), mine);
+    let batch = policy_of_hubs(Some(true));
+    // Whether this system lets a thread take the batch policy (a sandbox
+    // may refuse it), tried on a thread of its own.
+    let allowed = std::thread::spawn(|| {
+        // SAFETY: all-zero is a valid `sched_param` (integers only):
+        // priority 0, the batch policy's only one.
+        let param: libc::sched_param = unsafe { std::mem::zeroed() };
+        // SAFETY: `param` is valid and only read; `pthread_self()` is
+        // this thread.
+        unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_BATCH, &param) == 0 }
+    })
+    .join()
+    .unwrap();
+    if mine == libc::SCHED_OTHER && allowed {
+        assert_eq!(batch, libc::SCHED_BATCH);
+    } else {
+        // A thread under another policy keeps it, as one the system
+        // refuses the batch policy.
+        eprintln!("note: policy {mine}, SCHED_BATCH allowed: {allowed}");
+        assert_eq!(batch, mine);
+    }
+}

@@ -1,6 +1,6 @@
 //! Plaintext "Hello, World!" on 127.0.0.1:PORT (default 8080), one hub per
-//! core: the server that `cargo xtask bench http` measures. `--no-batch`
-//! keeps the hubs under the normal scheduling policy
+//! core: the server that `cargo xtask bench http` measures. `--batch` runs
+//! the hubs under the batch scheduling policy
 //! ([`Server::batch_scheduling`]).
 //!
 //! ```text
@@ -11,17 +11,17 @@ use minihttp::{Response, Server};
 
 fn main() {
     let mut port: u16 = 8080;
-    let mut batch = true;
+    let mut batch = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--no-batch" {
-            batch = false;
+        if arg == "--batch" {
+            batch = true;
             continue;
         }
         match (arg.as_str(), args.next().map(|v| v.parse())) {
             ("--port", Some(Ok(p))) => port = p,
             _ => {
-                eprintln!("usage: hello [--port N] [--no-batch]");
+                eprintln!("usage: hello [--port N] [--batch]");
                 std::process::exit(2);
             }
         }

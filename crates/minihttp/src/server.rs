@@ -263,7 +263,7 @@ impl Server {
                         shutdown: Arc::new(Event::new()),
                         stream_bodies: false,
                         pin: None,
-                        batch: true,
+                        batch: false,
                         clock: None,
                     });
                 }
@@ -298,19 +298,19 @@ impl Server {
 
     /// Runs the hubs' threads under the system's batch scheduling policy
     /// ([`RuntimeBuilder::batch_scheduling`](greenrt::RuntimeBuilder::batch_scheduling),
-    /// Linux only). Default: on.
+    /// Linux only). Default: off.
     ///
-    /// A server's hubs are what that policy is for: a woken hub does not
-    /// preempt the thread running on its CPU, so that, where the server
-    /// shares its cores with other busy threads (its clients, in a
-    /// benchmark), it finds more requests per wake-up and each costs the
-    /// machine less. Measured here, with `wrk` on the same two cores: 7-15%
-    /// more requests per second and p99 latency no worse (better at
-    /// 1,000 connections). On cores the server has to itself nothing
-    /// changes. Turn it off when the server shares its cores with an
-    /// unrelated CPU-bound program and its latency matters more than its
-    /// throughput: a hub woken while that program runs may wait up to a
-    /// scheduler time slice (a few milliseconds).
+    /// A woken batch thread does not preempt the thread running on its
+    /// CPU; it waits for that thread to block or for the scheduler to
+    /// preempt it at a tick (a few milliseconds; 10 ms on a kernel built
+    /// with 100 ticks a second). On cores the server has to itself nothing
+    /// changes. Where its cores are shared with busy threads that work
+    /// with it (a load generator on the same machine, or a proxy), a hub
+    /// finds more requests per wake-up and each costs the machine less:
+    /// with `wrk` on the same two cores, 7-15% more requests per second
+    /// in this workspace's benchmarks, with p99 latency no worse. Where
+    /// they are shared with unrelated CPU-bound programs, a request may
+    /// wait that tick. Threads that handlers start inherit the policy.
     pub fn batch_scheduling(mut self, on: bool) -> Server {
         self.batch = on;
         self
