@@ -1,7 +1,7 @@
 //! The peer servers, run as child processes of the benchmarks:
 //! `benches serve hyper-hello PORT`, `benches serve may-hello PORT`,
 //! `benches serve may-hello-batch PORT` (may_minihttp with its threads
-//! under the batch scheduling policy, as minihttp's hubs are by default),
+//! under the batch scheduling policy, beside minihttp's `--batch` row),
 //! `benches serve tokio-echo PORT`. All bind 127.0.0.1 only.
 
 use std::convert::Infallible;
@@ -99,13 +99,18 @@ fn may_hello(addr: std::net::SocketAddr) -> io::Result<()> {
 fn batch_policy() -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid `sched_param`, only read; pid 0 is the
-        // calling thread.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } == 0 {
+        // SAFETY: a `sched_param` is made of integers (with private padding
+        // on some C libraries, hence no struct literal), for which all-zero
+        // is valid: priority 0, the batch policy's only one.
+        let param: libc::sched_param = unsafe { std::mem::zeroed() };
+        // SAFETY: `param` is a valid `sched_param`, only read;
+        // `pthread_self()` is the calling thread, alive.
+        let rc =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_BATCH, &param) };
+        if rc == 0 {
             return Ok(());
         }
-        Err(io::Error::last_os_error())
+        Err(io::Error::from_raw_os_error(rc))
     }
     #[cfg(not(target_os = "linux"))]
     Err(io::Error::other("the batch scheduling policy is Linux's"))
