@@ -4,8 +4,17 @@
 //! Every task that waits in one direction is woken by the next event there
 //! (a `UdpSocket` or `TcpListener` shared by several tasks, each in
 //! `recv_from` or `accept`): each retries, one gets the datagram or the
-//! connection, the others wait again. A task that polled and then dropped
-//! its wait is woken once, spuriously, by the next event.
+//! connection, the others wait again.
+//!
+//! The futures of the sockets that many tasks share by design (a
+//! listener's `accept`, a `UdpSocket`'s) wait under a key of their own
+//! ([`Wait`]) and take their waker out when they are dropped before the
+//! event (a timeout, a `select`), so that waiters which gave up cannot
+//! pile up, each holding its task, while no event comes. Any other waiter
+//! (a `TcpStream`'s, whose reads and writes each have one task at a time,
+//! or one registered through a `poll_*` method, which has no future to
+//! drop) is kept once per task and stays until the next event, which wakes
+//! it once, spuriously.
 //!
 //! # Readiness word
 //!
@@ -28,7 +37,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -98,18 +107,63 @@ pub(crate) struct ScheduledIo {
     writer: Waiters,
 }
 
-/// The wakers of the tasks waiting in one direction, each once.
+/// The wakers of the futures waiting in one direction: one per [`Wait`],
+/// and one per task for the waiters without a key.
 #[derive(Debug, Default)]
 struct Waiters {
     list: Mutex<WakerList>,
+    /// How many times the list was woken (and emptied); written under the
+    /// lock. A [`Wait`] that registered before the last wake-up has
+    /// nothing left in the list to take out.
+    wakes: AtomicU64,
 }
 
 /// One waker inline (the common case: one reader, one writer), the others
-/// beside it.
+/// beside it; each with the key of its [`Wait`], or [`NO_KEY`]. `first` is
+/// empty only when the list is.
 #[derive(Debug, Default)]
 struct WakerList {
-    first: Option<Waker>,
-    more: Vec<Waker>,
+    first: Option<(u64, Waker)>,
+    more: Vec<(u64, Waker)>,
+    /// The last key handed out.
+    keys: u64,
+}
+
+/// The key of a waiter without a [`Wait`].
+const NO_KEY: u64 = 0;
+
+/// A future's wait in one direction of a socket: the waker it registers
+/// has a key of its own, and is taken out of the list when the `Wait` is
+/// dropped (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Wait<'a> {
+    registration: &'a Registration,
+    dir: Direction,
+    key: u64,
+    /// [`Waiters::wakes`] when the waker was last registered.
+    wakes: u64,
+}
+
+impl Wait<'_> {
+    /// `poll_io` under this wait's key.
+    pub(crate) fn poll_io<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let (registration, dir) = (self.registration, self.dir);
+        registration.poll_io_until(cx, dir, Some(self), op, |_| false)
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if self.key != NO_KEY {
+            self.registration
+                .waiters(self.dir)
+                .forget(self.key, self.wakes);
+        }
+    }
 }
 
 impl Waiters {
@@ -117,34 +171,86 @@ impl Waiters {
         self.list.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `waker` unless a waker of the same task is there.
-    fn register(&self, waker: &Waker) {
+    /// Adds `waker`: under `wait`'s key (given one if it has none yet),
+    /// replacing that key's waker; without a wait, unless a waker of the
+    /// same task is there without a key.
+    fn register(&self, waker: &Waker, wait: Option<&mut Wait<'_>>) {
         let mut l = self.lock();
-        match &l.first {
-            None => l.first = Some(waker.clone()),
-            Some(w) if w.will_wake(waker) => {}
-            Some(_) => {
-                if !l.more.iter().any(|w| w.will_wake(waker)) {
-                    l.more.push(waker.clone());
+        let key = match wait {
+            Some(wait) => {
+                if wait.key == NO_KEY {
+                    l.keys += 1;
+                    wait.key = l.keys;
+                }
+                wait.wakes = self.wakes.load(Ordering::Relaxed);
+                wait.key
+            }
+            None => NO_KEY,
+        };
+        // The entry this waker replaces or joins: the key's own, or a
+        // keyless one of the same task.
+        let same = |(k, w): &(u64, Waker)| *k == key && (key != NO_KEY || w.will_wake(waker));
+        let l = &mut *l;
+        let found = match &mut l.first {
+            None => {
+                l.first = Some((key, waker.clone()));
+                return;
+            }
+            Some(e) if same(e) => Some(e),
+            Some(_) => l.more.iter_mut().find(|e| same(e)),
+        };
+        match found {
+            Some((_, w)) => {
+                if !w.will_wake(waker) {
+                    w.clone_from(waker);
                 }
             }
+            None => l.more.push((key, waker.clone())),
+        }
+    }
+
+    /// Takes out the waker of a [`Wait`] that registered under `key` when
+    /// the list had been woken `wakes` times, if it is still there.
+    fn forget(&self, key: u64, wakes: u64) {
+        // Woken since (the common end of a wait): the list no longer has
+        // it, and no lock is needed to know.
+        if self.wakes.load(Ordering::Relaxed) != wakes {
+            return;
+        }
+        let mut l = self.lock();
+        if self.wakes.load(Ordering::Relaxed) != wakes {
+            return;
+        }
+        if l.first.as_ref().is_some_and(|(k, _)| *k == key) {
+            // `first` is empty only when the list is.
+            l.first = l.more.pop();
+        } else if let Some(i) = l.more.iter().position(|(k, _)| *k == key) {
+            l.more.swap_remove(i);
         }
     }
 
     /// Wakes every waiter, outside the lock.
     fn wake(&self) {
         let (first, more) = {
-            // `more` is only pushed to or taken whole: empty, it holds no
-            // allocation, and taking it costs nothing.
+            // Taking `more` whole leaves an empty `Vec`, which holds no
+            // allocation; one that is already empty costs nothing to take.
             let mut l = self.lock();
+            self.wakes.fetch_add(1, Ordering::Relaxed);
             (l.first.take(), std::mem::take(&mut l.more))
         };
-        if let Some(w) = first {
+        if let Some((_, w)) = first {
             w.wake();
         }
-        for w in more {
+        for (_, w) in more {
             w.wake();
         }
+    }
+
+    /// How many wakers the list holds (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let l = self.lock();
+        usize::from(l.first.is_some()) + l.more.len()
     }
 }
 
@@ -226,22 +332,54 @@ impl Registration {
         self.shared.remove(self.key);
     }
 
+    /// A wait in `dir` for a future of a socket type, which takes its
+    /// waker out if dropped before the event.
+    pub(crate) fn wait(&self, dir: Direction) -> Wait<'_> {
+        Wait {
+            registration: self,
+            dir,
+            key: NO_KEY,
+            wakes: 0,
+        }
+    }
+
+    fn waiters(&self, dir: Direction) -> &Waiters {
+        match dir {
+            Direction::Read => &self.io.reader,
+            Direction::Write => &self.io.writer,
+        }
+    }
+
+    /// How many wakers wait in `dir` (for tests).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self, dir: Direction) -> usize {
+        self.waiters(dir).len()
+    }
+
     /// Ready when the direction is ready (returns the readiness seen); an
     /// error once the reactor the socket is registered with has stopped
-    /// (its hub ended), since no readiness would ever come.
+    /// (its hub ended), since no readiness would ever come. A waker
+    /// registered here has no [`Wait`]: it stays until the next event.
     pub(crate) fn poll_ready(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<usize>> {
+        self.poll_ready_as(cx, dir, None)
+    }
+
+    /// `poll_ready`, registering under `wait`'s key if there is one.
+    fn poll_ready_as(
+        &self,
+        cx: &mut Context<'_>,
+        dir: Direction,
+        wait: Option<&mut Wait<'_>>,
+    ) -> Poll<io::Result<usize>> {
         let seen = self.io.readiness.load(Ordering::Acquire);
         if seen & dir.mask() != 0 {
             return Poll::Ready(Ok(seen));
         }
-        match dir {
-            Direction::Read => self.io.reader.register(cx.waker()),
-            Direction::Write => self.io.writer.register(cx.waker()),
-        }
+        self.waiters(dir).register(cx.waker(), wait);
         let seen = self.io.readiness.load(Ordering::Acquire);
         if seen & dir.mask() != 0 {
             Poll::Ready(Ok(seen))
@@ -276,7 +414,7 @@ impl Registration {
         dir: Direction,
         op: impl FnMut() -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
-        self.poll_io_until(cx, dir, op, |_| false)
+        self.poll_io_until(cx, dir, None, op, |_| false)
     }
 
     /// Like [`poll_io`](Registration::poll_io) for a stream read or write
@@ -294,21 +432,22 @@ impl Registration {
         want: usize,
         op: impl FnMut() -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
-        self.poll_io_until(cx, dir, op, |&n| n > 0 && n < want)
+        self.poll_io_until(cx, dir, None, op, |&n| n > 0 && n < want)
     }
 
-    /// The loop of both: run `op` while ready; clear readiness on
-    /// `WouldBlock` (and retry), or on a result `drained` says used up the
-    /// readiness (and return it).
+    /// The loop of both (and of [`Wait`]'s): run `op` while ready; clear
+    /// readiness on `WouldBlock` (and retry), or on a result `drained` says
+    /// used up the readiness (and return it).
     fn poll_io_until<R>(
         &self,
         cx: &mut Context<'_>,
         dir: Direction,
+        mut wait: Option<&mut Wait<'_>>,
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         loop {
-            let seen = match self.poll_ready(cx, dir) {
+            let seen = match self.poll_ready_as(cx, dir, wait.as_deref_mut()) {
                 Poll::Ready(Ok(s)) => s,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
@@ -387,5 +526,102 @@ impl<T: AsFd> Drop for Io<T> {
             self.registration.deregister(inner.as_fd());
             drop(inner);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::task::Wake;
+
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn flag() -> (Arc<Flag>, Waker) {
+        let f = Arc::new(Flag(AtomicBool::new(false)));
+        let w = Waker::from(f.clone());
+        (f, w)
+    }
+
+    /// A registration with no descriptor behind it: its waiter lists only.
+    fn lists() -> Registration {
+        let (_reactor, shared) = super::super::Reactor::new().unwrap();
+        let io = Arc::new(ScheduledIo {
+            readiness: AtomicUsize::new(0),
+            reader: Waiters::default(),
+            writer: Waiters::default(),
+        });
+        Registration {
+            shared,
+            key: usize::MAX,
+            io,
+        }
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "a reactor is an epoll instance, which miri cannot make"
+    )]
+    fn keyed_waits_leave_when_dropped_and_keyless_ones_once_per_task() {
+        let r = lists();
+        let w = r.waiters(Direction::Read);
+        // Keyless: once per task, kept until the next event.
+        let (a, wa) = flag();
+        w.register(&wa, None);
+        w.register(&wa.clone(), None);
+        assert_eq!(w.len(), 1);
+        // Two waits of one task are two entries; each leaves when dropped,
+        // the other staying.
+        let (b, wb) = flag();
+        let mut first = r.wait(Direction::Read);
+        let mut second = r.wait(Direction::Read);
+        w.register(&wb, Some(&mut first));
+        w.register(&wb, Some(&mut second));
+        // A wait registered again keeps one entry.
+        w.register(&wb, Some(&mut first));
+        assert_eq!(w.len(), 3);
+        drop(first);
+        assert_eq!(w.len(), 2);
+        // An event wakes every waiter left and empties the list; a wait
+        // dropped after it (the common end) finds nothing to take out and
+        // takes out nothing registered since.
+        w.wake();
+        assert!(a.0.load(Ordering::SeqCst) && b.0.load(Ordering::SeqCst));
+        assert_eq!(w.len(), 0);
+        let (c, wc) = flag();
+        let mut third = r.wait(Direction::Read);
+        w.register(&wc, Some(&mut third));
+        drop(second);
+        assert_eq!(w.len(), 1);
+        drop(third);
+        assert_eq!(w.len(), 0);
+        assert!(!c.0.load(Ordering::SeqCst));
+        drop(wc);
+        assert_eq!(Arc::strong_count(&c), 1, "the list let the waker go");
+        // When the first entry leaves, another takes its place: a wait
+        // that registers again still has one entry, which its drop takes.
+        let ((_, wx), (_, wy)) = (flag(), flag());
+        let (mut x, mut y) = (r.wait(Direction::Read), r.wait(Direction::Read));
+        w.register(&wx, Some(&mut x));
+        w.register(&wy, Some(&mut y));
+        drop(x);
+        w.register(&wy, Some(&mut y));
+        assert_eq!(w.len(), 1);
+        drop(y);
+        assert_eq!(w.len(), 0);
+        // Many waits that give up leave nothing behind.
+        for _ in 0..1000 {
+            let (_, wd) = flag();
+            let mut wait = r.wait(Direction::Read);
+            w.register(&wd, Some(&mut wait));
+        }
+        assert_eq!(w.len(), 0);
     }
 }

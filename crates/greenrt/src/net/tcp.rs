@@ -85,24 +85,16 @@ impl TcpListener {
 
     /// Waits for a connection.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        poll_fn(|cx| self.poll_accept(cx)).await
+        // Under a key of its own: tasks that share a listener and give up
+        // waiting (a timeout) leave nothing behind.
+        let mut wait = self.io.registration().wait(Direction::Read);
+        let s = self.io.get();
+        poll_fn(|cx| accepted(wait.poll_io(cx, || s.accept()))).await
     }
 
     /// Polls for a connection (the building block of [`accept`](TcpListener::accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        // `accept4(SOCK_CLOEXEC)` where there is one: like every socket
-        // made here, an accepted one is not inherited by child processes
-        // (which would keep the connection open after it is dropped).
-        match self.io.poll_io(cx, Direction::Read, |s| s.accept()) {
-            Poll::Ready(Ok((socket, addr))) => {
-                let addr = addr
-                    .as_socket()
-                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-                Poll::Ready(TcpStream::from_socket(socket).map(|s| (s, addr)))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        accepted(self.io.poll_io(cx, Direction::Read, |s| s.accept()))
     }
 
     /// The connections, as a stream (a [`coro::AsyncGen`]) that goes on
@@ -436,6 +428,25 @@ const EINPROGRESS: i32 = 115;
 const EINPROGRESS: i32 = 36;
 
 super::descriptor!(TcpStream);
+
+/// An accepted socket (made with `accept4(SOCK_CLOEXEC)` where there is
+/// one: like every socket made here, it is not inherited by child
+/// processes, which would keep the connection open after it is dropped) as
+/// a stream on the current hub.
+fn accepted(
+    polled: Poll<io::Result<(Socket, SockAddr)>>,
+) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+    match polled {
+        Poll::Ready(Ok((socket, addr))) => {
+            let addr = addr
+                .as_socket()
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+            Poll::Ready(TcpStream::from_socket(socket).map(|s| (s, addr)))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

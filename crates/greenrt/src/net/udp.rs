@@ -47,17 +47,17 @@ impl UdpSocket {
     /// Sends a datagram to `target`; returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = super::first_addr(target)?;
-        poll_fn(|cx| {
-            self.io
-                .poll_io(cx, Direction::Write, |s| s.send_to(buf, target))
-        })
-        .await
+        let s = self.io.get();
+        let mut wait = self.io.registration().wait(Direction::Write);
+        poll_fn(|cx| wait.poll_io(cx, || s.send_to(buf, target))).await
     }
 
     /// Receives a datagram; returns its length and sender. A datagram longer
     /// than `buf` is truncated, as with the system call.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.recv_from(buf))).await
+        let s = self.io.get();
+        let mut wait = self.io.registration().wait(Direction::Read);
+        poll_fn(|cx| wait.poll_io(cx, || s.recv_from(buf))).await
     }
 
     /// Sets the default peer for [`send`](UdpSocket::send) and filters
@@ -68,12 +68,16 @@ impl UdpSocket {
 
     /// Sends to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Write, |s| s.send(buf))).await
+        let s = self.io.get();
+        let mut wait = self.io.registration().wait(Direction::Write);
+        poll_fn(|cx| wait.poll_io(cx, || s.send(buf))).await
     }
 
     /// Receives from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.io.poll_io(cx, Direction::Read, |s| s.recv(buf))).await
+        let s = self.io.get();
+        let mut wait = self.io.registration().wait(Direction::Read);
+        poll_fn(|cx| wait.poll_io(cx, || s.recv(buf))).await
     }
 
     /// The local address.
@@ -89,5 +93,81 @@ impl fmt::Debug for UdpSocket {
         f.debug_struct("UdpSocket")
             .field("addr", &self.local_addr().ok())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    use super::UdpSocket;
+    use crate::driver::Direction;
+
+    /// A waker of a task of its own, which records its wake-up.
+    struct Flag(AtomicBool);
+
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
+    fn a_dropped_wait_takes_its_waker_out_and_a_kept_one_is_woken() {
+        crate::run(async {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let waiting = || sock.io.registration().waiting(Direction::Read);
+            let mut buf = [0u8; 8];
+            // Tasks that each wait once, then give up (a timeout, say).
+            let gone: Vec<Arc<Flag>> = (0..100)
+                .map(|_| Arc::new(Flag(AtomicBool::new(false))))
+                .collect();
+            for f in &gone {
+                let waker = Waker::from(f.clone());
+                let mut recv = pin!(sock.recv_from(&mut buf));
+                assert!(
+                    recv.as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_pending()
+                );
+                assert_eq!(waiting(), 1);
+            }
+            assert_eq!(waiting(), 0);
+            assert!(gone.iter().all(|f| Arc::strong_count(f) == 1));
+            // One that still waits is woken by the datagram, and gets it.
+            let kept = Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(kept.clone());
+            let mut kept_buf = [0u8; 8];
+            let n = {
+                let mut recv = pin!(sock.recv_from(&mut kept_buf));
+                let mut cx = Context::from_waker(&waker);
+                assert!(recv.as_mut().poll(&mut cx).is_pending());
+                let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+                other
+                    .send_to(b"ping", sock.local_addr().unwrap())
+                    .await
+                    .unwrap();
+                // Polled again (as its task would be once woken) until the
+                // hub has seen the datagram's event.
+                std::future::poll_fn(|hub| match recv.as_mut().poll(&mut cx) {
+                    Poll::Ready(r) => Poll::Ready(r),
+                    Poll::Pending => {
+                        hub.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                })
+                .await
+                .unwrap()
+                .0
+            };
+            assert_eq!(&kept_buf[..n], b"ping");
+            assert!(kept.0.load(Ordering::SeqCst));
+            assert!(gone.iter().all(|f| !f.0.load(Ordering::SeqCst)));
+        });
     }
 }
