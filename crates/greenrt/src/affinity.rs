@@ -21,12 +21,20 @@ mod imp {
     use std::cell::Cell;
     use std::mem::{MaybeUninit, size_of};
 
-    /// How the system runs a thread: the CPUs it may run on and its
-    /// scheduling policy (each `None` where the system would not say).
+    /// How the system runs a thread: the CPUs it may run on, its
+    /// scheduling policy (each `None` where the system would not say), and
+    /// the parallelism std reported for it.
     #[derive(Clone, Copy)]
     pub(crate) struct Placement {
         mask: Option<libc::cpu_set_t>,
         policy: Option<libc::c_int>,
+        parallelism: Option<usize>,
+    }
+
+    impl Placement {
+        pub(crate) fn parallelism(&self) -> Option<usize> {
+            self.parallelism
+        }
     }
 
     thread_local! {
@@ -58,31 +66,41 @@ mod imp {
     /// A `sched_param` of priority 0, the only one of the normal and
     /// batch policies.
     fn priority_zero() -> libc::sched_param {
-        // SAFETY: a `sched_param` is made of integers (with private
-        // padding fields on some C libraries, hence no struct literal),
-        // for which all-zero is valid; zero is priority 0.
+        // SAFETY: a `sched_param` is made of integers (with more fields
+        // than the priority on some targets, hence no struct literal), for
+        // which all-zero is valid; zero is priority 0.
         unsafe { MaybeUninit::zeroed().assume_init() }
     }
 
+    // The policy is read and set with the system calls themselves: the C
+    // library's wrappers may be stubs (musl's), and glibc's thread calls
+    // answer from a copy it keeps, which `chrt -p` or the reset-on-fork
+    // flag makes stale.
+
     /// The calling thread's scheduling policy, without the reset-on-fork
-    /// flag.
+    /// flag, as the kernel has it.
     pub(super) fn policy() -> Option<libc::c_int> {
-        let mut policy = 0;
-        let mut param = priority_zero();
-        // SAFETY: both pointers are to writable locals of the types the
-        // call fills; `pthread_self()` is the calling thread, alive.
-        let rc =
-            unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) };
-        (rc == 0).then_some(policy & !libc::SCHED_RESET_ON_FORK)
+        // SAFETY: the call takes one integer, 0: the calling thread.
+        let p = unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0) };
+        let p = libc::c_int::try_from(p).ok()?;
+        (p >= 0).then_some(p & !libc::SCHED_RESET_ON_FORK)
     }
 
     /// Gives the calling thread `policy` (normal or batch); false if
     /// refused.
     fn set_policy(policy: libc::c_int) -> bool {
         let param = priority_zero();
-        // SAFETY: `param` is a valid `sched_param`, only read;
-        // `pthread_self()` is the calling thread, alive.
-        unsafe { libc::pthread_setschedparam(libc::pthread_self(), policy, &param) == 0 }
+        // SAFETY: 0 is the calling thread, `policy` an integer, and
+        // `param` a valid `sched_param` that outlives the call, only read.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_sched_setscheduler,
+                0,
+                policy,
+                std::ptr::from_ref(&param),
+            )
+        };
+        rc == 0
     }
 
     /// Whether this placement's policy is one [`apply`] may give back:
@@ -96,6 +114,7 @@ mod imp {
         BASE.get().unwrap_or_else(|| Placement {
             mask: mask(),
             policy: policy(),
+            parallelism: std::thread::available_parallelism().ok().map(|n| n.get()),
         })
     }
 
@@ -171,8 +190,7 @@ mod imp {
             return false;
         };
         let cpus = cpus(set).len();
-        let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
-        cpus > 0 && entitled == cpus && workers >= cpus
+        cpus > 0 && base.parallelism == Some(cpus) && workers >= cpus
     }
 
     /// Whether this thread may take the batch policy, tried on a thread of
@@ -187,12 +205,22 @@ mod imp {
 
 #[cfg(not(all(target_os = "linux", not(miri))))]
 mod imp {
-    /// How the system runs a thread: nothing to note here.
+    /// How the system runs a thread: its parallelism only, here.
     #[derive(Clone, Copy)]
-    pub(crate) struct Placement;
+    pub(crate) struct Placement {
+        parallelism: Option<usize>,
+    }
+
+    impl Placement {
+        pub(crate) fn parallelism(&self) -> Option<usize> {
+            self.parallelism
+        }
+    }
 
     pub(crate) fn base() -> Placement {
-        Placement
+        Placement {
+            parallelism: std::thread::available_parallelism().ok().map(|n| n.get()),
+        }
     }
 
     pub(crate) fn allowed_cpus(_base: &Placement) -> Vec<usize> {
@@ -231,8 +259,8 @@ pub(crate) use imp::for_helper;
 pub(crate) use imp::place_hub;
 /// Whether `workers` hubs can each have a CPU of their own that the
 /// process is entitled to: `base` may run on exactly as many CPUs as
-/// `available_parallelism` reports (no CPU quota below its mask, as
-/// containers often have) and there are at least that many hubs.
+/// `available_parallelism` reported for it (no CPU quota below its mask,
+/// as containers often have) and there are at least that many hubs.
 pub(crate) use imp::whole_machine;
 
 #[cfg(all(test, target_os = "linux", not(miri)))]
@@ -343,6 +371,14 @@ mod tests {
         });
         assert_eq!(own, [cpus[0]]);
         assert_eq!(spread, cpus);
+        // And it judges the machine as the thread that built that hub's
+        // runtime would.
+        let n = cpus.len();
+        let here = (whole_machine(&base(), n), base().parallelism());
+        let there = on_placed(Some(cpus[0]), false, move || {
+            (whole_machine(&base(), n), base().parallelism())
+        });
+        assert_eq!(there, here);
     }
 
     #[test]
@@ -368,8 +404,8 @@ mod tests {
                 .unwrap();
             assert_eq!(on, Some(libc::SCHED_BATCH), "hub {hub}");
         }
-        // Helpers do not run as batch threads: the blocking pool's, and a
-        // stall monitor started by a batch hub.
+        // Helpers do not run as batch threads: the blocking pool's, and
+        // any other a batch hub starts the same way.
         let helper = rt
             .spawn_on(0, async { crate::spawn_blocking(imp::policy).await })
             .get_blocking()
@@ -419,6 +455,7 @@ mod tests {
         let cpus = imp::current_cpus().len();
         let entitled = std::thread::available_parallelism().map_or(0, |n| n.get());
         let b = base();
+        assert_eq!(b.parallelism(), Some(entitled));
         assert_eq!(whole_machine(&b, cpus), entitled == cpus);
         assert_eq!(whole_machine(&b, cpus + 1), entitled == cpus);
         assert!(!whole_machine(&b, cpus - 1) || cpus == 1 && entitled == 1);

@@ -114,7 +114,8 @@ impl RuntimeBuilder {
     }
 
     /// Pins hub `i` to the `i`-th CPU the building thread may run on
-    /// (cycling when there are more hubs than CPUs). Default: off.
+    /// (on a hub, the CPUs its own runtime was built with), cycling when
+    /// there are more hubs than CPUs. Default: off.
     ///
     /// A pinned hub keeps its caches and never migrates, which serves
     /// socket-bound work better (about 10% more HTTP requests per second
@@ -143,22 +144,22 @@ impl RuntimeBuilder {
     /// (`SCHED_BATCH`, Linux only). Default: off.
     ///
     /// A batch thread that wakes does not preempt the thread running on
-    /// its CPU; it waits for that thread to block or for the scheduler to
-    /// preempt it at a tick (a few milliseconds; 10 ms on a kernel built
-    /// with 100 ticks a second). On a machine the hubs have to themselves
+    /// its CPU; it waits for that thread to block or to use up its time
+    /// slice, which the scheduler notices at a tick (a few milliseconds;
+    /// tens of milliseconds on a kernel with 100 ticks a second). On a machine the hubs have to themselves
     /// nothing changes. Where their CPUs are shared with busy threads that
     /// work with them (a load generator, say), a hub then finds more ready
     /// sockets per wake-up and each request costs the machine less: in
     /// this workspace's HTTP benchmarks, 7-15% more requests per second,
     /// with p99 latency no worse. Where they are shared with unrelated
-    /// CPU-bound programs, a task may wait that tick.
+    /// CPU-bound programs, a woken hub may wait that long.
     ///
     /// Best effort: only a hub under the normal policy takes it (one
     /// whose runtime was built under a real-time or idle policy keeps
     /// that), and where the system refuses, the hub runs as before.
-    /// Threads a task starts inherit it (those of greenrt's blocking pool
-    /// and stall monitor do not). A runtime built inside a task of a batch
-    /// hub follows its own setting, not that hub's.
+    /// Threads a task starts inherit it (those greenrt starts for its
+    /// blocking pool and stall monitor do not). A runtime built inside a
+    /// task of a batch hub follows its own setting, not that hub's.
     pub fn batch_scheduling(mut self, on: bool) -> Self {
         self.batch_scheduling = on;
         self
@@ -187,6 +188,9 @@ impl RuntimeBuilder {
 
     /// Starts the worker threads.
     pub fn build(self) -> io::Result<Runtime> {
+        // Where this thread runs, or, on a hub, where that hub's runtime was
+        // built: each hub starts from there (see `affinity`).
+        let base = affinity::base();
         let n = match self.workers {
             Some(0) => {
                 return Err(io::Error::new(
@@ -201,7 +205,9 @@ impl RuntimeBuilder {
                 ));
             }
             Some(n) => n,
-            None => thread::available_parallelism().map_or(1, |n| n.get()),
+            // As many as the thread that builds the runtime may use (on a
+            // hub, as many as that hub's own runtime's builder).
+            None => base.parallelism().unwrap_or(1),
         };
         if self.max_blocking_time == Some(Duration::ZERO) {
             return Err(io::Error::new(
@@ -236,9 +242,6 @@ impl RuntimeBuilder {
             handle: handle.clone(),
             threads: Vec::with_capacity(n),
         };
-        // Where this thread runs, or, on a hub, where that hub's runtime was
-        // built: each hub starts from there (see `affinity`).
-        let base = affinity::base();
         let pin = self
             .pin_workers
             .unwrap_or_else(|| affinity::whole_machine(&base, n));
