@@ -190,7 +190,8 @@ impl Waiters {
         // The entry this waker replaces or joins: the key's own, or a
         // keyless one of the same task.
         let same = |(k, w): &(u64, Waker)| *k == key && (key != NO_KEY || w.will_wake(waker));
-        let l = &mut *l;
+        let mut guard = l;
+        let l = &mut *guard;
         let found = match &mut l.first {
             None => {
                 l.first = Some((key, waker.clone()));
@@ -199,14 +200,18 @@ impl Waiters {
             Some(e) if same(e) => Some(e),
             Some(_) => l.more.iter_mut().find(|e| same(e)),
         };
-        match found {
-            Some((_, w)) => {
-                if !w.will_wake(waker) {
-                    w.clone_from(waker);
-                }
+        let replaced = match found {
+            Some((_, w)) if !w.will_wake(waker) => Some(std::mem::replace(w, waker.clone())),
+            Some(_) => None,
+            None => {
+                l.more.push((key, waker.clone()));
+                None
             }
-            None => l.more.push((key, waker.clone())),
-        }
+        };
+        // Dropped outside the lock: a waker's drop may drop its task, and
+        // with it a `Wait` of this list, whose drop takes the lock.
+        drop(guard);
+        drop(replaced);
     }
 
     /// Takes out the waker of a [`Wait`] that registered under `key` when
@@ -221,12 +226,19 @@ impl Waiters {
         if self.wakes.load(Ordering::Relaxed) != wakes {
             return;
         }
-        if l.first.as_ref().is_some_and(|(k, _)| *k == key) {
+        let removed = if l.first.as_ref().is_some_and(|(k, _)| *k == key) {
             // `first` is empty only when the list is.
-            l.first = l.more.pop();
-        } else if let Some(i) = l.more.iter().position(|(k, _)| *k == key) {
-            l.more.swap_remove(i);
-        }
+            let more = l.more.pop();
+            std::mem::replace(&mut l.first, more)
+        } else {
+            l.more
+                .iter()
+                .position(|(k, _)| *k == key)
+                .map(|i| l.more.swap_remove(i))
+        };
+        // Dropped outside the lock, as in `register`.
+        drop(l);
+        drop(removed);
     }
 
     /// Wakes every waiter, outside the lock.
@@ -607,6 +619,15 @@ mod tests {
         assert_eq!(Arc::strong_count(&c), 1, "the list let the waker go");
         // When the first entry leaves, another takes its place: a wait
         // that registers again still has one entry, which its drop takes.
+        // A wait woken, then registered again, leaves with its drop.
+        let (_, wz) = flag();
+        let mut z = r.wait(Direction::Read);
+        w.register(&wz, Some(&mut z));
+        w.wake();
+        w.register(&wz, Some(&mut z));
+        assert_eq!(w.len(), 1);
+        drop(z);
+        assert_eq!(w.len(), 0);
         let ((_, wx), (_, wy)) = (flag(), flag());
         let (mut x, mut y) = (r.wait(Direction::Read), r.wait(Direction::Read));
         w.register(&wx, Some(&mut x));

@@ -557,3 +557,50 @@ impl OwnedWriteHalf {
         &self.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+
+    use super::TcpListener;
+    use crate::driver::Direction;
+
+    /// The waker of a task of its own.
+    struct Task;
+
+    impl Wake for Task {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
+    fn accepts_given_up_leave_nothing_and_polls_stay_once_per_task() {
+        crate::run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let waiting = || listener.io.registration().waiting(Direction::Read);
+            let tasks: Vec<Arc<Task>> = (0..100).map(|_| Arc::new(Task)).collect();
+            for t in &tasks {
+                let waker = Waker::from(t.clone());
+                let mut accept = pin!(listener.accept());
+                assert!(
+                    accept
+                        .as_mut()
+                        .poll(&mut Context::from_waker(&waker))
+                        .is_pending()
+                );
+                assert_eq!(waiting(), 1);
+            }
+            assert_eq!(waiting(), 0);
+            assert!(tasks.iter().all(|t| Arc::strong_count(t) == 1));
+            // `poll_accept` has no future to drop: one entry per task.
+            let waker = Waker::from(tasks[0].clone());
+            let mut cx = Context::from_waker(&waker);
+            assert!(listener.poll_accept(&mut cx).is_pending());
+            assert!(listener.poll_accept(&mut cx).is_pending());
+            assert_eq!(waiting(), 1);
+        });
+    }
+}
