@@ -301,16 +301,16 @@ impl Server {
     /// Linux only). Default: off.
     ///
     /// A woken batch thread does not preempt the thread running on its
-    /// CPU; it waits for that thread to block or for the scheduler to
-    /// preempt it at a tick (a few milliseconds; 10 ms on a kernel built
-    /// with 100 ticks a second). On cores the server has to itself nothing
+    /// CPU; it waits for that thread to block or to use up its time slice,
+    /// which the scheduler notices at a tick (a few milliseconds; tens of
+    /// milliseconds on a kernel with 100 ticks a second). On cores the server has to itself nothing
     /// changes. Where its cores are shared with busy threads that work
     /// with it (a load generator on the same machine, or a proxy), a hub
     /// finds more requests per wake-up and each costs the machine less:
     /// with `wrk` on the same two cores, 7-15% more requests per second
     /// in this workspace's benchmarks, with p99 latency no worse. Where
     /// they are shared with unrelated CPU-bound programs, a request may
-    /// wait that tick. Threads that handlers start inherit the policy.
+    /// wait that long. Threads that handlers start inherit the policy.
     pub fn batch_scheduling(mut self, on: bool) -> Server {
         self.batch = on;
         self
