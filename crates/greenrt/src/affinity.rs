@@ -10,7 +10,10 @@
 //! is given that hub's base ([`for_helper`], [`apply`]): it neither crowds
 //! its hub's CPU nor runs as a batch thread because its hub does. A
 //! runtime built on a hub starts from that hub's base too, so that its
-//! own settings, not the hub's, decide how its hubs run.
+//! own settings, not the hub's, decide how its hubs run. The blocking
+//! pool's threads are shared by every runtime of the process: each keeps
+//! the placement of the hub that started it (the same for every runtime
+//! unless they were built from threads placed differently).
 //!
 //! [`RuntimeBuilder::pin_workers`]: crate::RuntimeBuilder::pin_workers
 //! [`RuntimeBuilder::batch_scheduling`]: crate::RuntimeBuilder::batch_scheduling
