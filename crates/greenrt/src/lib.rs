@@ -50,6 +50,8 @@ mod monitor;
 pub mod net;
 mod runtime;
 mod task;
+#[cfg(test)]
+mod test_util;
 pub mod time;
 
 pub use crate::blocking::{KEEP_ALIVE, MAX_BLOCKING_THREADS, spawn_blocking};

@@ -544,22 +544,7 @@ impl<T: AsFd> Drop for Io<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
-    use std::task::Wake;
-
-    struct Flag(AtomicBool);
-
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-
-    fn flag() -> (Arc<Flag>, Waker) {
-        let f = Arc::new(Flag(AtomicBool::new(false)));
-        let w = Waker::from(f.clone());
-        (f, w)
-    }
+    use crate::test_util::flag;
 
     /// A registration with no descriptor behind it: its waiter lists only.
     fn lists() -> Registration {
@@ -605,7 +590,7 @@ mod tests {
         // dropped after it (the common end) finds nothing to take out and
         // takes out nothing registered since.
         w.wake();
-        assert!(a.0.load(Ordering::SeqCst) && b.0.load(Ordering::SeqCst));
+        assert!(a.woken() && b.woken());
         assert_eq!(w.len(), 0);
         let (c, wc) = flag();
         let mut third = r.wait(Direction::Read);
@@ -614,7 +599,7 @@ mod tests {
         assert_eq!(w.len(), 1);
         drop(third);
         assert_eq!(w.len(), 0);
-        assert!(!c.0.load(Ordering::SeqCst));
+        assert!(!c.woken());
         drop(wc);
         assert_eq!(Arc::strong_count(&c), 1, "the list let the waker go");
         // When the first entry leaves, another takes its place: a wait

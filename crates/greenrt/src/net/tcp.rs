@@ -563,17 +563,11 @@ mod tests {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc;
-    use std::task::{Context, Wake, Waker};
+    use std::task::Context;
 
     use super::TcpListener;
     use crate::driver::Direction;
-
-    /// The waker of a task of its own.
-    struct Task;
-
-    impl Wake for Task {
-        fn wake(self: Arc<Self>) {}
-    }
+    use crate::test_util::flag;
 
     #[test]
     #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
@@ -581,23 +575,22 @@ mod tests {
         crate::run(async {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let waiting = || listener.io.registration().waiting(Direction::Read);
-            let tasks: Vec<Arc<Task>> = (0..100).map(|_| Arc::new(Task)).collect();
-            for t in &tasks {
-                let waker = Waker::from(t.clone());
+            let tasks: Vec<_> = (0..100).map(|_| flag()).collect();
+            for (_, waker) in &tasks {
                 let mut accept = pin!(listener.accept());
                 assert!(
                     accept
                         .as_mut()
-                        .poll(&mut Context::from_waker(&waker))
+                        .poll(&mut Context::from_waker(waker))
                         .is_pending()
                 );
                 assert_eq!(waiting(), 1);
             }
             assert_eq!(waiting(), 0);
-            assert!(tasks.iter().all(|t| Arc::strong_count(t) == 1));
+            // Each flag is held by itself and its waker only.
+            assert!(tasks.iter().all(|(t, _)| Arc::strong_count(t) == 2));
             // `poll_accept` has no future to drop: one entry per task.
-            let waker = Waker::from(tasks[0].clone());
-            let mut cx = Context::from_waker(&waker);
+            let mut cx = Context::from_waker(&tasks[0].1);
             assert!(listener.poll_accept(&mut cx).is_pending());
             assert!(listener.poll_accept(&mut cx).is_pending());
             assert_eq!(waiting(), 1);

@@ -101,20 +101,11 @@ mod tests {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll};
 
     use super::UdpSocket;
     use crate::driver::Direction;
-
-    /// A waker of a task of its own, which records its wake-up.
-    struct Flag(AtomicBool);
-
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
+    use crate::test_util::flag;
 
     #[test]
     #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
@@ -124,24 +115,22 @@ mod tests {
             let waiting = || sock.io.registration().waiting(Direction::Read);
             let mut buf = [0u8; 8];
             // Tasks that each wait once, then give up (a timeout, say).
-            let gone: Vec<Arc<Flag>> = (0..100)
-                .map(|_| Arc::new(Flag(AtomicBool::new(false))))
-                .collect();
-            for f in &gone {
-                let waker = Waker::from(f.clone());
+            let gone: Vec<_> = (0..100).map(|_| flag()).collect();
+            for (_, waker) in &gone {
                 let mut recv = pin!(sock.recv_from(&mut buf));
                 assert!(
                     recv.as_mut()
-                        .poll(&mut Context::from_waker(&waker))
+                        .poll(&mut Context::from_waker(waker))
                         .is_pending()
                 );
                 assert_eq!(waiting(), 1);
             }
             assert_eq!(waiting(), 0);
-            assert!(gone.iter().all(|f| Arc::strong_count(f) == 1));
+            // Each flag is held by itself and its waker only: the list let
+            // go of every clone.
+            assert!(gone.iter().all(|(f, _)| Arc::strong_count(f) == 2));
             // One that still waits is woken by the datagram, and gets it.
-            let kept = Arc::new(Flag(AtomicBool::new(false)));
-            let waker = Waker::from(kept.clone());
+            let (kept, waker) = flag();
             let mut kept_buf = [0u8; 8];
             let n = {
                 let mut recv = pin!(sock.recv_from(&mut kept_buf));
@@ -166,8 +155,8 @@ mod tests {
                 .0
             };
             assert_eq!(&kept_buf[..n], b"ping");
-            assert!(kept.0.load(Ordering::SeqCst));
-            assert!(gone.iter().all(|f| !f.0.load(Ordering::SeqCst)));
+            assert!(kept.woken());
+            assert!(gone.iter().all(|(f, _)| !f.woken()));
         });
     }
 }
