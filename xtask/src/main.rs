@@ -292,15 +292,16 @@ fn component(cargo_sub: &str, component: &str) -> bool {
     if has(&mut cargo(&[cargo_sub, "--version"])) {
         return true;
     }
-    rustup_add(&["component", "add", component]);
+    rustup_add(&[component]);
     has(&mut cargo(&[cargo_sub, "--version"]))
 }
 
-/// Runs `rustup ARGS` (adding a component), printed, bounded at ten
-/// minutes; whether it worked is for the caller's probe to say.
+/// Runs `rustup component add ARGS` (components, and which toolchain),
+/// printed, bounded at ten minutes; whether it worked is for the caller's
+/// probe to say.
 fn rustup_add(args: &[&str]) {
     let mut cmd = Command::new("rustup");
-    cmd.args(args);
+    cmd.args(["component", "add"]).args(args);
     println!("\n$ {}", render(&cmd));
     let _ = run_bounded(&mut cmd, Duration::from_secs(10 * 60));
 }
@@ -463,14 +464,7 @@ fn miri_available() -> bool {
     if !has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
         return false;
     }
-    rustup_add(&[
-        "component",
-        "add",
-        "--toolchain",
-        "nightly",
-        "miri",
-        "rust-src",
-    ]);
+    rustup_add(&["--toolchain", "nightly", "miri", "rust-src"]);
     has(Command::new("cargo").args(["+nightly", "miri", "--version"]))
 }
 

@@ -1,7 +1,8 @@
 //! Where and how the system runs hub threads: pinning to CPUs
 //! ([`RuntimeBuilder::pin_workers`], through `sched_setaffinity`) and the
 //! batch scheduling policy ([`RuntimeBuilder::batch_scheduling`], through
-//! `pthread_setschedparam`). On Linux only; elsewhere both do nothing.
+//! the `sched_setscheduler` system call). On Linux only (and not under
+//! miri); elsewhere both do nothing.
 //!
 //! A runtime notes the [`Placement`](imp::Placement) of the thread that builds it, its
 //! *base*, and each hub starts from it before it is pinned or takes the
@@ -32,6 +33,9 @@ mod imp {
         mask: Option<libc::cpu_set_t>,
         policy: Option<libc::c_int>,
         parallelism: Option<usize>,
+        /// Noted on a hub, whose own thread may run otherwise; else read
+        /// from the thread that asked, which threads it starts inherit.
+        from_hub: bool,
     }
 
     impl Placement {
@@ -114,11 +118,18 @@ mod imp {
     }
 
     pub(crate) fn base() -> Placement {
-        BASE.get().unwrap_or_else(|| Placement {
-            mask: mask(),
-            policy: policy(),
-            parallelism: std::thread::available_parallelism().ok().map(|n| n.get()),
-        })
+        match BASE.get() {
+            Some(base) => Placement {
+                from_hub: true,
+                ..base
+            },
+            None => Placement {
+                mask: mask(),
+                policy: policy(),
+                parallelism: std::thread::available_parallelism().ok().map(|n| n.get()),
+                from_hub: false,
+            },
+        }
     }
 
     pub(crate) fn allowed_cpus(base: &Placement) -> Vec<usize> {
@@ -157,8 +168,13 @@ mod imp {
     pub(crate) fn place_hub(base: Placement, cpu: Option<usize>, batch: bool) {
         BASE.set(Some(base));
         let pinned = cpu.is_some_and(pin);
-        apply_parts(&base, !pinned);
-        if batch && policy() == Some(libc::SCHED_OTHER) {
+        // Built off a hub, this thread inherited `base` as it is.
+        let policy = if base.from_hub {
+            apply_parts(&base, !pinned)
+        } else {
+            base.policy
+        };
+        if batch && policy == Some(libc::SCHED_OTHER) {
             let _ = set_policy(libc::SCHED_BATCH);
         }
     }
@@ -169,22 +185,25 @@ mod imp {
 
     pub(crate) fn apply(placement: Option<Placement>) {
         if let Some(p) = placement {
-            apply_parts(&p, true);
+            let _ = apply_parts(&p, true);
         }
     }
 
-    /// Gives the calling thread `p`'s mask (if `with_mask`) and policy,
-    /// where they differ and may be given; best effort.
-    fn apply_parts(p: &Placement, with_mask: bool) {
+    /// Gives the calling thread `p`'s mask (if `with_mask`) and its
+    /// policy where it differs and may be given; best effort. Returns the
+    /// thread's policy after.
+    fn apply_parts(p: &Placement, with_mask: bool) -> Option<libc::c_int> {
         if with_mask {
             if let Some(set) = &p.mask {
                 let _ = set_mask(set);
             }
         }
-        if let Some(want) = restorable(p.policy) {
-            if policy().is_some_and(|now| now != want && restorable(Some(now)).is_some()) {
-                let _ = set_policy(want);
+        let now = policy();
+        match (restorable(p.policy), now) {
+            (Some(want), Some(n)) if n != want && restorable(now).is_some() && set_policy(want) => {
+                Some(want)
             }
+            _ => now,
         }
     }
 

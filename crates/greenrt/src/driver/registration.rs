@@ -112,8 +112,8 @@ pub(crate) struct ScheduledIo {
 #[derive(Debug, Default)]
 struct Waiters {
     list: Mutex<WakerList>,
-    /// How many times the list was woken (and emptied); written under the
-    /// lock. A [`Wait`] that registered before the last wake-up has
+    /// How many times the list was woken with wakers in it (and emptied);
+    /// written under the lock. A [`Wait`] that registered before the last wake-up has
     /// nothing left in the list to take out.
     wakes: AtomicU64,
 }
@@ -175,7 +175,8 @@ impl Waiters {
     /// replacing that key's waker; without a wait, unless a waker of the
     /// same task is there without a key.
     fn register(&self, waker: &Waker, wait: Option<&mut Wait<'_>>) {
-        let mut l = self.lock();
+        let mut guard = self.lock();
+        let l = &mut *guard;
         let key = match wait {
             Some(wait) => {
                 if wait.key == NO_KEY {
@@ -190,8 +191,6 @@ impl Waiters {
         // The entry this waker replaces or joins: the key's own, or a
         // keyless one of the same task.
         let same = |(k, w): &(u64, Waker)| *k == key && (key != NO_KEY || w.will_wake(waker));
-        let mut guard = l;
-        let l = &mut *guard;
         let found = match &mut l.first {
             None => {
                 l.first = Some((key, waker.clone()));
@@ -247,7 +246,14 @@ impl Waiters {
             // Taking `more` whole leaves an empty `Vec`, which holds no
             // allocation; one that is already empty costs nothing to take.
             let mut l = self.lock();
-            self.wakes.fetch_add(1, Ordering::Relaxed);
+            if l.first.is_none() {
+                // Empty (`first` is empty only when the list is): no wait
+                // has an entry to lose, and the count stays.
+                return;
+            }
+            // Written only under the lock: no read-modify-write needed.
+            let wakes = self.wakes.load(Ordering::Relaxed);
+            self.wakes.store(wakes + 1, Ordering::Relaxed);
             (l.first.take(), std::mem::take(&mut l.more))
         };
         if let Some((_, w)) = first {
@@ -267,6 +273,15 @@ impl Waiters {
 }
 
 impl ScheduledIo {
+    /// A source with `readiness` and no waiters.
+    fn new(readiness: usize) -> ScheduledIo {
+        ScheduledIo {
+            readiness: AtomicUsize::new(readiness),
+            reader: Waiters::default(),
+            writer: Waiters::default(),
+        }
+    }
+
     /// Called when the reactor stops: wakes both waiters, which then find
     /// it stopped.
     pub(super) fn wake_all(&self) {
@@ -314,11 +329,7 @@ impl Registration {
     /// Registers `fd` with `shared`'s poll, edge-triggered, both ways.
     /// Deregister it before `fd` closes.
     pub(crate) fn new(shared: Arc<IoShared>, fd: BorrowedFd<'_>) -> io::Result<Registration> {
-        let io = Arc::new(ScheduledIo {
-            readiness: AtomicUsize::new(READABLE | WRITABLE),
-            reader: Waiters::default(),
-            writer: Waiters::default(),
-        });
+        let io = Arc::new(ScheduledIo::new(READABLE | WRITABLE));
         let key = shared.insert(io.clone());
         let raw = fd.as_raw_fd();
         let added = shared.registry.register(
@@ -520,6 +531,19 @@ impl<T: AsFd> Io<T> {
         &self.registration
     }
 
+    /// Runs the non-blocking `op` on this socket when `dir` is ready, as
+    /// [`poll_io`](Io::poll_io) does, under a [`Wait`] of its own: for the
+    /// futures of sockets that many tasks share.
+    pub(crate) async fn wait_io<R>(
+        &self,
+        dir: Direction,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let inner = self.get();
+        let mut wait = self.registration.wait(dir);
+        std::future::poll_fn(|cx| wait.poll_io(cx, || op(inner))).await
+    }
+
     /// `poll_io` on this socket.
     pub(crate) fn poll_io<R>(
         &self,
@@ -549,11 +573,7 @@ mod tests {
     /// A registration with no descriptor behind it: its waiter lists only.
     fn lists() -> Registration {
         let (_reactor, shared) = super::super::Reactor::new().unwrap();
-        let io = Arc::new(ScheduledIo {
-            readiness: AtomicUsize::new(0),
-            reader: Waiters::default(),
-            writer: Waiters::default(),
-        });
+        let io = Arc::new(ScheduledIo::new(0));
         Registration {
             shared,
             key: usize::MAX,

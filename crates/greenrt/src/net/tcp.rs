@@ -87,14 +87,17 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         // Under a key of its own: tasks that share a listener and give up
         // waiting (a timeout) leave nothing behind.
-        let mut wait = self.io.registration().wait(Direction::Read);
-        let s = self.io.get();
-        poll_fn(|cx| accepted(wait.poll_io(cx, || s.accept()))).await
+        self.io
+            .wait_io(Direction::Read, |s| s.accept())
+            .await
+            .and_then(accepted)
     }
 
     /// Polls for a connection (the building block of [`accept`](TcpListener::accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-        accepted(self.io.poll_io(cx, Direction::Read, |s| s.accept()))
+        self.io
+            .poll_io(cx, Direction::Read, |s| s.accept())
+            .map(|r| r.and_then(accepted))
     }
 
     /// The connections, as a stream (a [`coro::AsyncGen`]) that goes on
@@ -433,19 +436,11 @@ super::descriptor!(TcpStream);
 /// one: like every socket made here, it is not inherited by child
 /// processes, which would keep the connection open after it is dropped) as
 /// a stream on the current hub.
-fn accepted(
-    polled: Poll<io::Result<(Socket, SockAddr)>>,
-) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
-    match polled {
-        Poll::Ready(Ok((socket, addr))) => {
-            let addr = addr
-                .as_socket()
-                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-            Poll::Ready(TcpStream::from_socket(socket).map(|s| (s, addr)))
-        }
-        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-        Poll::Pending => Poll::Pending,
-    }
+fn accepted((socket, addr): (Socket, SockAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+    let addr = addr
+        .as_socket()
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    TcpStream::from_socket(socket).map(|s| (s, addr))
 }
 
 impl fmt::Debug for TcpStream {

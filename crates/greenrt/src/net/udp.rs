@@ -1,7 +1,6 @@
 //! UDP: [`UdpSocket`].
 
 use std::fmt;
-use std::future::poll_fn;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
@@ -47,17 +46,15 @@ impl UdpSocket {
     /// Sends a datagram to `target`; returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = super::first_addr(target)?;
-        let s = self.io.get();
-        let mut wait = self.io.registration().wait(Direction::Write);
-        poll_fn(|cx| wait.poll_io(cx, || s.send_to(buf, target))).await
+        self.io
+            .wait_io(Direction::Write, |s| s.send_to(buf, target))
+            .await
     }
 
     /// Receives a datagram; returns its length and sender. A datagram longer
     /// than `buf` is truncated, as with the system call.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        let s = self.io.get();
-        let mut wait = self.io.registration().wait(Direction::Read);
-        poll_fn(|cx| wait.poll_io(cx, || s.recv_from(buf))).await
+        self.io.wait_io(Direction::Read, |s| s.recv_from(buf)).await
     }
 
     /// Sets the default peer for [`send`](UdpSocket::send) and filters
@@ -68,16 +65,12 @@ impl UdpSocket {
 
     /// Sends to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        let s = self.io.get();
-        let mut wait = self.io.registration().wait(Direction::Write);
-        poll_fn(|cx| wait.poll_io(cx, || s.send(buf))).await
+        self.io.wait_io(Direction::Write, |s| s.send(buf)).await
     }
 
     /// Receives from the connected peer.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let s = self.io.get();
-        let mut wait = self.io.registration().wait(Direction::Read);
-        poll_fn(|cx| wait.poll_io(cx, || s.recv(buf))).await
+        self.io.wait_io(Direction::Read, |s| s.recv(buf)).await
     }
 
     /// The local address.
