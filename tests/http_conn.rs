@@ -291,25 +291,32 @@ fn gate(path: &str) -> Arc<Event> {
     let i = match path {
         "/gate" => 0,
         "/gate-small" => 1,
-        _ => 2,
+        "/gate-logged" => 2,
+        _ => unreachable!("no gate for {path}"),
     };
     GATES[i].get_or_init(|| Arc::new(Event::new())).clone()
 }
 
-#[test]
-fn a_large_answer_goes_out_while_a_later_pipelined_request_waits() {
-    let server = serve(Limits::default());
-    let gate = gate("/gate");
+/// Sends a GET of `first`, then one of `gated` (whose handler waits at its
+/// gate), in one write; reads the first answer while the gate is still
+/// shut, then opens it and checks the second. Returns the first answer.
+fn first_while_gated(server: ServerHandle, first: &str, gated: &str) -> util::Resp {
+    let gate = gate(gated);
     let mut c = Client::connect(server.local_addr());
-    // Two requests in one write: a large answer, then one that waits.
-    c.send([get("/big"), get("/gate")].concat().as_bytes());
-    // The first answer arrives while the second is still waiting: answers
-    // are not all held back until the whole batch is done.
+    c.send([get(first), get(gated)].concat().as_bytes());
+    // The first answer arrives while the second waits: answers are not
+    // held back until the whole batch is done.
     let r = c.read().unwrap();
-    assert_eq!((r.status, r.text().len()), (200, 100_000));
     gate.set();
     assert_eq!(c.read().unwrap().text(), "through");
     server.shutdown().unwrap();
+    r
+}
+
+#[test]
+fn a_large_answer_goes_out_while_a_later_pipelined_request_waits() {
+    let r = first_while_gated(serve(Limits::default()), "/big", "/gate");
+    assert_eq!((r.status, r.text().len()), (200, 100_000));
 }
 
 #[test]
@@ -320,28 +327,16 @@ fn with_an_access_log_too_a_ready_answer_is_not_held_back() {
         .access_log(|_| {})
         .spawn(app)
         .unwrap();
-    let gate = gate("/gate-logged");
-    let mut c = Client::connect(server.local_addr());
-    c.send([get("/echo"), get("/gate-logged")].concat().as_bytes());
-    assert_eq!(c.read().unwrap().status, 200);
-    gate.set();
-    assert_eq!(c.read().unwrap().text(), "through");
-    server.shutdown().unwrap();
+    assert_eq!(
+        first_while_gated(server, "/echo", "/gate-logged").status,
+        200
+    );
 }
 
 #[test]
 fn a_small_answer_goes_out_before_a_later_pipelined_request_waits() {
-    let server = serve(Limits::default());
-    let gate = gate("/gate-small");
-    let mut c = Client::connect(server.local_addr());
-    // A small answer, ready at once, then one that waits: the first is
-    // not held back in the batch until the second is done.
-    c.send([get("/echo"), get("/gate-small")].concat().as_bytes());
-    let r = c.read().unwrap();
+    let r = first_while_gated(serve(Limits::default()), "/echo", "/gate-small");
     assert_eq!(r.status, 200);
-    gate.set();
-    assert_eq!(c.read().unwrap().text(), "through");
-    server.shutdown().unwrap();
 }
 
 /// A server whose timeouts count the time of `clock`, which the test
@@ -708,7 +703,7 @@ fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
     );
     // A slot frees up: the third is accepted and answered.
     drop(first);
-    third.set_read_timeout(Duration::from_secs(30));
+    third.set_read_timeout(util::READ_TIMEOUT);
     assert_eq!(third.read().unwrap().text(), "/3");
     server.shutdown().unwrap();
 }

@@ -36,12 +36,15 @@ pub struct Client {
     reader: BufReader<TcpStream>,
 }
 
+/// A client's read timeout: generous, so that a broken server fails the
+/// test instead of hanging it.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Client {
-    /// Connects, with a generous read timeout so a broken server fails the
-    /// test instead of hanging it.
+    /// Connects, with [`READ_TIMEOUT`].
     pub fn connect(addr: SocketAddr) -> Client {
         let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         Client {
             reader: BufReader::new(s),
         }
@@ -151,24 +154,30 @@ pub fn get(path: &str) -> String {
 }
 
 /// Sends a byte of body every `every` until an answer comes, for at most
-/// `most` bytes; the answer.
+/// `most` bytes; the answer. The client's read timeout is
+/// [`READ_TIMEOUT`] again after.
 pub fn trickle(c: &mut Client, every: Duration, most: usize) -> Option<Resp> {
     c.set_read_timeout(every);
+    let mut answer = None;
     for _ in 0..most {
         match c.read() {
-            Ok(r) => return Some(r),
+            Ok(r) => {
+                answer = Some(r);
+                break;
+            }
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) => {}
-            Err(_) => return None,
+            Err(_) => break,
         }
         if c.try_send(b"x").is_err() {
             break;
         }
     }
-    None
+    c.set_read_timeout(READ_TIMEOUT);
+    answer
 }
 
 /// Limits under which [`trickled_body_gets_408`]'s trickle is too slow: a

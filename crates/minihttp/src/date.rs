@@ -253,11 +253,17 @@ const OK_HEAD_LEN: usize = OK_LINE.len() + DATE_LINE_LEN;
 
 /// The status line of `200 OK` and the field line for an IMF-fixdate.
 const fn make_ok_head(date: &[u8; HTTP_DATE_LEN]) -> [u8; OK_HEAD_LEN] {
-    let mut head = *b"HTTP/1.1 200 OK\r\ndate: Thu, 01 Jan 1970 00:00:00 GMT\r\n";
-    let mut i = 0;
-    while i < HTTP_DATE_LEN {
-        head[OK_LINE.len() + 6 + i] = date[i];
-        i += 1;
+    let parts: [&[u8]; 4] = [OK_LINE, b"date: ", date, b"\r\n"];
+    let mut head = [0; OK_HEAD_LEN];
+    let (mut at, mut p) = (0, 0);
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            head[at] = parts[p][i];
+            at += 1;
+            i += 1;
+        }
+        p += 1;
     }
     head
 }

@@ -156,9 +156,7 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> 
 fn leads_out(root: &Path, path: &Path) -> bool {
     // What exists of the path (the root at worst), and its first part
     // missing.
-    let (Some(mut deepest), mut next) = existing_part(path, root) else {
-        return false;
-    };
+    let (mut deepest, mut next) = existing_part(path, root);
     if !deepest.starts_with(root) {
         return true;
     }
@@ -176,20 +174,20 @@ fn leads_out(root: &Path, path: &Path) -> bool {
             break;
         };
         followed.push(link);
+        // Absolute, as `deepest` is (canonical).
         let target = deepest.join(target);
         // A target under the link's own directory is looked at from there
         // (known to exist); any other from the top.
         let from = if target.starts_with(&deepest) {
             deepest.clone()
         } else {
-            PathBuf::new()
+            PathBuf::from("/")
         };
-        let (found, missing) = existing_part(&target, &from);
-        match found {
-            Some(real) if !real.starts_with(root) => return true,
-            Some(real) => deepest = real,
-            None => break,
+        let (real, missing) = existing_part(&target, &from);
+        if !real.starts_with(root) {
+            return true;
         }
+        deepest = real;
         next = missing;
     }
     false
@@ -197,18 +195,18 @@ fn leads_out(root: &Path, path: &Path) -> bool {
 
 /// The deepest part of `path` that exists, canonical, and the first part
 /// missing (none when all of it exists). Looked at from `known` down (an
-/// existing part of `path`, itself the answer when nothing below it exists;
-/// empty to start from the top), stopping at the first part missing: each
-/// look is one lookup, however long the path.
-fn existing_part(path: &Path, known: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
-    let mut found = (!known.as_os_str().is_empty()).then(|| known.to_path_buf());
+/// existing part of `path`, canonical, itself the answer when nothing below
+/// it exists), stopping at the first part missing: each look is one
+/// lookup, however long the path.
+fn existing_part(path: &Path, known: &Path) -> (PathBuf, Option<PathBuf>) {
+    let mut found = known.to_path_buf();
     let below: Vec<&Path> = path
         .ancestors()
         .take_while(|a| a.starts_with(known) && *a != known)
         .collect();
     for part in below.into_iter().rev() {
         match part.canonicalize() {
-            Ok(real) => found = Some(real),
+            Ok(real) => found = real,
             Err(_) => return (found, Some(part.to_path_buf())),
         }
     }

@@ -802,7 +802,6 @@ async fn serve_conn<H: Handler>(
                     let start = wbuf.len();
                     // An answer in memory is sent with the batch: no future
                     // to poll for it.
-                    mend_final(response);
                     let sent = match send_response(&shared, &mut conn, response, &mut wbuf, &stream)
                     {
                         SendBody::Done(sent) => sent,
@@ -1119,15 +1118,14 @@ async fn respond<H: Handler>(
     // A body left unread on a connection that now closes: close lingering,
     // or the unread bytes could reset the connection and destroy the answer.
     let unread = conn.is_streaming_body();
-    // Mended here already, so that the log shows the status the client gets.
     let mut response = response;
-    mend_final(&mut response);
-    let mut status = response.status();
     let start = wbuf.len();
     let mut sent = match send_response(shared, conn, &mut response, wbuf, stream) {
         SendBody::Done(sent) => sent,
         SendBody::Boxed(body) => body.await,
     };
+    // Mended by `send_response`: the status the client gets.
+    let mut status = response.status();
     if let Err(Failed::Unsent) = sent {
         conn.replace_with_error(start, wbuf);
         status = StatusCode::INTERNAL_SERVER_ERROR;
@@ -1154,7 +1152,7 @@ async fn respond<H: Handler>(
 /// Encodes a handler's answer into `wbuf` and sends a body that is not in
 /// memory. Returns the body bytes sent or encoded.
 ///
-/// The answer is mended for a final answer by the caller (`mend_final`).
+/// The answer is first mended for a final answer ([`mend_final`]).
 /// Not `async`: for a body in memory (nearly every answer) it returns
 /// [`SendBody::Done`], which callers take without polling, and the rare,
 /// large futures of files and streams are boxed. Inlined: it is on every
@@ -1168,6 +1166,7 @@ fn send_response<'a, H>(
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
 ) -> SendBody<'a> {
+    mend_final(response);
     if shared.shutdown.is_set() {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
