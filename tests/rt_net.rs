@@ -668,3 +668,98 @@ fn bind_tries_every_address_in_turn() {
         assert_ne!(u2.local_addr().unwrap(), ubusy);
     });
 }
+
+#[test]
+fn a_connection_moves_to_another_hub_with_its_unread_bytes() {
+    let rt = greenrt::Runtime::builder().workers(2).build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    // Sent before the server side moves: it must arrive on the other hub.
+    std::io::Write::write_all(&mut client, b"before").unwrap();
+    let moved = rt
+        .spawn_on(0, async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            let baseline = registered_sockets();
+            let (conn, _) = listener.accept().await.unwrap();
+            assert_eq!(registered_sockets(), baseline + 1);
+            let conn = conn.into_std();
+            assert_eq!(registered_sockets(), baseline, "it left this hub's reactor");
+            conn
+        })
+        .get_blocking()
+        .unwrap()
+        .unwrap();
+    let handle = rt.handle();
+    let echoed = handle.spawn_on(1, async move {
+        let conn = TcpStream::from_std(moved).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < b"before|after".len() {
+            match conn.read(&mut buf).await.unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        conn.write_all(&got).await.unwrap();
+        got
+    });
+    std::io::Write::write_all(&mut client, b"|after").unwrap();
+    assert_eq!(echoed.get_blocking().unwrap().unwrap(), b"before|after");
+    let mut back = [0u8; 12];
+    std::io::Read::read_exact(&mut client, &mut back).unwrap();
+    assert_eq!(&back, b"before|after");
+}
+
+#[test]
+fn pinned_cpu_names_the_cpu_of_a_pinned_hub_only() {
+    assert_eq!(greenrt::pinned_cpu(), None, "not a hub");
+    let unpinned = greenrt::Runtime::builder()
+        .workers(1)
+        .pin_workers(false)
+        .build()
+        .unwrap();
+    assert_eq!(
+        unpinned
+            .spawn(async { greenrt::pinned_cpu() })
+            .get_blocking(),
+        Some(Ok(None))
+    );
+    greenrt::run(async { assert_eq!(greenrt::pinned_cpu(), None, "a hub of `run`") });
+    let pinned = greenrt::Runtime::builder()
+        .workers(2)
+        .pin_workers(true)
+        .build()
+        .unwrap();
+    for hub in 0..2 {
+        let (cpu, current) = pinned
+            .spawn_on(hub, async { (greenrt::pinned_cpu(), current_cpus()) })
+            .get_blocking()
+            .unwrap()
+            .unwrap();
+        match cpu {
+            // The hub runs on that CPU alone.
+            Some(cpu) => assert_eq!(current, Some(vec![cpu])),
+            // Pinning was refused (a system that forbids it): the hub says so.
+            None => assert_ne!(current.map(|c| c.len()), Some(1), "pinned but not told"),
+        }
+    }
+}
+
+/// The CPUs the calling thread may run on, from `/proc` (Linux), or `None`.
+fn current_cpus() -> Option<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim()
+        .to_owned();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}

@@ -4,7 +4,7 @@
 //! the `sched_setscheduler` system call). On Linux only (and not under
 //! miri); elsewhere both do nothing.
 //!
-//! A runtime notes the [`Placement`](imp::Placement) of the thread that builds it, its
+//! A runtime notes the [`Placement`] of the thread that builds it, its
 //! *base*, and each hub starts from it before it is pinned or takes the
 //! batch policy. Threads inherit their creator's mask and policy, so a
 //! helper thread started by a hub (the blocking pool, the stall monitor)
@@ -48,6 +48,8 @@ mod imp {
         /// On a hub thread: its runtime's base, which threads started on
         /// it get (see the module docs).
         static BASE: Cell<Option<Placement>> = const { Cell::new(None) };
+        /// On a hub thread that its runtime pinned: the CPU.
+        static PINNED: Cell<Option<usize>> = const { Cell::new(None) };
     }
 
     /// The calling thread's CPU mask.
@@ -168,6 +170,7 @@ mod imp {
     pub(crate) fn place_hub(base: Placement, cpu: Option<usize>, batch: bool) {
         BASE.set(Some(base));
         let pinned = cpu.is_some_and(pin);
+        PINNED.set(cpu.filter(|_| pinned));
         // Built off a hub, this thread inherited `base` as it is.
         let policy = if base.from_hub {
             apply_parts(&base, !pinned)
@@ -181,6 +184,10 @@ mod imp {
 
     pub(crate) fn for_helper() -> Option<Placement> {
         BASE.get()
+    }
+
+    pub(crate) fn pinned_cpu() -> Option<usize> {
+        PINNED.get()
     }
 
     pub(crate) fn apply(placement: Option<Placement>) {
@@ -255,6 +262,10 @@ mod imp {
         None
     }
 
+    pub(crate) fn pinned_cpu() -> Option<usize> {
+        None
+    }
+
     pub(crate) fn apply(_placement: Option<Placement>) {}
 
     pub(crate) fn whole_machine(_base: &Placement, _workers: usize) -> bool {
@@ -262,6 +273,8 @@ mod imp {
     }
 }
 
+/// How the system runs a thread (see the module docs).
+pub(crate) use imp::Placement;
 /// The CPUs of `base`, in order (empty where unknown or unsupported).
 pub(crate) use imp::allowed_cpus;
 /// Run first on a helper thread, with what [`for_helper`] gave; best
@@ -274,6 +287,9 @@ pub(crate) use imp::base;
 /// [`apply`] (on a hub, the hub's base; elsewhere `None`, as the helper
 /// inherits a placement no runtime changed).
 pub(crate) use imp::for_helper;
+/// The CPU the calling hub thread was pinned to by [`place_hub`]; `None`
+/// on other threads, on hubs not pinned, and where pinning was refused.
+pub(crate) use imp::pinned_cpu;
 /// Run first on a new hub thread: notes `base` as the hub's, gives the
 /// thread `base`'s mask and policy where they differ from those it
 /// inherited, then pins it to `cpu` and gives it the batch policy (only

@@ -58,7 +58,7 @@ pub use crate::blocking::{KEEP_ALIVE, MAX_BLOCKING_THREADS, spawn_blocking};
 pub use crate::hub::deadlock::Deadlock;
 pub use crate::join::{IWait, iwait, joinall, killall};
 pub use crate::monitor::StallReport;
-pub use crate::runtime::{Handle, MAX_WORKERS, Runtime, RuntimeBuilder, run, try_run};
+pub use crate::runtime::{Handle, MAX_WORKERS, Runtime, RuntimeBuilder, pinned_cpu, run, try_run};
 pub use crate::task::{
     Builder, Greenlet, GreenletError, TaskInfo, current, spawn, spawn_later, yield_now,
 };

@@ -100,6 +100,22 @@ impl fmt::Debug for RuntimeBuilder {
     }
 }
 
+/// The CPU the calling thread, a hub of a [`Runtime`], was pinned to
+/// ([`RuntimeBuilder::pin_workers`]); `None` on any other thread, on hubs
+/// that are not pinned, and where the system refused to pin.
+///
+/// A server with a listener per hub can use it to hand each hub the
+/// connections whose packets its CPU processes (`SO_INCOMING_CPU`).
+///
+/// ```
+/// let rt = greenrt::Runtime::builder().workers(1).pin_workers(false).build().unwrap();
+/// assert_eq!(rt.spawn(async { greenrt::pinned_cpu() }).get_blocking(), Some(Ok(None)));
+/// assert_eq!(greenrt::pinned_cpu(), None);
+/// ```
+pub fn pinned_cpu() -> Option<usize> {
+    affinity::pinned_cpu()
+}
+
 /// The most worker hubs a runtime may have: far more threads than cores
 /// only cost memory and switches, and a count beyond it is a mistake.
 pub const MAX_WORKERS: usize = 4096;
@@ -186,29 +202,71 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The CPU each hub of the runtime that [`build`](Self::build) would
+    /// start on this thread is to be pinned to, in hub order (`None` for a
+    /// hub that would not be pinned; empty if `build` would fail). A hub
+    /// is pinned once its thread starts, and stays unpinned if the system
+    /// refuses (see [`pinned_cpu`]).
+    ///
+    /// A server with a listener per hub can name each listener's CPU with
+    /// it before the hubs start (`SO_INCOMING_CPU`), so that connections
+    /// that come before the hubs run are steered too.
+    ///
+    /// ```
+    /// let builder = greenrt::Runtime::builder().workers(2);
+    /// assert_eq!(builder.planned_cpus(), [None, None], "not pinned by default");
+    /// let pinned = builder.pin_workers(true).planned_cpus();
+    /// assert_eq!(pinned.len(), 2);
+    /// ```
+    pub fn planned_cpus(&self) -> Vec<Option<usize>> {
+        let base = affinity::base();
+        match self.hubs(&base) {
+            Ok(n) => self.hub_cpus(&base, n),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// How many hubs: as asked, or as many CPUs as `base` may use.
+    fn hubs(&self, base: &affinity::Placement) -> io::Result<usize> {
+        match self.workers {
+            Some(0) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a runtime needs at least one worker",
+            )),
+            Some(n) if n > MAX_WORKERS => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a runtime has at most {MAX_WORKERS} workers, not {n}"),
+            )),
+            Some(n) => Ok(n),
+            // As many as the thread that builds the runtime may use (on a
+            // hub, as many as that hub's own runtime's builder).
+            None => Ok(base.parallelism().unwrap_or(1)),
+        }
+    }
+
+    /// Hub `i`'s CPU, when the hubs are pinned: the `i`-th CPU of `base`,
+    /// cycling.
+    fn hub_cpus(&self, base: &affinity::Placement, n: usize) -> Vec<Option<usize>> {
+        let pin = self
+            .pin_workers
+            .unwrap_or_else(|| affinity::whole_machine(base, n));
+        let cores = if pin {
+            affinity::allowed_cpus(base)
+        } else {
+            Vec::new()
+        };
+        (0..n)
+            .map(|i| (!cores.is_empty()).then(|| cores[i % cores.len()]))
+            .collect()
+    }
+
     /// Starts the worker threads.
     pub fn build(self) -> io::Result<Runtime> {
         // Where this thread runs, or, on a hub, where that hub's runtime was
         // built: each hub starts from there (see `affinity`).
         let base = affinity::base();
-        let n = match self.workers {
-            Some(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "a runtime needs at least one worker",
-                ));
-            }
-            Some(n) if n > MAX_WORKERS => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("a runtime has at most {MAX_WORKERS} workers, not {n}"),
-                ));
-            }
-            Some(n) => n,
-            // As many as the thread that builds the runtime may use (on a
-            // hub, as many as that hub's own runtime's builder).
-            None => base.parallelism().unwrap_or(1),
-        };
+        let n = self.hubs(&base)?;
+        let cpus = self.hub_cpus(&base, n);
         if self.max_blocking_time == Some(Duration::ZERO) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -242,19 +300,10 @@ impl RuntimeBuilder {
             handle: handle.clone(),
             threads: Vec::with_capacity(n),
         };
-        let pin = self
-            .pin_workers
-            .unwrap_or_else(|| affinity::whole_machine(&base, n));
-        let cores = if pin {
-            affinity::allowed_cpus(&base)
-        } else {
-            Vec::new()
-        };
         let batch = self.batch_scheduling;
-        for (i, park) in parks.into_iter().enumerate() {
+        for (i, (park, core)) in parks.into_iter().zip(cpus).enumerate() {
             let shared = handle.inner.hubs[i].clone();
             let h = handle.clone();
-            let core = (!cores.is_empty()).then(|| cores[i % cores.len()]);
             let t = thread::Builder::new()
                 .name(format!("greenrt-hub-{i}"))
                 .spawn(move || {

@@ -527,6 +527,13 @@ impl<T: AsFd> Io<T> {
         self.inner.as_ref().expect("present until drop")
     }
 
+    /// Deregisters the socket and gives it back (still non-blocking).
+    pub(crate) fn into_inner(mut self) -> T {
+        let inner = self.inner.take().expect("present until drop");
+        self.registration.deregister(inner.as_fd());
+        inner
+    }
+
     pub(crate) fn registration(&self) -> &Registration {
         &self.registration
     }

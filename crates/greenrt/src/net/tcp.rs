@@ -256,6 +256,16 @@ impl TcpStream {
         TcpStream::from_socket(Socket::from(stream))
     }
 
+    /// Gives the stream back as the standard library's, taken out of its
+    /// hub's reactor and still non-blocking: to move a connection to
+    /// another hub (where [`from_std`](TcpStream::from_std) takes it
+    /// again) or to a plain thread (after `set_nonblocking(false)`). Bytes
+    /// not yet read stay in the socket. A task still waiting on the stream
+    /// cannot exist: this takes it by value.
+    pub fn into_std(self) -> std::net::TcpStream {
+        self.io.into_inner().into()
+    }
+
     /// Reads into `buf`; `Ok(0)` at end of stream.
     pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         poll_fn(|cx| self.poll_read_priv(cx, buf)).await
