@@ -778,3 +778,147 @@ fn batch_scheduling_reaches_the_hubs_and_is_off_by_default() {
         assert_eq!(batch, mine);
     }
 }
+
+/// The CPUs the calling thread may run on.
+#[cfg(target_os = "linux")]
+fn my_cpus() -> Vec<usize> {
+    // SAFETY: all-zero is a valid `cpu_set_t` (the empty set).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a writable `cpu_set_t` of the size passed; pid 0 is
+    // the calling thread.
+    let rc = unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) };
+    assert_eq!(rc, 0);
+    // SAFETY: `set` was filled in above; `CPU_ISSET` only reads it.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// Pins the calling thread to `cpu`.
+#[cfg(target_os = "linux")]
+fn pin_to(cpu: usize) {
+    // SAFETY: as in `my_cpus`.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is one of the CPUs `my_cpus` listed, below `CPU_SETSIZE`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed, only read.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(rc, 0);
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn connections_go_to_the_hub_of_their_cpu_and_the_hubs_stay_even() {
+    // Every connection from one CPU: the kernel would give all of them to
+    // that CPU's hub, and the hub hands over what is more than its share.
+    const CONNS: usize = 40;
+    // `Loads::elsewhere`: a hub keeps up to 8 more than another one (a
+    // quarter more, past 32), and the ninth more goes over.
+    const SLACK: usize = 8;
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .pin_workers(true)
+        .spawn(|_req: Request| async { Response::text(format!("{:?}", greenrt::pinned_cpu())) })
+        .unwrap();
+    let addr = server.local_addr();
+    let answers = std::thread::spawn(move || {
+        let cpu = my_cpus()[0];
+        pin_to(cpu);
+        // Held open until all are answered, so that each still counts.
+        let mut clients = Vec::new();
+        let mut answers = Vec::new();
+        for _ in 0..CONNS {
+            let mut c = Client::connect(addr);
+            c.send(get("/").as_bytes());
+            answers.push(c.read().unwrap().text());
+            clients.push(c);
+        }
+        (cpu, answers)
+    });
+    let (cpu, answers) = answers.join().unwrap();
+    server.shutdown().unwrap();
+    assert_eq!(answers.len(), CONNS, "every connection answered");
+    if answers.iter().any(|a| a == "None") {
+        eprintln!("note: the system did not pin the hubs; no steering to check");
+        return;
+    }
+    let mine = format!("Some({cpu})");
+    let local = answers.iter().filter(|a| **a == mine).count();
+    let other = CONNS - local;
+    assert!(
+        local.abs_diff(other) <= SLACK + 1,
+        "{local} connections on the client's CPU's hub, {other} on the other"
+    );
+    if steers_within_group() {
+        // The hubs may start steering only after the first connections
+        // came (they are hashed until then).
+        assert!(local > other, "{local} local, {other} handed over");
+    }
+}
+
+/// Whether the kernel gives a connection to the listener of its CPU within
+/// a group of `SO_REUSEPORT` listeners: since Linux 6.1 (before, it spreads
+/// them by hash).
+#[cfg(target_os = "linux")]
+fn steers_within_group() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut version = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
+    let steers = (version.next().unwrap_or(0), version.next().unwrap_or(0)) >= (6, 1);
+    if !steers {
+        eprintln!(
+            "note: kernel {} does not steer within a group of listeners",
+            release.trim()
+        );
+    }
+    steers
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_connection_follows_its_client_to_another_cpu() {
+    let cpus = my_cpus();
+    if cpus.len() < 2 {
+        eprintln!("note: one CPU only; no other hub to move to");
+        return;
+    }
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .pin_workers(true)
+        .spawn(|_req: Request| async { Response::text(format!("{:?}", greenrt::pinned_cpu())) })
+        .unwrap();
+    let addr = server.local_addr();
+    let (from, to) = (cpus[0], cpus[1]);
+    let (first, moved) = std::thread::spawn(move || {
+        pin_to(from);
+        let mut c = Client::connect(addr);
+        let ask = |c: &mut Client| {
+            c.send(get("/").as_bytes());
+            c.read().unwrap().text()
+        };
+        let first = ask(&mut c);
+        // The client's packets are now processed on the other CPU: a check
+        // every 32 requests, two in a row, then the move.
+        pin_to(to);
+        let there = format!("Some({to})");
+        let moved = (0..400).find(|_| ask(&mut c) == there);
+        (first, moved)
+    })
+    .join()
+    .unwrap();
+    server.shutdown().unwrap();
+    if first == "None" {
+        eprintln!("note: the system did not pin the hubs; nothing to follow");
+        return;
+    }
+    if steers_within_group() {
+        assert_eq!(first, format!("Some({from})"), "served where it came from");
+    }
+    let moved = moved.expect("the connection never moved to the client's new CPU");
+    // Two checks of 32 idle waits each, the first of them possibly at the
+    // first request after the client moved.
+    assert!(moved < 2 * 32 + 2, "moved after {moved} requests");
+}

@@ -1,6 +1,7 @@
 //! `http`: minihttp's `hello` example against hyper 1.x + tokio and
-//! may_minihttp, all driven by `wrk` in interleaved rounds. Two more rows
-//! show what the batch scheduling policy does for each: minihttp with
+//! may_minihttp, all driven by `wrk` in interleaved rounds. More rows show
+//! what minihttp's connection locality does (`hello --no-locality`), and
+//! what the batch scheduling policy does for each server: minihttp with
 //! `Server::batch_scheduling`, and may_minihttp with its threads under the
 //! same policy.
 
@@ -12,6 +13,8 @@ use crate::harness::{ServerProc, TICKS_PER_SEC, env_or, median, servers};
 
 /// The row of minihttp with its hubs under the batch scheduling policy.
 const BATCH: &str = "minihttp, `--batch` (SCHED_BATCH)";
+/// The row of minihttp without connection locality.
+const NO_LOCALITY: &str = "minihttp, `--no-locality`";
 /// The row of may_minihttp under the batch scheduling policy.
 const MAY_BATCH: &str = "may_minihttp under SCHED_BATCH";
 
@@ -79,12 +82,17 @@ pub(crate) fn run() -> String {
         ],
         &mut out,
     );
-    // What the batch scheduling policy does for minihttp (beside what it
-    // does for may_minihttp, above).
+    // What connection locality does, and what the batch scheduling policy
+    // does for minihttp (beside what it does for may_minihttp, above).
     if let Some(ours) = servers.iter().find(|s| s.0 == "minihttp").cloned() {
-        let mut args = vec!["--batch".to_string()];
-        args.extend(ours.2);
-        servers.insert(1, (BATCH, ours.1, args));
+        for (at, (row, flag)) in [(NO_LOCALITY, "--no-locality"), (BATCH, "--batch")]
+            .into_iter()
+            .enumerate()
+        {
+            let mut args = vec![flag.to_string()];
+            args.extend(ours.2.iter().cloned());
+            servers.insert(1 + at, (row, ours.1.clone(), args));
+        }
     }
 
     // results[server][load] = samples
@@ -133,9 +141,11 @@ pub(crate) fn run() -> String {
         "`wrk -t2 -d{secs}s --latency` against each server on 127.0.0.1, {rounds} interleaved rounds, a fresh server per \
          load; medians over the rounds. wrk and the server share the machine's cores. The ratio column is \
          requests/s against hyper (above 1 = more requests served). CPU is the server's CPU time per second \
-         of load (cores busy). Every server runs with its defaults, but for two rows: \"{BATCH}\" and \
-         \"{MAY_BATCH}\" run their threads under the batch scheduling policy, where a woken thread does not \
-         preempt the one on its CPU (`wrk`, here).\n"
+         of load (cores busy). Every server runs with its defaults, but for three rows: \"{NO_LOCALITY}\" \
+         turns off `Server::connection_locality` (each connection served by the hub pinned to the CPU that \
+         processes its packets, the hubs kept even), and \"{BATCH}\" and \"{MAY_BATCH}\" run their threads \
+         under the batch scheduling policy, where a woken thread does not preempt the one on its CPU (`wrk`, \
+         here).\n"
     );
     let base = servers.iter().position(|s| s.0.starts_with("hyper"));
     for (li, load) in LOADS.iter().enumerate() {

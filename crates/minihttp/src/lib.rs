@@ -87,6 +87,7 @@ pub mod files;
 mod head;
 mod headers;
 mod limits;
+mod locality;
 mod method;
 mod pct;
 mod request;
