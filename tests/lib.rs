@@ -32,3 +32,36 @@ impl Wake for CountingWaker {
         self.wakes.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// The CPUs the calling thread may run on, in order, from
+/// `/proc/thread-self/status` (Linux); `None` where that cannot be read.
+pub fn thread_cpus() -> Option<Vec<usize>> {
+    let status = std::fs::read_to_string("/proc/thread-self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim()
+        .to_owned();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().ok()?..=b.parse::<usize>().ok()?),
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+/// Pins the calling thread to `cpu` (Linux).
+#[cfg(target_os = "linux")]
+pub fn pin_to(cpu: usize) {
+    assert!(cpu < libc::CPU_SETSIZE as usize);
+    // SAFETY: all-zero is a valid `cpu_set_t` (the empty set).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below `CPU_SETSIZE` (checked above).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed, only read;
+    // pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    assert_eq!(rc, 0, "cannot pin to CPU {cpu}");
+}

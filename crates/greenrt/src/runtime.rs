@@ -204,7 +204,8 @@ impl RuntimeBuilder {
 
     /// The CPU each hub of the runtime that [`build`](Self::build) would
     /// start on this thread is to be pinned to, in hub order (`None` for a
-    /// hub that would not be pinned; empty if `build` would fail). A hub
+    /// hub that would not be pinned; empty for a worker count that `build`
+    /// refuses). A hub
     /// is pinned once its thread starts, and stays unpinned if the system
     /// refuses (see [`pinned_cpu`]).
     ///

@@ -327,26 +327,32 @@ impl Server {
     /// the hubs' listeners by hash).
     ///
     /// Each hub's listener asks for the connections whose handshake its CPU
-    /// processes (`SO_INCOMING_CPU`): the CPU of the network card's receive
-    /// queue that the client's packets arrive on or, for a client on the
-    /// same machine, the client's own CPU. The hub then serves the
+    /// processes (`SO_INCOMING_CPU`, which Linux honours among
+    /// `SO_REUSEPORT` listeners since 6.1): the CPU of the network card's
+    /// receive queue that the client's packets arrive on or, for a client
+    /// on the same machine, the client's own CPU. The hub then serves the
     /// connection where its data already is, and the client's packets wake
     /// a thread on their own CPU instead of another's. A connection whose
     /// packets are later processed on another hub's CPU (a client on the
-    /// same machine whose thread moved) moves to that hub when it is next
-    /// idle: its socket is looked at once every 32 requests, and moves when
-    /// seen there twice in a row. A hub that would hold more than its share
-    /// (a quarter more, and at least 8 more, than the least loaded hub; a
-    /// network card with one receive queue sends every handshake to one
-    /// CPU) hands new connections to the least loaded hub instead, and no
-    /// connection moves where it would make the shares uneven. A moved
-    /// connection costs its socket's removal from one hub's reactor and its
-    /// addition to the other's.
+    /// same machine whose thread moved) moves to that hub: once in 32 idle
+    /// waits after an answer it looks where its last packet was processed,
+    /// and it moves when it finds the same other hub's CPU twice in a row.
+    /// A moved connection costs its socket's removal from one hub's reactor
+    /// and its addition to the other's.
     ///
-    /// With `wrk` on the same two cores, this serves 1.2-1.6 times the
-    /// requests per second in this workspace's benchmarks; with clients on
-    /// other machines the gain is that of a socket processed on one CPU,
-    /// smaller, and not measured here.
+    /// The hubs' shares stay even: a hub that holds more than the least
+    /// loaded one by the larger of 8 connections and a quarter hands new
+    /// connections to it, and no connection moves where that would make
+    /// the shares uneven or go past [`Limits::max_connections_per_hub`]. A
+    /// hub that hands a connection over (its CPU receives more handshakes
+    /// than its share: a network card with one receive queue, say) or
+    /// reaches that cap stops asking for its CPU's connections for good, as
+    /// does one that does not run on the CPU planned for it: the kernel
+    /// spreads them by hash again.
+    ///
+    /// What it does for a load generator on the same machine is in
+    /// `BENCHMARKS.md` (the `--no-locality` rows); for clients on other
+    /// machines it is not measured here.
     pub fn connection_locality(mut self, on: bool) -> Server {
         self.locality = on;
         self
@@ -483,7 +489,7 @@ impl Server {
             true => runtime_builder(self.workers, self.pin, self.batch).planned_cpus(),
             false => Vec::new(),
         };
-        let cpus = (0..self.workers)
+        let cpus: Vec<Option<usize>> = (0..self.workers)
             .map(|i| {
                 cpus.get(i)
                     .copied()
@@ -491,6 +497,7 @@ impl Server {
                     .filter(|&cpu| locality::steer(&listeners[i], cpu))
             })
             .collect();
+        let loads = Loads::new(&cpus, self.limits.max_connections_per_hub);
         let shared = Arc::new(Shared {
             handler,
             limits: self.limits,
@@ -500,8 +507,7 @@ impl Server {
             stream_bodies: self.stream_bodies,
             pin: self.pin,
             batch: self.batch,
-            cpus,
-            loads: Loads::new(listeners.len()),
+            loads,
             clock: self.clock,
         });
         Ok((listeners, shared))
@@ -597,10 +603,9 @@ struct Shared<H> {
     pin: Option<bool>,
     /// Whether the hubs' threads take the batch scheduling policy.
     batch: bool,
-    /// The CPU of each hub whose listener asks for that CPU's connections
-    /// (see `locality`); `None` for the others.
-    cpus: Box<[Option<usize>]>,
-    /// Each hub's connections, for the balance of steered hubs.
+    /// Each hub's connections, for the balance of steered hubs, and the
+    /// CPU of each hub whose listener asks for that CPU's connections (see
+    /// `locality`).
     loads: Arc<Loads>,
     clock: Option<ManualClock>,
 }
@@ -756,9 +761,20 @@ async fn hub_main<H: Handler>(
     shared: Arc<Shared<H>>,
 ) -> io::Result<()> {
     // A hub that takes its CPU's connections (see `locality`) hands some
-    // over when it holds more than its share.
+    // over when it holds more than its share; it stops taking them when
+    // it runs elsewhere than planned (its pinning was refused, or its
+    // runtime was built on a thread placed otherwise), holds more than its
+    // share, or is full.
     let handle = Handle::try_current();
-    let steered = shared.cpus.get(index).is_some_and(Option::is_some);
+    let mut steered = false;
+    if let Some(cpu) = shared.loads.cpu(index) {
+        steered = handle.is_some() && greenrt::pinned_cpu() == Some(cpu);
+        if !steered {
+            locality::unsteer(&listener);
+            shared.loads.lose_cpu(index);
+        }
+    }
+    let balance = steered;
     let listener = TcpListener::from_std(listener)?;
     // The Date header of this hub's responses, refreshed once a second.
     set_ticked(true);
@@ -779,6 +795,10 @@ async fn hub_main<H: Handler>(
     let event = shared.shutdown.clone();
     let mut stop = pin!(event.wait_async());
     loop {
+        if steered && hub.live.get() >= cap {
+            locality::unsteer(&listener);
+            steered = false;
+        }
         enum Wake {
             Conn(io::Result<(TcpStream, SocketAddr)>),
             Stop,
@@ -802,11 +822,17 @@ async fn hub_main<H: Handler>(
             Wake::Stop => break,
             Wake::Conn(Ok((stream, peer))) => {
                 let to = match &handle {
-                    Some(handle) if steered => shared.loads.elsewhere(index).map(|to| (handle, to)),
+                    Some(handle) if balance => shared.loads.elsewhere(index).map(|to| (handle, to)),
                     _ => None,
                 };
                 match to {
-                    Some((handle, to)) => hand_over(handle, to, stream, peer, &shared),
+                    Some((handle, to)) => {
+                        if steered {
+                            locality::unsteer(&listener);
+                            steered = false;
+                        }
+                        hand_over(handle, to, stream, peer, &shared);
+                    }
                     None => {
                         let live = Live::new(&hub, shared.loads.count(index));
                         drop(greenrt::spawn(serve_conn(
@@ -889,13 +915,9 @@ async fn serve_conn<H: Handler>(
     // still be sending (closing with unread bytes would reset the
     // connection and could destroy the answer).
     let mut linger = false;
-    // Where the connection's packets are processed (see `locality`): on a
-    // steered hub, the runtime to move the connection in, and the hub it
-    // moves to.
-    let mover = match shared.cpus.get(live.hub()) {
-        Some(Some(_)) => Handle::try_current(),
-        _ => None,
-    };
+    // Where the connection's packets are processed (see `locality`), on a
+    // steered hub; the runtime and the hub the connection moves to.
+    let follows = shared.loads.cpu(live.hub()).is_some();
     let mut follow = Follow::default();
     let mut move_to = None;
     'conn: loop {
@@ -1028,10 +1050,13 @@ async fn serve_conn<H: Handler>(
         let may_idle = !mid && !body && rbuf.is_empty();
         // Only right after an answer: an idle deadline in force (empty
         // lines trickled in since) stays with this task.
-        if may_idle && mover.is_some() && idle_started.is_none() {
-            move_to = follow.idle(&stream, live.hub(), &shared.cpus, &shared.loads);
-            if move_to.is_some() {
-                break 'conn;
+        if may_idle && follows && idle_started.is_none() {
+            if let Some(to) = follow.idle(&stream, live.hub(), &shared.loads) {
+                if let Some(handle) = Handle::try_current() {
+                    give_back_rbuf(&mut rbuf);
+                    move_to = Some((handle, to));
+                    break 'conn;
+                }
             }
         }
         let mut idle = may_idle;
@@ -1136,7 +1161,7 @@ async fn serve_conn<H: Handler>(
     }
     if linger {
         linger_close(&stream, &mut rbuf).await;
-    } else if let (Some(to), Some(handle)) = (move_to, mover) {
+    } else if let Some((handle, to)) = move_to {
         // Nothing of a request is in hand: the other hub starts afresh.
         drop(live);
         hand_over(&handle, to, stream, peer, &shared);
