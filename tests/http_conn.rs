@@ -779,6 +779,25 @@ fn batch_scheduling_reaches_the_hubs_and_is_off_by_default() {
     }
 }
 
+/// The CPUs this thread may use, and a server of two pinned hubs whose
+/// answer names the CPU of the hub that served it; `None` (with a note)
+/// where there are fewer than two CPUs.
+#[cfg(target_os = "linux")]
+fn server_naming_its_cpus() -> Option<(Vec<usize>, ServerHandle)> {
+    let cpus = tests::thread_cpus().unwrap_or_default();
+    if cpus.len() < 2 {
+        eprintln!("note: fewer than two CPUs; no other hub's CPU");
+        return None;
+    }
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(2)
+        .pin_workers(true)
+        .spawn(|_req: Request| async { Response::text(format!("{:?}", greenrt::pinned_cpu())) })
+        .unwrap();
+    Some((cpus, server))
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn connections_go_to_the_hub_of_their_cpu_and_the_hubs_stay_even() {
@@ -788,17 +807,9 @@ fn connections_go_to_the_hub_of_their_cpu_and_the_hubs_stay_even() {
     // `Loads::elsewhere`: a hub keeps up to 8 more than another one (a
     // quarter more, past 32), and the ninth more goes over.
     const SLACK: usize = 8;
-    let cpus = tests::thread_cpus().unwrap_or_default();
-    if cpus.len() < 2 {
-        eprintln!("note: fewer than two CPUs; no other hub's CPU");
+    let Some((cpus, server)) = server_naming_its_cpus() else {
         return;
-    }
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .workers(2)
-        .pin_workers(true)
-        .spawn(|_req: Request| async { Response::text(format!("{:?}", greenrt::pinned_cpu())) })
-        .unwrap();
+    };
     let addr = server.local_addr();
     let answers = std::thread::spawn(move || {
         let cpu = cpus[0];
@@ -859,17 +870,9 @@ fn steers_within_group() -> bool {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_connection_follows_its_client_to_another_cpu() {
-    let cpus = tests::thread_cpus().unwrap_or_default();
-    if cpus.len() < 2 {
-        eprintln!("note: one CPU only; no other hub to move to");
+    let Some((cpus, server)) = server_naming_its_cpus() else {
         return;
-    }
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .workers(2)
-        .pin_workers(true)
-        .spawn(|_req: Request| async { Response::text(format!("{:?}", greenrt::pinned_cpu())) })
-        .unwrap();
+    };
     let addr = server.local_addr();
     let (from, to) = (cpus[0], cpus[1]);
     let (first, moved) = std::thread::spawn(move || {
