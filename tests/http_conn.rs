@@ -779,11 +779,12 @@ fn batch_scheduling_reaches_the_hubs_and_is_off_by_default() {
     }
 }
 
-/// The CPUs this thread may use, and a server of two pinned hubs whose
-/// answer names the CPU of the hub that served it; `None` (with a note)
-/// where there are fewer than two CPUs.
+/// The CPUs this thread may use, and a server of two pinned hubs (with
+/// connection locality or without) whose answer names the CPU of the hub
+/// that served it; `None` (with a note) where there are fewer than two
+/// CPUs.
 #[cfg(target_os = "linux")]
-fn server_naming_its_cpus() -> Option<(Vec<usize>, ServerHandle)> {
+fn server_naming_its_cpus(locality: bool) -> Option<(Vec<usize>, ServerHandle)> {
     let cpus = tests::thread_cpus().unwrap_or_default();
     if cpus.len() < 2 {
         eprintln!("note: fewer than two CPUs; no other hub's CPU");
@@ -793,6 +794,7 @@ fn server_naming_its_cpus() -> Option<(Vec<usize>, ServerHandle)> {
         .unwrap()
         .workers(2)
         .pin_workers(true)
+        .connection_locality(locality)
         .spawn(|_req: Request| async { Response::text(format!("{:?}", greenrt::pinned_cpu())) })
         .unwrap();
     Some((cpus, server))
@@ -807,7 +809,7 @@ fn connections_go_to_the_hub_of_their_cpu_and_the_hubs_stay_even() {
     // `Loads::elsewhere`: a hub keeps up to 8 more than another one (a
     // quarter more, past 32), and the ninth more goes over.
     const SLACK: usize = 8;
-    let Some((cpus, server)) = server_naming_its_cpus() else {
+    let Some((cpus, server)) = server_naming_its_cpus(true) else {
         return;
     };
     let addr = server.local_addr();
@@ -870,7 +872,7 @@ fn steers_within_group() -> bool {
 #[test]
 #[cfg(target_os = "linux")]
 fn a_connection_follows_its_client_to_another_cpu() {
-    let Some((cpus, server)) = server_naming_its_cpus() else {
+    let Some((cpus, server)) = server_naming_its_cpus(true) else {
         return;
     };
     let addr = server.local_addr();
@@ -904,4 +906,39 @@ fn a_connection_follows_its_client_to_another_cpu() {
     // Two checks of 32 idle waits each, the first of them possibly at the
     // first request after the client moved.
     assert!(moved < 2 * 32 + 2, "moved after {moved} requests");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn without_locality_a_connection_stays_on_its_hub() {
+    let Some((cpus, server)) = server_naming_its_cpus(false) else {
+        return;
+    };
+    let addr = server.local_addr();
+    let answers = std::thread::spawn(move || {
+        tests::pin_to(cpus[0]);
+        let mut c = Client::connect(addr);
+        let mut ask = move || {
+            c.send(get("/").as_bytes());
+            c.read().unwrap().text()
+        };
+        let first = ask();
+        // To the CPU of the other hub: with locality, the connection would
+        // follow within 64 requests.
+        let other = cpus[..2]
+            .iter()
+            .find(|&&c| format!("Some({c})") != first)
+            .copied();
+        tests::pin_to(other.unwrap_or(cpus[1]));
+        let later: Vec<String> = (0..100).map(|_| ask()).collect();
+        (first, later)
+    })
+    .join()
+    .unwrap();
+    server.shutdown().unwrap();
+    let (first, later) = answers;
+    assert!(
+        later.iter().all(|a| *a == first),
+        "moved from {first}: {later:?}"
+    );
 }
