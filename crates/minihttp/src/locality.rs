@@ -138,7 +138,8 @@ impl Loads {
 
     /// The hub that should take a connection that hub `me` accepted: the
     /// least loaded one that takes connections, when `me` holds more than
-    /// [`SLACK`], and a quarter, more than it; `None` (keep it) otherwise.
+    /// it by the larger of [`SLACK`] and a quarter; `None` (keep it)
+    /// otherwise.
     pub(crate) fn elsewhere(&self, me: usize) -> Option<usize> {
         let mine = self.load(me);
         let (least, fewest) = (0..self.hubs.len())
