@@ -800,6 +800,14 @@ fn server_naming_its_cpus(locality: bool) -> Option<(Vec<usize>, ServerHandle)> 
     Some((cpus, server))
 }
 
+/// One request on `c` to a server of [`server_naming_its_cpus`]: the CPU
+/// of the hub that answered, as it wrote it.
+#[cfg(target_os = "linux")]
+fn served_by(c: &mut Client) -> String {
+    c.send(get("/").as_bytes());
+    c.read().unwrap().text()
+}
+
 #[test]
 #[cfg(target_os = "linux")]
 fn connections_go_to_the_hub_of_their_cpu_and_the_hubs_stay_even() {
@@ -821,8 +829,7 @@ fn connections_go_to_the_hub_of_their_cpu_and_the_hubs_stay_even() {
         let mut answers = Vec::new();
         for _ in 0..CONNS {
             let mut c = Client::connect(addr);
-            c.send(get("/").as_bytes());
-            answers.push(c.read().unwrap().text());
+            answers.push(served_by(&mut c));
             clients.push(c);
         }
         (cpu, answers)
@@ -880,16 +887,12 @@ fn a_connection_follows_its_client_to_another_cpu() {
     let (first, moved) = std::thread::spawn(move || {
         tests::pin_to(from);
         let mut c = Client::connect(addr);
-        let ask = |c: &mut Client| {
-            c.send(get("/").as_bytes());
-            c.read().unwrap().text()
-        };
-        let first = ask(&mut c);
+        let first = served_by(&mut c);
         // The client's packets are now processed on the other CPU: a check
         // every 32 requests, two in a row, then the move.
         tests::pin_to(to);
         let there = format!("Some({to})");
-        let moved = (0..400).find(|_| ask(&mut c) == there);
+        let moved = (0..400).find(|_| served_by(&mut c) == there);
         (first, moved)
     })
     .join()
@@ -918,11 +921,7 @@ fn without_locality_a_connection_stays_on_its_hub() {
     let answers = std::thread::spawn(move || {
         tests::pin_to(cpus[0]);
         let mut c = Client::connect(addr);
-        let mut ask = move || {
-            c.send(get("/").as_bytes());
-            c.read().unwrap().text()
-        };
-        let first = ask();
+        let first = served_by(&mut c);
         // To the CPU of the other hub: with locality, the connection would
         // follow within 64 requests.
         let other = cpus[..2]
@@ -930,7 +929,7 @@ fn without_locality_a_connection_stays_on_its_hub() {
             .find(|&&c| format!("Some({c})") != first)
             .copied();
         tests::pin_to(other.unwrap_or(cpus[1]));
-        let later: Vec<String> = (0..100).map(|_| ask()).collect();
+        let later: Vec<String> = (0..100).map(|_| served_by(&mut c)).collect();
         (first, later)
     })
     .join()

@@ -485,16 +485,17 @@ impl Server {
         // Each listener names the CPU its hub will be pinned to (see
         // `locality`) before the hubs start, so that the connections that
         // come first are steered as well.
-        let cpus = match self.locality && self.workers > 1 {
-            true => runtime_builder(self.workers, self.pin, self.batch).planned_cpus(),
-            false => Vec::new(),
+        let planned = if self.locality && self.workers > 1 {
+            runtime_builder(self.workers, self.pin, self.batch).planned_cpus()
+        } else {
+            Vec::new()
         };
-        let cpus: Vec<Option<usize>> = (0..self.workers)
-            .map(|i| {
-                cpus.get(i)
-                    .copied()
-                    .flatten()
-                    .filter(|&cpu| locality::steer(&listeners[i], cpu))
+        let cpus: Vec<Option<usize>> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, listener)| {
+                let cpu = planned.get(i).copied().flatten();
+                cpu.filter(|&cpu| locality::steer(listener, cpu))
             })
             .collect();
         let loads = Loads::new(&cpus, self.limits.max_connections_per_hub);
