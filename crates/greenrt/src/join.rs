@@ -258,7 +258,7 @@ impl<'a> Waits<'a> {
                 *foreign -= usize::from(self.headers[i].hub.uid != *uid);
             }
         }
-        self.update_edge();
+        self.update_edge(cx.waker());
         if done.is_empty() {
             Poll::Pending
         } else {
@@ -295,9 +295,10 @@ impl<'a> Waits<'a> {
 
     /// Keeps one join edge for the awaiting task while every greenlet left
     /// is of its hub, and none otherwise.
-    fn update_edge(&mut self) {
-        let want =
-            hub::with_current(|h| (h.shared().uid, h.running_id())).and_then(|(uid, task)| {
+    fn update_edge(&mut self, waker: &Waker) {
+        let want = hub::with_current(|h| Some((h.shared().uid, h.running_with(waker)?)))
+            .flatten()
+            .and_then(|(uid, task)| {
                 if self.foreign.is_none_or(|(u, _)| u != uid) {
                     // First poll on this hub: O(n) once, then kept up to date.
                     let foreign = (self.headers.iter().zip(&self.waits))

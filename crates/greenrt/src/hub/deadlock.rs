@@ -29,9 +29,13 @@ use crate::task::raw::HANDLE;
 /// A waker is accounted for when it is the reference the registry, a
 /// `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in
 /// the completion event of another task *of the same hub* (a join: awaiting
-/// a `Greenlet`, `joinall`, `iwait`). Any other clone of a waker (stored in
-/// a sync-prims `Event` or `Lock`, a channel, another hub's task, a plain
-/// thread) may be woken from outside, so the hub does not claim a deadlock
+/// a `Greenlet`, `joinall`, `iwait`) and is the waker the task was polled
+/// with. A join polled under a combinator's own wakers (`FuturesUnordered`,
+/// and so `join_all` of many futures) leaves the combinator's waker in the
+/// event, which wakes the task through a clone the hub does not follow:
+/// such a join counts as a wait from outside. Any other clone of a waker
+/// (stored in a sync-prims `Event` or `Lock`, a channel, another hub's task,
+/// a plain thread) may be woken from outside, so the hub does not claim a deadlock
 /// and sleeps instead. The diagnosis therefore never fires while a wake-up
 /// is still possible, and misses deadlocks that go through such primitives
 /// (two tasks waiting on each other through an `Event` only they can set).

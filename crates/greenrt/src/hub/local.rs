@@ -9,7 +9,7 @@ use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Wake, Waker};
 use std::time::Duration;
 
 use crossbeam_utils::Backoff;
@@ -30,6 +30,9 @@ const QUIET: Duration = Duration::from_millis(10);
 
 /// The id the root future of `block_on` goes by (in reports and join edges).
 pub(crate) const ROOT_ID: u64 = 0;
+
+/// `Hub::running_waker` between polls.
+const NO_WAKER: (*const (), *const RawWakerVTable) = (std::ptr::null(), std::ptr::null());
 
 static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
 
@@ -83,6 +86,9 @@ pub(crate) struct Hub {
     park: RefCell<Box<dyn Park>>,
     seq: Cell<u64>,
     running: Cell<u64>,
+    /// The waker the running task (or root future) is polled with, as its
+    /// data and vtable pointers; null between polls.
+    running_waker: Cell<(*const (), *const RawWakerVTable)>,
     /// Join edges (see `edges.rs`): for each waker of an awaiting task (by
     /// id) that sits in the completion event of a task of this hub, a flag
     /// that is true while it does; recorded by `DoneWait` and by `iwait`'s
@@ -154,6 +160,7 @@ impl Hub {
             park: RefCell::new(park),
             seq: Cell::new(0),
             running: Cell::new(ROOT_ID),
+            running_waker: Cell::new(NO_WAKER),
             edges: RefCell::new(Edges::default()),
             handle,
             polls: Cell::new(0),
@@ -173,6 +180,16 @@ impl Hub {
     /// The id of the task being polled (`ROOT_ID` for the root future).
     pub(crate) fn running_id(&self) -> u64 {
         self.running.get()
+    }
+
+    /// The id of the task being polled, if `waker` is the one it is polled
+    /// with (not a waker of a combinator inside it, such as
+    /// `FuturesUnordered`'s): a join edge may then count `waker` as that
+    /// task's (see `deadlock`).
+    pub(crate) fn running_with(&self, waker: &Waker) -> Option<u64> {
+        let (data, vtable) = self.running_waker.get();
+        (std::ptr::eq(waker.data(), data) && std::ptr::eq(waker.vtable(), vtable))
+            .then(|| self.running.get())
     }
 
     fn enter(self: &Rc<Self>) -> Enter {
@@ -262,15 +279,16 @@ impl Hub {
     }
 
     #[inline]
-    pub(crate) fn enter_poll(&self, header: &raw::Header) {
-        self.begin(header.id);
+    pub(crate) fn enter_poll(&self, header: &raw::Header, waker: &Waker) {
+        self.begin(header.id, waker);
     }
 
     #[inline]
-    fn begin(&self, id: u64) {
+    fn begin(&self, id: u64, waker: &Waker) {
         let s = self.seq.get() + 1;
         self.seq.set(s);
         self.running.set(id);
+        self.running_waker.set((waker.data(), waker.vtable()));
         // Release: a monitor that reads this id sees the end of the poll
         // before (its `seq`), and so can tell that the id is not the one
         // of the poll it was watching.
@@ -283,6 +301,7 @@ impl Hub {
         let s = self.seq.get() + 1;
         self.seq.set(s);
         self.running.set(ROOT_ID);
+        self.running_waker.set(NO_WAKER);
         self.shared.probe.seq.store(s, Ordering::Release);
         self.polls.set(self.polls.get() + 1);
     }
@@ -434,7 +453,7 @@ impl Hub {
             loop {
                 let root_polled = root.woken.swap(false, Ordering::SeqCst);
                 if root_polled {
-                    self.begin(ROOT_ID);
+                    self.begin(ROOT_ID, &waker);
                     let r = future.as_mut().poll(&mut cx);
                     self.leave_poll();
                     if let Poll::Ready(v) = r {

@@ -62,8 +62,8 @@ pub struct Greenlet<T> {
 pub(crate) struct DoneWait<'a> {
     header: &'a raw::Header,
     wait: Option<EventWait<'a>>,
-    /// (hub uid, the edge) once the edge is recorded.
-    edge: Option<(u32, hub::Edge)>,
+    /// (hub uid, awaiting task, the edge) while an edge is recorded.
+    edge: Option<(u32, u64, hub::Edge)>,
 }
 
 impl<'a> DoneWait<'a> {
@@ -80,7 +80,7 @@ impl<'a> DoneWait<'a> {
         // event: a deadlock check on the hub (which may run meanwhile when
         // this runs on another thread, the `Greenlet` moved there) must
         // never count more edges than there are wakers.
-        if let Some((uid, edge)) = self.edge.take() {
+        if let Some((uid, _, edge)) = self.edge.take() {
             hub::release_edge(uid, edge);
         }
         self.wait = None;
@@ -102,12 +102,25 @@ impl Future for DoneWait<'_> {
             this.clear();
             return Poll::Ready(());
         }
-        if this.edge.is_none() {
-            this.edge = hub::with_current(|h| {
-                (Arc::ptr_eq(h.shared(), &header.hub))
-                    .then(|| (h.shared().uid, h.add_edge(h.running_id())))
-            })
-            .flatten();
+        // The event now holds `cx`'s waker: an edge counts it only if it is
+        // the waker of the task being polled, on the awaited task's hub.
+        // Checked at every poll, as the waker may change (the wait moved
+        // into a combinator, or to another task or hub).
+        let want = hub::with_current(|h| {
+            Arc::ptr_eq(h.shared(), &header.hub)
+                .then(|| {
+                    h.running_with(cx.waker())
+                        .map(|task| (h.shared().uid, task))
+                })
+                .flatten()
+        })
+        .flatten();
+        if this.edge.as_ref().map(|(uid, task, _)| (*uid, *task)) != want {
+            if let Some((uid, _, edge)) = this.edge.take() {
+                hub::release_edge(uid, edge);
+            }
+            this.edge =
+                want.and_then(|(uid, task)| hub::with_current(|h| (uid, task, h.add_edge(task))));
         }
         Poll::Pending
     }

@@ -274,7 +274,7 @@ where
         let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(&self)) }));
         let mut cx = Context::from_waker(&waker);
         let stage = self.stage.get();
-        hub.enter_poll(&self.header);
+        hub.enter_poll(&self.header, &waker);
         // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
         // The future lives in the `Arc` allocation and is never moved (it is
         // dropped in place), so pinning it is sound.
