@@ -317,6 +317,35 @@ fn a_sleep_moved_to_another_hub_leaves_no_timer_behind() {
 }
 
 #[test]
+fn a_sleep_moved_off_its_hub_leaves_no_timer_behind() {
+    // As above, with the sleep then polled on a plain thread, which waits
+    // with a helper thread of its own.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let r = try_run(async move {
+            let mut s = Box::pin(greenrt::sleep(Duration::from_secs(3600)));
+            let pending =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending()))
+                    .await;
+            assert!(pending);
+            let moved = std::thread::spawn(move || {
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let pending = s.as_mut().poll(&mut cx).is_pending();
+                drop(s);
+                pending
+            });
+            assert!(moved.join().unwrap());
+            std::future::pending::<()>().await
+        });
+        let _ = tx.send(r.is_err());
+    });
+    let deadlock = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the hub found the deadlock");
+    assert!(deadlock);
+}
+
+#[test]
 fn a_task_woken_by_iwait_that_then_waits_elsewhere_is_not_a_deadlock() {
     use futures_core::Stream;
     let gate = Arc::new(Event::new());

@@ -179,6 +179,8 @@ impl Sleep {
                 Poll::Pending
             }
             _ => {
+                // Armed on a hub before: that hub's timer goes.
+                self.cancel();
                 let state = Arc::new(Mutex::new(HelperState {
                     waker: Some(cx.waker().clone()),
                     ..HelperState::default()
