@@ -513,7 +513,12 @@ impl<T: AsFd> Io<T> {
     /// Registers `inner` (already non-blocking) with the current hub's
     /// reactor.
     pub(crate) fn new(inner: T) -> io::Result<Io<T>> {
-        let shared = crate::driver::current_io()?;
+        Io::with_reactor(crate::driver::current_io()?, inner)
+    }
+
+    /// Registers `inner` (already non-blocking) with the reactor of
+    /// `shared`.
+    pub(crate) fn with_reactor(shared: Arc<IoShared>, inner: T) -> io::Result<Io<T>> {
         // `inner` is owned by the returned `Io`, whose `Drop` deregisters
         // it before dropping (closing) it.
         let registration = Registration::new(shared, inner.as_fd())?;
@@ -521,6 +526,11 @@ impl<T: AsFd> Io<T> {
             registration,
             inner: Some(inner),
         })
+    }
+
+    /// The reactor the socket is registered with.
+    pub(crate) fn reactor(&self) -> &Arc<IoShared> {
+        &self.registration.shared
     }
 
     pub(crate) fn get(&self) -> &T {

@@ -84,20 +84,40 @@ impl TcpListener {
     }
 
     /// Waits for a connection.
+    ///
+    /// The stream is registered with the reactor of the hub this runs on;
+    /// outside any hub (the listener moved to a plain thread), or on a hub
+    /// that has no reactor, with the listener's.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         // Under a key of its own: tasks that share a listener and give up
         // waiting (a timeout) leave nothing behind.
         self.io
             .wait_io(Direction::Read, |s| s.accept())
             .await
-            .and_then(accepted)
+            .and_then(|a| self.accepted(a))
     }
 
     /// Polls for a connection (the building block of [`accept`](TcpListener::accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         self.io
             .poll_io(cx, Direction::Read, |s| s.accept())
-            .map(|r| r.and_then(accepted))
+            .map(|r| r.and_then(|a| self.accepted(a)))
+    }
+
+    /// An accepted socket (made with `accept4(SOCK_CLOEXEC)` where there
+    /// is one: like every socket made here, it is not inherited by child
+    /// processes, which would keep the connection open after it is
+    /// dropped) as a stream on the current hub's reactor, or else on the
+    /// listener's: the connection is accepted already, and must not be
+    /// lost for want of a reactor.
+    fn accepted(&self, (socket, addr): (Socket, SockAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+        let addr = addr
+            .as_socket()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let reactor = crate::driver::current_io().unwrap_or_else(|_| self.io.reactor().clone());
+        socket.set_nonblocking(true)?;
+        let io = Io::with_reactor(reactor, socket)?;
+        Ok((TcpStream { io }, addr))
     }
 
     /// The connections, as a stream (a [`coro::AsyncGen`]) that goes on
@@ -442,17 +462,6 @@ const EINPROGRESS: i32 = 36;
 
 super::descriptor!(TcpStream);
 
-/// An accepted socket (made with `accept4(SOCK_CLOEXEC)` where there is
-/// one: like every socket made here, it is not inherited by child
-/// processes, which would keep the connection open after it is dropped) as
-/// a stream on the current hub.
-fn accepted((socket, addr): (Socket, SockAddr)) -> io::Result<(TcpStream, SocketAddr)> {
-    let addr = addr
-        .as_socket()
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    TcpStream::from_socket(socket).map(|s| (s, addr))
-}
-
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpStream")
@@ -573,6 +582,30 @@ mod tests {
     use super::TcpListener;
     use crate::driver::Direction;
     use crate::test_util::flag;
+
+    #[test]
+    #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
+    fn a_connection_accepted_off_any_hub_is_kept() {
+        use std::io::Read;
+        crate::run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            // Connected once it is in the backlog: the accept below takes it
+            // at its first try.
+            let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let accepted = std::thread::scope(|s| {
+                s.spawn(|| futures_executor::block_on(listener.accept()))
+                    .join()
+                    .unwrap()
+            });
+            let (stream, peer) = accepted.expect("accepted off any hub");
+            assert_eq!(peer, client.local_addr().unwrap());
+            stream.write_all(b"kept").await.unwrap();
+            drop(stream);
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"kept");
+        });
+    }
 
     #[test]
     #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
