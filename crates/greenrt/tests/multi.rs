@@ -259,3 +259,62 @@ proptest! {
         prop_assert_eq!(done.load(Ordering::SeqCst), tasks);
     }
 }
+
+/// A waker that panics when woken.
+struct Panics;
+
+impl std::task::Wake for Panics {
+    fn wake(self: Arc<Self>) {
+        panic!("this waker panics");
+    }
+}
+
+#[test]
+fn a_worker_hub_outlives_a_waker_that_panics_at_a_tasks_end() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let ev = Arc::new(Event::new());
+    let e = ev.clone();
+    let mut g = rt.spawn_on(0, async move {
+        e.wait_async().await;
+        1
+    });
+    let panics = Waker::from(Arc::new(Panics));
+    assert!(
+        Pin::new(&mut g)
+            .poll(&mut Context::from_waker(&panics))
+            .is_pending()
+    );
+    // The task ends on the worker, whose wake-ups of its end include
+    // `panics`; this thread, waiting too, is woken all the same.
+    ev.set();
+    assert!(g.join_timeout_blocking(Duration::from_secs(60)));
+    assert_eq!(g.try_get(), Some(Ok(1)));
+    // The hub goes on.
+    let mut next = rt.spawn_on(0, async { 2 });
+    assert!(next.join_timeout_blocking(Duration::from_secs(60)));
+    assert_eq!(next.try_get(), Some(Ok(2)));
+}
+
+#[test]
+fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let mut g = rt.spawn_on(0, async {
+        // Two timers due at once, the first with a waker that panics.
+        let at = std::time::Instant::now() + Duration::from_millis(1);
+        let mut first = Box::pin(greenrt::time::sleep_until(at));
+        let panics = Waker::from(Arc::new(Panics));
+        assert!(
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&panics))
+                .is_pending()
+        );
+        greenrt::time::sleep_until(at).await;
+        3
+    });
+    assert!(g.join_timeout_blocking(Duration::from_secs(60)));
+    assert_eq!(g.try_get(), Some(Ok(3)));
+    let mut next = rt.spawn_on(0, async { 4 });
+    assert!(next.join_timeout_blocking(Duration::from_secs(60)));
+    assert_eq!(next.try_get(), Some(Ok(4)));
+}

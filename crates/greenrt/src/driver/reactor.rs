@@ -11,6 +11,7 @@
 //! at or after their deadline).
 
 use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,13 +90,22 @@ impl Reactor {
             .sources
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        // Every event is dispatched, also when a waker panics: an edge-
+        // triggered event not turned into readiness would never come again.
+        let mut panicked = None;
         for ev in self.events.iter() {
             if ev.token() == WAKE {
                 continue;
             }
             if let Some(Some(io)) = sources.entries.get(ev.token().0) {
-                io.set_ready(ev);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| io.set_ready(ev))) {
+                    panicked.get_or_insert(p);
+                }
             }
+        }
+        drop(sources);
+        if let Some(p) = panicked {
+            resume_unwind(p);
         }
     }
 }

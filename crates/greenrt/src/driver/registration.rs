@@ -256,12 +256,7 @@ impl Waiters {
             self.wakes.store(wakes + 1, Ordering::Relaxed);
             (l.first.take(), std::mem::take(&mut l.more))
         };
-        if let Some((_, w)) = first {
-            w.wake();
-        }
-        for (_, w) in more {
-            w.wake();
-        }
+        crate::hub::wake_each(first.into_iter().chain(more).map(|(_, w)| w));
     }
 
     /// How many wakers the list holds (for tests).

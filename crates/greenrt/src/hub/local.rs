@@ -364,9 +364,7 @@ impl Hub {
         let now = self.clock.now();
         let mut due = Vec::new();
         self.timers.borrow_mut().take_due(now, &mut due);
-        for w in due {
-            w.wake();
-        }
+        super::wake_each(due);
     }
 
     /// How long the hub may sleep: `None` for "until woken".
@@ -488,12 +486,28 @@ impl Hub {
     }
 
     /// Runs the hub of a runtime worker until the runtime shuts down.
+    ///
+    /// A panic out of a round (a foreign waker that panics when the hub
+    /// wakes it, for a task's end, a timer or I/O: tasks' own panics are
+    /// caught where they are polled) is reported on standard error, and
+    /// the hub goes on: ending it would leave its tasks, and every task
+    /// later sent to it, waiting for good. Every wake-up of the round was
+    /// made before the panic went on (see `wake_each`).
     pub(crate) fn run_worker(self: &Rc<Self>) {
         let _enter = self.enter();
         while !self.shared.shutdown.load(Ordering::Acquire) {
-            let ran = self.tick(false);
-            if ran == 0 && self.queue.borrow().is_empty() {
-                self.idle(None, None);
+            let round = catch_unwind(AssertUnwindSafe(|| {
+                let ran = self.tick(false);
+                if ran == 0 && self.queue.borrow().is_empty() {
+                    self.idle(None, None);
+                }
+            }));
+            if let Err(p) = round {
+                eprintln!(
+                    "greenrt: hub '{}': a waker panicked: {} (the hub goes on)",
+                    self.shared.name,
+                    raw::panic_message(p.as_ref())
+                );
             }
         }
         self.teardown();

@@ -382,9 +382,12 @@ impl<F: Future> Drop for Task<F> {
     fn drop(&mut self) {
         if let Stage::Running(_) = self.stage.get_mut() {
             if self.header.hub.owner.get() != Some(&thread::current().id()) {
-                // The hub was leaked (its runtime forgotten) and the last
-                // reference is dropped elsewhere: leak the future rather than
-                // drop a possibly non-`Send` value on the wrong thread.
+                // The hub's thread ended without its teardown, which drops
+                // every future it holds on that thread (a worker hub goes
+                // on after a panic out of a round, and `block_on` tears
+                // down also when it unwinds), and the last reference is
+                // dropped elsewhere: leak the future rather than drop a
+                // possibly non-`Send` value on the wrong thread.
                 let stage = std::mem::replace(self.stage.get_mut(), Stage::Consumed);
                 std::mem::forget(stage);
             }
