@@ -6,11 +6,17 @@
 //! delivers the readiness, the task's own hub runs the task). Once that hub
 //! has ended (the end of a `block_on`, a runtime dropped), the socket's
 //! operations that would wait fail with an error instead: create sockets
-//! inside the hub that will use them. [`TcpStream`] implements `futures::io::AsyncRead` and `AsyncWrite`, so
-//! the futures ecosystem's codecs and utilities work on it. Every operation
-//! composes with [`timeout`](crate::timeout) (a read with a deadline) and
-//! with [`Greenlet::kill`](crate::Greenlet::kill): a dropped operation
-//! leaves nothing behind, and a dropped socket leaves its reactor.
+//! inside the hub that will use them. [`TcpStream`] implements
+//! `futures::io::AsyncRead` and `AsyncWrite`, so the futures ecosystem's
+//! codecs and utilities work on it. Every operation composes with
+//! [`timeout`](crate::timeout) (a read with a deadline) and with
+//! [`Greenlet::kill`](crate::Greenlet::kill), and a dropped socket leaves
+//! its reactor. A dropped accept or UDP operation leaves nothing behind; a
+//! dropped read or write of a stream leaves its waker in the socket's
+//! list until the next readiness event, at most one per waker (one per
+//! task, unless a combinator gives each poll a waker of its own): a
+//! stream direction has one task at a time, and a key per wait would cost
+//! each read and write.
 
 /// `AsFd` and `AsRawFd` for a socket type whose registered socket is
 /// `self.io` (the generated impls say what the descriptor is for).
