@@ -11,7 +11,7 @@ use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::date::{fmt_http_date, parse_http_date};
 use crate::method::Method;
@@ -519,7 +519,9 @@ pub fn parse_range(value: &str, len: u64) -> ByteRange {
 
 /// Whether `If-Range` lets a range request be served partially: absent, or
 /// naming the current validator (strong comparison of the entity tag, or
-/// the exact `Last-Modified` date).
+/// the exact `Last-Modified` date, when that date is a strong validator:
+/// at least one second before now, RFC 9110, section 8.8.2.2; a file
+/// changed twice within its last second has one date for both contents).
 pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
     let Some(value) = request.header("if-range") else {
         return true;
@@ -532,7 +534,12 @@ pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTi
         return false;
     }
     match (parse_http_date(value), modified) {
-        (Some(date), Some(m)) => fmt_http_date(date) == fmt_http_date(m),
+        (Some(date), Some(m)) => {
+            let strong = SystemTime::now()
+                .duration_since(m)
+                .is_ok_and(|age| age >= Duration::from_secs(1));
+            strong && fmt_http_date(date) == fmt_http_date(m)
+        }
         _ => false,
     }
 }
@@ -568,6 +575,11 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
         html.push_str("<li><a href=\"../\">../</a></li>\n");
     }
     for (name, is_dir) in entries {
+        if name_bytes(&name).contains(&b'\\') {
+            // A name the server refuses in a path (see `resolve_asked`):
+            // a link to it could only fail.
+            continue;
+        }
         let slash = if is_dir { "/" } else { "" };
         html.push_str("<li><a href=\"");
         let mut href = String::new();
@@ -824,7 +836,16 @@ fn open_regular(root: &Path, path: &Path) -> io::Result<(File, Metadata)> {
         fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
-            .open(path)?
+            .open(path)
+            .map_err(|e| {
+                // A socket cannot be opened (`ENXIO`): as any other file
+                // that is not a regular one, it is not found.
+                if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+                    not_a_file()
+                } else {
+                    e
+                }
+            })?
     };
     #[cfg(not(unix))]
     let file = {
@@ -1059,6 +1080,60 @@ mod tests {
             }
             b => b.as_bytes().unwrap().to_vec(),
         }
+    }
+
+    #[test]
+    fn if_range_takes_a_date_only_as_a_strong_validator() {
+        let tree = Tree::new();
+        let path = tree.root().join("a.txt");
+        let files = StaticFiles::new(tree.root()).unwrap();
+        // An hour old: the date is a strong validator.
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let date = |t| String::from_utf8(fmt_http_date(t).to_vec()).unwrap();
+        let lm = date(hour_ago);
+        let r = get(
+            &files,
+            "/a.txt",
+            &format!("Range: bytes=0-0\r\nIf-Range: {lm}\r\n"),
+        );
+        assert_eq!((r.status().as_u16(), &body(&r)[..]), (206, &b"0"[..]));
+        // A date that is not at least a second before now is weak, however
+        // exactly it matches: the file may have changed within its second.
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nIf-Range: {}\r\n\r\n",
+            date(hour_ago)
+        );
+        let request = Request::parse(raw.as_bytes()).unwrap();
+        assert!(if_range_matches(&request, "\"t\"", Some(hour_ago)));
+        let later = SystemTime::now() + Duration::from_secs(600);
+        let raw = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nIf-Range: {}\r\n\r\n",
+            date(later)
+        );
+        let request = Request::parse(raw.as_bytes()).unwrap();
+        assert!(!if_range_matches(&request, "\"t\"", Some(later)));
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_socket_is_not_found_and_a_name_with_a_backslash_is_not_listed() {
+        let tree = Tree::new();
+        let _socket = std::os::unix::net::UnixListener::bind(tree.root().join("app.sock")).unwrap();
+        fs::write(tree.root().join("back\\slash.txt"), b"x").unwrap();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        assert_eq!(get(&files, "/app.sock", "").status().as_u16(), 404);
+        let listing = body(&get(&files, "/", ""));
+        let listing = String::from_utf8(listing).unwrap();
+        assert!(listing.contains("a.txt"), "{listing}");
+        assert!(!listing.contains("slash"), "{listing}");
+        // The link could only fail: the name is refused in a path.
+        assert_eq!(get(&files, "/back%5Cslash.txt", "").status().as_u16(), 400);
     }
 
     #[test]

@@ -92,6 +92,11 @@ const STACK_HEADERS: usize = 128;
 /// assert_eq!(head.len(), 27);
 /// let err = parse_head(b"GET / HTTP/2.0\r\n\r\n", &limits).unwrap_err();
 /// assert_eq!(err.status().as_u16(), 505);
+/// // A space in the target, or a version cut short, is malformed.
+/// let err = parse_head(b"GET /a b HTTP/1.1\r\n\r\n", &limits).unwrap_err();
+/// assert_eq!(err.status().as_u16(), 400);
+/// let err = parse_head(b"GET / HTTP/1\r\n\r\n", &limits).unwrap_err();
+/// assert_eq!(err.status().as_u16(), 400);
 /// ```
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
     let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
@@ -161,17 +166,21 @@ fn request_line_too_long(buf: &[u8], limit: usize) -> bool {
     first_line(buf, limit.saturating_add(2)).0.len() > limit
 }
 
-/// 505 for a well-formed `HTTP/d.d` other than 1.0 and 1.1 (or the start of
-/// one), 400 for anything else in the version's place.
+/// 505 for a request line of three parts whose last is a well-formed
+/// `HTTP/d.d` other than 1.0 and 1.1 (or, in a line not yet complete, the
+/// start of one), 400 for anything else (a target with a space in it, a
+/// version cut short).
 fn version_error(buf: &[u8]) -> Error {
-    let (line, _) = first_line(buf, usize::MAX);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-    let ok = match version {
-        [b'H', b'T', b'T', b'P', b'/', major, rest @ ..] if major.is_ascii_digit() => {
-            matches!(rest, [] | [b'.'] | [b'.', b'0'..=b'9'])
-        }
-        _ => false,
-    };
+    let (line, complete) = first_line(buf, usize::MAX);
+    let mut parts = line.split(|&b| b == b' ');
+    let version = parts.nth(2).unwrap_or_default();
+    let ok = parts.next().is_none()
+        && match version {
+            [b'H', b'T', b'T', b'P', b'/', major, rest @ ..] if major.is_ascii_digit() => {
+                matches!(rest, [b'.', b'0'..=b'9']) || (!complete && matches!(rest, [] | [b'.']))
+            }
+            _ => false,
+        };
     Error::new(if ok { Kind::Version } else { Kind::Malformed })
 }
 
