@@ -297,10 +297,18 @@ fn a_worker_hub_outlives_a_waker_that_panics_at_a_tasks_end() {
 
 #[test]
 fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
-    let rt = Runtime::builder().workers(1).build().unwrap();
-    let mut g = rt.spawn_on(0, async {
+    // A clock that moves only when told: both timers fire in one round.
+    let clock = greenrt::time::ManualClock::without_auto_advance();
+    let rt = Runtime::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let armed = Arc::new(Event::new());
+    let a = armed.clone();
+    let mut g = rt.spawn_on(0, async move {
+        let at = greenrt::time::now() + Duration::from_secs(3600);
         // Two timers due at once, the first with a waker that panics.
-        let at = std::time::Instant::now() + Duration::from_millis(1);
         let mut first = Box::pin(greenrt::time::sleep_until(at));
         let panics = Waker::from(Arc::new(Panics));
         assert!(
@@ -309,9 +317,16 @@ fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
                 .poll(&mut Context::from_waker(&panics))
                 .is_pending()
         );
-        greenrt::time::sleep_until(at).await;
+        let mut second = Box::pin(greenrt::time::sleep_until(at));
+        let pending =
+            std::future::poll_fn(|cx| Poll::Ready(second.as_mut().poll(cx).is_pending())).await;
+        assert!(pending);
+        a.set();
+        second.await;
         3
     });
+    armed.wait();
+    clock.advance(Duration::from_secs(3600));
     assert!(g.join_timeout_blocking(Duration::from_secs(60)));
     assert_eq!(g.try_get(), Some(Ok(3)));
     let mut next = rt.spawn_on(0, async { 4 });
