@@ -744,3 +744,48 @@ fn pinned_cpu_names_the_cpu_of_a_pinned_hub_only() {
         }
     }
 }
+
+/// A waker that drops the socket it holds when woken (as an executor that
+/// shut down drops the task it is told to run).
+struct DropOnWake(std::sync::Mutex<Option<TcpStream>>);
+
+impl std::task::Wake for DropOnWake {
+    fn wake(self: Arc<Self>) {
+        self.0.lock().unwrap().take();
+    }
+}
+
+#[test]
+fn a_waker_that_drops_a_socket_of_the_same_reactor_does_not_stop_it() {
+    let (done_tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        greenrt::run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let near = TcpStream::connect(addr).await.unwrap();
+            let (far, _) = listener.accept().await.unwrap();
+            let other = TcpStream::connect(addr).await.unwrap();
+            let holder = Arc::new(DropOnWake(std::sync::Mutex::new(Some(other))));
+            let waker = std::task::Waker::from(holder.clone());
+            // `far` has nothing to read: the waker waits on it (and stays in
+            // its list when the read is dropped, until the next event).
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut buf = [0; 1];
+            let mut read = std::pin::pin!(far.read(&mut buf));
+            assert!(std::future::Future::poll(read.as_mut(), &mut cx).is_pending());
+            near.write_all(b"x").await.unwrap();
+            // The reactor wakes it with the byte's event, and the socket it
+            // drops leaves that reactor.
+            while holder.0.lock().unwrap().is_some() {
+                yield_now().await;
+            }
+            // The hub goes on with its I/O.
+            let mut byte = [0; 1];
+            far.read_exact(&mut byte).await.unwrap();
+            assert_eq!(&byte, b"x");
+        });
+        let _ = done_tx.send(());
+    });
+    done.recv_timeout(Duration::from_secs(60))
+        .expect("the hub stopped in the wake-up");
+}

@@ -26,6 +26,10 @@ pub(crate) struct Reactor {
     poll: Poll,
     shared: Arc<IoShared>,
     events: Events,
+    /// The sources of the last wait's events, in their order (`None` for
+    /// the wake-up's and for sources gone since), taken under the lock and
+    /// woken after it; kept for its capacity.
+    ready: Vec<Option<Arc<ScheduledIo>>>,
 }
 
 /// The token of the waker's events (no source has it: keys are slab
@@ -76,34 +80,44 @@ impl Reactor {
             poll,
             shared: shared.clone(),
             events: Events::with_capacity(1024),
+            ready: Vec::new(),
         };
         Ok((reactor, shared))
     }
 
     /// Turns the events of the last wait into readiness and wake-ups.
+    ///
+    /// The wake-ups are made outside the lock of the sources: a waker may
+    /// drop or make a socket of this reactor (a foreign executor's, which
+    /// drops its task when woken after it shut down), and that takes the
+    /// lock.
     fn dispatch(&mut self) {
         if self.events.is_empty() {
             return;
         }
-        let sources = self
-            .shared
-            .sources
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        {
+            let sources = self
+                .shared
+                .sources
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.ready.extend(self.events.iter().map(|ev| {
+                if ev.token() == WAKE {
+                    return None;
+                }
+                sources.entries.get(ev.token().0).cloned().flatten()
+            }));
+        }
         // Every event is dispatched, also when a waker panics: an edge-
         // triggered event not turned into readiness would never come again.
         let mut panicked = None;
-        for ev in self.events.iter() {
-            if ev.token() == WAKE {
-                continue;
-            }
-            if let Some(Some(io)) = sources.entries.get(ev.token().0) {
+        for (ev, io) in self.events.iter().zip(self.ready.drain(..)) {
+            if let Some(io) = io {
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| io.set_ready(ev))) {
                     panicked.get_or_insert(p);
                 }
             }
         }
-        drop(sources);
         if let Some(p) = panicked {
             resume_unwind(p);
         }
