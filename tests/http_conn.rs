@@ -401,6 +401,23 @@ fn empty_lines_do_not_keep_an_idle_connection_open() {
 }
 
 #[test]
+fn a_connection_that_never_sends_closes_after_the_header_timeout() {
+    // The idle timeout is for the wait between requests: a connection that
+    // sends nothing at all would otherwise hold one of the server's
+    // connection slots for that long.
+    let limits = Limits {
+        header_read_timeout: Duration::from_millis(200),
+        idle_timeout: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let server = serve(limits);
+    let mut c = Client::connect(server.local_addr());
+    // The read waits for the close (the client's read timeout bounds it).
+    assert!(c.closed(), "still open past the header timeout");
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn a_panicking_access_log_loses_its_line_not_the_connection() {
     let server = Server::bind("127.0.0.1:0")
         .unwrap()

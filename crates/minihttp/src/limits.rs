@@ -28,7 +28,9 @@ pub struct Limits {
     pub max_body: u64,
     /// Longest time a client may take to send a complete request head,
     /// counted from its first byte, and the longest pause while it sends a
-    /// body; the server then answers 408 and closes. Default: 10 s. A plain
+    /// body; the server then answers 408 and closes. It also bounds how
+    /// long a new connection may wait before it sends its first request
+    /// (it is then closed without an answer). Default: 10 s. A plain
     /// value for the server loop; the parser does not look at clocks.
     pub header_read_timeout: Duration,
     /// Slowest average rate, in bytes per second, at which a client may send
@@ -40,7 +42,8 @@ pub struct Limits {
     /// `header_read_timeout` of `Duration::MAX`. Default: 500.
     pub min_body_rate: u64,
     /// Longest time an idle keep-alive connection stays open waiting for the
-    /// next request. Default: 60 s.
+    /// next request, once it has had an answer (a new connection's wait for
+    /// its first request is bounded by `header_read_timeout`). Default: 60 s.
     pub idle_timeout: Duration,
     /// Longest time a write may wait for the client to take bytes (a
     /// client that stops reading a large response cannot pin the

@@ -724,13 +724,14 @@ fn server_key<H>(shared: &Arc<Shared<H>>) -> usize {
 
 /// Moves a connection accepted on this hub to hub `to` of the same
 /// server, to be served there. It closes if `to` has stopped meanwhile (a
-/// shutdown).
+/// shutdown). `answered`: a request was answered on it already.
 fn hand_over<H: Handler>(
     handle: &Handle,
     to: usize,
     stream: TcpStream,
     peer: SocketAddr,
     shared: &Arc<Shared<H>>,
+    answered: bool,
 ) {
     let counted = shared.loads.count(to);
     let stream = stream.into_std();
@@ -749,7 +750,9 @@ fn hand_over<H: Handler>(
             return;
         };
         let live = Live::new(&hub, counted);
-        drop(greenrt::spawn(serve_conn(stream, peer, shared, live)));
+        drop(greenrt::spawn(serve_conn(
+            stream, peer, shared, live, answered,
+        )));
     }));
 }
 
@@ -832,7 +835,7 @@ async fn hub_main<H: Handler>(
                             locality::unsteer(&listener);
                             steered = false;
                         }
-                        hand_over(handle, to, stream, peer, &shared);
+                        hand_over(handle, to, stream, peer, &shared, false);
                     }
                     None => {
                         let live = Live::new(&hub, shared.loads.count(index));
@@ -841,6 +844,7 @@ async fn hub_main<H: Handler>(
                             peer,
                             shared.clone(),
                             live,
+                            false,
                         )));
                     }
                 }
@@ -891,6 +895,7 @@ async fn serve_conn<H: Handler>(
     peer: SocketAddr,
     shared: Arc<Shared<H>>,
     live: Live,
+    answered: bool,
 ) {
     let _ = stream.set_nodelay(true);
     let limits = &shared.limits;
@@ -912,6 +917,11 @@ async fn serve_conn<H: Handler>(
     // bytes that start no request (empty lines), so that a trickle of
     // them cannot hold the connection open.
     let mut idle_started: Option<Instant> = None;
+    // Whether a request was answered: until then the connection's quiet
+    // time is bounded by the header-read timeout, not the idle one, so
+    // that connections that never send a byte cannot hold the server's
+    // connection slots for long.
+    let mut answered = answered;
     // Whether the connection ends on an error answer while the client may
     // still be sending (closing with unread bytes would reset the
     // connection and could destroy the answer).
@@ -1002,6 +1012,7 @@ async fn serve_conn<H: Handler>(
             head_started = None;
             body_started = None;
             idle_started = None;
+            answered = true;
             // A batch of answers is bounded: a client that pipelines many
             // requests and reads nothing holds at most this much here (and
             // waits on the write timeout).
@@ -1096,6 +1107,8 @@ async fn serve_conn<H: Handler>(
                             body_wait_deadline(limits, now, started, conn.body_received())
                         } else if mid {
                             after(*head_started.get_or_insert(now), limits.header_read_timeout)
+                        } else if !answered {
+                            after(*idle_started.get_or_insert(now), limits.header_read_timeout)
                         } else {
                             after(*idle_started.get_or_insert(now), limits.idle_timeout)
                         };
@@ -1165,7 +1178,7 @@ async fn serve_conn<H: Handler>(
     } else if let Some((handle, to)) = move_to {
         // Nothing of a request is in hand: the other hub starts afresh.
         drop(live);
-        hand_over(&handle, to, stream, peer, &shared);
+        hand_over(&handle, to, stream, peer, &shared, answered);
     }
 }
 
