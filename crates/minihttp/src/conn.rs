@@ -266,6 +266,8 @@ pub struct Conn {
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
+    /// The request that failed to parse starts as a `HEAD` does.
+    failed_head: bool,
     /// Requests with a body are handed out after their heads.
     stream_bodies: bool,
     /// After a partial head: how many bytes of it are known not to end it.
@@ -288,6 +290,7 @@ impl Conn {
             last: None,
             eof: false,
             failed: false,
+            failed_head: false,
             stream_bodies: false,
             scanned: 0,
             line_done: false,
@@ -490,7 +493,13 @@ impl Conn {
                     {
                         self.parses += 1;
                     }
-                    let head = match parse_head(buf.data(), &self.limits)? {
+                    let parsed = parse_head(buf.data(), &self.limits).inspect_err(|_| {
+                        // Its error answer has no body if it was a `HEAD`
+                        // (RFC 9110, section 9.3.2), as far as its first
+                        // bytes tell.
+                        self.failed_head = buf.data().starts_with(b"HEAD ");
+                    });
+                    let head = match parsed? {
                         Parsed::Partial if self.eof => return Err(Error::new(Kind::Incomplete)),
                         Parsed::Partial => {
                             self.scanned = buf.len();
@@ -796,7 +805,7 @@ impl Conn {
             // The failed request was never handed out: answer it now.
             self.owed.push_front(Owed {
                 version: Version::Http11,
-                head: false,
+                head: std::mem::take(&mut self.failed_head),
                 keep_alive: false,
             });
         }
@@ -929,6 +938,83 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn a_head_request_that_fails_to_parse_is_answered_without_a_body() {
+        // No `Host`: 400 either way, with its text only for the `GET`.
+        for (raw, head) in [
+            (&b"HEAD / HTTP/1.1\r\n\r\n"[..], true),
+            (&b"GET / HTTP/1.1\r\n\r\n"[..], false),
+        ] {
+            let mut conn = Conn::new(Limits::default());
+            let mut buf = ReadBuf::new();
+            buf.extend_from_slice(raw);
+            let e = conn.poll_request(&mut buf).unwrap_err();
+            let mut out = Vec::new();
+            conn.encode_error(&e, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.starts_with("HTTP/1.1 400 "), "{text}");
+            let (fields, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(
+                fields.contains("content-length: ") || fields.contains("Content-Length: "),
+                "{text}"
+            );
+            assert_eq!(body.is_empty(), head, "{text}");
+        }
+    }
+
+    #[test]
+    fn host_values_are_checked_for_their_shape() {
+        let limits = Limits::default();
+        let status = |host: &str| {
+            let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            match parse_head(raw.as_bytes(), &limits) {
+                Ok(Parsed::Complete(_)) => 200,
+                Ok(Parsed::Partial) => 0,
+                Err(e) => e.status().as_u16(),
+            }
+        };
+        for ok in [
+            "x",
+            "example.com",
+            "example.com:8080",
+            "x:",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "[::ffff:1.2.3.4]",
+            "[v1.fe]",
+            "",
+            "a_b~c%41",
+        ] {
+            assert_eq!(status(ok), 200, "{ok}");
+        }
+        for bad in [
+            "x:abc", "::1", "a:1:2", "[::1", "[::1]x", "[::g]", "a]b", "[a]b]", "x y",
+        ] {
+            assert_eq!(status(bad), 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_version_is_judged_once_its_line_is_complete() {
+        let limits = Limits::default();
+        let status = |raw: &[u8]| parse_head(raw, &limits).err().map(|e| e.status().as_u16());
+        // `HTTP/2` may yet be `HTTP/2.0` (505) or end there (400).
+        assert!(matches!(
+            parse_head(b"GET / HTTP/2", &limits),
+            Ok(Parsed::Partial)
+        ));
+        assert!(matches!(
+            parse_head(b"GET / HTTP/2.0", &limits),
+            Ok(Parsed::Partial)
+        ));
+        assert_eq!(status(b"GET / HTTP/2\r\n\r\n"), Some(400));
+        assert_eq!(status(b"GET / HTTP/2.0\r\n\r\n"), Some(505));
+        assert_eq!(status(b"GET / HTTP/2.01"), Some(400));
+        assert_eq!(status(b"GET /a b HTTP/2"), Some(400));
+        assert_eq!(status(b"GET / HTTX/1.1"), Some(400));
+    }
+
+    #[test]
     fn a_read_buffer_gives_its_storage_away_only_when_drained() {
         let mut buf = ReadBuf::new();
         assert_eq!(buf.take_storage(), None, "no storage yet");
@@ -1053,7 +1139,11 @@ mod tests {
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Failed(0, 505)),
             (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Failed(0, 505)),
             (b"GET / HTTP/0.9\r\n\r\n", Failed(0, 505)),
-            (b"GET / HTTP/3", Failed(0, 505)),
+            // A version not yet complete is judged when its line is.
+            (b"GET / HTTP/3", Open(0)),
+            (b"GET / HTTP/3\r\n\r\n", Failed(0, 400)),
+            (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.1\r\nHost: a:b\r\n\r\n", Failed(0, 400)),
             (b"GET / HTTPS/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET / http/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),

@@ -134,7 +134,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
         Err(_) if request_line_too_long(buf, limits.max_request_line) => {
             Err(Error::new(Kind::RequestLineTooLong))
         }
-        Err(httparse::Error::Version) => Err(version_error(buf)),
+        Err(httparse::Error::Version) => match version_error(buf) {
+            Some(e) => Err(e),
+            None if buf.len() > max_head => Err(Error::new(Kind::HeadTooLarge)),
+            None => Ok(Parsed::Partial),
+        },
         Err(_) => Err(Error::new(Kind::Malformed)),
     }
 }
@@ -166,22 +170,28 @@ fn request_line_too_long(buf: &[u8], limit: usize) -> bool {
     first_line(buf, limit.saturating_add(2)).0.len() > limit
 }
 
-/// 505 for a request line of three parts whose last is a well-formed
-/// `HTTP/d.d` other than 1.0 and 1.1 (or, in a line not yet complete, the
-/// start of one), 400 for anything else (a target with a space in it, a
-/// version cut short).
-fn version_error(buf: &[u8]) -> Error {
+/// What a version httparse refused means: 505 for a request line of three
+/// parts whose last is a well-formed `HTTP/d.d` other than 1.0 and 1.1, 400
+/// for anything else (a target with a space in it, a version cut short);
+/// `None` (wait for more) while the line is not complete and its last part
+/// may still become either, so that the answer does not depend on how the
+/// bytes arrived.
+fn version_error(buf: &[u8]) -> Option<Error> {
     let (line, complete) = first_line(buf, usize::MAX);
     let mut parts = line.split(|&b| b == b' ');
     let version = parts.nth(2).unwrap_or_default();
-    let ok = parts.next().is_none()
-        && match version {
-            [b'H', b'T', b'T', b'P', b'/', major, rest @ ..] if major.is_ascii_digit() => {
-                matches!(rest, [b'.', b'0'..=b'9']) || (!complete && matches!(rest, [] | [b'.']))
-            }
-            _ => false,
-        };
-    Error::new(if ok { Kind::Version } else { Kind::Malformed })
+    let rest = match version {
+        [b'H', b'T', b'T', b'P', b'/', major, rest @ ..] if major.is_ascii_digit() => rest,
+        _ => return Some(Error::new(Kind::Malformed)),
+    };
+    if parts.next().is_some() {
+        return Some(Error::new(Kind::Malformed));
+    }
+    match (rest, complete) {
+        ([b'.', b'0'..=b'9'], true) => Some(Error::new(Kind::Version)),
+        ([] | [b'.'] | [b'.', b'0'..=b'9'], false) => None,
+        _ => Some(Error::new(Kind::Malformed)),
+    }
 }
 
 /// Where `part`, a sub-slice that httparse returned, lies in `base`. Checked
@@ -263,11 +273,44 @@ fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
     Ok(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
 }
 
+/// A `Host` value: `uri-host [ ":" port ]` (RFC 9110, section 7.2), that
+/// is, bytes a host may have, in that shape.
 fn valid_host(v: &[u8]) -> bool {
     // Without an early exit: branch-free, and unrolled by the compiler
     // (a bad host is rare and short-lived).
-    v.iter()
-        .fold(true, |ok, &b| ok & HOST_BYTES[usize::from(b)])
+    let bytes = v
+        .iter()
+        .fold(true, |ok, &b| ok & HOST_BYTES[usize::from(b)]);
+    bytes && host_shape(v)
+}
+
+/// The shape of a `Host` value whose bytes are allowed: an IP literal in
+/// brackets, or a name or IPv4 address without brackets or colons; then
+/// an optional `:` and digits.
+fn host_shape(v: &[u8]) -> bool {
+    let (host, port) = if v.first() == Some(&b'[') {
+        match v.iter().position(|&b| b == b']') {
+            Some(end) => v.split_at(end + 1),
+            None => return false,
+        }
+    } else {
+        v.split_at(v.iter().position(|&b| b == b':').unwrap_or(v.len()))
+    };
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    let host_ok = match host {
+        // IPvFuture (`v1.x`): the allowed bytes, no more brackets.
+        [b'[', b'v' | b'V', inner @ .., b']'] => !inner.iter().any(|&b| b == b'[' || b == b']'),
+        // IPv6, possibly with an IPv4 tail.
+        [b'[', inner @ .., b']'] => inner
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+        name => !name.iter().any(|&b| b == b'[' || b == b']'),
+    };
+    port_ok && host_ok
 }
 
 /// The bytes [`valid_host`] allows, as a table: one load per byte.
