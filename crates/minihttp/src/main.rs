@@ -237,7 +237,11 @@ fn main() -> ExitCode {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
+    // Files never read a request body: streamed, one that comes is
+    // discarded as it arrives instead of being kept whole (up to
+    // `max_body`, per connection) before the answer.
     let server = server
+        .stream_bodies(true)
         .drain_timeout(Duration::from_secs(5))
         .access_log(|entry| eprintln!("{entry}"));
     let addr = server.local_addr();

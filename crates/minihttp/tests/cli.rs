@@ -8,6 +8,18 @@ use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_minihttp");
 
+/// A server process, killed if the test fails before it stops it.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn help_prints_usage() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
@@ -34,16 +46,18 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("page.txt"), b"served by the command\n").unwrap();
 
-    let mut child = Command::new(BIN)
-        .arg(&dir)
-        .args(["--port", "0", "--workers", "2"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Child(
+        Command::new(BIN)
+            .arg(&dir)
+            .args(["--port", "0", "--workers", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     // "Serving DIR on http://127.0.0.1:PORT/ (Ctrl-C to stop)"
@@ -75,6 +89,18 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     );
     assert!(line.trim_end().ends_with("ms"), "{line}");
 
+    // A body the files never read is not waited for (nor kept): the answer
+    // comes before it.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    s.write_all(b"GET /page.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 8388608\r\n\r\n")
+        .unwrap();
+    let mut status = [0; 17];
+    s.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200 OK\r\n");
+    drop(s);
+
     // A second instance on the same port: a clear message and exit code 1.
     let taken = Command::new(BIN)
         .arg(&dir)
@@ -85,11 +111,11 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     assert!(String::from_utf8_lossy(&taken.stderr).contains("already in use"));
 
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();
     stderr.read_to_string(&mut rest).unwrap();
