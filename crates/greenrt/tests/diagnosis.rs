@@ -298,18 +298,28 @@ fn a_sleep_moved_to_another_hub_leaves_no_timer_behind() {
     std::thread::spawn(move || {
         let rt = Runtime::builder().workers(1).build().unwrap();
         let r = try_run(async move {
-            let mut s = Box::pin(greenrt::sleep(Duration::from_secs(3600)));
             // Armed here, on the root's hub...
-            let pending =
-                std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending()))
-                    .await;
-            assert!(pending);
+            let s = armed_for_an_hour().await;
             // ...then moved to a worker of another runtime and dropped there.
             rt.spawn_on(0, async move { drop(s) }).await.unwrap();
             std::future::pending::<()>().await
         });
         let _ = tx.send(r.is_err());
     });
+    assert_deadlock(&rx);
+}
+
+/// An hour-long sleep, polled once here (so armed on this hub).
+async fn armed_for_an_hour() -> std::pin::Pin<Box<greenrt::time::Sleep>> {
+    let mut s = Box::pin(greenrt::sleep(Duration::from_secs(3600)));
+    let pending =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending())).await;
+    assert!(pending);
+    s
+}
+
+/// That `rx` says, within its bound, that the hub found a deadlock.
+fn assert_deadlock(rx: &mpsc::Receiver<bool>) {
     let deadlock = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the hub found the deadlock");
@@ -323,11 +333,7 @@ fn a_sleep_moved_off_its_hub_leaves_no_timer_behind() {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let r = try_run(async move {
-            let mut s = Box::pin(greenrt::sleep(Duration::from_secs(3600)));
-            let pending =
-                std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending()))
-                    .await;
-            assert!(pending);
+            let mut s = armed_for_an_hour().await;
             let moved = std::thread::spawn(move || {
                 let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
                 let pending = s.as_mut().poll(&mut cx).is_pending();
@@ -339,10 +345,7 @@ fn a_sleep_moved_off_its_hub_leaves_no_timer_behind() {
         });
         let _ = tx.send(r.is_err());
     });
-    let deadlock = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the hub found the deadlock");
-    assert!(deadlock);
+    assert_deadlock(&rx);
 }
 
 #[test]
