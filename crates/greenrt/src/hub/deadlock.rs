@@ -35,8 +35,8 @@ use crate::task::raw::HANDLE;
 /// event, which wakes the task through a clone the hub does not follow:
 /// such a join counts as a wait from outside. Any other clone of a waker
 /// (stored in a sync-prims `Event` or `Lock`, a channel, another hub's task,
-/// a plain thread) may be woken from outside, so the hub does not claim a deadlock
-/// and sleeps instead. The diagnosis therefore never fires while a wake-up
+/// a plain thread) may be woken from outside, so the hub does not claim a
+/// deadlock and sleeps instead. The diagnosis therefore never fires while a wake-up
 /// is still possible, and misses deadlocks that go through such primitives
 /// (two tasks waiting on each other through an `Event` only they can set).
 /// A `Greenlet` moved to a plain thread that would `kill()` it is not seen:
