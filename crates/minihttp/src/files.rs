@@ -608,7 +608,8 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
 /// symbolic link out of it too, an `index.html` included, whether or not
 /// what it leads to exists), malformed ones 400, missing ones, a file
 /// asked for with a final `/` and anything that is not a regular file (a
-/// FIFO, a device) 404; other methods 405.
+/// FIFO, a device) 404; other methods 405, and methods it does not know
+/// of (`PROPFIND`, `get`) 501.
 ///
 /// Files are looked up and opened with `std::fs` (without blocking on a
 /// FIFO) and sent as a [`Body::File`], read in chunks while sending. On
@@ -720,6 +721,10 @@ impl StaticFiles {
         if *method != Method::GET && !method.is_head() {
             let mut r = if *method == Method::OPTIONS {
                 Response::new(StatusCode::NO_CONTENT)
+            } else if method.is_extension() {
+                // Not a method it knows of (RFC 9110, section 15.6.2), as
+                // `python3 -m http.server` answers too.
+                Response::error(StatusCode::NOT_IMPLEMENTED)
             } else {
                 Response::error(StatusCode::METHOD_NOT_ALLOWED)
             };
@@ -1258,6 +1263,11 @@ mod tests {
             (r.status().as_u16(), r.headers().get("allow")),
             (405, Some("GET, HEAD, OPTIONS"))
         );
+        for unknown in ["PROPFIND", "get"] {
+            let raw = format!("{unknown} /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+            let r = files.serve(&Request::parse(raw.as_bytes()).unwrap());
+            assert_eq!(r.status().as_u16(), 501, "{unknown}");
+        }
         let options = Request::parse(b"OPTIONS /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let r = files.serve(&options);
         assert_eq!(

@@ -102,6 +102,19 @@ impl Method {
     pub fn is_head(&self) -> bool {
         self.0 == Repr::Head
     }
+
+    /// Whether this is a method this crate does not know: none of RFC
+    /// 9110's, nor `PATCH` (method names are case-sensitive, so `get` is
+    /// one). A server that implements none of them answers 501.
+    ///
+    /// ```
+    /// use minihttp::Method;
+    /// assert!(!Method::PATCH.is_extension());
+    /// assert!(Method::from_bytes(b"PROPFIND").unwrap().is_extension());
+    /// ```
+    pub fn is_extension(&self) -> bool {
+        matches!(self.0, Repr::Ext(_))
+    }
 }
 
 impl fmt::Debug for Method {
