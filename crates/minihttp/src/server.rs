@@ -18,6 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -453,17 +454,29 @@ impl Server {
     /// is set and the in-flight requests are done.
     pub fn serve<H: Handler>(self, handler: H) -> io::Result<()> {
         let (listeners, shared) = self.prepare(handler)?;
-        run(listeners, shared)
+        run(listeners, &shared)
     }
 
     /// Serves on background threads; the handle shuts the server down.
+    ///
+    /// Returns once every hub serves (its listener accepting, and taking
+    /// its share of connections), so that the first connections made
+    /// after it are spread as later ones are.
     pub fn spawn<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
         let addr = self.addr;
         let shutdown = self.shutdown.clone();
         let (listeners, shared) = self.prepare(handler)?;
+        let started = shared.clone();
         let thread = std::thread::Builder::new()
             .name("minihttp".into())
-            .spawn(move || run(listeners, shared))?;
+            .spawn(move || {
+                let r = run(listeners, &shared);
+                // Also when a hub never started (the runtime could not be
+                // built, say): `spawn` returns.
+                shared.serving.set();
+                r
+            })?;
+        started.serving.wait();
         Ok(ServerHandle {
             addr,
             shutdown,
@@ -510,6 +523,8 @@ impl Server {
             batch: self.batch,
             loads,
             clock: self.clock,
+            starting: AtomicUsize::new(listeners.len()),
+            serving: Event::new(),
         });
         Ok((listeners, shared))
     }
@@ -609,6 +624,44 @@ struct Shared<H> {
     /// `locality`).
     loads: Arc<Loads>,
     clock: Option<ManualClock>,
+    /// Hubs that have not started serving yet (see [`Starting`]).
+    starting: AtomicUsize,
+    /// Set once every hub serves, or the server has ended: what
+    /// [`Server::spawn`] waits for before it returns.
+    serving: Event,
+}
+
+/// Counts a hub as started when it serves, or when it ends before (an
+/// error), so that [`Server::spawn`] never waits for good.
+struct Starting<'a> {
+    starting: &'a AtomicUsize,
+    serving: &'a Event,
+    counted: bool,
+}
+
+impl<'a> Starting<'a> {
+    fn new<H>(shared: &'a Shared<H>) -> Self {
+        Starting {
+            starting: &shared.starting,
+            serving: &shared.serving,
+            counted: false,
+        }
+    }
+
+    /// The hub serves: the last one to get here lets `spawn` return.
+    fn serves(&mut self) {
+        if !std::mem::replace(&mut self.counted, true)
+            && self.starting.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            self.serving.set();
+        }
+    }
+}
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.serves();
+    }
 }
 
 /// The runtime of `hubs` hubs, pinned as `pin` says (`None`: when they
@@ -624,7 +677,7 @@ fn runtime_builder(hubs: usize, pin: Option<bool>, batch: bool) -> RuntimeBuilde
 /// Runs the hubs until shutdown.
 fn run<H: Handler>(
     listeners: Vec<std::net::TcpListener>,
-    shared: Arc<Shared<H>>,
+    shared: &Arc<Shared<H>>,
 ) -> io::Result<()> {
     let rt = runtime_builder(listeners.len(), shared.pin, shared.batch);
     let rt = match &shared.clock {
@@ -764,6 +817,7 @@ async fn hub_main<H: Handler>(
     listener: std::net::TcpListener,
     shared: Arc<Shared<H>>,
 ) -> io::Result<()> {
+    let mut starting = Starting::new(&shared);
     // A hub that takes its CPU's connections (see `locality`) hands some
     // over when it holds more than its share; it stops taking them when
     // it runs elsewhere than planned (its pinning was refused, or its
@@ -795,6 +849,7 @@ async fn hub_main<H: Handler>(
     });
     HUB.set(Some((server_key(&shared), hub.clone())));
     shared.loads.set_open(index, true);
+    starting.serves();
     let cap = shared.limits.max_connections_per_hub.max(1);
     let event = shared.shutdown.clone();
     let mut stop = pin!(event.wait_async());
