@@ -546,19 +546,25 @@ pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTi
 
 /// An HTML page listing the entries of `dir`, for the URL path `url_path`
 /// (raw, ending in `/`). Names are HTML-escaped in text and percent-encoded
-/// in links; directories end in `/`; entries are sorted by name.
+/// in links; directories end in `/`; entries are sorted by name. Only files
+/// and directories (or links to them) are listed, and no name a path may
+/// not hold (one with a backslash).
 pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
     let mut entries: Vec<(OsString, bool)> = fs::read_dir(dir)?
         .filter_map(Result::ok)
-        .map(|e| {
-            // A link to a directory is listed as one (and its link then
-            // needs no redirect).
-            let is_dir = match e.file_type() {
-                Ok(t) if t.is_symlink() => fs::metadata(e.path()).is_ok_and(|m| m.is_dir()),
-                Ok(t) => t.is_dir(),
-                Err(_) => false,
+        .filter_map(|e| {
+            // A link is listed as what it leads to (a link to a directory
+            // as a directory, whose link then needs no redirect); what is
+            // neither a file nor a directory (a FIFO, a socket, a device,
+            // a dangling link) is not listed, as its link could only fail.
+            let (is_file, is_dir) = match e.file_type().ok()? {
+                t if t.is_symlink() => {
+                    let m = fs::metadata(e.path()).ok()?;
+                    (m.is_file(), m.is_dir())
+                }
+                t => (t.is_file(), t.is_dir()),
             };
-            (e.file_name(), is_dir)
+            (is_file || is_dir).then(|| (e.file_name(), is_dir))
         })
         .collect();
     entries.sort();
@@ -1131,12 +1137,22 @@ mod tests {
         let tree = Tree::new();
         let _socket = std::os::unix::net::UnixListener::bind(tree.root().join("app.sock")).unwrap();
         fs::write(tree.root().join("back\\slash.txt"), b"x").unwrap();
+        std::os::unix::fs::symlink(tree.root().join("nowhere"), tree.root().join("dangling"))
+            .unwrap();
         let files = StaticFiles::new(tree.root()).unwrap();
         assert_eq!(get(&files, "/app.sock", "").status().as_u16(), 404);
         let listing = body(&get(&files, "/", ""));
         let listing = String::from_utf8(listing).unwrap();
-        assert!(listing.contains("a.txt"), "{listing}");
+        assert!(
+            listing.contains("a.txt") && listing.contains("link-in/"),
+            "{listing}"
+        );
         assert!(!listing.contains("slash"), "{listing}");
+        // Links that could only fail (404) are not listed either.
+        assert!(
+            !listing.contains("app.sock") && !listing.contains("dangling"),
+            "{listing}"
+        );
         // The link could only fail: the name is refused in a path.
         assert_eq!(get(&files, "/back%5Cslash.txt", "").status().as_u16(), 400);
     }
