@@ -10,7 +10,7 @@ use std::time::Duration;
 use coro::AsyncGen;
 use sync_prims::futures::EventWait;
 
-use crate::hub::{self, Edge};
+use crate::hub;
 use crate::task::raw::Header;
 use crate::task::{DoneWait, Greenlet};
 use crate::time::{Sleep, sleep};
@@ -163,8 +163,7 @@ struct Waits<'a> {
     /// (uid of the hub last polled on, how many greenlets left are of
     /// another hub).
     foreign: Option<(u32, usize)>,
-    /// (hub uid, awaiting task, the edge) while one is recorded.
-    edge: Option<(u32, u64, Edge)>,
+    edge: hub::JoinEdge,
 }
 
 /// The waits named by their wakers since the last poll, and the awaiting
@@ -222,7 +221,7 @@ impl<'a> Waits<'a> {
             ready: Arc::default(),
             started: false,
             foreign: None,
-            edge: None,
+            edge: hub::JoinEdge::default(),
         }
     }
 
@@ -296,38 +295,24 @@ impl<'a> Waits<'a> {
     /// Keeps one join edge for the awaiting task while every greenlet left
     /// is of its hub, and none otherwise.
     fn update_edge(&mut self, waker: &Waker) {
-        let want = hub::with_current(|h| Some((h.shared().uid, h.running_with(waker)?)))
-            .flatten()
-            .and_then(|(uid, task)| {
-                if self.foreign.is_none_or(|(u, _)| u != uid) {
-                    // First poll on this hub: O(n) once, then kept up to date.
-                    let foreign = (self.headers.iter().zip(&self.waits))
-                        .filter(|(header, w)| w.is_some() && header.hub.uid != uid)
-                        .count();
-                    self.foreign = Some((uid, foreign));
-                }
-                let local = self.left > 0 && self.foreign == Some((uid, 0));
-                local.then_some((uid, task))
-            });
-        if self.edge.as_ref().map(|(uid, task, _)| (*uid, *task)) == want {
-            return;
-        }
-        self.remove_edge();
-        if let Some((uid, task)) = want {
-            self.edge = hub::with_current(|h| (uid, task, h.add_edge(task)));
-        }
-    }
-
-    fn remove_edge(&mut self) {
-        if let Some((uid, _, edge)) = self.edge.take() {
-            hub::release_edge(uid, edge);
-        }
+        let want = hub::polled_by(waker).and_then(|(uid, task)| {
+            if self.foreign.is_none_or(|(u, _)| u != uid) {
+                // First poll on this hub: O(n) once, then kept up to date.
+                let foreign = (self.headers.iter().zip(&self.waits))
+                    .filter(|(header, w)| w.is_some() && header.hub.uid != uid)
+                    .count();
+                self.foreign = Some((uid, foreign));
+            }
+            let local = self.left > 0 && self.foreign == Some((uid, 0));
+            local.then_some((uid, task))
+        });
+        self.edge.set(want);
     }
 }
 
 impl Drop for Waits<'_> {
     fn drop(&mut self) {
-        self.remove_edge();
+        self.edge.clear();
     }
 }
 

@@ -1162,10 +1162,13 @@ async fn serve_conn<H: Handler>(
                             body_wait_deadline(limits, now, started, conn.body_received())
                         } else if mid {
                             after(*head_started.get_or_insert(now), limits.header_read_timeout)
-                        } else if !answered {
-                            after(*idle_started.get_or_insert(now), limits.header_read_timeout)
                         } else {
-                            after(*idle_started.get_or_insert(now), limits.idle_timeout)
+                            let limit = if answered {
+                                limits.idle_timeout
+                            } else {
+                                limits.header_read_timeout
+                            };
+                            after(*idle_started.get_or_insert(now), limit)
                         };
                         // A timer set for a later time, or already fired,
                         // is moved; an earlier one is kept and checked

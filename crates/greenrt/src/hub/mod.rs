@@ -39,3 +39,34 @@ pub(crate) fn release_edge(uid: u32, edge: Edge) {
         }
     });
 }
+
+/// The hub and the task that `waker` belongs to, if it is the waker the
+/// current hub polls its running task (or root future) with: the only
+/// waker a join edge may count as that task's.
+pub(crate) fn polled_by(waker: &Waker) -> Option<(u32, u64)> {
+    with_current(|h| Some((h.shared().uid, h.running_with(waker)?))).flatten()
+}
+
+/// The join edge a wait keeps for its awaiting task (see `deadlock`): at
+/// most one, as (hub uid, awaiting task, the edge).
+#[derive(Default)]
+pub(crate) struct JoinEdge(Option<(u32, u64, Edge)>);
+
+impl JoinEdge {
+    /// Keeps an edge for `want` (hub uid, awaiting task), recorded on the
+    /// current hub, or none: an edge for anything else is released first.
+    pub(crate) fn set(&mut self, want: Option<(u32, u64)>) {
+        if self.0.as_ref().map(|(uid, task, _)| (*uid, *task)) == want {
+            return;
+        }
+        self.clear();
+        self.0 = want.and_then(|(uid, task)| with_current(|h| (uid, task, h.add_edge(task))));
+    }
+
+    /// Releases the edge, if there is one.
+    pub(crate) fn clear(&mut self) {
+        if let Some((uid, _, edge)) = self.0.take() {
+            release_edge(uid, edge);
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::driver::{Direction, HubStopped, Io};
+use crate::driver::{Direction, HubStopped, Io, IoShared};
 
 /// The backlog of listening sockets (the kernel caps it at `somaxconn`).
 const BACKLOG: i32 = 4096;
@@ -115,9 +115,7 @@ impl TcpListener {
             .as_socket()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         let reactor = crate::driver::current_io().unwrap_or_else(|_| self.io.reactor().clone());
-        socket.set_nonblocking(true)?;
-        let io = Io::with_reactor(reactor, socket)?;
-        Ok((TcpStream { io }, addr))
+        TcpStream::on_reactor(reactor, socket).map(|s| (s, addr))
     }
 
     /// The connections, as a stream (a [`coro::AsyncGen`]) that goes on
@@ -209,9 +207,14 @@ pub struct TcpStream {
 
 impl TcpStream {
     fn from_socket(socket: Socket) -> io::Result<TcpStream> {
+        TcpStream::on_reactor(crate::driver::current_io()?, socket)
+    }
+
+    /// `socket`, made non-blocking, as a stream registered with `reactor`.
+    fn on_reactor(reactor: Arc<IoShared>, socket: Socket) -> io::Result<TcpStream> {
         socket.set_nonblocking(true)?;
         Ok(TcpStream {
-            io: Io::new(socket)?,
+            io: Io::with_reactor(reactor, socket)?,
         })
     }
 

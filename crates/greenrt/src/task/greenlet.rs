@@ -62,8 +62,7 @@ pub struct Greenlet<T> {
 pub(crate) struct DoneWait<'a> {
     header: &'a raw::Header,
     wait: Option<EventWait<'a>>,
-    /// (hub uid, awaiting task, the edge) while an edge is recorded.
-    edge: Option<(u32, u64, hub::Edge)>,
+    edge: hub::JoinEdge,
 }
 
 impl<'a> DoneWait<'a> {
@@ -71,7 +70,7 @@ impl<'a> DoneWait<'a> {
         DoneWait {
             header,
             wait: None,
-            edge: None,
+            edge: hub::JoinEdge::default(),
         }
     }
 
@@ -80,9 +79,7 @@ impl<'a> DoneWait<'a> {
         // event: a deadlock check on the hub (which may run meanwhile when
         // this runs on another thread, the `Greenlet` moved there) must
         // never count more edges than there are wakers.
-        if let Some((uid, _, edge)) = self.edge.take() {
-            hub::release_edge(uid, edge);
-        }
+        self.edge.clear();
         self.wait = None;
     }
 }
@@ -106,22 +103,8 @@ impl Future for DoneWait<'_> {
         // the waker of the task being polled, on the awaited task's hub.
         // Checked at every poll, as the waker may change (the wait moved
         // into a combinator, or to another task or hub).
-        let want = hub::with_current(|h| {
-            Arc::ptr_eq(h.shared(), &header.hub)
-                .then(|| {
-                    h.running_with(cx.waker())
-                        .map(|task| (h.shared().uid, task))
-                })
-                .flatten()
-        })
-        .flatten();
-        if this.edge.as_ref().map(|(uid, task, _)| (*uid, *task)) != want {
-            if let Some((uid, _, edge)) = this.edge.take() {
-                hub::release_edge(uid, edge);
-            }
-            this.edge =
-                want.and_then(|(uid, task)| hub::with_current(|h| (uid, task, h.add_edge(task))));
-        }
+        this.edge
+            .set(hub::polled_by(cx.waker()).filter(|&(uid, _)| uid == header.hub.uid));
         Poll::Pending
     }
 }
