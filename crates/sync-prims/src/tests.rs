@@ -402,6 +402,33 @@ fn thread_join_reports_the_panic() {
 }
 
 #[test]
+fn a_thread_that_joins_itself_gets_an_answer_not_a_hang() {
+    let own: Arc<Lock<Option<Thread<()>>>> = Arc::new(Lock::new(None));
+    let handed = Arc::new(Event::new());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = {
+        let (own, handed) = (own.clone(), handed.clone());
+        Thread::spawn(move || {
+            handed.wait();
+            let me = own.acquire().take().expect("the handle was handed over");
+            // Python: `RuntimeError: cannot join current thread`.
+            let waited = me.join_timeout(Duration::MAX);
+            let joined = Panicked::catch(move || me.join().is_ok());
+            tx.send((waited, joined.map_err(|p| p.message().to_string())))
+                .unwrap();
+        })
+    };
+    *own.acquire() = Some(t);
+    handed.set();
+    let (waited, joined) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a thread's wait for its own end returned");
+    assert!(!waited, "its body was still running");
+    let message = joined.expect_err("a thread cannot join itself");
+    assert!(message.contains("cannot join itself"), "{message}");
+}
+
+#[test]
 fn thread_start_runs_a_runnable() {
     struct Greeter(&'static str);
     impl Run for Greeter {

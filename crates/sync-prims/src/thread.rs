@@ -95,14 +95,34 @@ impl<T> Thread<T> {
 
     /// Waits for at most `timeout` for the body to finish; true when it has.
     /// The thread's value stays for [`join`](Thread::join).
+    ///
+    /// Called from the thread itself, whose body cannot finish while it
+    /// waits, it answers at once (false while the body runs) instead of
+    /// waiting out the timeout.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
+        if self.is_current() {
+            return self.done.is_set();
+        }
         self.done.wait_timeout(timeout)
     }
 
     /// Waits for the thread to finish and returns its value, or the panic
     /// that ended it.
+    ///
+    /// # Panics
+    ///
+    /// When called from the thread itself, which could never finish
+    /// (Python raises `RuntimeError: cannot join current thread`).
     pub fn join(self) -> Result<T, Panicked> {
+        if self.is_current() {
+            joined_itself();
+        }
         self.handle.join().map_err(Panicked::from_payload)
+    }
+
+    /// Whether this is the calling thread's own handle.
+    fn is_current(&self) -> bool {
+        self.handle.thread().id() == std::thread::current().id()
     }
 }
 
@@ -196,6 +216,12 @@ impl Builder {
     pub fn start<R: Run>(self, runnable: R) -> io::Result<Thread<R::Output>> {
         self.spawn(move || runnable.run())
     }
+}
+
+/// The panic of [`Thread::join`] called from the thread itself.
+#[cold]
+fn joined_itself() -> ! {
+    panic!("a thread cannot join itself: it would wait for its own end")
 }
 
 /// Sets the event when dropped, on return or unwind alike.
