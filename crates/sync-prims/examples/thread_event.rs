@@ -1,6 +1,6 @@
 //! The notes' event example: one thread waits on an `Event` that another
-//! sets. The second event carries the answer back, so the printed order is
-//! fixed by the events themselves.
+//! sets. The second event carries the answer back. The first two lines may
+//! come in either order; the events fix the order of the rest.
 //!
 //! `cargo run -p sync-prims --example thread_event`
 

@@ -115,8 +115,10 @@ impl Event {
         debug_assert!(woken, "a wait without deadline cannot time out");
     }
 
-    /// Blocks for at most `timeout`; true when the event was set (Python's
-    /// return value), false only once the timeout passed with it unset.
+    /// Blocks for about `timeout` at most (a short spin of some
+    /// microseconds comes first, whatever the timeout); true when the event
+    /// was set (Python's return value), false only once the timeout passed
+    /// with it unset.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         // A zero timeout only looks (no spinning, no queue).
         self.is_set()

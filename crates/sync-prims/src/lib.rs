@@ -29,8 +29,9 @@
 //! - Cancel safety: dropping a pending [`LockAcquire`](futures::LockAcquire) or
 //!   [`EventWait`](futures::EventWait) leaves the primitive consistent, and a
 //!   wake-up it had been given passes on to another waiter.
-//! - Fairness: a lock waiter that has waited for more than half a
-//!   millisecond is handed the lock at the next release (see [`Lock`]).
+//! - Fairness: a lock waiter cannot starve. Once it has waited for more
+//!   than half a millisecond, the first release that finds it queued hands
+//!   it the lock (see [`Lock`]).
 //!
 //! # Example
 //!

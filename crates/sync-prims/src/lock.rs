@@ -51,9 +51,12 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
 /// A released lock goes to whoever takes it first (a running thread may
 /// take it back before a woken waiter is scheduled): that keeps throughput
 /// high under contention. To stop a waiter from starving, the head of the
-/// queue keeps its place when it loses such a race, and once it has waited
-/// for more than half a millisecond the next release hands the lock to it
-/// directly, without a race.
+/// queue keeps its place when it loses such a race (a woken waiter that
+/// finds the lock taken queues again at the front), and once it has waited
+/// for more than half a millisecond the first release that finds it queued
+/// hands the lock to it directly, without a race. Releases that happen
+/// while it is awake and on its way back to the queue (a few microseconds)
+/// do not see it.
 ///
 /// # Examples
 ///
@@ -150,8 +153,10 @@ impl<T: ?Sized> Lock<T> {
         self.try_lock().then(|| LockGuard::new(self))
     }
 
-    /// Takes the lock, blocking for at most `timeout`; `None` once the
-    /// timeout has passed without the lock coming free.
+    /// Takes the lock, blocking for about `timeout` at most (a short spin of
+    /// some microseconds comes first, whatever the timeout); `None` when it
+    /// could not be taken in that time (it may have come free and been
+    /// taken by another thread first).
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<LockGuard<'_, T>> {
         if self.try_lock_fast() {
             return Some(LockGuard::new(self));
