@@ -206,7 +206,15 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             },
             Poll::Ready(r) => {
                 self.finish();
-                Step::Complete(r)
+                // A value handed out by a yield the body then left (the
+                // other branch of a `select` won), or sent to one it
+                // dropped: the resume can return only one thing, and a
+                // value would be lost in silence.
+                match frame.slot.into_inner() {
+                    Slot::Empty => Step::Complete(r),
+                    Slot::Sent(_) if raw::lossless::<S>() => Step::Complete(r),
+                    Slot::Sent(_) | Slot::Yielded(_) | Slot::Clash => Step::Misuse,
+                }
             }
         }
     }

@@ -67,8 +67,17 @@ pub enum GenError {
     /// The body awaited the [`Co`](crate::Co) of another generator,
     /// passed `yield_from` a generator that was already started or
     /// finished, or would have lost a value: two of its yields had values
-    /// out at once (polled together, by `join!`), or a value sent was
-    /// never taken (its yield was dropped, by `select!`).
+    /// out at once (polled together, by `join!`), a value sent was never
+    /// taken (its yield was dropped, by `select!`, before the next yield
+    /// or the body's end), or a value handed out was left behind (the body
+    /// returned with a yield's value still out, the other branch of a
+    /// `select!` having won).
+    ///
+    /// A yield polled again in the same resume after it handed its value
+    /// out (a loop that polls `&mut yield` again once another branch is
+    /// ready) cannot tell its own value, still out, from another yield's,
+    /// and also counts as two values out: let the body suspend, or await
+    /// the yield alone, once it has handed its value out.
     Misuse,
     /// `send` (or `throw`) to an [`AsyncGen`](crate::AsyncGen) whose
     /// body is between two yields: an earlier resume was dropped while the

@@ -611,9 +611,13 @@ pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>, generator: u64) -> Poll<T
 /// How many times in a row a future of a `Co` may be polled under a
 /// context of the body's own without progress before it is taken for a
 /// blocking loop. A combinator polls a future that woke itself again soon,
-/// but not endlessly: `FuturesUnordered` at most twice per poll of its
-/// own before it returns.
-const SPIN_LIMIT: u32 = 64;
+/// but not endlessly (`FuturesUnordered` at most twice per poll of its
+/// own before it returns); a body may poll such a combinator in a loop,
+/// once per item of another source, so the limit is far above any such
+/// loop's length, while a blocking executor reaches it within a
+/// millisecond. (Kept low under miri, which runs each poll thousands of
+/// times slower.)
+const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 
 /// What a future of a synchronous generator's `Co` does when it suspends
 /// under a context made inside the body (see [`Frame::foreign`] and

@@ -676,3 +676,99 @@ fn a_value_sent_while_a_combinator_polls_others_first_is_blocked_in_a_sync_body(
     assert_eq!(g.send(10), Err(GenError::Blocked));
     assert!(g.is_complete());
 }
+
+#[test]
+fn a_yield_polled_again_in_the_same_resume_after_handing_out_is_a_misuse() {
+    use std::task::Poll;
+    // A loop that polls the yield again after another source had an item:
+    // the value out may be the yield's own, or another yield's (which, with
+    // a send type of no size, would leave one of them waiting for good).
+    // A yield cannot tell, and the resume reports a misuse (documented on
+    // `GenError::Misuse`): never a lost value, never a hang.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let mut pending_yield = co.yield_(1);
+        let mut backlog = 3;
+        std::future::poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(v) = std::pin::Pin::new(&mut pending_yield).poll(cx) {
+                    return Poll::Ready(v + backlog);
+                }
+                if backlog == 0 {
+                    return Poll::Pending;
+                }
+                backlog -= 1;
+            }
+        })
+        .await
+    });
+    assert_eq!(g.start(), Err(GenError::Misuse));
+    assert!(g.is_complete());
+}
+
+#[test]
+fn a_yield_in_a_combinator_polled_in_a_long_loop_is_no_blocking_executor() {
+    use std::task::Poll;
+    // The yield sits in a `FuturesUnordered`, which the loop polls many
+    // times in one resume (a busy sibling source): each poll finds the
+    // yield's own value still out, which is progress waiting for the
+    // resumer, not a blocking executor spinning.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let mut set = FuturesUnordered::new();
+        set.push(co.yield_(1));
+        // Under miri the crate's spin limit is low (64), as miri is slow.
+        let mut backlog = if cfg!(miri) { 50 } else { 1000 };
+        std::future::poll_fn(|cx| {
+            loop {
+                if let Poll::Ready(Some(v)) = set.poll_next_unpin(cx) {
+                    return Poll::Ready(v);
+                }
+                if backlog == 0 {
+                    return Poll::Pending;
+                }
+                backlog -= 1;
+            }
+        })
+        .await
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(7), Ok(GenState::Complete(7)));
+}
+
+#[test]
+fn a_value_sent_that_no_yield_took_before_the_end_is_a_misuse() {
+    use futures_util::future::{Either, select};
+    // As `a_value_sent_to_a_dropped_yield_is_a_misuse_not_a_lost_value`,
+    // but the body returns instead of yielding again: 10 is never taken.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let mut polled = false;
+        let second = std::future::poll_fn(move |_| {
+            if std::mem::replace(&mut polled, true) {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        });
+        let second = std::pin::pin!(second);
+        let Either::Left(((), unresumed)) = select(second, co.yield_(1)).await else {
+            panic!("the other branch wins");
+        };
+        drop(unresumed);
+        5
+    });
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(10), Err(GenError::Misuse));
+    assert!(g.is_complete());
+}
+
+#[test]
+fn a_value_handed_out_by_a_yield_the_body_then_left_is_a_misuse() {
+    use futures_util::future::{ready, select};
+    // The yield hands 1 out, the other branch wins, and the body returns:
+    // the resume cannot give both 1 and the return value.
+    let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+        let _ = select(co.yield_(1), ready(())).await;
+        5
+    });
+    assert_eq!(g.start(), Err(GenError::Misuse));
+    assert!(g.is_complete());
+}
