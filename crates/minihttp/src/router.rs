@@ -183,7 +183,10 @@ pub enum RouteMatch<'r, H> {
 /// `:param` before `*rest`, segment by segment), then the first registered.
 /// `HEAD` falls back to the `GET` route. A path with routes but none for
 /// the method answers 405 with `Allow`; `OPTIONS` on such a path answers
-/// 204 with `Allow`; no route answers 404.
+/// 204 with `Allow`; no route answers 404. A method that no standard
+/// defines ([`Method::is_extension`]: `PROPFIND`, or `get`, as method
+/// names are case-sensitive) and that no route uses answers 501 Not
+/// Implemented, whatever the path (RFC 9110, section 9.1).
 ///
 /// The router is generic over the handler type; with the default
 /// [`BoxHandler`], [`get`](Router::get) and friends take async closures and
@@ -302,9 +305,15 @@ impl<H> Router<H> {
     }
 
     /// Routes `request`: on a match, stores the path parameters in it (see
-    /// [`Request::param`]) and returns the handler; otherwise the 404, 405
-    /// or `OPTIONS` 204 response to send.
+    /// [`Request::param`]) and returns the handler; otherwise the 404, 405,
+    /// 501 or `OPTIONS` 204 response to send.
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
+        if request.method().is_extension() && !self.routes.iter().any(|e| e.method == *request.method())
+        {
+            // A method this server implements nowhere (RFC 9110, section
+            // 9.1), as `StaticFiles` answers it.
+            return Err(Response::error(StatusCode::NOT_IMPLEMENTED));
+        }
         if *request.method() == Method::OPTIONS && request.target() == "*" {
             // `OPTIONS *`: about the server, not a resource (RFC 9110
             // section 9.3.7).
@@ -383,7 +392,7 @@ impl Router<BoxHandler> {
         self.on(Method::DELETE, pattern, f)
     }
 
-    /// Routes `request` and runs its handler, or answers 404 / 405.
+    /// Routes `request` and runs its handler, or answers 404 / 405 / 501.
     pub fn handle(&self, mut request: Request) -> LocalBoxFuture<'static, Response> {
         match self.dispatch(&mut request) {
             Ok(h) => h(request),
@@ -465,6 +474,8 @@ mod tests {
             ("GET", "/a/1/c/2", 404, "404 Not Found\n"),
             ("GET", "/nope", 404, "404 Not Found\n"),
             ("DELETE", "/", 405, "405 Method Not Allowed\n"),
+            ("PROPFIND", "/users/1", 501, "501 Not Implemented\n"),
+            ("get", "/nope", 501, "501 Not Implemented\n"),
             ("OPTIONS", "/users/1", 204, ""),
         ];
         for &(method, target, status, text) in table {
@@ -508,6 +519,25 @@ mod tests {
         assert_eq!(q.param("rest"), Some("ping"));
         assert_eq!(inner.dispatch(&mut q).ok(), Some(&2));
         assert_eq!(q.params().count(), 0, "the inner route has no parameters");
+    }
+
+    #[test]
+    fn an_extension_method_is_501_unless_a_route_uses_it() {
+        let purge = Method::from_bytes(b"PURGE").unwrap();
+        let mut r: Router<u32> = Router::new();
+        r.route(Method::GET, "/page", 1)
+            .unwrap()
+            .route(purge.clone(), "/cache", 2)
+            .unwrap();
+        let status = |raw: &[u8]| {
+            let mut q = Request::parse(raw).unwrap();
+            r.dispatch(&mut q).map(|h| *h).map_err(|e| e.status().as_u16())
+        };
+        assert_eq!(status(b"PURGE /cache HTTP/1.1\r\nHost: x\r\n\r\n"), Ok(2));
+        assert_eq!(status(b"PURGE /page HTTP/1.1\r\nHost: x\r\n\r\n"), Err(405));
+        assert_eq!(status(b"PROPFIND /page HTTP/1.1\r\nHost: x\r\n\r\n"), Err(501));
+        assert_eq!(status(b"PROPFIND /none HTTP/1.1\r\nHost: x\r\n\r\n"), Err(501));
+        assert_eq!(status(b"DELETE /page HTTP/1.1\r\nHost: x\r\n\r\n"), Err(405));
     }
 
     #[test]
