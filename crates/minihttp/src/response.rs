@@ -290,15 +290,17 @@ impl Response {
     }
 
     /// A plain-text response whose body is the status line's reason, for
-    /// error pages (`404 Not Found`).
+    /// error pages (`404 Not Found`). For a status that has no content
+    /// (1xx, 204, 304), an empty response with no `Content-Type` either:
+    /// a cache takes the fields of a 304 for the stored response's
+    /// (RFC 9111, section 4.3.4).
     pub fn error(status: StatusCode) -> Response {
+        if status.forbids_body() {
+            return Response::new(status);
+        }
         let mut text = format!("{} {}", status.as_u16(), status.reason());
         text.push('\n');
-        let mut r = Response::with_type(status, "text/plain; charset=utf-8", text);
-        if status.forbids_body() {
-            r.body = Body::Empty;
-        }
-        r
+        Response::with_type(status, "text/plain; charset=utf-8", text)
     }
 
     /// The status.
@@ -400,7 +402,9 @@ mod tests {
             Response::error(StatusCode::NOT_FOUND).body().as_bytes(),
             Some(&b"404 Not Found\n"[..])
         );
-        assert!(Response::error(StatusCode::NOT_MODIFIED).body().is_empty());
+        let not_modified = Response::error(StatusCode::NOT_MODIFIED);
+        assert!(not_modified.body().is_empty());
+        assert_eq!(not_modified.headers().get("content-type"), None);
         assert_eq!(Body::from(vec![1, 2]).len(), Some(2));
         assert_eq!(Body::from(String::from("abc")).len(), Some(3));
         assert_eq!(Body::from(&b"ab"[..]).len(), Some(2));
