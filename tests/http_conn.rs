@@ -81,6 +81,16 @@ async fn app(req: Request) -> Response {
         }
         "/interim" => Response::new(StatusCode::CONTINUE),
         "/big" => Response::text("b".repeat(100_000)),
+        "/gate-close" => {
+            // Says it runs, waits for the test, then closes after a large
+            // answer, where the client kept the connection alive.
+            gate("/gate-close-entered").set();
+            gate("/gate-close").wait_async().await;
+            Response::builder()
+                .header("connection", "close")
+                .body(vec![b'c'; 64 << 10])
+                .unwrap()
+        }
         path @ ("/gate" | "/gate-small" | "/gate-logged") => {
             // Waits until the test opens the gate of that path.
             gate(path).wait_async().await;
@@ -287,11 +297,13 @@ fn statuses_that_cannot_be_sent_as_given_are_mended() {
 /// The gate of `/gate`, `/gate-small` or `/gate-logged`: one per path, so
 /// that the tests using them may run at once.
 fn gate(path: &str) -> Arc<Event> {
-    static GATES: [OnceLock<Arc<Event>>; 3] = [const { OnceLock::new() }; 3];
+    static GATES: [OnceLock<Arc<Event>>; 5] = [const { OnceLock::new() }; 5];
     let i = match path {
         "/gate" => 0,
         "/gate-small" => 1,
         "/gate-logged" => 2,
+        "/gate-close" => 3,
+        "/gate-close-entered" => 4,
         _ => unreachable!("no gate for {path}"),
     };
     GATES[i].get_or_init(|| Arc::new(Event::new())).clone()
@@ -331,6 +343,26 @@ fn with_an_access_log_too_a_ready_answer_is_not_held_back() {
         first_while_gated(server, "/echo", "/gate-logged").status,
         200
     );
+}
+
+#[test]
+fn an_answer_that_closes_is_not_lost_to_a_reset_when_more_requests_came() {
+    // The next request arrives while the handler runs, after the server's
+    // last read: closing with it unread would reset the connection and
+    // destroy the end of the answer still in the kernel's buffers.
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.shrink_receive_buffer();
+    c.send(get("/gate-close").as_bytes());
+    gate("/gate-close-entered").wait();
+    c.send(get("/echo").as_bytes());
+    gate("/gate-close").set();
+    let r = c.read().expect("the whole answer, not a reset");
+    assert_eq!((r.status, r.body.len()), (200, 64 << 10));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed(), "then a clean close");
+    drop(c);
+    server.shutdown().unwrap();
 }
 
 #[test]

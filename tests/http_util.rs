@@ -61,6 +61,26 @@ impl Client {
         self.reader.get_mut().write_all(bytes)
     }
 
+    /// Makes the socket's receive buffer as small as the system allows, so
+    /// that a large answer waits in the server's send buffer until this
+    /// client reads it.
+    pub fn shrink_receive_buffer(&mut self) {
+        use std::os::fd::AsRawFd;
+        let size: libc::c_int = 4096;
+        // SAFETY: the descriptor is this client's open socket, and the
+        // option value is a live `c_int` whose size is passed with it.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.reader.get_ref().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                std::ptr::from_ref(&size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "setsockopt(SO_RCVBUF): {}", io::Error::last_os_error());
+    }
+
     /// Changes the read timeout.
     pub fn set_read_timeout(&mut self, d: Duration) {
         self.reader.get_ref().set_read_timeout(Some(d)).unwrap();

@@ -268,6 +268,9 @@ pub struct Conn {
     failed: bool,
     /// The request that failed to parse starts as a `HEAD` does.
     failed_head: bool,
+    /// A response closed the connection where its client had asked for
+    /// none: see [`Conn::closed_early`].
+    closed_early: bool,
     /// Requests with a body are handed out after their heads.
     stream_bodies: bool,
     /// After a partial head: how many bytes of it are known not to end it.
@@ -291,6 +294,7 @@ impl Conn {
             eof: false,
             failed: false,
             failed_head: false,
+            closed_early: false,
             stream_bodies: false,
             scanned: 0,
             line_done: false,
@@ -785,6 +789,9 @@ impl Conn {
             out.extend_from_slice(bytes);
         }
         if close {
+            // A client that asked for no close may have sent more requests
+            // behind this one.
+            self.closed_early |= owed.keep_alive && !self.eof;
             self.write = WriteState::Closed;
             self.read = ReadState::Closed;
             self.owed.clear();
@@ -860,6 +867,17 @@ impl Conn {
     pub fn is_done(&self) -> bool {
         matches!(self.write, WriteState::Closed)
             || (matches!(self.read, ReadState::Closed) && self.owed.is_empty())
+    }
+
+    /// Whether a response closed the connection although its client had
+    /// not asked for a close (a handler's `Connection: close`, a shutdown)
+    /// nor ended its side: the client may have sent more requests
+    /// meanwhile, and closing with them unread makes the system reset the
+    /// connection, which can destroy the end of the answer. Such a
+    /// connection is best closed lingering: end the sending side, then read
+    /// and drop what comes, for a while (RFC 9112, section 9.6).
+    pub fn closed_early(&self) -> bool {
+        self.closed_early
     }
 
     /// Whether the connection may carry another request after the responses

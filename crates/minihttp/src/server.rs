@@ -1088,9 +1088,10 @@ async fn serve_conn<H: Handler>(
         }
         give_back_wbuf(&mut wbuf);
         if conn.is_done() {
-            // Pipelined bytes left unread: closing now would reset the
-            // connection, and could destroy the answers just sent.
-            linger |= !rbuf.is_empty();
+            // Pipelined bytes left unread, or a client that may still
+            // send some: closing now would reset the connection, and could
+            // destroy the answers just sent.
+            linger |= !rbuf.is_empty() || conn.closed_early();
             break;
         }
         let mid = conn.is_mid_request(&rbuf);
