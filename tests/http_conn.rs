@@ -79,6 +79,15 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::File(minihttp::FileBody::new(file, 0, 10)));
             r
         }
+        "/promised" => {
+            // All 5 promised bytes, then a stream that never ends (a
+            // channel whose sender lives on).
+            use futures_util::stream::{self, StreamExt};
+            let chunks = stream::iter([b"12345".to_vec()]).chain(stream::pending());
+            let mut r = Response::text("");
+            r.set_body(Body::stream_with_len(chunks, 5));
+            r
+        }
         "/interim" => Response::new(StatusCode::CONTINUE),
         "/big" => Response::text("b".repeat(100_000)),
         "/gate-close" => {
@@ -361,6 +370,20 @@ fn an_answer_that_closes_is_not_lost_to_a_reset_when_more_requests_came() {
     assert_eq!((r.status, r.body.len()), (200, 64 << 10));
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.closed(), "then a clean close");
+    drop(c);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_stream_that_sent_its_promised_length_is_not_waited_for() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/promised").as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "12345"));
+    // The answer is whole: the connection serves the next request.
+    c.send(get("/echo").as_bytes());
+    assert_eq!(c.read().unwrap().status, 200);
     drop(c);
     server.shutdown().unwrap();
 }

@@ -1787,6 +1787,10 @@ async fn send_stream(
     loop {
         let next = match poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
             Poll::Ready(c) => c,
+            // Every promised byte is out: the answer is whole, and a stream
+            // not ready to end (a channel whose sender lives on) is not
+            // waited for; one ready with more breaks its promise (below).
+            Poll::Pending if matches!(framing, Framing::Length(n) if sent == n) => break,
             Poll::Pending => {
                 if !wbuf.is_empty() {
                     flush(stream, wbuf, limit).await?;
