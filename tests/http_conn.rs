@@ -514,6 +514,12 @@ fn slow_heads_get_408_and_idle_connections_close() {
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert!(c.closed());
 
+    // The 408 of a HEAD request has no content (RFC 9110, section 9.3.2).
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"HEAD /slow HTTP/1.1\r\nHost:");
+    assert_eq!(c.read_for(true).unwrap().status, 408);
+    assert!(c.closed(), "no content after the head");
+
     // A body that stalls gets 408 too.
     let mut c = Client::connect(server.local_addr());
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");

@@ -799,6 +799,16 @@ impl Conn {
         framing
     }
 
+    /// Before [`Conn::encode_error`] for a head that is still arriving (a
+    /// timeout): notes whether its bytes so far start as a `HEAD`
+    /// request's, whose answer has no content.
+    pub(crate) fn note_partial_head(&mut self, buf: &ReadBuf) {
+        if matches!(self.read, ReadState::Head) {
+            let data = buf.data();
+            self.failed_head = data[leading_empty_lines(data)..].starts_with(b"HEAD ");
+        }
+    }
+
     /// Appends the response to a request error (status from
     /// [`Error::status`], a short text body, `Connection: close` when the
     /// error [closes the connection](Error::closes_connection)).

@@ -1216,6 +1216,7 @@ async fn serve_conn<H: Handler>(
                         if conn.is_discarding_body() {
                             linger = true;
                         } else if mid {
+                            conn.note_partial_head(&rbuf);
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
                             if flush(&stream, &mut wbuf, limits.write_timeout)
