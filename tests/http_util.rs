@@ -78,7 +78,12 @@ impl Client {
                 std::mem::size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
-        assert_eq!(rc, 0, "setsockopt(SO_RCVBUF): {}", io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "setsockopt(SO_RCVBUF): {}",
+            io::Error::last_os_error()
+        );
     }
 
     /// Changes the read timeout.

@@ -308,7 +308,8 @@ impl<H> Router<H> {
     /// [`Request::param`]) and returns the handler; otherwise the 404, 405,
     /// 501 or `OPTIONS` 204 response to send.
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
-        if request.method().is_extension() && !self.routes.iter().any(|e| e.method == *request.method())
+        if request.method().is_extension()
+            && !self.routes.iter().any(|e| e.method == *request.method())
         {
             // A method this server implements nowhere (RFC 9110, section
             // 9.1), as `StaticFiles` answers it.
@@ -531,13 +532,22 @@ mod tests {
             .unwrap();
         let status = |raw: &[u8]| {
             let mut q = Request::parse(raw).unwrap();
-            r.dispatch(&mut q).map(|h| *h).map_err(|e| e.status().as_u16())
+            r.dispatch(&mut q).copied().map_err(|e| e.status().as_u16())
         };
         assert_eq!(status(b"PURGE /cache HTTP/1.1\r\nHost: x\r\n\r\n"), Ok(2));
         assert_eq!(status(b"PURGE /page HTTP/1.1\r\nHost: x\r\n\r\n"), Err(405));
-        assert_eq!(status(b"PROPFIND /page HTTP/1.1\r\nHost: x\r\n\r\n"), Err(501));
-        assert_eq!(status(b"PROPFIND /none HTTP/1.1\r\nHost: x\r\n\r\n"), Err(501));
-        assert_eq!(status(b"DELETE /page HTTP/1.1\r\nHost: x\r\n\r\n"), Err(405));
+        assert_eq!(
+            status(b"PROPFIND /page HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Err(501)
+        );
+        assert_eq!(
+            status(b"PROPFIND /none HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Err(501)
+        );
+        assert_eq!(
+            status(b"DELETE /page HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Err(405)
+        );
     }
 
     #[test]
