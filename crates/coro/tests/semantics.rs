@@ -613,27 +613,33 @@ fn two_yields_in_flight_at_once_are_a_misuse_not_a_lost_value() {
     assert!(g.is_complete());
 }
 
+/// Polls `yield_` once beside a future that is pending at its first poll
+/// and ready at its second, then drops it, with its value handed out and
+/// never resumed (the other branch of a `select` won).
+async fn drop_unresumed_yield<F: Future + Unpin>(yield_: F) {
+    use futures_util::future::{Either, select};
+    let mut polled = false;
+    let second = std::future::poll_fn(move |_| {
+        if std::mem::replace(&mut polled, true) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    });
+    let second = std::pin::pin!(second);
+    let Either::Left(((), unresumed)) = select(second, yield_).await else {
+        panic!("the other branch wins");
+    };
+    drop(unresumed);
+}
+
 #[test]
 fn a_value_sent_to_a_dropped_yield_is_a_misuse_not_a_lost_value() {
-    use futures_util::future::{Either, select};
     // The yield that the value was sent for is dropped before it takes it
     // (another branch of a `select` won): the next yield finds the value
     // untaken, which is an error, not a silent loss.
     let mut g: Gen<u32, (), u32> = Gen::new(|co| async move {
-        // Pending at its first poll, ready at its second.
-        let mut polled = false;
-        let second = std::future::poll_fn(move |_| {
-            if std::mem::replace(&mut polled, true) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        });
-        let second = std::pin::pin!(second);
-        let Either::Left(((), unresumed)) = select(second, co.yield_(1)).await else {
-            panic!("the other branch wins");
-        };
-        drop(unresumed);
+        drop_unresumed_yield(co.yield_(1)).await;
         co.yield_(3).await;
     });
     assert_eq!(g.start(), Ok(GenState::Yielded(1)));
@@ -736,23 +742,10 @@ fn a_yield_in_a_combinator_polled_in_a_long_loop_is_no_blocking_executor() {
 
 #[test]
 fn a_value_sent_that_no_yield_took_before_the_end_is_a_misuse() {
-    use futures_util::future::{Either, select};
     // As `a_value_sent_to_a_dropped_yield_is_a_misuse_not_a_lost_value`,
     // but the body returns instead of yielding again: 10 is never taken.
     let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
-        let mut polled = false;
-        let second = std::future::poll_fn(move |_| {
-            if std::mem::replace(&mut polled, true) {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        });
-        let second = std::pin::pin!(second);
-        let Either::Left(((), unresumed)) = select(second, co.yield_(1)).await else {
-            panic!("the other branch wins");
-        };
-        drop(unresumed);
+        drop_unresumed_yield(co.yield_(1)).await;
         5
     });
     assert_eq!(g.start(), Ok(GenState::Yielded(1)));
