@@ -497,12 +497,10 @@ impl Conn {
                     {
                         self.parses += 1;
                     }
-                    let parsed = parse_head(buf.data(), &self.limits).inspect_err(|_| {
-                        // Its error answer has no body if it was a `HEAD`
-                        // (RFC 9110, section 9.3.2), as far as its first
-                        // bytes tell.
-                        self.failed_head = buf.data().starts_with(b"HEAD ");
-                    });
+                    let parsed = parse_head(buf.data(), &self.limits);
+                    if parsed.is_err() {
+                        self.note_failed_head(buf);
+                    }
                     let head = match parsed? {
                         Parsed::Partial if self.eof => return Err(Error::new(Kind::Incomplete)),
                         Parsed::Partial => {
@@ -799,14 +797,13 @@ impl Conn {
         framing
     }
 
-    /// Before [`Conn::encode_error`] for a head that is still arriving (a
-    /// timeout): notes whether its bytes so far start as a `HEAD`
-    /// request's, whose answer has no content.
-    pub(crate) fn note_partial_head(&mut self, buf: &ReadBuf) {
-        if matches!(self.read, ReadState::Head) {
-            let data = buf.data();
-            self.failed_head = data[leading_empty_lines(data)..].starts_with(b"HEAD ");
-        }
+    /// Before [`Conn::encode_error`] for a head that failed (to parse, or
+    /// to arrive in time): notes whether its bytes so far start as a
+    /// `HEAD` request's, whose error answer then has no content (RFC 9110,
+    /// section 9.3.2).
+    pub(crate) fn note_failed_head(&mut self, buf: &ReadBuf) {
+        let data = buf.data();
+        self.failed_head = data[leading_empty_lines(data)..].starts_with(b"HEAD ");
     }
 
     /// Appends the response to a request error (status from

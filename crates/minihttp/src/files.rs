@@ -556,7 +556,13 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
             // A link is listed as what it leads to (a link to a directory
             // as a directory, whose link then needs no redirect); what is
             // neither a file nor a directory (a FIFO, a socket, a device,
-            // a dangling link) is not listed, as its link could only fail.
+            // a dangling link) is not listed, as its link could only fail;
+            // nor is a name the server refuses in a path (one with a
+            // backslash, see `resolve_asked`).
+            let name = e.file_name();
+            if name_bytes(&name).contains(&b'\\') {
+                return None;
+            }
             let (is_file, is_dir) = match e.file_type().ok()? {
                 t if t.is_symlink() => {
                     let m = fs::metadata(e.path()).ok()?;
@@ -564,7 +570,7 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
                 }
                 t => (t.is_file(), t.is_dir()),
             };
-            (is_file || is_dir).then(|| (e.file_name(), is_dir))
+            (is_file || is_dir).then_some((name, is_dir))
         })
         .collect();
     entries.sort();
@@ -581,11 +587,6 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
         html.push_str("<li><a href=\"../\">../</a></li>\n");
     }
     for (name, is_dir) in entries {
-        if name_bytes(&name).contains(&b'\\') {
-            // A name the server refuses in a path (see `resolve_asked`):
-            // a link to it could only fail.
-            continue;
-        }
         let slash = if is_dir { "/" } else { "" };
         html.push_str("<li><a href=\"");
         let mut href = String::new();

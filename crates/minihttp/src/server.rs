@@ -950,7 +950,7 @@ async fn serve_conn<H: Handler>(
     peer: SocketAddr,
     shared: Arc<Shared<H>>,
     live: Live,
-    answered: bool,
+    mut answered: bool,
 ) {
     let _ = stream.set_nodelay(true);
     let limits = &shared.limits;
@@ -972,11 +972,10 @@ async fn serve_conn<H: Handler>(
     // bytes that start no request (empty lines), so that a trickle of
     // them cannot hold the connection open.
     let mut idle_started: Option<Instant> = None;
-    // Whether a request was answered: until then the connection's quiet
-    // time is bounded by the header-read timeout, not the idle one, so
-    // that connections that never send a byte cannot hold the server's
-    // connection slots for long.
-    let mut answered = answered;
+    // `answered`, whether a request was answered: until then the
+    // connection's quiet time is bounded by the header-read timeout, not
+    // the idle one, so that connections that never send a byte cannot
+    // hold the server's connection slots for long.
     // Whether the connection ends on an error answer while the client may
     // still be sending (closing with unread bytes would reset the
     // connection and could destroy the answer).
@@ -1216,7 +1215,9 @@ async fn serve_conn<H: Handler>(
                         if conn.is_discarding_body() {
                             linger = true;
                         } else if mid {
-                            conn.note_partial_head(&rbuf);
+                            if !conn.is_reading_body() {
+                                conn.note_failed_head(&rbuf);
+                            }
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
                             if flush(&stream, &mut wbuf, limits.write_timeout)

@@ -11,7 +11,6 @@
 //! at or after their deadline).
 
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -110,17 +109,12 @@ impl Reactor {
         }
         // Every event is dispatched, also when a waker panics: an edge-
         // triggered event not turned into readiness would never come again.
-        let mut panicked = None;
-        for (ev, io) in self.events.iter().zip(self.ready.drain(..)) {
+        let ready = self.events.iter().zip(self.ready.drain(..));
+        crate::hub::each_then_panic(ready, |(ev, io)| {
             if let Some(io) = io {
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| io.set_ready(ev))) {
-                    panicked.get_or_insert(p);
-                }
+                io.set_ready(ev);
             }
-        }
-        if let Some(p) = panicked {
-            resume_unwind(p);
-        }
+        });
     }
 }
 

@@ -17,9 +17,15 @@ use std::task::Waker;
 /// may): a waker taken from its list and never woken would leave its task
 /// waiting for good. The first panic goes on once all are woken.
 pub(crate) fn wake_each(wakers: impl IntoIterator<Item = Waker>) {
+    each_then_panic(wakers, Waker::wake);
+}
+
+/// Calls `f` on each of `items`, also when a call panics; the first panic
+/// goes on once every item had its call.
+pub(crate) fn each_then_panic<T>(items: impl IntoIterator<Item = T>, mut f: impl FnMut(T)) {
     let mut panicked = None;
-    for w in wakers {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| w.wake())) {
+    for item in items {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(item))) {
             panicked.get_or_insert(p);
         }
     }
