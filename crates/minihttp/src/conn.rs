@@ -1040,6 +1040,46 @@ mod tests {
     }
 
     #[test]
+    fn a_later_minor_version_is_read_as_http_1_1() {
+        let limits = Limits::default();
+        let raw = b"\r\nGET /a?b HTTP/1.7\r\nHost: h\r\nX: y\r\n\r\nGET /next";
+        let Ok(Parsed::Complete(head)) = parse_head(raw, &limits) else {
+            panic!("not parsed")
+        };
+        assert_eq!(head.len(), raw.len() - b"GET /next".len());
+        assert!(head.keep_alive());
+        let req = head.request();
+        assert_eq!(req.version(), Version::Http11);
+        assert_eq!((req.path_raw(), req.query_raw()), ("/a", Some("b")));
+        assert_eq!(req.header("x"), Some("y"));
+        // Every prefix waits for more, as for HTTP/1.1.
+        for end in 1..raw.len() - b"GET /next".len() {
+            assert!(
+                matches!(parse_head(&raw[..end], &limits), Ok(Parsed::Partial)),
+                "{end}"
+            );
+        }
+        // Still held to the head's size limit, however the bytes arrived.
+        let small = Limits {
+            max_head: 30,
+            ..Limits::default()
+        };
+        let long = b"GET / HTTP/1.2\r\nHost: h\r\nX-Long: 0123456789\r\n\r\n";
+        for end in [14, 16, 31, long.len()] {
+            let got = parse_head(&long[..end], &small)
+                .map(|p| matches!(p, Parsed::Partial))
+                .map_err(|e| e.status().as_u16());
+            assert_eq!(got, if end > 30 { Err(431) } else { Ok(true) }, "{end}");
+        }
+        let tiny = Limits {
+            max_head: 10,
+            ..Limits::default()
+        };
+        let got = parse_head(b"GET / HTTP/1.2\r\n\r\n", &tiny).map_err(|e| e.status().as_u16());
+        assert_eq!(got.map(|_| ()), Err(431));
+    }
+
+    #[test]
     fn a_read_buffer_gives_its_storage_away_only_when_drained() {
         let mut buf = ReadBuf::new();
         assert_eq!(buf.take_storage(), None, "no storage yet");
@@ -1162,8 +1202,16 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: a\r\nX\x7f: a\r\n\r\n", Failed(0, 400)),
             // 505 for well-formed other versions, 400 for garbage there.
             (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", Failed(0, 505)),
-            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Failed(0, 505)),
             (b"GET / HTTP/0.9\r\n\r\n", Failed(0, 505)),
+            (b"GET / HTTP/3.1\r\nHost: a\r\n\r\n", Failed(0, 505)),
+            // A later minor version of 1 is read as HTTP/1.1 (RFC 9110,
+            // section 6.2), with its rules (`Host` required, keep-alive).
+            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Open(1)),
+            (b"\r\nGET / HTTP/1.9\r\nHost: a\r\n\r\n", Open(1)),
+            (b"GET / HTTP/1.2\r\n\r\n", Failed(0, 400)),
+            (b"GET / HTTP/1.2\r\nHost: a\r\nConnection: close\r\n\r\n", Closed(1)),
+            (b"GET / HTTP/1.2", Open(0)),
+            (b"GET / HTTP/1.23\r\n\r\n", Failed(0, 400)),
             // A version not yet complete is judged when its line is.
             (b"GET / HTTP/3", Open(0)),
             (b"GET / HTTP/3\r\n\r\n", Failed(0, 400)),

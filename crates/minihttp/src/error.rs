@@ -135,7 +135,8 @@ impl Error {
         matches!(self.kind, Kind::Malformed | Kind::Target)
     }
 
-    /// The request names an HTTP version other than 1.0 and 1.1 (505).
+    /// The request names an HTTP version other than 1.x (505): `HTTP/1.2`
+    /// and later minor versions are read as HTTP/1.1.
     pub fn is_unsupported_version(&self) -> bool {
         self.kind == Kind::Version
     }

@@ -135,9 +135,19 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
             Err(Error::new(Kind::RequestLineTooLong))
         }
         Err(httparse::Error::Version) => match version_error(buf) {
-            Some(e) => Err(e),
-            None if buf.len() > max_head => Err(Error::new(Kind::HeadTooLarge)),
-            None => Ok(Parsed::Partial),
+            VersionCheck::Refuse(e) => Err(e),
+            VersionCheck::LaterMinor(at) if at >= max_head => Err(Error::new(Kind::HeadTooLarge)),
+            VersionCheck::LaterMinor(at) => {
+                // Parsed as HTTP/1.1 from a copy with that minor version:
+                // the head's spans are offsets, the same in both. One byte
+                // past the limit is enough to tell a head that is too
+                // large.
+                let mut copy = buf[..buf.len().min(max_head.saturating_add(1))].to_vec();
+                copy[at] = b'1';
+                parse_head(&copy, limits)
+            }
+            VersionCheck::Wait if buf.len() > max_head => Err(Error::new(Kind::HeadTooLarge)),
+            VersionCheck::Wait => Ok(Parsed::Partial),
         },
         Err(_) => Err(Error::new(Kind::Malformed)),
     }
@@ -170,27 +180,42 @@ fn request_line_too_long(buf: &[u8], limit: usize) -> bool {
     first_line(buf, limit.saturating_add(2)).0.len() > limit
 }
 
-/// What a version httparse refused means: 505 for a request line of three
-/// parts whose last is a well-formed `HTTP/d.d` other than 1.0 and 1.1, 400
-/// for anything else (a target with a space in it, a version cut short);
-/// `None` (wait for more) while the line is not complete and its last part
-/// may still become either, so that the answer does not depend on how the
-/// bytes arrived.
-fn version_error(buf: &[u8]) -> Option<Error> {
+/// What to do with a version httparse refused.
+enum VersionCheck {
+    /// Answer with this error: 505 for a request line of three parts whose
+    /// last is a well-formed `HTTP/d.d` of another major version (or
+    /// `HTTP/0.9`), 400 for anything else (a target with a space in it, a
+    /// version cut short).
+    Refuse(Error),
+    /// `HTTP/1.d` with `d` above 1, its minor digit at this offset: read
+    /// as HTTP/1.1, as RFC 9110 (section 6.2) asks of a recipient that
+    /// implements the major version.
+    LaterMinor(usize),
+    /// Wait for more bytes: the line is not complete and its last part may
+    /// still become either, so that the answer does not depend on how the
+    /// bytes arrived.
+    Wait,
+}
+
+fn version_error(buf: &[u8]) -> VersionCheck {
+    let start = leading_empty_lines(buf);
     let (line, complete) = first_line(buf, usize::MAX);
     let mut parts = line.split(|&b| b == b' ');
     let version = parts.nth(2).unwrap_or_default();
     let rest = match version {
         [b'H', b'T', b'T', b'P', b'/', major, rest @ ..] if major.is_ascii_digit() => rest,
-        _ => return Some(Error::new(Kind::Malformed)),
+        _ => return VersionCheck::Refuse(Error::new(Kind::Malformed)),
     };
     if parts.next().is_some() {
-        return Some(Error::new(Kind::Malformed));
+        return VersionCheck::Refuse(Error::new(Kind::Malformed));
     }
-    match (rest, complete) {
-        ([b'.', b'0'..=b'9'], true) => Some(Error::new(Kind::Version)),
-        ([] | [b'.'] | [b'.', b'0'..=b'9'], false) => None,
-        _ => Some(Error::new(Kind::Malformed)),
+    match (version[5], rest, complete) {
+        // `first_line` returns a sub-slice of `buf` that starts at `start`,
+        // and the version ends the line.
+        (b'1', [b'.', b'2'..=b'9'], true) => VersionCheck::LaterMinor(start + line.len() - 1),
+        (_, [b'.', b'0'..=b'9'], true) => VersionCheck::Refuse(Error::new(Kind::Version)),
+        (_, [] | [b'.'] | [b'.', b'0'..=b'9'], false) => VersionCheck::Wait,
+        _ => VersionCheck::Refuse(Error::new(Kind::Malformed)),
     }
 }
 
