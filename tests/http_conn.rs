@@ -498,6 +498,46 @@ fn a_panicking_access_log_loses_its_line_not_the_connection() {
 }
 
 #[test]
+fn a_download_cut_short_logs_the_bytes_that_went_out() {
+    const CHUNK: usize = 64 * 1024;
+    const CHUNKS: usize = 16 * 1024; // 1 GiB: more than any socket buffers.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .access_log(move |entry| {
+            let _ = tx.send((entry.target.to_owned(), entry.status.as_u16(), entry.bytes));
+        })
+        .spawn(|_req: Request| async {
+            let mut r = Response::text("");
+            r.set_body(Body::generate(|co| async move {
+                for _ in 0..CHUNKS {
+                    co.yield_(vec![b'x'; CHUNK]).await;
+                }
+            }));
+            r
+        })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/big").as_bytes());
+    let read = c.read_raw(1 << 20);
+    // Closed with bytes unread: the system resets the connection, and the
+    // server's next write fails.
+    drop(c);
+    let (target, status, bytes) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!((target.as_str(), status), ("/big", 200));
+    // What the client read, less the head and the chunks' framing, went out
+    // at least; the whole body did not.
+    let framing = 1024 + (read / CHUNK + 1) * 16;
+    assert!(
+        bytes as usize + framing >= read,
+        "{bytes} logged, {read} read"
+    );
+    assert!(bytes < (CHUNK * CHUNKS) as u64, "{bytes} logged");
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn slow_heads_get_408_and_idle_connections_close() {
     let limits = Limits {
         header_read_timeout: Duration::from_millis(100),

@@ -163,6 +163,21 @@ impl Client {
         Ok(resp)
     }
 
+    /// Reads raw bytes until at least `n` came (or the connection ended);
+    /// returns how many.
+    pub fn read_raw(&mut self, n: usize) -> usize {
+        let mut got = 0;
+        let mut buf = [0; 16 * 1024];
+        while got < n {
+            match self.reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) => panic!("read failed after {got} bytes: {e}"),
+            }
+        }
+        got
+    }
+
     /// Whether the server closed the connection (a read gives end of file).
     pub fn closed(&mut self) -> bool {
         let mut b = [0; 1];

@@ -156,11 +156,13 @@ pub struct LogEntry<'a> {
     /// The request target as received (`-` for a request that could not be
     /// parsed).
     pub target: &'a str,
-    /// The protocol version as received.
+    /// The protocol version the request was read as (`HTTP/1.2` and later
+    /// minor versions are read as `HTTP/1.1`).
     pub version: &'a str,
     /// The response status.
     pub status: StatusCode,
-    /// Body bytes sent.
+    /// Body bytes sent. For an answer cut short (the client went away,
+    /// the body failed), those that went to the socket before.
     pub bytes: u64,
     /// From the request being read to the response being written.
     pub elapsed: Duration,
@@ -1037,7 +1039,7 @@ async fn serve_conn<H: Handler>(
                     match sent {
                         Ok(_) => {}
                         Err(Failed::Unsent) => conn.replace_with_error(start, &mut wbuf),
-                        Err(Failed::Write | Failed::Partial) => break 'conn,
+                        Err(Failed::Write(_) | Failed::Partial(_)) => break 'conn,
                     }
                 }
                 Ok(Next::Request(req)) => {
@@ -1335,7 +1337,9 @@ async fn respond<H: Handler>(
                         Poll::Pending => {
                             // As on the common path: the answers already
                             // made go out before this one is waited for.
-                            flush(stream, wbuf, shared.limits.write_timeout).await?;
+                            flush(stream, wbuf, shared.limits.write_timeout)
+                                .await
+                                .map_err(|_| Failed::Write(0))?;
                             poll_fn(|cx| poll_guarded(fut.as_mut(), cx)).await
                         }
                     }
@@ -1350,7 +1354,8 @@ async fn respond<H: Handler>(
                         stream,
                         &shared.limits,
                     ))
-                    .await?;
+                    .await
+                    .map_err(|_| Failed::Write(0))?;
                     body_error = e;
                     r
                 }
@@ -1393,7 +1398,7 @@ async fn respond<H: Handler>(
                 target: &target,
                 version: version.as_str(),
                 status,
-                bytes: *sent.as_ref().unwrap_or(&0),
+                bytes: sent.unwrap_or_else(Failed::sent),
                 elapsed: start.elapsed(),
             },
         );
@@ -1466,20 +1471,25 @@ fn mend_final(response: &mut Response) {
 /// How sending an answer failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failed {
-    /// The connection failed (a write error or timeout): it closes.
-    Write,
+    /// The connection failed (a write error or timeout): it closes, after
+    /// this many body bytes went to the socket.
+    Write(u64),
     /// The body could not be produced, and nothing of its answer has been
     /// sent: the answer is still in the write buffer, where it can be
     /// replaced.
     Unsent,
-    /// The body failed after part of its answer was sent: the connection
-    /// closes, and the client sees a short body.
-    Partial,
+    /// The body failed after part of its answer (this many body bytes)
+    /// was sent: the connection closes, and the client sees a short body.
+    Partial(u64),
 }
 
-impl From<io::Error> for Failed {
-    fn from(_: io::Error) -> Failed {
-        Failed::Write
+impl Failed {
+    /// Body bytes that went to the socket before the failure.
+    fn sent(self) -> u64 {
+        match self {
+            Failed::Write(n) | Failed::Partial(n) => n,
+            Failed::Unsent => 0,
+        }
     }
 }
 
@@ -1751,8 +1761,10 @@ async fn send_file(
         }
         left -= n as u64;
         if wbuf.len() >= FLUSH_AT {
-            flush(stream, wbuf, limit).await?;
-            failed = Failed::Partial;
+            flush(stream, wbuf, limit)
+                .await
+                .map_err(|_| Failed::Write(failed.sent()))?;
+            failed = Failed::Partial(len - left);
         }
     }
     Ok(len)
@@ -1770,21 +1782,21 @@ async fn send_stream(
 ) -> Result<u64, Failed> {
     let mut sent = 0u64;
     // Until the first flush, a failure of the stream leaves its whole
-    // answer in `wbuf`.
-    let mut flushed = false;
+    // answer in `wbuf`; then, body bytes out in flushes.
+    let mut flushed = None;
     // A stream that failed (an error or a panic), or broke its promised
     // length: the response cannot be finished. With part of it sent, a
     // body sent until close would look complete at an orderly close: the
     // connection is reset instead, so that no client takes it for a whole
     // body (a short chunked or counted body tells by itself).
-    let failed = |flushed: bool| {
-        if !flushed {
+    let failed = |flushed: Option<u64>| {
+        let Some(out) = flushed else {
             return Failed::Unsent;
-        }
+        };
         if framing == Framing::UntilClose {
             let _ = stream.set_linger(Some(Duration::ZERO));
         }
-        Failed::Partial
+        Failed::Partial(out)
     };
     loop {
         let next = match poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
@@ -1795,8 +1807,10 @@ async fn send_stream(
             Poll::Pending if matches!(framing, Framing::Length(n) if sent == n) => break,
             Poll::Pending => {
                 if !wbuf.is_empty() {
-                    flush(stream, wbuf, limit).await?;
-                    flushed = true;
+                    flush(stream, wbuf, limit)
+                        .await
+                        .map_err(|_| Failed::Write(flushed.unwrap_or(0)))?;
+                    flushed = Some(sent);
                 }
                 poll_fn(|cx| body.poll_chunk(cx)).await
             }
@@ -1814,8 +1828,10 @@ async fn send_stream(
             _ => wbuf.extend_from_slice(&chunk),
         }
         if wbuf.len() >= FLUSH_AT {
-            flush(stream, wbuf, limit).await?;
-            flushed = true;
+            flush(stream, wbuf, limit)
+                .await
+                .map_err(|_| Failed::Write(flushed.unwrap_or(0)))?;
+            flushed = Some(sent);
         }
     }
     match framing {
