@@ -35,11 +35,23 @@ fn a_plain_thread_wakes_a_green_task_queued_on_an_event() {
 fn threads_and_tasks_wait_on_one_event() {
     let rt = Runtime::builder().workers(2).build().unwrap();
     let ev = Arc::new(Event::new());
+    // Each task queues itself on `ev` (still clear) with one poll, then
+    // counts itself in: only `set` can end the waits.
+    let queued = Arc::new((AtomicU64::new(0), Event::new()));
     let tasks: Vec<_> = (0..50)
         .map(|i| {
-            let e = ev.clone();
+            let (e, q) = (ev.clone(), queued.clone());
             rt.spawn(async move {
-                e.wait_async().await;
+                let mut wait = std::pin::pin!(e.wait_async());
+                let first = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending())
+                })
+                .await;
+                assert!(first);
+                if q.0.fetch_add(1, Ordering::SeqCst) == 49 {
+                    q.1.set();
+                }
+                wait.await;
                 i
             })
         })
@@ -50,6 +62,10 @@ fn threads_and_tasks_wait_on_one_event() {
             std::thread::spawn(move || e.wait())
         })
         .collect();
+    assert!(
+        queued.1.wait_timeout(Duration::from_secs(60)),
+        "tasks queued"
+    );
     ev.set();
     for t in threads {
         t.join().unwrap();

@@ -67,6 +67,9 @@ fn echo_1000_concurrent_clients_64k_each() {
                 })
             })
             .collect();
+        // Bounded: a lost wake-up fails the test instead of hanging it.
+        let all = greenrt::joinall(&clients, Some(Duration::from_secs(120))).await;
+        assert_eq!(all.len(), CLIENTS, "every client finished in time");
         for (i, c) in clients.into_iter().enumerate() {
             let back = c.await.expect("client task").expect("client io");
             assert_eq!(back.len(), LEN, "client {i} got every byte");
@@ -104,9 +107,18 @@ fn fast_writer_slow_reader_loses_nothing() {
         });
         let mut out = TcpStream::connect(addr).await.unwrap();
         let data: Vec<u8> = (0..LEN).map(|k| (k % 253) as u8).collect();
-        out.write_all(&data).await.unwrap();
+        // Bounded: a lost wake-up fails the test instead of hanging it.
+        let limit = Duration::from_secs(120);
+        greenrt::timeout(limit, out.write_all(&data))
+            .await
+            .expect("written in time")
+            .unwrap();
         out.close().await.unwrap();
-        let (total, sum) = reader.await.unwrap().unwrap();
+        let (total, sum) = greenrt::timeout(limit, reader)
+            .await
+            .expect("read in time")
+            .unwrap()
+            .unwrap();
         assert_eq!(total, LEN);
         assert_eq!(sum, data.iter().map(|&b| u64::from(b)).sum::<u64>());
     });
@@ -274,8 +286,16 @@ fn a_plain_thread_wakes_a_task_while_the_hub_sleeps_in_the_reactor() {
         let task = {
             let (waiting, go) = (waiting.clone(), go.clone());
             spawn(async move {
+                let mut wait = std::pin::pin!(go.wait_async());
+                // Queued on `go` (still clear) before the thread may set it:
+                // only its wake-up can end the wait.
+                let first = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending())
+                })
+                .await;
+                assert!(first);
                 waiting.set();
-                go.wait_async().await;
+                wait.await;
                 "woken"
             })
         };
@@ -326,14 +346,19 @@ fn reuseport_listeners_on_two_hubs_both_accept() {
     // but certain (1 in 2^199 otherwise) that both listeners get some.
     for _ in 0..200 {
         let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         std::io::Write::write_all(&mut c, b"x").unwrap();
         let mut b = [0u8; 1];
         std::io::Read::read_exact(&mut c, &mut b).unwrap();
     }
-    // Stop each listener: connect until each has seen a 'q'.
+    // Stop each listener: connect until each has seen a 'q' (at most
+    // 1,000 connections: a listener that never stops fails the test).
     let mut results = Vec::new();
     for g in &counts {
+        let mut tries = 0;
         while !g.ready() {
+            tries += 1;
+            assert!(tries <= 1000, "a listener did not stop");
             if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
                 let _ = std::io::Write::write_all(&mut c, b"q");
                 let _ = g.join_timeout_blocking(Duration::from_millis(50));

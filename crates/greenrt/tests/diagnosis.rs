@@ -8,6 +8,10 @@ use std::time::Duration;
 use greenrt::{Builder, Runtime, StallReport, joinall, spawn, try_run, yield_now};
 use sync_prims::Event;
 
+/// How long a stall goes on after its first report, in the tests that
+/// check it is reported once: five times the longest limit they set.
+const STALL_GOES_ON: Duration = Duration::from_millis(100);
+
 #[test]
 fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
     let (tx, rx) = mpsc::channel::<StallReport>();
@@ -32,6 +36,9 @@ fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
     let report = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the monitor reports the stall");
+    // The stall goes on for five times its limit after the report: a
+    // monitor that reported it again would have done so by then.
+    std::thread::sleep(STALL_GOES_ON);
     stop.store(true, Ordering::Release);
     assert_eq!(report.task_name(), Some("spinner"));
     assert_eq!(report.task_id(), spinner.id());
@@ -47,22 +54,33 @@ fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
     assert!(rx.try_recv().is_err());
 }
 
-#[test]
-fn stall_detection_can_be_turned_off() {
+/// Reports of one 200 ms stall, with the limit first set to 10 ms and then
+/// to `limit`.
+fn reports_of_a_stall(limit: Option<Duration>) -> usize {
     let (tx, rx) = mpsc::channel::<StallReport>();
     let tx = std::sync::Mutex::new(tx);
     let rt = Runtime::builder()
         .workers(1)
-        .max_blocking_time(None)
+        .max_blocking_time(Duration::from_millis(10))
+        .max_blocking_time(limit)
         .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
         .build()
         .unwrap();
-    // A task that blocks its hub for a while (a real sleep on purpose: it is
-    // the stall being ignored, not an ordering device).
-    let g = rt.spawn(async { std::thread::sleep(Duration::from_millis(50)) });
+    // A task that blocks its hub for twenty times the first limit (a real
+    // sleep on purpose: it is the stall under test, not an ordering
+    // device).
+    let g = rt.spawn(async { std::thread::sleep(Duration::from_millis(200)) });
     g.join_blocking();
     drop(rt);
-    assert!(rx.try_recv().is_err());
+    rx.try_iter().count()
+}
+
+#[test]
+fn stall_detection_can_be_turned_off() {
+    // The same stall is reported under a limit (so the check below can
+    // fail), and not once the limit is taken off.
+    assert!(reports_of_a_stall(Some(Duration::from_millis(10))) >= 1);
+    assert_eq!(reports_of_a_stall(None), 0);
 }
 
 #[test]
@@ -279,10 +297,13 @@ fn each_stall_is_reported_once() {
     let first = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("first stall");
+    // Each stall goes on after its report (see `STALL_GOES_ON`).
+    std::thread::sleep(STALL_GOES_ON);
     stop.store(true, Ordering::Release);
     let second = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("second stall");
+    std::thread::sleep(STALL_GOES_ON);
     stop.store(true, Ordering::Release);
     g.get_blocking().unwrap().unwrap();
     assert_eq!(first.task_name(), Some("twice"));

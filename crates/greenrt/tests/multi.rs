@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -16,14 +16,14 @@ use sync_prims::Event;
 #[test]
 fn rt_spawn_spreads_tasks_over_the_hubs() {
     let rt = Runtime::builder().workers(2).build().unwrap();
-    let barrier = Arc::new(Barrier::new(2));
+    let barrier = Arc::new(Meeting::default());
     // Two tasks that can only finish if they run at the same time, on two
-    // different hubs (each blocks its hub thread on the barrier).
+    // different hubs (each blocks its hub thread on the meeting).
     let gs: Vec<_> = (0..2)
         .map(|_| {
             let b = barrier.clone();
             rt.spawn(async move {
-                b.wait();
+                assert!(b.meet(), "the other task never ran alongside");
                 greenrt::current().unwrap().hub().to_owned()
             })
         })
@@ -57,24 +57,29 @@ fn a_thread_joins_a_green_task() {
 #[test]
 fn cross_hub_wake_through_a_greenlet_and_an_event() {
     let rt = Runtime::builder().workers(2).build().unwrap();
-    let ev = Arc::new(Event::new());
-    let e = ev.clone();
-    // A task on one hub waits on an event; a task on (possibly) another hub
-    // sets it; the root on the block_on hub awaits both greenlets.
-    let waiter = rt.spawn(async move {
-        e.wait_async().await;
+    let (ev, queued) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (e, q) = (ev.clone(), queued.clone());
+    // A task on one hub queues itself on an event; a task on the other hub
+    // sets it once it is queued; the root on the block_on hub awaits both
+    // greenlets.
+    let waiter = rt.spawn_on(0, async move {
+        let mut wait = std::pin::pin!(e.wait_async());
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending()))
+                .await;
+        assert!(first);
+        q.set();
+        wait.await;
         greenrt::current().unwrap().hub().to_owned()
     });
     let e = ev.clone();
-    let setter = rt.spawn(async move {
-        yield_now().await;
+    let setter = rt.spawn_on(1, async move {
+        queued.wait_async().await;
         e.set();
+        greenrt::current().unwrap().hub().to_owned()
     });
-    let hub = rt.block_on(async move {
-        setter.await.unwrap();
-        waiter.await.unwrap()
-    });
-    assert!(hub.starts_with("hub-"));
+    let hubs = rt.block_on(async move { (waiter.await.unwrap(), setter.await.unwrap()) });
+    assert_eq!(hubs, ("hub-0".to_owned(), "hub-1".to_owned()));
 }
 
 #[test]
@@ -141,13 +146,13 @@ fn a_cpu_bound_batch_runs_on_both_hubs() {
     // barrier that needs two simultaneous tasks proves both hubs work at once.
     let rt = Runtime::builder().workers(2).build().unwrap();
     let seen = Arc::new(Mutex::new(std::collections::HashSet::new()));
-    let barrier = Arc::new(Barrier::new(2));
+    let barrier = Arc::new(Meeting::default());
     let gs: Vec<_> = (0..8)
         .map(|i| {
             let (seen, barrier) = (seen.clone(), barrier.clone());
             rt.spawn(async move {
                 if i < 2 {
-                    barrier.wait();
+                    assert!(barrier.meet(), "the other task never ran alongside");
                 }
                 let mut x = 0u64;
                 for k in 0..10_000u64 {
@@ -332,4 +337,27 @@ fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
     let mut next = rt.spawn_on(0, async { 4 });
     assert!(next.join_timeout_blocking(Duration::from_secs(60)));
     assert_eq!(next.try_get(), Some(Ok(4)));
+}
+
+/// Two tasks meeting: each blocks its hub thread until the other arrives.
+/// Bounded: two tasks on one hub fail the test (the first gives up after
+/// 60 s) rather than hang it.
+#[derive(Default)]
+struct Meeting {
+    arrived: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Meeting {
+    /// Arrives, and waits for the other; whether it came.
+    fn meet(&self) -> bool {
+        let mut n = self.arrived.lock().unwrap();
+        *n += 1;
+        self.cv.notify_all();
+        let (n, _) = self
+            .cv
+            .wait_timeout_while(n, Duration::from_secs(60), |n| *n < 2)
+            .unwrap();
+        *n >= 2
+    }
 }

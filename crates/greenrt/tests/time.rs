@@ -128,24 +128,27 @@ fn manual_clock_without_auto_advance_moves_only_when_told() {
     let clock = ManualClock::without_auto_advance();
     let rt = test_rt(&clock);
     let (tx, rx) = mpsc::channel::<()>();
-    let c = clock.clone();
-    // Another thread advances the clock once the sleeper is armed.
-    let advancer = std::thread::spawn(move || {
-        rx.recv().unwrap();
-        c.advance(S(10));
-    });
-    let c = clock.clone();
-    rt.block_on(async move {
-        let s = sleep(S(10));
-        let g = spawn(async move {
-            s.await;
-        });
-        yield_now().await; // the sleeper arms its timer
+    let g = rt.spawn(async move {
+        let mut s = std::pin::pin!(sleep(S(10)));
+        // Armed (first poll) before the test looks at the clock.
+        let armed =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending()))
+                .await;
+        assert!(armed);
         tx.send(()).unwrap();
-        g.await.unwrap();
-        assert_eq!(c.elapsed(), S(10));
+        s.await;
     });
-    advancer.join().unwrap();
+    rx.recv().unwrap();
+    // The hub has nothing to do but wait for its timer: a clock that moved
+    // by itself would end the sleep.
+    assert!(
+        !g.join_timeout_blocking(Duration::from_millis(50)),
+        "the clock moved by itself"
+    );
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+    clock.advance(S(10));
+    g.get_blocking().unwrap().unwrap();
+    assert_eq!(clock.elapsed(), S(10));
 }
 
 #[test]

@@ -31,8 +31,14 @@ fn poll<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
 
 /// Spins (yielding the CPU) until `cond` holds: used to wait until another
 /// thread has reached a state the test can observe, not to order by time.
+/// Bounded: a state never reached fails the test after 60 s.
 fn until(mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
     while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the state waited for never came"
+        );
         std::thread::yield_now();
     }
 }

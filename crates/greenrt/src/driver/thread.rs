@@ -45,13 +45,21 @@ impl Unpark for Unparker {
 mod tests {
     use super::*;
 
+    /// Parks with a bound far beyond any scheduling delay; whether the park
+    /// ended before it.
+    fn park_ends_early(p: &mut ThreadPark) -> bool {
+        let bound = Duration::from_secs(60);
+        let start = std::time::Instant::now();
+        p.park(Some(bound));
+        start.elapsed() < bound
+    }
+
     #[test]
     fn unpark_before_park_is_not_lost() {
         let mut p = ThreadPark::new();
         p.unparker().unpark();
-        // Returns at once thanks to the token (no timeout: a lost wake-up
-        // would hang the test).
-        p.park(None);
+        // Returns at once thanks to the token.
+        assert!(park_ends_early(&mut p), "the wake-up was lost");
     }
 
     #[test]
@@ -59,7 +67,7 @@ mod tests {
         let mut p = ThreadPark::new();
         let u = p.unparker();
         let t = std::thread::spawn(move || u.unpark());
-        p.park(None);
+        assert!(park_ends_early(&mut p), "the wake-up was lost");
         t.join().unwrap();
     }
 }
