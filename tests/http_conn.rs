@@ -28,10 +28,6 @@ async fn app(req: Request) -> Response {
             greenrt::yield_now().await;
             Response::text(format!("{shared} {}", std::rc::Rc::strong_count(&shared)))
         }
-        "/pause" => {
-            greenrt::sleep(Duration::from_millis(50)).await;
-            Response::text("paused")
-        }
         "/stream" => {
             let words = Body::generate(|co| async move {
                 for w in ["green ", "threads ", "stream"] {
@@ -100,7 +96,7 @@ async fn app(req: Request) -> Response {
                 .body(vec![b'c'; 64 << 10])
                 .unwrap()
         }
-        path @ ("/gate" | "/gate-small" | "/gate-logged") => {
+        path @ ("/gate" | "/gate-small" | "/gate-logged" | "/gate-idle") => {
             // Waits until the test opens the gate of that path.
             gate(path).wait_async().await;
             Response::text("through")
@@ -306,13 +302,14 @@ fn statuses_that_cannot_be_sent_as_given_are_mended() {
 /// The gate of `/gate`, `/gate-small` or `/gate-logged`: one per path, so
 /// that the tests using them may run at once.
 fn gate(path: &str) -> Arc<Event> {
-    static GATES: [OnceLock<Arc<Event>>; 5] = [const { OnceLock::new() }; 5];
+    static GATES: [OnceLock<Arc<Event>>; 6] = [const { OnceLock::new() }; 6];
     let i = match path {
         "/gate" => 0,
         "/gate-small" => 1,
         "/gate-logged" => 2,
         "/gate-close" => 3,
         "/gate-close-entered" => 4,
+        "/gate-idle" => 5,
         _ => unreachable!("no gate for {path}"),
     };
     GATES[i].get_or_init(|| Arc::new(Event::new())).clone()
@@ -406,6 +403,16 @@ fn serve_on(clock: &ManualClock, limits: Limits) -> ServerHandle {
         .unwrap()
 }
 
+/// Waits until the server has read what `c` sent and done all it had to
+/// at the current time of `clock`, which the test may then move.
+fn settle(c: &Client, clock: &ManualClock) {
+    c.wait_read();
+    assert!(
+        clock.wait_until_idle(util::READ_TIMEOUT),
+        "the server never settled"
+    );
+}
+
 #[test]
 fn timeouts_of_duration_max_mean_none() {
     let clock = ManualClock::without_auto_advance();
@@ -419,11 +426,11 @@ fn timeouts_of_duration_max_mean_none() {
     let mut c = Client::connect(server.local_addr());
     c.send(get("/first").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/first");
-    // A head in two parts, an hour of the server's clock between them:
-    // when the server read the first part alone, the header-read deadline
-    // was armed in between (nothing here makes sure it did; reading both
-    // at once passes without arming it).
+    // A head in two parts, an hour of the server's clock between them: the
+    // server reads the first part alone, and arms the header-read deadline
+    // of a head begun.
     c.send(b"GET /second HTTP/1.1\r\n");
+    settle(&c, &clock);
     clock.advance(Duration::from_secs(3600));
     c.send(b"Host: x\r\n\r\n");
     assert_eq!(c.read().unwrap().text(), "/second");
@@ -442,22 +449,16 @@ fn empty_lines_do_not_keep_an_idle_connection_open() {
     c.send(get("/first").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/first");
     // An empty line every 100 ms of the server's clock starts no request:
-    // the idle time runs from the server's first wait after the answer,
-    // and it closes once 300 ms have passed since. That wait comes when
-    // the server's thread gets there, which this one cannot see: each step
-    // looks for the close for a moment, and the server's clock goes on for
-    // at most 15 s (with the idle time reset by each line, it never would
-    // close).
-    c.set_read_timeout(Duration::from_millis(20));
-    let mut closed = false;
-    for _ in 0..150 {
+    // the idle time runs from the server's first wait after the answer (at
+    // 0 ms) and the connection closes at 300. Had each line renewed the
+    // idle time, the last (at 200 ms) would keep it open until 500, and
+    // the clock stops at 300: the read below would find it open.
+    for _ in 0..3 {
+        c.send(b"\r\n");
+        settle(&c, &clock);
         clock.advance(Duration::from_millis(100));
-        if c.try_send(b"\r\n").is_err() || c.closed() {
-            closed = true;
-            break;
-        }
     }
-    assert!(closed, "still open after 15 s of empty lines");
+    assert!(c.closed(), "still open after 300 ms of empty lines");
     server.shutdown().unwrap();
 }
 
@@ -571,17 +572,35 @@ fn slow_heads_get_408_and_idle_connections_close() {
     c.send(get("/once").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/once");
     assert!(c.closed());
+    server.shutdown().unwrap();
+}
 
-    // Also when its timer fires early: armed after the first response, it
-    // is kept through a second, slower one, then moved when it fires; the
-    // idle time counts from the last response and the connection still
-    // closes (the client's 30 s read timeout would fail this).
+#[test]
+fn an_idle_timer_that_fires_early_is_moved() {
+    let clock = ManualClock::without_auto_advance();
+    let limits = Limits {
+        idle_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let server = serve_on(&clock, limits);
     let mut c = Client::connect(server.local_addr());
+    // The idle timer, armed after the first answer for 100 ms, is kept
+    // through a second request answered at 50 ms, fires early at 100 and
+    // is moved to 150, when the connection closes. A timer lost when it
+    // fired early would leave the connection open however far the clock
+    // goes: the read below would find it open.
     c.send(get("/first").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/first");
-    c.send(get("/pause").as_bytes());
-    assert_eq!(c.read().unwrap().text(), "paused");
-    assert!(c.closed());
+    c.send(get("/gate-idle").as_bytes());
+    settle(&c, &clock);
+    clock.advance(Duration::from_millis(50));
+    gate("/gate-idle").set();
+    assert_eq!(c.read().unwrap().text(), "through");
+    settle(&c, &clock);
+    clock.advance(Duration::from_millis(50));
+    settle(&c, &clock);
+    clock.advance(Duration::from_secs(1));
+    assert!(c.closed(), "still open a second after the last answer");
     server.shutdown().unwrap();
 }
 
@@ -600,8 +619,10 @@ fn a_pipelined_head_s_time_counts_from_its_own_bytes() {
     let server = serve_on(&clock, limits);
     let mut c = Client::connect(server.local_addr());
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\n");
+    settle(&c, &clock);
     clock.advance(Duration::from_millis(600));
     c.send(b"Content-Length: 5\r\n\r\nab");
+    settle(&c, &clock);
     clock.advance(Duration::from_millis(600));
     c.send(b"cdeGET /second HTTP/1.1\r\n");
     let r = c.read().unwrap();

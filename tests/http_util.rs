@@ -163,6 +163,22 @@ impl Client {
         Ok(resp)
     }
 
+    /// Waits until the server has read every byte this client sent: the
+    /// client's send queue and the server's receive queue are both empty,
+    /// as Linux shows them in `/proc/net/tcp` (or the connection is gone).
+    /// Bounded by [`READ_TIMEOUT`]. A test that moves a server's manual
+    /// clock calls it first, so that the bytes sent are read at the time
+    /// the test means.
+    pub fn wait_read(&self) {
+        let s = self.reader.get_ref();
+        let (me, server) = (s.local_addr().unwrap(), s.peer_addr().unwrap());
+        let start = std::time::Instant::now();
+        while !queues_empty(me, server) {
+            assert!(start.elapsed() < READ_TIMEOUT, "the server never read");
+            std::thread::yield_now();
+        }
+    }
+
     /// Reads raw bytes until at least `n` came (or the connection ended);
     /// returns how many.
     pub fn read_raw(&mut self, n: usize) -> usize {
@@ -186,6 +202,37 @@ impl Client {
             Err(e) => e.kind() == io::ErrorKind::ConnectionReset,
         }
     }
+}
+
+/// Whether the connection from `client` to `server` has nothing queued:
+/// neither bytes the client has not sent out nor bytes the server has not
+/// read (the `tx_queue` and `rx_queue` of `/proc/net/tcp`). A connection
+/// that is not listed has nothing queued.
+fn queues_empty(client: SocketAddr, server: SocketAddr) -> bool {
+    // An IPv4 address as the kernel prints it: the address in memory order
+    // read as a native integer, then the port.
+    let key = |a: SocketAddr| match a {
+        SocketAddr::V4(a) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(a.ip().octets()),
+            a.port()
+        ),
+        SocketAddr::V6(_) => panic!("the tests use IPv4"),
+    };
+    let (c, s) = (key(client), key(server));
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).all(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let Some((tx, rx)) = f.get(4).and_then(|q| q.split_once(':')) else {
+            return true;
+        };
+        let queued = |q: &str| u64::from_str_radix(q, 16).map_or(true, |n| n > 0);
+        match (f.get(1), f.get(2)) {
+            (Some(&l), Some(&r)) if l == c && r == s => !queued(tx),
+            (Some(&l), Some(&r)) if l == s && r == c => !queued(rx),
+            _ => true,
+        }
+    })
 }
 
 /// A GET request with `Host`.

@@ -99,6 +99,8 @@ pub(crate) struct Hub {
     polls: Cell<u64>,
     /// The driver parked (and so polled I/O) since the last round began.
     just_parked: Cell<bool>,
+    /// With a manual clock, its reading at the start of the last round.
+    round_at: Cell<u64>,
     ids: Cell<(u64, u64)>,
 }
 
@@ -147,7 +149,6 @@ impl Hub {
     ) -> Rc<Hub> {
         let _ = shared.owner.set(std::thread::current().id());
         let clock = shared.config.clock.clone();
-        clock.attach(&shared);
         if shared.config.max_blocking_time.is_some() {
             crate::monitor::watch(&shared);
         }
@@ -165,6 +166,7 @@ impl Hub {
             handle,
             polls: Cell::new(0),
             just_parked: Cell::new(false),
+            round_at: Cell::new(u64::MAX),
             ids: Cell::new((0, 0)),
         })
     }
@@ -311,6 +313,9 @@ impl Hub {
     /// the next one). `root_polled`: the root future was polled just
     /// before, and is busy too. Returns how many tasks it polled.
     fn tick(&self, root_polled: bool) -> usize {
+        if let Some(nanos) = self.clock.manual_nanos() {
+            self.round_at.set(nanos);
+        }
         if self.shared.has_injected() {
             let mut fresh = VecDeque::new();
             self.shared.drain(&mut fresh);
@@ -412,6 +417,9 @@ impl Hub {
                 return;
             }
             backoff.snooze();
+        }
+        if self.clock.is_manual() {
+            self.shared.note_idle_at(self.round_at.get());
         }
         if !self.shared.prepare_sleep() {
             return;

@@ -58,6 +58,10 @@ pub(crate) struct HubShared {
     /// Some other thread asked for a timer to be cancelled
     /// (`Injector::dropped_timers`): one load per round tells the hub.
     has_dropped_timers: AtomicBool,
+    /// With a manual clock: its reading (nanoseconds since its origin) at
+    /// the start of the hub's last round before it went to sleep (see
+    /// `ManualClock::wait_until_idle`).
+    idle_at: AtomicU64,
 }
 
 impl std::fmt::Debug for HubShared {
@@ -72,7 +76,8 @@ impl HubShared {
     pub(crate) fn new(name: Arc<str>, config: Arc<Config>, driver: &Driver) -> Arc<Self> {
         let unpark = driver.park.unparker();
         let io = driver.io.clone();
-        Arc::new(HubShared {
+        let clock = config.clock.clone();
+        let shared = Arc::new(HubShared {
             uid: NEXT_HUB.fetch_add(1, Ordering::Relaxed),
             name,
             config,
@@ -87,7 +92,12 @@ impl HubShared {
             names: Mutex::new(HashMap::new()),
             owner: OnceLock::new(),
             has_dropped_timers: AtomicBool::new(false),
-        })
+            idle_at: AtomicU64::new(u64::MAX),
+        });
+        // Attached as soon as made, before its thread runs: a manual clock
+        // then knows of every hub that will use it (`wait_until_idle`).
+        clock.attach(&shared);
+        shared
     }
 
     /// Hands a scheduled task to the hub from another thread. Returns the
@@ -187,6 +197,18 @@ impl HubShared {
             return false;
         }
         true
+    }
+
+    /// Records, before the hub goes to sleep, the manual clock's reading
+    /// at the start of the round that found nothing to do.
+    pub(crate) fn note_idle_at(&self, clock_nanos: u64) {
+        self.idle_at.store(clock_nanos, Ordering::SeqCst);
+    }
+
+    /// The hub sleeps, after a round that began at `clock_nanos` of its
+    /// manual clock and found nothing to do: everything due then is done.
+    pub(crate) fn idle_at(&self, clock_nanos: u64) -> bool {
+        self.sleeping.load(Ordering::SeqCst) && self.idle_at.load(Ordering::SeqCst) == clock_nanos
     }
 
     pub(crate) fn woke(&self) {

@@ -34,6 +34,15 @@ impl Clock {
         }
     }
 
+    /// A manual clock's reading, in nanoseconds since its origin.
+    #[inline]
+    pub(crate) fn manual_nanos(&self) -> Option<u64> {
+        match self {
+            Clock::Real => None,
+            Clock::Manual(m) => Some(m.inner.offset.load(Ordering::Acquire)),
+        }
+    }
+
     pub(crate) fn is_manual(&self) -> bool {
         matches!(self, Clock::Manual(_))
     }
@@ -159,6 +168,65 @@ impl ManualClock {
                 Some(o.saturating_add(nanos))
             });
         self.wake_hubs();
+    }
+
+    /// Waits until every hub that uses this clock has done what was due at
+    /// the clock's current time and sleeps (waiting for I/O, a wake-up or
+    /// a later timer), for at most `limit` of real time; returns whether
+    /// they all did.
+    ///
+    /// A test calls it after [`advance`](Self::advance), to know that the
+    /// timers that came due have fired and the tasks they woke have run,
+    /// before it looks at what they did or moves the clock again (two
+    /// moves in a row may otherwise reach a hub as one). Work from outside
+    /// the runtime that a hub has not yet been told of (bytes still on
+    /// their way to a socket) is not seen: wait for it on the test's own
+    /// terms first. Meant for [`ManualClock::without_auto_advance`]; a
+    /// clock that advances by itself lets hubs sleep only once they have
+    /// no timers left.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::time::Duration;
+    /// use greenrt::time::ManualClock;
+    ///
+    /// let clock = ManualClock::without_auto_advance();
+    /// let rt = greenrt::Runtime::builder().workers(1).clock(clock.clone()).build().unwrap();
+    /// let rang = Arc::new(AtomicBool::new(false));
+    /// let r = rang.clone();
+    /// let _g = rt.spawn(async move {
+    ///     greenrt::sleep(Duration::from_secs(5)).await;
+    ///     r.store(true, Ordering::SeqCst);
+    /// });
+    /// assert!(clock.wait_until_idle(Duration::from_secs(30)));
+    /// assert!(!rang.load(Ordering::SeqCst));
+    /// clock.advance(Duration::from_secs(5));
+    /// assert!(clock.wait_until_idle(Duration::from_secs(30)));
+    /// assert!(rang.load(Ordering::SeqCst));
+    /// ```
+    pub fn wait_until_idle(&self, limit: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            let now = self.inner.offset.load(Ordering::Acquire);
+            let hubs: Vec<_> = self
+                .inner
+                .hubs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if hubs
+                .iter()
+                .filter_map(Weak::upgrade)
+                .all(|h| h.idle_at(now))
+            {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        }
     }
 
     /// Moves the clock forward to `t` if it is behind (never back): hubs
