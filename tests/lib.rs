@@ -1,8 +1,10 @@
 //! Shared helpers for the cross-crate tests in this folder.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Wake, Waker};
+use std::task::{Poll, Wake, Waker};
 
 /// A waker that counts how often it was woken, for polling futures by hand.
 #[derive(Debug, Default)]
@@ -64,4 +66,12 @@ pub fn pin_to(cpu: usize) {
     // pid 0 is the calling thread.
     let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
     assert_eq!(rc, 0, "cannot pin to CPU {cpu}");
+}
+
+/// Polls `wait` once with the task's own context; whether it was pending.
+/// A waiting future is queued on what it waits for by its first poll, so a
+/// task that then signals "queued" can only be ended by a wake-up.
+pub async fn pending_once<F: Future>(wait: Pin<&mut F>) -> bool {
+    let mut wait = wait;
+    std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx).is_pending())).await
 }

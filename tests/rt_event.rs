@@ -18,9 +18,7 @@ fn a_plain_thread_wakes_a_green_task_queued_on_an_event() {
         let mut wait = std::pin::pin!(e.wait_async());
         // The first poll queues the task on `ev` (still clear): only a
         // wake-up from the other thread can end the wait.
-        let first =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending()))
-                .await;
+        let first = tests::pending_once(wait.as_mut()).await;
         assert!(first);
         q.set();
         wait.await;
@@ -43,10 +41,7 @@ fn threads_and_tasks_wait_on_one_event() {
             let (e, q) = (ev.clone(), queued.clone());
             rt.spawn(async move {
                 let mut wait = std::pin::pin!(e.wait_async());
-                let first = std::future::poll_fn(|cx| {
-                    std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending())
-                })
-                .await;
+                let first = tests::pending_once(wait.as_mut()).await;
                 assert!(first);
                 if q.0.fetch_add(1, Ordering::SeqCst) == 49 {
                     q.1.set();

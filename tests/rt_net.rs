@@ -289,10 +289,7 @@ fn a_plain_thread_wakes_a_task_while_the_hub_sleeps_in_the_reactor() {
                 let mut wait = std::pin::pin!(go.wait_async());
                 // Queued on `go` (still clear) before the thread may set it:
                 // only its wake-up can end the wait.
-                let first = std::future::poll_fn(|cx| {
-                    std::task::Poll::Ready(wait.as_mut().poll(cx).is_pending())
-                })
-                .await;
+                let first = tests::pending_once(wait.as_mut()).await;
                 assert!(first);
                 waiting.set();
                 wait.await;
@@ -420,10 +417,7 @@ fn a_refused_datagram_is_reported_once_and_the_socket_waits_again() {
             let b = UdpSocket::bind("127.0.0.1:0").unwrap();
             let mut b_buf = [0u8; 4];
             let mut b_recv = std::pin::pin!(b.recv_from(&mut b_buf));
-            let waiting = std::future::poll_fn(|cx| {
-                std::task::Poll::Ready(b_recv.as_mut().poll(cx).is_pending())
-            })
-            .await;
+            let waiting = tests::pending_once(b_recv.as_mut()).await;
             assert!(waiting);
             a.send(b"anyone?").await.unwrap();
             let c = UdpSocket::bind("127.0.0.1:0").unwrap();

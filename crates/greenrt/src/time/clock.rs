@@ -209,17 +209,7 @@ impl ManualClock {
         let start = Instant::now();
         loop {
             let now = self.inner.offset.load(Ordering::Acquire);
-            let hubs: Vec<_> = self
-                .inner
-                .hubs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            if hubs
-                .iter()
-                .filter_map(Weak::upgrade)
-                .all(|h| h.idle_at(now))
-            {
+            if self.hubs().iter().all(|h| h.idle_at(now)) {
                 return true;
             }
             if start.elapsed() >= limit {
@@ -241,14 +231,15 @@ impl ManualClock {
     }
 
     fn wake_hubs(&self) {
-        let hubs: Vec<_> = self
-            .inner
-            .hubs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        for h in hubs.iter().filter_map(Weak::upgrade) {
+        for h in self.hubs() {
             h.unpark();
         }
+    }
+
+    /// The live hubs that use this clock (taken out of the lock, which
+    /// their own threads take too).
+    fn hubs(&self) -> Vec<Arc<HubShared>> {
+        let hubs = self.inner.hubs.lock().unwrap_or_else(|e| e.into_inner());
+        hubs.iter().filter_map(Weak::upgrade).collect()
     }
 }
