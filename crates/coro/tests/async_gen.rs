@@ -27,6 +27,21 @@ fn oneshot<T>() -> (Sender<T>, Receiver<T>) {
 }
 
 impl<T> Sender<T> {
+    /// Sends once the receiver has been polled and is pending (its waker is
+    /// there), so that only the wake-up from this thread can end its wait.
+    /// Bounded: a receiver never awaited fails the test after 60 s.
+    fn send_once_awaited(self, value: T) {
+        let start = std::time::Instant::now();
+        while self.0.state.lock().unwrap().1.is_none() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "never awaited"
+            );
+            std::thread::yield_now();
+        }
+        self.send(value);
+    }
+
     fn send(self, value: T) {
         let waker = {
             let mut state = self.0.state.lock().unwrap();
@@ -103,7 +118,7 @@ fn a_stream_whose_body_awaits_futures_completed_on_another_thread() {
     });
     let producer = std::thread::spawn(move || {
         for (i, tx) in senders.into_iter().enumerate() {
-            tx.send(format!("item{i}"));
+            tx.send_once_awaited(format!("item{i}"));
         }
     });
     let got = block_on(collect(g));
@@ -238,7 +253,7 @@ fn yield_from_an_async_generator_that_awaits() {
         let r = co.yield_from(inner).await;
         co.yield_(r).await
     });
-    let sender = std::thread::spawn(move || tx.send(100));
+    let sender = std::thread::spawn(move || tx.send_once_awaited(100));
     block_on(async {
         assert_eq!(outer.start().await, Ok(GenState::Yielded(1)));
         assert_eq!(outer.send(10).await, Ok(GenState::Yielded(2)));

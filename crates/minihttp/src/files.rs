@@ -625,10 +625,16 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
 /// lead out of it. On Unix, file names are bytes: a name that is not UTF-8
 /// is listed and served.
 ///
-/// ```no_run
-/// let files = minihttp::StaticFiles::new(".").unwrap();
+/// ```
+/// // The crate's own folder, in its doc tests.
+/// let files = minihttp::StaticFiles::new(env!("CARGO_MANIFEST_DIR")).unwrap();
 /// let req = minihttp::Request::parse(b"GET /README.md HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
 /// let resp = files.serve(&req);
+/// assert_eq!(resp.status().as_u16(), 200);
+/// assert_eq!(resp.headers().get("content-type"), Some("text/markdown; charset=utf-8"));
+/// // Out of the folder: refused.
+/// let req = minihttp::Request::parse(b"GET /../Cargo.toml HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+/// assert_eq!(files.serve(&req).status().as_u16(), 403);
 /// ```
 #[derive(Clone, Debug)]
 pub struct StaticFiles {

@@ -22,7 +22,9 @@ pub type BoxHandler = Box<dyn Fn(Request) -> LocalBoxFuture<'static, Response> +
 /// let h = minihttp::handler(|req: minihttp::Request| async move {
 ///     minihttp::Response::text(format!("you asked for {}", req.path()))
 /// });
-/// # let _ = h;
+/// let req = minihttp::Request::parse(b"GET /a%20b HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+/// let resp = futures_executor::block_on(h(req));
+/// assert_eq!(resp.body().as_bytes(), Some(&b"you asked for /a b"[..]));
 /// ```
 pub fn handler<F, Fut>(f: F) -> BoxHandler
 where
