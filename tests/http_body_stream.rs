@@ -325,22 +325,26 @@ fn a_stalled_streamed_body_gets_408() {
         ..Limits::default()
     };
     let (server, rx, _gate) = serve(limits);
-    let mut c = Client::connect(server.local_addr());
-    let started = Instant::now();
-    c.send(b"POST /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly some");
-    assert_eq!(next(&rx), Seen::Started);
-    assert_eq!(next(&rx), Seen::FirstChunk(9));
-    assert_eq!(
-        next(&rx),
-        Seen::Failed {
-            too_large: false,
-            timeout: true
-        }
-    );
-    let r = c.read().unwrap();
-    assert_eq!(r.status, 408);
-    assert!(started.elapsed() >= Duration::from_millis(300));
-    assert!(c.closed());
+    // Without content for a `HEAD` request.
+    for method in ["POST", "HEAD"] {
+        let mut c = Client::connect(server.local_addr());
+        let started = Instant::now();
+        let head = format!("{method} /sum HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n");
+        c.send([head.as_bytes(), b"only some"].concat().as_slice());
+        assert_eq!(next(&rx), Seen::Started);
+        assert_eq!(next(&rx), Seen::FirstChunk(9));
+        assert_eq!(
+            next(&rx),
+            Seen::Failed {
+                too_large: false,
+                timeout: true
+            }
+        );
+        let r = c.read_for(method == "HEAD").unwrap();
+        assert_eq!(r.status, 408);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(c.closed(), "{method}: no more than the answer");
+    }
     server.shutdown().unwrap();
 }
 

@@ -566,6 +566,11 @@ fn slow_heads_get_408_and_idle_connections_close() {
     c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
     assert_eq!(c.read().unwrap().status, 408);
     assert!(c.closed());
+    // Without content for a `HEAD` request.
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"HEAD /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    assert_eq!(c.read_for(true).unwrap().status, 408);
+    assert!(c.closed(), "no content after the head");
 
     // An idle keep-alive connection is closed without a response.
     let mut c = Client::connect(server.local_addr());

@@ -266,7 +266,9 @@ pub struct Conn {
     eof: bool,
     /// A request error is waiting for [`Conn::encode_error`].
     failed: bool,
-    /// The request that failed to parse starts as a `HEAD` does.
+    /// The request that failed (its head, which starts as a `HEAD` request's
+    /// does, or the body of a `HEAD` request) gets an answer without
+    /// content.
     failed_head: bool,
     /// A response closed the connection where its client had asked for
     /// none: see [`Conn::closed_early`].
@@ -414,11 +416,15 @@ impl Conn {
             return Ok(BodyRead::Done);
         };
         let before = out.len();
+        // The error answer of a `HEAD` request (the last one handed out)
+        // has no content.
+        let head = self.owed.back().is_some_and(|o| o.head);
         let (used, done) = match s.decoder.decode_into(buf.data(), out) {
             Ok(r) => r,
             Err(e) => {
                 self.read = ReadState::Closed;
                 self.failed = true;
+                self.failed_head = head;
                 return Err(e);
             }
         };
@@ -442,6 +448,7 @@ impl Conn {
         if self.eof {
             self.read = ReadState::Closed;
             self.failed = true;
+            self.failed_head = head;
             return Err(Error::new(Kind::Incomplete));
         }
         // This request's own answer is the only one owed: the interim
@@ -499,7 +506,7 @@ impl Conn {
                     }
                     let parsed = parse_head(buf.data(), &self.limits);
                     if parsed.is_err() {
-                        self.note_failed_head(buf);
+                        self.failed_head = starts_as_head(buf);
                     }
                     let head = match parsed? {
                         Parsed::Partial if self.eof => return Err(Error::new(Kind::Incomplete)),
@@ -543,9 +550,18 @@ impl Conn {
                 }
                 ReadState::Body(mut pending) => {
                     let p = &mut *pending;
-                    let (used, done) = p
+                    let decoded = p
                         .decoder
-                        .decode_into(buf.data(), &mut p.request.extra_mut().body)?;
+                        .decode_into(buf.data(), &mut p.request.extra_mut().body);
+                    let (used, done) = match decoded {
+                        Ok(r) => r,
+                        Err(e) => {
+                            // The error answer of a `HEAD` request has no
+                            // content.
+                            self.failed_head = p.request.method().is_head();
+                            return Err(e);
+                        }
+                    };
                     buf.consume(used);
                     if done {
                         let PendingBody {
@@ -557,6 +573,7 @@ impl Conn {
                         return Ok(Next::Request(request));
                     }
                     if self.eof {
+                        self.failed_head = p.request.method().is_head();
                         return Err(Error::new(Kind::Incomplete));
                     }
                     // Ask for the body once, when it is needed and not there;
@@ -797,13 +814,19 @@ impl Conn {
         framing
     }
 
-    /// Before [`Conn::encode_error`] for a head that failed (to parse, or
-    /// to arrive in time): notes whether its bytes so far start as a
-    /// `HEAD` request's, whose error answer then has no content (RFC 9110,
-    /// section 9.3.2).
+    /// Before [`Conn::encode_error`] for a request that failed (its head
+    /// did not parse, or it or its body did not arrive in time): notes
+    /// whether it is a `HEAD` request (for a head, whether its bytes so far
+    /// start as one's), whose error answer then has no content (RFC 9110,
+    /// section 9.3.2). Once the read side is closed, what the error that
+    /// closed it noted stands.
     pub(crate) fn note_failed_head(&mut self, buf: &ReadBuf) {
-        let data = buf.data();
-        self.failed_head = data[leading_empty_lines(data)..].starts_with(b"HEAD ");
+        self.failed_head = match &self.read {
+            ReadState::Head => starts_as_head(buf),
+            ReadState::Body(p) => p.request.method().is_head(),
+            ReadState::Stream(_) | ReadState::Drain(_) => self.owed.back().is_some_and(|o| o.head),
+            ReadState::Closed => self.failed_head,
+        };
     }
 
     /// Appends the response to a request error (status from
@@ -899,6 +922,12 @@ impl Conn {
     }
 }
 
+/// Whether the bytes of a request head start as a `HEAD` request's.
+fn starts_as_head(buf: &ReadBuf) -> bool {
+    let data = buf.data();
+    data[leading_empty_lines(data)..].starts_with(b"HEAD ")
+}
+
 /// How a response body is sent: none for HEAD / 1xx / 204 / 304, its
 /// length when known, else chunked (HTTP/1.1) or until close (HTTP/1.0).
 fn framing_for(owed: Owed, status: StatusCode, body_len: Option<u64>) -> Framing {
@@ -984,6 +1013,61 @@ mod tests {
             );
             assert_eq!(body.is_empty(), head, "{text}");
         }
+    }
+
+    #[test]
+    fn a_head_request_whose_body_fails_is_answered_without_a_body() {
+        // A bad chunk, and a body cut short: 400 either way, buffered or
+        // streamed, with its text only for the `POST`.
+        let answer = |method: &str, rest: &[u8], eof: bool, stream: bool| {
+            let mut conn = Conn::new(Limits::default());
+            conn.set_stream_bodies(stream);
+            let mut buf = ReadBuf::new();
+            let head =
+                format!("{method} / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+            buf.extend_from_slice(head.as_bytes());
+            buf.extend_from_slice(rest);
+            if eof {
+                conn.read_eof();
+            }
+            let e = if stream {
+                assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Request(_))));
+                // The bytes there first, then the error.
+                (0..3)
+                    .find_map(|_| conn.poll_body(&mut buf, &mut Vec::new()).err())
+                    .expect("an error")
+            } else {
+                conn.poll_request(&mut buf).unwrap_err()
+            };
+            let mut out = Vec::new();
+            conn.encode_error(&e, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        for stream in [false, true] {
+            for (rest, eof) in [(&b"zz\r\n"[..], false), (&b"5\r\nab"[..], true)] {
+                for (method, empty) in [("HEAD", true), ("POST", false)] {
+                    let text = answer(method, rest, eof, stream);
+                    let case = format!("{method} stream={stream} eof={eof}: {text}");
+                    assert!(text.starts_with("HTTP/1.1 400 "), "{case}");
+                    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+                    assert_eq!(body.is_empty(), empty, "{case}");
+                }
+            }
+        }
+        // A `HEAD` request with a good body leaves no mark on the error
+        // answer of a later request.
+        let mut conn = Conn::new(Limits::default());
+        let mut buf = ReadBuf::new();
+        buf.extend_from_slice(b"HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab");
+        conn.read_eof();
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Request(_))));
+        let mut out = Vec::new();
+        conn.encode_response(&Response::text(""), &mut out);
+        let e = conn.poll_request(&mut buf).unwrap_err();
+        let start = out.len();
+        conn.encode_error(&e, &mut out);
+        let text = String::from_utf8(out[start..].to_vec()).unwrap();
+        assert!(!text.split_once("\r\n\r\n").unwrap().1.is_empty(), "{text}");
     }
 
     #[test]

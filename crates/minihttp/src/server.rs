@@ -1217,9 +1217,7 @@ async fn serve_conn<H: Handler>(
                         if conn.is_discarding_body() {
                             linger = true;
                         } else if mid {
-                            if !conn.is_reading_body() {
-                                conn.note_failed_head(&rbuf);
-                            }
+                            conn.note_failed_head(&rbuf);
                             conn.encode_error(&Error::timeout(), &mut wbuf);
                             log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
                             if flush(&stream, &mut wbuf, limits.write_timeout)
@@ -1368,6 +1366,7 @@ async fn respond<H: Handler>(
     }
     if let Some(e) = body_error {
         // The body could not be read: its error is the answer.
+        conn.note_failed_head(rbuf);
         conn.encode_error(&e, wbuf);
         log_error(shared, peer, e.status());
         return Ok(true);
