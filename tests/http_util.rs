@@ -173,9 +173,21 @@ impl Client {
         let s = self.reader.get_ref();
         let (me, server) = (s.local_addr().unwrap(), s.peer_addr().unwrap());
         let start = std::time::Instant::now();
-        while !queues_empty(me, server) {
+        // Two readings in a row: the table is written a line at a time, and
+        // bytes may move from the client's queue to the server's between
+        // the two lines of one reading (once out of the first, they stay
+        // in the second until the server reads them).
+        let mut empty_readings = 0;
+        while empty_readings < 2 {
+            match queues_empty(me, server) {
+                Some(true) => empty_readings += 1,
+                Some(false) => empty_readings = 0,
+                None => panic!("the connection is not in /proc/net/tcp"),
+            }
             assert!(start.elapsed() < READ_TIMEOUT, "the server never read");
-            std::thread::yield_now();
+            if empty_readings < 2 {
+                std::thread::yield_now();
+            }
         }
     }
 
@@ -206,9 +218,9 @@ impl Client {
 
 /// Whether the connection from `client` to `server` has nothing queued:
 /// neither bytes the client has not sent out nor bytes the server has not
-/// read (the `tx_queue` and `rx_queue` of `/proc/net/tcp`). A connection
-/// that is not listed has nothing queued.
-fn queues_empty(client: SocketAddr, server: SocketAddr) -> bool {
+/// read (the `tx_queue` and `rx_queue` of `/proc/net/tcp`); `None` when
+/// the client's end is not listed.
+fn queues_empty(client: SocketAddr, server: SocketAddr) -> Option<bool> {
     // An IPv4 address as the kernel prints it: the address in memory order
     // read as a native integer, then the port.
     let key = |a: SocketAddr| match a {
@@ -221,18 +233,23 @@ fn queues_empty(client: SocketAddr, server: SocketAddr) -> bool {
     };
     let (c, s) = (key(client), key(server));
     let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
-    table.lines().skip(1).all(|line| {
+    let (mut seen, mut empty) = (false, true);
+    for line in table.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let Some((tx, rx)) = f.get(4).and_then(|q| q.split_once(':')) else {
-            return true;
+        let (Some(&local), Some(&remote), Some((tx, rx))) =
+            (f.get(1), f.get(2), f.get(4).and_then(|q| q.split_once(':')))
+        else {
+            continue;
         };
         let queued = |q: &str| u64::from_str_radix(q, 16).map_or(true, |n| n > 0);
-        match (f.get(1), f.get(2)) {
-            (Some(&l), Some(&r)) if l == c && r == s => !queued(tx),
-            (Some(&l), Some(&r)) if l == s && r == c => !queued(rx),
-            _ => true,
+        if local == c && remote == s {
+            seen = true;
+            empty &= !queued(tx);
+        } else if local == s && remote == c {
+            empty &= !queued(rx);
         }
-    })
+    }
+    seen.then_some(empty)
 }
 
 /// A GET request with `Host`.

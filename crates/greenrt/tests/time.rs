@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -303,6 +304,49 @@ fn a_clock_shared_by_two_hubs_wakes_both() {
     rx.recv().unwrap();
     rx.recv().unwrap();
     c.advance(S(5));
+    for g in gs {
+        g.get_blocking().unwrap().unwrap();
+    }
+}
+
+#[test]
+fn wait_until_idle_sees_what_a_timer_set_off_on_another_hub() {
+    // A timer on one hub wakes a task there, which sets an event that a
+    // task on the other hub waits for: once the clock's hubs are idle after
+    // the move, the whole chain has run.
+    let clock = ManualClock::without_auto_advance();
+    let rt = Runtime::builder()
+        .workers(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (ev, done) = (
+        Arc::new(sync_prims::Event::new()),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let mut gs = Vec::new();
+    for round in 1..=3u64 {
+        ev.clear();
+        let e = ev.clone();
+        gs.push(rt.spawn_on(0, async move {
+            sleep(S(1)).await;
+            e.set();
+        }));
+        let (e, d) = (ev.clone(), done.clone());
+        gs.push(rt.spawn_on(1, async move {
+            e.wait_async().await;
+            // Some more rounds of its hub before the mark.
+            for _ in 0..if cfg!(miri) { 100 } else { 10_000 } {
+                yield_now().await;
+            }
+            d.store(true, Ordering::SeqCst);
+        }));
+        assert!(clock.wait_until_idle(S(30)), "round {round}: never idle");
+        assert!(!done.load(Ordering::SeqCst), "round {round}: ran early");
+        clock.advance(S(1));
+        assert!(clock.wait_until_idle(S(30)), "round {round}: never idle");
+        assert!(done.swap(false, Ordering::SeqCst), "round {round}: not run");
+    }
     for g in gs {
         g.get_blocking().unwrap().unwrap();
     }

@@ -509,7 +509,10 @@ impl Conn {
                         self.failed_head = starts_as_head(buf);
                     }
                     let head = match parsed? {
-                        Parsed::Partial if self.eof => return Err(Error::new(Kind::Incomplete)),
+                        Parsed::Partial if self.eof => {
+                            self.failed_head = starts_as_head(buf);
+                            return Err(Error::new(Kind::Incomplete));
+                        }
                         Parsed::Partial => {
                             self.scanned = buf.len();
                             self.line_done = buf.data().contains(&b'\n');
@@ -994,13 +997,19 @@ mod tests {
     #[test]
     fn a_head_request_that_fails_to_parse_is_answered_without_a_body() {
         // No `Host`: 400 either way, with its text only for the `GET`.
-        for (raw, head) in [
-            (&b"HEAD / HTTP/1.1\r\n\r\n"[..], true),
-            (&b"GET / HTTP/1.1\r\n\r\n"[..], false),
+        // A head cut short by the client's end: 400 too.
+        for (raw, head, eof) in [
+            (&b"HEAD / HTTP/1.1\r\n\r\n"[..], true, false),
+            (&b"GET / HTTP/1.1\r\n\r\n"[..], false, false),
+            (&b"HEAD / HTTP/1.1\r\nHost: a\r\n"[..], true, true),
+            (&b"GET / HTTP/1.1\r\nHost: a\r\n"[..], false, true),
         ] {
             let mut conn = Conn::new(Limits::default());
             let mut buf = ReadBuf::new();
             buf.extend_from_slice(raw);
+            if eof {
+                conn.read_eof();
+            }
             let e = conn.poll_request(&mut buf).unwrap_err();
             let mut out = Vec::new();
             conn.encode_error(&e, &mut out);

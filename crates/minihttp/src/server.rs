@@ -161,8 +161,10 @@ pub struct LogEntry<'a> {
     pub version: &'a str,
     /// The response status.
     pub status: StatusCode,
-    /// Body bytes sent. For an answer cut short (the client went away,
-    /// the body failed), those that went to the socket before.
+    /// Body bytes sent, or queued to go out with the answers of the same
+    /// batch. For an answer cut short while its body was being sent (the
+    /// client went away, the body failed), those that went to the socket
+    /// before.
     pub bytes: u64,
     /// From the request being read to the response being written.
     pub elapsed: Duration,

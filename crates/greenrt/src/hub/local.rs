@@ -418,15 +418,18 @@ impl Hub {
             }
             backoff.snooze();
         }
-        if self.clock.is_manual() {
-            self.shared.note_idle_at(self.round_at.get());
-        }
         if !self.shared.prepare_sleep() {
             return;
         }
         if root.is_some_and(|r| r.woken.load(Ordering::SeqCst)) {
             self.shared.woke();
             return;
+        }
+        // Published only once nothing is left to do: a wake-up from now on
+        // finds the hub asleep and clears `sleeping` (see `idle_at`).
+        let manual = self.clock.is_manual();
+        if manual {
+            self.shared.note_idle_at(self.round_at.get());
         }
         let timeout = if self.clock.is_manual() {
             None
@@ -439,6 +442,9 @@ impl Hub {
         };
         self.park.borrow_mut().park(timeout);
         self.just_parked.set(true);
+        if manual {
+            self.shared.note_idle_at(u64::MAX);
+        }
         self.shared.woke();
     }
 

@@ -199,8 +199,9 @@ impl HubShared {
         true
     }
 
-    /// Records, before the hub goes to sleep, the manual clock's reading
-    /// at the start of the round that found nothing to do.
+    /// Records, as the hub goes to sleep (after the last look for work),
+    /// the manual clock's reading at the start of the round that found
+    /// nothing to do; `u64::MAX` once it wakes.
     pub(crate) fn note_idle_at(&self, clock_nanos: u64) {
         self.idle_at.store(clock_nanos, Ordering::SeqCst);
     }
