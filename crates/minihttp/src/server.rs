@@ -163,8 +163,9 @@ pub struct LogEntry<'a> {
     pub status: StatusCode,
     /// Body bytes sent, or queued to go out with the answers of the same
     /// batch. For an answer cut short while its body was being sent (the
-    /// client went away, the body failed), those that went to the socket
-    /// before.
+    /// client went away, the body failed), those of the writes that were
+    /// done before (not those of the write that failed, which may have
+    /// gone out in part).
     pub bytes: u64,
     /// From the request being read to the response being written.
     pub elapsed: Duration,
