@@ -19,6 +19,14 @@ fn test_rt(clock: &ManualClock) -> Runtime {
         .unwrap()
 }
 
+fn two_hub_rt(clock: &ManualClock) -> Runtime {
+    Runtime::builder()
+        .workers(2)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
+}
+
 const S: fn(u64) -> Duration = Duration::from_secs;
 
 /// Sleeps `d` and counts the polls of the sleeping task: 2 (the first,
@@ -278,11 +286,7 @@ fn a_sleep_moved_onto_a_hub_leaves_no_thread_behind() {
 #[test]
 fn a_clock_shared_by_two_hubs_wakes_both() {
     let clock = ManualClock::without_auto_advance();
-    let rt = Runtime::builder()
-        .workers(2)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let rt = two_hub_rt(&clock);
     let (tx, rx) = mpsc::channel();
     let gs: Vec<_> = (0..2)
         .map(|_| {
@@ -315,11 +319,7 @@ fn wait_until_idle_sees_what_a_timer_set_off_on_another_hub() {
     // task on the other hub waits for: once the clock's hubs are idle after
     // the move, the whole chain has run.
     let clock = ManualClock::without_auto_advance();
-    let rt = Runtime::builder()
-        .workers(2)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let rt = two_hub_rt(&clock);
     let (ev, done) = (
         Arc::new(sync_prims::Event::new()),
         Arc::new(AtomicBool::new(false)),
