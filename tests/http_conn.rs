@@ -413,19 +413,25 @@ fn settle(c: &Client, clock: &ManualClock) {
     );
 }
 
-#[test]
-fn timeouts_of_duration_max_mean_none() {
+/// A server on a manual clock that only the test moves, and a client
+/// whose first request (`/first`) it has answered at 0 ms.
+fn first_answered_on_a_manual_clock(limits: Limits) -> (ManualClock, ServerHandle, Client) {
     let clock = ManualClock::without_auto_advance();
-    let limits = Limits {
-        idle_timeout: Duration::MAX,
-        header_read_timeout: Duration::MAX,
-        write_timeout: Duration::MAX,
-        ..Limits::default()
-    };
     let server = serve_on(&clock, limits);
     let mut c = Client::connect(server.local_addr());
     c.send(get("/first").as_bytes());
     assert_eq!(c.read().unwrap().text(), "/first");
+    (clock, server, c)
+}
+
+#[test]
+fn timeouts_of_duration_max_mean_none() {
+    let (clock, server, mut c) = first_answered_on_a_manual_clock(Limits {
+        idle_timeout: Duration::MAX,
+        header_read_timeout: Duration::MAX,
+        write_timeout: Duration::MAX,
+        ..Limits::default()
+    });
     // A head in two parts, an hour of the server's clock between them: the
     // server reads the first part alone, and arms the header-read deadline
     // of a head begun.
@@ -439,15 +445,10 @@ fn timeouts_of_duration_max_mean_none() {
 
 #[test]
 fn empty_lines_do_not_keep_an_idle_connection_open() {
-    let clock = ManualClock::without_auto_advance();
-    let limits = Limits {
+    let (clock, server, mut c) = first_answered_on_a_manual_clock(Limits {
         idle_timeout: Duration::from_millis(300),
         ..Limits::default()
-    };
-    let server = serve_on(&clock, limits);
-    let mut c = Client::connect(server.local_addr());
-    c.send(get("/first").as_bytes());
-    assert_eq!(c.read().unwrap().text(), "/first");
+    });
     // An empty line every 100 ms of the server's clock starts no request:
     // the idle time runs from the server's first wait after the answer (at
     // 0 ms) and the connection closes at 300. Had each line renewed the
@@ -583,20 +584,15 @@ fn slow_heads_get_408_and_idle_connections_close() {
 
 #[test]
 fn an_idle_timer_that_fires_early_is_moved() {
-    let clock = ManualClock::without_auto_advance();
-    let limits = Limits {
-        idle_timeout: Duration::from_millis(100),
-        ..Limits::default()
-    };
-    let server = serve_on(&clock, limits);
-    let mut c = Client::connect(server.local_addr());
     // The idle timer, armed after the first answer for 100 ms, is kept
     // through a second request answered at 50 ms, fires early at 100 and
     // is moved to 150, when the connection closes. A timer lost when it
     // fired early would leave the connection open however far the clock
     // goes: the read below would find it open.
-    c.send(get("/first").as_bytes());
-    assert_eq!(c.read().unwrap().text(), "/first");
+    let (clock, server, mut c) = first_answered_on_a_manual_clock(Limits {
+        idle_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    });
     c.send(get("/gate-idle").as_bytes());
     settle(&c, &clock);
     clock.advance(Duration::from_millis(50));

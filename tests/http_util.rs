@@ -165,8 +165,8 @@ impl Client {
 
     /// Waits until the server has read every byte this client sent: the
     /// client's send queue and the server's receive queue are both empty,
-    /// as Linux shows them in `/proc/net/tcp` (or the connection is gone).
-    /// Bounded by [`READ_TIMEOUT`]. A test that moves a server's manual
+    /// as Linux shows them in `/proc/net/tcp` (a connection not listed
+    /// there fails the test). Bounded by [`READ_TIMEOUT`]. A test that moves a server's manual
     /// clock calls it first, so that the bytes sent are read at the time
     /// the test means.
     pub fn wait_read(&self) {

@@ -71,7 +71,6 @@ pub fn pin_to(cpu: usize) {
 /// Polls `wait` once with the task's own context; whether it was pending.
 /// A waiting future is queued on what it waits for by its first poll, so a
 /// task that then signals "queued" can only be ended by a wake-up.
-pub async fn pending_once<F: Future>(wait: Pin<&mut F>) -> bool {
-    let mut wait = wait;
+pub async fn pending_once<F: Future>(mut wait: Pin<&mut F>) -> bool {
     std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx).is_pending())).await
 }

@@ -134,7 +134,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
         Err(_) if request_line_too_long(buf, limits.max_request_line) => {
             Err(Error::new(Kind::RequestLineTooLong))
         }
-        Err(httparse::Error::Version) => match version_error(buf) {
+        Err(httparse::Error::Version) => match version_check(buf) {
             VersionCheck::Refuse(e) => Err(e),
             VersionCheck::LaterMinor(at) if at >= max_head => Err(Error::new(Kind::HeadTooLarge)),
             VersionCheck::LaterMinor(at) => {
@@ -197,7 +197,7 @@ enum VersionCheck {
     Wait,
 }
 
-fn version_error(buf: &[u8]) -> VersionCheck {
+fn version_check(buf: &[u8]) -> VersionCheck {
     let start = leading_empty_lines(buf);
     let (line, complete) = first_line(buf, usize::MAX);
     let mut parts = line.split(|&b| b == b' ');

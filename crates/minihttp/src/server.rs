@@ -1338,9 +1338,7 @@ async fn respond<H: Handler>(
                         Poll::Pending => {
                             // As on the common path: the answers already
                             // made go out before this one is waited for.
-                            flush(stream, wbuf, shared.limits.write_timeout)
-                                .await
-                                .map_err(|_| Failed::Write(0))?;
+                            flush_body(stream, wbuf, shared.limits.write_timeout, 0).await?;
                             poll_fn(|cx| poll_guarded(fut.as_mut(), cx)).await
                         }
                     }
@@ -1699,6 +1697,19 @@ async fn flush(stream: &TcpStream, buf: &mut Vec<u8>, limit: Duration) -> io::Re
     Ok(())
 }
 
+/// [`flush`] on the way to a body's end: a failure is [`Failed::Write`],
+/// after `sent` body bytes went to the socket.
+async fn flush_body(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    limit: Duration,
+    sent: u64,
+) -> Result<(), Failed> {
+    flush(stream, buf, limit)
+        .await
+        .map_err(|_| Failed::Write(sent))
+}
+
 /// The latest a body first waited for at `started` may finish arriving,
 /// `received` bytes into it: `header_read_timeout` plus one second per
 /// `min_body_rate` bytes (`None` when the rate is not checked).
@@ -1763,9 +1774,7 @@ async fn send_file(
         }
         left -= n as u64;
         if wbuf.len() >= FLUSH_AT {
-            flush(stream, wbuf, limit)
-                .await
-                .map_err(|_| Failed::Write(failed.sent()))?;
+            flush_body(stream, wbuf, limit, failed.sent()).await?;
             failed = Failed::Partial(len - left);
         }
     }
@@ -1809,9 +1818,7 @@ async fn send_stream(
             Poll::Pending if matches!(framing, Framing::Length(n) if sent == n) => break,
             Poll::Pending => {
                 if !wbuf.is_empty() {
-                    flush(stream, wbuf, limit)
-                        .await
-                        .map_err(|_| Failed::Write(flushed.unwrap_or(0)))?;
+                    flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
                     flushed = Some(sent);
                 }
                 poll_fn(|cx| body.poll_chunk(cx)).await
@@ -1830,9 +1837,7 @@ async fn send_stream(
             _ => wbuf.extend_from_slice(&chunk),
         }
         if wbuf.len() >= FLUSH_AT {
-            flush(stream, wbuf, limit)
-                .await
-                .map_err(|_| Failed::Write(flushed.unwrap_or(0)))?;
+            flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
             flushed = Some(sent);
         }
     }

@@ -431,11 +431,7 @@ impl Hub {
         if manual {
             self.shared.note_idle_at(self.round_at.get());
         }
-        let timeout = if self.clock.is_manual() {
-            None
-        } else {
-            self.sleep_time()
-        };
+        let timeout = if manual { None } else { self.sleep_time() };
         let timeout = match (timeout, cap) {
             (Some(t), Some(c)) => Some(t.min(c)),
             (t, c) => t.or(c),

@@ -39,7 +39,7 @@ impl Clock {
     pub(crate) fn manual_nanos(&self) -> Option<u64> {
         match self {
             Clock::Real => None,
-            Clock::Manual(m) => Some(m.inner.offset.load(Ordering::Acquire)),
+            Clock::Manual(m) => Some(m.nanos()),
         }
     }
 
@@ -149,12 +149,12 @@ impl ManualClock {
 
     /// The clock's current time.
     pub fn now(&self) -> Instant {
-        self.inner.base + Duration::from_nanos(self.inner.offset.load(Ordering::Acquire))
+        self.inner.base + Duration::from_nanos(self.nanos())
     }
 
     /// How far the clock has moved since it was made.
     pub fn elapsed(&self) -> Duration {
-        Duration::from_nanos(self.inner.offset.load(Ordering::Acquire))
+        Duration::from_nanos(self.nanos())
     }
 
     /// Moves the clock forward by `d` and wakes the hubs that use it, which
@@ -208,7 +208,7 @@ impl ManualClock {
     pub fn wait_until_idle(&self, limit: Duration) -> bool {
         let start = Instant::now();
         loop {
-            let now = self.inner.offset.load(Ordering::Acquire);
+            let now = self.nanos();
             if self.hubs().iter().all(|h| h.idle_at(now)) {
                 return true;
             }
@@ -234,6 +234,11 @@ impl ManualClock {
         for h in self.hubs() {
             h.unpark();
         }
+    }
+
+    /// Nanoseconds since the clock was made.
+    fn nanos(&self) -> u64 {
+        self.inner.offset.load(Ordering::Acquire)
     }
 
     /// The live hubs that use this clock (taken out of the lock, which
