@@ -12,16 +12,12 @@ use greenrt::time::ManualClock;
 use greenrt::{Elapsed, Runtime, joinall, sleep, spawn, spawn_later, timeout, yield_now};
 
 fn test_rt(clock: &ManualClock) -> Runtime {
-    Runtime::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap()
+    rt_of(1, clock)
 }
 
-fn two_hub_rt(clock: &ManualClock) -> Runtime {
+fn rt_of(workers: usize, clock: &ManualClock) -> Runtime {
     Runtime::builder()
-        .workers(2)
+        .workers(workers)
         .clock(clock.clone())
         .build()
         .unwrap()
@@ -286,7 +282,7 @@ fn a_sleep_moved_onto_a_hub_leaves_no_thread_behind() {
 #[test]
 fn a_clock_shared_by_two_hubs_wakes_both() {
     let clock = ManualClock::without_auto_advance();
-    let rt = two_hub_rt(&clock);
+    let rt = rt_of(2, &clock);
     let (tx, rx) = mpsc::channel();
     let gs: Vec<_> = (0..2)
         .map(|_| {
@@ -319,7 +315,7 @@ fn wait_until_idle_sees_what_a_timer_set_off_on_another_hub() {
     // task on the other hub waits for: once the clock's hubs are idle after
     // the move, the whole chain has run.
     let clock = ManualClock::without_auto_advance();
-    let rt = two_hub_rt(&clock);
+    let rt = rt_of(2, &clock);
     let (ev, done) = (
         Arc::new(sync_prims::Event::new()),
         Arc::new(AtomicBool::new(false)),
