@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 /// A waker that counts how often it was woken, for polling futures by hand.
 #[derive(Debug, Default)]
@@ -73,4 +74,74 @@ pub fn pin_to(cpu: usize) {
 /// task that then signals "queued" can only be ended by a wake-up.
 pub async fn pending_once<F: Future>(mut wait: Pin<&mut F>) -> bool {
     std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx).is_pending())).await
+}
+
+/// The calling thread's id in the kernel (Linux), for [`wait_until_asleep`].
+#[cfg(target_os = "linux")]
+pub fn thread_id() -> i32 {
+    // SAFETY: `gettid` has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Waits until thread `tid` of this process sleeps in the kernel (state
+/// `S` in `/proc/self/task/TID/stat`), for `limit` at most; whether it
+/// does. A thread that sends its id and then blocks in a wait is, once
+/// asleep, queued in that wait: sync-prims spins (it never sleeps) on its
+/// queues' locks.
+#[cfg(target_os = "linux")]
+pub fn wait_until_asleep(tid: i32, limit: Duration) -> bool {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let deadline = Instant::now() + limit;
+    loop {
+        // The state is the first field after the command name, which is
+        // in parentheses and may itself hold spaces or parentheses.
+        let stat = std::fs::read_to_string(&path).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state == Some('S') {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod helper_tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_spinning_thread_is_not_asleep_and_a_waiting_one_is() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let spinner = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                tx.send(thread_id()).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let tid = rx.recv().unwrap();
+        assert!(!wait_until_asleep(tid, Duration::from_millis(50)));
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+
+        let (tx, rx) = mpsc::channel::<()>();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            tid_tx.send(thread_id()).unwrap();
+            rx.recv()
+        });
+        let tid = tid_rx.recv().unwrap();
+        assert!(wait_until_asleep(tid, Duration::from_secs(60)));
+        tx.send(()).unwrap();
+        assert_eq!(waiter.join().unwrap(), Ok(()));
+    }
 }

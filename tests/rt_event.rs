@@ -1,8 +1,8 @@
 //! greenrt with sync-prims: green tasks and plain threads waiting on the
 //! same `Event` and `Lock`, across hubs.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use greenrt::{Runtime, spawn, yield_now};
@@ -51,16 +51,27 @@ fn threads_and_tasks_wait_on_one_event() {
             })
         })
         .collect();
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let e = ev.clone();
-            std::thread::spawn(move || e.wait())
-        })
-        .collect();
     assert!(
         queued.1.wait_timeout(Duration::from_secs(60)),
         "tasks queued"
     );
+    // Then the threads, each asleep in its wait before the event is set.
+    let (tx, rx) = mpsc::channel();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (e, tx) = (ev.clone(), tx.clone());
+            std::thread::spawn(move || {
+                tx.send(tests::thread_id()).unwrap();
+                e.wait();
+            })
+        })
+        .collect();
+    for tid in rx.iter().take(4) {
+        assert!(
+            tests::wait_until_asleep(tid, Duration::from_secs(60)),
+            "thread {tid} waits"
+        );
+    }
     ev.set();
     for t in threads {
         t.join().unwrap();
@@ -106,10 +117,16 @@ fn join_blocking_from_a_thread_and_await_from_a_task_see_the_same_end() {
         g1.wait_async().await;
     }));
     let t = target.clone();
+    let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
+        tx.send(tests::thread_id()).unwrap();
         t.join_blocking();
         t.ready()
     });
+    // The thread is queued on the target's end before the target may end.
+    let tid = rx.recv().unwrap();
+    assert!(tests::wait_until_asleep(tid, Duration::from_secs(60)));
+    assert!(!target.ready());
     let t = target.clone();
     let watcher = rt.block_on(async move {
         let w = spawn(async move {
