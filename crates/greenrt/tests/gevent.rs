@@ -307,6 +307,113 @@ fn root_panic_propagates_after_teardown() {
     assert_eq!(greenrt::run(async { 3 }), 3);
 }
 
+/// Counts its drops; the first panics, with a payload whose own drop
+/// panics too.
+struct PanicsTwiceOnDrop(Rc<Cell<u32>>);
+
+/// A panic payload that panics when it is dropped.
+struct PanickingPayload;
+
+impl Drop for PanickingPayload {
+    fn drop(&mut self) {
+        panic!("the payload's own drop");
+    }
+}
+
+impl Drop for PanicsTwiceOnDrop {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+        if self.0.get() == 1 {
+            std::panic::panic_any(PanickingPayload);
+        }
+    }
+}
+
+#[test]
+fn a_task_whose_drop_panics_with_a_panicking_payload_is_dropped_once() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let outcome = greenrt::run(async move {
+        let g = spawn(async move {
+            // Memory of its own, which a second drop would free again.
+            let (_bomb, data) = (PanicsTwiceOnDrop(d), vec![7u8; 64]);
+            std::future::pending::<()>().await;
+            data.len()
+        });
+        yield_now().await; // the task parks, its future pinned
+        g.kill();
+        g.await
+    });
+    assert_eq!(drops.get(), 1, "dropped once, when killed");
+    assert_eq!(outcome, Err(GreenletError::Killed));
+    // The same panic out of a future that completes: reported as its
+    // panic, once.
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let outcome = greenrt::run(async move {
+        spawn(async move {
+            let bomb = PanicsTwiceOnDrop(d);
+            yield_now().await;
+            drop(bomb);
+            1
+        })
+        .await
+    });
+    assert_eq!(drops.get(), 1);
+    assert!(
+        matches!(outcome, Err(GreenletError::Panicked(_))),
+        "{outcome:?}"
+    );
+}
+
+/// A waker that panics when woken.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        panic!("a foreign waker");
+    }
+}
+
+#[test]
+fn teardown_goes_on_past_a_panicking_waker_and_drops_every_task() {
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    // Holds the second task's greenlet past the hub's end: only teardown
+    // can drop its future meanwhile.
+    let (keep, kept) = std::sync::mpsc::channel();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        greenrt::run(async move {
+            // Killed first at teardown (spawned first), its end wakes a
+            // waker that panics...
+            let mut first = spawn(std::future::pending::<()>());
+            // ...and this one, killed after it, must still be dropped.
+            keep.send(spawn(async move {
+                let _g = SetOnDrop(d);
+                std::future::pending::<()>().await;
+            }))
+            .unwrap();
+            yield_now().await;
+            let waker = std::task::Waker::from(std::sync::Arc::new(PanickingWaker));
+            let polled = std::future::Future::poll(
+                std::pin::Pin::new(&mut first),
+                &mut std::task::Context::from_waker(&waker),
+            );
+            assert!(polled.is_pending());
+            // Returned (in a tuple, not as a future to await), so that
+            // its wait stays queued through teardown.
+            (first,)
+        })
+    }));
+    assert!(dropped.get(), "the second task was dropped at teardown");
+    let second = kept.recv().unwrap();
+    assert!(second.ready(), "and completed");
+    let p = r.expect_err("the waker's panic goes on once teardown is done");
+    assert_eq!(p.downcast_ref::<&str>(), Some(&"a foreign waker"));
+    // The thread can run a hub again.
+    assert_eq!(greenrt::run(async { 3 }), 3);
+}
+
 #[test]
 fn nested_run_restores_the_outer_hub() {
     greenrt::run(async {

@@ -1,6 +1,7 @@
 //! The hub: a run queue, a registry of live tasks, timers and a driver, on
 //! one OS thread (gevent's `Hub`).
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -488,10 +489,17 @@ impl Hub {
                 }
             }
         }));
-        self.teardown();
-        match result {
-            Ok(r) => r,
-            Err(p) => resume_unwind(p),
+        // The root's own panic, if any, goes on rather than one of the
+        // teardown's.
+        match (result, self.teardown()) {
+            (Err(p), torn) => {
+                if let Some(t) = torn {
+                    raw::drop_payload(t);
+                }
+                resume_unwind(p)
+            }
+            (Ok(_), Some(t)) => resume_unwind(t),
+            (Ok(r), None) => r,
         }
     }
 
@@ -520,13 +528,30 @@ impl Hub {
                 );
             }
         }
-        self.teardown();
+        if let Some(p) = self.teardown() {
+            resume_unwind(p);
+        }
     }
 
     /// Kills every task still alive, then closes the injector.
-    fn teardown(&self) {
+    ///
+    /// A task's end wakes whatever waits for it, and a foreign waker may
+    /// panic (as may a destructor run here): teardown goes on past such
+    /// panics, so that every future the hub polled is dropped on its
+    /// thread, and returns the first once it is done.
+    fn teardown(&self) -> Option<Box<dyn Any + Send>> {
+        let mut panicked = None;
+        let mut guarded = |f: &mut dyn FnMut()| {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+                match panicked {
+                    None => panicked = Some(p),
+                    Some(_) => raw::drop_payload(p),
+                }
+            }
+        };
         // Destructors may spawn or wake tasks: repeat until nothing is left
-        // (bounded, so that a destructor that always spawns cannot hang us).
+        // (bounded, so that a destructor that always spawns cannot hang us;
+        // what it spawned in the last round was never polled).
         for _ in 0..64 {
             let tasks: Vec<TaskRef> = self.registry.borrow().iter().cloned().collect();
             self.queue.borrow_mut().clear();
@@ -534,22 +559,25 @@ impl Hub {
                 break;
             }
             for t in tasks {
-                t.kill_now(self);
+                guarded(&mut || t.kill_now(self));
             }
         }
         for t in self.shared.close() {
             if t.header().slot.load(Ordering::Relaxed) == NO_SLOT {
-                t.kill_now(self);
+                guarded(&mut || t.kill_now(self));
             }
         }
         self.queue.borrow_mut().clear();
-        let timers = std::mem::replace(
-            &mut *self.timers.borrow_mut(),
-            Timers::new(self.clock.origin()),
-        );
-        drop(timers);
+        guarded(&mut || {
+            let timers = std::mem::replace(
+                &mut *self.timers.borrow_mut(),
+                Timers::new(self.clock.origin()),
+            );
+            drop(timers);
+        });
         self.clock.detach(&self.shared);
         crate::monitor::unwatch(&self.shared);
+        panicked
     }
 
     fn find_deadlock(&self, root: &Arc<RootWake>) -> Option<Deadlock> {

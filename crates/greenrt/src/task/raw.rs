@@ -181,26 +181,38 @@ where
     fn finish(&self, hub: Option<&Hub>, output: Result<F::Output, GreenletError>) {
         let stage = self.stage.get();
         // SAFETY: we are on the hub thread and hold `RUNNING` (caller
-        // contract), so nothing else reads or writes `stage`. The future is
-        // pinned in this allocation, so it is dropped in place and never moved.
-        let res = catch_unwind(AssertUnwindSafe(|| unsafe {
-            if let Stage::Running(_) = &*stage {
-                std::ptr::drop_in_place(stage);
+        // contract; or, from `abandon`, the future is `Send` and was never
+        // published to a hub), so nothing else reads or writes `stage`.
+        let running = matches!(unsafe { &*stage }, Stage::Running(_));
+        let mut output = output;
+        if running {
+            // SAFETY: as above. The future is pinned in this allocation, so
+            // it is dropped in place and never moved; the stage is marked
+            // consumed at once, before anything else that may panic, so
+            // that an unwinding drop cannot leave a dropped future behind
+            // to be dropped again.
+            let res = catch_unwind(AssertUnwindSafe(|| unsafe {
+                std::ptr::drop_in_place(stage)
+            }));
+            // SAFETY: as above; the old stage was dropped in place (also
+            // when its destructor panicked: the rest of it was dropped
+            // while unwinding), so `write` leaks nothing.
+            unsafe { std::ptr::write(stage, Stage::Consumed) };
+            if let Err(p) = res {
+                if output.is_ok() {
+                    output = Err(GreenletError::Panicked(panic_message(p.as_ref())));
+                }
+                drop_payload(p);
             }
-        }));
-        let output = match (res, output) {
-            (Err(p), Ok(_)) => Err(GreenletError::Panicked(panic_message(p.as_ref()))),
-            (_, out) => out,
-        };
+        }
         let ok = output.is_ok();
         // Before `COMPLETE` (released below): whoever sees the task complete
         // sees its number.
         let n = FINISHED.fetch_add(1, Ordering::Relaxed) + 1;
         self.header.finished.store(n, Ordering::Relaxed);
-        // SAFETY: as above; the old stage was dropped in place (or was not a
-        // `Running` stage, and holds nothing: a task finishes only once, so
-        // it is `Running` here unless it was never started), so `write` leaks
-        // nothing.
+        // SAFETY: as above; the stage is `Consumed` (a task finishes only
+        // once, under `RUNNING`, so it was `Running` until just above), so
+        // `write` leaks nothing.
         unsafe { std::ptr::write(stage, Stage::Finished(output)) };
         // RUNNING is set and COMPLETE, SUCCESS are clear (a task finishes
         // once, under RUNNING): one add clears the first and sets the others.
@@ -213,7 +225,9 @@ where
             // SAFETY: COMPLETE is published but no Greenlet exists to take
             // the output, so we are the only one touching `stage`.
             let out = unsafe { std::ptr::replace(stage, Stage::Consumed) };
-            drop(catch_unwind(AssertUnwindSafe(move || drop(out))));
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(out))) {
+                drop_payload(p);
+            }
         }
         if let Some(hub) = hub {
             hub.task_finished(&self.header);
@@ -247,6 +261,11 @@ where
     }
 
     fn run(self: Arc<Self>, hub: &Hub) {
+        debug_assert_eq!(
+            self.header.hub.owner.get(),
+            Some(&thread::current().id()),
+            "a task runs on its hub's thread only"
+        );
         let s = self.header.state.load(Ordering::Acquire);
         if s & (COMPLETE | RUNNING) != 0 {
             // Killed while it sat in the queue: nothing left to run.
@@ -298,7 +317,7 @@ where
             Ok(Poll::Ready(v)) => self.finish(Some(hub), Ok(v)),
             Err(p) => {
                 let msg = panic_message(p.as_ref());
-                drop(catch_unwind(AssertUnwindSafe(move || drop(p))));
+                drop_payload(p);
                 self.finish(Some(hub), Err(GreenletError::Panicked(msg)));
             }
         }
@@ -382,17 +401,34 @@ impl<F: Future> Drop for Task<F> {
     fn drop(&mut self) {
         if let Stage::Running(_) = self.stage.get_mut() {
             if self.header.hub.owner.get() != Some(&thread::current().id()) {
-                // The hub's thread ended without its teardown, which drops
-                // every future it holds on that thread (a worker hub goes
-                // on after a panic out of a round, and `block_on` tears
-                // down also when it unwinds), and the last reference is
-                // dropped elsewhere: leak the future rather than drop a
-                // possibly non-`Send` value on the wrong thread.
+                // A future that was never polled, so never pinned: the
+                // hub's teardown (which a worker hub reaches also after a
+                // panic out of a round, and `block_on` also when it
+                // unwinds, and which goes on past panics) drops on the
+                // hub's thread every future it holds, but for those that
+                // destructors spawn in its last round, which it does not
+                // poll. Moving such a future and leaking it, rather than
+                // dropping a possibly non-`Send` value on the wrong
+                // thread, is sound.
                 let stage = std::mem::replace(self.stage.get_mut(), Stage::Consumed);
                 std::mem::forget(stage);
             }
         }
     }
+}
+
+/// Drops a panic payload, whose own destructor may panic in turn: the
+/// payload of that panic is dropped the same way, and so on, up to a few
+/// levels; past them, the last one is leaked. A panic out of here would
+/// leave a task half finished.
+pub(crate) fn drop_payload(mut p: Box<dyn Any + Send>) {
+    for _ in 0..8 {
+        match catch_unwind(AssertUnwindSafe(move || drop(p))) {
+            Ok(()) => return,
+            Err(next) => p = next,
+        }
+    }
+    std::mem::forget(p);
 }
 
 /// The message of a panic payload.
