@@ -229,9 +229,40 @@ fn a_fifo_is_not_served_and_does_not_stop_its_hub() {
         .workers(1)
         .spawn(StaticFiles::new(tree.root()).unwrap())
         .unwrap();
+    // A program that writes to the FIFO waits in its `open` for a reader:
+    // the server must not be that reader (the writer would go on, and die
+    // of SIGPIPE at its first write once the server closed it).
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            tid_tx.send(tests::thread_id()).unwrap();
+            fs::File::options().write(true).open(&fifo).map(drop)
+        })
+    };
+    let tid = tid_rx.recv().unwrap();
+    assert!(tests::wait_until_asleep(
+        tid,
+        std::time::Duration::from_secs(60)
+    ));
     let mut c = Client::connect(server.local_addr());
     c.send(get("/pipe").as_bytes());
     assert_eq!(c.read().unwrap().status, 404);
+    // Had the server opened it, the writer would have been woken before the
+    // answer went out.
+    assert!(
+        tests::wait_until_asleep(tid, std::time::Duration::ZERO),
+        "the server opened the FIFO"
+    );
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _reader = fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        writer.join().unwrap().unwrap();
+    }
     let mut other = Client::connect(server.local_addr());
     other.send(get("/hello.txt").as_bytes());
     let r = other.read().unwrap();

@@ -194,23 +194,35 @@ fn leads_out(root: &Path, path: &Path) -> bool {
 }
 
 /// The deepest part of `path` that exists, canonical, and the first part
-/// missing (none when all of it exists). Looked at from `known` down (an
-/// existing part of `path`, canonical, itself the answer when nothing below
-/// it exists), stopping at the first part missing: each look is one
-/// lookup, however long the path.
+/// missing (none when all of it exists), below `known` (an existing part of
+/// `path`, canonical, itself the answer when nothing below it exists).
+///
+/// What exists of a path is a prefix of it (a part that resolves has
+/// parents that do), so the end of that prefix is found by halving: a
+/// path of `n` parts costs about `log2(n)` lookups of a part, each of which
+/// walks the whole part. (Looking at every part in turn cost `n` of them:
+/// seconds for a missing file deep in a tree a thousand levels deep.)
 fn existing_part(path: &Path, known: &Path) -> (PathBuf, Option<PathBuf>) {
-    let mut found = known.to_path_buf();
-    let below: Vec<&Path> = path
+    let mut below: Vec<&Path> = path
         .ancestors()
         .take_while(|a| a.starts_with(known) && *a != known)
         .collect();
-    for part in below.into_iter().rev() {
-        match part.canonicalize() {
-            Ok(real) => found = real,
-            Err(_) => return (found, Some(part.to_path_buf())),
+    below.reverse();
+    // The parts before `lo` exist (`found` is the last of them, or
+    // `known`), the parts from `hi` on do not.
+    let mut found = known.to_path_buf();
+    let (mut lo, mut hi) = (0, below.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match below[mid].canonicalize() {
+            Ok(real) => {
+                found = real;
+                lo = mid + 1;
+            }
+            Err(_) => hi = mid,
         }
     }
-    (found, None)
+    (found, below.get(lo).map(|p| p.to_path_buf()))
 }
 
 /// The most links followed in a chain of dangling links (Linux's own
@@ -297,20 +309,43 @@ pub fn mime_type(path: &Path) -> &'static str {
     }
 }
 
-/// A strong entity tag from the file's modification time and length:
-/// `"<secs>-<nanos>-<len>"` in hex.
+/// A strong entity tag for a file's content, in hex: on Unix
+/// `"<inode>-<secs>-<nanos>-<len>"` with the time of the file's last
+/// status change, elsewhere `"<secs>-<nanos>-<len>"` with its modification
+/// time.
+///
+/// A strong tag must change whenever the content does (RFC 9110 section
+/// 8.8.1). The modification time alone does not: a file replaced by
+/// another of the same length, dated back to the same time (`cp -p`,
+/// `rsync -t`, `tar`), keeps it. The status change time cannot be set
+/// back, and moves with every write; the inode tells a file renamed into
+/// place from the one it replaced.
 pub fn etag(meta: &Metadata) -> String {
-    let d = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .unwrap_or_default();
-    format!(
-        "\"{:x}-{:x}-{:x}\"",
-        d.as_secs(),
-        d.subsec_nanos(),
-        meta.len()
-    )
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!(
+            "\"{:x}-{:x}-{:x}-{:x}\"",
+            meta.ino(),
+            meta.ctime(),
+            meta.ctime_nsec(),
+            meta.len()
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        let d = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        format!(
+            "\"{:x}-{:x}-{:x}\"",
+            d.as_secs(),
+            d.subsec_nanos(),
+            meta.len()
+        )
+    }
 }
 
 /// The `Last-Modified` value for a modification time.
@@ -414,9 +449,23 @@ fn validators(
     if saw_tags {
         return Some(false);
     }
-    let since = request.header(date_field).and_then(parse_http_date)?;
+    // A date field given more than once is a list of dates: ignored (RFC
+    // 9110 sections 13.1.3 and 13.1.4).
+    let since = one_field(request, date_field)?.and_then(parse_http_date)?;
     let modified = modified?;
     (since <= SystemTime::now()).then(|| unix_secs(modified) <= unix_secs(since))
+}
+
+/// The value of a field that may appear once: `None` when absent,
+/// `Some(None)` when it cannot be read as one value (the field appears
+/// more than once, or its value is not UTF-8), else `Some(Some(value))`.
+fn one_field<'a>(request: &'a Request, name: &'a str) -> Option<Option<&'a str>> {
+    let mut values = request.header_all(name);
+    let first = values.next()?;
+    if values.next().is_some() {
+        return Some(None);
+    }
+    Some(std::str::from_utf8(first).ok())
 }
 
 /// Whether a `GET`/`HEAD` for a representation with `etag` and `modified`
@@ -477,12 +526,16 @@ pub fn parse_range(value: &str, len: u64) -> ByteRange {
     let Some((first, last)) = spec.trim().split_once('-') else {
         return ByteRange::Full;
     };
+    // Numbers too large for a `u64` stand for `u64::MAX` (RFC 9110 section
+    // 14.1.1): past any length, they are clamped like any other.
     let num = |s: &str| -> Option<u64> {
         let s = s.trim();
-        if s.is_empty() || s.len() > 19 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        s.parse().ok()
+        Some(s.bytes().fold(0u64, |n, b| {
+            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+        }))
     };
     let (first, last) = (first.trim(), last.trim());
     if first.is_empty() {
@@ -518,15 +571,17 @@ pub fn parse_range(value: &str, len: u64) -> ByteRange {
 }
 
 /// Whether `If-Range` lets a range request be served partially: absent, or
-/// naming the current validator (strong comparison of the entity tag, or
+/// (given once) naming the current validator (strong comparison of the entity tag, or
 /// the exact `Last-Modified` date, when that date is a strong validator:
 /// at least one second before now, RFC 9110, section 8.8.2.2; a file
 /// changed twice within its last second has one date for both contents).
 pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
-    let Some(value) = request.header("if-range") else {
-        return true;
+    let value = match one_field(request, "if-range") {
+        None => return true,
+        // Given twice, or not UTF-8: it names no validator of ours.
+        Some(None) => return false,
+        Some(Some(value)) => value.trim(),
     };
-    let value = value.trim();
     if value.starts_with('"') {
         return value == etag;
     }
@@ -550,6 +605,13 @@ pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTi
 /// and directories (or links to them) are listed, and no name a path may
 /// not hold (one with a backslash).
 pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
+    listing(url_path, dir, None)
+}
+
+/// [`directory_listing`], without the links that lead out of `root` (which
+/// [`StaticFiles`] refuses to follow, whether or not what they lead to
+/// exists: listing them by what they lead to would tell).
+fn listing(url_path: &str, dir: &Path, root: Option<&Path>) -> io::Result<String> {
     let mut entries: Vec<(OsString, bool)> = fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -565,7 +627,11 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
             }
             let (is_file, is_dir) = match e.file_type().ok()? {
                 t if t.is_symlink() => {
-                    let m = fs::metadata(e.path()).ok()?;
+                    let real = e.path().canonicalize().ok()?;
+                    if root.is_some_and(|root| !real.starts_with(root)) {
+                        return None;
+                    }
+                    let m = fs::metadata(real).ok()?;
                     (m.is_file(), m.is_dir())
                 }
                 t => (t.is_file(), t.is_dir()),
@@ -603,6 +669,10 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
     Ok(html)
 }
 
+/// The files that answer for their directory, in order (as
+/// `python3 -m http.server` looks for them).
+const INDEX_NAMES: [&str; 2] = ["index.html", "index.htm"];
+
 /// Serves the files under a directory.
 ///
 /// For `GET` and `HEAD`: a file is sent with the MIME type of the name it
@@ -610,8 +680,10 @@ pub fn directory_listing(url_path: &str, dir: &Path) -> io::Result<String> {
 /// `Accept-Ranges`; `412` when `If-Match` or `If-Unmodified-Since` fails,
 /// `304` when the request's validators match, `206` / `416` for a `Range`.
 /// A directory URL without its final `/` is redirected (301) to it; a
-/// directory is answered with its `index.html`, else a listing (both can
-/// be turned off). Paths that would leave the directory get 403 (a
+/// directory is answered with its `index.html` (or `index.htm`), else a
+/// listing (both can be turned off), which shows no link that leads out
+/// of the directory served, and answers `If-Match` and `If-None-Match`
+/// as a representation without an entity tag. Paths that would leave the directory get 403 (a
 /// symbolic link out of it too, an `index.html` included, whether or not
 /// what it leads to exists), malformed ones 400, missing ones, a file
 /// asked for with a final `/` and anything that is not a regular file (a
@@ -660,7 +732,8 @@ impl StaticFiles {
         })
     }
 
-    /// Whether a directory is answered with its `index.html` (default: on).
+    /// Whether a directory is answered with its `index.html`, or else its
+    /// `index.htm` (default: on).
     pub fn index(mut self, on: bool) -> StaticFiles {
         self.index = on;
         self
@@ -686,7 +759,8 @@ impl StaticFiles {
     /// Answers `request` for the files under the URL path `prefix`: a
     /// request for `{prefix}/a/b` is answered with the file `a/b`. For a
     /// [`Router`](crate::Router) route `{prefix}/*name`; a path that does
-    /// not start with the prefix's segments gets 404.
+    /// not start with the prefix's segments gets 404, and the prefix itself
+    /// without a final `/` a redirect (301) to it with one.
     ///
     /// ```
     /// use minihttp::{Request, Response, Router, StaticFiles};
@@ -714,13 +788,22 @@ impl StaticFiles {
             // segments.
             let want = pct::decode_segment(want);
             let tail = rest.strip_prefix('/').and_then(|r| {
-                let (seg, _) = r.split_once('/')?;
+                let seg = r.split_once('/').map_or(r, |(seg, _)| seg);
                 pct::segment_is(seg, &want).then(|| &r[seg.len()..])
             });
             match tail {
                 Some(tail) => rest = tail,
                 None => return Response::error(StatusCode::NOT_FOUND),
             }
+        }
+        if rest.is_empty() && !prefix.trim_matches('/').is_empty() {
+            // The prefix itself, without its final `/`: the root directory,
+            // asked for as a directory is asked for without it.
+            let method = request.method();
+            if *method == Method::GET || method.is_head() {
+                return redirect_to_directory(request);
+            }
+            return self.serve_path(request, "/");
         }
         self.serve_path(request, rest)
     }
@@ -754,37 +837,36 @@ impl StaticFiles {
         };
         if path.is_dir() {
             if !url_path.ends_with('/') {
-                // The path the client asked for, with one leading `/`: a
-                // `//host` location would send it to another site.
-                let asked = request.path_raw().trim_start_matches('/');
-                let mut location = format!("/{asked}/");
-                if let Some(q) = request.query_raw() {
-                    location.push('?');
-                    location.push_str(q);
-                }
-                let mut r = Response::error(StatusCode::MOVED_PERMANENTLY);
-                // The raw path and query are visible ASCII: a valid value.
-                if r.headers_mut().insert("location", location).is_err() {
-                    return Response::error(StatusCode::BAD_REQUEST);
-                }
-                return r;
+                return redirect_to_directory(request);
             }
             if self.index {
-                // Resolved like any path: a link out of the root is refused.
-                match path.join("index.html").canonicalize() {
-                    Ok(index) if !index.starts_with(&self.root) => {
-                        return Response::error(StatusCode::FORBIDDEN);
+                for name in INDEX_NAMES {
+                    // Resolved like any path: a link out of the root is
+                    // refused.
+                    match path.join(name).canonicalize() {
+                        Ok(index) if !index.starts_with(&self.root) => {
+                            return Response::error(StatusCode::FORBIDDEN);
+                        }
+                        // Typed as the name it was asked as, wherever a
+                        // link inside the root leads.
+                        Ok(index) if index.is_file() => {
+                            return self.serve_file(request, &index, Path::new(name));
+                        }
+                        _ => {}
                     }
-                    // Typed as the `index.html` it was asked as, wherever
-                    // a link inside the root leads.
-                    Ok(index) if index.is_file() => {
-                        return self.serve_file(request, &index, Path::new("index.html"));
-                    }
-                    _ => {}
                 }
             }
             if !self.listing {
                 return Response::error(StatusCode::FORBIDDEN);
+            }
+            // A listing has no validator of its own: `If-Match` holds only
+            // as `*`, `If-None-Match: *` matches it, and the date fields
+            // are ignored (RFC 9110 section 13.1).
+            if is_precondition_failed(request, "", None) {
+                return Response::error(StatusCode::PRECONDITION_FAILED);
+            }
+            if is_not_modified(request, "", None) {
+                return Response::new(StatusCode::NOT_MODIFIED);
             }
             return match list_checked(&self.root, url_path, &path) {
                 Ok(html) => Response::html(html),
@@ -816,6 +898,24 @@ impl StaticFiles {
     }
 }
 
+/// A 301 to the request's path with a final `/` (and its query).
+fn redirect_to_directory(request: &Request) -> Response {
+    // The path the client asked for, with one leading `/`: a `//host`
+    // location would send it to another site.
+    let asked = request.path_raw().trim_start_matches('/');
+    let mut location = format!("/{asked}/");
+    if let Some(q) = request.query_raw() {
+        location.push('?');
+        location.push_str(q);
+    }
+    let mut r = Response::error(StatusCode::MOVED_PERMANENTLY);
+    // The raw path and query are visible ASCII: a valid value.
+    if r.headers_mut().insert("location", location).is_err() {
+        return Response::error(StatusCode::BAD_REQUEST);
+    }
+    r
+}
+
 /// The listing of the directory at `dir`, checked to be inside `root`
 /// where the system tells what was opened (Linux): the directory is opened,
 /// the opened one checked, and read through its descriptor, so that a
@@ -832,22 +932,26 @@ fn list_checked(root: &Path, url_path: &str, dir: &Path) -> io::Result<String> {
         let by_fd = PathBuf::from(format!("/proc/self/fd/{}", opened.as_raw_fd()));
         match fs::read_link(&by_fd) {
             Ok(p) if !p.starts_with(root) => return Err(io::ErrorKind::PermissionDenied.into()),
-            Ok(_) => return directory_listing(url_path, &by_fd),
+            Ok(_) => return listing(url_path, &by_fd, Some(root)),
             // No `/proc` here: as elsewhere, by path.
             Err(_) => {}
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = root;
-    directory_listing(url_path, dir)
+    listing(url_path, dir, Some(root))
 }
 
-/// Opens a regular file. A FIFO or a device is `NotFound`, and is never
-/// opened in a way that could block (a FIFO's `open` waits for a writer):
-/// on Unix it is opened non-blocking, which changes nothing for the reads
-/// of a regular file, elsewhere it is looked at first.
+/// Opens a regular file. A FIFO, a socket or a device is `NotFound`, and
+/// is not opened: opening one has effects (a FIFO's writer, blocked in its
+/// own `open`, goes on and then dies of `SIGPIPE`; a device runs its
+/// driver). It is looked at first; should it be put in place of a
+/// regular file between the look and the open, the open does not block
+/// (on Unix it is non-blocking, which changes nothing for the reads of a
+/// regular file) and what was opened is looked at again.
 fn open_regular(root: &Path, path: &Path) -> io::Result<(File, Metadata)> {
     let not_a_file = || io::Error::from(io::ErrorKind::NotFound);
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_a_file());
+    }
     #[cfg(unix)]
     let file = {
         use std::os::unix::fs::OpenOptionsExt;
@@ -866,12 +970,7 @@ fn open_regular(root: &Path, path: &Path) -> io::Result<(File, Metadata)> {
             })?
     };
     #[cfg(not(unix))]
-    let file = {
-        if !fs::metadata(path)?.is_file() {
-            return Err(not_a_file());
-        }
-        fs::File::open(path)?
-    };
+    let file = fs::File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_a_file());
@@ -922,8 +1021,9 @@ fn serve_file(
         r.headers_mut().remove("content-type");
         return Ok(r);
     }
-    let range = match request.header("range") {
-        Some(v)
+    // A `Range` given twice (or not UTF-8) is invalid, and ignored.
+    let range = match one_field(request, "range") {
+        Some(Some(v))
             if *request.method() == Method::GET && if_range_matches(request, &tag, modified) =>
         {
             parse_range(v, len)
@@ -1452,6 +1552,260 @@ mod tests {
         assert_eq!(under("/static/v2/a.txt").status().as_u16(), 404);
         assert_eq!(under("/static").status().as_u16(), 404);
         assert_eq!(under("/static/v1/").status().as_u16(), 200);
+        // The prefix itself, without its final `/`, is its directory's URL
+        // without one.
+        let r = under("/static/v1?q");
+        assert_eq!(r.status().as_u16(), 301);
+        assert_eq!(r.headers().get("location"), Some("/static/v1/?q"));
+        assert_eq!(under("/static/v1x").status().as_u16(), 404);
+        let post = Request::parse(b"POST /static/v1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert_eq!(
+            files.serve_under(&post, "/static/v1").status().as_u16(),
+            405
+        );
+    }
+
+    #[test]
+    fn a_file_replaced_by_one_of_the_same_length_and_date_gets_a_new_etag() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let path = tree.root().join("a.txt");
+        let date = SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(date)
+            .unwrap();
+        let first = get(&files, "/a.txt", "");
+        let tag = first.headers().get("etag").unwrap().to_string();
+        // As `cp -p` to a new name and a rename, or `rsync -t`, do.
+        let next = tree.root().join("a.txt.new");
+        fs::write(&next, b"9876543210").unwrap();
+        File::options()
+            .write(true)
+            .open(&next)
+            .unwrap()
+            .set_modified(date)
+            .unwrap();
+        fs::rename(&next, &path).unwrap();
+        let r = get(&files, "/a.txt", "");
+        assert_eq!(
+            r.headers().get("last-modified"),
+            first.headers().get("last-modified")
+        );
+        assert_ne!(r.headers().get("etag"), Some(tag.as_str()));
+        // The old tag no longer stands for the file: no 304, and no range
+        // of the new content spliced onto the old.
+        let r = get(&files, "/a.txt", &format!("If-None-Match: {tag}\r\n"));
+        assert_eq!(r.status().as_u16(), 200);
+        let r = get(
+            &files,
+            "/a.txt",
+            &format!("Range: bytes=4-\r\nIf-Range: {tag}\r\n"),
+        );
+        assert_eq!(
+            (r.status().as_u16(), body(&r)),
+            (200, b"9876543210".to_vec())
+        );
+    }
+
+    #[test]
+    fn fields_that_may_appear_once_are_ignored_when_repeated_or_unreadable() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let lm = get(&files, "/a.txt", "")
+            .headers()
+            .get("last-modified")
+            .unwrap()
+            .to_string();
+        let past = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let cases: &[(String, u16)] = &[
+            // Once each: they apply.
+            (format!("If-Modified-Since: {lm}\r\n"), 304),
+            (format!("If-Unmodified-Since: {past}\r\n"), 412),
+            ("Range: bytes=0-1\r\n".to_string(), 206),
+            // Twice: a list of dates, or two ranges, is ignored whatever
+            // its order (RFC 9110 sections 13.1.3, 13.1.4 and 14.2).
+            (
+                format!("If-Modified-Since: {lm}\r\nIf-Modified-Since: {past}\r\n"),
+                200,
+            ),
+            (
+                format!("If-Modified-Since: {past}\r\nIf-Modified-Since: {lm}\r\n"),
+                200,
+            ),
+            (
+                format!("If-Unmodified-Since: {past}\r\nIf-Unmodified-Since: {lm}\r\n"),
+                200,
+            ),
+            (
+                format!("If-Unmodified-Since: {lm}\r\nIf-Unmodified-Since: {past}\r\n"),
+                200,
+            ),
+            ("Range: bytes=0-1\r\nRange: bytes=2-3\r\n".to_string(), 200),
+        ];
+        for (extra, status) in cases {
+            let r = get(&files, "/a.txt", extra);
+            assert_eq!(r.status().as_u16(), *status, "{extra}");
+        }
+        // An `If-Range` that is not UTF-8, or given twice, names no
+        // validator: the whole file.
+        let tag = get(&files, "/a.txt", "")
+            .headers()
+            .get("etag")
+            .unwrap()
+            .to_string();
+        for if_range in [
+            b"\"\xe9\"".to_vec(),
+            format!("{tag}\r\nIf-Range: {tag}").into_bytes(),
+        ] {
+            let mut raw =
+                b"GET /a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\nIf-Range: ".to_vec();
+            raw.extend_from_slice(&if_range);
+            raw.extend_from_slice(b"\r\n\r\n");
+            let r = files.serve(&Request::parse(&raw).unwrap());
+            assert_eq!(
+                r.status().as_u16(),
+                200,
+                "{}",
+                String::from_utf8_lossy(&raw)
+            );
+        }
+    }
+
+    #[test]
+    fn a_listing_answers_preconditions_as_a_representation_without_a_tag() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let past = "Sun, 06 Nov 1994 08:49:37 GMT";
+        let cases: &[(String, u16)] = &[
+            ("If-Match: \"x\"\r\n".to_string(), 412),
+            ("If-Match: *\r\n".to_string(), 200),
+            ("If-None-Match: *\r\n".to_string(), 304),
+            ("If-None-Match: \"x\"\r\n".to_string(), 200),
+            (format!("If-Modified-Since: {past}\r\n"), 200),
+            (format!("If-Unmodified-Since: {past}\r\n"), 200),
+        ];
+        for (extra, status) in cases {
+            let r = get(&files, "/sub/", extra);
+            assert_eq!(r.status().as_u16(), *status, "{extra}");
+            if *status == 304 {
+                assert!(r.body().is_empty(), "{extra}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_directory_with_only_an_index_htm_is_answered_with_it() {
+        let tree = Tree::new();
+        let dir = tree.root().join("old");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("index.htm"), b"<p>old</p>").unwrap();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let r = get(&files, "/old/", "");
+        assert_eq!(
+            (r.status().as_u16(), body(&r)),
+            (200, b"<p>old</p>".to_vec())
+        );
+        assert_eq!(
+            r.headers().get("content-type"),
+            Some("text/html; charset=utf-8")
+        );
+        // `index.html` comes first.
+        fs::write(dir.join("index.html"), b"<p>new</p>").unwrap();
+        assert_eq!(body(&get(&files, "/old/", "")), b"<p>new</p>".to_vec());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_listing_shows_no_link_out_of_the_root() {
+        let tree = Tree::new();
+        let root = tree.root();
+        // Out of the root: to a directory, to a file, to nothing. Each is
+        // refused (403) when asked for, so that the answer does not tell
+        // whether it exists; the listing must not tell either.
+        std::os::unix::fs::symlink(tree.0.join("outside/secret"), root.join("secret-link"))
+            .unwrap();
+        std::os::unix::fs::symlink(tree.0.join("outside/none"), root.join("none-link")).unwrap();
+        let files = StaticFiles::new(&root).unwrap();
+        for name in ["link-out", "secret-link", "none-link"] {
+            assert_eq!(
+                get(&files, &format!("/{name}"), "").status().as_u16(),
+                403,
+                "{name}"
+            );
+        }
+        let listing = String::from_utf8(body(&get(&files, "/", ""))).unwrap();
+        assert!(
+            listing.contains("link-in/") && listing.contains("a.txt"),
+            "{listing}"
+        );
+        for name in ["link-out", "secret-link", "none-link"] {
+            assert!(!listing.contains(name), "{name} in {listing}");
+        }
+        // The function on its own lists links by what they lead to.
+        let plain = directory_listing("/", &root).unwrap();
+        assert!(
+            plain.contains("link-out/") && plain.contains("secret-link"),
+            "{plain}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_deep_in_a_tree_resolve_as_shallow_ones_do() {
+        let tree = Tree::new();
+        let root = tree.root();
+        let depth = 60;
+        let mut deep = root.join("deep");
+        let mut url = String::from("/deep");
+        for _ in 0..depth {
+            deep.push("d");
+            url.push_str("/d");
+        }
+        fs::create_dir_all(&deep).unwrap();
+        fs::write(deep.join("f.txt"), b"f").unwrap();
+        std::os::unix::fs::symlink(tree.0.join("outside/none"), deep.join("out")).unwrap();
+        std::os::unix::fs::symlink(&deep, root.join("deep/in")).unwrap();
+        let root = root.canonicalize().unwrap();
+        let deep = deep.canonicalize().unwrap();
+        assert_eq!(
+            resolve(&root, &format!("{url}/f.txt")),
+            Ok(deep.join("f.txt"))
+        );
+        assert_eq!(
+            resolve(&root, &format!("{url}/missing/x")),
+            Err(ResolveError::NotFound)
+        );
+        // Missing at every depth: found missing where it is.
+        for cut in [1, 2, depth / 2, depth - 1] {
+            let mut path = String::from("/deep");
+            for _ in 0..cut {
+                path.push_str("/d");
+            }
+            path.push_str("/gone/d/d");
+            assert_eq!(resolve(&root, &path), Err(ResolveError::NotFound), "{path}");
+        }
+        // A dangling link out, deep down, and what would lie under it.
+        assert_eq!(
+            resolve(&root, &format!("{url}/out")),
+            Err(ResolveError::Forbidden)
+        );
+        assert_eq!(
+            resolve(&root, &format!("{url}/out/x/y")),
+            Err(ResolveError::Forbidden)
+        );
+        // Through a link inside the root, then missing.
+        assert_eq!(resolve(&root, "/deep/in/f.txt"), Ok(deep.join("f.txt")));
+        assert_eq!(
+            resolve(&root, "/deep/in/out/x"),
+            Err(ResolveError::Forbidden)
+        );
+        assert_eq!(
+            resolve(&root, "/deep/in/gone/x"),
+            Err(ResolveError::NotFound)
+        );
     }
 
     #[cfg(unix)]
@@ -1513,7 +1867,24 @@ mod tests {
             ("items=0-1", 10, Full),
             ("bytes 0-1", 10, Full),
             ("bytes=0-1,3-4", 10, Full),
-            ("bytes=99999999999999999999-", 10, Full),
+            // Past a `u64`: `u64::MAX`, clamped as any number past the end.
+            ("bytes=99999999999999999999-", 10, Unsatisfiable),
+            (
+                "bytes=0-18446744073709551615",
+                10,
+                Partial { start: 0, end: 9 },
+            ),
+            (
+                "bytes=0-99999999999999999999",
+                10,
+                Partial { start: 0, end: 9 },
+            ),
+            (
+                "bytes=-99999999999999999999",
+                10,
+                Partial { start: 0, end: 9 },
+            ),
+            ("bytes=99999999999999999999-5", 10, Full),
         ];
         for (value, len, expected) in table {
             assert_eq!(parse_range(value, *len), *expected, "{value} / {len}");

@@ -16,7 +16,7 @@ const USAGE: &str = "\
 Usage: minihttp [DIR] [--bind ADDR] [--port N] [--workers N]
 
 Serves DIR (default: the current directory) over HTTP/1.1: files with their
-MIME type, index.html for a directory, else a directory listing. The
+MIME type, index.html (or index.htm) for a directory, else a listing. The
 address served is printed on stdout, each request logged on stderr.
 Ctrl-C finishes the requests in flight, then exits.
 
