@@ -206,12 +206,13 @@ impl Event {
             waitq::mark(slot, NOTIFIED);
         }
         drop(q);
-        // Every waiter is woken even if a task's waker panics (the first
+        // Every waiter is woken even if a task's waker panics, when woken
+        // or when dropped with the last reference to its slot (the first
         // panic goes on once all are woken): a waiter marked notified and
         // never woken would wait for good.
         let mut panicked = None;
         for slot in woken.drain() {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(|| waitq::wake(&slot))) {
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || waitq::wake(&slot))) {
                 panicked.get_or_insert(p);
             }
         }

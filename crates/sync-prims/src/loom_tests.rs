@@ -13,18 +13,61 @@ use loom::thread;
 
 use crate::{Event, Lock};
 
+/// A counter that the lock under test guards, in a loom cell: loom fails
+/// the model when two accesses are not ordered by a happens-before edge,
+/// so a lock that let two owners in at once, or handed over without
+/// `Release`/`Acquire`, fails it. (The lock's own `T` sits in a std cell,
+/// which loom does not track.)
+struct Guarded {
+    lock: Lock,
+    count: loom::cell::UnsafeCell<u64>,
+}
+
+// SAFETY: `count` is touched only by `bump` and `get`, under `lock`:
+// exactly the claim the models check.
+unsafe impl Sync for Guarded {}
+
+impl Guarded {
+    fn new() -> Arc<Guarded> {
+        Arc::new(Guarded {
+            lock: Lock::new(()),
+            count: loom::cell::UnsafeCell::new(0),
+        })
+    }
+
+    /// Adds one, holding the lock.
+    fn bump(&self) {
+        let _g = self.lock.acquire();
+        // SAFETY: under the lock (see the `Sync` impl).
+        self.count.with_mut(|c| unsafe { *c += 1 });
+    }
+
+    /// Adds one from a task, holding the lock.
+    async fn bump_async(&self) {
+        let _g = self.lock.acquire_async().await;
+        // SAFETY: under the lock (see the `Sync` impl).
+        self.count.with_mut(|c| unsafe { *c += 1 });
+    }
+
+    fn get(&self) -> u64 {
+        let _g = self.lock.acquire();
+        // SAFETY: under the lock (see the `Sync` impl).
+        self.count.with(|c| unsafe { *c })
+    }
+}
+
 #[test]
 fn loom_lock_hand_off_between_two_threads() {
     loom::model(|| {
-        let lock = Arc::new(Lock::new(0));
+        let g = Guarded::new();
         let other = {
-            let lock = lock.clone();
-            thread::spawn(move || *lock.acquire() += 1)
+            let g = g.clone();
+            thread::spawn(move || g.bump())
         };
-        *lock.acquire() += 1;
+        g.bump();
         other.join().unwrap();
-        assert_eq!(*lock.acquire(), 2);
-        assert!(!lock.locked());
+        assert_eq!(g.get(), 2);
+        assert!(!g.lock.locked());
     });
 }
 
@@ -33,38 +76,36 @@ fn loom_lock_three_threads_two_rounds() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        let lock = Arc::new(Lock::new(0));
+        let g = Guarded::new();
         let ts: Vec<_> = (0..2)
             .map(|_| {
-                let lock = lock.clone();
+                let g = g.clone();
                 thread::spawn(move || {
                     for _ in 0..2 {
-                        *lock.acquire() += 1;
+                        g.bump();
                     }
                 })
             })
             .collect();
-        *lock.acquire() += 1;
+        g.bump();
         for t in ts {
             t.join().unwrap();
         }
-        assert_eq!(*lock.acquire(), 5);
+        assert_eq!(g.get(), 5);
     });
 }
 
 #[test]
 fn loom_lock_async_waiter_and_thread() {
     loom::model(|| {
-        let lock = Arc::new(Lock::new(0));
+        let g = Guarded::new();
         let task = {
-            let lock = lock.clone();
-            thread::spawn(move || {
-                loom::future::block_on(async { *lock.acquire_async().await += 1 })
-            })
+            let g = g.clone();
+            thread::spawn(move || loom::future::block_on(g.bump_async()))
         };
-        *lock.acquire() += 1;
+        g.bump();
         task.join().unwrap();
-        assert_eq!(*lock.acquire(), 2);
+        assert_eq!(g.get(), 2);
     });
 }
 

@@ -343,6 +343,41 @@ fn event_set_wakes_every_waiter_when_a_waker_panics() {
 }
 
 #[test]
+fn event_set_wakes_every_waiter_when_dropping_a_woken_waiter_panics() {
+    static EV: Event = Event::new();
+    /// A waker whose wake drops the future that queued it (an executor
+    /// that cancels the task it wakes), and whose last drop panics: `set`
+    /// then holds the last reference to that waiter, and drops it.
+    struct Cancels(std::sync::Mutex<Option<crate::futures::EventWait<'static>>>);
+    impl Wake for Cancels {
+        fn wake(self: Arc<Self>) {
+            drop(self.0.lock().unwrap().take());
+        }
+    }
+    impl Drop for Cancels {
+        fn drop(&mut self) {
+            panic!("a waker's drop fails on purpose");
+        }
+    }
+    let cancels = Arc::new(Cancels(std::sync::Mutex::new(Some(EV.wait_async()))));
+    let waker = Waker::from(cancels.clone());
+    assert!(poll(cancels.0.lock().unwrap().as_mut().unwrap(), &waker).is_pending());
+    // The waiter's slot now holds the only references.
+    drop((waker, cancels));
+    let (r, w) = recorder();
+    let mut last = EV.wait_async();
+    assert!(poll(&mut last, &w).is_pending());
+    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| EV.set()));
+    assert!(set.is_err(), "the drop's panic goes on");
+    assert_eq!(
+        r.0.load(Ordering::SeqCst),
+        1,
+        "the waiter after it is woken too"
+    );
+    assert!(poll(&mut last, &w).is_ready());
+}
+
+#[test]
 fn event_dropped_waiter_leaves_the_queue() {
     let ev = Event::new();
     let (_r, w) = recorder();

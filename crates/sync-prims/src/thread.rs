@@ -94,7 +94,9 @@ impl<T> Thread<T> {
     }
 
     /// Waits for at most `timeout` for the body to finish; true when it has.
-    /// The thread's value stays for [`join`](Thread::join).
+    /// The thread's value stays for [`join`](Thread::join), which may still
+    /// wait a little: the thread's own end comes after its body's, once its
+    /// thread-local values are dropped.
     ///
     /// Called from the thread itself, whose body cannot finish while it
     /// waits, it answers at once (false while the body runs) instead of
