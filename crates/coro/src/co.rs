@@ -153,7 +153,7 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             if raw::mark_carried(cx) {
                 return Poll::Pending;
             }
-            return raw::not_found_elsewhere(cx, this.id.number());
+            return raw::not_found_elsewhere(cx);
         };
         // Set when a yield whose value is out finds another's value there.
         let mut other_out = false;
@@ -188,7 +188,7 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             },
         };
         if frame.foreign(cx) {
-            return raw::suspend_foreign(cx, progress, this.id.number());
+            return raw::suspend_foreign(cx, progress);
         }
         if other_out {
             // Under the resume's own context, a value handed out in this
@@ -228,10 +228,10 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
         let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
-            return raw::not_found(cx, this.id.number());
+            return raw::not_found(cx);
         };
         let Some(frame) = raw::frame(this.id, cx) else {
-            return raw::not_found(cx, this.id.number());
+            return raw::not_found(cx);
         };
         // The inner body runs in our resumer's frame under its own id: both
         // generators have the same `Y` and `S`, so its yields reach the

@@ -142,11 +142,11 @@ thread_local! {
     /// The waker of the context the frame in [`ACTIVE`] was published
     /// with (by [`Enter`]), or null.
     static RESUME: Cell<*const Waker> = const { Cell::new(ptr::null()) };
-    /// The generator whose futures last suspended under a context of its
-    /// body's own, and how many of those polls in a row made no progress
-    /// (see [`suspend_foreign`]). Kept here, off the fast path, rather
-    /// than in each future, which would grow.
-    static SPINS: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
+    /// How many polls in a row of futures of a `Co` (of any generator)
+    /// under a context of a body's own made no progress (see
+    /// [`suspend_foreign`]). Kept here, off the fast path, rather than in
+    /// each future, which would grow.
+    static SPINS: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The bit of a frame's id that records a misuse. Ids stay below it, so a
@@ -155,12 +155,6 @@ thread_local! {
 const MISUSED: u64 = 1 << 63;
 
 impl<Y, S> Id<Y, S> {
-    /// The id's number: the same for every clone, and for no other id.
-    #[inline(always)]
-    pub(crate) fn number(&self) -> u64 {
-        self.n
-    }
-
     /// A number no other `Id` has ever had (0 is never used).
     #[inline]
     pub(crate) fn fresh() -> Self {
@@ -572,11 +566,11 @@ fn misuse(cx: &Context<'_>) -> bool {
 /// that the frame's address (the data of a [`FrameWaker`]) goes nowhere
 /// and the compiler may still keep the frame in registers.
 #[inline(always)]
-pub(crate) fn not_found<T>(cx: &Context<'_>, generator: u64) -> Poll<T> {
+pub(crate) fn not_found<T>(cx: &Context<'_>) -> Poll<T> {
     if mark_carried(cx) {
         return Poll::Pending;
     }
-    not_found_elsewhere(cx, generator)
+    not_found_elsewhere(cx)
 }
 
 /// The part of [`not_found`] for a context that carries a frame: records
@@ -598,14 +592,19 @@ pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
 }
 
 /// The part of [`not_found`] for a context that carries no frame of this
-/// thread: [`misuse`], and [`suspend_foreign`] after a miss.
+/// thread: [`misuse`], then [`suspend_foreign`].
+///
+/// After a miss, so that whatever made `cx` polls the future again; after
+/// a misuse too, since what made `cx` may be a blocking executor inside
+/// the body, whose loop only the count of [`suspend_foreign`] can end (the
+/// resume that would report the misuse never gets control back). Under
+/// any other context, the wake-up is one spurious wake-up of a resume
+/// about to report the misuse.
 #[cold]
 #[inline(never)]
-pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>, generator: u64) -> Poll<T> {
-    if misuse(cx) {
-        return suspend_foreign(cx, false, generator);
-    }
-    Poll::Pending
+pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>) -> Poll<T> {
+    misuse(cx);
+    suspend_foreign(cx, false)
 }
 
 /// How many times in a row a future of a `Co` may be polled under a
@@ -624,9 +623,10 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// [`misuse`]): wakes that context, since a combinator with wakers of its
 /// own (`FuturesUnordered`) polls again only what was woken, and the
 /// resume polls the body only once per value sent. `progress` says
-/// whether this poll handed a value out; the polls in a row for one
-/// generator (the number of its [`Id`]) that made none are counted in
-/// [`SPINS`].
+/// whether this poll handed a value out; the polls in a row that made none
+/// are counted in [`SPINS`], whichever generator's they are: a blocking
+/// executor polling two yields in turn (`join`), of one generator or of
+/// two (a misuse), or a yield and a delegation, must reach the limit too.
 ///
 /// # Panics
 ///
@@ -637,18 +637,13 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// alternative to a panic would be a hang.
 #[cold]
 #[inline(never)]
-pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool, generator: u64) -> Poll<T> {
-    let (last, count) = SPINS.get();
-    let spins = match (progress, last == generator) {
-        (true, _) => 0,
-        (false, true) => count + 1,
-        (false, false) => 1,
-    };
+pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
+    let spins = if progress { 0 } else { SPINS.get() + 1 };
     if spins > SPIN_LIMIT {
-        SPINS.set((0, 0));
+        SPINS.set(0);
         blocked();
     }
-    SPINS.set((generator, spins));
+    SPINS.set(spins);
     cx.waker().wake_by_ref();
     Poll::Pending
 }
@@ -814,23 +809,17 @@ mod tests {
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
         for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false, 1).is_pending());
+            assert!(suspend_foreign::<()>(&cx, false).is_pending());
         }
         // Progress starts the count again.
-        assert!(suspend_foreign::<()>(&cx, true, 1).is_pending());
+        assert!(suspend_foreign::<()>(&cx, true).is_pending());
         for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false, 1).is_pending());
+            assert!(suspend_foreign::<()>(&cx, false).is_pending());
         }
-        // Another generator's poll starts a count of its own, and the
-        // first generator's count starts again after it.
-        assert!(suspend_foreign::<()>(&cx, false, 2).is_pending());
-        for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false, 1).is_pending());
-        }
-        let woken = 3 * SPIN_LIMIT as usize + 2;
+        let woken = 2 * SPIN_LIMIT as usize + 1;
         assert_eq!(count.0.load(Ordering::Relaxed), woken);
         let spun = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            suspend_foreign::<()>(&cx, false, 1)
+            suspend_foreign::<()>(&cx, false)
         }));
         assert!(spun.is_err());
         assert_eq!(count.0.load(Ordering::Relaxed), woken);

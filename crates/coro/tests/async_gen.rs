@@ -571,3 +571,42 @@ fn a_stream_whose_yield_a_select_drops_goes_on() {
     let items: Vec<u32> = block_on(g.collect());
     assert_eq!(items, [0, 1, 2, 99]);
 }
+
+#[test]
+fn a_blocking_executor_in_an_async_body_panics_rather_than_hangs() {
+    // Under an asynchronous resume, whose frame is published: another
+    // generator's `Co` (a misuse), and the body's own yield beside a
+    // delegation (two ids in turn), each polled by `block_on` in the body.
+    let mut leaker: coro::Gen<u32, Co<u32>> = coro::Gen::new(|co| async move { co });
+    let Ok(GenState::Complete(escaped)) = leaker.start() else {
+        panic!("the leaker returns its Co")
+    };
+    let bodies: Vec<AsyncGen<u32>> = vec![
+        AsyncGen::new(move |_co| async move {
+            block_on(escaped.yield_(5));
+        }),
+        AsyncGen::new(|co| async move {
+            let inner = coro::Gen::new(|c: Co<u32>| async move {
+                c.yield_(2).await;
+            });
+            block_on(futures_util::future::join(
+                co.yield_(1),
+                co.yield_from(inner),
+            ));
+        }),
+    ];
+    for mut g in bodies {
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut start = pin!(g.start());
+            // By hand: an executor around this one would make `block_on`
+            // in the body panic as nested, whatever the generator does.
+            start
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_ready()
+        }));
+        let err = polled.expect_err("block_on panics");
+        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("blocking executor"), "{msg}");
+    }
+}

@@ -431,6 +431,21 @@ fn a_blocking_executor_inside_a_sync_body_panics_rather_than_hangs() {
 }
 
 #[test]
+fn a_blocking_executor_polling_two_generators_yields_in_turn_panics_rather_than_hangs() {
+    // `join` polls the body's own yield and another generator's (a
+    // misuse) in turn: neither can be ready until the generator is
+    // resumed, which `block_on` never lets happen.
+    let escaped = escaped_co();
+    let mut g: Gen<u32> = Gen::new(move |co| async move {
+        futures_executor::block_on(futures_util::future::join(co.yield_(1), escaped.yield_(2)));
+    });
+    let err = catch_unwind(AssertUnwindSafe(|| g.start())).expect_err("block_on panics");
+    let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("blocking executor"), "{msg}");
+    assert!(g.is_complete());
+}
+
+#[test]
 fn another_generators_co_is_misuse() {
     let mut outer: Gen<u32, Result<(), GenError>> = Gen::new(|co| async move {
         // The inner body awaits the outer generator's `Co`.
