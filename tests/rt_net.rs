@@ -808,3 +808,91 @@ fn a_waker_that_drops_a_socket_of_the_same_reactor_does_not_stop_it() {
     done.recv_timeout(Duration::from_secs(60))
         .expect("the hub stopped in the wake-up");
 }
+
+/// A waker that panics when woken.
+struct PanicsOnWake;
+
+impl std::task::Wake for PanicsOnWake {
+    fn wake(self: Arc<Self>) {
+        panic!("a reader's waker that panics");
+    }
+}
+
+/// A waker that sets an event when woken.
+struct SetsEvent(Event);
+
+impl std::task::Wake for SetsEvent {
+    fn wake(self: Arc<Self>) {
+        self.0.set();
+    }
+}
+
+/// Closes `peer` with a reset (`SO_LINGER` of zero) rather than a FIN.
+#[cfg(target_os = "linux")]
+fn reset(peer: std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `peer`'s descriptor is open for the call; the option value is
+    // a `linger` of the size passed, only read.
+    let rc = unsafe {
+        libc::setsockopt(
+            peer.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+    drop(peer);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_reader_waker_that_panics_does_not_keep_the_writer_from_its_wake_up() {
+    use futures_util::{AsyncRead, AsyncWrite};
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    // A worker hub, which goes on after a panic out of a round.
+    let rt = greenrt::Runtime::builder().workers(1).build().unwrap();
+    let peer_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = peer_listener.local_addr().unwrap();
+    let writer_woken = Arc::new(SetsEvent(Event::new()));
+    let armed = Arc::new(Event::new());
+    let (w, a) = (writer_woken.clone(), armed.clone());
+    let kept = rt.spawn(async move {
+        let s = TcpStream::connect(addr).await.unwrap();
+        // The peer never reads: writes fill the buffers until one would
+        // block, and its waker (which sets the event) waits.
+        let writer = Waker::from(w);
+        let chunk = vec![0u8; 1 << 16];
+        for _ in 0..100_000 {
+            match Pin::new(&mut &s).poll_write(&mut Context::from_waker(&writer), &chunk) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => panic!("{e}"),
+                Poll::Pending => break,
+            }
+        }
+        // Nothing to read: a reader whose waker panics waits too.
+        let reader = Waker::from(Arc::new(PanicsOnWake));
+        let mut byte = [0u8; 1];
+        let read = Pin::new(&mut &s).poll_read(&mut Context::from_waker(&reader), &mut byte);
+        assert!(read.is_pending());
+        a.set();
+        // Kept registered (in the task's output) while the test goes on.
+        s
+    });
+    let (peer, _) = peer_listener.accept().unwrap();
+    assert!(armed.wait_timeout(Duration::from_secs(60)), "waiters armed");
+    // A reset: one event that closes both directions, the reader's first.
+    reset(peer);
+    assert!(
+        writer_woken.0.wait_timeout(Duration::from_secs(60)),
+        "the writer was not woken"
+    );
+    drop(kept);
+}

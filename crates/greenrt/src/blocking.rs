@@ -116,7 +116,15 @@ impl Pool {
                 Ok(job) => {
                     s.queued -= 1;
                     drop(s);
-                    job();
+                    // `f`'s own panic is caught inside the job; what may
+                    // still panic is a drop (of `f`'s captures, or of a
+                    // result nobody waits for any more) or a waker that
+                    // `done` wakes. The thread goes on, and keeps its
+                    // place in the count: one that ended here would count
+                    // for good, and the pool could run out of threads.
+                    if let Err(p) = catch_unwind(AssertUnwindSafe(job)) {
+                        crate::task::raw::drop_payload(p);
+                    }
                 }
                 // Idle for the whole keep-alive, and no job waiting for a
                 // thread: this one goes. (A job sent meanwhile is counted
@@ -234,6 +242,33 @@ mod tests {
         job(|| 7, Arc::downgrade(&slot), done.clone())();
         assert!(done.is_set());
         assert!(matches!(*slot.lock().unwrap(), Some(Ok(7))));
+    }
+
+    #[cfg_attr(miri, ignore = "leaks its pool on purpose")]
+    #[test]
+    fn a_job_that_panics_past_its_catch_leaves_its_thread_in_the_pool() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1, Duration::from_secs(3600))));
+        /// Panics when dropped: as a capture of `f`, or a result that
+        /// nobody waits for any more, dropped after `f`'s own catch.
+        struct PanicsOnDrop;
+        impl Drop for PanicsOnDrop {
+            fn drop(&mut self) {
+                panic!("a drop after the job's catch");
+            }
+        }
+        let bomb = PanicsOnDrop;
+        pool.submit(Box::new(move || drop(bomb)));
+        // The one thread the pool may have still takes the next job.
+        let (tx, rx) = mpsc::channel();
+        pool.submit(Box::new(move || tx.send("ran").unwrap()));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(60)), Ok("ran"));
+        until(pool, "the thread waits for work", |s| {
+            *s == State {
+                threads: 1,
+                idle: 1,
+                queued: 0,
+            }
+        });
     }
 
     // The pool is leaked (its threads need it `'static`), which miri

@@ -214,6 +214,43 @@ fn sleep_helpers() -> usize {
         .unwrap_or(0)
 }
 
+/// A waker that drops the sleep it holds when woken (as an executor that
+/// cancels the task it wakes), then reports.
+struct DropsItsSleep {
+    sleep: std::sync::Mutex<Option<std::pin::Pin<Box<greenrt::time::Sleep>>>>,
+    done: std::sync::Mutex<Option<mpsc::Sender<()>>>,
+}
+
+impl std::task::Wake for DropsItsSleep {
+    fn wake(self: Arc<Self>) {
+        drop(self.sleep.lock().unwrap().take());
+        if let Some(tx) = self.done.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[test]
+fn a_sleep_outside_a_hub_dropped_by_its_own_wake_up_ends_cleanly() {
+    let (tx, rx) = mpsc::channel();
+    let holder = Arc::new(DropsItsSleep {
+        sleep: std::sync::Mutex::new(Some(Box::pin(sleep(Duration::from_millis(1))))),
+        done: std::sync::Mutex::new(Some(tx)),
+    });
+    let waker = std::task::Waker::from(holder.clone());
+    {
+        let mut held = holder.sleep.lock().unwrap();
+        let nap = held.as_mut().unwrap();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::future::Future::poll(nap.as_mut(), &mut cx).is_pending());
+    }
+    drop((waker, holder));
+    // The helper thread wakes the waker, which drops the sleep there: the
+    // sleep must not wait for the thread it is dropped on.
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the wake-up dropped its sleep and went on");
+}
+
 #[cfg(target_os = "linux")]
 #[cfg_attr(
     miri,

@@ -11,6 +11,7 @@
 //! at or after their deadline).
 
 use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -135,8 +136,18 @@ impl Drop for Reactor {
             .flatten()
             .cloned()
             .collect();
-        for io in sources {
-            io.wake_all();
+        // Every source's waiters are woken, also when a waker panics; the
+        // first panic goes on once all are, unless this drop is part of an
+        // unwinding already (a second panic would abort).
+        let woken = catch_unwind(AssertUnwindSafe(|| {
+            crate::hub::each_then_panic(sources, |io| io.wake_all());
+        }));
+        if let Err(p) = woken {
+            if std::thread::panicking() {
+                crate::task::raw::drop_payload(p);
+            } else {
+                resume_unwind(p);
+            }
         }
     }
 }

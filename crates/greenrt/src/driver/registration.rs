@@ -280,8 +280,16 @@ impl ScheduledIo {
     /// Called when the reactor stops: wakes both waiters, which then find
     /// it stopped.
     pub(super) fn wake_all(&self) {
-        self.reader.wake();
-        self.writer.wake();
+        self.wake(true, true);
+    }
+
+    /// Wakes the reader's waiters, the writer's or both; both also when a
+    /// waker of the first panics (the first panic goes on once both are
+    /// woken): a waiter of an edge-triggered event left unwoken would wait
+    /// for good.
+    fn wake(&self, read: bool, write: bool) {
+        let both = [read.then_some(&self.reader), write.then_some(&self.writer)];
+        crate::hub::each_then_panic(both.into_iter().flatten(), Waiters::wake);
     }
 
     /// Called by the reactor for an event.
@@ -302,12 +310,10 @@ impl ScheduledIo {
         }
         self.readiness.fetch_add(TICK_ONE, Ordering::AcqRel);
         self.readiness.fetch_or(bits, Ordering::AcqRel);
-        if bits & (READABLE | READ_CLOSED) != 0 {
-            self.reader.wake();
-        }
-        if bits & (WRITABLE | WRITE_CLOSED) != 0 {
-            self.writer.wake();
-        }
+        self.wake(
+            bits & (READABLE | READ_CLOSED) != 0,
+            bits & (WRITABLE | WRITE_CLOSED) != 0,
+        );
     }
 }
 
@@ -412,6 +418,15 @@ impl Registration {
     /// since `seen` was read.
     pub(crate) fn clear(&self, seen: usize, dir: Direction) {
         self.clear_bits(seen, dir.ready_bit());
+    }
+
+    /// Clears `dir`'s ready and closed bits if no event arrived since `seen`
+    /// was read: for a socket still connecting, whose closed bit can only
+    /// be stale (an event meant for the socket this one's slot had before,
+    /// dispatched as it was freed): its handshake's own failure is another
+    /// event, and an error the socket holds.
+    pub(crate) fn clear_all(&self, seen: usize, dir: Direction) {
+        self.clear_bits(seen, dir.mask());
     }
 
     /// Clears `bits` unless an event came after `seen`.

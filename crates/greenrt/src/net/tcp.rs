@@ -260,8 +260,9 @@ impl TcpStream {
                     match r.get().peer_addr() {
                         Ok(_) => Poll::Ready(Ok(())),
                         Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                            // Woken before the handshake ended: wait again.
-                            r.registration().clear(seen, Direction::Write);
+                            // Woken before the handshake ended (or by a
+                            // stale event): wait again.
+                            r.registration().clear_all(seen, Direction::Write);
                             cx.waker().wake_by_ref();
                             Poll::Pending
                         }

@@ -96,8 +96,13 @@ impl Sleep {
             // its sleep (a cancelled hour-long timeout would otherwise keep
             // one for the hour).
             h.state.lock().unwrap_or_else(|e| e.into_inner()).cancelled = true;
-            h.thread.thread().unpark();
-            drop(h.thread.join());
+            // The helper itself may drop the sleep, from its wake-up (a
+            // waker that drops the task it wakes): it is about to end, and
+            // cannot wait for itself.
+            if h.thread.thread().id() != std::thread::current().id() {
+                h.thread.thread().unpark();
+                drop(h.thread.join());
+            }
             return;
         }
         if let Reg::Hub { uid, hub, key } = reg {
