@@ -408,6 +408,37 @@ fn a_stalled_body_after_an_early_answer_closes_without_a_second_answer() {
 }
 
 #[test]
+fn the_rest_of_a_body_answered_early_is_discarded_for_one_header_read_timeout_at_most() {
+    // No minimum rate: a client that sends a byte now and then would
+    // otherwise keep the discarding (and the connection) going for as
+    // long as its body lasts.
+    let limits = Limits {
+        min_body_rate: 0,
+        ..Limits::default()
+    };
+    let clock = ManualClock::without_auto_advance();
+    let (server, _rx, _gate) = serve_on(Some(&clock), limits);
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nten bytes.");
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (403, "ignored true".to_string()));
+    // 100 bytes every 4 s: each well within the 10 s pause allowed.
+    for _ in 0..3 {
+        c.send(&[b'x'; 100]);
+        c.wait_read();
+        assert!(clock.wait_until_idle(PATIENCE), "the hub took the bytes");
+        clock.advance(Duration::from_secs(4));
+    }
+    // 12 s after the answer, past the 10 s the rest is discarded for: the
+    // connection is closed (without another answer).
+    assert!(c.closed());
+    // Its lingering close ends with the client's (the clock does not
+    // move on by itself).
+    drop(c);
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn an_unread_body_does_not_disturb_the_next_pipelined_request() {
     let (server, _rx, _gate) = serve(Limits::default());
     let big = data(200_000, 5);

@@ -34,7 +34,8 @@ use crate::error::{Error, Kind};
 ///
 /// The body must be read while the handler runs: once its response is
 /// given, reads fail ([`Error::is_body_gone`]) and what was not read is
-/// discarded (or the connection closed) before the next request.
+/// discarded before the next request, or the connection closed when it
+/// is long or slow (see [`Server::stream_bodies`](crate::Server::stream_bodies)).
 ///
 /// For a request whose body was buffered, the stream yields the buffered
 /// bytes as one chunk, so a handler written against this type works both

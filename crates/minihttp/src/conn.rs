@@ -211,7 +211,15 @@ struct Streaming {
     keep_alive: bool,
     /// `100 Continue` is owed and not yet sent.
     expect_continue: bool,
+    /// The body bytes decoded when the discarding began (in `Drain`).
+    drain_from: u64,
 }
+
+/// The most body bytes discarded after an early answer before the
+/// connection closes instead (as many as a lingering close drops): a
+/// client that sends a large body nobody reads costs little, whatever
+/// `max_body` allows a handler that does read.
+pub(crate) const DRAIN_MAX: u64 = 256 * 1024;
 
 /// What answering one handed-out request needs to know.
 #[derive(Clone, Copy, Debug)]
@@ -536,6 +544,7 @@ impl Conn {
                             decoder: Decoder::new(kind, self.limits.max_body, self.limits.max_head),
                             keep_alive,
                             expect_continue,
+                            drain_from: 0,
                         }));
                         return Ok(Next::Request(request));
                     }
@@ -598,7 +607,11 @@ impl Conn {
                 // may still be sending, and a server that sees unread
                 // bytes closes lingering, so that the answer already sent
                 // is not lost to a reset.
-                ReadState::Stream(mut s) | ReadState::Drain(mut s) => {
+                ReadState::Stream(mut s) => {
+                    s.drain_from = s.decoder.decoded();
+                    self.read = ReadState::Drain(s);
+                }
+                ReadState::Drain(mut s) => {
                     let mut used = 0;
                     let done = loop {
                         match s.decoder.decode(&buf.data()[used..]) {
@@ -623,6 +636,12 @@ impl Conn {
                         continue;
                     }
                     if self.eof {
+                        return Ok(Next::Close);
+                    }
+                    if s.decoder.decoded() - s.drain_from > DRAIN_MAX {
+                        // More than is worth discarding: close, lingering
+                        // (the client is still sending).
+                        self.closed_early = true;
                         return Ok(Next::Close);
                     }
                     self.read = ReadState::Drain(s);
@@ -708,16 +727,18 @@ impl Conn {
         // The answer to a request whose streamed body was not read to the
         // end: the rest is discarded before the next request, unless the
         // client still waits for `100 Continue` (it may never send the
-        // body; RFC 9110 section 10.1.1): then the connection closes.
+        // body; RFC 9110 section 10.1.1) or declared more of it than is
+        // worth discarding (`DRAIN_MAX`): then the connection closes.
         let mut unread_close = false;
         if self.owed.is_empty() {
             if let ReadState::Stream(s) = &self.read {
-                if s.expect_continue {
+                if s.expect_continue || s.decoder.remaining_hint().is_some_and(|r| r > DRAIN_MAX) {
                     unread_close = true;
                     self.read = ReadState::Closed;
-                } else if let ReadState::Stream(s) =
+                } else if let ReadState::Stream(mut s) =
                     std::mem::replace(&mut self.read, ReadState::Closed)
                 {
+                    s.drain_from = s.decoder.decoded();
                     self.read = ReadState::Drain(s);
                 }
             }
@@ -2043,6 +2064,53 @@ mod tests {
         assert!(conn.is_reading_body() && conn.is_mid_request(&buf));
         conn.read_eof();
         assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+    }
+
+    #[test]
+    fn no_more_than_drain_max_of_an_unread_body_is_discarded() {
+        // Declared: up to `DRAIN_MAX` left, the answer keeps the connection
+        // and the rest is discarded; more, and the answer closes it.
+        for (len, keeps) in [(DRAIN_MAX, true), (DRAIN_MAX + 1, false)] {
+            let head = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+            let (mut conn, mut buf) = streaming(head.as_bytes(), Limits::default());
+            let _req = next_request(&mut conn, &mut buf);
+            let mut out = Vec::new();
+            conn.encode_response(&Response::text("early"), &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(!text.contains("connection: close"), keeps, "{len}: {text}");
+            assert_eq!(conn.is_discarding_body(), keeps, "{len}");
+            if keeps {
+                buf.extend_from_slice(&vec![b'x'; len as usize]);
+                buf.extend_from_slice(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n");
+                assert_eq!(next_request(&mut conn, &mut buf).path(), "/next");
+            } else {
+                assert!(conn.is_done());
+            }
+        }
+        // Chunked, of no declared length: counted as it is discarded, from
+        // the answer on (what the handler read before does not count).
+        let (mut conn, mut buf) = streaming(
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Limits::default(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        conn.encode_response(&Response::text("early"), &mut Vec::new());
+        let chunk = [b"4000\r\n".as_slice(), &[b'x'; 0x4000], b"\r\n"].concat();
+        let mut sent = 0;
+        while sent <= DRAIN_MAX {
+            buf.extend_from_slice(&chunk);
+            sent += 0x4000;
+            let next = conn.poll_request(&mut buf);
+            if sent <= DRAIN_MAX {
+                assert!(matches!(next, Ok(Next::NeedMore)), "{sent}: {next:?}");
+                assert!(!conn.closed_early());
+            } else {
+                assert!(matches!(next, Ok(Next::Close)), "{sent}: {next:?}");
+            }
+        }
+        assert!(conn.is_done());
+        // The client is still sending: the server closes lingering.
+        assert!(conn.closed_early());
     }
 
     #[test]

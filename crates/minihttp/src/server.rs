@@ -402,8 +402,11 @@ impl Server {
     /// still apply: the handler's
     /// read fails and the client gets that error instead of the handler's
     /// response. A body the handler leaves unread is discarded before the
-    /// next request on the connection (or the connection closes, when the
-    /// client still waits for `100 Continue`).
+    /// next request on the connection: at most 256 KiB of it, for at most
+    /// [`Limits::header_read_timeout`] in all, whatever the minimum rate
+    /// would allow. A longer or slower rest (or a client that still waits
+    /// for `100 Continue`) closes the connection instead, lingering, so
+    /// that the answer is not lost.
     ///
     /// ```
     /// use minihttp::{Request, Response, Server};
@@ -973,6 +976,8 @@ async fn serve_conn<H: Handler>(
     let mut head_started: Option<Instant> = None;
     // When the body being read was first waited for (minimum body rate).
     let mut body_started: Option<Instant> = None;
+    // When the rest of a body answered early began to be discarded.
+    let mut drain_started: Option<Instant> = None;
     // When the connection last went idle (idle timeout): kept through
     // bytes that start no request (empty lines), so that a trickle of
     // them cannot hold the connection open.
@@ -1070,6 +1075,7 @@ async fn serve_conn<H: Handler>(
             // this one's, and so does the next idle time.
             head_started = None;
             body_started = None;
+            drain_started = None;
             idle_started = None;
             answered = true;
             // A batch of answers is bounded: a client that pipelines many
@@ -1102,6 +1108,9 @@ async fn serve_conn<H: Handler>(
         let body = conn.is_reading_body();
         if !body {
             body_started = None;
+        }
+        if !conn.is_discarding_body() {
+            drain_started = None;
         }
         if !mid {
             head_started = None;
@@ -1164,7 +1173,16 @@ async fn serve_conn<H: Handler>(
                             // A body may take long, but neither stall nor
                             // trickle.
                             let started = *body_started.get_or_insert(now);
-                            body_wait_deadline(limits, now, started, conn.body_received())
+                            let d = body_wait_deadline(limits, now, started, conn.body_received());
+                            if conn.is_discarding_body() {
+                                // The rest of a body nobody reads: for one
+                                // header-read timeout at most, whatever
+                                // the minimum rate would allow.
+                                let from = *drain_started.get_or_insert(now);
+                                d.min(after(from, limits.header_read_timeout))
+                            } else {
+                                d
+                            }
                         } else if mid {
                             after(*head_started.get_or_insert(now), limits.header_read_timeout)
                         } else {
