@@ -8,9 +8,63 @@ use std::fmt;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use minihttp::{Server, StaticFiles};
+use minihttp::{LogEntry, Server, StaticFiles};
+
+/// Writes a line to stderr, as `eprintln!` does, but goes on when stderr
+/// is gone (a closed pipe) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// The access log: each line goes to a thread of its own, which writes it
+/// to stderr, so that a slow or stalled stderr (a pipe whose reader
+/// stopped reading, a paused terminal) never holds up a hub, whose every
+/// connection would wait with it. Up to [`LOG_QUEUE`] lines wait for it;
+/// past that, lines are dropped, and their number is written once the
+/// writer catches up.
+struct AccessLog {
+    lines: mpsc::SyncSender<String>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// The most access log lines waiting to be written.
+const LOG_QUEUE: usize = 4096;
+
+impl AccessLog {
+    /// The log, and its writer thread, which ends once every line was
+    /// written and the log dropped, and then sends on `done`.
+    fn start(done: mpsc::Sender<()>) -> std::io::Result<AccessLog> {
+        let (lines, rx) = mpsc::sync_channel::<String>(LOG_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let lost = dropped.clone();
+        std::thread::Builder::new()
+            .name("minihttp-log".into())
+            .spawn(move || {
+                for line in rx {
+                    let n = lost.swap(0, Ordering::Relaxed);
+                    if n > 0 {
+                        say!("minihttp: {n} access log lines dropped (stderr was too slow)");
+                    }
+                    say!("{line}");
+                }
+                let _ = done.send(());
+            })?;
+        Ok(AccessLog { lines, dropped })
+    }
+
+    fn log(&self, entry: &LogEntry<'_>) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.lines.try_send(entry.to_string()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
 
 const USAGE: &str = "\
 Usage: minihttp [DIR] [--bind ADDR] [--port N] [--workers N]
@@ -202,7 +256,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("minihttp: {e}\n\n{USAGE}");
+            say!("minihttp: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -212,7 +266,7 @@ fn main() -> ExitCode {
             // `python3 -m http.server 8080` takes the port there.
             let port = args.dir.to_str().filter(|d| d.parse::<u16>().is_ok());
             let hint = port.map_or(String::new(), |p| format!(" (for port {p}: --port {p})"));
-            eprintln!("minihttp: cannot serve {}: {e}{hint}", args.dir.display());
+            say!("minihttp: cannot serve {}: {e}{hint}", args.dir.display());
             return ExitCode::FAILURE;
         }
     };
@@ -230,7 +284,7 @@ fn main() -> ExitCode {
             } else {
                 ""
             };
-            eprintln!("minihttp: {e}{hint}");
+            say!("minihttp: {e}{hint}");
             return ExitCode::FAILURE;
         }
     };
@@ -240,13 +294,21 @@ fn main() -> ExitCode {
     // Files never read a request body: streamed, one that comes is
     // discarded as it arrives instead of being kept whole (up to
     // `max_body`, per connection) before the answer.
+    let (log_done, log_written) = mpsc::channel();
+    let log = match AccessLog::start(log_done) {
+        Ok(log) => log,
+        Err(e) => {
+            say!("minihttp: cannot start the access log: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = server
         .stream_bodies(true)
         .drain_timeout(Duration::from_secs(5))
-        .access_log(|entry| eprintln!("{entry}"));
+        .access_log(move |entry| log.log(entry));
     let addr = server.local_addr();
     if let Err(e) = on_ctrl_c(server.shutdown_event()) {
-        eprintln!("minihttp: cannot handle Ctrl-C: {e}");
+        say!("minihttp: cannot handle Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
     // Not `println!`, which panics when stdout is closed (a pipe whose
@@ -256,13 +318,17 @@ fn main() -> ExitCode {
         "Serving {} on http://{addr}/ (Ctrl-C to stop)",
         files.root().display()
     );
-    match server.serve(files) {
+    let served = server.serve(files);
+    // The server, and the log with it, is gone: the lines still queued are
+    // written (for a few seconds at most, should stderr be stalled).
+    let _ = log_written.recv_timeout(Duration::from_secs(5));
+    match served {
         Ok(()) => {
-            eprintln!("minihttp: stopped");
+            say!("minihttp: stopped");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("minihttp: {e}");
+            say!("minihttp: {e}");
             ExitCode::FAILURE
         }
     }
@@ -280,12 +346,13 @@ fn on_ctrl_c(shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()>
             let mut seen = false;
             for _ in signals.forever() {
                 if seen {
-                    eprintln!("minihttp: second signal, exiting now");
+                    say!("minihttp: second signal, exiting now");
                     std::process::exit(130);
                 }
                 seen = true;
-                eprintln!("minihttp: shutting down (finishing requests in flight)");
+                // First: writing the notice may fail (a closed stderr).
                 shutdown.set();
+                say!("minihttp: shutting down (finishing requests in flight)");
             }
         })?;
     Ok(())

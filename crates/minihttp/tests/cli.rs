@@ -129,3 +129,146 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Starts the command on a free port serving `dir`, its stderr piped;
+/// returns it and its address.
+#[cfg(unix)]
+fn start(dir: &std::path::Path) -> (Child, String) {
+    let mut child = Child(
+        Command::new(BIN)
+            .arg(dir)
+            .args(["--port", "0", "--workers", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    (child, addr)
+}
+
+/// Waits for `child` to exit, for a minute at most.
+#[cfg(unix)]
+fn exits(mut child: Child) -> Option<std::process::ExitStatus> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.0.id();
+    let waiter = std::thread::spawn(move || {
+        let status = child.0.wait();
+        let _ = tx.send(());
+        status.ok()
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(()) => waiter.join().unwrap(),
+        Err(_) => {
+            // Still running: end it, so that the waiter ends too.
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            let _ = waiter.join();
+            None
+        }
+    }
+}
+
+/// `n` pipelined GETs of `/page.txt` on one connection, every answer read.
+#[cfg(unix)]
+fn pipelined(addr: &str, n: usize) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let reader = s.try_clone().unwrap();
+    let wire = b"GET /page.txt HTTP/1.1\r\nHost: t\r\n\r\n".repeat(n);
+    let writer = std::thread::spawn(move || s.write_all(&wire).map(|()| s));
+    let mut r = BufReader::new(reader);
+    let mut line = String::new();
+    for i in 0..n {
+        // Status line, then fields to the empty line, then 3 body bytes.
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "answer {i}: {line:?}");
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = [0; 3];
+        r.read_exact(&mut body).unwrap();
+        assert_eq!(&body, b"ok\n");
+    }
+    drop(writer.join().unwrap().unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
+    let dir = std::env::temp_dir().join(format!("minihttp-cli-log-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.txt"), b"ok\n").unwrap();
+    let (mut child, addr) = start(&dir);
+    // Nobody reads stderr for now: past the pipe's 64 KiB and the log's
+    // own queue of 4,096 lines, a hub that wrote its log itself would stop
+    // (with it, every connection on it).
+    let stderr = child.0.stderr.take().unwrap();
+    for _ in 0..8 {
+        pipelined(&addr, 1000);
+    }
+    // The lines that did not fit were dropped, and counted.
+    let mut lines = BufReader::new(stderr);
+    let mut line = String::new();
+    let mut logged = 0;
+    let dropped = loop {
+        line.clear();
+        assert!(lines.read_line(&mut line).unwrap() > 0, "stderr ended");
+        if let Some(n) = line.strip_prefix("minihttp: ") {
+            let n: usize = n.split(' ').next().unwrap().parse().unwrap();
+            assert!(line.contains("access log lines dropped"), "{line}");
+            break n;
+        }
+        logged += 1;
+    };
+    assert!(
+        dropped > 0 && logged + dropped <= 8000,
+        "{logged} + {dropped}"
+    );
+    let killed = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    lines.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("stopped"), "{rest}");
+    assert!(exits(child).is_some_and(|s| s.success()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stderr_does_not_keep_a_signal_from_stopping_the_command() {
+    let dir = std::env::temp_dir().join(format!("minihttp-cli-epipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("page.txt"), b"ok\n").unwrap();
+    let (mut child, addr) = start(&dir);
+    // Every write to stderr fails from here on.
+    drop(child.0.stderr.take());
+    pipelined(&addr, 10);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = exits(child).expect("the command stopped on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
