@@ -816,7 +816,7 @@ fn a_connection_stuck_mid_write_keeps_its_answers_while_another_is_served() {
 }
 
 #[test]
-fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
+fn at_the_per_hub_cap_a_new_connection_waits_for_an_idle_one_and_takes_its_place() {
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .workers(1)
@@ -827,31 +827,47 @@ fn connections_over_the_per_hub_cap_wait_for_a_free_slot() {
         .spawn(app)
         .unwrap();
     let addr = server.local_addr();
+    // Two connections with a request begun: neither is idle.
     let mut first = Client::connect(addr);
-    first.send(get("/1").as_bytes());
-    assert_eq!(first.read().unwrap().text(), "/1");
+    first.send(b"GET /1 HTTP/1.1\r\n");
+    first.wait_read();
     let mut second = Client::connect(addr);
-    second.send(get("/2").as_bytes());
-    assert_eq!(second.read().unwrap().text(), "/2");
+    second.send(b"GET /2 HTTP/1.1\r\n");
+    second.wait_read();
 
-    // The third waits in the backlog: no answer while both slots are held.
-    // A round trip on the second after the third has sent gives the hub a
-    // turn with the third's connection pending, in which a broken cap would
-    // accept it; the read's bound only adds time for its answer to arrive.
+    // The third waits in the backlog. More of the first's head, read by
+    // the server after the third has sent, gives the hub a turn with the
+    // third's connection pending, in which a broken cap would accept it;
+    // the read's bound only adds time for its answer to arrive.
     let mut third = Client::connect(addr);
     third.send(get("/3").as_bytes());
-    second.send(get("/again").as_bytes());
-    assert_eq!(second.read().unwrap().text(), "/again");
+    first.send(b"Host: test\r\n");
+    first.wait_read();
     third.set_read_timeout(Duration::from_millis(300));
     let early = third.read();
     assert!(
         matches!(&early, Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)),
         "served over the cap: {early:?}"
     );
-    // A slot frees up: the third is accepted and answered.
-    drop(first);
+
+    // The first is answered and goes idle: the third takes its place, and
+    // the first is closed.
+    first.send(b"\r\n");
+    assert_eq!(first.read().unwrap().text(), "/1");
     third.set_read_timeout(util::READ_TIMEOUT);
     assert_eq!(third.read().unwrap().text(), "/3");
+    assert!(first.closed(), "the idle connection made room");
+    // The second, busy all along, is untouched.
+    second.send(b"Host: test\r\n\r\n");
+    assert_eq!(second.read().unwrap().text(), "/2");
+
+    // Both idle now, the third for longer: a fourth takes its place.
+    let mut fourth = Client::connect(addr);
+    fourth.send(get("/4").as_bytes());
+    assert_eq!(fourth.read().unwrap().text(), "/4");
+    assert!(third.closed(), "the connection idle the longest made room");
+    second.send(get("/again").as_bytes());
+    assert_eq!(second.read().unwrap().text(), "/again");
     server.shutdown().unwrap();
 }
 

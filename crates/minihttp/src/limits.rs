@@ -49,8 +49,12 @@ pub struct Limits {
     /// client that stops reading a large response cannot pin the
     /// connection); the connection is then closed. Default: 60 s.
     pub write_timeout: Duration,
-    /// Most connections one hub serves at once; further connections wait in
-    /// the listen backlog. Default: 4096.
+    /// Most connections one hub serves at once. At the cap, a new
+    /// connection takes the place of the one idle the longest (nothing of
+    /// a request in hand: between keep-alive requests, or before its
+    /// first), which is closed, as nginx reuses its idle connections;
+    /// with none idle, further connections wait in the listen backlog.
+    /// Default: 4096.
     pub max_connections_per_hub: usize,
 }
 

@@ -10,6 +10,7 @@
 //! so a busy connection touches no timer at all.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -728,9 +729,89 @@ fn run<H: Handler>(
 struct HubState {
     live: Cell<usize>,
     waiter: Cell<Option<Waker>>,
+    /// The connections that went idle, oldest first, each with the number
+    /// of its idle wait (an entry whose number is no longer the
+    /// connection's, or whose connection is busy, is stale): at the cap,
+    /// the oldest idle one closes to make room for a new one.
+    idle: RefCell<VecDeque<(u64, Rc<IdleMark>)>>,
+}
+
+/// A connection's place among its hub's idle ones.
+#[derive(Default)]
+struct IdleMark {
+    /// The number of its current (or last) idle wait.
+    wait: Cell<u64>,
+    /// Waiting idle: nothing of a request in hand.
+    idle: Cell<bool>,
+    /// Told to close, to make room.
+    evicted: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl IdleMark {
+    /// The connection starts an idle wait on `hub`.
+    fn enter(self: &Rc<Self>, hub: &HubState) {
+        let n = self.wait.get() + 1;
+        self.wait.set(n);
+        self.idle.set(true);
+        let mut q = hub.idle.borrow_mut();
+        q.push_back((n, self.clone()));
+        // Stale entries go when they outnumber the connections.
+        if q.len() > 2 * hub.live.get() + 16 {
+            q.retain(|(n, m)| m.wait.get() == *n && m.idle.get());
+        }
+        drop(q);
+        // An acceptor waiting at the cap may now take a connection in
+        // this one's place.
+        if let Some(w) = hub.waiter.take() {
+            w.wake();
+        }
+    }
+
+    /// The connection's idle wait ended.
+    fn leave(&self) {
+        self.idle.set(false);
+        self.waker.set(None);
+    }
+}
+
+/// A connection's [`IdleMark`], which leaves its idle wait when the
+/// connection ends however it ends (its task killed too).
+struct Idle(Rc<IdleMark>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
 }
 
 impl HubState {
+    /// Whether a connection waits idle (stale entries in front go).
+    fn has_idle(&self) -> bool {
+        let mut q = self.idle.borrow_mut();
+        while let Some((n, m)) = q.front() {
+            if m.wait.get() == *n && m.idle.get() && !m.evicted.get() {
+                return true;
+            }
+            q.pop_front();
+        }
+        false
+    }
+
+    /// Tells the connection idle for the longest to close, and wakes it.
+    fn evict_oldest(&self) {
+        if !self.has_idle() {
+            return;
+        }
+        let Some((_, m)) = self.idle.borrow_mut().pop_front() else {
+            return;
+        };
+        m.evicted.set(true);
+        if let Some(w) = m.waker.take() {
+            w.wake();
+        }
+    }
+
     /// Waits until `ok(live connections)`.
     async fn wait_until(&self, ok: impl Fn(usize) -> bool) {
         poll_fn(|cx| {
@@ -854,6 +935,7 @@ async fn hub_main<H: Handler>(
     let hub = Rc::new(HubState {
         live: Cell::new(0),
         waiter: Cell::new(None),
+        idle: RefCell::new(VecDeque::new()),
     });
     HUB.set(Some((server_key(&shared), hub.clone())));
     shared.loads.set_open(index, true);
@@ -876,8 +958,10 @@ async fn hub_main<H: Handler>(
                 if stop.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Wake::Stop);
                 }
-                // Over the cap, further connections wait in the backlog.
-                if hub.live.get() >= cap {
+                // At the cap, a connection is taken only in place of an
+                // idle one (which closes); without one, further connections
+                // wait in the backlog.
+                if hub.live.get() >= cap && !hub.has_idle() {
                     hub.waiter.set(Some(cx.waker().clone()));
                     return Poll::Pending;
                 }
@@ -901,6 +985,9 @@ async fn hub_main<H: Handler>(
                         hand_over(handle, to, stream, peer, &shared, false);
                     }
                     None => {
+                        if hub.live.get() >= cap {
+                            hub.evict_oldest();
+                        }
                         let live = Live::new(&hub, shared.loads.count(index));
                         drop(greenrt::spawn(serve_conn(
                             stream,
@@ -950,6 +1037,8 @@ enum Wake {
     Readable(io::Result<()>),
     Timer,
     Stop,
+    /// Idle, told to close to make room for a new connection.
+    Evicted,
 }
 
 /// One connection, from accept to close.
@@ -968,6 +1057,8 @@ async fn serve_conn<H: Handler>(
     // Taken for each batch of answers (see `SPARE_WBUF`).
     let mut wbuf: Vec<u8> = Vec::new();
     let mut stop = pin!(shared.shutdown.wait_async());
+    let idle_mark = Idle(Rc::new(IdleMark::default()));
+    let mark = &idle_mark.0;
     // The handler's future on the common path (see below): made in place,
     // in this task's state.
     let mut answer: Pin<&mut Option<H::Future>> = pin!(None);
@@ -1144,6 +1235,9 @@ async fn serve_conn<H: Handler>(
         if idle {
             give_back_rbuf(&mut rbuf);
         }
+        if may_idle {
+            mark.enter(&live.0);
+        }
         loop {
             if !idle {
                 take_rbuf(&mut rbuf);
@@ -1165,6 +1259,16 @@ async fn serve_conn<H: Handler>(
                     }
                     if watch_stop && stop.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Wake::Stop);
+                    }
+                    if may_idle {
+                        if mark.evicted.get() {
+                            return Poll::Ready(Wake::Evicted);
+                        }
+                        let waker = mark.waker.take();
+                        mark.waker.set(Some(match waker {
+                            Some(w) if w.will_wake(cx.waker()) => w,
+                            _ => cx.waker().clone(),
+                        }));
                     }
                     // The clock is read only when the socket has nothing.
                     if due.is_none() {
@@ -1220,6 +1324,7 @@ async fn serve_conn<H: Handler>(
                     give_back_rbuf(&mut rbuf);
                 }
                 Wake::Readable(Ok(())) => idle = false,
+                Wake::Evicted => break 'conn,
                 Wake::Stop => {
                     if !mid {
                         break 'conn;
@@ -1254,6 +1359,7 @@ async fn serve_conn<H: Handler>(
                 }
             }
         }
+        mark.leave();
     }
     if linger {
         linger_close(&stream, &mut rbuf).await;
