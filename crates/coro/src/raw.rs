@@ -175,6 +175,10 @@ impl<Y, S> Id<Y, S> {
     }
 }
 
+/// Where a frame's `thread` field lies from its start, for every `Y` and
+/// `S` (the fields of a `repr(C)` struct before it do not depend on them).
+const THREAD_OFFSET: usize = std::mem::offset_of!(Frame<(), ()>, thread);
+
 /// What a resume puts on its stack: which generator is running, and the
 /// slot its values pass through.
 #[repr(C)]
@@ -464,15 +468,16 @@ pub(crate) fn carried_frame(cx: &Context<'_>) -> Option<*const u64> {
     let id = cx.waker().data().cast::<u64>();
     // SAFETY: a waker with the `FRAME_WAKER` vtable exists only inside a
     // `FrameWaker`, which borrows the frame its data points to (made from
-    // a reference to the whole frame, `repr(C)`, whose second field, after
-    // a `u64`, is the thread), and `cx` is borrowed for this call, so the
+    // a reference to the whole frame, `repr(C)`, whose second field is the
+    // thread, at `THREAD_OFFSET` whatever `Y` and `S` are: the fields
+    // before it are the same), and `cx` is borrowed for this call, so the
     // frame is live. While a `FrameWaker` borrows the frame, the frame is
     // written only through its cells (the id, the slot), never its thread
     // field, and another thread can hold the waker only within that borrow
     // (a `&Waker` does not outlive the poll it was lent in; a clone is the
     // no-op waker): reading the thread field from any thread races with
     // nothing.
-    let thread = unsafe { id.add(1).cast::<*const u8>().read() };
+    let thread = unsafe { id.byte_add(THREAD_OFFSET).cast::<*const u8>().read() };
     if !ptr::eq(thread, thread_token()) {
         other_thread();
     }
