@@ -285,6 +285,8 @@ pub struct Conn {
     stream_bodies: bool,
     /// After a partial head: how many bytes of it are known not to end it.
     scanned: usize,
+    /// Bytes of empty lines dropped before the request being waited for.
+    empty_lines: usize,
     /// After a partial head: whether its request line is complete.
     line_done: bool,
     /// Calls of `parse_head`, for tests of the re-parse policy.
@@ -307,6 +309,7 @@ impl Conn {
             closed_early: false,
             stream_bodies: false,
             scanned: 0,
+            empty_lines: 0,
             line_done: false,
             #[cfg(test)]
             parses: 0,
@@ -496,6 +499,13 @@ impl Conn {
                     if skip > 0 {
                         buf.consume(skip);
                         self.scanned = 0;
+                        // A few are allowed; a stream of them is no
+                        // request, and would cost a parse per read for as
+                        // long as the idle time lasts.
+                        self.empty_lines += skip;
+                        if self.empty_lines > self.limits.max_request_line {
+                            return Err(Error::new(Kind::Malformed));
+                        }
                     }
                     if buf.is_empty() {
                         if self.eof {
@@ -530,6 +540,7 @@ impl Conn {
                         Parsed::Complete(head) => head,
                     };
                     self.scanned = 0;
+                    self.empty_lines = 0;
                     buf.consume(head.len());
                     let (kind, keep_alive, expect_continue) =
                         (head.body(), head.keep_alive(), head.expect_continue());
@@ -2064,6 +2075,29 @@ mod tests {
         assert!(conn.is_reading_body() && conn.is_mid_request(&buf));
         conn.read_eof();
         assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+    }
+
+    #[test]
+    fn a_stream_of_empty_lines_is_no_request() {
+        let limits = Limits::default();
+        // As many as a request line may be long: dropped, and a request
+        // after them is read; a byte more is a bad request.
+        for (extra, ok) in [(0, true), (1, false)] {
+            let mut wire = b"\r\n".repeat(limits.max_request_line / 2);
+            wire.extend(std::iter::repeat_n(b'\n', extra));
+            let (mut conn, mut buf) = streaming(&wire, limits.clone());
+            match conn.poll_request(&mut buf) {
+                Ok(Next::NeedMore) if ok => {
+                    buf.extend_from_slice(b"GET /after HTTP/1.1\r\nHost: a\r\n\r\n");
+                    assert_eq!(next_request(&mut conn, &mut buf).path(), "/after");
+                    // The count starts again with each request.
+                    buf.extend_from_slice(&b"\r\n".repeat(limits.max_request_line / 2));
+                    assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+                }
+                Err(e) if !ok => assert_eq!(e.status(), StatusCode::BAD_REQUEST),
+                other => panic!("{extra}: {other:?}"),
+            }
+        }
     }
 
     #[test]
