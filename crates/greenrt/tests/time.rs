@@ -232,23 +232,32 @@ impl std::task::Wake for DropsItsSleep {
 
 #[test]
 fn a_sleep_outside_a_hub_dropped_by_its_own_wake_up_ends_cleanly() {
-    let (tx, rx) = mpsc::channel();
-    let holder = Arc::new(DropsItsSleep {
-        sleep: std::sync::Mutex::new(Some(Box::pin(sleep(Duration::from_millis(1))))),
-        done: std::sync::Mutex::new(Some(tx)),
-    });
-    let waker = std::task::Waker::from(holder.clone());
-    {
-        let mut held = holder.sleep.lock().unwrap();
-        let nap = held.as_mut().unwrap();
-        let mut cx = std::task::Context::from_waker(&waker);
-        assert!(std::future::Future::poll(nap.as_mut(), &mut cx).is_pending());
+    // Short, but long enough to be pending at its first poll (longer each
+    // try, for a slow or loaded machine, and miri).
+    for ms in [1, 10, 100, 1000, 10_000] {
+        let (tx, rx) = mpsc::channel();
+        let holder = Arc::new(DropsItsSleep {
+            sleep: std::sync::Mutex::new(Some(Box::pin(sleep(Duration::from_millis(ms))))),
+            done: std::sync::Mutex::new(Some(tx)),
+        });
+        let waker = std::task::Waker::from(holder.clone());
+        let pending = {
+            let mut held = holder.sleep.lock().unwrap();
+            let nap = held.as_mut().unwrap();
+            let mut cx = std::task::Context::from_waker(&waker);
+            std::future::Future::poll(nap.as_mut(), &mut cx).is_pending()
+        };
+        drop((waker, holder));
+        if !pending {
+            continue;
+        }
+        // The helper thread wakes the waker, which drops the sleep there:
+        // the sleep must not wait for the thread it is dropped on.
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("the wake-up dropped its sleep and went on");
+        return;
     }
-    drop((waker, holder));
-    // The helper thread wakes the waker, which drops the sleep there: the
-    // sleep must not wait for the thread it is dropped on.
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the wake-up dropped its sleep and went on");
+    panic!("no sleep was pending at its first poll");
 }
 
 #[cfg(target_os = "linux")]
