@@ -23,46 +23,98 @@ macro_rules! say {
     }};
 }
 
-/// The access log: each line goes to a thread of its own, which writes it
-/// to stderr, so that a slow or stalled stderr (a pipe whose reader
+/// What the command writes to stderr once it serves: the access log, its
+/// notices, and panic messages. Each line goes to a thread of its own,
+/// which writes it, so that a slow or stalled stderr (a pipe whose reader
 /// stopped reading, a paused terminal) never holds up a hub, whose every
-/// connection would wait with it. Up to [`LOG_QUEUE`] lines wait for it;
-/// past that, lines are dropped, and their number is written once the
-/// writer catches up.
-struct AccessLog {
-    lines: mpsc::SyncSender<String>,
-    dropped: Arc<AtomicU64>,
+/// connection would wait with it, nor the handling of a signal. Up to
+/// [`LOG_QUEUE`] lines wait for it; past that, lines are dropped, and
+/// their number is written once the writer catches up.
+struct Log {
+    lines: mpsc::SyncSender<Msg>,
+    dropped: AtomicU64,
 }
 
-/// The most access log lines waiting to be written.
+/// What the writer of a [`Log`] is sent.
+enum Msg {
+    Line(String),
+    /// Write what came before, then end.
+    End,
+}
+
+/// The most lines waiting to be written.
 const LOG_QUEUE: usize = 4096;
 
-impl AccessLog {
-    /// The log, and its writer thread, which ends once every line was
-    /// written and the log dropped, and then sends on `done`.
-    fn start(done: mpsc::Sender<()>) -> std::io::Result<AccessLog> {
-        let (lines, rx) = mpsc::sync_channel::<String>(LOG_QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let lost = dropped.clone();
+impl Log {
+    /// The log, and its writer thread, which sends on `done` when it ends.
+    fn start(done: mpsc::Sender<()>) -> std::io::Result<Arc<Log>> {
+        let (lines, rx) = mpsc::sync_channel(LOG_QUEUE);
+        let log = Arc::new(Log {
+            lines,
+            dropped: AtomicU64::new(0),
+        });
+        let writer = log.clone();
         std::thread::Builder::new()
             .name("minihttp-log".into())
             .spawn(move || {
-                for line in rx {
-                    let n = lost.swap(0, Ordering::Relaxed);
-                    if n > 0 {
-                        say!("minihttp: {n} access log lines dropped (stderr was too slow)");
-                    }
-                    say!("{line}");
-                }
+                writer.write_out(&rx);
                 let _ = done.send(());
             })?;
-        Ok(AccessLog { lines, dropped })
+        Ok(log)
     }
 
-    fn log(&self, entry: &LogEntry<'_>) {
-        if let Err(mpsc::TrySendError::Full(_)) = self.lines.try_send(entry.to_string()) {
+    /// The writer's loop: the lines waiting are written together, with
+    /// one write to stderr for many of them.
+    fn write_out(&self, rx: &mpsc::Receiver<Msg>) {
+        let mut out = std::io::BufWriter::new(std::io::stderr());
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            while let Some(msg) = next {
+                let n = self.dropped.swap(0, Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(out, "minihttp: {n} log lines dropped (stderr was too slow)");
+                }
+                match msg {
+                    Msg::Line(line) => {
+                        let _ = writeln!(out, "{line}");
+                    }
+                    Msg::End => {
+                        let _ = out.flush();
+                        return;
+                    }
+                }
+                next = rx.try_recv().ok();
+            }
+            let _ = out.flush();
+        }
+    }
+
+    /// Queues `line`, or counts it as dropped.
+    fn line(&self, line: String) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.lines.try_send(Msg::Line(line)) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Queues `last`, then the end, and waits for the writer to write them,
+    /// for `limit` at most (stderr may be stalled for good).
+    fn finish(&self, last: String, done: &mpsc::Receiver<()>, limit: Duration) {
+        self.line(last);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match self.lines.try_send(Msg::End) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Disconnected(_)) => return,
+                // The queue is full: the writer is behind, or stuck.
+                Err(mpsc::TrySendError::Full(_)) => {
+                    if std::time::Instant::now() >= deadline {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        let _ = done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
     }
 }
 
@@ -291,23 +343,32 @@ fn main() -> ExitCode {
     if let Some(n) = args.workers {
         server = server.workers(n);
     }
-    // Files never read a request body: streamed, one that comes is
-    // discarded as it arrives instead of being kept whole (up to
-    // `max_body`, per connection) before the answer.
     let (log_done, log_written) = mpsc::channel();
-    let log = match AccessLog::start(log_done) {
+    let log = match Log::start(log_done) {
         Ok(log) => log,
         Err(e) => {
-            say!("minihttp: cannot start the access log: {e}");
+            say!("minihttp: cannot start the log: {e}");
             return ExitCode::FAILURE;
         }
     };
+    // Panic messages too go through the log: a hub that wrote one itself
+    // would wait on a stalled stderr.
+    let hook_log = log.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("<unnamed>");
+        hook_log.line(format!("minihttp: thread '{name}' {info}"));
+    }));
+    // Files never read a request body: streamed, one that comes is
+    // discarded as it arrives instead of being kept whole before the
+    // answer (and past 256 KiB, the connection closes instead).
+    let access = log.clone();
     let server = server
         .stream_bodies(true)
         .drain_timeout(Duration::from_secs(5))
-        .access_log(move |entry| log.log(entry));
+        .access_log(move |entry: &LogEntry<'_>| access.line(entry.to_string()));
     let addr = server.local_addr();
-    if let Err(e) = on_ctrl_c(server.shutdown_event()) {
+    if let Err(e) = on_ctrl_c(server.shutdown_event(), log.clone()) {
         say!("minihttp: cannot handle Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
@@ -319,25 +380,21 @@ fn main() -> ExitCode {
         files.root().display()
     );
     let served = server.serve(files);
-    // The server, and the log with it, is gone: the lines still queued are
-    // written (for a few seconds at most, should stderr be stalled).
-    let _ = log_written.recv_timeout(Duration::from_secs(5));
-    match served {
-        Ok(()) => {
-            say!("minihttp: stopped");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            say!("minihttp: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    // The lines still queued are written, for a few seconds at most:
+    // stderr may be stalled for good.
+    let (last, code) = match served {
+        Ok(()) => ("minihttp: stopped".to_string(), ExitCode::SUCCESS),
+        Err(e) => (format!("minihttp: {e}"), ExitCode::FAILURE),
+    };
+    log.finish(last, &log_written, Duration::from_secs(5));
+    code
 }
 
 /// On SIGINT or SIGTERM, sets `shutdown` (a graceful stop); a second
-/// signal exits at once.
+/// signal exits at once. Its notices go through `log`: a signal is
+/// handled whatever state stderr is in.
 #[cfg(unix)]
-fn on_ctrl_c(shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()> {
+fn on_ctrl_c(shutdown: Arc<sync_prims::Event>, log: Arc<Log>) -> std::io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
@@ -346,13 +403,11 @@ fn on_ctrl_c(shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()>
             let mut seen = false;
             for _ in signals.forever() {
                 if seen {
-                    say!("minihttp: second signal, exiting now");
                     std::process::exit(130);
                 }
                 seen = true;
-                // First: writing the notice may fail (a closed stderr).
                 shutdown.set();
-                say!("minihttp: shutting down (finishing requests in flight)");
+                log.line("minihttp: shutting down (finishing requests in flight)".into());
             }
         })?;
     Ok(())
@@ -360,7 +415,7 @@ fn on_ctrl_c(shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()>
 
 /// Without Unix signals, Ctrl-C ends the process the default way.
 #[cfg(not(unix))]
-fn on_ctrl_c(_shutdown: std::sync::Arc<sync_prims::Event>) -> std::io::Result<()> {
+fn on_ctrl_c(_shutdown: Arc<sync_prims::Event>, _log: Arc<Log>) -> std::io::Result<()> {
     Ok(())
 }
 
