@@ -868,6 +868,17 @@ fn at_the_per_hub_cap_a_new_connection_waits_for_an_idle_one_and_takes_its_place
     assert!(third.closed(), "the connection idle the longest made room");
     second.send(get("/again").as_bytes());
     assert_eq!(second.read().unwrap().text(), "/again");
+
+    // Two at once, with two idle: one makes room at a time, and both are
+    // served.
+    let mut burst: Vec<Client> = (5..7).map(|_| Client::connect(addr)).collect();
+    for (i, c) in burst.iter_mut().enumerate() {
+        c.send(get(&format!("/{}", i + 5)).as_bytes());
+    }
+    for (i, c) in burst.iter_mut().enumerate() {
+        assert_eq!(c.read().unwrap().text(), format!("/{}", i + 5));
+    }
+    assert!(fourth.closed() && second.closed());
     server.shutdown().unwrap();
 }
 

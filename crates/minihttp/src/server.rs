@@ -729,11 +729,15 @@ fn run<H: Handler>(
 struct HubState {
     live: Cell<usize>,
     waiter: Cell<Option<Waker>>,
-    /// The connections that went idle, oldest first, each with the number
-    /// of its idle wait (an entry whose number is no longer the
-    /// connection's, or whose connection is busy, is stale): at the cap,
-    /// the oldest idle one closes to make room for a new one.
+    /// The connections waiting idle, about oldest first (see
+    /// [`IdleMark::enter`]), each with the number of its idle wait; an
+    /// entry whose number is no longer its connection's, or whose
+    /// connection no longer waits idle, is stale. At the cap, the oldest
+    /// idle connection closes to make room for a new one.
     idle: RefCell<VecDeque<(u64, Rc<IdleMark>)>>,
+    /// Connections told to close to make room that have not closed yet:
+    /// while there is one, no other connection is taken over the cap.
+    evicting: Cell<usize>,
 }
 
 /// A connection's place among its hub's idle ones.
@@ -749,16 +753,23 @@ struct IdleMark {
 }
 
 impl IdleMark {
-    /// The connection starts an idle wait on `hub`.
-    fn enter(self: &Rc<Self>, hub: &HubState) {
+    /// The connection starts an idle wait on `hub`: at the back of the
+    /// queue when it starts to be idle (after an answer, or new), at the
+    /// front when it goes on being idle after empty lines (which would
+    /// otherwise keep a connection last in line for good).
+    fn enter(self: &Rc<Self>, hub: &HubState, goes_on: bool) {
         let n = self.wait.get() + 1;
         self.wait.set(n);
         self.idle.set(true);
         let mut q = hub.idle.borrow_mut();
-        q.push_back((n, self.clone()));
+        if goes_on {
+            q.push_front((n, self.clone()));
+        } else {
+            q.push_back((n, self.clone()));
+        }
         // Stale entries go when they outnumber the connections.
         if q.len() > 2 * hub.live.get() + 16 {
-            q.retain(|(n, m)| m.wait.get() == *n && m.idle.get());
+            q.retain(|(n, m)| m.evictable(*n));
         }
         drop(q);
         // An acceptor waiting at the cap may now take a connection in
@@ -773,15 +784,25 @@ impl IdleMark {
         self.idle.set(false);
         self.waker.set(None);
     }
+
+    /// Whether the entry of idle wait `n` stands for a connection that
+    /// waits idle and may be told to close.
+    fn evictable(&self, n: u64) -> bool {
+        self.wait.get() == n && self.idle.get() && !self.evicted.get()
+    }
 }
 
 /// A connection's [`IdleMark`], which leaves its idle wait when the
-/// connection ends however it ends (its task killed too).
-struct Idle(Rc<IdleMark>);
+/// connection ends however it ends (its task killed too), and then no
+/// longer counts as closing to make room.
+struct Idle(Rc<IdleMark>, Rc<HubState>);
 
 impl Drop for Idle {
     fn drop(&mut self) {
         self.0.leave();
+        if self.0.evicted.get() {
+            self.1.evicting.set(self.1.evicting.get() - 1);
+        }
     }
 }
 
@@ -790,12 +811,18 @@ impl HubState {
     fn has_idle(&self) -> bool {
         let mut q = self.idle.borrow_mut();
         while let Some((n, m)) = q.front() {
-            if m.wait.get() == *n && m.idle.get() && !m.evicted.get() {
+            if m.evictable(*n) {
                 return true;
             }
             q.pop_front();
         }
         false
+    }
+
+    /// Whether a new connection is to wait in the backlog: the hub is at
+    /// its cap, and no idle connection can make room (or one already is).
+    fn full(&self, cap: usize) -> bool {
+        self.live.get() >= cap && (self.evicting.get() > 0 || !self.has_idle())
     }
 
     /// Tells the connection idle for the longest to close, and wakes it.
@@ -807,6 +834,7 @@ impl HubState {
             return;
         };
         m.evicted.set(true);
+        self.evicting.set(self.evicting.get() + 1);
         if let Some(w) = m.waker.take() {
             w.wake();
         }
@@ -936,6 +964,7 @@ async fn hub_main<H: Handler>(
         live: Cell::new(0),
         waiter: Cell::new(None),
         idle: RefCell::new(VecDeque::new()),
+        evicting: Cell::new(0),
     });
     HUB.set(Some((server_key(&shared), hub.clone())));
     shared.loads.set_open(index, true);
@@ -961,7 +990,7 @@ async fn hub_main<H: Handler>(
                 // At the cap, a connection is taken only in place of an
                 // idle one (which closes); without one, further connections
                 // wait in the backlog.
-                if hub.live.get() >= cap && !hub.has_idle() {
+                if hub.full(cap) {
                     hub.waiter.set(Some(cx.waker().clone()));
                     return Poll::Pending;
                 }
@@ -1057,7 +1086,7 @@ async fn serve_conn<H: Handler>(
     // Taken for each batch of answers (see `SPARE_WBUF`).
     let mut wbuf: Vec<u8> = Vec::new();
     let mut stop = pin!(shared.shutdown.wait_async());
-    let idle_mark = Idle(Rc::new(IdleMark::default()));
+    let idle_mark = Idle(Rc::new(IdleMark::default()), live.0.clone());
     let mark = &idle_mark.0;
     // The handler's future on the common path (see below): made in place,
     // in this task's state.
@@ -1236,7 +1265,8 @@ async fn serve_conn<H: Handler>(
             give_back_rbuf(&mut rbuf);
         }
         if may_idle {
-            mark.enter(&live.0);
+            // An idle time already running: empty lines came since.
+            mark.enter(&live.0, idle_started.is_some());
         }
         loop {
             if !idle {
@@ -1245,6 +1275,12 @@ async fn serve_conn<H: Handler>(
             let wake = {
                 let mut read = pin!((!idle).then(|| stream.read(rbuf.spare(READ_CHUNK))));
                 poll_fn(|cx| {
+                    // Told to close before anything else: bytes that came
+                    // meanwhile are a request the client will send again,
+                    // as on any keep-alive connection that closes.
+                    if may_idle && mark.evicted.get() {
+                        return Poll::Ready(Wake::Evicted);
+                    }
                     match read.as_mut().as_pin_mut() {
                         Some(read) => match read.poll(cx) {
                             Poll::Ready(r) => return Poll::Ready(Wake::Read(r)),
@@ -1261,9 +1297,6 @@ async fn serve_conn<H: Handler>(
                         return Poll::Ready(Wake::Stop);
                     }
                     if may_idle {
-                        if mark.evicted.get() {
-                            return Poll::Ready(Wake::Evicted);
-                        }
                         let waker = mark.waker.take();
                         mark.waker.set(Some(match waker {
                             Some(w) if w.will_wake(cx.waker()) => w,
