@@ -175,6 +175,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         };
         if frame.misused() {
             self.finish();
+            raw::reset_spins();
             return Step::Misuse;
         }
         // The phase is written only when it changes: from one yield to the

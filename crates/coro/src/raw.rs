@@ -526,15 +526,15 @@ pub(crate) const fn lossless<S>() -> bool {
 }
 
 /// What a future of a `Co` does when [`frame`] did not find its
-/// generator's frame; the future then returns `Pending`.
+/// generator's frame (before [`suspend_foreign`], and returning
+/// `Pending`).
 ///
 /// Under a context made inside a synchronous body whose frame is not
 /// published ([`ACTIVE`] is [`HIDDEN`]), the frame may well be its own:
 /// leaves [`MISSED`] for the resume, which polls the body again with its
-/// frame published, and returns `true`: the future then calls
-/// [`suspend_foreign`], so that whatever made `cx` polls it again.
+/// frame published, and returns `true` (a miss).
 ///
-/// Otherwise, records that a `Co` was awaited inside a generator that is
+/// Otherwise, returns `false` and records that a `Co` was awaited inside a generator that is
 /// not its own, so that the innermost resumer reports `GenError::Misuse`:
 /// the resume whose frame `cx` carries, or else the one published in the
 /// thread-local.
@@ -564,7 +564,7 @@ fn misuse(cx: &Context<'_>) -> bool {
 }
 
 /// What a future of a `Co` does when [`frame`] did not find its
-/// generator's frame: [`misuse`], and [`suspend_foreign`] after a miss.
+/// generator's frame: [`misuse`], then [`suspend_foreign`].
 ///
 /// Under a context that carries a frame, the misuse is recorded here;
 /// only other contexts are passed to a function that is not inlined, so
@@ -651,6 +651,15 @@ pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
     SPINS.set(spins);
     cx.waker().wake_by_ref();
     Poll::Pending
+}
+
+/// Starts the count of [`suspend_foreign`] again: a resume that reports a
+/// misuse returned to its caller, so no blocking executor inside the body
+/// was polling in a loop (each misuse would otherwise count one poll, and
+/// enough of them in a row on one thread would read as such a loop).
+#[cold]
+pub(crate) fn reset_spins() {
+    SPINS.set(0);
 }
 
 /// The panic of [`suspend_foreign`].

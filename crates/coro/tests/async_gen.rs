@@ -610,3 +610,22 @@ fn a_blocking_executor_in_an_async_body_panics_rather_than_hangs() {
         assert!(msg.contains("blocking executor"), "{msg}");
     }
 }
+
+#[test]
+fn misuses_reported_one_after_another_are_never_taken_for_a_blocking_loop() {
+    // More of them in a row than the polls without progress that read as
+    // a blocking executor in a body (65,536; 64 under miri).
+    let rounds = if cfg!(miri) { 100 } else { 70_000 };
+    let mut leaker: coro::Gen<u32, Co<u32>> = coro::Gen::new(|co| async move { co });
+    let Ok(GenState::Complete(escaped)) = leaker.start() else {
+        panic!("the leaker returns its Co")
+    };
+    let escaped = Arc::new(escaped);
+    for _ in 0..rounds {
+        let other = escaped.clone();
+        let mut g: AsyncGen<u32> = AsyncGen::new(move |_co| async move {
+            other.yield_(5).await;
+        });
+        assert_eq!(block_on(g.start()), Err(GenError::Misuse));
+    }
+}
