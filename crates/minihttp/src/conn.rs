@@ -215,10 +215,10 @@ struct Streaming {
     drain_from: u64,
 }
 
-/// The most body bytes discarded after an early answer before the
-/// connection closes instead (as many as a lingering close drops): a
-/// client that sends a large body nobody reads costs little, whatever
-/// `max_body` allows a handler that does read.
+/// The most body bytes (decoded: chunk framing aside) discarded after an
+/// early answer before the connection closes instead; also the most a
+/// lingering close drops. A client that sends a large body nobody reads
+/// costs little, whatever `max_body` allows a handler that does read.
 pub(crate) const DRAIN_MAX: u64 = 256 * 1024;
 
 /// What answering one handed-out request needs to know.
@@ -325,8 +325,11 @@ impl Conn {
     /// handed out as soon as its head is read, and its body is read with
     /// [`poll_body`](Conn::poll_body), `100 Continue` included. Answering
     /// the request before its body was read to the end discards the rest
-    /// (up to [`Limits::max_body`]) before the next request, or, when the
-    /// client still waits for `100 Continue`, closes the connection.
+    /// before the next request, up to 256 KiB of body (counted once
+    /// decoded); a rest declared longer, or a client that still waits for
+    /// `100 Continue`, closes the connection instead, and so does a rest
+    /// that goes past it ([`closed_early`](Conn::closed_early) then says to
+    /// close lingering).
     ///
     /// ```
     /// use minihttp::{BodyRead, Conn, Limits, Next, ReadBuf, Response};

@@ -859,6 +859,9 @@ impl StaticFiles {
             if !self.listing {
                 return Response::error(StatusCode::FORBIDDEN);
             }
+            let Ok(html) = list_checked(&self.root, url_path, &path) else {
+                return Response::error(StatusCode::FORBIDDEN);
+            };
             // A listing has no validator of its own: `If-Match` holds only
             // as `*`, `If-None-Match: *` matches it, and the date fields
             // are ignored (RFC 9110 section 13.1).
@@ -868,10 +871,7 @@ impl StaticFiles {
             if is_not_modified(request, "", None) {
                 return Response::new(StatusCode::NOT_MODIFIED);
             }
-            return match list_checked(&self.root, url_path, &path) {
-                Ok(html) => Response::html(html),
-                Err(_) => Response::error(StatusCode::FORBIDDEN),
-            };
+            return Response::html(html);
         }
         if dir_form {
             // A file asked for as a directory (`/a.txt/`, `/a.txt/.`): its

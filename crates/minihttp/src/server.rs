@@ -403,7 +403,8 @@ impl Server {
     /// still apply: the handler's
     /// read fails and the client gets that error instead of the handler's
     /// response. A body the handler leaves unread is discarded before the
-    /// next request on the connection: at most 256 KiB of it, for at most
+    /// next request on the connection: about 256 KiB of it at most (of
+    /// body, chunk framing aside), for at most
     /// [`Limits::header_read_timeout`] in all, whatever the minimum rate
     /// would allow. A longer or slower rest (or a client that still waits
     /// for `100 Continue`) closes the connection instead, lingering, so
@@ -1408,7 +1409,7 @@ async fn serve_conn<H: Handler>(
 /// `LINGER_BYTES`, so that the answer is not lost to a reset.
 async fn linger_close(stream: &TcpStream, rbuf: &mut ReadBuf) {
     const LINGER_TIME: Duration = Duration::from_secs(1);
-    const LINGER_BYTES: usize = 256 * 1024;
+    const LINGER_BYTES: usize = crate::conn::DRAIN_MAX as usize;
     if stream.shutdown(std::net::Shutdown::Write).is_err() {
         return;
     }

@@ -213,7 +213,10 @@ impl Event {
         let mut panicked = None;
         for slot in woken.drain() {
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || waitq::wake(&slot))) {
-                panicked.get_or_insert(p);
+                match panicked {
+                    None => panicked = Some(p),
+                    Some(_) => drop_payload(p),
+                }
             }
         }
         if let Some(p) = panicked {
@@ -223,6 +226,20 @@ impl Event {
         // allocate.
         self.waiters.lock().give_back(woken);
     }
+}
+
+/// Drops a panic payload that is not passed on, whose own destructor may
+/// panic in turn: the payload of that panic is dropped the same way, up to
+/// a few levels; past them, the last one is leaked. A panic out of here
+/// would leave the waiters after it unwoken.
+fn drop_payload(mut p: Box<dyn std::any::Any + Send>) {
+    for _ in 0..8 {
+        match catch_unwind(AssertUnwindSafe(move || drop(p))) {
+            Ok(()) => return,
+            Err(next) => p = next,
+        }
+    }
+    std::mem::forget(p);
 }
 
 impl Default for Event {

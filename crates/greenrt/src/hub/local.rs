@@ -5,6 +5,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::io::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::pin;
 use std::rc::Rc;
@@ -521,11 +522,15 @@ impl Hub {
                 }
             }));
             if let Err(p) = round {
-                eprintln!(
+                // Neither the report (stderr may be closed) nor the drop of
+                // the payload may unwind past the teardown below.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "greenrt: hub '{}': a waker panicked: {} (the hub goes on)",
                     self.shared.name,
                     raw::panic_message(p.as_ref())
                 );
+                raw::drop_payload(p);
             }
         }
         if let Some(p) = self.teardown() {
