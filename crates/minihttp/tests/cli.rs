@@ -181,6 +181,37 @@ fn exits(mut child: Child) -> Option<std::process::ExitStatus> {
     }
 }
 
+/// A scratch directory holding `page.txt` ("ok\n"), removed on drop.
+#[cfg(unix)]
+struct Site(std::path::PathBuf);
+
+#[cfg(unix)]
+impl Site {
+    fn new(name: &str) -> Site {
+        let dir = std::env::temp_dir().join(format!("minihttp-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("page.txt"), b"ok\n").unwrap();
+        Site(dir)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Sends `signal` (`-INT`, `-TERM`) to `child`.
+#[cfg(unix)]
+fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
 /// `n` pipelined GETs of `/page.txt` on one connection, every answer read.
 #[cfg(unix)]
 fn pipelined(addr: &str, n: usize) {
@@ -214,10 +245,8 @@ fn pipelined(addr: &str, n: usize) {
 #[cfg(unix)]
 #[test]
 fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
-    let dir = std::env::temp_dir().join(format!("minihttp-cli-log-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("page.txt"), b"ok\n").unwrap();
-    let (mut child, addr) = start(&dir, 1);
+    let site = Site::new("log");
+    let (mut child, addr) = start(&site.0, 1);
     // Nobody reads stderr for now: past the pipe's 64 KiB and the log's
     // own queue of 4,096 lines, a hub that wrote its log itself would stop
     // (with it, every connection on it).
@@ -241,59 +270,39 @@ fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
         dropped > 0 && logged + dropped <= 8000,
         "{logged} + {dropped}"
     );
-    let killed = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "-INT");
     let rest: Vec<String> = lines.iter().collect();
     assert!(rest.iter().any(|l| l == "minihttp: stopped"), "{rest:?}");
     assert!(exits(child).is_some_and(|s| s.success()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]
 #[test]
 fn a_stalled_stderr_does_not_keep_a_signal_from_stopping_the_command() {
-    let dir = std::env::temp_dir().join(format!("minihttp-cli-stall-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("page.txt"), b"ok\n").unwrap();
-    let (mut child, addr) = start(&dir, 1);
+    let site = Site::new("stall");
+    let (mut child, addr) = start(&site.0, 1);
     // Held, never read: the log's writer is stuck in its write for good.
     let _stderr = child.0.stderr.take().unwrap();
     for _ in 0..8 {
         pipelined(&addr, 1000);
     }
-    for signal in ["-INT", "-TERM"] {
-        let killed = Command::new("kill")
-            .args([signal, &child.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-    }
+    signal(&child, "-INT");
+    signal(&child, "-TERM");
     // The second signal exits at once (status 130), or the first one's
     // stop came first.
     let status = exits(child).expect("the command stopped");
     assert!(status.success() || status.code() == Some(130), "{status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]
 #[test]
 fn a_closed_stderr_does_not_keep_a_signal_from_stopping_the_command() {
-    let dir = std::env::temp_dir().join(format!("minihttp-cli-epipe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("page.txt"), b"ok\n").unwrap();
-    let (mut child, addr) = start(&dir, 1);
+    let site = Site::new("epipe");
+    let (mut child, addr) = start(&site.0, 1);
     // Every write to stderr fails from here on.
     drop(child.0.stderr.take());
     pipelined(&addr, 10);
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&child, "-TERM");
     let status = exits(child).expect("the command stopped on SIGTERM");
     assert!(status.success(), "{status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
