@@ -89,8 +89,10 @@ pub fn thread_id() -> i32 {
 /// Waits until thread `tid` of this process sleeps in the kernel (state
 /// `S` in `/proc/self/task/TID/stat`), for `limit` at most; whether it
 /// does. A thread that sends its id and then blocks in a wait is, once
-/// asleep, queued in that wait: sync-prims spins (it never sleeps) on its
-/// queues' locks. Where there is no `/proc` to look in (not Linux), it
+/// asleep, almost surely queued in that wait: sync-prims spins (it never
+/// sleeps) on its queues' locks, and only a contended lock of the
+/// allocator on the way could put it to sleep first (the test then covers
+/// less, but does not fail). Where there is no `/proc` to look in (not Linux), it
 /// cannot tell, and says yes at once: a test then runs as if the thread
 /// had queued, which it may not have yet.
 pub fn wait_until_asleep(tid: i32, limit: Duration) -> bool {
