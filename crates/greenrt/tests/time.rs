@@ -230,6 +230,49 @@ impl std::task::Wake for DropsItsSleep {
     }
 }
 
+/// A waker that holds a sleep of the same hub, dropped with the waker's
+/// last reference (as a task's waker drops the task, and its sleeps).
+struct HoldsASleep(std::sync::Mutex<Option<greenrt::time::Sleep>>);
+
+impl std::task::Wake for HoldsASleep {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A sleep of an hour armed on the current hub, in a waker of its own.
+fn waker_holding_an_armed_sleep() -> std::task::Waker {
+    let mut held = sleep(S(3600));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(std::pin::Pin::new(&mut held).poll(&mut cx).is_pending());
+    std::task::Waker::from(Arc::new(HoldsASleep(std::sync::Mutex::new(Some(held)))))
+}
+
+#[test]
+fn a_timer_waker_whose_drop_drops_a_sleep_of_the_hub_is_dropped_after_the_timers() {
+    greenrt::run(async {
+        // Cancelled: the timer's waker (the last reference) goes with it.
+        let mut cancelled = sleep(S(3600));
+        let waker = waker_holding_an_armed_sleep();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(
+            std::pin::Pin::new(&mut cancelled)
+                .poll(&mut cx)
+                .is_pending()
+        );
+        drop(waker);
+        drop(cancelled);
+        // Polled again with another waker: the one it replaces goes.
+        let mut replaced = sleep(S(3600));
+        let waker = waker_holding_an_armed_sleep();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut replaced).poll(&mut cx).is_pending());
+        drop(waker);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::pin::Pin::new(&mut replaced).poll(&mut cx).is_pending());
+        // The hub goes on with its timers.
+        greenrt::time::sleep(Duration::from_millis(1)).await;
+    });
+}
+
 #[test]
 fn a_sleep_outside_a_hub_dropped_by_its_own_wake_up_ends_cleanly() {
     // Short, but long enough to be pending at its first poll (longer each

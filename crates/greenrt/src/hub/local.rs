@@ -363,7 +363,9 @@ impl Hub {
 
     fn fire_timers(&self) {
         for key in self.shared.take_dropped_timers() {
-            self.timers.borrow_mut().cancel(key);
+            // Dropped after the borrow (see `Timers::cancel`).
+            let waker = self.timers.borrow_mut().cancel(key);
+            drop(waker);
         }
         if self.timers.borrow().is_empty() {
             return;

@@ -109,7 +109,9 @@ impl Sleep {
             let here = with_current(|h| {
                 let here = h.shared().uid == uid;
                 if here {
-                    h.timers.borrow_mut().cancel(key);
+                    // Dropped after the borrow (see `Timers::cancel`).
+                    let waker = h.timers.borrow_mut().cancel(key);
+                    drop(waker);
                 }
                 here
             });
@@ -137,7 +139,10 @@ impl Future for Sleep {
                 Reg::Hub { uid: u, key, .. } if u == uid => {
                     let mut timers = h.timers.borrow_mut();
                     if timers.contains(key) {
-                        timers.set_waker(key, cx.waker());
+                        let replaced = timers.set_waker(key, cx.waker());
+                        // Dropped after the borrow (see `Timers::set_waker`).
+                        drop(timers);
+                        drop(replaced);
                         return Poll::Pending;
                     }
                     this.reg = Reg::None;

@@ -114,22 +114,30 @@ impl Timers {
     }
 
     /// Replaces the waker of an armed timer (a re-poll from another task).
-    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
+    ///
+    /// Returns the waker it replaced, for the caller to drop once it no
+    /// longer borrows the timers: a waker's drop may drop a task, and with
+    /// it a sleep of this hub, which cancels its own timer.
+    #[must_use = "the waker replaced is to be dropped after the borrow of the timers"]
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> Option<Waker> {
         if self.live(key).is_some() {
             let e = &mut self.entries[key.idx as usize];
             match &mut e.waker {
                 Some(w) if w.will_wake(waker) => {}
-                slot => *slot = Some(waker.clone()),
+                slot => return slot.replace(waker.clone()),
             }
         }
+        None
     }
 
-    /// Disarms a timer; a stale key does nothing.
-    pub(crate) fn cancel(&mut self, key: TimerKey) {
-        if let Some(e) = self.live(key) {
-            let pos = e.pos as usize;
-            self.remove_at(pos);
-        }
+    /// Disarms a timer; a stale key does nothing. Returns its waker, for
+    /// the caller to drop once it no longer borrows the timers (see
+    /// [`set_waker`](Timers::set_waker)).
+    #[must_use = "the waker is to be dropped after the borrow of the timers"]
+    pub(crate) fn cancel(&mut self, key: TimerKey) -> Option<Waker> {
+        let e = self.live(key)?;
+        let pos = e.pos as usize;
+        self.remove_at(pos)
     }
 
     /// The earliest deadline.
@@ -270,11 +278,12 @@ mod tests {
         let mut t = Timers::new(t0);
         let (c, w) = flag();
         let k = t.insert(t0, w);
-        t.cancel(k);
+        // The waker comes back, for the caller to drop.
+        assert!(t.cancel(k).is_some());
         assert!(t.is_empty());
         let (_, w2) = flag();
         let k2 = t.insert(t0, w2); // reuses the slot
-        t.cancel(k); // stale: must not remove k2
+        assert!(t.cancel(k).is_none()); // stale: must not remove k2
         assert!(t.contains(k2));
         let mut out = Vec::new();
         t.take_due(t0, &mut out);
@@ -304,7 +313,7 @@ mod tests {
                 model.push((*d, i, k));
                 if *cancel_one && model.len() > 1 {
                     let victim = model.remove((i * 7) % model.len());
-                    t.cancel(victim.2);
+                    drop(t.cancel(victim.2));
                 }
             }
             prop_assert_eq!(t.len(), model.len());
