@@ -232,7 +232,10 @@ impl std::task::Wake for DropsItsSleep {
 
 /// A waker that holds a sleep of the same hub, dropped with the waker's
 /// last reference (as a task's waker drops the task, and its sleeps).
-struct HoldsASleep(std::sync::Mutex<Option<greenrt::time::Sleep>>);
+struct HoldsASleep {
+    /// Held for its drop only.
+    _sleep: std::sync::Mutex<greenrt::time::Sleep>,
+}
 
 impl std::task::Wake for HoldsASleep {
     fn wake(self: Arc<Self>) {}
@@ -243,7 +246,9 @@ fn waker_holding_an_armed_sleep() -> std::task::Waker {
     let mut held = sleep(S(3600));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     assert!(std::pin::Pin::new(&mut held).poll(&mut cx).is_pending());
-    std::task::Waker::from(Arc::new(HoldsASleep(std::sync::Mutex::new(Some(held)))))
+    std::task::Waker::from(Arc::new(HoldsASleep {
+        _sleep: std::sync::Mutex::new(held),
+    }))
 }
 
 #[test]
