@@ -215,6 +215,14 @@ struct Streaming {
     drain_from: u64,
 }
 
+impl Streaming {
+    /// The state that discards the rest of this body, counted from here.
+    fn drained(mut self: Box<Self>) -> ReadState {
+        self.drain_from = self.decoder.decoded();
+        ReadState::Drain(self)
+    }
+}
+
 /// The most body bytes (decoded: chunk framing aside) discarded after an
 /// early answer before the connection closes instead; also the most a
 /// lingering close drops. A client that sends a large body nobody reads
@@ -621,10 +629,7 @@ impl Conn {
                 // may still be sending, and a server that sees unread
                 // bytes closes lingering, so that the answer already sent
                 // is not lost to a reset.
-                ReadState::Stream(mut s) => {
-                    s.drain_from = s.decoder.decoded();
-                    self.read = ReadState::Drain(s);
-                }
+                ReadState::Stream(s) => self.read = s.drained(),
                 ReadState::Drain(mut s) => {
                     let mut used = 0;
                     let done = loop {
@@ -749,11 +754,10 @@ impl Conn {
                 if s.expect_continue || s.decoder.remaining_hint().is_some_and(|r| r > DRAIN_MAX) {
                     unread_close = true;
                     self.read = ReadState::Closed;
-                } else if let ReadState::Stream(mut s) =
+                } else if let ReadState::Stream(s) =
                     std::mem::replace(&mut self.read, ReadState::Closed)
                 {
-                    s.drain_from = s.decoder.decoded();
-                    self.read = ReadState::Drain(s);
+                    self.read = s.drained();
                 }
             }
         }

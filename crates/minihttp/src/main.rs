@@ -100,21 +100,14 @@ impl Log {
     /// for `limit` at most (stderr may be stalled for good).
     fn finish(&self, last: String, done: &mpsc::Receiver<()>, limit: Duration) {
         self.line(last);
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            match self.lines.try_send(Msg::End) {
-                Ok(()) => break,
-                Err(mpsc::TrySendError::Disconnected(_)) => return,
-                // The queue is full: the writer is behind, or stuck.
-                Err(mpsc::TrySendError::Full(_)) => {
-                    if std::time::Instant::now() >= deadline {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
-        let _ = done.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()));
+        // The end goes in behind the lines queued once the queue has room,
+        // sent by a thread of its own: the writer may be stuck for good,
+        // and the exit does not wait for it past `limit`.
+        let lines = self.lines.clone();
+        let _ = std::thread::Builder::new()
+            .name("minihttp-log-end".into())
+            .spawn(move || drop(lines.send(Msg::End)));
+        let _ = done.recv_timeout(limit);
     }
 }
 

@@ -793,20 +793,6 @@ impl IdleMark {
     }
 }
 
-/// A connection's [`IdleMark`], which leaves its idle wait when the
-/// connection ends however it ends (its task killed too), and then no
-/// longer counts as closing to make room.
-struct Idle(Rc<IdleMark>, Rc<HubState>);
-
-impl Drop for Idle {
-    fn drop(&mut self) {
-        self.0.leave();
-        if self.0.evicted.get() {
-            self.1.evicting.set(self.1.evicting.get() - 1);
-        }
-    }
-}
-
 impl HubState {
     /// Whether a connection waits idle (stale entries in front go).
     fn has_idle(&self) -> bool {
@@ -858,22 +844,33 @@ impl HubState {
 /// Counts a connection while it lives (also when its task is killed):
 /// in its hub's state, and in the server's [`Loads`] (already counted when
 /// the hub was chosen).
-struct Live(Rc<HubState>, Counted);
+struct Live(Rc<HubState>, Counted, Rc<IdleMark>);
 
 impl Live {
     fn new(hub: &Rc<HubState>, counted: Counted) -> Live {
         hub.live.set(hub.live.get() + 1);
-        Live(hub.clone(), counted)
+        Live(hub.clone(), counted, Rc::default())
     }
 
     /// The number of the hub serving the connection.
     fn hub(&self) -> usize {
         self.1.hub()
     }
+
+    /// The connection's place among its hub's idle ones.
+    fn mark(&self) -> &Rc<IdleMark> {
+        &self.2
+    }
 }
 
 impl Drop for Live {
+    /// Also leaves the idle wait the connection may be in (its task may be
+    /// killed there), and no longer counts as closing to make room.
     fn drop(&mut self) {
+        self.2.leave();
+        if self.2.evicted.get() {
+            self.0.evicting.set(self.0.evicting.get() - 1);
+        }
         self.0.live.set(self.0.live.get() - 1);
         if let Some(w) = self.0.waiter.take() {
             w.wake();
@@ -1087,8 +1084,7 @@ async fn serve_conn<H: Handler>(
     // Taken for each batch of answers (see `SPARE_WBUF`).
     let mut wbuf: Vec<u8> = Vec::new();
     let mut stop = pin!(shared.shutdown.wait_async());
-    let idle_mark = Idle(Rc::new(IdleMark::default()), live.0.clone());
-    let mark = &idle_mark.0;
+    let mark = live.mark();
     // The handler's future on the common path (see below): made in place,
     // in this task's state.
     let mut answer: Pin<&mut Option<H::Future>> = pin!(None);

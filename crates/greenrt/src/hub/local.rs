@@ -548,14 +548,6 @@ impl Hub {
     /// thread, and returns the first once it is done.
     fn teardown(&self) -> Option<Box<dyn Any + Send>> {
         let mut panicked = None;
-        let mut guarded = |f: &mut dyn FnMut()| {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
-                match panicked {
-                    None => panicked = Some(p),
-                    Some(_) => raw::drop_payload(p),
-                }
-            }
-        };
         // Destructors may spawn or wake tasks: repeat until nothing is left
         // (bounded, so that a destructor that always spawns cannot hang us;
         // what it spawned in the last round was never polled).
@@ -566,16 +558,16 @@ impl Hub {
                 break;
             }
             for t in tasks {
-                guarded(&mut || t.kill_now(self));
+                super::catch_first(&mut panicked, || t.kill_now(self));
             }
         }
         for t in self.shared.close() {
             if t.header().slot.load(Ordering::Relaxed) == NO_SLOT {
-                guarded(&mut || t.kill_now(self));
+                super::catch_first(&mut panicked, || t.kill_now(self));
             }
         }
         self.queue.borrow_mut().clear();
-        guarded(&mut || {
+        super::catch_first(&mut panicked, || {
             let timers = std::mem::replace(
                 &mut *self.timers.borrow_mut(),
                 Timers::new(self.clock.origin()),

@@ -10,6 +10,7 @@ pub(crate) use self::edges::Edge;
 pub(crate) use self::local::{Hub, ROOT_ID, next_task_id, schedule, with_current};
 pub(crate) use self::shared::{Config, HubShared};
 
+use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Waker;
 
@@ -25,12 +26,22 @@ pub(crate) fn wake_each(wakers: impl IntoIterator<Item = Waker>) {
 pub(crate) fn each_then_panic<T>(items: impl IntoIterator<Item = T>, mut f: impl FnMut(T)) {
     let mut panicked = None;
     for item in items {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(item))) {
-            panicked.get_or_insert(p);
-        }
+        catch_first(&mut panicked, || f(item));
     }
     if let Some(p) = panicked {
         resume_unwind(p);
+    }
+}
+
+/// Runs `f`, catching its panic: kept in `first` if it is the first, else
+/// dropped (through [`drop_payload`](crate::task::raw::drop_payload), as
+/// its own drop may panic too).
+pub(crate) fn catch_first(first: &mut Option<Box<dyn Any + Send>>, f: impl FnOnce()) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(f)) {
+        match first {
+            None => *first = Some(p),
+            Some(_) => crate::task::raw::drop_payload(p),
+        }
     }
 }
 
