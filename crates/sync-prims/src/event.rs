@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -215,31 +215,17 @@ impl Event {
             if let Err(p) = catch_unwind(AssertUnwindSafe(move || waitq::wake(&slot))) {
                 match panicked {
                     None => panicked = Some(p),
-                    Some(_) => drop_payload(p),
+                    Some(_) => waitq::drop_payload(p),
                 }
             }
         }
         if let Some(p) = panicked {
-            resume_unwind(p);
+            waitq::pass_on(p);
         }
         // Give the queue its buffer back, so that the next set does not
         // allocate.
         self.waiters.lock().give_back(woken);
     }
-}
-
-/// Drops a panic payload that is not passed on, whose own destructor may
-/// panic in turn: the payload of that panic is dropped the same way, up to
-/// a few levels; past them, the last one is leaked. A panic out of here
-/// would leave the waiters after it unwoken.
-fn drop_payload(mut p: Box<dyn std::any::Any + Send>) {
-    for _ in 0..8 {
-        match catch_unwind(AssertUnwindSafe(move || drop(p))) {
-            Ok(()) => return,
-            Err(next) => p = next,
-        }
-    }
-    std::mem::forget(p);
 }
 
 impl Default for Event {

@@ -326,7 +326,7 @@ impl<T: ?Sized> Lock<T> {
             waitq::mark(&head, NOTIFIED);
         }
         drop(q);
-        waitq::wake(&head);
+        waitq::wake_owned(head);
     }
 
     #[cfg(not(loom))]

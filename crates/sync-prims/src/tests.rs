@@ -377,6 +377,83 @@ fn event_set_wakes_every_waiter_when_dropping_a_woken_waiter_panics() {
     assert!(poll(&mut last, &w).is_ready());
 }
 
+/// A waker whose wake panics.
+struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("waker failure on purpose");
+    }
+}
+
+#[test]
+fn lock_released_by_a_panic_survives_a_panicking_waker() {
+    let lock = Lock::new(0);
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let guard = lock.acquire();
+    let mut waiting = lock.acquire_async();
+    assert!(poll(&mut waiting, &bad).is_pending());
+    // The guard is dropped while the thread unwinds: the waker's panic
+    // would be a second one, which aborts the process.
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _guard = guard;
+        panic!("the holder fails");
+    }));
+    let payload = released.expect_err("the holder's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the holder fails"));
+    // The waiter was picked all the same.
+    let (_, w) = recorder();
+    let Poll::Ready(mut guard) = poll(&mut waiting, &w) else {
+        panic!("the waiter picked by the release takes the lock");
+    };
+    *guard += 1;
+    drop(guard);
+    assert_eq!(*lock.acquire(), 1);
+}
+
+#[test]
+fn lock_release_passes_a_waker_panic_on_and_keeps_the_lock_usable() {
+    let lock = Lock::new(0);
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let guard = lock.acquire();
+    let mut waiting = lock.acquire_async();
+    assert!(poll(&mut waiting, &bad).is_pending());
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(guard)));
+    assert!(released.is_err(), "the waker's panic reaches the releaser");
+    let (_, w) = recorder();
+    assert!(poll(&mut waiting, &w).is_ready());
+    drop(waiting);
+    assert!(lock.try_acquire().is_some());
+}
+
+#[test]
+fn event_set_while_unwinding_survives_a_panicking_waker() {
+    /// Sets its event when dropped, as a guard that signals the end of
+    /// some work would, also when the work panics.
+    struct SetOnDrop<'a>(&'a Event);
+    impl Drop for SetOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.set();
+        }
+    }
+    let ev = Event::new();
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let (r, w) = recorder();
+    let mut failing = ev.wait_async();
+    let mut last = ev.wait_async();
+    assert!(poll(&mut failing, &bad).is_pending());
+    assert!(poll(&mut last, &w).is_pending());
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _signal = SetOnDrop(&ev);
+        panic!("the work fails");
+    }));
+    let payload = ended.expect_err("the work's panic goes on");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"the work fails"));
+    assert_eq!(r.0.load(Ordering::SeqCst), 1, "the waiter after it is woken");
+    assert!(ev.is_set());
+    assert!(poll(&mut last, &w).is_ready());
+}
+
 #[test]
 fn event_dropped_waiter_leaves_the_queue() {
     let ev = Event::new();

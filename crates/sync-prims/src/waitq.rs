@@ -19,6 +19,8 @@
 //! many wait (a server's connections all wait on one shutdown event, and
 //! each leaves it when it closes).
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::AtomicU32 as AtomicU32Std;
 use std::task::Waker;
 use std::time::Instant;
@@ -181,6 +183,45 @@ pub(crate) fn mark(slot: &Slot, state: u8) {
 /// Wakes a slot that [`mark`] picked.
 pub(crate) fn wake(slot: &Slot) {
     slot.wake();
+}
+
+/// Wakes a slot that [`mark`] picked and drops the caller's reference to
+/// it, like [`wake`] then `drop`. On a thread that is unwinding (a guard
+/// dropped by a panic), a panic of the waker's wake or drop is caught and
+/// its payload dropped: escaping, it would abort the process.
+pub(crate) fn wake_owned(slot: Arc<Slot>) {
+    if std::thread::panicking() {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || slot.wake())) {
+            drop_payload(p);
+        }
+    } else {
+        slot.wake();
+    }
+}
+
+/// Resumes the panic of a waker caught while waking others, unless the
+/// thread is unwinding already (a second panic would abort the process):
+/// then its payload is dropped.
+pub(crate) fn pass_on(p: Box<dyn Any + Send>) {
+    if std::thread::panicking() {
+        drop_payload(p);
+    } else {
+        resume_unwind(p);
+    }
+}
+
+/// Drops a panic payload that is not passed on, whose own destructor may
+/// panic in turn: the payload of that panic is dropped the same way, up to
+/// a few levels; past them, the last one is leaked. A panic out of here
+/// would leave the waiters after it unwoken.
+pub(crate) fn drop_payload(mut p: Box<dyn Any + Send>) {
+    for _ in 0..8 {
+        match catch_unwind(AssertUnwindSafe(move || drop(p))) {
+            Ok(()) => return,
+            Err(next) => p = next,
+        }
+    }
+    std::mem::forget(p);
 }
 
 /// Blocks the current thread until `slot` leaves `WAITING`, or until
