@@ -109,6 +109,25 @@ fn loom_lock_async_waiter_and_thread() {
     });
 }
 
+/// The owner releases and at once takes the lock again, ahead of a task
+/// it woke: the task, having lost a race, is handed the lock at the next
+/// release (`HANDOFF`) and takes it without competing.
+#[test]
+fn loom_lock_hand_off_to_a_task() {
+    loom::model(|| {
+        let g = Guarded::new();
+        let task = {
+            let g = g.clone();
+            thread::spawn(move || loom::future::block_on(g.bump_async()))
+        };
+        g.bump();
+        g.bump();
+        task.join().unwrap();
+        assert_eq!(g.get(), 3);
+        assert!(!g.lock.locked());
+    });
+}
+
 #[test]
 fn loom_lock_dropped_async_waiter_passes_wake_up_on() {
     loom::model(|| {
