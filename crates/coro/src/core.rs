@@ -110,12 +110,12 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
     ///
     /// If the body panics, it is dropped while unwinding and the generator
     /// is finished.
-    #[inline(always)]
     ///
     /// A value sent that the body returned `Pending` before taking goes to
     /// `untaken` (the body is still at its yield): an asynchronous resume
     /// offers it again at its next poll; a synchronous one, which polls
     /// its body once per value, drops it (its caller reports `Blocked`).
+    #[inline(always)]
     pub(crate) fn poll_body(
         &mut self,
         input: Slot<Y, S>,
