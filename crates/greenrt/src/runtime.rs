@@ -166,8 +166,8 @@ impl RuntimeBuilder {
     /// nothing changes. Where their CPUs are shared with busy threads that
     /// work with them (a load generator, say), a hub then finds more ready
     /// sockets per wake-up and each request costs the machine less: in
-    /// this workspace's HTTP benchmarks, 7-15% more requests per second,
-    /// with p99 latency no worse. Where they are shared with unrelated
+    /// this workspace's HTTP benchmarks, 7-14% more requests per second,
+    /// with p99 latency about the same. Where they are shared with unrelated
     /// CPU-bound programs, a woken hub may wait that long.
     ///
     /// Best effort: only a hub under the normal policy takes it (one

@@ -38,7 +38,7 @@ pub struct ReadBuf {
 }
 
 impl ReadBuf {
-    /// Initial capacity of [`ReadBuf::new`].
+    /// The least a [`ReadBuf`] allocates at its first [`spare`](ReadBuf::spare).
     pub const DEFAULT_CAPACITY: usize = 4 * 1024;
 
     /// An empty buffer; the first [`spare`](ReadBuf::spare) allocates.

@@ -14,7 +14,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Longest request line (`GET /path HTTP/1.1`, without the CRLF) in bytes;
-    /// longer answers 414 URI Too Long. Default: 8 KiB (8192).
+    /// longer answers 414 URI Too Long. Empty lines before a request line
+    /// (which RFC 9112 lets a server ignore) are ignored up to this many
+    /// bytes in all; more answer 400 Bad Request. Default: 8 KiB (8192).
     pub max_request_line: usize,
     /// Largest request head (request line plus header section, with the
     /// final empty line) in bytes, and the largest trailer section of a

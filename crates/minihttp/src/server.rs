@@ -318,8 +318,8 @@ impl Server {
     /// changes. Where its cores are shared with busy threads that work
     /// with it (a load generator on the same machine, or a proxy), a hub
     /// finds more requests per wake-up and each costs the machine less:
-    /// with `wrk` on the same two cores, 7-15% more requests per second
-    /// in this workspace's benchmarks, with p99 latency no worse. Where
+    /// with `wrk` on the same two cores, 7-14% more requests per second
+    /// in this workspace's benchmarks, with p99 latency about the same. Where
     /// they are shared with unrelated CPU-bound programs, a request may
     /// wait that long. Threads that handlers start inherit the policy.
     pub fn batch_scheduling(mut self, on: bool) -> Server {

@@ -449,7 +449,11 @@ fn event_set_while_unwinding_survives_a_panicking_waker() {
     }));
     let payload = ended.expect_err("the work's panic goes on");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"the work fails"));
-    assert_eq!(r.0.load(Ordering::SeqCst), 1, "the waiter after it is woken");
+    assert_eq!(
+        r.0.load(Ordering::SeqCst),
+        1,
+        "the waiter after it is woken"
+    );
     assert!(ev.is_set());
     assert!(poll(&mut last, &w).is_ready());
 }
