@@ -13,33 +13,50 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// Formats a time as an IMF-fixdate, truncated to the second. Times before
-/// 1970 are written as the epoch; years past 9999 as 9999-12-31 23:59:59.
+/// Formats a time as an IMF-fixdate, truncated to the second (toward the
+/// past, before 1970 as after). Times before the year 1 are written as
+/// 0001-01-01 00:00:00, years past 9999 as 9999-12-31 23:59:59.
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
 /// assert_eq!(&minihttp::fmt_http_date(t), b"Sun, 06 Nov 1994 08:49:37 GMT");
+/// let before = UNIX_EPOCH - Duration::from_millis(500);
+/// assert_eq!(&minihttp::fmt_http_date(before), b"Wed, 31 Dec 1969 23:59:59 GMT");
 /// ```
 pub fn fmt_http_date(time: SystemTime) -> [u8; HTTP_DATE_LEN] {
-    const MAX: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-        .min(MAX);
-    fmt_secs(secs)
+    fmt_secs(unix_secs(time).clamp(MIN_SECS, MAX_SECS))
 }
 
-fn fmt_secs(secs: u64) -> [u8; HTTP_DATE_LEN] {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (year, month, day) = civil_from_days(days as i64);
-    let weekday = ((days + 4) % 7) as usize; // 1970-01-01 was a Thursday.
+/// 0001-01-01T00:00:00Z, the first second a four-digit year writes.
+const MIN_SECS: i64 = -62_135_596_800;
+/// 9999-12-31T23:59:59Z, the last.
+const MAX_SECS: i64 = 253_402_300_799;
+
+/// Whole seconds from the epoch to `time`, rounded toward the past, and
+/// saturating.
+fn unix_secs(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => {
+            let d = e.duration();
+            let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            -whole - i64::from(d.subsec_nanos() > 0)
+        }
+    }
+}
+
+fn fmt_secs(secs: i64) -> [u8; HTTP_DATE_LEN] {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400) as u64;
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = (days + 4).rem_euclid(7) as usize;
     let (h, m, s) = (rem / 3600, rem / 60 % 60, rem % 60);
 
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
     out[0..3].copy_from_slice(DAYS[weekday]);
-    two(&mut out[5..7], day as u64);
+    two(&mut out[5..7], u64::from(day));
     out[8..11].copy_from_slice(MONTHS[month as usize - 1]);
     let y = year as u64;
     two(&mut out[12..14], y / 100);
@@ -137,7 +154,7 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
         return None;
     }
     let (h, m, sec) = (num(&time[0..2])?, num(&time[3..5])?, num(&time[6..8])?);
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || year < 1970 {
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || year < 1 {
         return None;
     }
     let days = days_from_civil(i64::from(year), month, day);
@@ -146,8 +163,13 @@ pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     if civil_from_days(days) != (i64::from(year), month, day) {
         return None;
     }
-    let secs = days as u64 * 86_400 + u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(sec);
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    let secs = days * 86_400 + i64::from(h * 3600 + m * 60 + sec);
+    let since = Duration::from_secs(secs.unsigned_abs());
+    if secs >= 0 {
+        UNIX_EPOCH.checked_add(since)
+    } else {
+        UNIX_EPOCH.checked_sub(since)
+    }
 }
 
 /// The year an RFC 850 date's two digits `yy` name, in `now`'s terms (RFC
@@ -358,6 +380,32 @@ mod tests {
     }
 
     #[test]
+    fn dates_before_1970() {
+        let before = |secs: u64| UNIX_EPOCH - Duration::from_secs(secs);
+        let table: [(SystemTime, &str); 5] = [
+            (before(1), "Wed, 31 Dec 1969 23:59:59 GMT"),
+            (before(86_401), "Tue, 30 Dec 1969 23:59:59 GMT"),
+            (before(2_208_988_800), "Mon, 01 Jan 1900 00:00:00 GMT"),
+            (before(2_203_891_200), "Thu, 01 Mar 1900 00:00:00 GMT"),
+            (before(62_135_596_800), "Mon, 01 Jan 0001 00:00:00 GMT"),
+        ];
+        for (t, text) in table {
+            assert_eq!(std::str::from_utf8(&fmt_http_date(t)).unwrap(), text);
+            assert_eq!(parse_http_date(text), Some(t), "{text}");
+        }
+        // Truncated toward the past, as after 1970.
+        assert_eq!(
+            &fmt_http_date(UNIX_EPOCH - Duration::from_nanos(1)),
+            b"Wed, 31 Dec 1969 23:59:59 GMT"
+        );
+        // Before the year 1: the first date a four-digit year writes.
+        if let Some(t) = UNIX_EPOCH.checked_sub(Duration::from_secs(70_000_000_000)) {
+            assert_eq!(&fmt_http_date(t), b"Mon, 01 Jan 0001 00:00:00 GMT");
+        }
+        assert_eq!(parse_http_date("Sat, 01 Jan 0000 00:00:00 GMT"), None);
+    }
+
+    #[test]
     fn two_digit_years_are_read_within_50_years_of_now() {
         let table = [
             (94, 2026, 1994),
@@ -424,10 +472,15 @@ mod tests {
 
     proptest! {
         #[test]
-        fn format_parse_round_trip(secs in 0u64..253_402_300_800) {
-            let text = fmt_http_date(at(secs));
+        fn format_parse_round_trip(secs in MIN_SECS..=MAX_SECS) {
+            let t = if secs >= 0 {
+                UNIX_EPOCH + Duration::from_secs(secs.unsigned_abs())
+            } else {
+                UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+            };
+            let text = fmt_http_date(t);
             let parsed = parse_http_date(std::str::from_utf8(&text).unwrap());
-            prop_assert_eq!(parsed, Some(at(secs)));
+            prop_assert_eq!(parsed, Some(t));
         }
 
         #[test]

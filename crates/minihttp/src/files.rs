@@ -130,13 +130,7 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> 
     }
     let real = match path.canonicalize() {
         Ok(real) => real,
-        Err(_) => {
-            return Err(if leads_out(root, &path) {
-                ResolveError::Forbidden
-            } else {
-                ResolveError::NotFound
-            });
-        }
+        Err(e) => return Err(unresolved(root, &path, &e)),
     };
     if !real.starts_with(root) {
         return Err(ResolveError::Forbidden);
@@ -146,6 +140,17 @@ fn resolve_asked(root: &Path, url_path: &str) -> Result<Resolved, ResolveError> 
         real,
         dir_form,
     })
+}
+
+/// Why `path`, under `root`, could not be resolved (`e`): a directory on
+/// the way that the server may not search is 403, as a file it may not
+/// read is; so is a path that leads out of the root; anything else is 404.
+fn unresolved(root: &Path, path: &Path, e: &io::Error) -> ResolveError {
+    if e.kind() == io::ErrorKind::PermissionDenied || leads_out(root, path) {
+        ResolveError::Forbidden
+    } else {
+        ResolveError::NotFound
+    }
 }
 
 /// Whether `path`, under `root` and not found, goes out of the root as far
@@ -1458,6 +1463,20 @@ mod tests {
             "{:?}",
             r.headers().get("last-modified")
         );
+    }
+
+    #[test]
+    fn a_path_the_server_may_not_search_is_forbidden() {
+        // A directory without search permission makes the resolution fail
+        // with `EACCES` (not reproducible here when the tests run as root,
+        // whom permissions do not stop).
+        let tree = Tree::new();
+        let root = tree.root();
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let missing = io::Error::from(io::ErrorKind::NotFound);
+        let inside = root.join("sub/f");
+        assert_eq!(unresolved(&root, &inside, &denied), ResolveError::Forbidden);
+        assert_eq!(unresolved(&root, &inside, &missing), ResolveError::NotFound);
     }
 
     #[test]
