@@ -1325,6 +1325,8 @@ mod tests {
             (b"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET http://u@a/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET https://u:p@a HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             // 400: malformed header fields.
             (b"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", Failed(0, 400)),
             (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", Failed(0, 400)),

@@ -274,7 +274,9 @@ fn split_target(
             .iter()
             .position(|&b| b == b'/' || b == b'?')
             .unwrap_or(after.len());
-        if end == 0 {
+        // No authority, or one with userinfo (`user@host`), which a
+        // recipient should treat as an error (RFC 9110, section 4.2.4).
+        if end == 0 || after[..end].contains(&b'@') {
             return Err(bad());
         }
         rest_at = skip + end;
