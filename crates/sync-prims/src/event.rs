@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -84,6 +83,11 @@ impl Event {
     }
 
     /// Sets the flag and wakes every waiter.
+    ///
+    /// Every waiter is woken even if a task's waker panics; the first such
+    /// panic then reaches the caller, unless the thread is already
+    /// unwinding (`set` called by a drop during a panic), where it is
+    /// dropped rather than abort the process.
     pub fn set(&self) {
         let mut s = self.state.load(Ordering::Relaxed);
         // Nobody queued: set the flag, unless a waiter queues meanwhile.
@@ -207,17 +211,13 @@ impl Event {
         }
         drop(q);
         // Every waiter is woken even if a task's waker panics, when woken
-        // or when dropped with the last reference to its slot (the first
-        // panic goes on once all are woken): a waiter marked notified and
-        // never woken would wait for good.
+        // or when dropped with the last reference to its slot: a waiter
+        // marked notified and never woken would wait for good. The first
+        // panic goes on once all are woken, unless the thread is unwinding
+        // already (a guard that sets the event as it drops).
         let mut panicked = None;
         for slot in woken.drain() {
-            if let Err(p) = catch_unwind(AssertUnwindSafe(move || waitq::wake(&slot))) {
-                match panicked {
-                    None => panicked = Some(p),
-                    Some(_) => waitq::drop_payload(p),
-                }
-            }
+            waitq::wake_catching(slot, &mut panicked);
         }
         if let Some(p) = panicked {
             waitq::pass_on(p);

@@ -368,6 +368,11 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
 /// Access to a [`Lock`]'s value; the lock is released when the guard is
 /// dropped or [`released`](LockGuard::release).
 ///
+/// A release that wakes a task whose waker panics passes that panic on to
+/// the releaser, the lock already given up; unless the guard is dropped by
+/// a panic, where the waker's panic is dropped rather than abort the
+/// process.
+///
 /// `Send` when `T: Send`: the guard may be released on another thread than
 /// the one that acquired it, as Python's Lock allows.
 #[must_use = "the lock is released as soon as the guard is dropped"]
@@ -427,6 +432,12 @@ impl<T: ?Sized + fmt::Display> fmt::Display for LockGuard<'_, T> {
     }
 }
 
+/// Times a task took the lock handed to it (models only: they check that
+/// the path is explored).
+#[cfg(loom)]
+pub(crate) static TASK_HANDOFFS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
 /// The future of [`Lock::acquire_async`].
 ///
 /// Dropping it gives up its place in the queue, and passes on a wake-up
@@ -455,6 +466,8 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
             match state {
                 WAITING => return Poll::Pending,
                 HANDOFF => {
+                    #[cfg(loom)]
+                    TASK_HANDOFFS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     this.slot = None;
                     return Poll::Ready(LockGuard::new(lock));
                 }

@@ -377,6 +377,45 @@ fn event_set_wakes_every_waiter_when_dropping_a_woken_waiter_panics() {
     assert!(poll(&mut last, &w).is_ready());
 }
 
+#[test]
+fn event_set_survives_a_waker_that_panics_when_woken_and_when_dropped() {
+    static EV: Event = Event::new();
+    /// Drops the future that queued it, then panics; its last drop (by
+    /// `set`, which then holds the last reference to the waiter) panics
+    /// too.
+    struct Fails(std::sync::Mutex<Option<crate::futures::EventWait<'static>>>);
+    impl Wake for Fails {
+        fn wake(self: Arc<Self>) {
+            drop(self.0.lock().unwrap().take());
+            panic!("the wake fails on purpose");
+        }
+    }
+    impl Drop for Fails {
+        fn drop(&mut self) {
+            panic!("the drop fails on purpose");
+        }
+    }
+    let fails = Arc::new(Fails(std::sync::Mutex::new(Some(EV.wait_async()))));
+    let waker = Waker::from(fails.clone());
+    assert!(poll(fails.0.lock().unwrap().as_mut().unwrap(), &waker).is_pending());
+    drop((waker, fails));
+    let (r, w) = recorder();
+    let mut last = EV.wait_async();
+    assert!(poll(&mut last, &w).is_pending());
+    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| EV.set()));
+    let payload = set.expect_err("the first panic goes on");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"the wake fails on purpose")
+    );
+    assert_eq!(
+        r.0.load(Ordering::SeqCst),
+        1,
+        "the waiter after it is woken"
+    );
+    assert!(poll(&mut last, &w).is_ready());
+}
+
 /// A waker whose wake panics.
 struct PanickingWaker;
 
@@ -419,7 +458,11 @@ fn lock_release_passes_a_waker_panic_on_and_keeps_the_lock_usable() {
     let mut waiting = lock.acquire_async();
     assert!(poll(&mut waiting, &bad).is_pending());
     let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(guard)));
-    assert!(released.is_err(), "the waker's panic reaches the releaser");
+    let payload = released.expect_err("the waker's panic reaches the releaser");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"waker failure on purpose")
+    );
     let (_, w) = recorder();
     assert!(poll(&mut waiting, &w).is_ready());
     drop(waiting);

@@ -171,7 +171,8 @@ pub(crate) fn cancel(q: &mut Queue<'_>, slot: &Arc<Slot>) -> u8 {
 }
 
 /// Marks a slot taken off the queue as `state` (`NOTIFIED` or `HANDOFF`).
-/// The caller wakes it with [`wake`] once the queue's lock is released.
+/// The caller wakes it with [`wake_owned`] or [`wake_catching`] once the
+/// queue's lock is released.
 pub(crate) fn mark(slot: &Slot, state: u8) {
     #[cfg(loom)]
     if state == NOTIFIED {
@@ -180,22 +181,35 @@ pub(crate) fn mark(slot: &Slot, state: u8) {
     slot.state.store(state, Ordering::Release);
 }
 
-/// Wakes a slot that [`mark`] picked.
-pub(crate) fn wake(slot: &Slot) {
-    slot.wake();
-}
-
 /// Wakes a slot that [`mark`] picked and drops the caller's reference to
-/// it, like [`wake`] then `drop`. On a thread that is unwinding (a guard
+/// it. On a thread that is unwinding (a guard
 /// dropped by a panic), a panic of the waker's wake or drop is caught and
 /// its payload dropped: escaping, it would abort the process.
 pub(crate) fn wake_owned(slot: Arc<Slot>) {
     if std::thread::panicking() {
-        if let Err(p) = catch_unwind(AssertUnwindSafe(move || slot.wake())) {
+        let mut caught = None;
+        wake_catching(slot, &mut caught);
+        if let Some(p) = caught {
             drop_payload(p);
         }
     } else {
         slot.wake();
+    }
+}
+
+/// Wakes a slot that [`mark`] picked and drops the caller's reference to
+/// it, catching a panic of the waker's wake and of its drop apart (a drop
+/// that panicked while the wake's panic unwound would abort the process).
+/// The first panic caught goes to `first` if it is empty; the others are
+/// dropped.
+pub(crate) fn wake_catching(slot: Arc<Slot>, first: &mut Option<Box<dyn Any + Send>>) {
+    let woken = catch_unwind(AssertUnwindSafe(|| slot.wake()));
+    let dropped = catch_unwind(AssertUnwindSafe(move || drop(slot)));
+    for p in [woken.err(), dropped.err()].into_iter().flatten() {
+        match first {
+            None => *first = Some(p),
+            Some(_) => drop_payload(p),
+        }
     }
 }
 
