@@ -33,9 +33,9 @@ const MIN_SECS: i64 = -62_135_596_800;
 /// 9999-12-31T23:59:59Z, the last.
 const MAX_SECS: i64 = 253_402_300_799;
 
-/// Whole seconds from the epoch to `time`, rounded toward the past, and
-/// saturating.
-fn unix_secs(time: SystemTime) -> i64 {
+/// Whole seconds from the epoch to `time` (negative before it), rounded
+/// toward the past, and saturating: the precision of HTTP dates.
+pub(crate) fn unix_secs(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => {
@@ -222,9 +222,9 @@ fn month(name: &[u8]) -> Option<u32> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct DateCache {
-    /// Whole seconds since the epoch that `text` shows, or `u64::MAX` when
+    /// Whole seconds since the epoch that `text` shows, or `i64::MIN` when
     /// nothing is cached yet.
-    secs: u64,
+    secs: i64,
     text: [u8; HTTP_DATE_LEN],
     #[cfg(test)]
     formats: u32,
@@ -234,7 +234,7 @@ impl DateCache {
     /// An empty cache: the first [`get`](DateCache::get) formats.
     pub const fn new() -> DateCache {
         DateCache {
-            secs: u64::MAX,
+            secs: i64::MIN,
             text: [b' '; HTTP_DATE_LEN],
             #[cfg(test)]
             formats: 0,
@@ -244,7 +244,7 @@ impl DateCache {
     /// The IMF-fixdate for `now`, formatted only when the second changed
     /// since the previous call.
     pub fn get(&mut self, now: SystemTime) -> &[u8; HTTP_DATE_LEN] {
-        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let secs = unix_secs(now);
         if secs != self.secs {
             self.secs = secs;
             self.text = fmt_http_date(now);

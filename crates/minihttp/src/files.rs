@@ -11,9 +11,9 @@ use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use crate::date::{fmt_http_date, parse_http_date};
+use crate::date::{fmt_http_date, parse_http_date, unix_secs};
 use crate::method::Method;
 use crate::pct;
 use crate::request::Request;
@@ -29,7 +29,8 @@ pub enum ResolveError {
     /// invalid UTF-8 (400).
     Malformed,
     /// A path that would leave the root: a `..` segment (also encoded), an
-    /// absolute or drive path, or a symbolic link pointing outside (403).
+    /// absolute or drive path, or a symbolic link pointing outside; or one
+    /// through a directory that the server may not search (403).
     Forbidden,
     /// Nothing there (404).
     NotFound,
@@ -50,7 +51,7 @@ impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ResolveError::Malformed => "malformed path",
-            ResolveError::Forbidden => "path leaves the served directory",
+            ResolveError::Forbidden => "path leaves the served directory or may not be searched",
             ResolveError::NotFound => "no such file",
         })
     }
@@ -342,7 +343,7 @@ pub fn etag(meta: &Metadata) -> String {
         let d = meta
             .modified()
             .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .unwrap_or_default();
         format!(
             "\"{:x}-{:x}-{:x}\"",
@@ -423,12 +424,6 @@ pub fn is_precondition_failed(request: &Request, etag: &str, modified: Option<Sy
     .is_some_and(|holds| !holds)
 }
 
-/// Whole seconds since the epoch (0 before it): HTTP dates have no finer
-/// precision.
-fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// Evaluates a pair of validator fields, as RFC 9110 section 13.2.2 does:
 /// the entity-tag list field (`If-Match`, `If-None-Match`) decides when
 /// present (whether any tag, or `*`, matches `etag` by `eq`); otherwise
@@ -458,6 +453,8 @@ fn validators(
     // 9110 sections 13.1.3 and 13.1.4).
     let since = one_field(request, date_field)?.and_then(parse_http_date)?;
     let modified = modified?;
+    // Compared in whole seconds, the precision of HTTP dates (signed:
+    // before 1970 as after).
     (since <= SystemTime::now()).then(|| unix_secs(modified) <= unix_secs(since))
 }
 
@@ -688,9 +685,11 @@ const INDEX_NAMES: [&str; 2] = ["index.html", "index.htm"];
 /// directory is answered with its `index.html` (or `index.htm`), else a
 /// listing (both can be turned off), which shows no link that leads out
 /// of the directory served, and answers `If-Match` and `If-None-Match`
-/// as a representation without an entity tag. Paths that would leave the directory get 403 (a
-/// symbolic link out of it too, an `index.html` included, whether or not
-/// what it leads to exists), malformed ones 400, missing ones, a file
+/// as a representation without an entity tag. Paths that would leave the
+/// directory get 403 (a symbolic link out of it too, an `index.html`
+/// included, whether or not what it leads to exists), as do files and
+/// directories the server may not read or search; malformed paths get
+/// 400, missing ones, a file
 /// asked for with a final `/` and anything that is not a regular file (a
 /// FIFO, a device) 404; other methods 405, and methods it does not know
 /// of (`PROPFIND`, `get`) 501.
@@ -1066,6 +1065,7 @@ fn serve_file(
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::UNIX_EPOCH;
 
     /// A fresh directory tree under the system temp dir, removed on drop.
     struct Tree(PathBuf);
@@ -1463,6 +1463,60 @@ mod tests {
             "{:?}",
             r.headers().get("last-modified")
         );
+    }
+
+    #[test]
+    fn dates_before_1970_are_compared_as_dates() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        // 1960-01-01 00:00:00.
+        let f = fs::File::options()
+            .write(true)
+            .open(tree.root().join("a.txt"))
+            .unwrap();
+        f.set_modified(UNIX_EPOCH - std::time::Duration::from_secs(315_619_200))
+            .unwrap();
+        let lm = get(&files, "/a.txt", "")
+            .headers()
+            .get("last-modified")
+            .unwrap()
+            .to_string();
+        assert_eq!(lm, "Fri, 01 Jan 1960 00:00:00 GMT");
+        let earlier = "Sun, 01 Jan 1950 00:00:00 GMT";
+        let cases = [
+            (format!("If-Modified-Since: {earlier}\r\n"), 200),
+            (format!("If-Modified-Since: {lm}\r\n"), 304),
+            (format!("If-Unmodified-Since: {earlier}\r\n"), 412),
+            (format!("If-Unmodified-Since: {lm}\r\n"), 200),
+        ];
+        for (extra, status) in cases {
+            let r = get(&files, "/a.txt", &extra);
+            assert_eq!(r.status().as_u16(), status, "{extra}");
+        }
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_directory_the_server_may_not_search_is_forbidden() {
+        use std::os::unix::fs::PermissionsExt;
+        let tree = Tree::new();
+        let dir = tree.root().join("nox");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("f"), "x").unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o644)).unwrap();
+        let searchable = fs::metadata(dir.join("f")).is_ok();
+        let status = if searchable {
+            None
+        } else {
+            let files = StaticFiles::new(tree.root()).unwrap();
+            Some(get(&files, "/nox/f", "").status().as_u16())
+        };
+        // Searchable again, so that the tree can be removed.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        match status {
+            Some(status) => assert_eq!(status, 403),
+            None => eprintln!("skipped: permissions do not stop this user (root)"),
+        }
     }
 
     #[test]
