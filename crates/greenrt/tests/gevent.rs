@@ -64,6 +64,14 @@ fn get_of_a_panicked_task_and_the_hub_goes_on() {
     });
     assert_eq!(out.0, Err(GreenletError::Panicked("boom 7".to_string())));
     assert_eq!(out.1, Ok(5));
+    // A payload that is not a string is named as such.
+    let odd = greenrt::run(async { spawn(async { std::panic::panic_any(7u32) }).await });
+    assert_eq!(
+        odd,
+        Err(GreenletError::Panicked(
+            "a panic with a non-string payload".to_string()
+        ))
+    );
 }
 
 #[test]

@@ -192,6 +192,62 @@ fn a_real_sleep_lasts_at_least_its_duration() {
 }
 
 #[test]
+fn a_sleep_already_due_lets_the_others_run_once() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let c = clock.clone();
+    rt.block_on(async move {
+        // gevent's `sleep(0)`: the other task runs before the sleep ends.
+        let ran = Rc::new(RefCell::new(false));
+        let r = ran.clone();
+        let other = spawn(async move { *r.borrow_mut() = true });
+        sleep(Duration::ZERO).await;
+        assert!(*ran.borrow(), "the other task ran during sleep(0)");
+        other.await.unwrap();
+        // One poll that yields, one that ends: no time passes.
+        assert_eq!(sleep_counting_polls(Duration::ZERO).await, 2);
+        // So does a sleep whose deadline passed before its first poll.
+        let due = greenrt::time::sleep_until(c.now() - S(1));
+        let mut due = std::pin::pin!(due);
+        let mut polls = 0;
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            due.as_mut().poll(cx)
+        })
+        .await;
+        assert_eq!(polls, 2);
+        assert_eq!(c.elapsed(), Duration::ZERO);
+    });
+    // Outside a hub as well.
+    let mut polls = 0;
+    let mut s = std::pin::pin!(sleep(Duration::ZERO));
+    futures_executor::block_on(std::future::poll_fn(|cx| {
+        polls += 1;
+        s.as_mut().poll(cx)
+    }));
+    assert_eq!(polls, 2);
+}
+
+#[test]
+fn a_sleep_too_long_for_the_clock_never_ends_and_arms_no_timer() {
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    // Nothing else to wait for: a deadlock, found at once, not a timer
+    // decades away (which an idle hub on this clock would skip to).
+    let stuck = rt.try_block_on(timeout(Duration::MAX, std::future::pending::<()>()));
+    assert!(stuck.is_err(), "{stuck:?}");
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+    // Beside a timer that does end, it lets the other side win.
+    let r = rt.block_on(async {
+        let never = sleep(Duration::MAX);
+        assert!(never.deadline() > Instant::now() + S(86400 * 365));
+        timeout(S(3), never).await
+    });
+    assert!(r.is_err());
+    assert_eq!(clock.elapsed(), S(3));
+}
+
+#[test]
 fn sleep_outside_a_hub_works_on_another_executor() {
     let t = Instant::now();
     futures_executor::block_on(sleep(Duration::from_millis(5)));

@@ -438,6 +438,6 @@ pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     } else if let Some(s) = p.downcast_ref::<String>() {
         s.clone()
     } else {
-        "Box<dyn Any>".to_string()
+        "a panic with a non-string payload".to_string()
     }
 }

@@ -13,8 +13,15 @@ use crate::time::TimerKey;
 /// Waits until `duration` has passed on the current hub's clock: gevent's
 /// `sleep(d)`. Only the calling task waits; the hub runs the others.
 ///
-/// The deadline is fixed when `sleep` is called. Outside a hub (in another
-/// executor) the wait still works, on a helper thread per sleep.
+/// The deadline is fixed when `sleep` is called. A sleep whose deadline
+/// has passed when it is first polled (`sleep(Duration::ZERO)`, as
+/// gevent's `sleep(0)`) still lets the others run once, as
+/// [`yield_now`](crate::yield_now) does, before it ends. A duration too
+/// long for the clock to hold a deadline (`Duration::MAX`) never ends
+/// and arms no timer: a hub left with nothing else to wait for reports a
+/// [`Deadlock`](crate::Deadlock) rather than wait for good. Outside a
+/// hub (in another executor) the wait still works, on a helper thread
+/// per sleep.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -25,7 +32,14 @@ use crate::time::TimerKey;
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
     let now = crate::time::now();
-    sleep_until(now.checked_add(duration).unwrap_or_else(|| far_future(now)))
+    match now.checked_add(duration) {
+        Some(deadline) => sleep_until(deadline),
+        None => Sleep {
+            // What `deadline()` reports: no timer is armed for it.
+            deadline: now + Duration::from_secs(86400 * 365 * 30),
+            reg: Reg::Never,
+        },
+    }
 }
 
 /// Waits until `deadline` on the current hub's clock.
@@ -34,10 +48,6 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         deadline,
         reg: Reg::None,
     }
-}
-
-fn far_future(now: Instant) -> Instant {
-    now + Duration::from_secs(86400 * 365 * 30)
 }
 
 /// The future of [`sleep`] and [`sleep_until`].
@@ -49,6 +59,10 @@ pub struct Sleep {
 
 enum Reg {
     None,
+    /// Found past its deadline at its first poll, and yielded once.
+    Yielded,
+    /// A deadline the clock cannot hold: never ends, arms nothing.
+    Never,
     /// Armed on the hub `uid`.
     Hub {
         uid: u32,
@@ -77,7 +91,7 @@ struct HelperState {
 }
 
 impl Sleep {
-    /// When the sleep ends.
+    /// When the sleep ends (30 years on, for a sleep that never ends).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -133,6 +147,14 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let deadline = self.deadline;
         let this = &mut *self;
+        match this.reg {
+            Reg::Never => return Poll::Pending,
+            Reg::Yielded => {
+                this.reg = Reg::None;
+                return Poll::Ready(());
+            }
+            _ => {}
+        }
         let on_hub = with_current(|h| {
             let uid = h.shared().uid;
             match this.reg {
@@ -155,7 +177,7 @@ impl Future for Sleep {
                     // deadline.
                     this.cancel();
                     if h.clock.now() >= deadline {
-                        return Poll::Ready(());
+                        return this.yield_once(cx);
                     }
                     let key = h.timers.borrow_mut().insert(deadline, cx.waker().clone());
                     this.reg = Reg::Hub {
@@ -175,9 +197,21 @@ impl Future for Sleep {
 }
 
 impl Sleep {
+    /// A sleep past its deadline at its first poll: lets the others run
+    /// once, and ends at the next poll.
+    fn yield_once(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.reg = Reg::Yielded;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
     fn poll_thread(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if Instant::now() >= self.deadline {
-            return Poll::Ready(());
+            return match self.reg {
+                // Armed before: its wait is over.
+                Reg::Thread(_) | Reg::Hub { .. } => Poll::Ready(()),
+                _ => self.yield_once(cx),
+            };
         }
         match &self.reg {
             Reg::Thread(h) => {
