@@ -197,7 +197,7 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         match raw.poll_body(input, Some(cx), &mut None) {
             Step::Yielded(y) => Poll::Ready(Some(y)),
             Step::Pending => Poll::Pending,
-            Step::Complete(()) | Step::Finished | Step::Misuse => {
+            Step::Complete(()) | Step::Finished | Step::Misuse | Step::TooDeep => {
                 raw.close();
                 Poll::Ready(None)
             }
@@ -274,6 +274,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
             Step::Pending => Poll::Pending,
             Step::Finished => Poll::Ready(Err(GenError::Finished)),
             Step::Misuse => Poll::Ready(Err(GenError::Misuse)),
+            Step::TooDeep => Poll::Ready(Err(GenError::TooDeep)),
         }
     }
 }

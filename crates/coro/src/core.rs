@@ -46,6 +46,10 @@ pub(crate) enum Step<Y, R> {
     Pending,
     /// A `Co` was awaited outside its generator; the body has been dropped.
     Misuse,
+    /// A delegation went deeper than
+    /// [`MAX_DELEGATION_DEPTH`](crate::MAX_DELEGATION_DEPTH); the body has
+    /// been dropped.
+    TooDeep,
     /// There is no body.
     Finished,
 }
@@ -176,7 +180,11 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         if frame.misused() {
             self.finish();
             raw::reset_spins();
-            return Step::Misuse;
+            return if frame.too_deep() {
+                Step::TooDeep
+            } else {
+                Step::Misuse
+            };
         }
         // The phase is written only when it changes: from one yield to the
         // next (the common resume) it stays `AtYield`, and a store less per

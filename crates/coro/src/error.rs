@@ -40,9 +40,9 @@ impl<Y, R> GenState<Y, R> {
 
 /// Why a generator could not be resumed.
 ///
-/// After [`Blocked`](GenError::Blocked) and [`Misuse`](GenError::Misuse)
-/// the generator is closed: its body has been dropped and later resumes
-/// return [`Finished`](GenError::Finished).
+/// After [`Blocked`](GenError::Blocked), [`Misuse`](GenError::Misuse) and
+/// [`TooDeep`](GenError::TooDeep) the generator is closed: its body has
+/// been dropped and later resumes return [`Finished`](GenError::Finished).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GenError {
@@ -87,6 +87,11 @@ pub enum GenError {
     /// [`start`](crate::AsyncGen::start) runs the body on to its next
     /// yield.
     Running,
+    /// A chain of [`yield_from`](crate::Co::yield_from) went deeper than
+    /// [`MAX_DELEGATION_DEPTH`](crate::MAX_DELEGATION_DEPTH) on one thread
+    /// (Python's `RecursionError`): each level is polled on the thread's
+    /// stack, which would otherwise overflow and abort the process.
+    TooDeep,
 }
 
 impl fmt::Display for GenError {
@@ -103,6 +108,7 @@ impl fmt::Display for GenError {
             GenError::Running => {
                 "generator body is between two yields after a dropped resume: start() runs it on"
             }
+            GenError::TooDeep => "yield_from chain deeper than MAX_DELEGATION_DEPTH",
         })
     }
 }

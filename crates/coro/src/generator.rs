@@ -189,6 +189,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
             Step::Complete(r) => Ok(GenState::Complete(r)),
             Step::Finished => Err(GenError::Finished),
             Step::Misuse => Err(GenError::Misuse),
+            Step::TooDeep => Err(GenError::TooDeep),
             // Also pending before the yield took the value (a combinator
             // in the body polled other futures first): a synchronous resume
             // polls its body once per value, so the value cannot be

@@ -23,8 +23,10 @@
 //! | `greenlet(f)`, `g.switch(v)`    | [`greenlet::Greenlets`], [`greenlet::Switcher::switch`] |
 //!
 //! Misuse is an error value, never a hang: sending before starting,
-//! resuming a finished generator, and a synchronous body awaiting a future
-//! that is not ready ([`GenError::Blocked`]) all return [`GenError`]s.
+//! resuming a finished generator, a synchronous body awaiting a future
+//! that is not ready ([`GenError::Blocked`]) and a chain of delegations
+//! deeper than [`MAX_DELEGATION_DEPTH`] ([`GenError::TooDeep`]) all return
+//! [`GenError`]s.
 //! Resuming a generator from its own body (Python's "generator already
 //! executing") does not compile.
 //!
@@ -87,7 +89,7 @@ pub mod greenlet;
 mod raw;
 
 pub use crate::async_gen::{AsyncGen, SendAsyncGen};
-pub use crate::co::{Co, Delegate};
+pub use crate::co::{Co, Delegate, MAX_DELEGATION_DEPTH};
 pub use crate::error::{GenError, GenState};
 pub use crate::generator::{Gen, SendGen};
 

@@ -35,7 +35,8 @@
 //! the start of) a live `Frame<Y, S>` on that thread's stack; a waker
 //! with the [`FRAME_WAKER`] vtable exists only
 //! inside a [`FrameWaker`], which borrows the frame its data points to. A
-//! frame's `id` field holds (possibly marked [`MISUSED`]) the number of an
+//! frame's `id` field holds (possibly marked [`MISUSED`], and then maybe
+//! [`TOO_DEEP`]) the number of an
 //! [`Id`] whose type parameters are that frame's `Y` and `S`, and its
 //! `thread` field the [`thread_token`] of the thread whose stack it is on.
 //! The frame of a [`FrameWaker`] is used only on that thread: a `&Waker`
@@ -154,6 +155,13 @@ thread_local! {
 /// reaching its slot: it is about to be closed anyway.
 const MISUSED: u64 = 1 << 63;
 
+/// The bit of a frame's id that says why it is marked [`MISUSED`]: a
+/// delegation went deeper than [`MAX_DELEGATION_DEPTH`]. Ids stay below it
+/// too.
+///
+/// [`MAX_DELEGATION_DEPTH`]: crate::MAX_DELEGATION_DEPTH
+const TOO_DEEP: u64 = 1 << 62;
+
 impl<Y, S> Id<Y, S> {
     /// A number no other `Id` has ever had (0 is never used).
     #[inline]
@@ -163,7 +171,7 @@ impl<Y, S> Id<Y, S> {
             next
         } else {
             let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::Relaxed);
-            assert!(start < MISUSED - BLOCK, "generator ids exhausted");
+            assert!(start < TOO_DEEP - BLOCK, "generator ids exhausted");
             END_ID.set(start + BLOCK);
             start
         };
@@ -250,6 +258,19 @@ impl<Y, S> Frame<Y, S> {
     pub(crate) fn misused(&self) -> bool {
         self.id.get() & MISUSED != 0
     }
+
+    /// Whether the misuse recorded is a delegation too deep (see
+    /// [`mark_too_deep`](Frame::mark_too_deep)).
+    pub(crate) fn too_deep(&self) -> bool {
+        self.id.get() & TOO_DEEP != 0
+    }
+
+    /// Records that a delegation under this frame went deeper than
+    /// [`MAX_DELEGATION_DEPTH`](crate::MAX_DELEGATION_DEPTH): the resume
+    /// closes the generator and reports it.
+    pub(crate) fn mark_too_deep(&self) {
+        self.id.set(self.id.get() | MISUSED | TOO_DEEP);
+    }
 }
 
 /// Makes an inner generator the running one for a frame until dropped (for
@@ -274,8 +295,8 @@ impl<'f, Y, S> Delegating<'f, Y, S> {
 impl<Y, S> Drop for Delegating<'_, Y, S> {
     #[inline(always)]
     fn drop(&mut self) {
-        let misused = self.frame.id.get() & MISUSED;
-        self.frame.id.set(self.outer | misused);
+        let marks = self.frame.id.get() & (MISUSED | TOO_DEEP);
+        self.frame.id.set(self.outer | marks);
     }
 }
 
@@ -713,7 +734,10 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), n);
-        assert!(all.iter().all(|&id| id != 0 && id & MISUSED == 0));
+        assert!(
+            all.iter()
+                .all(|&id| id != 0 && id & (MISUSED | TOO_DEEP) == 0)
+        );
     }
 
     #[test]

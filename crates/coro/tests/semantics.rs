@@ -193,6 +193,51 @@ fn yield_from_an_empty_generator_returns_at_once() {
     assert_eq!(outer.send(0), Ok(GenState::Complete(vec![])));
 }
 
+/// A chain of `depth` delegations: each level yields what the one below
+/// yields, and returns one more than it (the innermost yields 1, returns
+/// the value sent, and panics instead when `panics`).
+fn chain(depth: u32, panics: bool) -> Gen<u32, u32, u32> {
+    Gen::new(move |co| async move {
+        if depth == 0 {
+            let sent = co.yield_(1).await;
+            assert!(!panics, "the innermost body fails on purpose");
+            sent
+        } else {
+            co.yield_from(chain(depth - 1, panics)).await + 1
+        }
+    })
+}
+
+#[test]
+fn yield_from_deeper_than_the_limit_is_an_error_not_a_stack_overflow() {
+    use coro::MAX_DELEGATION_DEPTH as MAX;
+    // On a stack the size of a spawned thread's, in any build: the limit
+    // is what keeps it from overflowing.
+    let run = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut ok = chain(MAX, false);
+            assert_eq!(ok.start(), Ok(GenState::Yielded(1)));
+            assert_eq!(ok.send(5), Ok(GenState::Complete(5 + MAX)));
+
+            let mut deep = chain(MAX + 1, false);
+            assert_eq!(deep.start(), Err(GenError::TooDeep));
+            assert!(deep.is_complete());
+            assert_eq!(deep.send(5), Err(GenError::Finished));
+
+            // A panic inside the chain gives its levels back: the whole
+            // depth is there again afterwards.
+            let mut failing = chain(MAX, true);
+            assert_eq!(failing.start(), Ok(GenState::Yielded(1)));
+            assert!(catch_unwind(AssertUnwindSafe(|| failing.send(0))).is_err());
+            let mut again = chain(MAX, false);
+            assert_eq!(again.start(), Ok(GenState::Yielded(1)));
+            assert_eq!(again.send(0), Ok(GenState::Complete(MAX)));
+        })
+        .unwrap();
+    run.join().unwrap();
+}
+
 #[test]
 fn nested_yield_from_three_deep() {
     fn level(depth: u32) -> Gen<u32, u32, u32> {
