@@ -1,12 +1,11 @@
 //! The body's side of the protocol: [`Co`], its yields and delegation.
 
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-use std::cell::Cell;
 
 use crate::core::Raw;
 use crate::raw::{self, Id, Slot};
