@@ -136,10 +136,10 @@ impl Handler for Router {
 }
 
 impl Handler for StaticFiles {
-    type Future = std::future::Ready<Response>;
+    type Future = crate::files::Serve;
 
     fn call(&self, request: Request) -> Self::Future {
-        std::future::ready(self.serve(&request))
+        self.serve_off_hub(&request)
     }
 }
 
