@@ -18,7 +18,11 @@ use crate::{GenError, GenState};
 ///
 /// [`start`](AsyncGen::start) and [`send`](AsyncGen::send) return futures
 /// that complete when the body yields or returns. An `AsyncGen<Y, (), ()>`
-/// is a [`Stream`] of its yields.
+/// is a [`Stream`] of its yields, which ends when the body returns, and
+/// also where a resume would have returned an error
+/// ([`GenError::Misuse`](crate::GenError::Misuse),
+/// [`GenError::TooDeep`](crate::GenError::TooDeep)): resume with
+/// [`send`](AsyncGen::send) to see those.
 ///
 /// `B` is the boxed body's type: `Send` for [`AsyncGen::new_send`] (see
 /// [`SendAsyncGen`], which is then `Send` itself), not necessarily for

@@ -275,19 +275,20 @@ fn sleep_helpers() -> usize {
 struct DropsItsSleep {
     sleep: std::sync::Mutex<Option<std::pin::Pin<Box<greenrt::time::Sleep>>>>,
     done: std::sync::Mutex<Option<mpsc::Sender<()>>>,
-    /// Woken by the sleep's own poll (due at once, it yields once): the
-    /// sleep, locked by that poll, is left alone.
+    /// The thread that polls the sleep.
+    poller: std::thread::ThreadId,
+    /// Woken by the sleep's own poll (due at once, it yields once), on the
+    /// poller's thread: the sleep, locked by that poll, is left alone.
     inline: AtomicBool,
 }
 
 impl std::task::Wake for DropsItsSleep {
     fn wake(self: Arc<Self>) {
-        let Ok(mut sleep) = self.sleep.try_lock() else {
+        if std::thread::current().id() == self.poller {
             self.inline.store(true, Ordering::SeqCst);
             return;
-        };
-        drop(sleep.take());
-        drop(sleep);
+        }
+        drop(self.sleep.lock().unwrap().take());
         if let Some(tx) = self.done.lock().unwrap().take() {
             let _ = tx.send(());
         }
@@ -351,6 +352,7 @@ fn a_sleep_outside_a_hub_dropped_by_its_own_wake_up_ends_cleanly() {
         let holder = Arc::new(DropsItsSleep {
             sleep: std::sync::Mutex::new(Some(Box::pin(sleep(Duration::from_millis(ms))))),
             done: std::sync::Mutex::new(Some(tx)),
+            poller: std::thread::current().id(),
             inline: AtomicBool::new(false),
         });
         let waker = std::task::Waker::from(holder.clone());

@@ -222,9 +222,8 @@ fn month(name: &[u8]) -> Option<u32> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct DateCache {
-    /// Whole seconds since the epoch that `text` shows, or `i64::MIN` when
-    /// nothing is cached yet.
-    secs: i64,
+    /// Whole seconds since the epoch that `text` shows, if any.
+    secs: Option<i64>,
     text: [u8; HTTP_DATE_LEN],
     #[cfg(test)]
     formats: u32,
@@ -234,7 +233,7 @@ impl DateCache {
     /// An empty cache: the first [`get`](DateCache::get) formats.
     pub const fn new() -> DateCache {
         DateCache {
-            secs: i64::MIN,
+            secs: None,
             text: [b' '; HTTP_DATE_LEN],
             #[cfg(test)]
             formats: 0,
@@ -244,7 +243,7 @@ impl DateCache {
     /// The IMF-fixdate for `now`, formatted only when the second changed
     /// since the previous call.
     pub fn get(&mut self, now: SystemTime) -> &[u8; HTTP_DATE_LEN] {
-        let secs = unix_secs(now);
+        let secs = Some(unix_secs(now));
         if secs != self.secs {
             self.secs = secs;
             self.text = fmt_http_date(now);

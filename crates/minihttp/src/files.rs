@@ -745,6 +745,16 @@ impl Future for Serve {
     }
 }
 
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // Answered to no one (the connection went): a listing that has not
+        // started is not built.
+        if let ServeState::Listing(job) = &self.state {
+            job.kill();
+        }
+    }
+}
+
 impl fmt::Debug for Serve {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let listing = matches!(self.state, ServeState::Listing(_));

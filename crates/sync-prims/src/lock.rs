@@ -432,11 +432,13 @@ impl<T: ?Sized + fmt::Display> fmt::Display for LockGuard<'_, T> {
     }
 }
 
-/// Times a task took the lock handed to it (models only: they check that
-/// the path is explored).
 #[cfg(loom)]
-pub(crate) static TASK_HANDOFFS: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
+std::thread_local! {
+    /// Times a task took the lock handed to it (models only: they check
+    /// that the path is explored). Per OS thread, which is the test's:
+    /// loom runs a model's threads on the thread that calls it.
+    pub(crate) static TASK_HANDOFFS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// The future of [`Lock::acquire_async`].
 ///
@@ -467,7 +469,7 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
                 WAITING => return Poll::Pending,
                 HANDOFF => {
                     #[cfg(loom)]
-                    TASK_HANDOFFS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    TASK_HANDOFFS.with(|n| n.set(n.get() + 1));
                     this.slot = None;
                     return Poll::Ready(LockGuard::new(lock));
                 }

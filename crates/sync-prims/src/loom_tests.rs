@@ -114,7 +114,7 @@ fn loom_lock_async_waiter_and_thread() {
 /// release (`HANDOFF`) and takes it without competing.
 #[test]
 fn loom_lock_hand_off_to_a_task() {
-    let before = crate::lock::TASK_HANDOFFS.load(std::sync::atomic::Ordering::Relaxed);
+    let before = crate::lock::TASK_HANDOFFS.with(std::cell::Cell::get);
     loom::model(|| {
         let g = Guarded::new();
         let task = {
@@ -127,7 +127,7 @@ fn loom_lock_hand_off_to_a_task() {
         assert_eq!(g.get(), 3);
         assert!(!g.lock.locked());
     });
-    let after = crate::lock::TASK_HANDOFFS.load(std::sync::atomic::Ordering::Relaxed);
+    let after = crate::lock::TASK_HANDOFFS.with(std::cell::Cell::get);
     assert!(after > before, "no run handed the lock to the task");
 }
 
