@@ -674,6 +674,38 @@ fn listing(url_path: &str, dir: &Path, root: Option<&Path>) -> io::Result<String
     Ok(html)
 }
 
+/// The URL path under `prefix` that `request` asks for (see
+/// [`StaticFiles::serve_under`]), or the answer when there is none to
+/// serve: 404 for a path outside the prefix, a redirect for the prefix
+/// itself without its final `/`.
+fn under<'r>(request: &'r Request, prefix: &str) -> Result<&'r str, Response> {
+    let mut rest = request.path_raw();
+    for want in prefix.split('/').filter(|s| !s.is_empty()) {
+        // One raw segment per segment of the prefix, both compared as
+        // decoded bytes, as the router compares a route's literal
+        // segments.
+        let want = pct::decode_segment(want);
+        let tail = rest.strip_prefix('/').and_then(|r| {
+            let seg = r.split_once('/').map_or(r, |(seg, _)| seg);
+            pct::segment_is(seg, &want).then(|| &r[seg.len()..])
+        });
+        match tail {
+            Some(tail) => rest = tail,
+            None => return Err(Response::error(StatusCode::NOT_FOUND)),
+        }
+    }
+    if rest.is_empty() && !prefix.trim_matches('/').is_empty() {
+        // The prefix itself, without its final `/`: the root directory,
+        // asked for as a directory is asked for without it.
+        let method = request.method();
+        if *method == Method::GET || method.is_head() {
+            return Err(redirect_to_directory(request));
+        }
+        return Ok("/");
+    }
+    Ok(rest)
+}
+
 /// A directory listing to build, and what to answer with it.
 struct Listing {
     root: PathBuf,
@@ -705,11 +737,12 @@ impl Listing {
     }
 }
 
-/// The future of [`StaticFiles`] as a [`Handler`](crate::Handler): ready
-/// at once, but for a directory listing served on a greenrt hub, which is
-/// built on greenrt's blocking pool, so that a directory of a hundred
-/// thousand entries does not hold up the hub's other connections while
-/// it is read.
+/// The future of [`StaticFiles`] as a [`Handler`](crate::Handler), and of
+/// [`StaticFiles::serve_under_async`]: ready at once, but for a directory
+/// listing served on a greenrt hub, which is built on greenrt's blocking
+/// pool, so that a directory of a hundred thousand entries does not hold
+/// up the hub's other connections while it is read. Dropped before the
+/// listing was built, it leaves it unbuilt if it has not started.
 #[must_use = "futures do nothing unless awaited"]
 pub struct Serve {
     state: ServeState,
@@ -798,8 +831,10 @@ const INDEX_NAMES: [&str; 2] = ["index.html", "index.htm"];
 /// [`Server::serve`](crate::Server::serve) and the `minihttp` command serve
 /// it), a directory listing is built on greenrt's blocking pool
 /// ([`Serve`]), so that the hub's other connections go on meanwhile: a
-/// listing of 100,000 entries takes about 0.1 s. [`serve`](StaticFiles::serve)
-/// and its siblings build it in place.
+/// listing of 100,000 entries takes about 0.1 s. So does
+/// [`serve_under_async`](StaticFiles::serve_under_async), for a route;
+/// [`serve`](StaticFiles::serve) and its synchronous siblings build it in
+/// place.
 ///
 /// ```
 /// // The crate's own folder, in its doc tests.
@@ -885,31 +920,38 @@ impl StaticFiles {
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn serve_under(&self, request: &Request, prefix: &str) -> Response {
-        let mut rest = request.path_raw();
-        for want in prefix.split('/').filter(|s| !s.is_empty()) {
-            // One raw segment per segment of the prefix, both compared as
-            // decoded bytes, as the router compares a route's literal
-            // segments.
-            let want = pct::decode_segment(want);
-            let tail = rest.strip_prefix('/').and_then(|r| {
-                let seg = r.split_once('/').map_or(r, |(seg, _)| seg);
-                pct::segment_is(seg, &want).then(|| &r[seg.len()..])
-            });
-            match tail {
-                Some(tail) => rest = tail,
-                None => return Response::error(StatusCode::NOT_FOUND),
-            }
+        match under(request, prefix) {
+            Ok(url_path) => self.serve_path(request, url_path),
+            Err(r) => r,
         }
-        if rest.is_empty() && !prefix.trim_matches('/').is_empty() {
-            // The prefix itself, without its final `/`: the root directory,
-            // asked for as a directory is asked for without it.
-            let method = request.method();
-            if *method == Method::GET || method.is_head() {
-                return redirect_to_directory(request);
-            }
-            return self.serve_path(request, "/");
+    }
+
+    /// As [`serve_under`](StaticFiles::serve_under), but as a future that,
+    /// on a greenrt hub, builds a directory listing on greenrt's blocking
+    /// pool (see [`Serve`]), as the [`Handler`](crate::Handler) of a
+    /// `StaticFiles` does: for a [`Router`](crate::Router) route.
+    ///
+    /// ```
+    /// use minihttp::{Request, Router, StaticFiles};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("minihttp-doc-async-{}", std::process::id()));
+    /// std::fs::create_dir_all(dir.join("docs")).unwrap();
+    /// let files = StaticFiles::new(&dir).unwrap();
+    /// let mut app = Router::new();
+    /// app.get("/static/*path", move |req: Request| files.serve_under_async(&req, "/static"))
+    ///     .unwrap();
+    /// let req = Request::parse(b"GET /static/docs/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    /// let resp = greenrt::run(minihttp::Handler::call(&app, req));
+    /// assert_eq!(resp.status().as_u16(), 200);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn serve_under_async(&self, request: &Request, prefix: &str) -> Serve {
+        match under(request, prefix) {
+            Ok(url_path) => self.serve_off_hub(request, url_path),
+            Err(r) => Serve {
+                state: ServeState::Ready(Some(r)),
+            },
         }
-        self.serve_path(request, rest)
     }
 
     /// Answers `request` for the raw (percent-encoded) URL path `url_path`,
@@ -995,11 +1037,11 @@ impl StaticFiles {
         Ok(self.serve_file(request, &path, &asked))
     }
 
-    /// What [`Handler::call`](crate::Handler::call) answers with: as
-    /// [`serve`](StaticFiles::serve), but on a hub a directory listing is
-    /// built on greenrt's blocking pool.
-    pub(crate) fn serve_off_hub(&self, request: &Request) -> Serve {
-        let state = match self.answer(request, request.path_raw()) {
+    /// What [`Handler::call`](crate::Handler::call) answers with (for the
+    /// request's own path): as [`serve_path`](StaticFiles::serve_path), but
+    /// on a hub a directory listing is built on greenrt's blocking pool.
+    pub(crate) fn serve_off_hub(&self, request: &Request, url_path: &str) -> Serve {
+        let state = match self.answer(request, url_path) {
             Ok(r) => ServeState::Ready(Some(r)),
             Err(listing) if greenrt::current().is_some() => {
                 ServeState::Listing(greenrt::spawn_blocking(move || {
@@ -1912,6 +1954,44 @@ mod tests {
         // Outside a hub the listing is built at once.
         let mut off = files.call(req("/sub/", ""));
         assert!(Pin::new(&mut off).poll(&mut noop).is_ready());
+    }
+
+    #[test]
+    fn serve_under_async_answers_as_serve_under_with_listings_off_the_hub() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let req = |target: &str| {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            Request::parse(raw.as_bytes()).unwrap()
+        };
+        let mut noop = Context::from_waker(std::task::Waker::noop());
+        greenrt::run(async {
+            // A listing: pending at its first poll, built on the pool.
+            let mut listing = files.serve_under_async(&req("/static/sub/"), "/static");
+            assert!(Pin::new(&mut listing).poll(&mut noop).is_pending());
+            let r = listing.await;
+            assert_eq!(r.status().as_u16(), 200);
+            assert!(String::from_utf8_lossy(&body(&r)).contains("b.json"));
+            // Everything else at once, as `serve_under` answers it.
+            for target in [
+                "/static/a.txt",
+                "/elsewhere/a.txt",
+                "/static",
+                "/static/sub",
+            ] {
+                let mut f = files.serve_under_async(&req(target), "/static");
+                let Poll::Ready(r) = Pin::new(&mut f).poll(&mut noop) else {
+                    panic!("{target} is answered at once");
+                };
+                let sync = files.serve_under(&req(target), "/static");
+                assert_eq!(r.status(), sync.status(), "{target}");
+                assert_eq!(
+                    r.headers().get("location"),
+                    sync.headers().get("location"),
+                    "{target}"
+                );
+            }
+        });
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl Handler for StaticFiles {
     type Future = crate::files::Serve;
 
     fn call(&self, request: Request) -> Self::Future {
-        self.serve_off_hub(&request)
+        self.serve_off_hub(&request, request.path_raw())
     }
 }
 
