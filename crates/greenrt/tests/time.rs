@@ -30,7 +30,12 @@ const S: fn(u64) -> Duration = Duration::from_secs;
 /// as a timer left behind by an earlier future, which an idle hub on a
 /// `ManualClock` would reach first.
 async fn sleep_counting_polls(d: Duration) -> usize {
-    let mut s = std::pin::pin!(sleep(d));
+    polls_of(sleep(d)).await
+}
+
+/// Awaits `s` and counts its polls.
+async fn polls_of(s: greenrt::time::Sleep) -> usize {
+    let mut s = std::pin::pin!(s);
     let mut polls = 0;
     std::future::poll_fn(|cx| {
         polls += 1;
@@ -208,24 +213,14 @@ fn a_sleep_already_due_lets_the_others_run_once() {
         assert_eq!(sleep_counting_polls(Duration::ZERO).await, 2);
         // So does a sleep whose deadline passed before its first poll.
         let due = greenrt::time::sleep_until(c.now() - S(1));
-        let mut due = std::pin::pin!(due);
-        let mut polls = 0;
-        std::future::poll_fn(|cx| {
-            polls += 1;
-            due.as_mut().poll(cx)
-        })
-        .await;
-        assert_eq!(polls, 2);
+        assert_eq!(polls_of(due).await, 2);
         assert_eq!(c.elapsed(), Duration::ZERO);
     });
     // Outside a hub as well.
-    let mut polls = 0;
-    let mut s = std::pin::pin!(sleep(Duration::ZERO));
-    futures_executor::block_on(std::future::poll_fn(|cx| {
-        polls += 1;
-        s.as_mut().poll(cx)
-    }));
-    assert_eq!(polls, 2);
+    assert_eq!(
+        futures_executor::block_on(sleep_counting_polls(Duration::ZERO)),
+        2
+    );
 }
 
 #[test]

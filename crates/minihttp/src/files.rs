@@ -748,6 +748,14 @@ pub struct Serve {
     state: ServeState,
 }
 
+impl Serve {
+    fn ready(r: Response) -> Serve {
+        Serve {
+            state: ServeState::Ready(Some(r)),
+        }
+    }
+}
+
 enum ServeState {
     /// Taken by the poll that returns it.
     Ready(Option<Response>),
@@ -948,9 +956,7 @@ impl StaticFiles {
     pub fn serve_under_async(&self, request: &Request, prefix: &str) -> Serve {
         match under(request, prefix) {
             Ok(url_path) => self.serve_off_hub(request, url_path),
-            Err(r) => Serve {
-                state: ServeState::Ready(Some(r)),
-            },
+            Err(r) => Serve::ready(r),
         }
     }
 
@@ -1041,20 +1047,19 @@ impl StaticFiles {
     /// request's own path): as [`serve_path`](StaticFiles::serve_path), but
     /// on a hub a directory listing is built on greenrt's blocking pool.
     pub(crate) fn serve_off_hub(&self, request: &Request, url_path: &str) -> Serve {
-        let state = match self.answer(request, url_path) {
-            Ok(r) => ServeState::Ready(Some(r)),
-            Err(listing) if greenrt::current().is_some() => {
-                ServeState::Listing(greenrt::spawn_blocking(move || {
+        match self.answer(request, url_path) {
+            Ok(r) => Serve::ready(r),
+            Err(listing) if greenrt::current().is_some() => Serve {
+                state: ServeState::Listing(greenrt::spawn_blocking(move || {
                     let html = listing.build();
                     (listing, html)
-                }))
-            }
+                })),
+            },
             Err(listing) => {
                 let html = listing.build();
-                ServeState::Ready(Some(listing.respond(html)))
+                Serve::ready(listing.respond(html))
             }
-        };
-        Serve { state }
+        }
     }
 
     /// Answers with the file at `path`, its MIME type from the name

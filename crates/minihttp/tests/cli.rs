@@ -242,18 +242,26 @@ fn pipelined(addr: &str, n: usize) {
     drop(writer.join().unwrap().unwrap());
 }
 
+/// Starts the command on `site` with one hub, takes its stderr unread,
+/// and answers 8,000 requests: past the pipe's 64 KiB and the log's own
+/// queue of 4,096 lines, a hub that wrote its log itself would stop (with
+/// it, every connection on it).
 #[cfg(unix)]
-#[test]
-fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
-    let site = Site::new("log");
+fn start_with_stderr_stalled(site: &Site) -> (Child, std::process::ChildStderr) {
     let (mut child, addr) = start(&site.0, 1);
-    // Nobody reads stderr for now: past the pipe's 64 KiB and the log's
-    // own queue of 4,096 lines, a hub that wrote its log itself would stop
-    // (with it, every connection on it).
     let stderr = child.0.stderr.take().unwrap();
     for _ in 0..8 {
         pipelined(&addr, 1000);
     }
+    (child, stderr)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
+    let site = Site::new("log");
+    // Nobody reads stderr for now.
+    let (child, stderr) = start_with_stderr_stalled(&site);
     // The lines that did not fit were dropped, and counted.
     let lines = lines_of(stderr);
     let mut logged = 0;
@@ -280,12 +288,8 @@ fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
 #[test]
 fn a_stalled_stderr_does_not_keep_a_signal_from_stopping_the_command() {
     let site = Site::new("stall");
-    let (mut child, addr) = start(&site.0, 1);
     // Held, never read: the log's writer is stuck in its write for good.
-    let _stderr = child.0.stderr.take().unwrap();
-    for _ in 0..8 {
-        pipelined(&addr, 1000);
-    }
+    let (child, _stderr) = start_with_stderr_stalled(&site);
     signal(&child, "-INT");
     signal(&child, "-TERM");
     // The second signal exits at once (status 130), or the first one's

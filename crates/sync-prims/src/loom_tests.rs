@@ -95,18 +95,25 @@ fn loom_lock_three_threads_two_rounds() {
     });
 }
 
+/// A task bumps the counter once while this thread bumps it `bumps`
+/// times; every bump lands, and the lock ends free.
+fn task_beside_bumps(bumps: u64) {
+    let g = Guarded::new();
+    let task = {
+        let g = g.clone();
+        thread::spawn(move || loom::future::block_on(g.bump_async()))
+    };
+    for _ in 0..bumps {
+        g.bump();
+    }
+    task.join().unwrap();
+    assert_eq!(g.get(), bumps + 1);
+    assert!(!g.lock.locked());
+}
+
 #[test]
 fn loom_lock_async_waiter_and_thread() {
-    loom::model(|| {
-        let g = Guarded::new();
-        let task = {
-            let g = g.clone();
-            thread::spawn(move || loom::future::block_on(g.bump_async()))
-        };
-        g.bump();
-        task.join().unwrap();
-        assert_eq!(g.get(), 2);
-    });
+    loom::model(|| task_beside_bumps(1));
 }
 
 /// The owner releases and at once takes the lock again, ahead of a task
@@ -115,18 +122,7 @@ fn loom_lock_async_waiter_and_thread() {
 #[test]
 fn loom_lock_hand_off_to_a_task() {
     let before = crate::lock::TASK_HANDOFFS.with(std::cell::Cell::get);
-    loom::model(|| {
-        let g = Guarded::new();
-        let task = {
-            let g = g.clone();
-            thread::spawn(move || loom::future::block_on(g.bump_async()))
-        };
-        g.bump();
-        g.bump();
-        task.join().unwrap();
-        assert_eq!(g.get(), 3);
-        assert!(!g.lock.locked());
-    });
+    loom::model(|| task_beside_bumps(2));
     let after = crate::lock::TASK_HANDOFFS.with(std::cell::Cell::get);
     assert!(after > before, "no run handed the lock to the task");
 }

@@ -342,78 +342,76 @@ fn event_set_wakes_every_waiter_when_a_waker_panics() {
     assert!(poll(&mut last, &w).is_ready());
 }
 
-#[test]
-fn event_set_wakes_every_waiter_when_dropping_a_woken_waiter_panics() {
-    static EV: Event = Event::new();
-    /// A waker whose wake drops the future that queued it (an executor
-    /// that cancels the task it wakes), and whose last drop panics: `set`
-    /// then holds the last reference to that waiter, and drops it.
-    struct Cancels(std::sync::Mutex<Option<crate::futures::EventWait<'static>>>);
-    impl Wake for Cancels {
-        fn wake(self: Arc<Self>) {
-            drop(self.0.lock().unwrap().take());
-        }
+/// A waker that drops the future that queued it when woken (an executor
+/// that cancels the task it wakes), then panics if `wake_fails`; its last
+/// drop (by `set`, which then holds the last reference to the waiter)
+/// panics.
+struct Cancels {
+    wait: std::sync::Mutex<Option<crate::futures::EventWait<'static>>>,
+    wake_fails: bool,
+}
+
+impl Wake for Cancels {
+    fn wake(self: Arc<Self>) {
+        drop(self.wait.lock().unwrap().take());
+        assert!(!self.wake_fails, "the wake fails on purpose");
     }
-    impl Drop for Cancels {
-        fn drop(&mut self) {
-            panic!("a waker's drop fails on purpose");
-        }
+}
+
+impl Drop for Cancels {
+    fn drop(&mut self) {
+        panic!("a waker's drop fails on purpose");
     }
-    let cancels = Arc::new(Cancels(std::sync::Mutex::new(Some(EV.wait_async()))));
+}
+
+/// Queues a waiter on `ev` with a [`Cancels`] waker and a waiter after it,
+/// then sets `ev`: the waiter after it is woken, and the panic that `set`
+/// passes on is returned.
+fn set_past_a_cancelling_waker(
+    ev: &'static Event,
+    wake_fails: bool,
+) -> Box<dyn std::any::Any + Send> {
+    let cancels = Arc::new(Cancels {
+        wait: std::sync::Mutex::new(Some(ev.wait_async())),
+        wake_fails,
+    });
     let waker = Waker::from(cancels.clone());
-    assert!(poll(cancels.0.lock().unwrap().as_mut().unwrap(), &waker).is_pending());
+    assert!(poll(cancels.wait.lock().unwrap().as_mut().unwrap(), &waker).is_pending());
     // The waiter's slot now holds the only references.
     drop((waker, cancels));
     let (r, w) = recorder();
-    let mut last = EV.wait_async();
+    let mut last = ev.wait_async();
     assert!(poll(&mut last, &w).is_pending());
-    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| EV.set()));
-    assert!(set.is_err(), "the drop's panic goes on");
+    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ev.set()));
+    let payload = set.expect_err("the waker's panic goes on");
     assert_eq!(
         r.0.load(Ordering::SeqCst),
         1,
         "the waiter after it is woken too"
     );
     assert!(poll(&mut last, &w).is_ready());
+    payload
+}
+
+#[test]
+fn event_set_wakes_every_waiter_when_dropping_a_woken_waiter_panics() {
+    static EV: Event = Event::new();
+    let payload = set_past_a_cancelling_waker(&EV, false);
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"a waker's drop fails on purpose")
+    );
 }
 
 #[test]
 fn event_set_survives_a_waker_that_panics_when_woken_and_when_dropped() {
     static EV: Event = Event::new();
-    /// Drops the future that queued it, then panics; its last drop (by
-    /// `set`, which then holds the last reference to the waiter) panics
-    /// too.
-    struct Fails(std::sync::Mutex<Option<crate::futures::EventWait<'static>>>);
-    impl Wake for Fails {
-        fn wake(self: Arc<Self>) {
-            drop(self.0.lock().unwrap().take());
-            panic!("the wake fails on purpose");
-        }
-    }
-    impl Drop for Fails {
-        fn drop(&mut self) {
-            panic!("the drop fails on purpose");
-        }
-    }
-    let fails = Arc::new(Fails(std::sync::Mutex::new(Some(EV.wait_async()))));
-    let waker = Waker::from(fails.clone());
-    assert!(poll(fails.0.lock().unwrap().as_mut().unwrap(), &waker).is_pending());
-    drop((waker, fails));
-    let (r, w) = recorder();
-    let mut last = EV.wait_async();
-    assert!(poll(&mut last, &w).is_pending());
-    let set = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| EV.set()));
-    let payload = set.expect_err("the first panic goes on");
+    // The first panic goes on; the drop's, caught on its own, is dropped.
+    let payload = set_past_a_cancelling_waker(&EV, true);
     assert_eq!(
         payload.downcast_ref::<&str>(),
         Some(&"the wake fails on purpose")
     );
-    assert_eq!(
-        r.0.load(Ordering::SeqCst),
-        1,
-        "the waiter after it is woken"
-    );
-    assert!(poll(&mut last, &w).is_ready());
 }
 
 /// A waker whose wake panics.
