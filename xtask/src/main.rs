@@ -324,6 +324,22 @@ fn crate_names() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Whether a `.rs` or `.md` file under `dir` has a `compile_fail` doc
+/// test that names an error code (an unreadable entry counts as none).
+fn names_an_error_code(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            return path.file_name() != Some("target".as_ref()) && names_an_error_code(&path);
+        }
+        let source = matches!(path.extension().and_then(|e| e.to_str()), Some("rs" | "md"));
+        source && fs::read_to_string(&path).is_ok_and(|text| text.contains("```compile_fail,E"))
+    })
+}
+
 const MISSING_RUSTFMT: &str =
     "rustfmt is not installed and rustup could not add it (`rustup component add rustfmt`)";
 const MISSING_CLIPPY: &str =
@@ -429,6 +445,36 @@ fn ci() -> Result<(), String> {
                 .env("LOOM_MAX_PREEMPTIONS", "3")
                 .env("CARGO_TARGET_DIR", "target/loom"),
         )?;
+    }
+    // Stable rustdoc only checks that a `compile_fail` example fails;
+    // nightly also checks that it fails with the error code it names, so
+    // that an example which stops compiling for another reason (a renamed
+    // item) fails here rather than pass unnoticed.
+    let coded: Vec<String> = crate_names()?
+        .into_iter()
+        .filter(|name| names_an_error_code(&Path::new("crates").join(name)))
+        .collect();
+    if coded.is_empty() {
+        run.skip(
+            "compile_fail error codes (nightly)",
+            "no `compile_fail` doc test names an error code",
+        );
+    } else if has(Command::new("rustup").args(["run", "nightly", "rustdoc", "--version"])) {
+        let mut doc = Command::new("cargo");
+        doc.args(["+nightly", "test", "--doc"]);
+        for name in &coded {
+            doc.args(["-p", name]);
+        }
+        run.step(
+            "compile_fail error codes (nightly)",
+            doc.env("CARGO_TARGET_DIR", "target/nightly"),
+        )?;
+    } else {
+        run.skip(
+            "compile_fail error codes (nightly)",
+            "no nightly toolchain here (`rustup toolchain install nightly` adds it); \
+             stable's doc tests still check that each example fails to compile",
+        );
     }
     let miri = miri_available();
     for name in MIRI_CRATES {

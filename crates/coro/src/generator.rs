@@ -35,21 +35,56 @@ use crate::{GenError, GenState};
 /// [`Gen::new`].
 ///
 /// A generator cannot be resumed from inside its own body (Python's
-/// "generator already executing"): resuming takes `&mut self`, and the body
-/// cannot hold a reference to its own generator.
+/// "generator already executing"): resuming takes `&mut self`, so a body
+/// that could resume its own generator would have to borrow the place the
+/// generator is kept in, for as long as the generator lives, and that
+/// place could then never receive it. The borrow checker refuses:
 ///
-/// ```compile_fail,E0381
+/// ```compile_fail,E0506
 /// use coro::Gen;
+/// use std::future::Future;
 ///
 /// // Python: `def f(): yield me.send(None)` raises "generator already
-/// // executing" at run time. Here the body cannot even name its own
-/// // generator:
-/// let mut me: Gen<u32>;
-/// me = Gen::new(move |co| async move {
-///     let _ = me.send(());
-///     co.yield_(1).await;
+/// // executing" at run time.
+/// let mut me: Option<Gen<u32, (), (), dyn Future<Output = ()> + '_>> = None;
+/// let g = Gen::new(|co| {
+///     let me = &mut me;
+///     async move {
+///         if let Some(me) = me {
+///             let _ = me.send(()); // the generator that is running
+///         }
+///         co.yield_(1).await;
+///     }
 /// });
+/// me = Some(g); // error[E0506]: cannot assign to `me` because it is borrowed
 /// ```
+///
+/// The same body borrowing another generator's place compiles (a
+/// generator may resume others), so it is the borrow of its own place
+/// that the compiler refuses above:
+///
+/// ```
+/// use coro::{Gen, GenState};
+/// use std::future::Future;
+///
+/// let mut other: Option<Gen<u32, (), (), dyn Future<Output = ()> + '_>> = None;
+/// let mut me: Option<Gen<u32, (), (), dyn Future<Output = ()> + '_>> = None;
+/// let g = Gen::new(|co| {
+///     let other = &mut other;
+///     async move {
+///         if let Some(other) = other {
+///             let _ = other.send(());
+///         }
+///         co.yield_(1).await;
+///     }
+/// });
+/// me = Some(g);
+/// assert_eq!(me.as_mut().map(Gen::start), Some(Ok(GenState::Yielded(1))));
+/// ```
+///
+/// Behind shared ownership
+/// (`Rc<RefCell<Gen<..>>>`) the attempt is the `RefCell`'s borrow error
+/// at run time, never a second resume of a running body.
 pub struct Gen<Y, R = (), S = (), B: ?Sized = dyn Future<Output = R>> {
     raw: Raw<Y, R, S, B>,
 }

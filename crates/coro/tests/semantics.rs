@@ -825,3 +825,19 @@ fn a_value_handed_out_by_a_yield_the_body_then_left_is_a_misuse() {
     assert_eq!(g.start(), Err(GenError::Misuse));
     assert!(g.is_complete());
 }
+
+#[test]
+fn a_body_resuming_its_own_generator_behind_a_refcell_gets_a_borrow_error() {
+    // Python's "generator already executing", with shared ownership (the
+    // borrow checker refuses the same without it: see `Gen`'s docs).
+    type Shared = Rc<std::cell::RefCell<Option<Gen<bool>>>>;
+    let me: Shared = Rc::default();
+    let inside = Rc::clone(&me);
+    let g = Gen::new(move |co| async move {
+        let refused = inside.try_borrow_mut().is_err();
+        co.yield_(refused).await;
+    });
+    *me.borrow_mut() = Some(g);
+    let first = me.borrow_mut().as_mut().map(Gen::start);
+    assert_eq!(first, Some(Ok(GenState::Yielded(true))));
+}

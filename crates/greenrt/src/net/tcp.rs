@@ -540,7 +540,7 @@ async_write_impl!(OwnedWriteHalf, |s| &s.0);
 /// reads::<greenrt::net::OwnedReadHalf>();
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn writes<W: futures_io::AsyncWrite>() {}
 /// writes::<greenrt::net::OwnedReadHalf>();
 /// ```
@@ -555,7 +555,7 @@ pub struct OwnedReadHalf(Arc<TcpStream>);
 /// writes::<greenrt::net::OwnedWriteHalf>();
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn reads<R: futures_io::AsyncRead>() {}
 /// reads::<greenrt::net::OwnedWriteHalf>();
 /// ```
