@@ -78,12 +78,17 @@ enum Chunked {
     Done,
 }
 
+/// The most hex digits a chunk size may have, leading zeros included:
+/// enough for any size written with padding, and a bound on the line.
+const MAX_SIZE_DIGITS: u8 = 32;
+
 /// An incremental body decoder for one request.
 ///
 /// Feed it the bytes after the head, as they arrive; each [`decode`] call
 /// consumes some framing and returns at most one contiguous run of body
 /// bytes, borrowed from the input. Enforces the body limit (413) and strict
-/// chunked syntax (RFC 9112 section 7.1): hex sizes of at most 16 digits,
+/// chunked syntax (RFC 9112 section 7.1): hex sizes of at most 32 digits
+/// (leading zeros included; a size past 64 bits is over any limit, 413),
 /// CRLF line endings (a bare LF is an error: lenient line endings are a
 /// known smuggling vector), whitespace only where the grammar allows it,
 /// extensions checked against their grammar and bounded, trailer field
@@ -266,8 +271,12 @@ impl Decoder {
                     match *state {
                         Chunked::Size => match hex(b) {
                             Some(v) => {
-                                if *digits == 16 {
+                                if *digits == MAX_SIZE_DIGITS {
                                     return Err(bad());
+                                }
+                                // A size past `u64` is past any body limit.
+                                if *size > u64::MAX >> 4 {
+                                    return Err(Error::new(Kind::BodyTooLarge));
                                 }
                                 *size = *size << 4 | u64::from(v);
                                 *digits += 1;

@@ -1314,6 +1314,17 @@ mod tests {
             (b"GET / HTTP/1.1\r\nHost: a\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Failed(0, 431)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", Failed(0, 431)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", Open(1)),
+            // 501: a method this server does not implement: one longer than
+            // any registered (complete, cut short, or cut by a bad byte;
+            // the request line's limit is lower), or CONNECT, whatever its
+            // target.
+            (b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 501)),
+            (b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Failed(0, 501)),
+            (b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\x01", Failed(0, 501)),
+            (b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA / HTTP/1.1\r\n", Failed(0, 414)),
+            (b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Open(0)),
+            (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", Failed(0, 501)),
+            (b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 501)),
             // 400: malformed request line.
             (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET /\r\nHost: a\r\n\r\n", Failed(0, 400)),
@@ -1371,9 +1382,15 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x3\r\n\r\nabc", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\nabc", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", Failed(0, 400)),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", Open(1)),
+            // Any number of digits (RFC 9110, section 8.6): leading zeros
+            // are no part of the length, and one past 64 bits is over any
+            // limit.
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0003\r\n\r\nabc", Open(1)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 000000000000000000000000003\r\n\r\nabc", Open(1)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n", Failed(0, 413)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n", Failed(0, 413)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", Failed(0, 413)),
             // Transfer-Encoding other than one final chunked.
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Failed(0, 400)),
@@ -1396,7 +1413,11 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\n", Failed(0, 400)),
-            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000001\r\n", Failed(0, 400)),
+            // Up to 32 hex digits, leading zeros included; a size past
+            // 64 bits is over any limit.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000000000000000001\r\na\r\n0\r\n\r\n", Open(1)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n000000000000000000000000000000001\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", Failed(0, 413)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\na\r\n0\r\n\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n0\r\n\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\n0\r\n\r\n", Failed(0, 400)),

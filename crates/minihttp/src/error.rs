@@ -28,6 +28,9 @@ pub(crate) enum Kind {
     Framing,
     /// A transfer coding other than `chunked`.
     UnknownCoding,
+    /// A method the server does not implement: `CONNECT`, or one longer
+    /// than any registered method.
+    Method,
     /// The body is larger than [`Limits::max_body`](crate::Limits).
     BodyTooLarge,
     /// Bad chunked framing: chunk size, line ending or trailer.
@@ -76,7 +79,7 @@ impl Error {
     /// | [`is_head_too_large`](Error::is_head_too_large) | 431 |
     /// | [`is_body_too_large`](Error::is_body_too_large) | 413 |
     /// | [`is_unsupported_version`](Error::is_unsupported_version) | 505 |
-    /// | [`is_unknown_coding`](Error::is_unknown_coding) | 501 |
+    /// | [`is_unknown_coding`](Error::is_unknown_coding), [`is_unimplemented_method`](Error::is_unimplemented_method) | 501 |
     /// | [`is_timeout`](Error::is_timeout) | 408 |
     /// | [`is_invalid_header`](Error::is_invalid_header), [`is_invalid_status`](Error::is_invalid_status), [`is_invalid_route`](Error::is_invalid_route), [`is_body_gone`](Error::is_body_gone) | 500 |
     /// | every other request error | 400 |
@@ -88,7 +91,7 @@ impl Error {
             }
             Kind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::Version => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-            Kind::UnknownCoding => StatusCode::NOT_IMPLEMENTED,
+            Kind::UnknownCoding | Kind::Method => StatusCode::NOT_IMPLEMENTED,
             Kind::Timeout => StatusCode::REQUEST_TIMEOUT,
             Kind::InvalidHeader | Kind::InvalidStatus | Kind::InvalidRoute | Kind::BodyGone => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -163,6 +166,14 @@ impl Error {
         self.kind == Kind::UnknownCoding
     }
 
+    /// The request's method is one this server does not implement (501):
+    /// `CONNECT` (it opens no tunnels), or a method longer than
+    /// [`MAX_METHOD_LEN`](crate::MAX_METHOD_LEN) bytes, far longer than any
+    /// registered one. Other methods reach the handler.
+    pub fn is_unimplemented_method(&self) -> bool {
+        self.kind == Kind::Method
+    }
+
     /// The body is larger than the configured limit (413).
     pub fn is_body_too_large(&self) -> bool {
         self.kind == Kind::BodyTooLarge
@@ -217,6 +228,7 @@ impl Error {
             Kind::ContentLength => "invalid or repeated Content-Length",
             Kind::Framing => "conflicting or faulty message framing",
             Kind::UnknownCoding => "unsupported transfer coding",
+            Kind::Method => "request method not implemented",
             Kind::BodyTooLarge => "request body too large",
             Kind::Chunk => "invalid chunked body framing",
             Kind::Incomplete => "connection closed in the middle of a request",
@@ -260,6 +272,7 @@ mod tests {
             (Kind::ContentLength, 400),
             (Kind::Framing, 400),
             (Kind::UnknownCoding, 501),
+            (Kind::Method, 501),
             (Kind::BodyTooLarge, 413),
             (Kind::Chunk, 400),
             (Kind::Incomplete, 400),

@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use crate::body::BodyKind;
 use crate::error::{Error, Kind};
 use crate::limits::Limits;
-use crate::method::{Method, Version, eq_lower, is_tchar};
+use crate::method::{MAX_METHOD_LEN, Method, Version, eq_lower, is_tchar};
 use crate::request::{INDEX_ENTRY, Request, Span, push_index};
 
 /// The result of feeding bytes to an incremental parser.
@@ -111,6 +111,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
     let max_head = limits.max_head.min(u32::MAX as usize);
     match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => {
+            if req.method.map_or(0, str::len) > MAX_METHOD_LEN {
+                return Err(Error::new(Kind::Method));
+            }
             // `METHOD SP target SP HTTP/1.x`: httparse allows single spaces only.
             let line = req.method.map_or(0, str::len) + req.path.map_or(0, str::len) + 10;
             if line > limits.max_request_line {
@@ -122,7 +125,9 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
             check(&req, &buf[..len], limits).map(Parsed::Complete)
         }
         Ok(httparse::Status::Partial) => {
-            if request_line_too_long(buf, limits.max_request_line) {
+            if method_too_long(buf) {
+                Err(Error::new(Kind::Method))
+            } else if request_line_too_long(buf, limits.max_request_line) {
                 Err(Error::new(Kind::RequestLineTooLong))
             } else if buf.len() > max_head {
                 Err(Error::new(Kind::HeadTooLarge))
@@ -131,6 +136,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
             }
         }
         Err(httparse::Error::TooManyHeaders) => Err(Error::new(Kind::TooManyHeaders)),
+        Err(_) if method_too_long(buf) => Err(Error::new(Kind::Method)),
         Err(_) if request_line_too_long(buf, limits.max_request_line) => {
             Err(Error::new(Kind::RequestLineTooLong))
         }
@@ -174,6 +180,18 @@ fn first_line(buf: &[u8], scan: usize) -> (&[u8], bool) {
         Some(i) => (line[..i].strip_suffix(b"\r").unwrap_or(&line[..i]), true),
         None => (window.strip_suffix(b"\r").unwrap_or(window), false),
     }
+}
+
+/// Whether the request line starts with more token bytes than
+/// [`MAX_METHOD_LEN`]: a method longer than any this server implements,
+/// whatever follows.
+fn method_too_long(buf: &[u8]) -> bool {
+    buf[leading_empty_lines(buf)..]
+        .iter()
+        .take(MAX_METHOD_LEN + 1)
+        .take_while(|&&b| is_tchar(b))
+        .count()
+        > MAX_METHOD_LEN
 }
 
 fn request_line_too_long(buf: &[u8], limit: usize) -> bool {
@@ -293,11 +311,17 @@ fn split_target(
     }
 }
 
+/// A `Content-Length` value: digits, leading zeros allowed (RFC 9110,
+/// section 8.6); a length past `u64` is past any body limit (413).
 fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return Err(Error::new(Kind::ContentLength));
     }
-    Ok(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+    v.iter()
+        .try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or(Error::new(Kind::BodyTooLarge))
 }
 
 /// A `Host` value: `uri-host [ ":" port ]` (RFC 9110, section 7.2), that
@@ -436,6 +460,10 @@ impl Codings {
 fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result<Head, Error> {
     let malformed = || Error::new(Kind::Malformed);
     let method = Method::from_bytes(req.method.ok_or_else(malformed)?.as_bytes())?;
+    // A tunnel is not something this server opens, whatever the handler.
+    if method == Method::CONNECT {
+        return Err(Error::new(Kind::Method));
+    }
     let version = match req.version {
         Some(0) => Version::Http10,
         Some(1) => Version::Http11,

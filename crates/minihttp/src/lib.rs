@@ -108,7 +108,7 @@ pub use files::StaticFiles;
 pub use head::{Head, Parsed, parse_head};
 pub use headers::Headers;
 pub use limits::Limits;
-pub use method::{Method, Version};
+pub use method::{MAX_METHOD_LEN, Method, Version};
 pub use request::Request;
 pub use response::{Body, FileBody, Response, ResponseBuilder, StreamBody};
 

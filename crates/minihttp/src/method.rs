@@ -16,6 +16,11 @@ use crate::error::{Error, Kind};
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Method(Repr);
 
+/// The longest method a request may have: a longer one is answered 501
+/// (RFC 9112, section 3), before its request line is read to the end. The
+/// longest registered method, `UPDATEREDIRECTREF`, has 17 bytes.
+pub const MAX_METHOD_LEN: usize = 64;
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Repr {
     Get,
