@@ -47,10 +47,10 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     std::fs::write(dir.join("page.txt"), b"served by the command\n").unwrap();
 
     let (mut child, addr) = start(&dir, 2);
-    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
-    let mut line = String::new();
+    let lines = lines_of(child.0.stderr.take().unwrap());
 
     let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(b"GET /page.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .unwrap();
     let mut response = String::new();
@@ -62,8 +62,7 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     );
 
     // The access log line: client, method, path, status, bytes, time.
-    line.clear();
-    stderr.read_line(&mut line).unwrap();
+    let line = lines.recv_timeout(PATIENCE).expect("an access log line");
     assert!(line.starts_with("127.0.0.1:"), "{line}");
     assert!(
         line.contains("\"GET /page.txt HTTP/1.1\" 200 22 "),
@@ -74,8 +73,7 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     // A body the files never read is not waited for (nor kept): the answer
     // comes before it.
     let mut s = TcpStream::connect(&addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
     s.write_all(b"GET /page.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 8388608\r\n\r\n")
         .unwrap();
     let mut status = [0; 17];
@@ -92,18 +90,14 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
     assert_eq!(taken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&taken.stderr).contains("already in use"));
 
-    let killed = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.0.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
+    signal(&child, "-INT");
+    let status = exits(child);
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let rest: Vec<String> = lines.iter().collect();
     assert!(
-        rest.contains("shutting down") && rest.contains("stopped"),
-        "{rest}"
+        rest.iter().any(|l| l.contains("shutting down"))
+            && rest.iter().any(|l| l.contains("stopped")),
+        "{rest:?}"
     );
     assert!(
         TcpStream::connect(&addr).is_err(),
@@ -262,26 +256,29 @@ fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
     let site = Site::new("log");
     // Nobody reads stderr for now.
     let (child, stderr) = start_with_stderr_stalled(&site);
-    // The lines that did not fit were dropped, and counted.
+    // From now on stderr is read; the command is stopped, and everything
+    // it wrote read to the end.
     let lines = lines_of(stderr);
-    let mut logged = 0;
-    let dropped = loop {
-        let line = lines.recv_timeout(PATIENCE).expect("a line on stderr");
-        if let Some(n) = line.strip_prefix("minihttp: ") {
-            let n: usize = n.split(' ').next().unwrap().parse().unwrap();
-            assert!(line.contains("log lines dropped"), "{line}");
-            break n;
-        }
-        logged += 1;
-    };
-    assert!(
-        dropped > 0 && logged + dropped <= 8000,
-        "{logged} + {dropped}"
-    );
     signal(&child, "-INT");
-    let rest: Vec<String> = lines.iter().collect();
-    assert!(rest.iter().any(|l| l == "minihttp: stopped"), "{rest:?}");
-    assert!(exits(child).is_some_and(|s| s.success()));
+    let status = exits(child);
+    let all: Vec<String> = lines.iter().collect();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(all.iter().any(|l| l == "minihttp: stopped"), "{all:?}");
+    // Each request is either logged or counted in a notice of lines
+    // dropped: the lines that did not fit were dropped, and counted.
+    let logged = all.iter().filter(|l| l.starts_with("127.0.0.1:")).count();
+    let dropped: usize = all
+        .iter()
+        .filter_map(|l| l.strip_prefix("minihttp: "))
+        .filter(|l| l.contains("log lines dropped"))
+        .map(|n| n.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert!(dropped > 0, "nothing was dropped: {logged} lines logged");
+    assert_eq!(
+        logged + dropped,
+        8000,
+        "{logged} logged + {dropped} dropped"
+    );
 }
 
 #[cfg(unix)]
