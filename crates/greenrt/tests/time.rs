@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,18 @@ fn rt_of(workers: usize, clock: &ManualClock) -> Runtime {
 }
 
 const S: fn(u64) -> Duration = Duration::from_secs;
+
+/// Taken by the tests that start sleep helpers (a sleep pending outside a
+/// hub has a thread of its own) and by those that count them, so that a
+/// count sees only its own test's helpers when the tests of this file run
+/// as threads of one process.
+static HELPERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn helpers_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    HELPERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Sleeps `d` and counts the polls of the sleeping task: 2 (the first,
 /// and the one its own timer causes) unless something else woke it, such
@@ -150,13 +162,13 @@ fn manual_clock_without_auto_advance_moves_only_when_told() {
     });
     rx.recv().unwrap();
     // The hub has nothing to do but wait for its timer: a clock that moved
-    // by itself would end the sleep.
-    assert!(
-        !g.join_timeout_blocking(Duration::from_millis(50)),
-        "the clock moved by itself"
-    );
+    // by itself would have moved before the hub went idle, and ended the
+    // sleep.
+    assert!(clock.wait_until_idle(S(60)), "the hub never went idle");
     assert_eq!(clock.elapsed(), Duration::ZERO);
+    assert!(!g.ready(), "the sleep ended with the clock still");
     clock.advance(S(10));
+    assert!(g.join_timeout_blocking(S(60)), "the sleep never ended");
     g.get_blocking().unwrap().unwrap();
     assert_eq!(clock.elapsed(), S(10));
 }
@@ -217,6 +229,7 @@ fn a_sleep_already_due_lets_the_others_run_once() {
         assert_eq!(c.elapsed(), Duration::ZERO);
     });
     // Outside a hub as well.
+    let _helpers = helpers_to_myself();
     assert_eq!(
         futures_executor::block_on(sleep_counting_polls(Duration::ZERO)),
         2
@@ -244,6 +257,7 @@ fn a_sleep_too_long_for_the_clock_never_ends_and_arms_no_timer() {
 
 #[test]
 fn sleep_outside_a_hub_works_on_another_executor() {
+    let _helpers = helpers_to_myself();
     let t = Instant::now();
     futures_executor::block_on(sleep(Duration::from_millis(5)));
     assert!(t.elapsed() >= Duration::from_millis(5));
@@ -263,6 +277,19 @@ fn sleep_helpers() -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+/// Whether every sleep helper has ended within ten seconds.
+#[cfg(target_os = "linux")]
+fn helpers_end() -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sleep_helpers() > 0 {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+    true
 }
 
 /// A waker that drops the sleep it holds when woken (as an executor that
@@ -295,6 +322,14 @@ impl std::task::Wake for DropsItsSleep {
 struct HoldsASleep {
     /// Held for its drop only.
     _sleep: std::sync::Mutex<greenrt::time::Sleep>,
+    /// Counts the drops of such wakers.
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Drop for HoldsASleep {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl std::task::Wake for HoldsASleep {
@@ -302,21 +337,25 @@ impl std::task::Wake for HoldsASleep {
 }
 
 /// A sleep of an hour armed on the current hub, in a waker of its own.
-fn waker_holding_an_armed_sleep() -> std::task::Waker {
+fn waker_holding_an_armed_sleep(dropped: &Arc<AtomicUsize>) -> std::task::Waker {
     let mut held = sleep(S(3600));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     assert!(std::pin::Pin::new(&mut held).poll(&mut cx).is_pending());
     std::task::Waker::from(Arc::new(HoldsASleep {
         _sleep: std::sync::Mutex::new(held),
+        dropped: dropped.clone(),
     }))
 }
 
 #[test]
 fn a_timer_waker_whose_drop_drops_a_sleep_of_the_hub_is_dropped_after_the_timers() {
+    // A waker dropped while the hub's timers were borrowed would panic
+    // there (they are borrowed again to drop its sleep).
+    let dropped = Arc::new(AtomicUsize::new(0));
     greenrt::run(async {
         // Cancelled: the timer's waker (the last reference) goes with it.
         let mut cancelled = sleep(S(3600));
-        let waker = waker_holding_an_armed_sleep();
+        let waker = waker_holding_an_armed_sleep(&dropped);
         let mut cx = std::task::Context::from_waker(&waker);
         assert!(
             std::pin::Pin::new(&mut cancelled)
@@ -324,15 +363,18 @@ fn a_timer_waker_whose_drop_drops_a_sleep_of_the_hub_is_dropped_after_the_timers
                 .is_pending()
         );
         drop(waker);
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "the timer holds it");
         drop(cancelled);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "cancelled, not dropped");
         // Polled again with another waker: the one it replaces goes.
         let mut replaced = sleep(S(3600));
-        let waker = waker_holding_an_armed_sleep();
+        let waker = waker_holding_an_armed_sleep(&dropped);
         let mut cx = std::task::Context::from_waker(&waker);
         assert!(std::pin::Pin::new(&mut replaced).poll(&mut cx).is_pending());
         drop(waker);
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(std::pin::Pin::new(&mut replaced).poll(&mut cx).is_pending());
+        assert_eq!(dropped.load(Ordering::SeqCst), 2, "replaced, not dropped");
         // The hub goes on with its timers.
         greenrt::time::sleep(Duration::from_millis(1)).await;
     });
@@ -340,6 +382,7 @@ fn a_timer_waker_whose_drop_drops_a_sleep_of_the_hub_is_dropped_after_the_timers
 
 #[test]
 fn a_sleep_outside_a_hub_dropped_by_its_own_wake_up_ends_cleanly() {
+    let _helpers = helpers_to_myself();
     // Short, but long enough to be pending at its first poll (longer each
     // try, for a slow or loaded machine, and miri).
     for ms in [1, 10, 100, 1000, 10_000] {
@@ -380,6 +423,11 @@ fn a_sleep_outside_a_hub_dropped_by_its_own_wake_up_ends_cleanly() {
 )]
 #[test]
 fn a_cancelled_sleep_outside_a_hub_leaves_no_thread_behind() {
+    let _helpers = helpers_to_myself();
+    assert!(
+        helpers_end(),
+        "an earlier test's sleep helper is still there"
+    );
     // An hour-long timeout around a future that is pending once: the
     // timeout's sleep starts its helper thread, then is dropped.
     let r = futures_executor::block_on(timeout(Duration::from_secs(3600), async {
@@ -395,15 +443,7 @@ fn a_cancelled_sleep_outside_a_hub_leaves_no_thread_behind() {
         .await
     }));
     assert_eq!(r, Ok(7));
-    // The helper is gone (other tests' short sleeps may come and go).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sleep_helpers() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "a sleep helper outlived its sleep"
-        );
-        std::thread::yield_now();
-    }
+    assert!(helpers_end(), "a sleep helper outlived its sleep");
 }
 
 #[cfg(target_os = "linux")]
@@ -413,6 +453,11 @@ fn a_cancelled_sleep_outside_a_hub_leaves_no_thread_behind() {
 )]
 #[test]
 fn a_sleep_moved_onto_a_hub_leaves_no_thread_behind() {
+    let _helpers = helpers_to_myself();
+    assert!(
+        helpers_end(),
+        "an earlier test's sleep helper is still there"
+    );
     // Polled once outside any hub (its helper thread starts), then on a
     // hub, whose timer takes over.
     let mut nap = Box::pin(sleep(Duration::from_secs(3600)));
@@ -428,14 +473,7 @@ fn a_sleep_moved_onto_a_hub_leaves_no_thread_behind() {
         let woke = greenrt::timeout(Duration::from_millis(1), nap.as_mut()).await;
         assert!(woke.is_err());
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sleep_helpers() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the helper outlived the move onto a hub"
-        );
-        std::thread::yield_now();
-    }
+    assert!(helpers_end(), "the helper outlived the move onto a hub");
 }
 
 #[test]
