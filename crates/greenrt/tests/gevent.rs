@@ -223,6 +223,62 @@ fn yield_now_lets_every_runnable_task_run_first() {
     });
 }
 
+/// Task `t` waits for what `t_waits` makes; task `a` makes `t` runnable
+/// with `wake_t` (from outside the hub, or with its clock), then yields.
+/// Returns the order in which they went on.
+fn yield_after<W: std::future::Future<Output = ()> + 'static>(
+    clock: Option<ManualClock>,
+    t_waits: impl FnOnce() -> W + 'static,
+    wake_t: impl FnOnce() + 'static,
+) -> Vec<&'static str> {
+    let run = async move {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let t = spawn(async move {
+            t_waits().await;
+            l.borrow_mut().push("t");
+        });
+        let l = log.clone();
+        let a = spawn(async move {
+            // `t`, spawned first, waits by now.
+            wake_t();
+            yield_now().await;
+            l.borrow_mut().push("a");
+        });
+        joinall(&[t, a], None).await;
+        Rc::try_unwrap(log).unwrap().into_inner()
+    };
+    match clock {
+        Some(c) => test_rt(&c).block_on(run),
+        None => greenrt::run(run),
+    }
+}
+
+#[test]
+fn yield_now_lets_a_task_woken_from_another_thread_run_first() {
+    let event = std::sync::Arc::new(sync_prims::Event::new());
+    let e = event.clone();
+    let log = yield_after(
+        None,
+        move || async move { e.wait_async().await },
+        // Set by a thread, which has ended before the yield.
+        move || std::thread::spawn(move || event.set()).join().unwrap(),
+    );
+    assert_eq!(log, ["t", "a"]);
+}
+
+#[test]
+fn yield_now_lets_a_task_whose_timer_is_due_run_first() {
+    let clock = ManualClock::without_auto_advance();
+    let c = clock.clone();
+    let log = yield_after(
+        Some(clock),
+        || sleep(Duration::from_secs(10)),
+        move || c.advance(Duration::from_secs(10)),
+    );
+    assert_eq!(log, ["t", "a"]);
+}
+
 #[test]
 fn named_tasks_and_current() {
     greenrt::run(async {

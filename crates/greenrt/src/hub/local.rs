@@ -61,6 +61,15 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
 pub(crate) fn schedule(task: TaskRef) {
     let task = match with_current(|h| {
         if Arc::ptr_eq(&h.shared, &task.header().hub) {
+            if h.running.get() == task.header().id {
+                // A task that queues itself again while it runs
+                // (`yield_now`, `sleep(ZERO)`) goes behind every task that
+                // is runnable by now, including those woken from other
+                // threads and those whose timers are due, which the
+                // round would otherwise take in only after it.
+                h.take_injected();
+                h.fire_timers();
+            }
             h.queue.borrow_mut().push_back(task.clone());
             true
         } else {
@@ -318,16 +327,7 @@ impl Hub {
         if let Some(nanos) = self.clock.manual_nanos() {
             self.round_at.set(nanos);
         }
-        if self.shared.has_injected() {
-            let mut fresh = VecDeque::new();
-            self.shared.drain(&mut fresh);
-            for t in &fresh {
-                if t.header().slot.load(Ordering::Relaxed) == NO_SLOT && !t.header().is_complete() {
-                    self.register(t);
-                }
-            }
-            self.queue.borrow_mut().append(&mut fresh);
-        }
+        self.take_injected();
         self.fire_timers();
         let parked = self.just_parked.replace(false);
         if !parked && (root_polled || !self.queue.borrow().is_empty()) {
@@ -349,6 +349,20 @@ impl Hub {
         }
         self.trim();
         n
+    }
+
+    /// Moves the tasks injected from other threads to the run queue.
+    fn take_injected(&self) {
+        if self.shared.has_injected() {
+            let mut fresh = VecDeque::new();
+            self.shared.drain(&mut fresh);
+            for t in &fresh {
+                if t.header().slot.load(Ordering::Relaxed) == NO_SLOT && !t.header().is_complete() {
+                    self.register(t);
+                }
+            }
+            self.queue.borrow_mut().append(&mut fresh);
+        }
     }
 
     /// Gives back the memory of a burst (100,000 spawns) once it is over.

@@ -5,7 +5,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Gives the hub to the other tasks: gevent's `sleep(0)`. Every task that
-/// is runnable when `yield_now` is called runs before the caller resumes.
+/// is runnable when `yield_now` is called runs before the caller resumes:
+/// those queued on the hub, those woken from other threads, and those
+/// whose timers are due. A task whose socket became ready meanwhile is
+/// seen at the hub's next look at its reactor, once per round, and may
+/// come after the caller.
 ///
 /// ```
 /// use std::cell::RefCell;
