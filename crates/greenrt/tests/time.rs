@@ -174,6 +174,27 @@ fn manual_clock_without_auto_advance_moves_only_when_told() {
 }
 
 #[test]
+fn a_sleep_made_outside_a_hub_counts_on_the_clock_of_the_hub_that_polls_it() {
+    // Made on the test's thread (where the clock is the real one), polled
+    // on a hub whose manual clock stands an hour ahead of it: the timeout
+    // is a minute of that clock, not a deadline long past.
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    rt.block_on(sleep(S(3600)));
+    let r = rt.block_on(timeout(S(60), async { sleep(S(1)).await }));
+    assert_eq!(r, Ok(()));
+    assert_eq!(clock.elapsed(), S(3601));
+    // A clock that stays behind the real one: moving it by the duration
+    // ends the sleep.
+    let clock = ManualClock::without_auto_advance();
+    let rt = test_rt(&clock);
+    let g = rt.spawn(sleep(S(5)));
+    assert!(clock.wait_until_idle(S(60)), "the hub never went idle");
+    clock.advance(S(5));
+    assert!(g.join_timeout_blocking(S(60)), "the sleep never ended");
+}
+
+#[test]
 fn many_timers_armed_and_cancelled_leave_nothing_behind() {
     let clock = ManualClock::new();
     let rt = test_rt(&clock);

@@ -13,7 +13,11 @@ use crate::time::TimerKey;
 /// Waits until `duration` has passed on the current hub's clock: gevent's
 /// `sleep(d)`. Only the calling task waits; the hub runs the others.
 ///
-/// The deadline is fixed when `sleep` is called. A sleep whose deadline
+/// The deadline is fixed when `sleep` is called. Called outside a hub
+/// (say, for the argument of [`Runtime::block_on`](crate::Runtime::block_on)),
+/// the sleep counts on the real clock, unless a hub with a
+/// [`ManualClock`](crate::time::ManualClock) polls it first: its duration
+/// then counts from that clock's time at that poll. A sleep whose deadline
 /// has passed when it is first polled (`sleep(Duration::ZERO)`, as
 /// gevent's `sleep(0)`) still lets the others run once, as
 /// [`yield_now`](crate::yield_now) does, before it ends. A duration too
@@ -31,13 +35,21 @@ use crate::time::TimerKey;
 /// assert!(t.elapsed() >= Duration::from_millis(10));
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    let now = crate::time::now();
+    let (now, on_hub) = match with_current(|h| h.clock.now()) {
+        Some(now) => (now, true),
+        None => (Instant::now(), false),
+    };
     match now.checked_add(duration) {
-        Some(deadline) => sleep_until(deadline),
+        Some(deadline) => Sleep {
+            deadline,
+            reg: Reg::None,
+            rebase: (!on_hub).then_some(duration),
+        },
         None => Sleep {
             // What `deadline()` reports: no timer is armed for it.
             deadline: now + Duration::from_secs(86400 * 365 * 30),
             reg: Reg::Never,
+            rebase: None,
         },
     }
 }
@@ -47,6 +59,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline,
         reg: Reg::None,
+        rebase: None,
     }
 }
 
@@ -55,6 +68,10 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     deadline: Instant,
     reg: Reg,
+    /// Made by `sleep(d)` outside a hub: `d`, until the first poll, which
+    /// on a hub with a manual clock counts it from that clock's time (the
+    /// real time the deadline was read from means nothing there).
+    rebase: Option<Duration>,
 }
 
 enum Reg {
@@ -101,6 +118,7 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.cancel();
         self.deadline = deadline;
+        self.rebase = None;
     }
 
     fn cancel(&mut self) {
@@ -145,6 +163,14 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(d) = self.rebase.take() {
+            if let Some(Some(now)) = with_current(|h| h.clock.is_manual().then(|| h.clock.now())) {
+                match now.checked_add(d) {
+                    Some(deadline) => self.deadline = deadline,
+                    None => self.reg = Reg::Never,
+                }
+            }
+        }
         let deadline = self.deadline;
         let this = &mut *self;
         match this.reg {
