@@ -540,7 +540,7 @@ impl Handle {
         let mut best_load = usize::MAX;
         for k in 0..hubs.len() {
             let i = (start + k) % hubs.len();
-            let load = hubs[i].load.load(Ordering::Relaxed);
+            let load = hubs[i].placement_load();
             if load < best_load {
                 best = i;
                 best_load = load;

@@ -36,6 +36,62 @@ fn rt_spawn_spreads_tasks_over_the_hubs() {
 }
 
 #[test]
+fn rt_spawn_counts_the_tasks_a_blocked_hub_has_not_taken_in() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    // Hub 0's thread blocked by its one task, until the test is done.
+    let (held, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (h, r) = (held.clone(), release.clone());
+    let hog = rt.spawn_on(0, async move {
+        h.set();
+        r.wait_timeout(Duration::from_secs(60));
+        greenrt::current().unwrap().hub().to_owned()
+    });
+    assert!(
+        held.wait_timeout(Duration::from_secs(60)),
+        "the hog never ran"
+    );
+    // Hub 1 holds five waiting tasks: by live tasks alone (five against
+    // one), the blocked hub looks the less loaded.
+    let (started, starts) = std::sync::mpsc::channel();
+    let waiting: Vec<_> = (0..5)
+        .map(|_| {
+            let (r, started) = (release.clone(), started.clone());
+            rt.spawn_on(1, async move {
+                started.send(()).unwrap();
+                r.wait_async().await;
+            })
+        })
+        .collect();
+    for _ in 0..5 {
+        starts
+            .recv_timeout(Duration::from_secs(60))
+            .expect("hub 1 runs its tasks");
+    }
+    // Hub 0 cannot take these in: each one left waiting there counts
+    // against it, as each one hub 1 has not finished counts against hub
+    // 1. However fast hub 1 takes them in, hub 0 gets no more than half
+    // of them and the difference of live tasks (by live tasks alone, it
+    // got every one).
+    let gs: Vec<_> = (0..100)
+        .map(|_| rt.spawn(async { greenrt::current().unwrap().hub().to_owned() }))
+        .collect();
+    release.set();
+    let blocked = hog.get_blocking().unwrap().unwrap();
+    let on_blocked = gs
+        .into_iter()
+        .map(|g| g.get_blocking().unwrap().unwrap())
+        .filter(|hub| *hub == blocked)
+        .count();
+    assert!(
+        on_blocked <= 55,
+        "{on_blocked} of 100 went to the blocked hub"
+    );
+    for g in waiting {
+        g.get_blocking().unwrap().unwrap();
+    }
+}
+
+#[test]
 fn a_thread_joins_a_green_task() {
     let rt = Runtime::builder().workers(1).build().unwrap();
     let ev = Arc::new(Event::new());

@@ -50,6 +50,10 @@ pub(crate) struct HubShared {
     pub(crate) io: Option<Arc<IoShared>>,
     /// Live tasks, for least-loaded placement.
     pub(crate) load: AtomicUsize,
+    /// Tasks waiting in the injector (new ones and wake-ups), written
+    /// under its lock: a hub that does not take them in (busy with one
+    /// long poll) looks loaded by them too.
+    waiting: AtomicUsize,
     pub(crate) shutdown: AtomicBool,
     pub(crate) probe: Probe,
     /// Names of named tasks (for the monitor, `current()` and reports).
@@ -87,6 +91,7 @@ impl HubShared {
             unpark,
             io,
             load: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             probe: Probe::default(),
             names: Mutex::new(HashMap::new()),
@@ -109,6 +114,7 @@ impl HubShared {
                 return Err(task);
             }
             inj.queue.push_back(task);
+            self.waiting.store(inj.queue.len(), Ordering::Relaxed);
         }
         self.injected.store(true, Ordering::SeqCst);
         self.notify();
@@ -176,12 +182,21 @@ impl HubShared {
         }
         let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
         into.append(&mut inj.queue);
+        self.waiting.store(0, Ordering::Relaxed);
+    }
+
+    /// How loaded the hub looks, for placement: its live tasks and those
+    /// waiting to be taken in.
+    pub(crate) fn placement_load(&self) -> usize {
+        let load = self.load.load(Ordering::Relaxed);
+        load.saturating_add(self.waiting.load(Ordering::Relaxed))
     }
 
     /// Refuses further injections and returns what is left.
     pub(crate) fn close(&self) -> VecDeque<TaskRef> {
         let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
         inj.closed = true;
+        self.waiting.store(0, Ordering::Relaxed);
         std::mem::take(&mut inj.queue)
     }
 
