@@ -188,6 +188,31 @@ fn a_wait_another_thread_can_end_is_not_a_deadlock() {
 }
 
 #[test]
+fn a_waker_dropped_outside_without_a_wake_up_leaves_a_deadlock_found() {
+    // The root hands its waker to a thread, which drops it without waking
+    // it: from then on nothing can wake the root. The hub, which saw the
+    // waker held outside when it last looked, must look again.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (give, take) = mpsc::channel::<std::task::Waker>();
+        let holder = std::thread::spawn(move || {
+            let waker = take.recv().unwrap();
+            // A lower bound, not an order the outcome depends on: past the
+            // hub's first look (after 10 ms), so that it saw the waker.
+            std::thread::sleep(Duration::from_millis(50));
+            drop(waker);
+        });
+        let r = try_run(std::future::poll_fn(move |cx| {
+            let _ = give.send(cx.waker().clone());
+            std::task::Poll::<()>::Pending
+        }));
+        holder.join().unwrap();
+        let _ = tx.send(r.is_err());
+    });
+    assert_deadlock(&rx);
+}
+
+#[test]
 fn a_pending_timer_is_not_a_deadlock() {
     let r = try_run(async {
         greenrt::sleep(Duration::from_millis(1)).await;

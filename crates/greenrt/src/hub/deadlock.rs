@@ -24,7 +24,9 @@ use crate::task::raw::HANDLE;
 /// no source in its driver (I/O), and no waker of any of its tasks (or of
 /// the root) held anywhere except where the hub accounts for it. The hub
 /// looks once a first idle (of at most 10 ms) found nothing to run, as the
-/// look visits every task.
+/// look visits every task, and again while it stays idle, less and less
+/// often (a second apart at most): a waker held outside may be dropped
+/// without a wake-up, which nothing tells the hub of.
 ///
 /// A waker is accounted for when it is the reference the registry, a
 /// `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in

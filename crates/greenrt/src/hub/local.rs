@@ -30,6 +30,11 @@ use crate::time::{Clock, Timers};
 /// deadlock.
 const QUIET: Duration = Duration::from_millis(10);
 
+/// The longest the root's hub idles between two looks for a deadlock: a
+/// waker held outside the hub may be dropped without a wake-up, which
+/// nothing tells the hub of, so it looks again, less and less often.
+const RECHECK: Duration = Duration::from_secs(1);
+
 /// The id the root future of `block_on` goes by (in reports and join edges).
 pub(crate) const ROOT_ID: u64 = 0;
 
@@ -473,8 +478,9 @@ impl Hub {
         let waker = Waker::from(root.clone());
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
-        // Whether the hub has idled for `QUIET` with nothing to run.
-        let mut quiet = false;
+        // Once the hub has idled with nothing to run: how long it idles
+        // before its next look for a deadlock.
+        let mut quiet: Option<Duration> = None;
         let result = catch_unwind(AssertUnwindSafe(|| {
             loop {
                 let root_polled = root.woken.swap(false, Ordering::SeqCst);
@@ -488,7 +494,7 @@ impl Hub {
                 }
                 let ran = self.tick(root_polled);
                 if root_polled || ran > 0 {
-                    quiet = false;
+                    quiet = None;
                 }
                 if ran == 0 && !root.woken.load(Ordering::SeqCst) && self.queue.borrow().is_empty()
                 {
@@ -496,13 +502,18 @@ impl Hub {
                     // hub has been quiet for a while, not at every idle (a
                     // root woken often from another thread would pay a
                     // scan of all tasks each time).
-                    if quiet {
+                    if quiet.is_some() {
                         if let Some(d) = self.find_deadlock(&root) {
                             return Err(d);
                         }
                     }
-                    self.idle(Some(&root), (!quiet).then_some(QUIET));
-                    quiet = true;
+                    let wait = quiet.unwrap_or(QUIET);
+                    self.idle(Some(&root), Some(wait));
+                    quiet = Some(if quiet.is_some() {
+                        (wait * 2).min(RECHECK)
+                    } else {
+                        QUIET
+                    });
                 }
             }
         }));
