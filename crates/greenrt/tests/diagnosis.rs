@@ -54,6 +54,65 @@ fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
     assert!(rx.try_recv().is_err());
 }
 
+/// Spins in its destructor until told to stop.
+struct SpinsWhenDropped(Arc<AtomicBool>);
+
+impl Drop for SpinsWhenDropped {
+    fn drop(&mut self) {
+        while !self.0.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+#[test]
+fn a_destructor_run_by_a_kill_is_named_by_the_stall_monitor() {
+    let (tx, rx) = mpsc::channel::<StallReport>();
+    let tx = std::sync::Mutex::new(tx);
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_blocking_time(Duration::from_millis(20))
+        .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
+        .build()
+        .unwrap();
+    let (started, start) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let held = SpinsWhenDropped(stop.clone());
+    // Stops the spin also when the test fails, before the runtime (which
+    // waits for its hub) is dropped.
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    let victim = Builder::new()
+        .name("victim")
+        .spawn_on(&rt.handle(), async move {
+            let _held = held;
+            started.send(()).unwrap();
+            std::future::pending::<()>().await
+        });
+    start
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the task runs");
+    // Killed from this thread: the hub drops the future, whose destructor
+    // spins until the test has seen the report.
+    let id = victim.id();
+    let killer = std::thread::spawn(move || victim.kill());
+    let report = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the monitor reports the stall");
+    stop.store(true, Ordering::Release);
+    killer.join().unwrap();
+    assert_eq!(report.task_name(), Some("victim"));
+    assert_eq!(report.task_id(), id);
+}
+
 /// Reports of one 200 ms stall, with the limit first set to 10 ms and then
 /// to `limit`.
 fn reports_of_a_stall(limit: Option<Duration>) -> usize {

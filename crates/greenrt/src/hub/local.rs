@@ -314,6 +314,28 @@ impl Hub {
         self.shared.probe.seq.store(s, Ordering::Release);
     }
 
+    /// Runs `f`, the destructor of task `id`'s future run outside its
+    /// poll (a kill, or the end of a poll that finished it), as that
+    /// task's for the stall monitor and `current()`; then puts back what
+    /// ran before: nothing, or the poll of the task that killed it.
+    pub(crate) fn as_task<R>(&self, id: u64, f: impl FnOnce() -> R) -> R {
+        let (running, waker) = (self.running.get(), self.running_waker.get());
+        let s = self.seq.get() + 1;
+        self.seq.set(s);
+        self.running.set(id);
+        self.running_waker.set(NO_WAKER);
+        self.shared.probe.running.store(id, Ordering::Release);
+        self.shared.probe.seq.store(s, Ordering::Release);
+        let r = f();
+        let s = self.seq.get() + 1;
+        self.seq.set(s);
+        self.running.set(running);
+        self.running_waker.set(waker);
+        self.shared.probe.running.store(running, Ordering::Release);
+        self.shared.probe.seq.store(s, Ordering::Release);
+        r
+    }
+
     #[inline]
     pub(crate) fn leave_poll(&self) {
         let s = self.seq.get() + 1;

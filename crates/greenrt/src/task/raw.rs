@@ -186,14 +186,21 @@ where
         let running = matches!(unsafe { &*stage }, Stage::Running(_));
         let mut output = output;
         if running {
-            // SAFETY: as above. The future is pinned in this allocation, so
-            // it is dropped in place and never moved; the stage is marked
-            // consumed at once, before anything else that may panic, so
-            // that an unwinding drop cannot leave a dropped future behind
-            // to be dropped again.
-            let res = catch_unwind(AssertUnwindSafe(|| unsafe {
-                std::ptr::drop_in_place(stage)
-            }));
+            // Run once, at once (as the killed task's, for the monitor).
+            let drop_future = || {
+                // SAFETY: as above. The future is pinned in this
+                // allocation, so it is dropped in place and never moved;
+                // the stage is marked consumed at once, before anything
+                // else that may panic, so that an unwinding drop cannot
+                // leave a dropped future behind to be dropped again.
+                catch_unwind(AssertUnwindSafe(|| unsafe {
+                    std::ptr::drop_in_place(stage)
+                }))
+            };
+            let res = match hub {
+                Some(hub) => hub.as_task(self.header.id, drop_future),
+                None => drop_future(),
+            };
             // SAFETY: as above; the old stage was dropped in place (also
             // when its destructor panicked: the rest of it was dropped
             // while unwinding), so `write` leaks nothing.
