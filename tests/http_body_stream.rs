@@ -379,7 +379,11 @@ fn the_body_clock_starts_when_the_handler_first_reads() {
     let mut c = Client::connect(server.local_addr());
     c.send(b"PUT /gated HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(next(&rx), Seen::Started);
+    c.wait_read();
     clock.advance(Duration::from_secs(20));
+    // Whatever came due at 20 s has fired before the handler reads: a
+    // body timeout armed from the request's arrival would have.
+    assert!(clock.wait_until_idle(Duration::from_secs(60)));
     gate.set();
     assert_eq!(c.read().unwrap().status, 100);
     c.send(b"hello");

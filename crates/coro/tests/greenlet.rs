@@ -179,12 +179,18 @@ fn errors_are_values() {
         Err(GreenletError::Failed(stuck, GenError::Blocked))
     );
     assert!(hub.is_dead(stuck));
+    // Each error says which greenlet, and a failure why.
     for e in [
         GreenletError::Unknown(a),
+        GreenletError::Unbound(a),
+        GreenletError::AlreadyBound(a),
+        GreenletError::ParentCycle(a),
         GreenletError::Failed(a, GenError::Blocked),
     ] {
-        assert!(!e.to_string().is_empty());
+        assert!(e.to_string().contains(&a.to_string()), "{e}");
     }
+    let failed = GreenletError::Failed(a, GenError::Blocked).to_string();
+    assert!(failed.contains(&GenError::Blocked.to_string()), "{failed}");
     // One entry per greenlet of the set, with its state.
     let debug = format!("{hub:?}");
     assert_eq!(debug.matches("GreenletId").count(), 4, "{debug}");

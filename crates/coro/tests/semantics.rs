@@ -581,16 +581,19 @@ fn debug_shows_the_state() {
 
 #[test]
 fn errors_display() {
-    for e in [
+    let all = [
         GenError::NotStarted,
         GenError::AlreadyStarted,
         GenError::Finished,
         GenError::Blocked,
         GenError::Misuse,
         GenError::Running,
-    ] {
-        assert!(!e.to_string().is_empty());
-    }
+        GenError::TooDeep,
+    ];
+    // Each says something of its own.
+    let messages: std::collections::HashSet<String> = all.iter().map(|e| e.to_string()).collect();
+    assert_eq!(messages.len(), all.len(), "{messages:?}");
+    assert!(messages.iter().all(|m| !m.is_empty()));
 }
 
 #[test]

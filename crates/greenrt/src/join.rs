@@ -23,7 +23,11 @@ use crate::time::{Sleep, sleep};
 /// use std::time::Duration;
 /// use greenrt::{joinall, sleep, spawn};
 ///
-/// greenrt::run(async {
+/// // A clock that an idle hub moves to its next timer: the example takes
+/// // no real time, and a busy machine cannot reorder its timers.
+/// let clock = greenrt::time::ManualClock::new();
+/// let rt = greenrt::Runtime::builder().workers(1).clock(clock.clone()).build().unwrap();
+/// rt.block_on(async {
 ///     let gs = vec![
 ///         spawn(async { sleep(Duration::from_millis(1)).await }),
 ///         spawn(async { sleep(Duration::from_secs(600)).await }),
@@ -31,6 +35,7 @@ use crate::time::{Sleep, sleep};
 ///     let done = joinall(&gs, Some(Duration::from_millis(50))).await;
 ///     assert_eq!(done, [0]);
 /// });
+/// assert_eq!(clock.elapsed(), Duration::from_millis(50));
 /// ```
 pub async fn joinall<T>(greenlets: &[Greenlet<T>], timeout: Option<Duration>) -> Vec<usize> {
     let mut deadline = timeout.map(sleep);

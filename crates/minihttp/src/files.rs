@@ -581,6 +581,16 @@ pub fn parse_range(value: &str, len: u64) -> ByteRange {
 /// at least one second before now, RFC 9110, section 8.8.2.2; a file
 /// changed twice within its last second has one date for both contents).
 pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTime>) -> bool {
+    if_range_matches_at(request, etag, modified, SystemTime::now())
+}
+
+/// [`if_range_matches`] at the time `now`.
+fn if_range_matches_at(
+    request: &Request,
+    etag: &str,
+    modified: Option<SystemTime>,
+    now: SystemTime,
+) -> bool {
     let value = match one_field(request, "if-range") {
         None => return true,
         // Given twice, or not UTF-8: it names no validator of ours.
@@ -595,7 +605,7 @@ pub fn if_range_matches(request: &Request, etag: &str, modified: Option<SystemTi
     }
     match (parse_http_date(value), modified) {
         (Some(date), Some(m)) => {
-            let strong = SystemTime::now()
+            let strong = now
                 .duration_since(m)
                 .is_ok_and(|age| age >= Duration::from_secs(1));
             strong && fmt_http_date(date) == fmt_http_date(m)
@@ -1402,19 +1412,21 @@ mod tests {
         assert_eq!((r.status().as_u16(), &body(&r)[..]), (206, &b"0"[..]));
         // A date that is not at least a second before now is weak, however
         // exactly it matches: the file may have changed within its second.
-        let raw = format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nIf-Range: {}\r\n\r\n",
-            date(hour_ago)
-        );
-        let request = Request::parse(raw.as_bytes()).unwrap();
-        assert!(if_range_matches(&request, "\"t\"", Some(hour_ago)));
-        let later = SystemTime::now() + Duration::from_secs(600);
-        let raw = format!(
-            "GET / HTTP/1.1\r\nHost: x\r\nIf-Range: {}\r\n\r\n",
-            date(later)
-        );
-        let request = Request::parse(raw.as_bytes()).unwrap();
-        assert!(!if_range_matches(&request, "\"t\"", Some(later)));
+        let matches = |m: SystemTime, now: SystemTime| {
+            let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nIf-Range: {}\r\n\r\n", date(m));
+            let request = Request::parse(raw.as_bytes()).unwrap();
+            if_range_matches_at(&request, "\"t\"", Some(m), now)
+        };
+        // A whole second, so that both dates fall in one second of the format.
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert!(matches(now - Duration::from_secs(1), now));
+        assert!(matches(
+            now - Duration::from_secs(1) + Duration::from_millis(500),
+            now + Duration::from_millis(500)
+        ));
+        assert!(!matches(now - Duration::from_millis(999), now));
+        assert!(!matches(now, now));
+        assert!(!matches(now + Duration::from_secs(600), now));
     }
 
     #[test]

@@ -560,7 +560,9 @@ fn thread_join_reports_the_panic() {
         Some("boom 42")
     );
     let t = Thread::spawn(|| -> () { std::panic::panic_any(5u32) });
-    assert!(!t.join().unwrap_err().message().is_empty());
+    let err = t.join().unwrap_err();
+    assert_eq!(err.message(), "a panic with a non-string payload");
+    assert_eq!(err.into_payload().downcast_ref::<u32>(), Some(&5));
     assert_eq!(Panicked::catch(|| 1).unwrap(), 1);
 }
 
