@@ -12,8 +12,9 @@ use sync_prims::Event;
 /// check it is reported once: five times the longest limit they set.
 const STALL_GOES_ON: Duration = Duration::from_millis(100);
 
-#[test]
-fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
+/// A runtime of one hub whose stalls past 20 ms are reported on the
+/// channel returned with it.
+fn watched_hub() -> (Runtime, mpsc::Receiver<StallReport>) {
     let (tx, rx) = mpsc::channel::<StallReport>();
     let tx = std::sync::Mutex::new(tx);
     let rt = Runtime::builder()
@@ -22,6 +23,12 @@ fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
         .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
         .build()
         .unwrap();
+    (rt, rx)
+}
+
+#[test]
+fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
+    let (rt, rx) = watched_hub();
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
     let spinner = Builder::new()
@@ -76,14 +83,7 @@ impl Drop for StopOnDrop {
 
 #[test]
 fn a_destructor_run_by_a_kill_is_named_by_the_stall_monitor() {
-    let (tx, rx) = mpsc::channel::<StallReport>();
-    let tx = std::sync::Mutex::new(tx);
-    let rt = Runtime::builder()
-        .workers(1)
-        .max_blocking_time(Duration::from_millis(20))
-        .on_stall(move |r| drop(tx.lock().unwrap().send(r.clone())))
-        .build()
-        .unwrap();
+    let (rt, rx) = watched_hub();
     let (started, start) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let held = SpinsWhenDropped(stop.clone());

@@ -303,10 +303,17 @@ impl Hub {
 
     #[inline]
     fn begin(&self, id: u64, waker: &Waker) {
+        self.set_running(id, (waker.data(), waker.vtable()));
+    }
+
+    /// Marks task `id`, polled with the waker `waker` (or `NO_WAKER`), as
+    /// the one running, for the stall monitor, `current()` and joins.
+    #[inline]
+    fn set_running(&self, id: u64, waker: (*const (), *const RawWakerVTable)) {
         let s = self.seq.get() + 1;
         self.seq.set(s);
         self.running.set(id);
-        self.running_waker.set((waker.data(), waker.vtable()));
+        self.running_waker.set(waker);
         // Release: a monitor that reads this id sees the end of the poll
         // before (its `seq`), and so can tell that the id is not the one
         // of the poll it was watching.
@@ -319,20 +326,10 @@ impl Hub {
     /// task's for the stall monitor and `current()`; then puts back what
     /// ran before: nothing, or the poll of the task that killed it.
     pub(crate) fn as_task<R>(&self, id: u64, f: impl FnOnce() -> R) -> R {
-        let (running, waker) = (self.running.get(), self.running_waker.get());
-        let s = self.seq.get() + 1;
-        self.seq.set(s);
-        self.running.set(id);
-        self.running_waker.set(NO_WAKER);
-        self.shared.probe.running.store(id, Ordering::Release);
-        self.shared.probe.seq.store(s, Ordering::Release);
+        let before = (self.running.get(), self.running_waker.get());
+        self.set_running(id, NO_WAKER);
         let r = f();
-        let s = self.seq.get() + 1;
-        self.seq.set(s);
-        self.running.set(running);
-        self.running_waker.set(waker);
-        self.shared.probe.running.store(running, Ordering::Release);
-        self.shared.probe.seq.store(s, Ordering::Release);
+        self.set_running(before.0, before.1);
         r
     }
 
