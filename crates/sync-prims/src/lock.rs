@@ -56,7 +56,12 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
 /// for more than half a millisecond the first release that finds it queued
 /// hands the lock to it directly, without a race. Releases that happen
 /// while it is awake and on its way back to the queue (a few microseconds)
-/// do not see it.
+/// do not see it. A task waiter of the releasing thread's own executor is
+/// handed the lock at once instead: it cannot come back before the code
+/// releasing suspends, and that code, taking the lock back again and again
+/// without suspending, would keep it from the task for good. (A task that
+/// never suspends holds up every other task of its thread anyway, woken
+/// waiters of this lock among them.)
 ///
 /// # Examples
 ///
@@ -312,8 +317,18 @@ impl<T: ?Sized> Lock<T> {
             self.state.fetch_and(!LOCKED, Ordering::Release);
             return;
         };
-        if Self::be_fair(&head) {
-            // The lock stays held: ownership moves to `head`.
+        let here = head.polled_here();
+        #[cfg(loom)]
+        if here {
+            SAME_THREAD_HANDOFFS.with(|n| n.set(n.get() + 1));
+        }
+        if here || Self::be_fair(&head) {
+            // The lock stays held: ownership moves to `head`, which has
+            // waited long, or is a task of this very thread, which could
+            // only come for the lock once the code releasing it suspends:
+            // by then that code may have taken it back, again and again,
+            // and a woken waiter left the queue, where the rule above
+            // looks for it.
             self.dequeued(&q);
             waitq::mark(&head, HANDOFF);
         } else {
@@ -438,6 +453,9 @@ std::thread_local! {
     /// that the path is explored). Per OS thread, which is the test's:
     /// loom runs a model's threads on the thread that calls it.
     pub(crate) static TASK_HANDOFFS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Times a release handed the lock to a task of its own thread
+    /// (models only, as above).
+    pub(crate) static SAME_THREAD_HANDOFFS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The future of [`Lock::acquire_async`].
@@ -483,7 +501,9 @@ impl<'a, T: ?Sized> Future for LockAcquire<'a, T> {
             return Poll::Ready(LockGuard::new(lock));
         }
         let front = this.slot.is_some();
-        let slot = this.slot.get_or_insert_with(|| Slot::task(cx.waker()));
+        let slot = this
+            .slot
+            .get_or_insert_with(|| Slot::task_on_this_thread(cx.waker()));
         if front {
             slot.set_waker(cx.waker());
         }

@@ -127,6 +127,34 @@ fn loom_lock_hand_off_to_a_task() {
     assert!(after > before, "no run handed the lock to the task");
 }
 
+/// Two tasks of one thread and a plain thread bump the counter: a task
+/// that releases while the other waits hands it the lock (it could not
+/// come for it before the releaser suspends).
+#[test]
+fn loom_lock_two_tasks_of_one_thread_beside_a_thread() {
+    let before = crate::lock::SAME_THREAD_HANDOFFS.with(std::cell::Cell::get);
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(|| {
+        let g = Guarded::new();
+        let tasks = {
+            let g = g.clone();
+            thread::spawn(move || {
+                loom::future::block_on(futures_util::future::join(g.bump_async(), g.bump_async()))
+            })
+        };
+        g.bump();
+        tasks.join().unwrap();
+        assert_eq!(g.get(), 3);
+        assert!(!g.lock.locked());
+    });
+    let after = crate::lock::SAME_THREAD_HANDOFFS.with(std::cell::Cell::get);
+    assert!(
+        after > before,
+        "no run handed the lock to a task of its thread"
+    );
+}
+
 #[test]
 fn loom_lock_dropped_async_waiter_passes_wake_up_on() {
     loom::model(|| {

@@ -29,6 +29,17 @@ fn poll<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
     Pin::new(f).poll(&mut Context::from_waker(waker))
 }
 
+/// Polls `f` on a thread of its own: a lock waiter polled there is not one
+/// of the thread that releases, and is woken to compete rather than handed
+/// the lock (until it has waited past the fairness threshold).
+fn poll_elsewhere<F>(f: &mut F, waker: &Waker) -> Poll<F::Output>
+where
+    F: Future + Unpin + Send,
+    F::Output: Send,
+{
+    std::thread::scope(|s| s.spawn(|| poll(f, waker)).join().unwrap())
+}
+
 /// Spins (yielding the CPU) until `cond` holds: used to wait until another
 /// thread has reached a state the test can observe, not to order by time.
 /// Bounded: a state never reached fails the test after 60 s.
@@ -102,11 +113,13 @@ fn dropped_woken_waiter_passes_the_wake_up_on() {
     let (r2, w2) = recorder();
     let mut f1 = lock.acquire_async();
     let mut f2 = lock.acquire_async();
-    assert!(poll(&mut f1, &w1).is_pending());
-    assert!(poll(&mut f2, &w2).is_pending());
+    assert!(poll_elsewhere(&mut f1, &w1).is_pending());
+    assert!(poll_elsewhere(&mut f2, &w2).is_pending());
     drop(held);
     assert_eq!(r1.0.load(Ordering::SeqCst), 1);
-    drop(f1); // woken, but gone before it took the lock
+    // Woken to compete (or, if it has waited past the fairness threshold
+    // by now, handed the lock): gone before it took the lock either way.
+    drop(f1);
     assert_eq!(
         r2.0.load(Ordering::SeqCst),
         1,
@@ -169,6 +182,43 @@ fn long_waiter_is_handed_the_lock() {
     };
     drop(g);
     assert!(!lock.locked());
+}
+
+#[test]
+fn a_task_of_the_releasing_thread_is_handed_the_lock() {
+    // One executor thread: a task waits while another holds the lock. The
+    // waiter cannot run before the holder suspends, and a holder that
+    // takes the lock back again and again without suspending would keep
+    // it for good if it were only woken: it is handed the lock at once,
+    // and the holder's next acquire waits its turn.
+    let lock = Lock::new(());
+    let held = lock.acquire_async();
+    let mut held = std::pin::pin!(held);
+    let (_r0, w0) = recorder();
+    let Poll::Ready(g) = held.as_mut().poll(&mut Context::from_waker(&w0)) else {
+        panic!("free")
+    };
+    let (r, w) = recorder();
+    let mut waiter = lock.acquire_async();
+    assert!(poll(&mut waiter, &w).is_pending());
+    drop(g);
+    assert_eq!(r.0.load(Ordering::SeqCst), 1, "woken");
+    assert!(
+        lock.try_acquire().is_none(),
+        "handed over: nobody barges in"
+    );
+    let (r2, w2) = recorder();
+    let mut holder = lock.acquire_async();
+    assert!(
+        poll(&mut holder, &w2).is_pending(),
+        "the holder waits its turn"
+    );
+    let Poll::Ready(g) = poll(&mut waiter, &w) else {
+        panic!("the waiter owns the lock")
+    };
+    drop(g);
+    assert_eq!(r2.0.load(Ordering::SeqCst), 1);
+    assert!(poll(&mut holder, &w2).is_ready());
 }
 
 #[test]

@@ -53,7 +53,9 @@ pub(crate) struct Slot {
 #[derive(Debug)]
 enum Waiter {
     Thread(thread::Thread),
-    Task(Mutex<Waker>),
+    /// The task's waker, and (for a `Lock`'s waiter) the thread that last
+    /// polled it.
+    Task(Mutex<(Waker, Option<thread::ThreadId>)>),
 }
 
 impl Slot {
@@ -64,7 +66,14 @@ impl Slot {
 
     /// A slot for a task woken through `waker`.
     pub(crate) fn task(waker: &Waker) -> Arc<Slot> {
-        Arc::new(Slot::with(Waiter::Task(Mutex::new(waker.clone()))))
+        Arc::new(Slot::with(Waiter::Task(Mutex::new((waker.clone(), None)))))
+    }
+
+    /// A slot for a task woken through `waker`, which knows the thread
+    /// that polls it (see [`Slot::polled_here`]).
+    pub(crate) fn task_on_this_thread(waker: &Waker) -> Arc<Slot> {
+        let here = Some(thread::current().id());
+        Arc::new(Slot::with(Waiter::Task(Mutex::new((waker.clone(), here)))))
     }
 
     fn with(waiter: Waiter) -> Slot {
@@ -103,9 +112,22 @@ impl Slot {
     pub(crate) fn set_waker(&self, waker: &Waker) {
         if let Waiter::Task(w) = &self.waiter {
             let mut w = lock(w);
-            if !w.will_wake(waker) {
-                w.clone_from(waker);
+            if !w.0.will_wake(waker) {
+                w.0.clone_from(waker);
             }
+            if w.1.is_some() {
+                w.1 = Some(thread::current().id());
+            }
+        }
+    }
+
+    /// Whether this is a task made with [`Slot::task_on_this_thread`] and
+    /// last polled on the current thread: one that cannot run before the
+    /// code running on this thread suspends.
+    pub(crate) fn polled_here(&self) -> bool {
+        match &self.waiter {
+            Waiter::Thread(_) => false,
+            Waiter::Task(w) => lock(w).1 == Some(thread::current().id()),
         }
     }
 
@@ -115,7 +137,7 @@ impl Slot {
             // Woken outside the lock: a waker that polls its task at once
             // may reach `set_waker`, which takes it.
             Waiter::Task(w) => {
-                let waker = lock(w).clone();
+                let waker = lock(w).0.clone();
                 waker.wake();
             }
         }
