@@ -177,8 +177,8 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     /// # Errors
     ///
     /// [`GenError::AlreadyStarted`], [`GenError::Finished`] after a close,
-    /// and [`GenError::Blocked`] or [`GenError::Misuse`] as for
-    /// [`send`](Gen::send).
+    /// and [`GenError::Blocked`], [`GenError::Misuse`] or
+    /// [`GenError::TooDeep`] as for [`send`](Gen::send).
     //
     // Out of line: run once per generator, it would otherwise be a second
     // place in the caller that polls the body, and with two the compiler
@@ -203,7 +203,9 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     ///   closed;
     /// - [`GenError::Blocked`] if the body awaited a pending future that is
     ///   not a yield, [`GenError::Misuse`] if it awaited another generator's
-    ///   [`Co`]; both close the generator.
+    ///   [`Co`], [`GenError::TooDeep`] if its delegations went deeper than
+    ///   [`MAX_DELEGATION_DEPTH`](crate::MAX_DELEGATION_DEPTH); each closes
+    ///   the generator.
     ///
     /// # Panics
     ///
