@@ -236,8 +236,7 @@ impl<Y, S> fmt::Debug for Yield<'_, Y, S> {
 /// generator given the next when it is made, rather than making it in its
 /// body) is also dropped level by level, on the stack, like any deeply
 /// nested `Box`: about 12,000 levels overflow a 2 MiB stack there (in a
-/// debug build),
-/// whatever this bound.
+/// debug build), whatever this bound.
 ///
 /// ```
 /// use coro::{Gen, GenError, GenState, MAX_DELEGATION_DEPTH};
