@@ -9,13 +9,42 @@ pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 pub(crate) use loom::thread;
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread;
 
 use std::time::Duration;
+
+/// Hands out the numbers of [`thread_token`].
+static NEXT_TOKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static TOKEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static TOKEN: std::cell::Cell<u32> = std::cell::Cell::new(0);
+}
+
+/// A number for the current thread, never 0, that no other thread has
+/// (unless four billion threads asked for one first, after which numbers
+/// repeat: it serves a fairness rule, never soundness).
+pub(crate) fn thread_token() -> u32 {
+    TOKEN.with(|t| {
+        let mut token = t.get();
+        if token == 0 {
+            token = NEXT_TOKEN
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .max(1);
+            t.set(token);
+        }
+        token
+    })
+}
 
 /// Locks `m`, ignoring poisoning: no code of this crate panics while it
 /// holds one of its internal mutexes, so their data is always consistent.

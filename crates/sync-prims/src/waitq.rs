@@ -25,9 +25,7 @@ use std::sync::atomic::AtomicU32 as AtomicU32Std;
 use std::task::Waker;
 use std::time::Instant;
 
-#[cfg(loom)]
-use crate::sync::AtomicU32;
-use crate::sync::{Arc, AtomicU8, Mutex, MutexGuard, Ordering, lock, thread};
+use crate::sync::{Arc, AtomicU8, AtomicU32, Mutex, MutexGuard, Ordering, lock, thread};
 
 pub(crate) const WAITING: u8 = 0;
 pub(crate) const NOTIFIED: u8 = 1;
@@ -40,9 +38,16 @@ pub(crate) struct Slot {
     /// Times this waiter was woken to compete for a lock (models only).
     #[cfg(loom)]
     rounds: AtomicU32,
-    /// When the waiter first queued; kept across re-queueing (fairness).
+    /// When the waiter first queued ([`now_nanos`]); kept across
+    /// re-queueing (fairness). Eight bytes rather than an `Instant`'s
+    /// sixteen: a slot is allocated for every waiting task.
     #[cfg(not(loom))]
-    since: Instant,
+    since: u64,
+    /// For a `Lock`'s task waiter, the [`thread_token`] of the thread that
+    /// last polled it (see [`Slot::polled_here`]); 0 otherwise.
+    ///
+    /// [`thread_token`]: crate::sync::thread_token
+    polled_on: AtomicU32,
     /// Its node in the queue while `WAITING` (see [`Fifo`]). Read and
     /// written only with the queue's mutex held, which orders every access:
     /// a plain std atomic (never a loom one), as it adds nothing to check.
@@ -53,9 +58,15 @@ pub(crate) struct Slot {
 #[derive(Debug)]
 enum Waiter {
     Thread(thread::Thread),
-    /// The task's waker, and (for a `Lock`'s waiter) the thread that last
-    /// polled it.
-    Task(Mutex<(Waker, Option<thread::ThreadId>)>),
+    Task(Mutex<Waker>),
+}
+
+/// Nanoseconds since the first call in this process: a slot's `since`.
+#[cfg(not(loom))]
+fn now_nanos() -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let nanos = BASE.get_or_init(Instant::now).elapsed().as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX)
 }
 
 impl Slot {
@@ -66,14 +77,16 @@ impl Slot {
 
     /// A slot for a task woken through `waker`.
     pub(crate) fn task(waker: &Waker) -> Arc<Slot> {
-        Arc::new(Slot::with(Waiter::Task(Mutex::new((waker.clone(), None)))))
+        Arc::new(Slot::with(Waiter::Task(Mutex::new(waker.clone()))))
     }
 
     /// A slot for a task woken through `waker`, which knows the thread
     /// that polls it (see [`Slot::polled_here`]).
     pub(crate) fn task_on_this_thread(waker: &Waker) -> Arc<Slot> {
-        let here = Some(thread::current().id());
-        Arc::new(Slot::with(Waiter::Task(Mutex::new((waker.clone(), here)))))
+        let slot = Slot::task(waker);
+        slot.polled_on
+            .store(crate::sync::thread_token(), Ordering::Relaxed);
+        slot
     }
 
     fn with(waiter: Waiter) -> Slot {
@@ -82,7 +95,8 @@ impl Slot {
             #[cfg(loom)]
             rounds: AtomicU32::new(0),
             #[cfg(not(loom))]
-            since: Instant::now(),
+            since: now_nanos(),
+            polled_on: AtomicU32::new(0),
             pos: AtomicU32Std::new(NIL),
             waiter,
         }
@@ -97,7 +111,7 @@ impl Slot {
     /// How long ago the waiter first queued.
     #[cfg(not(loom))]
     pub(crate) fn waited(&self) -> std::time::Duration {
-        self.since.elapsed()
+        std::time::Duration::from_nanos(now_nanos().saturating_sub(self.since))
     }
 
     /// Times this waiter was woken to compete for the lock.
@@ -112,12 +126,14 @@ impl Slot {
     pub(crate) fn set_waker(&self, waker: &Waker) {
         if let Waiter::Task(w) = &self.waiter {
             let mut w = lock(w);
-            if !w.0.will_wake(waker) {
-                w.0.clone_from(waker);
+            if !w.will_wake(waker) {
+                w.clone_from(waker);
             }
-            if w.1.is_some() {
-                w.1 = Some(thread::current().id());
-            }
+        }
+        // Relaxed: a stale reading only moves a hand-off earlier or later.
+        if self.polled_on.load(Ordering::Relaxed) != 0 {
+            self.polled_on
+                .store(crate::sync::thread_token(), Ordering::Relaxed);
         }
     }
 
@@ -125,10 +141,8 @@ impl Slot {
     /// last polled on the current thread: one that cannot run before the
     /// code running on this thread suspends.
     pub(crate) fn polled_here(&self) -> bool {
-        match &self.waiter {
-            Waiter::Thread(_) => false,
-            Waiter::Task(w) => lock(w).1 == Some(thread::current().id()),
-        }
+        let on = self.polled_on.load(Ordering::Relaxed);
+        on != 0 && on == crate::sync::thread_token()
     }
 
     fn wake(&self) {
@@ -137,7 +151,7 @@ impl Slot {
             // Woken outside the lock: a waker that polls its task at once
             // may reach `set_waker`, which takes it.
             Waiter::Task(w) => {
-                let waker = lock(w).0.clone();
+                let waker = lock(w).clone();
                 waker.wake();
             }
         }
