@@ -113,6 +113,42 @@ fn a_destructor_run_by_a_kill_is_named_by_the_stall_monitor() {
     assert_eq!(report.task_id(), id);
 }
 
+#[test]
+fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    // The test's thread runs the hub: another one waits for the report
+    // and ends the spin.
+    let s = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        let report = rx.recv_timeout(Duration::from_secs(30));
+        s.store(true, Ordering::Release);
+        report
+    });
+    let held = SpinsWhenDropped(stop.clone());
+    let id = rt.block_on(async move {
+        let victim = Builder::new()
+            .name("victim")
+            .spawn(async move {
+                let _held = held;
+                std::future::pending::<()>().await
+            })
+            .expect("on a hub");
+        yield_now().await; // the victim holds its value by now
+        let id = victim.id();
+        // Dropped here, in this poll of the root: it spins.
+        victim.kill();
+        id
+    });
+    let report = watcher
+        .join()
+        .unwrap()
+        .expect("the monitor reports the stall");
+    assert_eq!(report.task_name(), Some("victim"));
+    assert_eq!(report.task_id(), id);
+}
+
 /// Reports of one 200 ms stall, with the limit first set to 10 ms and then
 /// to `limit`.
 fn reports_of_a_stall(limit: Option<Duration>) -> usize {

@@ -395,6 +395,50 @@ fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
     assert_eq!(next.try_get(), Some(Ok(4)));
 }
 
+#[test]
+fn a_yield_that_fires_a_timer_whose_waker_panics_is_not_lost() {
+    // The task that yields takes in the timers due by then, one of whose
+    // wakers panics: the panic goes on at the end of the round (reported,
+    // and the hub goes on), and the task that yielded is still queued.
+    let clock = greenrt::time::ManualClock::without_auto_advance();
+    let rt = Runtime::builder()
+        .workers(1)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let (armed, moved) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (a, m) = (armed.clone(), moved.clone());
+    let mut g = rt.spawn_on(0, async move {
+        let at = greenrt::time::now() + Duration::from_secs(3600);
+        let mut timer = Box::pin(greenrt::time::sleep_until(at));
+        let panics = Waker::from(Arc::new(Panics));
+        assert!(
+            timer
+                .as_mut()
+                .poll(&mut Context::from_waker(&panics))
+                .is_pending()
+        );
+        a.set();
+        // Waits (blocking the hub, briefly) until the clock has moved, so
+        // that the yield below finds the timer due.
+        assert!(
+            m.wait_timeout(Duration::from_secs(60)),
+            "the clock never moved"
+        );
+        yield_now().await;
+        drop(timer);
+        5
+    });
+    assert!(armed.wait_timeout(Duration::from_secs(60)));
+    clock.advance(Duration::from_secs(3600));
+    moved.set();
+    assert!(
+        g.join_timeout_blocking(Duration::from_secs(60)),
+        "the yield was lost"
+    );
+    assert_eq!(g.try_get(), Some(Ok(5)));
+}
+
 /// Two tasks meeting: each blocks its hub thread until the other arrives.
 /// Bounded: two tasks on one hub fail the test (the first gives up after
 /// 60 s) rather than hang it.

@@ -71,9 +71,17 @@ pub(crate) fn schedule(task: TaskRef) {
                 // (`yield_now`, `sleep(ZERO)`) goes behind every task that
                 // is runnable by now, including those woken from other
                 // threads and those whose timers are due, which the
-                // round would otherwise take in only after it.
+                // round would otherwise take in only after it. A timer's
+                // waker that panics does so at the end of the round, as
+                // it would have there, not in this task's poll.
                 h.take_injected();
-                h.fire_timers();
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h.fire_timers())) {
+                    let mut later = h.waker_panic.borrow_mut();
+                    match *later {
+                        None => *later = Some(p),
+                        Some(_) => raw::drop_payload(p),
+                    }
+                }
             }
             h.queue.borrow_mut().push_back(task.clone());
             true
@@ -105,6 +113,9 @@ pub(crate) struct Hub {
     /// The waker the running task (or root future) is polled with, as its
     /// data and vtable pointers; null between polls.
     running_waker: Cell<(*const (), *const RawWakerVTable)>,
+    /// The panic of a timer's waker fired for a task that queued itself
+    /// again (see `schedule`), to go on at the end of the round.
+    waker_panic: RefCell<Option<Box<dyn Any + Send>>>,
     /// Join edges (see `edges.rs`): for each waker of an awaiting task (by
     /// id) that sits in the completion event of a task of this hub, a flag
     /// that is true while it does; recorded by `DoneWait` and by `iwait`'s
@@ -178,6 +189,7 @@ impl Hub {
             seq: Cell::new(0),
             running: Cell::new(ROOT_ID),
             running_waker: Cell::new(NO_WAKER),
+            waker_panic: RefCell::new(None),
             edges: RefCell::new(Edges::default()),
             handle,
             polls: Cell::new(0),
@@ -303,14 +315,15 @@ impl Hub {
 
     #[inline]
     fn begin(&self, id: u64, waker: &Waker) {
-        self.set_running(id, (waker.data(), waker.vtable()));
+        self.set_running(id, (waker.data(), waker.vtable()), 1);
     }
 
     /// Marks task `id`, polled with the waker `waker` (or `NO_WAKER`), as
-    /// the one running, for the stall monitor, `current()` and joins.
+    /// the one running, for the stall monitor, `current()` and joins, and
+    /// moves the poll's number on by `step` (odd while a poll runs).
     #[inline]
-    fn set_running(&self, id: u64, waker: (*const (), *const RawWakerVTable)) {
-        let s = self.seq.get() + 1;
+    fn set_running(&self, id: u64, waker: (*const (), *const RawWakerVTable), step: u64) {
+        let s = self.seq.get() + step;
         self.seq.set(s);
         self.running.set(id);
         self.running_waker.set(waker);
@@ -327,9 +340,13 @@ impl Hub {
     /// ran before: nothing, or the poll of the task that killed it.
     pub(crate) fn as_task<R>(&self, id: u64, f: impl FnOnce() -> R) -> R {
         let before = (self.running.get(), self.running_waker.get());
-        self.set_running(id, NO_WAKER);
+        // Inside a poll (a kill from a task) the number stays odd: the
+        // monitor sees the destructor as a poll of its own, then the rest
+        // of the killer's poll as another.
+        let step = if self.seq.get() % 2 == 1 { 2 } else { 1 };
+        self.set_running(id, NO_WAKER, step);
         let r = f();
-        self.set_running(before.0, before.1);
+        self.set_running(before.0, before.1, step);
         r
     }
 
@@ -372,6 +389,9 @@ impl Hub {
             t.run(self);
         }
         self.trim();
+        if let Some(p) = self.waker_panic.take() {
+            resume_unwind(p);
+        }
         n
     }
 
