@@ -31,7 +31,8 @@
 //!   wake-up it had been given passes on to another waiter.
 //! - Fairness: a lock waiter cannot starve. Once it has waited for more
 //!   than half a millisecond, the first release that finds it queued hands
-//!   it the lock (see [`Lock`]).
+//!   it the lock; a task waiter last polled on the releasing thread is
+//!   handed it at once (see [`Lock`]).
 //!
 //! # Example
 //!

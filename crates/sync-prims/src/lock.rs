@@ -56,12 +56,15 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
 /// for more than half a millisecond the first release that finds it queued
 /// hands the lock to it directly, without a race. Releases that happen
 /// while it is awake and on its way back to the queue (a few microseconds)
-/// do not see it. A task waiter of the releasing thread's own executor is
-/// handed the lock at once instead: it cannot come back before the code
-/// releasing suspends, and that code, taking the lock back again and again
-/// without suspending, would keep it from the task for good. (A task that
-/// never suspends holds up every other task of its thread anyway, woken
-/// waiters of this lock among them.)
+/// do not see it. A task waiter last polled on the releasing thread is
+/// handed the lock at once instead: on a single-threaded executor it
+/// cannot come back before the code releasing suspends, and that code,
+/// taking the lock back again and again without suspending, would keep it
+/// from the task for good. (On a work-stealing executor it may be polled
+/// elsewhere at once; the hand-off then only keeps others from taking the
+/// lock first.) A future handed the lock owns it: a thread that keeps such
+/// a future pending without polling it, and then blocks in
+/// [`acquire`](Lock::acquire), waits for good.
 ///
 /// # Examples
 ///
@@ -144,7 +147,11 @@ impl<T: ?Sized> Lock<T> {
     /// Takes the lock, blocking the current thread until it is free.
     ///
     /// Do not call this from an async task (it would block the executor's
-    /// thread): use [`acquire_async`](Lock::acquire_async) there.
+    /// thread): use [`acquire_async`](Lock::acquire_async) there. Nor on a
+    /// thread that holds a pending [`acquire_async`](Lock::acquire_async)
+    /// future of this lock it will not poll meanwhile: a release may have
+    /// handed the lock to that future (see the fairness rules on
+    /// [`Lock`]).
     pub fn acquire(&self) -> LockGuard<'_, T> {
         if !self.try_lock_fast() {
             let took = self.lock_slow(None);

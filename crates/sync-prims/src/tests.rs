@@ -166,7 +166,8 @@ fn long_waiter_is_handed_the_lock() {
     let held = lock.acquire();
     let (r, w) = recorder();
     let mut f = lock.acquire_async();
-    assert!(poll(&mut f, &w).is_pending());
+    // Polled elsewhere: handed the lock for its wait, not for its thread.
+    assert!(poll_elsewhere(&mut f, &w).is_pending());
     // Age the waiter past the fairness threshold (a duration to exceed,
     // not a way to order events).
     std::thread::sleep(super::lock::FAIR_AFTER * 2);
@@ -227,7 +228,7 @@ fn dropped_owner_by_hand_off_releases() {
     let held = lock.acquire();
     let (_r, w) = recorder();
     let mut f = lock.acquire_async();
-    assert!(poll(&mut f, &w).is_pending());
+    assert!(poll_elsewhere(&mut f, &w).is_pending());
     std::thread::sleep(super::lock::FAIR_AFTER * 2);
     drop(held);
     assert!(lock.locked(), "ownership moved to the queued future");
