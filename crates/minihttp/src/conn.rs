@@ -1391,6 +1391,9 @@ mod tests {
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n", Failed(0, 413)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\n", Failed(0, 413)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", Failed(0, 413)),
+            // Faulty framing comes first, whatever the length.
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\nTransfer-Encoding: chunked\r\n\r\n", Failed(0, 400)),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\nContent-Length: 1\r\n\r\n", Failed(0, 400)),
             // Transfer-Encoding other than one final chunked.
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", Failed(0, 400)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Failed(0, 400)),

@@ -312,16 +312,15 @@ fn split_target(
 }
 
 /// A `Content-Length` value: digits, leading zeros allowed (RFC 9110,
-/// section 8.6); a length past `u64` is past any body limit (413).
-fn parse_content_length(v: &[u8]) -> Result<u64, Error> {
+/// section 8.6); `None` for a length past `u64`, which is past any body
+/// limit (413, once the rest of the head is known to be sound).
+fn parse_content_length(v: &[u8]) -> Result<Option<u64>, Error> {
     if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
         return Err(Error::new(Kind::ContentLength));
     }
-    v.iter()
-        .try_fold(0u64, |n, &d| {
-            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        })
-        .ok_or(Error::new(Kind::BodyTooLarge))
+    Ok(v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    }))
 }
 
 /// A `Host` value: `uri-host [ ":" port ]` (RFC 9110, section 7.2), that
@@ -482,7 +481,8 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     bytes.extend_from_slice(head);
     let mut hosts = 0u32;
     let mut host_ok = true;
-    let mut length: Option<u64> = None;
+    // `Some(None)`: a length too long for 64 bits.
+    let mut length: Option<Option<u64>> = None;
     let mut codings = Codings::default();
     let (mut close, mut keep_alive, mut expect_continue) = (false, false, false);
     for h in req.headers.iter() {
@@ -523,9 +523,12 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     }
     let body = match (chunked, length) {
         (true, _) => BodyKind::Chunked,
-        (false, None | Some(0)) => BodyKind::Empty,
-        (false, Some(n)) if n > limits.max_body => return Err(Error::new(Kind::BodyTooLarge)),
-        (false, Some(n)) => BodyKind::Length(n),
+        (false, None | Some(Some(0))) => BodyKind::Empty,
+        (false, Some(None)) => return Err(Error::new(Kind::BodyTooLarge)),
+        (false, Some(Some(n))) if n > limits.max_body => {
+            return Err(Error::new(Kind::BodyTooLarge));
+        }
+        (false, Some(Some(n))) => BodyKind::Length(n),
     };
     let keep_alive = match version {
         Version::Http11 => !close,

@@ -256,28 +256,39 @@ fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
     let site = Site::new("log");
     // Nobody reads stderr for now.
     let (child, stderr) = start_with_stderr_stalled(&site);
-    // From now on stderr is read; the command is stopped, and everything
-    // it wrote read to the end.
+    // From now on stderr is read. Each request is either logged or counted
+    // in a notice of lines dropped: the lines that did not fit were
+    // dropped, and counted. All of them are accounted for before the
+    // command is stopped (so that its own notices find room).
     let lines = lines_of(stderr);
-    signal(&child, "-INT");
-    let status = exits(child);
-    let all: Vec<String> = lines.iter().collect();
-    assert!(status.is_some_and(|s| s.success()), "{status:?}");
-    assert!(all.iter().any(|l| l == "minihttp: stopped"), "{all:?}");
-    // Each request is either logged or counted in a notice of lines
-    // dropped: the lines that did not fit were dropped, and counted.
-    let logged = all.iter().filter(|l| l.starts_with("127.0.0.1:")).count();
-    let dropped: usize = all
-        .iter()
-        .filter_map(|l| l.strip_prefix("minihttp: "))
-        .filter(|l| l.contains("log lines dropped"))
-        .map(|n| n.split(' ').next().unwrap().parse::<usize>().unwrap())
-        .sum();
-    assert!(dropped > 0, "nothing was dropped: {logged} lines logged");
+    let (mut logged, mut dropped) = (0, 0);
+    while logged + dropped < 8000 {
+        let line = lines.recv_timeout(PATIENCE).expect("a line on stderr");
+        if line.starts_with("127.0.0.1:") {
+            logged += 1;
+        } else if let Some(n) = line.strip_prefix("minihttp: ") {
+            assert!(line.contains("log lines dropped"), "{line}");
+            dropped += n.split(' ').next().unwrap().parse::<usize>().unwrap();
+        } else {
+            panic!("unexpected line: {line}");
+        }
+    }
     assert_eq!(
         logged + dropped,
         8000,
         "{logged} logged + {dropped} dropped"
+    );
+    assert!(dropped > 0, "nothing was dropped: {logged} lines logged");
+    signal(&child, "-INT");
+    let status = exits(child);
+    let rest: Vec<String> = lines.iter().collect();
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    assert!(rest.iter().any(|l| l == "minihttp: stopped"), "{rest:?}");
+    // Nothing more was logged or dropped.
+    assert!(
+        rest.iter()
+            .all(|l| !l.starts_with("127.0.0.1:") && !l.contains("dropped")),
+        "{rest:?}"
     );
 }
 

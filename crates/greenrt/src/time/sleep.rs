@@ -46,13 +46,16 @@ pub fn sleep(duration: Duration) -> Sleep {
             rebase: (!on_hub).then_some(duration),
         },
         None => Sleep {
-            // What `deadline()` reports: no timer is armed for it.
-            deadline: now + Duration::from_secs(86400 * 365 * 30),
+            deadline: now + NEVER_REPORTED,
             reg: Reg::Never,
             rebase: None,
         },
     }
 }
+
+/// What [`Sleep::deadline`] reports, from the sleep's start, for a sleep
+/// that never ends: no timer is armed for it.
+const NEVER_REPORTED: Duration = Duration::from_secs(86400 * 365 * 30);
 
 /// Waits until `deadline` on the current hub's clock.
 pub fn sleep_until(deadline: Instant) -> Sleep {
@@ -108,7 +111,9 @@ struct HelperState {
 }
 
 impl Sleep {
-    /// When the sleep ends (30 years on, for a sleep that never ends).
+    /// When the sleep ends (30 years on, for a sleep that never ends). A
+    /// sleep made outside a hub reports its deadline on the real clock
+    /// until a hub with a manual clock first polls it.
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -167,7 +172,10 @@ impl Future for Sleep {
             if let Some(Some(now)) = with_current(|h| h.clock.is_manual().then(|| h.clock.now())) {
                 match now.checked_add(d) {
                     Some(deadline) => self.deadline = deadline,
-                    None => self.reg = Reg::Never,
+                    None => {
+                        self.deadline = now + NEVER_REPORTED;
+                        self.reg = Reg::Never;
+                    }
                 }
             }
         }
