@@ -13,7 +13,7 @@
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use mio::{Events, Poll, Registry, Token, Waker};
@@ -38,14 +38,23 @@ const WAKE: Token = Token(usize::MAX);
 
 /// The part of a reactor that sockets and other threads hold.
 pub(crate) struct IoShared {
-    pub(super) registry: Registry,
-    waker: Waker,
+    /// The poll's registry (a descriptor of its own) and waker (an
+    /// eventfd): given back when the reactor is dropped, rather than kept
+    /// open for as long as a `Greenlet`, `Handle` or socket of the hub
+    /// lives.
+    os: RwLock<Option<Os>>,
     sources: Mutex<Slab>,
     /// Registered sources (the deadlock check and leak tests read it).
     count: AtomicUsize,
     /// The reactor was dropped (its hub ended): nothing waits on the poll
     /// any more, and its sources' operations fail instead of waiting.
     stopped: AtomicBool,
+}
+
+/// What of the poll other threads use.
+struct Os {
+    registry: Registry,
+    waker: Waker,
 }
 
 /// Registered sources by key; freed keys are reused.
@@ -70,8 +79,7 @@ impl Reactor {
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(&registry, WAKE)?;
         let shared = Arc::new(IoShared {
-            registry,
-            waker,
+            os: RwLock::new(Some(Os { registry, waker })),
             sources: Mutex::new(Slab::default()),
             count: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
@@ -142,6 +150,14 @@ impl Drop for Reactor {
         let woken = catch_unwind(AssertUnwindSafe(|| {
             crate::hub::each_then_panic(sources, |io| io.wake_all());
         }));
+        // Nothing waits on the poll now: its registry and waker go.
+        let os = self
+            .shared
+            .os
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(os);
         if let Err(p) = woken {
             if std::thread::panicking() {
                 crate::task::raw::drop_payload(p);
@@ -176,11 +192,36 @@ impl Park for Reactor {
 impl Unpark for IoShared {
     fn unpark(&self) {
         // Fails only if the poll is gone, and then nobody waits on it.
-        let _ = self.waker.wake();
+        if let Some(os) = &*self.os.read().unwrap_or_else(|e| e.into_inner()) {
+            let _ = os.waker.wake();
+        }
     }
 }
 
 impl IoShared {
+    /// Registers `source` for `token` with the poll; an error once the
+    /// reactor is gone.
+    pub(super) fn register(
+        &self,
+        source: &mut impl mio::event::Source,
+        token: Token,
+        interest: mio::Interest,
+    ) -> io::Result<()> {
+        match &*self.os.read().unwrap_or_else(|e| e.into_inner()) {
+            Some(os) => os.registry.register(source, token, interest),
+            None => Err(io::Error::other(super::HubStopped)),
+        }
+    }
+
+    /// Takes `source` off the poll (nothing to do once the reactor is
+    /// gone, and the poll with it).
+    pub(super) fn deregister(&self, source: &mut impl mio::event::Source) {
+        if let Some(os) = &*self.os.read().unwrap_or_else(|e| e.into_inner()) {
+            // An error means the descriptor is not registered any more.
+            let _ = os.registry.deregister(source);
+        }
+    }
+
     /// Whether the reactor was dropped.
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::SeqCst)

@@ -333,7 +333,7 @@ impl Registration {
         let io = Arc::new(ScheduledIo::new(READABLE | WRITABLE));
         let key = shared.insert(io.clone());
         let raw = fd.as_raw_fd();
-        let added = shared.registry.register(
+        let added = shared.register(
             &mut SourceFd(&raw),
             Token(key),
             Interest::READABLE | Interest::WRITABLE,
@@ -347,12 +347,7 @@ impl Registration {
 
     /// Removes the source from the poll; call before closing `fd`.
     pub(crate) fn deregister(&self, fd: BorrowedFd<'_>) {
-        // An error means the descriptor is not registered any more; either
-        // way the key is free.
-        let _ = self
-            .shared
-            .registry
-            .deregister(&mut SourceFd(&fd.as_raw_fd()));
+        self.shared.deregister(&mut SourceFd(&fd.as_raw_fd()));
         self.shared.remove(self.key);
     }
 
