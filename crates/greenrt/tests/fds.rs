@@ -28,7 +28,8 @@ fn a_finished_hub_gives_its_descriptors_back_while_its_handles_live() {
         greenlets.push(g);
         drop(rt);
         // The hub of `run` too, with a greenlet of it kept.
-        greenlets.push(greenrt::run(async { greenrt::spawn(async { 2 }) }));
+        let [g] = greenrt::run(async { [greenrt::spawn(async { 2 })] });
+        greenlets.push(g);
     }
     assert_eq!(
         open_fds(),
