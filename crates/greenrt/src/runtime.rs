@@ -468,9 +468,11 @@ impl Handle {
         crate::hub::with_current(|h| h.handle().cloned()).flatten()
     }
 
-    /// Spawns a `Send` task on the least loaded hub of the runtime. If the
-    /// runtime has shut down, the task is dropped and its greenlet reports
-    /// [`Killed`](crate::GreenletError::Killed).
+    /// Spawns a `Send` task on the least loaded hub of the runtime: the one
+    /// with the fewest live tasks and tasks waiting to be taken in (so a
+    /// hub held up by one long poll looks loaded by what it has not taken
+    /// in yet). If the runtime has shut down, the task is dropped and its
+    /// greenlet reports [`Killed`](crate::GreenletError::Killed).
     pub fn spawn<F>(&self, future: F) -> Greenlet<F::Output>
     where
         F: Future + Send + 'static,
