@@ -459,7 +459,7 @@ fn ci() -> Result<(), String> {
             "compile_fail error codes (nightly)",
             "no `compile_fail` doc test names an error code",
         );
-    } else if has(Command::new("rustup").args(["run", "nightly", "rustdoc", "--version"])) {
+    } else if has_nightly() {
         let mut doc = Command::new("cargo");
         doc.args(["+nightly", "test", "--doc"]);
         for name in &coded {
@@ -501,13 +501,18 @@ fn ci() -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a nightly toolchain is installed.
+fn has_nightly() -> bool {
+    has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"]))
+}
+
 /// Whether `cargo +nightly miri` works, installing the component when a
 /// nightly toolchain is present without it.
 fn miri_available() -> bool {
     if has(Command::new("cargo").args(["+nightly", "miri", "--version"])) {
         return true;
     }
-    if !has(Command::new("rustup").args(["run", "nightly", "rustc", "--version"])) {
+    if !has_nightly() {
         return false;
     }
     rustup_add(&["--toolchain", "nightly", "miri", "rust-src"]);

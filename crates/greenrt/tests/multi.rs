@@ -356,28 +356,40 @@ fn a_worker_hub_outlives_a_waker_that_panics_at_a_tasks_end() {
     assert_eq!(next.try_get(), Some(Ok(2)));
 }
 
-#[test]
-fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
-    // A clock that moves only when told: both timers fire in one round.
+/// A runtime of one hub on a clock that moves only when told (so that
+/// timers due at once fire in one round), and the clock.
+fn one_hub_on_a_still_clock() -> (greenrt::time::ManualClock, Runtime) {
     let clock = greenrt::time::ManualClock::without_auto_advance();
     let rt = Runtime::builder()
         .workers(1)
         .clock(clock.clone())
         .build()
         .unwrap();
+    (clock, rt)
+}
+
+/// A sleep until `at`, armed on the current hub with a waker that panics.
+fn armed_with_a_panicking_waker(at: std::time::Instant) -> Pin<Box<greenrt::time::Sleep>> {
+    let mut timer = Box::pin(greenrt::time::sleep_until(at));
+    let panics = Waker::from(Arc::new(Panics));
+    assert!(
+        timer
+            .as_mut()
+            .poll(&mut Context::from_waker(&panics))
+            .is_pending()
+    );
+    timer
+}
+
+#[test]
+fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
+    let (clock, rt) = one_hub_on_a_still_clock();
     let armed = Arc::new(Event::new());
     let a = armed.clone();
     let mut g = rt.spawn_on(0, async move {
         let at = greenrt::time::now() + Duration::from_secs(3600);
         // Two timers due at once, the first with a waker that panics.
-        let mut first = Box::pin(greenrt::time::sleep_until(at));
-        let panics = Waker::from(Arc::new(Panics));
-        assert!(
-            first
-                .as_mut()
-                .poll(&mut Context::from_waker(&panics))
-                .is_pending()
-        );
+        let _first = armed_with_a_panicking_waker(at);
         let mut second = Box::pin(greenrt::time::sleep_until(at));
         let pending =
             std::future::poll_fn(|cx| Poll::Ready(second.as_mut().poll(cx).is_pending())).await;
@@ -400,24 +412,12 @@ fn a_yield_that_fires_a_timer_whose_waker_panics_is_not_lost() {
     // The task that yields takes in the timers due by then, one of whose
     // wakers panics: the panic goes on at the end of the round (reported,
     // and the hub goes on), and the task that yielded is still queued.
-    let clock = greenrt::time::ManualClock::without_auto_advance();
-    let rt = Runtime::builder()
-        .workers(1)
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let (clock, rt) = one_hub_on_a_still_clock();
     let (armed, moved) = (Arc::new(Event::new()), Arc::new(Event::new()));
     let (a, m) = (armed.clone(), moved.clone());
     let mut g = rt.spawn_on(0, async move {
         let at = greenrt::time::now() + Duration::from_secs(3600);
-        let mut timer = Box::pin(greenrt::time::sleep_until(at));
-        let panics = Waker::from(Arc::new(Panics));
-        assert!(
-            timer
-                .as_mut()
-                .poll(&mut Context::from_waker(&panics))
-                .is_pending()
-        );
+        let timer = armed_with_a_panicking_waker(at);
         a.set();
         // Waits (blocking the hub, briefly) until the clock has moved, so
         // that the yield below finds the timer due.

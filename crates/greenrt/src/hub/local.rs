@@ -75,13 +75,9 @@ pub(crate) fn schedule(task: TaskRef) {
                 // waker that panics does so at the end of the round, as
                 // it would have there, not in this task's poll.
                 h.take_injected();
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| h.fire_timers())) {
-                    let mut later = h.waker_panic.borrow_mut();
-                    match *later {
-                        None => *later = Some(p),
-                        Some(_) => raw::drop_payload(p),
-                    }
-                }
+                let mut first = h.waker_panic.take();
+                super::catch_first(&mut first, || h.fire_timers());
+                h.waker_panic.set(first);
             }
             h.queue.borrow_mut().push_back(task.clone());
             true
@@ -115,7 +111,7 @@ pub(crate) struct Hub {
     running_waker: Cell<(*const (), *const RawWakerVTable)>,
     /// The panic of a timer's waker fired for a task that queued itself
     /// again (see `schedule`), to go on at the end of the round.
-    waker_panic: RefCell<Option<Box<dyn Any + Send>>>,
+    waker_panic: Cell<Option<Box<dyn Any + Send>>>,
     /// Join edges (see `edges.rs`): for each waker of an awaiting task (by
     /// id) that sits in the completion event of a task of this hub, a flag
     /// that is true while it does; recorded by `DoneWait` and by `iwait`'s
@@ -189,7 +185,7 @@ impl Hub {
             seq: Cell::new(0),
             running: Cell::new(ROOT_ID),
             running_waker: Cell::new(NO_WAKER),
-            waker_panic: RefCell::new(None),
+            waker_panic: Cell::new(None),
             edges: RefCell::new(Edges::default()),
             handle,
             polls: Cell::new(0),
@@ -546,13 +542,8 @@ impl Hub {
                             return Err(d);
                         }
                     }
-                    let wait = quiet.unwrap_or(QUIET);
-                    self.idle(Some(&root), Some(wait));
-                    quiet = Some(if quiet.is_some() {
-                        (wait * 2).min(RECHECK)
-                    } else {
-                        QUIET
-                    });
+                    self.idle(Some(&root), Some(quiet.unwrap_or(QUIET)));
+                    quiet = Some(quiet.map_or(QUIET, |wait| (wait * 2).min(RECHECK)));
                 }
             }
         }));

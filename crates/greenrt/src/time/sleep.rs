@@ -39,17 +39,21 @@ pub fn sleep(duration: Duration) -> Sleep {
         Some(now) => (now, true),
         None => (Instant::now(), false),
     };
+    let (deadline, reg) = ends(now, duration);
+    Sleep {
+        deadline,
+        reg,
+        rebase: (!on_hub).then_some(duration),
+    }
+}
+
+/// The deadline `duration` after `now`, and the registration a sleep
+/// starts with: none yet, or never, for a deadline the clock cannot hold
+/// (reported 30 years on).
+fn ends(now: Instant, duration: Duration) -> (Instant, Reg) {
     match now.checked_add(duration) {
-        Some(deadline) => Sleep {
-            deadline,
-            reg: Reg::None,
-            rebase: (!on_hub).then_some(duration),
-        },
-        None => Sleep {
-            deadline: now + NEVER_REPORTED,
-            reg: Reg::Never,
-            rebase: None,
-        },
+        Some(deadline) => (deadline, Reg::None),
+        None => (now + NEVER_REPORTED, Reg::Never),
     }
 }
 
@@ -170,13 +174,7 @@ impl Future for Sleep {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if let Some(d) = self.rebase.take() {
             if let Some(Some(now)) = with_current(|h| h.clock.is_manual().then(|| h.clock.now())) {
-                match now.checked_add(d) {
-                    Some(deadline) => self.deadline = deadline,
-                    None => {
-                        self.deadline = now + NEVER_REPORTED;
-                        self.reg = Reg::Never;
-                    }
-                }
+                (self.deadline, self.reg) = ends(now, d);
             }
         }
         let deadline = self.deadline;
