@@ -360,7 +360,10 @@ fn an_answer_that_closes_is_not_lost_to_a_reset_when_more_requests_came() {
     let mut c = Client::connect(server.local_addr());
     c.shrink_receive_buffer();
     c.send(get("/gate-close").as_bytes());
-    gate("/gate-close-entered").wait();
+    assert!(
+        gate("/gate-close-entered").wait_timeout(tests::BOUND),
+        "the handler never ran"
+    );
     c.send(get("/echo").as_bytes());
     gate("/gate-close").set();
     let r = c.read().expect("the whole answer, not a reset");

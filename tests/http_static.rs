@@ -240,7 +240,7 @@ fn a_fifo_is_not_served_and_does_not_stop_its_hub() {
             fs::File::options().write(true).open(&fifo).map(drop)
         })
     };
-    let tid = tid_rx.recv().unwrap();
+    let tid = tid_rx.recv_timeout(tests::BOUND).unwrap();
     assert!(tests::wait_until_asleep(
         tid,
         std::time::Duration::from_secs(60)

@@ -76,6 +76,20 @@ pub async fn pending_once<F: Future>(mut wait: Pin<&mut F>) -> bool {
     std::future::poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx).is_pending())).await
 }
 
+/// How long a test waits for a task that must finish: far beyond any run,
+/// so that a hang fails with a message instead of waiting for good.
+pub const BOUND: Duration = Duration::from_secs(60);
+
+/// The result of `g`, a task that must finish within [`BOUND`].
+#[track_caller]
+pub fn finished<T>(g: greenrt::Greenlet<T>) -> Result<T, greenrt::GreenletError> {
+    assert!(
+        g.join_timeout_blocking(BOUND),
+        "a task did not finish within {BOUND:?}"
+    );
+    g.get_blocking().expect("nothing took the result before")
+}
+
 /// The calling thread's id in the kernel (Linux; 0 elsewhere), for
 /// [`wait_until_asleep`].
 pub fn thread_id() -> i32 {

@@ -24,9 +24,9 @@ fn a_plain_thread_wakes_a_green_task_queued_on_an_event() {
         wait.await;
         "woken"
     });
-    queued.wait();
+    assert!(queued.wait_timeout(tests::BOUND), "the task never queued");
     ev.set();
-    assert_eq!(g.get_blocking(), Some(Ok("woken")));
+    assert_eq!(tests::finished(g), Ok("woken"));
 }
 
 #[test]
@@ -76,10 +76,7 @@ fn threads_and_tasks_wait_on_one_event() {
     for t in threads {
         t.join().unwrap();
     }
-    let sum: i32 = tasks
-        .into_iter()
-        .map(|g| g.get_blocking().unwrap().unwrap())
-        .sum();
+    let sum: i32 = tasks.into_iter().map(|g| tests::finished(g).unwrap()).sum();
     assert_eq!(sum, (0..50).sum());
 }
 
@@ -103,7 +100,7 @@ fn a_lock_held_across_awaits_by_tasks_on_two_hubs() {
         })
         .collect();
     for t in tasks {
-        t.get_blocking().unwrap().unwrap();
+        tests::finished(t).unwrap();
     }
     assert_eq!(*lock.acquire(), 400);
 }
@@ -124,7 +121,7 @@ fn join_blocking_from_a_thread_and_await_from_a_task_see_the_same_end() {
         t.ready()
     });
     // The thread is queued on the target's end before the target may end.
-    let tid = rx.recv().unwrap();
+    let tid = rx.recv_timeout(tests::BOUND).unwrap();
     assert!(tests::wait_until_asleep(tid, Duration::from_secs(60)));
     let t = target.clone();
     let watcher = rt.block_on(async move {

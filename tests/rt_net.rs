@@ -338,7 +338,10 @@ fn reuseport_listeners_on_two_hubs_both_accept() {
             })
         })
         .collect();
-    both_ready.wait();
+    assert!(
+        both_ready.wait_timeout(tests::BOUND),
+        "the tasks never got ready"
+    );
     // The kernel spreads connections by their address hash: 200 make it all
     // but certain (1 in 2^199 otherwise) that both listeners get some.
     for _ in 0..200 {
@@ -363,7 +366,7 @@ fn reuseport_listeners_on_two_hubs_both_accept() {
         }
     }
     for g in counts {
-        results.push(g.get_blocking().expect("finished").unwrap().unwrap());
+        results.push(tests::finished(g).unwrap().unwrap());
     }
     assert_eq!(results.iter().sum::<usize>(), 200);
     assert!(
@@ -702,19 +705,16 @@ fn a_connection_moves_to_another_hub_with_its_unread_bytes() {
     // Sent before the server side moves, and nothing after until it is
     // read there: the other hub must see these bytes without a new event.
     std::io::Write::write_all(&mut client, b"before").unwrap();
-    let moved = rt
-        .spawn_on(0, async move {
-            let listener = TcpListener::from_std(listener).unwrap();
-            let baseline = registered_sockets();
-            let (conn, _) = listener.accept().await.unwrap();
-            assert_eq!(registered_sockets(), baseline + 1);
-            let conn = conn.into_std();
-            assert_eq!(registered_sockets(), baseline, "it left this hub's reactor");
-            conn
-        })
-        .get_blocking()
-        .unwrap()
-        .unwrap();
+    let moved = tests::finished(rt.spawn_on(0, async move {
+        let listener = TcpListener::from_std(listener).unwrap();
+        let baseline = registered_sockets();
+        let (conn, _) = listener.accept().await.unwrap();
+        assert_eq!(registered_sockets(), baseline + 1);
+        let conn = conn.into_std();
+        assert_eq!(registered_sockets(), baseline, "it left this hub's reactor");
+        conn
+    }))
+    .unwrap();
     let echoed = rt.spawn_on(1, async move {
         let conn = TcpStream::from_std(moved).unwrap();
         let mut got = [0u8; 6];
@@ -725,7 +725,7 @@ fn a_connection_moves_to_another_hub_with_its_unread_bytes() {
         conn.write_all(&got).await.unwrap();
         got
     });
-    assert_eq!(&echoed.get_blocking().unwrap().unwrap(), b"before");
+    assert_eq!(&tests::finished(echoed).unwrap(), b"before");
     let mut back = [0u8; 6];
     std::io::Read::read_exact(&mut client, &mut back).unwrap();
     assert_eq!(&back, b"before");
@@ -740,10 +740,8 @@ fn pinned_cpu_names_the_cpu_of_a_pinned_hub_only() {
         .build()
         .unwrap();
     assert_eq!(
-        unpinned
-            .spawn(async { greenrt::pinned_cpu() })
-            .get_blocking(),
-        Some(Ok(None))
+        tests::finished(unpinned.spawn(async { greenrt::pinned_cpu() })),
+        Ok(None)
     );
     greenrt::run(async { assert_eq!(greenrt::pinned_cpu(), None, "a hub of `run`") });
     let pinned = greenrt::Runtime::builder()
@@ -752,11 +750,10 @@ fn pinned_cpu_names_the_cpu_of_a_pinned_hub_only() {
         .build()
         .unwrap();
     for hub in 0..2 {
-        let (cpu, current) = pinned
-            .spawn_on(hub, async { (greenrt::pinned_cpu(), tests::thread_cpus()) })
-            .get_blocking()
-            .unwrap()
-            .unwrap();
+        let (cpu, current) = tests::finished(
+            pinned.spawn_on(hub, async { (greenrt::pinned_cpu(), tests::thread_cpus()) }),
+        )
+        .unwrap();
         match cpu {
             // The hub runs on that CPU alone.
             Some(cpu) => assert_eq!(current, Some(vec![cpu])),

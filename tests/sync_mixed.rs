@@ -63,7 +63,10 @@ fn block_on_a_lock_held_by_a_thread() {
             })
         })
     };
-    gate.wait();
+    assert!(
+        gate.wait_timeout(tests::BOUND),
+        "the task never took its turn"
+    );
     drop(g);
     task.join().unwrap();
     assert_eq!(*lock.acquire(), ["task"]);

@@ -8,6 +8,9 @@ use std::time::Duration;
 use greenrt::{Builder, Runtime, StallReport, joinall, spawn, try_run, yield_now};
 use sync_prims::Event;
 
+mod common;
+use common::{finished, joined};
+
 /// How long a stall goes on after its first report, in the tests that
 /// check it is reported once: five times the longest limit they set.
 const STALL_GOES_ON: Duration = Duration::from_millis(100);
@@ -56,7 +59,7 @@ fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
         text.contains("'spinner'") && text.contains("hub-0"),
         "{text}"
     );
-    assert_eq!(spinner.get_blocking().unwrap(), Ok("done"));
+    assert_eq!(finished(spinner), Ok("done"));
     // Reported once per stall: nothing else arrives for this one.
     assert!(rx.try_recv().is_err());
 }
@@ -165,7 +168,7 @@ fn reports_of_a_stall(limit: Option<Duration>) -> usize {
     // sleep on purpose: it is the stall under test, not an ordering
     // device).
     let g = rt.spawn(async { std::thread::sleep(Duration::from_millis(200)) });
-    g.join_blocking();
+    joined(&g);
     drop(rt);
     rx.try_iter().count()
 }
@@ -425,7 +428,7 @@ fn each_stall_is_reported_once() {
         .expect("second stall");
     std::thread::sleep(STALL_GOES_ON);
     stop.store(true, Ordering::Release);
-    g.get_blocking().unwrap().unwrap();
+    finished(g).unwrap();
     assert_eq!(first.task_name(), Some("twice"));
     assert_eq!(second.task_name(), Some("twice"));
     assert!(rx.try_recv().is_err());

@@ -13,6 +13,9 @@ use greenrt::{GreenletError, Handle, Runtime, spawn, yield_now};
 use proptest::prelude::*;
 use sync_prims::Event;
 
+mod common;
+use common::{finished, joined};
+
 #[test]
 fn rt_spawn_spreads_tasks_over_the_hubs() {
     let rt = Runtime::builder().workers(2).build().unwrap();
@@ -28,10 +31,7 @@ fn rt_spawn_spreads_tasks_over_the_hubs() {
             })
         })
         .collect();
-    let hubs: Vec<String> = gs
-        .into_iter()
-        .map(|g| g.get_blocking().unwrap().unwrap())
-        .collect();
+    let hubs: Vec<String> = gs.into_iter().map(|g| finished(g).unwrap()).collect();
     assert_ne!(hubs[0], hubs[1]);
 }
 
@@ -76,10 +76,10 @@ fn rt_spawn_counts_the_tasks_a_blocked_hub_has_not_taken_in() {
         .map(|_| rt.spawn(async { greenrt::current().unwrap().hub().to_owned() }))
         .collect();
     release.set();
-    let blocked = hog.get_blocking().unwrap().unwrap();
+    let blocked = finished(hog).unwrap();
     let on_blocked = gs
         .into_iter()
-        .map(|g| g.get_blocking().unwrap().unwrap())
+        .map(|g| finished(g).unwrap())
         .filter(|hub| *hub == blocked)
         .count();
     assert!(
@@ -87,7 +87,7 @@ fn rt_spawn_counts_the_tasks_a_blocked_hub_has_not_taken_in() {
         "{on_blocked} of 100 went to the blocked hub"
     );
     for g in waiting {
-        g.get_blocking().unwrap().unwrap();
+        finished(g).unwrap();
     }
 }
 
@@ -171,9 +171,12 @@ fn kill_from_a_plain_thread_drops_the_task_on_its_hub() {
         s.set();
         std::future::pending::<()>().await
     });
-    started.wait();
+    assert!(
+        started.wait_timeout(common::BOUND),
+        "the task never started"
+    );
     g.kill();
-    g.join_blocking();
+    joined(&g);
     assert!(dropped.load(Ordering::SeqCst));
     assert_eq!(g.get_blocking(), Some(Err(GreenletError::Killed)));
 }
@@ -187,12 +190,12 @@ fn dropping_the_runtime_kills_what_still_runs() {
     let handle = rt.handle();
     drop(rt);
     for g in gs {
-        assert_eq!(g.get_blocking(), Some(Err(GreenletError::Killed)));
+        assert_eq!(finished(g), Err(GreenletError::Killed));
     }
     // Spawning on a runtime that is gone gives a killed greenlet, not a hang.
     assert_eq!(
-        handle.spawn(async { 1 }).get_blocking(),
-        Some(Err(GreenletError::Killed))
+        finished(handle.spawn(async { 1 })),
+        Err(GreenletError::Killed)
     );
 }
 
@@ -222,7 +225,7 @@ fn a_cpu_bound_batch_runs_on_both_hubs() {
         })
         .collect();
     for g in gs {
-        g.get_blocking().unwrap().unwrap();
+        finished(g).unwrap();
     }
     assert_eq!(seen.lock().unwrap().len(), 2);
 }
@@ -398,7 +401,10 @@ fn a_timer_whose_waker_panics_loses_no_other_wake_up() {
         second.await;
         3
     });
-    armed.wait();
+    assert!(
+        armed.wait_timeout(common::BOUND),
+        "the timer was never armed"
+    );
     clock.advance(Duration::from_secs(3600));
     assert!(g.join_timeout_blocking(Duration::from_secs(60)));
     assert_eq!(g.try_get(), Some(Ok(3)));

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 use greenrt::time::ManualClock;
 use greenrt::{Elapsed, Runtime, joinall, sleep, spawn, spawn_later, timeout, yield_now};
 
+mod common;
+use common::finished;
+
 fn test_rt(clock: &ManualClock) -> Runtime {
     rt_of(1, clock)
 }
@@ -160,7 +163,7 @@ fn manual_clock_without_auto_advance_moves_only_when_told() {
         tx.send(()).unwrap();
         s.await;
     });
-    rx.recv().unwrap();
+    rx.recv_timeout(common::BOUND).unwrap();
     // The hub has nothing to do but wait for its timer: a clock that moved
     // by itself would have moved before the hub went idle, and ended the
     // sleep.
@@ -169,7 +172,7 @@ fn manual_clock_without_auto_advance_moves_only_when_told() {
     assert!(!g.ready(), "the sleep ended with the clock still");
     clock.advance(S(10));
     assert!(g.join_timeout_blocking(S(60)), "the sleep never ended");
-    g.get_blocking().unwrap().unwrap();
+    finished(g).unwrap();
     assert_eq!(clock.elapsed(), S(10));
 }
 
@@ -519,11 +522,11 @@ fn a_clock_shared_by_two_hubs_wakes_both() {
         })
         .collect();
     let c = Arc::new(clock);
-    rx.recv().unwrap();
-    rx.recv().unwrap();
+    rx.recv_timeout(common::BOUND).unwrap();
+    rx.recv_timeout(common::BOUND).unwrap();
     c.advance(S(5));
     for g in gs {
-        g.get_blocking().unwrap().unwrap();
+        finished(g).unwrap();
     }
 }
 
@@ -562,6 +565,6 @@ fn wait_until_idle_sees_what_a_timer_set_off_on_another_hub() {
         assert!(done.swap(false, Ordering::SeqCst), "round {round}: not run");
     }
     for g in gs {
-        g.get_blocking().unwrap().unwrap();
+        finished(g).unwrap();
     }
 }
