@@ -118,3 +118,17 @@ fn dropping_iwait_early_leaves_the_rest_awaitable() {
         }
     });
 }
+
+#[test]
+fn a_task_of_a_runtime_holds_iwait_across_its_awaits() {
+    // `Runtime::spawn` takes `Send` futures only: this compiles only if
+    // the stream is `Send`, whatever the greenlets' output.
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let gs: Vec<_> = [3u64, 1, 2]
+        .into_iter()
+        .map(|s| rt.spawn(async move { sleep(Duration::from_secs(s)).await }))
+        .collect();
+    let order = rt.spawn(async move { collect(iwait(&gs)).await });
+    assert_eq!(tests::finished(order), Ok(vec![1, 2, 0]));
+}

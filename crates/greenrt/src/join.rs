@@ -1,5 +1,6 @@
 //! Waiting on many greenlets: `joinall`, `killall`, `iwait`.
 
+use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -8,6 +9,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use coro::AsyncGen;
+use futures_core::{FusedStream, Stream};
 use sync_prims::futures::EventWait;
 
 use crate::hub;
@@ -107,15 +109,43 @@ pub async fn killall<T>(greenlets: &[Greenlet<T>]) {
 }
 
 /// The stream of [`iwait`]: indices of finished greenlets, in completion
-/// order.
-pub type IWait<'a> = AsyncGen<usize, (), (), dyn Future<Output = ()> + 'a>;
+/// order. It is `Send`, so a task of a [`Runtime`](crate::Runtime) may
+/// hold it across its awaits.
+pub struct IWait<'a> {
+    inner: AsyncGen<usize, (), (), dyn Future<Output = ()> + Send + 'a>,
+}
+
+impl Stream for IWait<'_> {
+    type Item = usize;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<usize>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl FusedStream for IWait<'_> {
+    fn is_terminated(&self) -> bool {
+        self.inner.is_terminated()
+    }
+}
+
+impl fmt::Debug for IWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IWait")
+            .field("terminated", &self.inner.is_terminated())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Yields the index of each greenlet as it finishes, in completion order:
-/// gevent's `iwait`. A [`Stream`](futures_core::Stream) built on a coro
-/// async generator. Greenlets that finished while the stream was not
-/// polled are yielded in the order they finished, however late it is
-/// polled again. Each completion costs O(1), however many greenlets are
-/// waited for.
+/// gevent's `iwait`. A [`Stream`] built on a coro async generator.
+/// Greenlets that finished while the stream was not polled are yielded in
+/// the order they finished, however late it is polled again. Each
+/// completion costs O(1), however many greenlets are waited for.
 ///
 /// ```
 /// use std::time::Duration;
@@ -136,15 +166,20 @@ pub type IWait<'a> = AsyncGen<usize, (), (), dyn Future<Output = ()> + 'a>;
 /// });
 /// ```
 pub fn iwait<T>(greenlets: &[Greenlet<T>]) -> IWait<'_> {
-    AsyncGen::new(move |co| async move {
-        let mut waits = Waits::new(greenlets.iter().map(Greenlet::header).collect());
-        while !waits.is_empty() {
-            let done = poll_fn(|cx| waits.poll_done(cx)).await;
-            for i in done {
-                co.yield_(i).await;
+    // Only the headers go into the body, so that the stream is `Send`
+    // whatever `T` is.
+    let headers: Vec<&Header> = greenlets.iter().map(Greenlet::header).collect();
+    IWait {
+        inner: AsyncGen::new_send(move |co| async move {
+            let mut waits = Waits::new(headers);
+            while !waits.is_empty() {
+                let done = poll_fn(|cx| waits.poll_done(cx)).await;
+                for i in done {
+                    co.yield_(i).await;
+                }
             }
-        }
-    })
+        }),
+    }
 }
 
 /// The waits of [`iwait`], one per greenlet.

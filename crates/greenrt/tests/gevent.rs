@@ -538,4 +538,8 @@ fn public_types_are_send_and_sync_where_expected() {
     send_sync::<greenrt::Deadlock>();
     send_sync::<greenrt::StallReport>();
     send_sync::<ManualClock>();
+    // Streams, which tasks of a `Runtime` hold across their awaits.
+    fn send<T: Send>() {}
+    send::<greenrt::IWait<'static>>();
+    send::<greenrt::net::Incoming<'static>>();
 }
