@@ -402,6 +402,57 @@ fn udp_send_to_recv_from_and_connected() {
 }
 
 #[test]
+fn a_listener_and_a_udp_socket_move_to_another_hub_through_std() {
+    let rt = greenrt::Runtime::builder().workers(2).build().unwrap();
+    let (listener, udp) = tests::finished(rt.spawn_on(0, async {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(
+            u.peer_addr().unwrap_err().kind(),
+            io::ErrorKind::NotConnected
+        );
+        let baseline = registered_sockets();
+        let moved = (l.into_std(), u.into_std());
+        assert_eq!(
+            registered_sockets(),
+            baseline - 2,
+            "they left this hub's reactor"
+        );
+        moved
+    }))
+    .unwrap();
+    // A connection and a datagram that arrive while neither is on a hub.
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sender.send_to(b"moved", udp.local_addr().unwrap()).unwrap();
+    let got = tests::finished(rt.spawn_on(1, async move {
+        let l = TcpListener::from_std(listener).unwrap();
+        let u = UdpSocket::from_std(udp).unwrap();
+        let (_, from) = timeout(Duration::from_secs(30), l.accept())
+            .await
+            .expect("the connection made before the move never came")
+            .unwrap();
+        let mut buf = [0u8; 16];
+        let (n, peer) = timeout(Duration::from_secs(30), u.recv_from(&mut buf))
+            .await
+            .expect("the datagram sent before the move never came")
+            .unwrap();
+        u.connect(peer).unwrap();
+        assert_eq!(u.peer_addr().unwrap(), peer);
+        (from, buf[..n].to_vec(), peer)
+    }))
+    .unwrap();
+    assert_eq!(
+        got,
+        (
+            client.local_addr().unwrap(),
+            b"moved".to_vec(),
+            sender.local_addr().unwrap()
+        )
+    );
+}
+
+#[test]
 fn a_refused_datagram_is_reported_once_and_the_socket_waits_again() {
     // On a thread of its own, so that a hub spinning in a poll fails the
     // test instead of hanging it.

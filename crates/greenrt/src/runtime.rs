@@ -88,6 +88,13 @@ pub struct RuntimeBuilder {
     clock: Clock,
 }
 
+impl Default for RuntimeBuilder {
+    /// The settings of [`Runtime::builder`].
+    fn default() -> RuntimeBuilder {
+        Runtime::builder()
+    }
+}
+
 impl fmt::Debug for RuntimeBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RuntimeBuilder")

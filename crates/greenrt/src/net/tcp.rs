@@ -83,6 +83,15 @@ impl TcpListener {
         })
     }
 
+    /// Gives the listener back as the standard library's, taken out of
+    /// its hub's reactor and still non-blocking: to move it to another hub
+    /// (where [`from_std`](TcpListener::from_std) takes it again) or to a
+    /// plain thread (after `set_nonblocking(false)`). Connections not yet
+    /// accepted stay in its backlog.
+    pub fn into_std(self) -> std::net::TcpListener {
+        self.io.into_inner().into()
+    }
+
     /// Waits for a connection.
     ///
     /// The stream is registered with the reactor of the hub this runs on;

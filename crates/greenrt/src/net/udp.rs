@@ -43,6 +43,24 @@ impl UdpSocket {
         })
     }
 
+    /// Takes a socket from the standard library (made non-blocking here),
+    /// registered with the current hub's reactor.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        socket.set_nonblocking(true)?;
+        Ok(UdpSocket {
+            io: Io::new(socket)?,
+        })
+    }
+
+    /// Gives the socket back as the standard library's, taken out of its
+    /// hub's reactor and still non-blocking: to move it to another hub
+    /// (where [`from_std`](UdpSocket::from_std) takes it again) or to a
+    /// plain thread (after `set_nonblocking(false)`). Datagrams not yet
+    /// received stay in the socket.
+    pub fn into_std(self) -> std::net::UdpSocket {
+        self.io.into_inner()
+    }
+
     /// Sends a datagram to `target`; returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
         let target = super::first_addr(target)?;
@@ -76,6 +94,12 @@ impl UdpSocket {
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get().local_addr()
+    }
+
+    /// The peer given to [`connect`](UdpSocket::connect); an error
+    /// (`NotConnected`) before it.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get().peer_addr()
     }
 }
 
