@@ -37,7 +37,7 @@ pub(crate) enum Kind {
     Chunk,
     /// The peer closed the connection in the middle of a request.
     Incomplete,
-    /// The peer took too long to send the request head.
+    /// The peer took too long to send the request head or body.
     Timeout,
     /// A response header name or value that cannot be sent as is.
     InvalidHeader,
@@ -65,8 +65,9 @@ impl Error {
         Error { kind }
     }
 
-    /// The error for a peer that did not send its request head in time
-    /// (answered with 408 Request Timeout).
+    /// The error for a peer that did not send its request head, or the
+    /// body of its request, in time (answered with 408 Request Timeout,
+    /// or given to a handler that reads a streamed body).
     pub const fn timeout() -> Error {
         Error::new(Kind::Timeout)
     }
@@ -189,7 +190,7 @@ impl Error {
         self.kind == Kind::Incomplete
     }
 
-    /// The peer was too slow to send its request head (408).
+    /// The peer was too slow to send its request head or body (408).
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
     }
@@ -232,7 +233,7 @@ impl Error {
             Kind::BodyTooLarge => "request body too large",
             Kind::Chunk => "invalid chunked body framing",
             Kind::Incomplete => "connection closed in the middle of a request",
-            Kind::Timeout => "timed out reading the request head",
+            Kind::Timeout => "timed out reading the request",
             Kind::InvalidHeader => "invalid header name or value",
             Kind::InvalidStatus => "invalid status code",
             Kind::InvalidRoute => "invalid route pattern",

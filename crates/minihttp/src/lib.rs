@@ -116,6 +116,15 @@ pub use router::{BoxHandler, RouteMatch, Router, handler};
 pub use server::{Handler, LogEntry, Server, ServerHandle};
 pub use status::StatusCode;
 
+/// The crates whose types this crate's API takes or returns: the runtime a
+/// server runs on (`Server::clock` takes its `ManualClock`), the
+/// shutdown [`Event`](sync_prims::Event) of `Server::shutdown_event`, and
+/// the generator handle of `Body::generate`. Re-exported so that a user
+/// names them at the versions this crate was built with.
+pub use coro;
+pub use greenrt;
+pub use sync_prims;
+
 /// The README's example runs as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

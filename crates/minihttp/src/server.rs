@@ -376,7 +376,8 @@ impl Server {
         self
     }
 
-    /// The limits in force ([`Limits::default`] unless set).
+    /// Sets the limits on requests and the timeouts of connections
+    /// ([`Limits::default`] unless set).
     pub fn limits(mut self, limits: Limits) -> Server {
         self.limits = limits;
         self
@@ -542,7 +543,14 @@ impl Server {
 
 /// A server running on background threads ([`Server::spawn`]).
 ///
-/// Dropping the handle shuts the server down too.
+/// Dropping the handle shuts the server down too, as
+/// [`shutdown`](ServerHandle::shutdown) does: the drop blocks the calling
+/// thread until the requests in flight have finished (for up to the drain
+/// timeout, 10 seconds unless set) and the server's threads have ended.
+/// Inside a green task, that blocks the task's whole hub: set the
+/// [`shutdown_event`](ServerHandle::shutdown_event) there instead, and
+/// drop the handle on a plain thread (or leave the drop to
+/// [`greenrt::spawn_blocking`]).
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
