@@ -618,6 +618,31 @@ fn thread_join_reports_the_panic() {
 }
 
 #[test]
+fn dropping_a_panic_whose_payload_panics_when_dropped_does_not_panic() {
+    /// Counts its drops; each panics with another of its kind, up to `0`.
+    struct Bomb(u32, Arc<std::sync::atomic::AtomicU32>);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self.0 > 0 {
+                std::panic::panic_any(Bomb(self.0 - 1, self.1.clone()));
+            }
+        }
+    }
+    let drops = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let d = drops.clone();
+    let err = Panicked::catch(move || std::panic::panic_any(Bomb(3, d))).unwrap_err();
+    assert_eq!(err.message(), "a panic with a non-string payload");
+    // Each payload's drop panics with the next one, three times over.
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(err)));
+    assert!(dropped.is_ok(), "the drop did not panic");
+    assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 4);
+    // A payload taken out is the caller's to drop, as it was thrown.
+    let err = Panicked::catch(|| std::panic::panic_any(7u8)).unwrap_err();
+    assert_eq!(err.into_payload().downcast_ref::<u8>(), Some(&7));
+}
+
+#[test]
 fn a_thread_that_joins_itself_gets_an_answer_not_a_hang() {
     let own: Arc<Lock<Option<Thread<()>>>> = Arc::new(Lock::new(None));
     let handed = Arc::new(Event::new());

@@ -236,11 +236,17 @@ impl Drop for SetOnDrop {
 }
 
 /// The panic that ended a thread, as returned by [`Thread::join`].
+///
+/// Dropping it never panics: a payload whose own destructor panics is
+/// dropped with that panic caught (and the payload of that panic likewise,
+/// a few levels deep; past them the last one is leaked), so that an error
+/// value cannot turn into a second panic wherever it is dropped.
 pub struct Panicked {
     message: String,
     /// Behind a mutex only so that `Panicked` is `Sync` (an error type that
     /// converts into `Box<dyn Error + Send + Sync>`); it is never contended.
-    payload: std::sync::Mutex<Box<dyn Any + Send + 'static>>,
+    /// `Some` until [`into_payload`](Panicked::into_payload) takes it.
+    payload: std::sync::Mutex<Option<Box<dyn Any + Send + 'static>>>,
 }
 
 impl Panicked {
@@ -255,7 +261,7 @@ impl Panicked {
         };
         Panicked {
             message,
-            payload: std::sync::Mutex::new(payload),
+            payload: std::sync::Mutex::new(Some(payload)),
         }
     }
 
@@ -271,10 +277,32 @@ impl Panicked {
 
     /// The original payload, to continue the panic with
     /// [`std::panic::resume_unwind`].
-    pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
+    pub fn into_payload(mut self) -> Box<dyn Any + Send + 'static> {
         self.payload
-            .into_inner()
+            .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .expect("taken only here, which consumes the value")
+    }
+}
+
+impl Drop for Panicked {
+    fn drop(&mut self) {
+        let payload = self
+            .payload
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(mut payload) = payload else {
+            return;
+        };
+        for _ in 0..8 {
+            match panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                Ok(()) => return,
+                Err(next) => payload = next,
+            }
+        }
+        std::mem::forget(payload);
     }
 }
 
