@@ -501,7 +501,7 @@ fn spawn_blocking_results_panics_and_many_jobs() {
     greenrt::run(async {
         assert_eq!(spawn_blocking(|| 6 * 7).await.unwrap(), 42);
         match spawn_blocking(|| -> u8 { panic!("blocking boom") }).await {
-            Err(GreenletError::Panicked(m)) => assert!(m.contains("blocking boom")),
+            Err(GreenletError::Panicked(m)) => assert!(m.message().contains("blocking boom")),
             other => panic!("expected the panic, got {other:?}"),
         }
         // More jobs than the pool has threads: they queue, and all finish.
@@ -945,4 +945,69 @@ fn a_reader_waker_that_panics_does_not_keep_the_writer_from_its_wake_up() {
         "the writer was not woken"
     );
     drop(kept);
+}
+
+/// A stream whose peer has closed: every read completes at once (with 0),
+/// for good.
+async fn always_readable() -> TcpStream {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    drop(client);
+    server
+}
+
+/// Runs `f` on a hub of its own thread; its result, or a failure once the
+/// bound passes (a task that never gives way would hang the test).
+fn on_a_hub_of_its_own<T: Send + 'static>(f: impl Future<Output = T> + 'static + Send) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(greenrt::run(f));
+    });
+    rx.recv_timeout(tests::BOUND)
+        .expect("a task looping over a ready socket never gave way")
+}
+
+#[test]
+fn a_task_looping_over_a_ready_socket_gives_way_to_the_others() {
+    let (others_ran, killed) = on_a_hub_of_its_own(async {
+        let spinning = always_readable().await;
+        let spinner = spawn(async move {
+            let mut buf = [0u8; 16];
+            loop {
+                let _ = spinning.read(&mut buf).await;
+            }
+        });
+        // The spinner runs first, then gives way: this task and another
+        // one run although it never waits for anything.
+        let other = spawn(async { 7 });
+        let others_ran = other.await.unwrap();
+        spinner.kill();
+        (others_ran, spinner.await)
+    });
+    assert_eq!(others_ran, 7);
+    assert!(matches!(killed, Err(GreenletError::Killed)), "{killed:?}");
+}
+
+#[test]
+fn a_timeout_around_a_loop_over_a_ready_socket_fires() {
+    let r = on_a_hub_of_its_own(async {
+        let s = always_readable().await;
+        let mut buf = [0u8; 16];
+        let mut reads = 0u64;
+        let r = timeout(Duration::ZERO, async {
+            loop {
+                let _ = s.read(&mut buf).await;
+                reads += 1;
+            }
+        })
+        .await;
+        (r.is_err(), reads)
+    });
+    assert!(r.0, "the timeout fired");
+    // After a poll's budget of reads (128) or two: a zero timeout lets
+    // its future run once, as `sleep(ZERO)` does.
+    assert!((128..=256).contains(&r.1), "{} reads", r.1);
 }

@@ -291,7 +291,7 @@ fn rss() -> usize {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Child side: RSS growth per task for `which` = "<runtime>-<sleep|event>".
+/// Child side: RSS growth per task for `which` = `"<runtime>-<sleep|event>"`.
 fn idle_bytes(which: &str) -> f64 {
     let long = Duration::from_secs(3600);
     let ev = Arc::new(Event::new());

@@ -474,6 +474,11 @@ impl Registration {
         mut op: impl FnMut() -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
+        // A task that spent its poll's budget yields here, whatever the
+        // socket's readiness: see `hub::budget`.
+        if crate::hub::budget::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         loop {
             let seen = match self.poll_ready_as(cx, dir, wait.as_deref_mut()) {
                 Poll::Ready(Ok(s)) => s,
@@ -497,9 +502,13 @@ impl Registration {
                     if drained(&r) {
                         self.clear(seen, dir);
                     }
+                    crate::hub::budget::spend();
                     return Poll::Ready(Ok(r));
                 }
-                Err(e) => return Poll::Ready(Err(e)),
+                Err(e) => {
+                    crate::hub::budget::spend();
+                    return Poll::Ready(Err(e));
+                }
             }
         }
     }

@@ -312,6 +312,7 @@ impl Hub {
     #[inline]
     fn begin(&self, id: u64, waker: &Waker) {
         self.set_running(id, (waker.data(), waker.vtable()), 1);
+        super::budget::start_poll();
     }
 
     /// Marks task `id`, polled with the waker `waker` (or `NO_WAKER`), as
@@ -348,6 +349,7 @@ impl Hub {
 
     #[inline]
     pub(crate) fn leave_poll(&self) {
+        super::budget::end_poll();
         let s = self.seq.get() + 1;
         self.seq.set(s);
         self.running.set(ROOT_ID);

@@ -1,5 +1,6 @@
 //! Hubs: one per thread, each with its run queue, registry, timers and driver.
 
+pub(crate) mod budget;
 pub(crate) mod deadlock;
 mod edges;
 mod local;

@@ -13,11 +13,15 @@ use crate::task::raw::{self, Join};
 use sync_prims::futures::EventWait;
 
 /// Why a task produced no value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum GreenletError {
-    /// The task panicked; the panic's message.
-    Panicked(String),
+    /// The task panicked: the panic, with its message
+    /// ([`Panicked::message`](sync_prims::Panicked::message)) and its
+    /// payload, which `std::panic::resume_unwind(p.into_payload())`
+    /// continues in the caller, as gevent's `get()` raises the task's
+    /// exception again. The same type as a [`sync_prims::Thread`]'s panic.
+    Panicked(sync_prims::Panicked),
     /// The task was killed (by [`Greenlet::kill`], or because its hub shut
     /// down) before it finished.
     Killed,
@@ -26,13 +30,28 @@ pub enum GreenletError {
 impl fmt::Display for GreenletError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GreenletError::Panicked(m) => write!(f, "task panicked: {m}"),
+            GreenletError::Panicked(p) => write!(f, "task panicked: {}", p.message()),
             GreenletError::Killed => f.write_str("task was killed"),
         }
     }
 }
 
 impl std::error::Error for GreenletError {}
+
+/// Two errors are equal when they are of one kind and, for panics, have
+/// the same message (payloads cannot be compared): for tests that assert
+/// on a task's outcome.
+impl PartialEq for GreenletError {
+    fn eq(&self, other: &GreenletError) -> bool {
+        match (self, other) {
+            (GreenletError::Panicked(a), GreenletError::Panicked(b)) => a.message() == b.message(),
+            (GreenletError::Killed, GreenletError::Killed) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for GreenletError {}
 
 /// The handle of a spawned task: gevent's `Greenlet`.
 ///

@@ -41,6 +41,7 @@ use std::thread;
 use crate::hub::{self, Hub, HubShared};
 use crate::task::GreenletError;
 use sync_prims::Event;
+use sync_prims::Panicked;
 
 pub(crate) const SCHEDULED: u32 = 1;
 pub(crate) const RUNNING: u32 = 1 << 1;
@@ -207,9 +208,10 @@ where
             unsafe { std::ptr::write(stage, Stage::Consumed) };
             if let Err(p) = res {
                 if output.is_ok() {
-                    output = Err(GreenletError::Panicked(panic_message(p.as_ref())));
+                    output = Err(GreenletError::Panicked(Panicked::from_payload(p)));
+                } else {
+                    drop_payload(p);
                 }
-                drop_payload(p);
             }
         }
         let ok = output.is_ok();
@@ -323,9 +325,10 @@ where
             }
             Ok(Poll::Ready(v)) => self.finish(Some(hub), Ok(v)),
             Err(p) => {
-                let msg = panic_message(p.as_ref());
-                drop_payload(p);
-                self.finish(Some(hub), Err(GreenletError::Panicked(msg)));
+                self.finish(
+                    Some(hub),
+                    Err(GreenletError::Panicked(Panicked::from_payload(p))),
+                );
             }
         }
     }
