@@ -97,6 +97,13 @@ impl TcpListener {
     /// The stream is registered with the reactor of the hub this runs on;
     /// outside any hub (the listener moved to a plain thread), or on a hub
     /// that has no reactor, with the listener's.
+    ///
+    /// An error the system gives at once (out of descriptors: `EMFILE`,
+    /// `ENFILE`) comes back at once, every time, until the cause goes: a
+    /// loop that accepts again at once keeps a core busy (though it
+    /// yields to the hub's other tasks every 128 operations, as every
+    /// socket operation does). [`incoming`](TcpListener::incoming) pauses
+    /// 10 ms after such an error.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         // Under a key of its own: tasks that share a listener and give up
         // waiting (a timeout) leave nothing behind.
