@@ -56,7 +56,8 @@ pub struct Limits {
     /// a request in hand: between keep-alive requests, or before its
     /// first), which is closed, as nginx reuses its idle connections;
     /// with none idle, further connections wait in the listen backlog.
-    /// Default: 4096.
+    /// The same happens below the cap when the process is out of
+    /// descriptors. Default: 4096.
     pub max_connections_per_hub: usize,
 }
 

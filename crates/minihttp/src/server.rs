@@ -1034,9 +1034,33 @@ async fn hub_main<H: Handler>(
                     }
                 }
             }
-            Wake::Conn(Err(_)) => {
-                // Out of descriptors, say, or a connection reset before it
-                // was accepted: let the moment pass, then go on accepting.
+            Wake::Conn(Err(e)) => {
+                // Out of descriptors: as at the cap, the connection idle
+                // the longest makes room, and the next accept waits until
+                // it has closed (else idle keep-alive connections would
+                // hold every descriptor until their idle timeout, and new
+                // clients wait in the backlog meanwhile).
+                if out_of_descriptors(&e) && hub.evicting.get() == 0 && hub.has_idle() {
+                    hub.evict_oldest();
+                    let stopped = poll_fn(|cx| {
+                        if stop.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(true);
+                        }
+                        if hub.evicting.get() == 0 {
+                            return Poll::Ready(false);
+                        }
+                        hub.waiter.set(Some(cx.waker().clone()));
+                        Poll::Pending
+                    })
+                    .await;
+                    if stopped {
+                        break;
+                    }
+                    continue;
+                }
+                // Out of descriptors with no idle connection to close, or
+                // a connection reset before it was accepted: let the
+                // moment pass, then go on accepting.
                 let mut pause = pin!(greenrt::sleep(Duration::from_millis(10)));
                 let stopped = poll_fn(|cx| {
                     if stop.as_mut().poll(cx).is_ready() {
@@ -1060,6 +1084,12 @@ async fn hub_main<H: Handler>(
     ticker.kill();
     set_ticked(false);
     Ok(())
+}
+
+/// Whether an accept failed for want of descriptors (of the process or
+/// of the system), which closing a connection gives back.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// What ended a wait for bytes.

@@ -110,8 +110,15 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
 /// its stderr piped; returns it and its address.
 #[cfg(unix)]
 fn start(dir: &std::path::Path, workers: usize) -> (Child, String) {
+    start_under(Command::new(BIN), dir, workers)
+}
+
+/// As [`start`], with the command run by `command` (`BIN` itself, or a
+/// shell that runs it under some limit).
+#[cfg(unix)]
+fn start_under(mut command: Command, dir: &std::path::Path, workers: usize) -> (Child, String) {
     let mut child = Child(
-        Command::new(BIN)
+        command
             .arg(dir)
             .args(["--port", "0", "--workers", &workers.to_string()])
             .stdin(Stdio::null())
@@ -130,6 +137,47 @@ fn start(dir: &std::path::Path, workers: usize) -> (Child, String) {
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_string();
     (child, addr)
+}
+
+#[cfg(unix)]
+#[test]
+fn out_of_descriptors_an_idle_connection_makes_room_for_a_new_one() {
+    // Under a limit of 64 descriptors, more keep-alive connections than
+    // that, each left idle after one answer: each new one is served at
+    // once, in place of the one idle the longest (without it, a new client
+    // waited in the backlog until an idle connection timed out, a minute).
+    let dir = std::env::temp_dir().join(format!("minihttp-cli-fds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut limited = Command::new("sh");
+    limited.args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", BIN]);
+    let (mut child, addr) = start_under(limited, &dir, 1);
+    let _lines = lines_of(child.0.stderr.take().unwrap());
+    let mut kept = Vec::new();
+    for i in 0..100 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        // Loose: an answer comes in milliseconds, or, without room made,
+        // only when an idle connection times out (60 s).
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        // A missing file: an answer that opens no file, which would need
+        // a descriptor of its own.
+        s.write_all(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 22];
+        s.read_exact(&mut head)
+            .unwrap_or_else(|e| panic!("connection {i} had no answer: {e}"));
+        assert_eq!(&head, b"HTTP/1.1 404 Not Found", "connection {i}");
+        kept.push(s);
+    }
+    // The first connection was closed to make room (the rest of its
+    // answer, then the end of the stream, not the read's timeout).
+    let mut rest = Vec::new();
+    kept[0]
+        .read_to_end(&mut rest)
+        .expect("the oldest idle connection was closed");
+    signal(&child, "-INT");
+    assert!(exits(child).is_some_and(|s| s.success()));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// How long a test waits for what the command should do at once.
