@@ -544,6 +544,28 @@ fn a_download_cut_short_logs_the_bytes_that_went_out() {
 }
 
 #[test]
+fn a_request_that_cannot_be_parsed_logs_the_bytes_of_its_answer() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .access_log(move |entry| {
+            let _ = tx.send((entry.method.to_owned(), entry.status.as_u16(), entry.bytes));
+        })
+        .spawn(|_req: Request| async { Response::text("unused") })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n");
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 400);
+    let (method, status, bytes) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!((method.as_str(), status), ("-", 400));
+    assert_eq!(bytes, r.body.len() as u64, "the answer's body");
+    assert!(bytes > 0);
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn slow_heads_get_408_and_idle_connections_close() {
     let limits = Limits {
         header_read_timeout: Duration::from_millis(100),

@@ -734,8 +734,9 @@ impl Listing {
     }
 
     fn respond(&self, html: io::Result<String>) -> Response {
-        let Ok(html) = html else {
-            return Response::error(StatusCode::FORBIDDEN);
+        let html = match html {
+            Ok(html) => html,
+            Err(e) => return Response::error(listing_failed(&e)),
         };
         if self.precondition_failed {
             return Response::error(StatusCode::PRECONDITION_FAILED);
@@ -744,6 +745,25 @@ impl Listing {
             return Response::new(StatusCode::NOT_MODIFIED);
         }
         Response::html(html)
+    }
+}
+
+/// The answer to a listing that could not be built: 403 for a directory
+/// that may not be read, or that was swapped for a link (which
+/// `O_NOFOLLOW` refuses) or led out of the root; 404 for one gone (or no
+/// longer a directory) since it was resolved; 500 for the rest (out of
+/// descriptors or memory, say), which are the server's, not the request's.
+fn listing_failed(e: &io::Error) -> StatusCode {
+    #[cfg(unix)]
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => return StatusCode::FORBIDDEN,
+        Some(libc::ENOTDIR) => return StatusCode::NOT_FOUND,
+        _ => {}
+    }
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        io::ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -1287,6 +1307,26 @@ mod tests {
     impl Drop for Tree {
         fn drop(&mut self) {
             let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_listing_that_fails_is_answered_by_whose_fault_it_is() {
+        let of = |kind: io::ErrorKind| listing_failed(&io::Error::from(kind));
+        assert_eq!(of(io::ErrorKind::PermissionDenied), StatusCode::FORBIDDEN);
+        assert_eq!(of(io::ErrorKind::NotFound), StatusCode::NOT_FOUND);
+        assert_eq!(
+            of(io::ErrorKind::OutOfMemory),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        #[cfg(unix)]
+        {
+            let os = |n| listing_failed(&io::Error::from_raw_os_error(n));
+            assert_eq!(os(libc::EMFILE), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(os(libc::ENFILE), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(os(libc::ELOOP), StatusCode::FORBIDDEN);
+            assert_eq!(os(libc::ENOTDIR), StatusCode::NOT_FOUND);
+            assert_eq!(os(libc::EACCES), StatusCode::FORBIDDEN);
         }
     }
 

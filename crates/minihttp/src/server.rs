@@ -1462,6 +1462,9 @@ async fn linger_close(stream: &TcpStream, rbuf: &mut ReadBuf) {
 
 /// Logs a response to a request that could not be parsed.
 fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
+    if shared.log.is_none() {
+        return;
+    }
     log_entry(
         shared,
         &LogEntry {
@@ -1470,7 +1473,8 @@ fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
             target: "-",
             version: "-",
             status,
-            bytes: 0,
+            // The body of the error answer (`Conn::encode_error`'s).
+            bytes: Response::error(status).body().len().unwrap_or(0),
             elapsed: Duration::ZERO,
         },
     );
