@@ -87,3 +87,45 @@ fn the_drain_timeout_bounds_a_request_that_never_ends() {
     assert!(busy.closed(), "the connection was left open");
     drop(release);
 }
+
+#[test]
+fn a_download_the_drain_cuts_off_is_logged_with_the_bytes_that_went_out() {
+    const CHUNK: usize = 64 * 1024;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .drain_timeout(Duration::from_millis(50))
+        .access_log(move |entry| {
+            let _ = tx.send((entry.target.to_owned(), entry.status.as_u16(), entry.bytes));
+        })
+        .spawn(|_req: Request| async {
+            let mut r = Response::text("");
+            // Endless: only the drain's end stops it.
+            r.set_body(minihttp::Body::generate(|co| async move {
+                loop {
+                    co.yield_(vec![b'x'; CHUNK]).await;
+                }
+            }));
+            r
+        })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/endless").as_bytes());
+    // Some of it went out; then the client reads no more, and the server
+    // waits for room in the socket until the drain ends.
+    let read = c.read_raw(1 << 20);
+    server.shutdown().unwrap();
+    let (target, status, bytes) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a line for the request cut off");
+    assert_eq!((target.as_str(), status), ("/endless", 200));
+    // At least what the client read, less the head and the chunks'
+    // framing.
+    let framing = 1024 + (read / CHUNK + 1) * 16;
+    assert!(
+        bytes as usize + framing >= read,
+        "{bytes} logged, {read} read"
+    );
+    drop(c);
+}

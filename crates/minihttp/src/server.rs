@@ -164,9 +164,9 @@ pub struct LogEntry<'a> {
     pub status: StatusCode,
     /// Body bytes sent, or queued to go out with the answers of the same
     /// batch. For an answer cut short while its body was being sent (the
-    /// client went away, the body failed), those of the writes that were
-    /// done before (not those of the write that failed, which may have
-    /// gone out in part).
+    /// client went away, the body failed, a shutdown's drain timeout ran
+    /// out), those of the writes that were done before (not those of the
+    /// write that failed or was dropped, which may have gone out in part).
     pub bytes: u64,
     /// From the request being read to the response being written.
     pub elapsed: Duration,
@@ -1192,10 +1192,13 @@ async fn serve_conn<H: Handler>(
                     let response = slot
                         .get_or_insert_with(|| Response::error(StatusCode::INTERNAL_SERVER_ERROR));
                     let start = wbuf.len();
+                    // No log to tell of the bytes sent of a body cut short.
+                    let progress = Cell::new(0);
                     // An answer in memory is sent with the batch: no future
                     // to poll for it.
-                    let sent = match send_response(&shared, &mut conn, response, &mut wbuf, &stream)
-                    {
+                    let sent = match send_response(
+                        &shared, &mut conn, response, &mut wbuf, &stream, &progress,
+                    ) {
                         SendBody::Done(sent) => sent,
                         SendBody::Boxed(body) => body.await,
                     };
@@ -1460,6 +1463,26 @@ async fn linger_close(stream: &TcpStream, rbuf: &mut ReadBuf) {
     let _ = greenrt::timeout(LINGER_TIME, drain).await;
 }
 
+/// The log line of an answer whose body is being sent, written if the
+/// sending is dropped before it ends (the connection's task ended: a
+/// shutdown whose drain ran out). Forgotten once the body ends, whose line
+/// is then logged as usual.
+struct CutShort<'a, H> {
+    shared: &'a Shared<H>,
+    entry: LogEntry<'a>,
+    start: Instant,
+    /// The body bytes flushed so far.
+    progress: &'a Cell<u64>,
+}
+
+impl<H> Drop for CutShort<'_, H> {
+    fn drop(&mut self) {
+        self.entry.bytes = self.progress.get();
+        self.entry.elapsed = self.start.elapsed();
+        log_entry(self.shared, &self.entry);
+    }
+}
+
 /// Logs a response to a request that could not be parsed.
 fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
     if shared.log.is_none() {
@@ -1573,9 +1596,33 @@ async fn respond<H: Handler>(
     let unread = conn.is_streaming_body();
     let mut response = response;
     let start = wbuf.len();
-    let mut sent = match send_response(shared, conn, &mut response, wbuf, stream) {
+    let progress = Cell::new(0);
+    let mut sent = match send_response(shared, conn, &mut response, wbuf, stream, &progress) {
         SendBody::Done(sent) => sent,
-        SendBody::Boxed(body) => body.await,
+        SendBody::Boxed(body) => {
+            // A body sent over time may be cut short by the end of this
+            // task (a shutdown whose drain ran out): its line is logged
+            // then, with the bytes flushed so far.
+            let cut = logged
+                .as_ref()
+                .map(|(start, method, target, version)| CutShort {
+                    shared,
+                    entry: LogEntry {
+                        client: peer,
+                        method: method.as_str(),
+                        target,
+                        version: version.as_str(),
+                        status: response.status(),
+                        bytes: 0,
+                        elapsed: Duration::ZERO,
+                    },
+                    start: *start,
+                    progress: &progress,
+                });
+            let sent = body.await;
+            std::mem::forget(cut);
+            sent
+        }
     };
     // Mended by `send_response`: the status the client gets.
     let mut status = response.status();
@@ -1618,6 +1665,7 @@ fn send_response<'a, H>(
     response: &mut Response,
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
+    progress: &'a Cell<u64>,
 ) -> SendBody<'a> {
     mend_final(response);
     if shared.shutdown.is_set() {
@@ -1638,6 +1686,7 @@ fn send_response<'a, H>(
             wbuf,
             stream,
             shared.limits.write_timeout,
+            progress,
         ))),
         Body::Stream(s) => SendBody::Boxed(Box::pin(send_stream(
             s,
@@ -1645,6 +1694,7 @@ fn send_response<'a, H>(
             wbuf,
             stream,
             shared.limits.write_timeout,
+            progress,
         ))),
         b => SendBody::Done(Ok(b.len().unwrap_or(0))),
     }
@@ -1935,12 +1985,14 @@ fn after(now: Instant, d: Duration) -> Instant {
         .unwrap_or(now)
 }
 
-/// Sends the file region through `wbuf`, flushing as it fills.
+/// Sends the file region through `wbuf`, flushing as it fills; `progress`
+/// holds the body bytes flushed so far.
 async fn send_file(
     body: FileBody,
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
     limit: Duration,
+    progress: &Cell<u64>,
 ) -> Result<u64, Failed> {
     let FileBody {
         mut file,
@@ -1972,6 +2024,7 @@ async fn send_file(
         if wbuf.len() >= FLUSH_AT {
             flush_body(stream, wbuf, limit, failed.sent()).await?;
             failed = Failed::Partial(len - left);
+            progress.set(len - left);
         }
     }
     Ok(len)
@@ -1979,13 +2032,14 @@ async fn send_file(
 
 /// Sends a stream's chunks through `wbuf` (chunked, raw until close, or
 /// raw with a promised length), flushing whenever the stream has nothing
-/// ready.
+/// ready; `progress` holds the body bytes flushed so far.
 async fn send_stream(
     mut body: StreamBody,
     framing: Framing,
     wbuf: &mut Vec<u8>,
     stream: &TcpStream,
     limit: Duration,
+    progress: &Cell<u64>,
 ) -> Result<u64, Failed> {
     let mut sent = 0u64;
     // Until the first flush, a failure of the stream leaves its whole
@@ -2016,6 +2070,7 @@ async fn send_stream(
                 if !wbuf.is_empty() {
                     flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
                     flushed = Some(sent);
+                    progress.set(sent);
                 }
                 poll_fn(|cx| body.poll_chunk(cx)).await
             }
@@ -2035,6 +2090,7 @@ async fn send_stream(
         if wbuf.len() >= FLUSH_AT {
             flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
             flushed = Some(sent);
+            progress.set(sent);
         }
     }
     match framing {
