@@ -365,14 +365,19 @@ fn main() -> ExitCode {
         say!("minihttp: cannot handle Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
-    // Not `println!`, which panics when stdout is closed (a pipe whose
-    // reader left): serving goes on without the line.
-    let _ = writeln!(
-        std::io::stdout(),
-        "Serving {} on http://{addr}/ (Ctrl-C to stop)",
-        files.root().display()
-    );
-    let served = server.serve(files);
+    let root = files.root().to_owned();
+    // Announced once every hub serves: a server that cannot start (out of
+    // descriptors for its hubs, say) says so instead.
+    let served = server.spawn(files).and_then(|running| {
+        // Not `println!`, which panics when stdout is closed (a pipe whose
+        // reader left): serving goes on without the line.
+        let _ = writeln!(
+            std::io::stdout(),
+            "Serving {} on http://{addr}/ (Ctrl-C to stop)",
+            root.display()
+        );
+        running.join()
+    });
     // The lines still queued are written, for a few seconds at most:
     // stderr may be stalled for good.
     let (last, code) = match served {

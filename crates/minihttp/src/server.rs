@@ -19,7 +19,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -462,7 +462,9 @@ impl Server {
     }
 
     /// Serves on this thread until the [shutdown event](Server::shutdown_event)
-    /// is set and the in-flight requests are done.
+    /// is set and the in-flight requests are done. A hub that cannot start
+    /// serving (out of descriptors for its reactor, say) stops the server,
+    /// and its error is returned.
     pub fn serve<H: Handler>(self, handler: H) -> io::Result<()> {
         let (listeners, shared) = self.prepare(handler)?;
         run(listeners, &shared)
@@ -472,7 +474,9 @@ impl Server {
     ///
     /// Returns once every hub serves (its listener accepting, and taking
     /// its share of connections), so that the first connections made
-    /// after it are spread as later ones are.
+    /// after it are spread as later ones are; or the error that kept the
+    /// server from starting (its runtime could not be built, a hub could
+    /// not register its listener), once what did start has stopped.
     pub fn spawn<H: Handler>(self, handler: H) -> io::Result<ServerHandle> {
         let addr = self.addr;
         let shutdown = self.shutdown.clone();
@@ -488,6 +492,16 @@ impl Server {
                 r
             })?;
         started.serving.wait();
+        if started.start_failed.load(Ordering::Acquire)
+            || started.starting.load(Ordering::Acquire) > 0
+        {
+            let r = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the server thread panicked")));
+            return Err(r
+                .err()
+                .unwrap_or_else(|| io::Error::other("the server stopped before it served")));
+        }
         Ok(ServerHandle {
             addr,
             shutdown,
@@ -536,6 +550,7 @@ impl Server {
             clock: self.clock,
             starting: AtomicUsize::new(listeners.len()),
             serving: Event::new(),
+            start_failed: AtomicBool::new(false),
         });
         Ok((listeners, shared))
     }
@@ -577,8 +592,21 @@ impl ServerHandle {
         self.stop()
     }
 
+    /// Waits until the server has stopped (its
+    /// [`shutdown_event`](ServerHandle::shutdown_event) set elsewhere: by
+    /// a signal handler, say) and its in-flight requests are done; its
+    /// result. Unlike [`shutdown`](ServerHandle::shutdown), it does not
+    /// stop the server itself.
+    pub fn join(mut self) -> io::Result<()> {
+        self.join_thread()
+    }
+
     fn stop(&mut self) -> io::Result<()> {
         self.shutdown.set();
+        self.join_thread()
+    }
+
+    fn join_thread(&mut self) -> io::Result<()> {
         match self.thread.take() {
             Some(t) => t
                 .join()
@@ -647,6 +675,8 @@ struct Shared<H> {
     /// Set once every hub serves, or the server has ended: what
     /// [`Server::spawn`] waits for before it returns.
     serving: Event,
+    /// A hub could not start serving (and stopped the server).
+    start_failed: AtomicBool,
 }
 
 /// Counts a hub as started when it serves, or when it ends before (an
@@ -956,7 +986,19 @@ async fn hub_main<H: Handler>(
         }
     }
     let balance = steered;
-    let listener = TcpListener::from_std(listener)?;
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(e) => {
+            // Out of descriptors for its reactor, say. A hub that cannot
+            // serve stops the whole server: serving on fewer hubs than
+            // asked is not the server that was started, and `spawn` (or
+            // the command's user) learns of it now rather than at
+            // shutdown.
+            shared.start_failed.store(true, Ordering::Release);
+            shared.shutdown.set();
+            return Err(e);
+        }
+    };
     // The Date header of this hub's responses, refreshed once a second.
     set_ticked(true);
     refresh_date();

@@ -180,6 +180,41 @@ fn out_of_descriptors_an_idle_connection_makes_room_for_a_new_one() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_server_that_cannot_start_every_hub_says_so_instead_of_serving() {
+    // Under a limit of 64 descriptors, 40 hubs: their listeners fit, the
+    // pollers of their reactors do not. The command once announced it
+    // served, served on the hubs that started, and told of the error only
+    // at shutdown.
+    let dir = std::env::temp_dir().join(format!("minihttp-cli-hubs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Child(
+        Command::new("sh")
+            .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", BIN])
+            .arg(&dir)
+            .args(["--port", "0", "--workers", "40"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (mut out, mut err) = (
+        child.0.stdout.take().unwrap(),
+        child.0.stderr.take().unwrap(),
+    );
+    // Killed after a minute if it serves on.
+    let status = exits(child);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    out.read_to_string(&mut stdout).unwrap();
+    err.read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("Serving"), "{stdout}");
+    assert!(stderr.starts_with("minihttp: "), "{stderr}");
+}
+
 /// How long a test waits for what the command should do at once.
 #[cfg(unix)]
 const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
