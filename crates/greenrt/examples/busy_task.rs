@@ -26,7 +26,7 @@ fn main() -> std::io::Result<()> {
 
     // On the least loaded hub (the runtime is empty: the first): spins for
     // 400 ms without an await.
-    let spinner = Builder::new().name("spinner").spawn_on(&h, async move {
+    let spinner = Builder::new().name("spinner").spawn_in(&h, async move {
         let hub = greenrt::current()
             .map(|c| c.hub().to_owned())
             .unwrap_or_default();
@@ -43,7 +43,7 @@ fn main() -> std::io::Result<()> {
     });
     // On the least loaded hub (the other one): keeps its rhythm while the
     // spinner hogs its own.
-    let ticker = Builder::new().name("ticker").spawn_on(&h, async move {
+    let ticker = Builder::new().name("ticker").spawn_in(&h, async move {
         let hub = greenrt::current()
             .map(|c| c.hub().to_owned())
             .unwrap_or_default();

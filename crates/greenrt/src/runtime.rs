@@ -496,8 +496,21 @@ impl Handle {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_named_on(hub, None, future)
+    }
+
+    pub(crate) fn spawn_named_on<F>(
+        &self,
+        hub: usize,
+        name: Option<Arc<str>>,
+        future: F,
+    ) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let hub = &self.inner.hubs[hub % self.inner.hubs.len()];
-        self.spawn_at(hub, None, future)
+        self.spawn_at(hub, name, future)
     }
 
     /// The number of worker hubs.

@@ -36,7 +36,7 @@ fn a_task_that_does_not_yield_is_named_by_the_stall_monitor() {
     let s = stop.clone();
     let spinner = Builder::new()
         .name("spinner")
-        .spawn_on(&rt.handle(), async move {
+        .spawn_in(&rt.handle(), async move {
             // Spins without yielding until the test has seen the report.
             while !s.load(Ordering::Acquire) {
                 std::hint::spin_loop();
@@ -95,7 +95,7 @@ fn a_destructor_run_by_a_kill_is_named_by_the_stall_monitor() {
     let _stop_at_the_end = StopOnDrop(stop.clone());
     let victim = Builder::new()
         .name("victim")
-        .spawn_on(&rt.handle(), async move {
+        .spawn_in(&rt.handle(), async move {
             let _held = held;
             started.send(()).unwrap();
             std::future::pending::<()>().await
@@ -406,7 +406,7 @@ fn each_stall_is_reported_once() {
     // Two stalls of the same task, separated by a yield.
     let g = Builder::new()
         .name("twice")
-        .spawn_on(&rt.handle(), async move {
+        .spawn_in(&rt.handle(), async move {
             for round in 0..2 {
                 while !s.load(Ordering::Acquire) {
                     std::hint::spin_loop();

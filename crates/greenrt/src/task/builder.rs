@@ -116,13 +116,36 @@ impl Builder {
         })
     }
 
-    /// Spawns a `Send` task on one of the runtime's hubs (the least loaded).
-    pub fn spawn_on<F>(self, handle: &Handle, future: F) -> Greenlet<F::Output>
+    /// Spawns a `Send` task on one of the runtime's hubs (the least
+    /// loaded), as [`Handle::spawn`] does.
+    pub fn spawn_in<F>(self, handle: &Handle, future: F) -> Greenlet<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         handle.spawn_named(self.name, future)
+    }
+
+    /// Spawns a `Send` task on the runtime's hub number `hub`, as
+    /// [`Handle::spawn_on`] does (an index past the last hub wraps
+    /// around).
+    ///
+    /// ```
+    /// let rt = greenrt::Runtime::builder().workers(2).build().unwrap();
+    /// let g = greenrt::Builder::new()
+    ///     .name("second")
+    ///     .spawn_on(&rt.handle(), 1, async {
+    ///         greenrt::current().unwrap().hub().to_owned()
+    ///     });
+    /// assert_eq!(g.name(), Some("second"));
+    /// assert_eq!(g.get_blocking().unwrap().unwrap(), "hub-1");
+    /// ```
+    pub fn spawn_on<F>(self, handle: &Handle, hub: usize, future: F) -> Greenlet<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        handle.spawn_named_on(hub, self.name, future)
     }
 }
 
