@@ -609,3 +609,31 @@ fn requests_without_a_body_and_buffered_servers_are_unchanged() {
     assert_eq!(c.read().unwrap().text(), "3 false 3");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_streamed_body_that_fails_is_logged_with_its_request() {
+    let (tx, rx) = channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .stream_bodies(true)
+        .access_log(move |entry| {
+            let _ = tx.send((
+                entry.method.to_owned(),
+                entry.target.to_owned(),
+                entry.status.as_u16(),
+            ));
+        })
+        .spawn(|mut req: Request| async move {
+            let mut body = Vec::new();
+            let read = req.body_stream().read_to_end(&mut body).await;
+            Response::text(format!("{read:?}"))
+        })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /upload HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nZ\r\n\r\n");
+    assert_eq!(c.read().unwrap().status, 400);
+    let line = rx.recv_timeout(PATIENCE).expect("a log line");
+    assert_eq!(line, ("POST".to_owned(), "/upload".to_owned(), 400));
+    server.shutdown().unwrap();
+}

@@ -1158,3 +1158,135 @@ fn without_locality_a_connection_stays_on_its_hub() {
         "moved from {first}: {later:?}"
     );
 }
+
+/// A handler's future that is ready at once and panics when dropped.
+struct ReadyThenPanics(Option<Response>);
+
+impl std::future::Future for ReadyThenPanics {
+    type Output = Response;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Response> {
+        std::task::Poll::Ready(self.0.take().expect("polled once"))
+    }
+}
+
+impl Drop for ReadyThenPanics {
+    fn drop(&mut self) {
+        panic!("a handler's future that panics when dropped");
+    }
+}
+
+/// A body stream of one chunk that panics when dropped.
+struct OneChunkThenPanics(bool);
+
+impl futures_core::Stream for OneChunkThenPanics {
+    type Item = Vec<u8>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Vec<u8>>> {
+        let first = !std::mem::replace(&mut self.0, true);
+        std::task::Poll::Ready(first.then(|| b"streamed".to_vec()))
+    }
+}
+
+impl Drop for OneChunkThenPanics {
+    fn drop(&mut self) {
+        panic!("a body stream that panics when dropped");
+    }
+}
+
+#[test]
+fn destructors_of_a_handler_that_panic_lose_no_answer() {
+    // With and without an access log (two paths through the server).
+    for logged in [false, true] {
+        let server = Server::bind("127.0.0.1:0").unwrap().workers(1);
+        let server = if logged {
+            server.access_log(|_| {})
+        } else {
+            server
+        };
+        let server = server
+            .spawn(|req: Request| {
+                let r = if req.path() == "/body" {
+                    let mut r = Response::text("");
+                    r.set_body(Body::stream(OneChunkThenPanics(false)));
+                    r
+                } else {
+                    Response::text(req.path().to_string())
+                };
+                ReadyThenPanics(Some(r))
+            })
+            .unwrap();
+        let mut c = Client::connect(server.local_addr());
+        c.send(
+            format!(
+                "{}{}HEAD /body HTTP/1.1\r\nHost: t\r\n\r\n{}",
+                get("/body"),
+                get("/fut"),
+                get("/ping")
+            )
+            .as_bytes(),
+        );
+        let body = c.read().expect("the streamed answer");
+        assert_eq!(
+            (body.status, body.text()),
+            (200, "streamed".into()),
+            "{logged}"
+        );
+        let fut = c.read().expect("the next answer");
+        assert_eq!((fut.status, fut.text()), (200, "/fut".into()), "{logged}");
+        let head = c.read_for(true).expect("the answer to HEAD");
+        assert_eq!(head.status, 200, "{logged}");
+        let ping = c.read().expect("the last answer");
+        assert_eq!(
+            (ping.status, ping.text()),
+            (200, "/ping".into()),
+            "{logged}"
+        );
+        server.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn a_stream_of_empty_chunks_gives_way_to_the_other_connections() {
+    // One hub. The stream gives empty chunks until the other connection's
+    // request has been answered, or gives up after a count far beyond
+    // what that takes when the hub lets the other connection run.
+    let pinged = Arc::new(Event::new());
+    let p = pinged.clone();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .spawn(move |req: Request| {
+            let pinged = p.clone();
+            async move {
+                if req.path() == "/ping" {
+                    pinged.set();
+                    return Response::text("pong");
+                }
+                let mut r = Response::text("");
+                r.set_body(Body::generate(move |co| async move {
+                    for _ in 0..50_000_000u64 {
+                        if pinged.is_set() {
+                            co.yield_(b"pinged".to_vec()).await;
+                            return;
+                        }
+                        co.yield_(Vec::new()).await;
+                    }
+                    co.yield_(b"starved".to_vec()).await;
+                }));
+                r
+            }
+        })
+        .unwrap();
+    let mut streaming = Client::connect(server.local_addr());
+    let mut ping = Client::connect(server.local_addr());
+    streaming.send(get("/stream").as_bytes());
+    ping.send(get("/ping").as_bytes());
+    assert_eq!(ping.read().unwrap().text(), "pong");
+    assert_eq!(streaming.read().unwrap().text(), "pinged");
+    server.shutdown().unwrap();
+}

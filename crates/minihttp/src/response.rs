@@ -109,6 +109,27 @@ impl StreamBody {
     }
 }
 
+/// The stream's destructor is the handler's code: a panic there is caught
+/// (see `server::quietly`), so that the answer, and the connection, go on.
+impl Drop for StreamBody {
+    fn drop(&mut self) {
+        let s = self.stream.get_mut().unwrap_or_else(|e| e.into_inner());
+        let stream = std::mem::replace(s, Box::pin(Ended));
+        crate::server::quietly(move || drop(stream));
+    }
+}
+
+/// What a [`StreamBody`] holds once its stream was dropped.
+struct Ended;
+
+impl Stream for Ended {
+    type Item = Vec<u8>;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        Poll::Ready(None)
+    }
+}
+
 impl fmt::Debug for StreamBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamBody")

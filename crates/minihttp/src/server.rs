@@ -1227,7 +1227,7 @@ async fn serve_conn<H: Handler>(
                                 }
                                 poll_fn(|cx| poll_answer(answer.as_mut(), cx, &mut slot)).await;
                             }
-                            answer.set(None);
+                            quietly(|| answer.set(None));
                         }
                         Err(_) => slot = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
                     }
@@ -1538,11 +1538,15 @@ fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
             target: "-",
             version: "-",
             status,
-            // The body of the error answer (`Conn::encode_error`'s).
-            bytes: Response::error(status).body().len().unwrap_or(0),
+            bytes: error_body_len(status),
             elapsed: Duration::ZERO,
         },
     );
+}
+
+/// The body bytes of the answer to an error (`Conn::encode_error`'s).
+fn error_body_len(status: StatusCode) -> u64 {
+    Response::error(status).body().len().unwrap_or(0)
 }
 
 /// Calls the access log, if there is one. A log that panics loses its
@@ -1590,8 +1594,9 @@ async fn respond<H: Handler>(
     let mut body_error = None;
     let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
         Ok(fut) => {
-            let mut fut = pin!(fut);
-            match &feeder {
+            let mut slot = pin!(Some(fut));
+            let mut fut = slot.as_mut().as_pin_mut().expect("set just above");
+            let response = match &feeder {
                 None => {
                     let first = poll_fn(|cx| Poll::Ready(poll_guarded(fut.as_mut(), cx))).await;
                     match first {
@@ -1619,7 +1624,9 @@ async fn respond<H: Handler>(
                     body_error = e;
                     r
                 }
-            }
+            };
+            quietly(|| slot.set(None));
+            response
         }
         Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
     };
@@ -1630,7 +1637,20 @@ async fn respond<H: Handler>(
         // The body could not be read: its error is the answer.
         conn.note_failed_head(rbuf);
         conn.encode_error(&e, wbuf);
-        log_error(shared, peer, e.status());
+        if let Some((start, method, target, version)) = &logged {
+            log_entry(
+                shared,
+                &LogEntry {
+                    client: peer,
+                    method: method.as_str(),
+                    target,
+                    version: version.as_str(),
+                    status: e.status(),
+                    bytes: error_body_len(e.status()),
+                    elapsed: start.elapsed(),
+                },
+            );
+        }
         return Ok(true);
     }
     // A body left unread on a connection that now closes: close lingering,
@@ -1789,6 +1809,13 @@ enum SendBody<'a> {
 }
 
 /// Polls a handler's future; a panic answers 500.
+/// Runs `drop`, which drops what a handler made (its future, a body's
+/// stream), with a panic caught: the answer is made, and a destructor
+/// that panics must not take it, and the connection, with it.
+pub(crate) fn quietly(drop: impl FnOnce()) {
+    let _ = catch_unwind(AssertUnwindSafe(drop));
+}
+
 fn poll_guarded<F: Future<Output = Response>>(
     fut: Pin<&mut F>,
     cx: &mut std::task::Context<'_>,
@@ -2072,6 +2099,11 @@ async fn send_file(
     Ok(len)
 }
 
+/// A streamed body's sender yields to the hub's other tasks once every
+/// this many empty chunks (as greenrt's budget of socket operations per
+/// poll makes it after as many writes).
+const EMPTIES_PER_TURN: u64 = 128;
+
 /// Sends a stream's chunks through `wbuf` (chunked, raw until close, or
 /// raw with a promised length), flushing whenever the stream has nothing
 /// ready; `progress` holds the body bytes flushed so far.
@@ -2084,6 +2116,7 @@ async fn send_stream(
     progress: &Cell<u64>,
 ) -> Result<u64, Failed> {
     let mut sent = 0u64;
+    let mut empties = 0u64;
     // Until the first flush, a failure of the stream leaves its whole
     // answer in `wbuf`; then, body bytes out in flushes.
     let mut flushed = None;
@@ -2121,6 +2154,13 @@ async fn send_stream(
             break;
         };
         if chunk.is_empty() {
+            // Nothing to write, so no socket operation spends the task's
+            // budget: a stream of empty chunks always ready would keep the
+            // hub's other connections waiting. It gives way now and then.
+            empties += 1;
+            if empties % EMPTIES_PER_TURN == 0 {
+                greenrt::yield_now().await;
+            }
             continue;
         }
         sent += chunk.len() as u64;
