@@ -229,8 +229,14 @@ impl<Y, S> fmt::Debug for Yield<'_, Y, S> {
 /// [`GenError::TooDeep`](crate::GenError::TooDeep) instead (Python's
 /// `RecursionError`). Deep enough for any structure a program means to
 /// delegate through, small enough for the 2 MiB stack of a spawned thread
-/// (a level takes about 1.2 KiB of it in a debug build, 0.2 KiB
-/// optimized).
+/// when the bodies' frames are small (a level of a body with no large
+/// locals takes about 1.2 KiB of it in a debug build, 0.2 KiB optimized).
+///
+/// A chain whose levels take more is stopped by the stack it uses
+/// instead: past 1 MiB of the thread's stack below its first level (a
+/// body with a 4 KiB array on its stack reaches that in about 120 levels
+/// of a debug build), the resume returns `TooDeep` too. A thread with
+/// less than that to spare when it resumes the chain can still overflow.
 ///
 /// The bound is on polling. A chain made whole before it runs (each
 /// generator given the next when it is made, rather than making it in its
@@ -257,9 +263,15 @@ impl<Y, S> fmt::Debug for Yield<'_, Y, S> {
 /// ```
 pub const MAX_DELEGATION_DEPTH: u32 = 500;
 
+/// How much of its thread's stack a chain of delegations may use, from
+/// its first level to its deepest (see [`MAX_DELEGATION_DEPTH`]).
+const MAX_DELEGATION_STACK: usize = 1 << 20;
+
 thread_local! {
     /// The delegations this thread is polling through, nested.
     static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// Where on the stack the outermost of them was entered.
+    static BASE: Cell<usize> = const { Cell::new(0) };
 }
 
 /// One level of delegation being polled, counted in [`DEPTH`] until
@@ -267,21 +279,30 @@ thread_local! {
 struct Level;
 
 impl Level {
-    /// A level more, unless that would pass [`MAX_DELEGATION_DEPTH`].
+    /// A level more, unless that would pass [`MAX_DELEGATION_DEPTH`] or
+    /// [`MAX_DELEGATION_STACK`].
+    #[inline]
     fn enter() -> Option<Level> {
-        DEPTH.with(|d| {
-            let n = d.get();
-            (n < MAX_DELEGATION_DEPTH).then(|| {
-                d.set(n + 1);
-                Level
-            })
-        })
+        // An address on the stack, here: only compared, never used.
+        let marker = 0u8;
+        let here = std::ptr::from_ref(&marker).addr();
+        let n = DEPTH.get();
+        if n == 0 {
+            BASE.set(here);
+        } else if n >= MAX_DELEGATION_DEPTH
+            // Miri gives each local an address of its own choosing.
+            || (!cfg!(miri) && BASE.get().abs_diff(here) > MAX_DELEGATION_STACK)
+        {
+            return None;
+        }
+        DEPTH.set(n + 1);
+        Some(Level)
     }
 }
 
 impl Drop for Level {
     fn drop(&mut self) {
-        DEPTH.with(|d| d.set(d.get() - 1));
+        DEPTH.set(DEPTH.get() - 1);
     }
 }
 

@@ -88,9 +88,10 @@ pub enum GenError {
     /// yield.
     Running,
     /// A chain of [`yield_from`](crate::Co::yield_from) went deeper than
-    /// [`MAX_DELEGATION_DEPTH`](crate::MAX_DELEGATION_DEPTH) on one thread
-    /// (Python's `RecursionError`): each level is polled on the thread's
-    /// stack, which would otherwise overflow and abort the process.
+    /// [`MAX_DELEGATION_DEPTH`](crate::MAX_DELEGATION_DEPTH) on one thread,
+    /// or used more than 1 MiB of its stack (Python's `RecursionError`):
+    /// each level is polled on the thread's stack, which would otherwise
+    /// overflow and abort the process.
     TooDeep,
 }
 

@@ -239,6 +239,40 @@ fn yield_from_deeper_than_the_limit_is_an_error_not_a_stack_overflow() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "miri's locals are not laid out on a stack")]
+fn yield_from_whose_levels_take_much_stack_stops_before_it_overflows() {
+    /// As `chain`, with a 4 KiB array on the stack of every level's poll.
+    fn heavy(depth: u32) -> Gen<u32, u32, u32> {
+        Gen::new(move |co| async move {
+            let sum: u32 = std::hint::black_box([1u8; 4096])
+                .iter()
+                .map(|&b| u32::from(b))
+                .sum();
+            if depth == 0 {
+                co.yield_(sum).await
+            } else {
+                co.yield_from(heavy(depth - 1)).await
+            }
+        })
+    }
+    // Well within the depth limit, but 400 levels of 4 KiB overflow a
+    // spawned thread's 2 MiB in a debug build: the stack the chain uses
+    // stops it first, in any build.
+    let run = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let mut shallow = heavy(20);
+            assert_eq!(shallow.start(), Ok(GenState::Yielded(4096)));
+            assert_eq!(shallow.send(7), Ok(GenState::Complete(7)));
+            let mut deep = heavy(400);
+            assert_eq!(deep.start(), Err(GenError::TooDeep));
+            assert!(deep.is_complete());
+        })
+        .unwrap();
+    run.join().unwrap();
+}
+
+#[test]
 fn nested_yield_from_three_deep() {
     fn level(depth: u32) -> Gen<u32, u32, u32> {
         Gen::new(move |co| async move {
