@@ -1290,3 +1290,46 @@ fn a_stream_of_empty_chunks_gives_way_to_the_other_connections() {
     assert_eq!(streaming.read().unwrap().text(), "pinged");
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_client_that_keeps_the_pipeline_full_is_answered_to_the_last() {
+    // The socket holds more requests whenever the connection reads, and
+    // its reads end between two requests, where the connection may go
+    // idle: every answer comes, none is lost or held back.
+    const N: usize = 30_000;
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .spawn(|_req: Request| async { Response::text("ok") })
+        .unwrap();
+    let mut reader = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut writer = reader.try_clone().unwrap();
+    // 64 bytes a request: a read of 4 KiB ends between two requests, as
+    // a connection between requests (which may go idle) sees it.
+    let one = format!("GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n", "p".repeat(32));
+    assert_eq!(one.len(), 64);
+    let sender = std::thread::spawn(move || {
+        let all = one.repeat(N);
+        std::io::Write::write_all(&mut writer, all.as_bytes()).unwrap();
+    });
+    // Every answer: count the status lines as the bytes come (a line may
+    // be split between two reads: the end of one is kept for the next).
+    const STATUS: &str = "HTTP/1.1 200 OK\r\n";
+    let (mut seen, mut buf, mut tail) = (0, vec![0u8; 1 << 16], String::new());
+    while seen < N {
+        let n = std::io::Read::read(&mut reader, &mut buf)
+            .unwrap_or_else(|e| panic!("after {seen} answers of {N}: {e}"));
+        assert!(n > 0, "closed after {seen} answers of {N}");
+        tail.push_str(std::str::from_utf8(&buf[..n]).expect("ASCII answers"));
+        seen += tail.matches(STATUS).count();
+        let keep = tail.len().saturating_sub(STATUS.len() - 1);
+        let cut = tail[keep..].rfind('H').map_or(tail.len(), |i| keep + i);
+        tail.drain(..cut);
+    }
+    assert_eq!(seen, N);
+    sender.join().unwrap();
+    server.shutdown().unwrap();
+}

@@ -1011,3 +1011,28 @@ fn a_timeout_around_a_loop_over_a_ready_socket_fires() {
     // its future run once, as `sleep(ZERO)` does.
     assert!((128..=256).contains(&r.1), "{} reads", r.1);
 }
+
+#[test]
+fn a_read_told_to_yield_then_a_wait_for_readiness_gives_way() {
+    // A server's loop between requests: a read that says Pending is taken
+    // for "nothing to read", and the task waits for the socket to be
+    // readable, then reads again. Once the budget is spent, the readiness
+    // must say Pending too, or the loop never leaves its poll.
+    let waits = on_a_hub_of_its_own(async {
+        let s = always_readable().await;
+        let mut buf = [0u8; 16];
+        let (mut reads, mut waits) = (0, 0);
+        while reads < 1000 {
+            let mut read = std::pin::pin!(s.read(&mut buf));
+            match std::future::poll_fn(|cx| std::task::Poll::Ready(read.as_mut().poll(cx))).await {
+                std::task::Poll::Ready(_) => reads += 1,
+                std::task::Poll::Pending => {
+                    waits += 1;
+                    s.readable().await.unwrap();
+                }
+            }
+        }
+        waits
+    });
+    assert!(waits > 0, "the budget never made a read wait");
+}

@@ -384,6 +384,12 @@ impl Registration {
         cx: &mut Context<'_>,
         dir: Direction,
     ) -> Poll<io::Result<usize>> {
+        // Once the task spent its poll's budget, a readiness ready at once
+        // would let a loop of "the operation says Pending, so wait for
+        // readiness" go round for good: it waits for the next poll too.
+        if crate::hub::budget::poll_proceed(cx).is_pending() {
+            return Poll::Pending;
+        }
         self.poll_ready_as(cx, dir, None)
     }
 

@@ -7,7 +7,11 @@
 //! could not land, and the other tasks of its hub would not run. Each poll
 //! of a task on a hub may complete [`PER_POLL`] socket operations; the
 //! next one wakes the task and returns `Pending` (a `yield_now`), and the
-//! task resumes it behind every task runnable by then.
+//! task resumes it behind every task runnable by then. So does a wait for
+//! a socket's readiness once the budget is spent (it spends none itself):
+//! a loop that takes an operation's `Pending` for "not ready" and waits
+//! for readiness, which is there at once, would otherwise go round within
+//! one poll for good.
 //!
 //! Off a hub, and between polls, the budget is unlimited: an executor of
 //! another kind keeps its own rules.
