@@ -3,7 +3,10 @@
 //!
 //! The pool starts empty, grows by one thread whenever a job arrives and no
 //! thread is idle (up to [`MAX_BLOCKING_THREADS`]; beyond that jobs queue),
-//! and a thread idle for [`KEEP_ALIVE`] exits.
+//! and a thread idle for [`KEEP_ALIVE`] exits. A job goes to the thread
+//! that has waited longest, so a steady trickle of jobs (one every
+//! `KEEP_ALIVE / threads`) keeps the threads of an earlier burst, each of
+//! them getting a job before its keep-alive runs out, until it stops.
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -13,6 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use sync_prims::Event;
 
 use crate::Greenlet;
+use crate::hub::BlockingJob;
 
 /// The most threads the pool runs at once.
 pub const MAX_BLOCKING_THREADS: usize = 64;
@@ -182,7 +186,9 @@ where
             }
         })
     };
-    pool().submit(job(f, Arc::downgrade(&slot), done));
+    let counted = crate::hub::with_current(|h| h.shared().blocking_job())
+        .expect("on a hub: the spawn above would have panicked");
+    pool().submit(job(f, Arc::downgrade(&slot), done, Some(counted)));
     greenlet
 }
 
@@ -191,8 +197,10 @@ type ResultSlot<T> = Mutex<Option<std::thread::Result<T>>>;
 
 /// The pool's job for `f`: runs it, stores its result, and sets `done`;
 /// or, when the waiting task is gone (killed while the job waited for a
-/// thread, its slot dropped with it), does nothing.
-fn job<F, T>(f: F, slot: Weak<ResultSlot<T>>, done: Arc<Event>) -> Job
+/// thread, its slot dropped with it), does nothing. `counted`, the job's
+/// count on its hub, ends after `done` is set (so that a hub with a manual
+/// clock is never seen idle between the two), or with the job.
+fn job<F, T>(f: F, slot: Weak<ResultSlot<T>>, done: Arc<Event>, counted: Option<BlockingJob>) -> Job
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -204,6 +212,7 @@ where
         let r = catch_unwind(AssertUnwindSafe(f));
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
         done.set();
+        drop(counted);
     })
 }
 
@@ -232,6 +241,7 @@ mod tests {
             move || r2.store(true, std::sync::atomic::Ordering::SeqCst),
             Arc::downgrade(&slot),
             done.clone(),
+            None,
         );
         drop(slot);
         j();
@@ -239,7 +249,7 @@ mod tests {
         assert!(!done.is_set());
         // With its task alive, the same job runs and reports.
         let slot: Arc<ResultSlot<u8>> = Arc::new(Mutex::new(None));
-        job(|| 7, Arc::downgrade(&slot), done.clone())();
+        job(|| 7, Arc::downgrade(&slot), done.clone(), None)();
         assert!(done.is_set());
         assert!(matches!(*slot.lock().unwrap(), Some(Ok(7))));
     }

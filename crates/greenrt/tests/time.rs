@@ -568,3 +568,47 @@ fn wait_until_idle_sees_what_a_timer_set_off_on_another_hub() {
         finished(g).unwrap();
     }
 }
+
+#[test]
+fn a_blocking_job_in_flight_keeps_a_manual_clock_where_it_is() {
+    // Auto-advance: the hub has nothing to run but the job, whose time is
+    // real; moving the clock to the timeout's deadline would end it first.
+    let clock = ManualClock::new();
+    let rt = test_rt(&clock);
+    let c = clock.clone();
+    let r = rt.block_on(async move {
+        let job = greenrt::spawn_blocking(move || {
+            // Real work for a while (a bounded count of turns): long after
+            // the hub went idle, which moved the clock at once.
+            let moved = (0..20_000).any(|_| {
+                std::thread::yield_now();
+                c.elapsed() > Duration::ZERO
+            });
+            !moved
+        });
+        timeout(S(5), job).await
+    });
+    assert_eq!(r, Ok(Ok(true)), "the clock moved while the job ran");
+    assert_eq!(clock.elapsed(), Duration::ZERO);
+
+    // Without auto-advance: a hub whose job runs is not idle, so that a
+    // test moves the clock only once the job's task has gone on.
+    let clock = ManualClock::without_auto_advance();
+    let rt = test_rt(&clock);
+    let release = Arc::new(sync_prims::Event::new());
+    let r2 = release.clone();
+    let g = rt.spawn(async move {
+        let waited = greenrt::spawn_blocking(move || r2.wait_timeout(S(60))).await;
+        sleep(S(5)).await;
+        waited
+    });
+    assert!(
+        !clock.wait_until_idle(Duration::from_millis(50)),
+        "idle while its job runs"
+    );
+    release.set();
+    assert!(clock.wait_until_idle(S(60)), "never idle after the job");
+    clock.advance(S(5));
+    assert_eq!(finished(g), Ok(Ok(true)));
+    assert_eq!(clock.elapsed(), S(5));
+}

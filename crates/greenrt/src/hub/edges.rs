@@ -87,6 +87,15 @@ impl Edges {
             .map(|(waiter, _)| *waiter)
     }
 
+    /// Gives back the memory of a burst of joins once none is recorded (a
+    /// handle of an edge removed already finds no slot, or a slot that is
+    /// not its own, and does nothing).
+    pub(crate) fn trim(&mut self) {
+        if self.occupied() == 0 && self.slots.capacity() > 1024 {
+            *self = Edges::default();
+        }
+    }
+
     fn occupied(&self) -> usize {
         self.slots.len() - self.free.len()
     }
@@ -109,6 +118,34 @@ impl Edges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of entries: slow there, and no `unsafe` to check"
+    )]
+    fn a_burst_of_joins_gives_its_memory_back_and_old_handles_do_nothing() {
+        let mut e = Edges::default();
+        let burst: Vec<Edge> = (0..2000).map(|t| e.add(t)).collect();
+        e.trim();
+        assert!(e.slots.capacity() >= 2000, "kept while recorded");
+        for edge in &burst {
+            edge.clear();
+            e.remove(edge);
+        }
+        e.trim();
+        assert!(e.slots.capacity() <= 1024, "given back");
+        let kept = e.add(7);
+        for edge in &burst {
+            e.remove(edge);
+        }
+        assert_eq!(
+            e.live().collect::<Vec<_>>(),
+            [7],
+            "an old handle removed nothing"
+        );
+        kept.clear();
+    }
 
     #[test]
     fn an_edge_is_counted_until_removed_and_its_slot_is_reused() {

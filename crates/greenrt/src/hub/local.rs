@@ -446,7 +446,13 @@ impl Hub {
         if !self.queue.borrow().is_empty() {
             return;
         }
-        if self.clock.auto_advance() {
+        // Nothing to run: the memory of a burst of timers, joins or named
+        // tasks goes back (each a look at a capacity unless it is large).
+        self.timers.borrow_mut().trim();
+        self.edges.borrow_mut().trim();
+        self.shared.trim_names();
+        // Not while blocking jobs of this hub run: their time is real.
+        if self.clock.auto_advance() && !self.shared.has_blocking_jobs() {
             if let Some(next) = self.timers.borrow().next_deadline() {
                 if !self.shared.has_injected() {
                     // I/O that is ready now comes before the jump: a read

@@ -9,7 +9,7 @@ mod shared;
 
 pub(crate) use self::edges::Edge;
 pub(crate) use self::local::{Hub, ROOT_ID, next_task_id, schedule, with_current};
-pub(crate) use self::shared::{Config, HubShared};
+pub(crate) use self::shared::{BlockingJob, Config, HubShared};
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};

@@ -66,6 +66,10 @@ pub(crate) struct HubShared {
     /// the start of the hub's last round before it went to sleep (see
     /// `ManualClock::wait_until_idle`).
     idle_at: AtomicU64,
+    /// Jobs of `spawn_blocking` made on this hub and not done yet: work
+    /// in progress that the clock does not see (a manual clock's hub is
+    /// not idle meanwhile, and does not move the clock on by itself).
+    blocking_jobs: AtomicUsize,
 }
 
 impl std::fmt::Debug for HubShared {
@@ -98,6 +102,7 @@ impl HubShared {
             owner: OnceLock::new(),
             has_dropped_timers: AtomicBool::new(false),
             idle_at: AtomicU64::new(u64::MAX),
+            blocking_jobs: AtomicUsize::new(0),
         });
         // Attached as soon as made, before its thread runs: a manual clock
         // then knows of every hub that will use it (`wait_until_idle`).
@@ -182,7 +187,21 @@ impl HubShared {
         }
         let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
         into.append(&mut inj.queue);
+        // The memory of a burst of spawns from other threads goes back.
+        if inj.queue.capacity() > 1024 {
+            inj.queue = VecDeque::new();
+        }
         self.waiting.store(0, Ordering::Relaxed);
+    }
+
+    /// Gives back the memory of a burst of named tasks once most are gone.
+    pub(crate) fn trim_names(&self) {
+        if let Ok(mut names) = self.names.try_lock() {
+            if names.capacity() > 1024 && names.len() * 4 < names.capacity() {
+                let keep = names.len() * 2;
+                names.shrink_to(keep);
+            }
+        }
     }
 
     /// How loaded the hub looks, for placement: its live tasks and those
@@ -224,7 +243,22 @@ impl HubShared {
     /// The hub sleeps, after a round that began at `clock_nanos` of its
     /// manual clock and found nothing to do: everything due then is done.
     pub(crate) fn idle_at(&self, clock_nanos: u64) -> bool {
-        self.sleeping.load(Ordering::SeqCst) && self.idle_at.load(Ordering::SeqCst) == clock_nanos
+        self.sleeping.load(Ordering::SeqCst)
+            && self.idle_at.load(Ordering::SeqCst) == clock_nanos
+            && !self.has_blocking_jobs()
+    }
+
+    /// Counts a job of `spawn_blocking` made on this hub, until the guard
+    /// returned is dropped (once the job is done, and its waiting task
+    /// told).
+    pub(crate) fn blocking_job(self: &Arc<Self>) -> BlockingJob {
+        self.blocking_jobs.fetch_add(1, Ordering::SeqCst);
+        BlockingJob(self.clone())
+    }
+
+    /// Whether jobs of `spawn_blocking` made on this hub are not done.
+    pub(crate) fn has_blocking_jobs(&self) -> bool {
+        self.blocking_jobs.load(Ordering::SeqCst) > 0
     }
 
     pub(crate) fn woke(&self) {
@@ -237,6 +271,19 @@ impl HubShared {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
             .cloned()
+    }
+}
+
+/// A job of `spawn_blocking` counted in its hub's `blocking_jobs`.
+pub(crate) struct BlockingJob(Arc<HubShared>);
+
+impl Drop for BlockingJob {
+    fn drop(&mut self) {
+        // The last one done: a hub asleep with a manual clock may now be
+        // idle, or move its clock on.
+        if self.0.blocking_jobs.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.notify();
+        }
     }
 }
 
@@ -263,5 +310,48 @@ impl std::fmt::Debug for Config {
             .field("clock", &self.clock)
             .field("max_blocking_time", &self.max_blocking_time)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::{Driver, ThreadPark};
+    use crate::task::raw::Task;
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of entries: slow there, and no `unsafe` to check"
+    )]
+    fn a_burst_of_names_and_of_injected_tasks_gives_its_memory_back() {
+        let hub = HubShared::new(
+            Arc::from("t"),
+            Arc::new(Config::default()),
+            &Driver {
+                park: Box::new(ThreadPark::new()),
+                io: None,
+            },
+        );
+        let names = |hub: &HubShared| hub.names.lock().unwrap().capacity();
+        for id in 0..2000 {
+            hub.names.lock().unwrap().insert(id, Arc::from("n"));
+        }
+        hub.trim_names();
+        assert!(names(&hub) >= 2000, "kept while the tasks live");
+        hub.names.lock().unwrap().retain(|&id, _| id < 10);
+        hub.trim_names();
+        assert!(names(&hub) <= 1024, "given back: {}", names(&hub));
+        assert_eq!(hub.names.lock().unwrap().len(), 10);
+
+        for id in 0..2000 {
+            let task = Task::new(id, None, hub.clone(), async {});
+            assert!(hub.inject(task).is_ok());
+        }
+        let mut into = VecDeque::new();
+        hub.drain(&mut into);
+        assert_eq!(into.len(), 2000);
+        let left = hub.injector.lock().unwrap().queue.capacity();
+        assert!(left <= 1024, "given back: {left}");
     }
 }

@@ -85,7 +85,8 @@ impl Clock {
 /// Made with [`ManualClock::new`], a hub that has nothing to run jumps the
 /// clock straight to its next timer (like a paused clock that skips idle
 /// time), so `sleep(Duration::from_secs(3600))` returns at once with the
-/// clock one hour later. [`ManualClock::without_auto_advance`] never moves
+/// clock one hour later; not while a [`spawn_blocking`](crate::spawn_blocking)
+/// job made on it runs, whose time is real. [`ManualClock::without_auto_advance`] never moves
 /// by itself: only `advance`, from the test (any thread), moves it and
 /// wakes the hubs that use it.
 ///
@@ -172,8 +173,9 @@ impl ManualClock {
 
     /// Waits until every hub that uses this clock has done what was due at
     /// the clock's current time and sleeps (waiting for I/O, a wake-up or
-    /// a later timer), for at most `limit` of real time; returns whether
-    /// they all did.
+    /// a later timer) with no [`spawn_blocking`](crate::spawn_blocking)
+    /// job of its own running, for at most `limit` of real time; returns
+    /// whether they all did.
     ///
     /// A test calls it after [`advance`](Self::advance), to know that the
     /// timers that came due have fired and the tasks they woke have run,

@@ -293,15 +293,29 @@ impl Sleep {
                         self.reg = Reg::Thread(Box::new(HelperSleep { state, thread }));
                         Poll::Pending
                     }
-                    Err(_) => {
-                        // No thread to wait on: wait on this one.
-                        std::thread::sleep(self.deadline.saturating_duration_since(Instant::now()));
-                        Poll::Ready(())
-                    }
+                    Err(_) => without_helper(self.deadline, cx),
                 }
             }
         }
     }
+}
+
+/// How long a sleep polled outside a hub, when no helper thread can be
+/// made, blocks its executor per poll.
+const SLICE: Duration = Duration::from_millis(1);
+
+/// A poll of a sleep outside a hub when no helper thread can be made: it
+/// waits on the polling thread, a [`SLICE`] at a time, and lets the
+/// executor poll again (the other side of a `timeout` may be ready
+/// first), rather than hold it for the whole sleep.
+fn without_helper(deadline: Instant, cx: &mut Context<'_>) -> Poll<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(left.min(SLICE));
+    if Instant::now() >= deadline {
+        return Poll::Ready(());
+    }
+    cx.waker().wake_by_ref();
+    Poll::Pending
 }
 
 impl Drop for Sleep {
@@ -391,5 +405,30 @@ impl<F> fmt::Debug for Timeout<F> {
         f.debug_struct("Timeout")
             .field("deadline", &self.sleep.deadline)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::flag;
+
+    #[test]
+    fn without_a_helper_thread_a_sleep_holds_its_executor_a_slice_at_a_time() {
+        // On a thread of its own: a poll that held it for the whole hour
+        // fails the test instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (woken, waker) = flag();
+            let mut cx = Context::from_waker(&waker);
+            let hour = without_helper(Instant::now() + Duration::from_secs(3600), &mut cx);
+            let past = without_helper(Instant::now(), &mut cx);
+            let _ = tx.send((hour.is_pending(), woken.woken(), past));
+        });
+        let (pending, woken, past) = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a poll held its executor for the whole sleep");
+        assert!(pending && woken, "pending, and polled again");
+        assert_eq!(past, Poll::Ready(()));
     }
 }

@@ -43,6 +43,10 @@ pub(crate) struct Timers {
     /// Insertion counter: equal deadlines fire in insertion order (it wraps
     /// after 2^32 insertions, which can only reorder equal deadlines).
     seq: u32,
+    /// The generation of entries made from now on: past every generation
+    /// of the entries given back by [`trim`](Timers::trim), so that a key
+    /// of theirs matches no new entry.
+    base: u32,
 }
 
 impl Timers {
@@ -53,7 +57,23 @@ impl Timers {
             free: Vec::new(),
             heap: Vec::new(),
             seq: 0,
+            base: 0,
         }
+    }
+
+    /// Gives back the memory of a burst of timers (their entries, about
+    /// 48 bytes each) once none is armed.
+    pub(crate) fn trim(&mut self) {
+        if !self.heap.is_empty() || self.entries.capacity() <= 1024 {
+            return;
+        }
+        let newest = self.entries.iter().map(|e| e.generation).max();
+        if let Some(g) = newest {
+            self.base = self.base.max(g.wrapping_add(1));
+        }
+        self.entries = Vec::new();
+        self.free = Vec::new();
+        self.heap = Vec::new();
     }
 
     fn to_nanos(&self, t: Instant) -> u64 {
@@ -89,7 +109,7 @@ impl Timers {
                     seq: self.seq,
                     waker: Some(waker),
                     pos,
-                    generation: 0,
+                    generation: self.base,
                 });
                 (self.entries.len() - 1) as u32
             }
@@ -227,6 +247,36 @@ mod tests {
     use std::sync::Arc;
     use std::task::Wake;
     use std::time::Duration;
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "thousands of entries: slow there, and no `unsafe` to check"
+    )]
+    fn a_burst_of_timers_gives_its_memory_back_and_its_keys_stay_stale() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new(t0);
+        let keys: Vec<TimerKey> = (0..2000)
+            .map(|i| timers.insert(t0 + Duration::from_secs(i), Waker::noop().clone()))
+            .collect();
+        timers.trim();
+        assert!(timers.entries.capacity() >= 2000, "kept while armed");
+        for &k in &keys {
+            drop(timers.cancel(k));
+        }
+        timers.trim();
+        assert!(timers.entries.capacity() <= 1024, "given back");
+        // A key of the burst matches none of the timers armed since.
+        let fresh: Vec<TimerKey> = (0..10)
+            .map(|i| timers.insert(t0 + Duration::from_secs(i), Waker::noop().clone()))
+            .collect();
+        for &k in &keys {
+            assert!(!timers.contains(k));
+            assert!(timers.cancel(k).is_none());
+        }
+        assert_eq!(timers.len(), 10);
+        assert!(fresh.iter().all(|&k| timers.contains(k)));
+    }
 
     /// Wakers that record their tag in `log` when woken.
     struct Tagged(usize, Arc<std::sync::Mutex<Vec<usize>>>);
