@@ -1036,3 +1036,40 @@ fn a_read_told_to_yield_then_a_wait_for_readiness_gives_way() {
     });
     assert!(waits > 0, "the budget never made a read wait");
 }
+
+#[test]
+fn a_root_future_that_panicked_leaves_no_budget_on_its_thread() {
+    // A socket of a runtime, used from a plain thread after a `run` on
+    // that thread ended in a panic: its sends are not counted against a
+    // budget left over from the root's poll (which would make them say
+    // Pending, for good, after 128).
+    let rt = greenrt::Runtime::builder().workers(1).build().unwrap();
+    let (a, b) = tests::finished(rt.spawn(async {
+        (
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        )
+    }))
+    .unwrap();
+    let to = b.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let failed = std::panic::catch_unwind(|| {
+            greenrt::run(async { panic!("the root fails on purpose") })
+        });
+        assert!(failed.is_err());
+        let sent = futures_executor::block_on(async {
+            let mut sent = 0;
+            for _ in 0..1000 {
+                sent += a.send_to(b"x", to).await.unwrap();
+            }
+            sent
+        });
+        let _ = tx.send(sent);
+    });
+    let sent = rx
+        .recv_timeout(tests::BOUND)
+        .expect("the sends never ended");
+    assert_eq!(sent, 1000);
+    drop(b);
+}

@@ -736,7 +736,7 @@ impl Listing {
     fn respond(&self, html: io::Result<String>) -> Response {
         let html = match html {
             Ok(html) => html,
-            Err(e) => return Response::error(listing_failed(&e)),
+            Err(e) => return Response::error(listing_failed(&e, &self.dir)),
         };
         if self.precondition_failed {
             return Response::error(StatusCode::PRECONDITION_FAILED);
@@ -748,16 +748,24 @@ impl Listing {
     }
 }
 
-/// The answer to a listing that could not be built: 403 for a directory
-/// that may not be read, or that was swapped for a link (which
-/// `O_NOFOLLOW` refuses) or led out of the root; 404 for one gone (or no
-/// longer a directory) since it was resolved; 500 for the rest (out of
-/// descriptors or memory, say), which are the server's, not the request's.
-fn listing_failed(e: &io::Error) -> StatusCode {
+/// The answer to a listing of `dir` that could not be built: 403 for a
+/// directory that may not be read, or that was swapped for a link since
+/// it was resolved (which `O_NOFOLLOW` refuses, with `ENOTDIR` on Linux
+/// and `ELOOP` elsewhere) or led out of the root; 404 for one gone (or no
+/// longer a directory); 500 for the rest (out of descriptors or memory,
+/// say), which are the server's, not the request's.
+fn listing_failed(e: &io::Error, dir: &Path) -> StatusCode {
     #[cfg(unix)]
     match e.raw_os_error() {
         Some(libc::ELOOP) => return StatusCode::FORBIDDEN,
-        Some(libc::ENOTDIR) => return StatusCode::NOT_FOUND,
+        Some(libc::ENOTDIR) => {
+            let link = fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+            return if link {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::NOT_FOUND
+            };
+        }
         _ => {}
     }
     match e.kind() {
@@ -1312,7 +1320,8 @@ mod tests {
 
     #[test]
     fn a_listing_that_fails_is_answered_by_whose_fault_it_is() {
-        let of = |kind: io::ErrorKind| listing_failed(&io::Error::from(kind));
+        let nowhere = Path::new("/nonexistent/minihttp");
+        let of = |kind: io::ErrorKind| listing_failed(&io::Error::from(kind), nowhere);
         assert_eq!(of(io::ErrorKind::PermissionDenied), StatusCode::FORBIDDEN);
         assert_eq!(of(io::ErrorKind::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(
@@ -1321,12 +1330,27 @@ mod tests {
         );
         #[cfg(unix)]
         {
-            let os = |n| listing_failed(&io::Error::from_raw_os_error(n));
+            let os = |n| listing_failed(&io::Error::from_raw_os_error(n), nowhere);
             assert_eq!(os(libc::EMFILE), StatusCode::INTERNAL_SERVER_ERROR);
             assert_eq!(os(libc::ENFILE), StatusCode::INTERNAL_SERVER_ERROR);
             assert_eq!(os(libc::ELOOP), StatusCode::FORBIDDEN);
             assert_eq!(os(libc::ENOTDIR), StatusCode::NOT_FOUND);
             assert_eq!(os(libc::EACCES), StatusCode::FORBIDDEN);
+        }
+        // What the system says of a directory swapped for a link, and of
+        // one swapped for a file, read from the listing itself (which
+        // checks what it opened where the system tells: Linux).
+        #[cfg(target_os = "linux")]
+        {
+            let tree = Tree::new();
+            let root = tree.root();
+            let swapped = root.join("swapped");
+            std::os::unix::fs::symlink(root.join("sub"), &swapped).unwrap();
+            let e = list_checked(&root, "/swapped/", &swapped).unwrap_err();
+            assert_eq!(listing_failed(&e, &swapped), StatusCode::FORBIDDEN, "{e}");
+            let file = root.join("a.txt");
+            let e = list_checked(&root, "/a.txt/", &file).unwrap_err();
+            assert_eq!(listing_failed(&e, &file), StatusCode::NOT_FOUND, "{e}");
         }
     }
 

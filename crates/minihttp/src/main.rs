@@ -369,13 +369,17 @@ fn main() -> ExitCode {
     // Announced once every hub serves: a server that cannot start (out of
     // descriptors for its hubs, say) says so instead.
     let served = server.spawn(files).and_then(|running| {
-        // Not `println!`, which panics when stdout is closed (a pipe whose
-        // reader left): serving goes on without the line.
-        let _ = writeln!(
-            std::io::stdout(),
-            "Serving {} on http://{addr}/ (Ctrl-C to stop)",
-            root.display()
-        );
+        // Not after a signal that came while the hubs started: the
+        // server is already on its way out. Not `println!`, which panics
+        // when stdout is closed (a pipe whose reader left): serving goes
+        // on without the line.
+        if !running.shutdown_event().is_set() {
+            let _ = writeln!(
+                std::io::stdout(),
+                "Serving {} on http://{addr}/ (Ctrl-C to stop)",
+                root.display()
+            );
+        }
         running.join()
     });
     // The lines still queued are written, for a few seconds at most:

@@ -684,6 +684,8 @@ struct Shared<H> {
 struct Starting<'a> {
     starting: &'a AtomicUsize,
     serving: &'a Event,
+    failed: &'a AtomicBool,
+    shutdown: &'a Event,
     counted: bool,
 }
 
@@ -692,6 +694,8 @@ impl<'a> Starting<'a> {
         Starting {
             starting: &shared.starting,
             serving: &shared.serving,
+            failed: &shared.start_failed,
+            shutdown: &shared.shutdown,
             counted: false,
         }
     }
@@ -707,7 +711,15 @@ impl<'a> Starting<'a> {
 }
 
 impl Drop for Starting<'_> {
+    /// A hub that ends before it serves (an error, a panic) stops the
+    /// server: serving on fewer hubs than asked is not the server that was
+    /// started, and `spawn` (or the command's user) learns of it now
+    /// rather than at shutdown.
     fn drop(&mut self) {
+        if !self.counted {
+            self.failed.store(true, Ordering::Release);
+            self.shutdown.set();
+        }
         self.serves();
     }
 }
@@ -986,19 +998,9 @@ async fn hub_main<H: Handler>(
         }
     }
     let balance = steered;
-    let listener = match TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            // Out of descriptors for its reactor, say. A hub that cannot
-            // serve stops the whole server: serving on fewer hubs than
-            // asked is not the server that was started, and `spawn` (or
-            // the command's user) learns of it now rather than at
-            // shutdown.
-            shared.start_failed.store(true, Ordering::Release);
-            shared.shutdown.set();
-            return Err(e);
-        }
-    };
+    // Out of descriptors for its reactor, say: the hub ends before it
+    // serves, which stops the server (see `Starting`).
+    let listener = TcpListener::from_std(listener)?;
     // The Date header of this hub's responses, refreshed once a second.
     set_ticked(true);
     refresh_date();
@@ -1808,7 +1810,6 @@ enum SendBody<'a> {
     Boxed(Pin<Box<dyn Future<Output = Result<u64, Failed>> + 'a>>),
 }
 
-/// Polls a handler's future; a panic answers 500.
 /// Runs `drop`, which drops what a handler made (its future, a body's
 /// stream), with a panic caught: the answer is made, and a destructor
 /// that panics must not take it, and the connection, with it.
@@ -1816,6 +1817,7 @@ pub(crate) fn quietly(drop: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(drop));
 }
 
+/// Polls a handler's future; a panic answers 500.
 fn poll_guarded<F: Future<Output = Response>>(
     fut: Pin<&mut F>,
     cx: &mut std::task::Context<'_>,

@@ -32,16 +32,28 @@ thread_local! {
     static LEFT: Cell<u32> = const { Cell::new(UNLIMITED) };
 }
 
-/// Starts a poll of a task (or a root future) on this thread's hub.
+/// Starts a poll of a task (or a root future) on this thread's hub, with
+/// a full budget until the guard returned is dropped, which puts back the
+/// budget of what encloses the poll (unlimited off a hub; a task's own
+/// when a hub runs inside it), also when the poll unwinds.
 #[inline]
-pub(crate) fn start_poll() {
-    LEFT.set(PER_POLL);
+pub(crate) fn start_poll() -> PollBudget {
+    PollBudget {
+        enclosing: LEFT.replace(PER_POLL),
+    }
 }
 
-/// Ends that poll: the budget is unlimited again.
-#[inline]
-pub(crate) fn end_poll() {
-    LEFT.set(UNLIMITED);
+/// The budget of one poll, from [`start_poll`].
+#[must_use = "the budget lasts as long as the guard"]
+pub(crate) struct PollBudget {
+    enclosing: u32,
+}
+
+impl Drop for PollBudget {
+    #[inline]
+    fn drop(&mut self) {
+        LEFT.set(self.enclosing);
+    }
 }
 
 /// Whether the running task may complete one more socket operation; if
@@ -71,19 +83,38 @@ mod tests {
     use std::task::Waker;
 
     #[test]
-    fn a_poll_completes_its_budget_then_yields_and_off_a_hub_never() {
+    fn a_poll_completes_its_budget_then_yields_and_off_a_hub_never_and_polls_nest() {
         let cx = Context::from_waker(Waker::noop());
         for _ in 0..10 * PER_POLL {
             assert!(poll_proceed(&cx).is_ready(), "unlimited off a poll");
             spend();
         }
-        start_poll();
-        for _ in 0..PER_POLL {
+        let outer = start_poll();
+        spend();
+        {
+            // A hub run inside the poll: its own polls have their own
+            // budgets, and the outer one's is as it was after them.
+            let inner = start_poll();
+            for _ in 0..PER_POLL {
+                assert!(poll_proceed(&cx).is_ready());
+                spend();
+            }
+            assert!(poll_proceed(&cx).is_pending(), "spent");
+            drop(inner);
+        }
+        for _ in 1..PER_POLL {
             assert!(poll_proceed(&cx).is_ready());
             spend();
         }
-        assert!(poll_proceed(&cx).is_pending(), "spent");
-        end_poll();
-        assert!(poll_proceed(&cx).is_ready());
+        assert!(poll_proceed(&cx).is_pending(), "the outer poll's spent");
+        // A poll that unwinds puts the budget back too.
+        let unwound = std::panic::catch_unwind(|| {
+            let _inner = start_poll();
+            panic!("a poll that fails on purpose");
+        });
+        assert!(unwound.is_err());
+        assert!(poll_proceed(&cx).is_pending(), "still the outer poll's");
+        drop(outer);
+        assert!(poll_proceed(&cx).is_ready(), "unlimited again");
     }
 }

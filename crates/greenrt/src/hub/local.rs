@@ -312,7 +312,6 @@ impl Hub {
     #[inline]
     fn begin(&self, id: u64, waker: &Waker) {
         self.set_running(id, (waker.data(), waker.vtable()), 1);
-        super::budget::start_poll();
     }
 
     /// Marks task `id`, polled with the waker `waker` (or `NO_WAKER`), as
@@ -349,7 +348,6 @@ impl Hub {
 
     #[inline]
     pub(crate) fn leave_poll(&self) {
-        super::budget::end_poll();
         let s = self.seq.get() + 1;
         self.seq.set(s);
         self.running.set(ROOT_ID);
@@ -529,7 +527,9 @@ impl Hub {
                 let root_polled = root.woken.swap(false, Ordering::SeqCst);
                 if root_polled {
                     self.begin(ROOT_ID, &waker);
+                    let budget = super::budget::start_poll();
                     let r = future.as_mut().poll(&mut cx);
+                    drop(budget);
                     self.leave_poll();
                     if let Poll::Ready(v) = r {
                         return Ok(v);

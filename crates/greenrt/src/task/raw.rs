@@ -303,6 +303,7 @@ where
         let mut cx = Context::from_waker(&waker);
         let stage = self.stage.get();
         hub.enter_poll(&self.header, &waker);
+        let budget = crate::hub::budget::start_poll();
         // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
         // The future lives in the `Arc` allocation and is never moved (it is
         // dropped in place), so pinning it is sound.
@@ -312,6 +313,7 @@ where
                 _ => unreachable!("a task that is not complete holds its future"),
             }
         }));
+        drop(budget);
         hub.leave_poll();
         match res {
             Ok(Poll::Pending) => {
