@@ -20,8 +20,10 @@ pub enum GreenletError {
     /// ([`Panicked::message`](sync_prims::Panicked::message)) and its
     /// payload, which `std::panic::resume_unwind(p.into_payload())`
     /// continues in the caller, as gevent's `get()` raises the task's
-    /// exception again. The same type as a [`sync_prims::Thread`]'s panic.
-    Panicked(sync_prims::Panicked),
+    /// exception again. The same type as a [`sync_prims::Thread`]'s panic,
+    /// boxed: every task's result has room for this error, and the box
+    /// keeps that room a pointer's.
+    Panicked(Box<sync_prims::Panicked>),
     /// The task was killed (by [`Greenlet::kill`], or because its hub shut
     /// down) before it finished.
     Killed,

@@ -208,7 +208,7 @@ where
             unsafe { std::ptr::write(stage, Stage::Consumed) };
             if let Err(p) = res {
                 if output.is_ok() {
-                    output = Err(GreenletError::Panicked(Panicked::from_payload(p)));
+                    output = Err(GreenletError::Panicked(Box::new(Panicked::from_payload(p))));
                 } else {
                     drop_payload(p);
                 }
@@ -329,7 +329,7 @@ where
             Err(p) => {
                 self.finish(
                     Some(hub),
-                    Err(GreenletError::Panicked(Panicked::from_payload(p))),
+                    Err(GreenletError::Panicked(Box::new(Panicked::from_payload(p)))),
                 );
             }
         }
