@@ -448,7 +448,7 @@ impl Hub {
         // tasks goes back (each a look at a capacity unless it is large).
         self.timers.borrow_mut().trim();
         self.edges.borrow_mut().trim();
-        self.shared.trim_names();
+        self.shared.trim();
         // Not while blocking jobs of this hub run: their time is real.
         if self.clock.auto_advance() && !self.shared.has_blocking_jobs() {
             if let Some(next) = self.timers.borrow().next_deadline() {

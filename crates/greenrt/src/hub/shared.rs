@@ -187,19 +187,23 @@ impl HubShared {
         }
         let mut inj = self.injector.lock().unwrap_or_else(|e| e.into_inner());
         into.append(&mut inj.queue);
-        // The memory of a burst of spawns from other threads goes back.
-        if inj.queue.capacity() > 1024 {
-            inj.queue = VecDeque::new();
-        }
         self.waiting.store(0, Ordering::Relaxed);
     }
 
-    /// Gives back the memory of a burst of named tasks once most are gone.
-    pub(crate) fn trim_names(&self) {
+    /// Gives back, as the hub idles, the memory of a burst of named tasks
+    /// once most are gone, and of a burst of tasks sent from other threads
+    /// (not at each take-in: a steady stream would grow the queue again
+    /// and again).
+    pub(crate) fn trim(&self) {
         if let Ok(mut names) = self.names.try_lock() {
             if names.capacity() > 1024 && names.len() * 4 < names.capacity() {
                 let keep = names.len() * 2;
                 names.shrink_to(keep);
+            }
+        }
+        if let Ok(mut inj) = self.injector.try_lock() {
+            if inj.queue.is_empty() && inj.queue.capacity() > 1024 {
+                inj.queue = VecDeque::new();
             }
         }
     }
@@ -337,10 +341,10 @@ mod tests {
         for id in 0..2000 {
             hub.names.lock().unwrap().insert(id, Arc::from("n"));
         }
-        hub.trim_names();
+        hub.trim();
         assert!(names(&hub) >= 2000, "kept while the tasks live");
         hub.names.lock().unwrap().retain(|&id, _| id < 10);
-        hub.trim_names();
+        hub.trim();
         assert!(names(&hub) <= 1024, "given back: {}", names(&hub));
         assert_eq!(hub.names.lock().unwrap().len(), 10);
 
@@ -351,6 +355,7 @@ mod tests {
         let mut into = VecDeque::new();
         hub.drain(&mut into);
         assert_eq!(into.len(), 2000);
+        hub.trim();
         let left = hub.injector.lock().unwrap().queue.capacity();
         assert!(left <= 1024, "given back: {left}");
     }
