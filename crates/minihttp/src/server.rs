@@ -38,6 +38,7 @@ use crate::error::Error;
 use crate::files::StaticFiles;
 use crate::limits::Limits;
 use crate::locality::{self, Counted, Follow, Loads};
+use crate::method::{Method, Version};
 use crate::request::Request;
 use crate::response::{Body, FileBody, Response, StreamBody};
 use crate::router::Router;
@@ -1507,23 +1508,47 @@ async fn linger_close(stream: &TcpStream, rbuf: &mut ReadBuf) {
     let _ = greenrt::timeout(LINGER_TIME, drain).await;
 }
 
+/// What the access log says of a request, kept from its head to its
+/// answer's end.
+struct Logged {
+    client: SocketAddr,
+    method: Method,
+    target: String,
+    version: Version,
+    start: Instant,
+}
+
+impl Logged {
+    /// The log line of the request, answered `status` with `bytes` of body.
+    fn entry(&self, status: StatusCode, bytes: u64) -> LogEntry<'_> {
+        LogEntry {
+            client: self.client,
+            method: self.method.as_str(),
+            target: &self.target,
+            version: self.version.as_str(),
+            status,
+            bytes,
+            elapsed: self.start.elapsed(),
+        }
+    }
+}
+
 /// The log line of an answer whose body is being sent, written if the
 /// sending is dropped before it ends (the connection's task ended: a
 /// shutdown whose drain ran out). Forgotten once the body ends, whose line
 /// is then logged as usual.
 struct CutShort<'a, H> {
     shared: &'a Shared<H>,
-    entry: LogEntry<'a>,
-    start: Instant,
+    logged: &'a Logged,
+    status: StatusCode,
     /// The body bytes flushed so far.
     progress: &'a Cell<u64>,
 }
 
 impl<H> Drop for CutShort<'_, H> {
     fn drop(&mut self) {
-        self.entry.bytes = self.progress.get();
-        self.entry.elapsed = self.start.elapsed();
-        log_entry(self.shared, &self.entry);
+        let entry = self.logged.entry(self.status, self.progress.get());
+        log_entry(self.shared, &entry);
     }
 }
 
@@ -1575,13 +1600,12 @@ async fn respond<H: Handler>(
     stream: &TcpStream,
     rbuf: &mut ReadBuf,
 ) -> Result<bool, Failed> {
-    let logged = shared.log.as_ref().map(|_| {
-        (
-            Instant::now(),
-            req.method().clone(),
-            req.target().to_owned(),
-            req.version(),
-        )
+    let logged = shared.log.as_ref().map(|_| Logged {
+        client: peer,
+        method: req.method().clone(),
+        target: req.target().to_owned(),
+        version: req.version(),
+        start: Instant::now(),
     });
     // A streamed body: the handler reads it through a pipe that this
     // task fills while it polls the handler (no task, no allocation for
@@ -1639,19 +1663,8 @@ async fn respond<H: Handler>(
         // The body could not be read: its error is the answer.
         conn.note_failed_head(rbuf);
         conn.encode_error(&e, wbuf);
-        if let Some((start, method, target, version)) = &logged {
-            log_entry(
-                shared,
-                &LogEntry {
-                    client: peer,
-                    method: method.as_str(),
-                    target,
-                    version: version.as_str(),
-                    status: e.status(),
-                    bytes: error_body_len(e.status()),
-                    elapsed: start.elapsed(),
-                },
-            );
+        if let Some(l) = &logged {
+            log_entry(shared, &l.entry(e.status(), error_body_len(e.status())));
         }
         return Ok(true);
     }
@@ -1667,22 +1680,12 @@ async fn respond<H: Handler>(
             // A body sent over time may be cut short by the end of this
             // task (a shutdown whose drain ran out): its line is logged
             // then, with the bytes flushed so far.
-            let cut = logged
-                .as_ref()
-                .map(|(start, method, target, version)| CutShort {
-                    shared,
-                    entry: LogEntry {
-                        client: peer,
-                        method: method.as_str(),
-                        target,
-                        version: version.as_str(),
-                        status: response.status(),
-                        bytes: 0,
-                        elapsed: Duration::ZERO,
-                    },
-                    start: *start,
-                    progress: &progress,
-                });
+            let cut = logged.as_ref().map(|logged| CutShort {
+                shared,
+                logged,
+                status: response.status(),
+                progress: &progress,
+            });
             let sent = body.await;
             std::mem::forget(cut);
             sent
@@ -1696,19 +1699,8 @@ async fn respond<H: Handler>(
         sent = Ok(0);
     }
     let linger = unread && conn.is_done();
-    if let Some((start, method, target, version)) = logged {
-        log_entry(
-            shared,
-            &LogEntry {
-                client: peer,
-                method: method.as_str(),
-                target: &target,
-                version: version.as_str(),
-                status,
-                bytes: sent.unwrap_or_else(Failed::sent),
-                elapsed: start.elapsed(),
-            },
-        );
+    if let Some(l) = &logged {
+        log_entry(shared, &l.entry(status, sent.unwrap_or_else(Failed::sent)));
     }
     sent.map(|_| linger)
 }

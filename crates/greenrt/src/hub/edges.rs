@@ -91,7 +91,7 @@ impl Edges {
     /// handle of an edge removed already finds no slot, or a slot that is
     /// not its own, and does nothing).
     pub(crate) fn trim(&mut self) {
-        if self.occupied() == 0 && self.slots.capacity() > 1024 {
+        if self.occupied() == 0 && self.slots.capacity() > super::BURST {
             *self = Edges::default();
         }
     }

@@ -17,10 +17,11 @@ use std::time::Duration;
 use crossbeam_utils::Backoff;
 
 use crate::driver::Park;
-use crate::hub::HubShared;
+use crate::hub::budget::PollBudget;
 use crate::hub::deadlock::{self, Deadlock};
 use crate::hub::edges::{Edge, Edges};
 use crate::hub::registry::Registry;
+use crate::hub::{BURST, HubShared};
 use crate::runtime::Handle;
 use crate::task::Greenlet;
 use crate::task::raw::{self, NO_SLOT, Runnable, Task, TaskRef};
@@ -304,14 +305,21 @@ impl Hub {
         self.edges.borrow_mut().remove(edge);
     }
 
+    /// Starts a poll of a task: see [`begin`](Hub::begin).
     #[inline]
-    pub(crate) fn enter_poll(&self, header: &raw::Header, waker: &Waker) {
-        self.begin(header.id, waker);
+    pub(crate) fn enter_poll(&self, header: &raw::Header, waker: &Waker) -> PollBudget {
+        self.begin(header.id, waker)
     }
 
+    /// Marks task `id` as the one polled (until [`leave_poll`]), and gives
+    /// the poll its budget of socket operations, which lasts as long as
+    /// the guard returned (also when the poll unwinds).
+    ///
+    /// [`leave_poll`]: Hub::leave_poll
     #[inline]
-    fn begin(&self, id: u64, waker: &Waker) {
+    fn begin(&self, id: u64, waker: &Waker) -> PollBudget {
         self.set_running(id, (waker.data(), waker.vtable()), 1);
+        super::budget::start_poll()
     }
 
     /// Marks task `id`, polled with the waker `waker` (or `NO_WAKER`), as
@@ -405,14 +413,17 @@ impl Hub {
         }
     }
 
-    /// Gives back the memory of a burst (100,000 spawns) once it is over.
+    /// Gives back the memory of a burst (100,000 spawns, timers or joins)
+    /// once it is over: a look at a few capacities per round.
     fn trim(&self) {
         let mut q = self.queue.borrow_mut();
-        if q.is_empty() && q.capacity() > 1024 {
+        if q.is_empty() && q.capacity() > BURST {
             q.shrink_to(64);
         }
         drop(q);
         self.registry.borrow_mut().trim();
+        self.timers.borrow_mut().trim();
+        self.edges.borrow_mut().trim();
     }
 
     fn fire_timers(&self) {
@@ -444,10 +455,8 @@ impl Hub {
         if !self.queue.borrow().is_empty() {
             return;
         }
-        // Nothing to run: the memory of a burst of timers, joins or named
-        // tasks goes back (each a look at a capacity unless it is large).
-        self.timers.borrow_mut().trim();
-        self.edges.borrow_mut().trim();
+        // Nothing to run: what other threads share with the hub gives back
+        // the memory of a burst too (behind locks, so not every round).
         self.shared.trim();
         // Not while blocking jobs of this hub run: their time is real.
         if self.clock.auto_advance() && !self.shared.has_blocking_jobs() {
@@ -526,8 +535,7 @@ impl Hub {
             loop {
                 let root_polled = root.woken.swap(false, Ordering::SeqCst);
                 if root_polled {
-                    self.begin(ROOT_ID, &waker);
-                    let budget = super::budget::start_poll();
+                    let budget = self.begin(ROOT_ID, &waker);
                     let r = future.as_mut().poll(&mut cx);
                     drop(budget);
                     self.leave_poll();
@@ -588,14 +596,15 @@ impl Hub {
             }));
             if let Err(p) = round {
                 // Neither the report (stderr may be closed) nor the drop of
-                // the payload may unwind past the teardown below.
+                // the payload (a `Panicked`'s never panics) may unwind past
+                // the teardown below.
+                let p = sync_prims::Panicked::from_payload(p);
                 let _ = writeln!(
                     std::io::stderr(),
                     "greenrt: hub '{}': a waker panicked: {} (the hub goes on)",
                     self.shared.name,
-                    raw::panic_message(p.as_ref())
+                    p.message()
                 );
-                raw::drop_payload(p);
             }
         }
         if let Some(p) = self.teardown() {

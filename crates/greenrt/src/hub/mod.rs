@@ -11,6 +11,11 @@ pub(crate) use self::edges::Edge;
 pub(crate) use self::local::{Hub, ROOT_ID, next_task_id, schedule, with_current};
 pub(crate) use self::shared::{BlockingJob, Config, HubShared};
 
+/// The capacity past which a hub's structure, once emptied (or nearly),
+/// gives its memory back: below it, keeping it costs little and saves
+/// growing it again.
+pub(crate) const BURST: usize = 1024;
+
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::task::Waker;

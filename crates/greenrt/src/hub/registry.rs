@@ -46,7 +46,7 @@ impl Registry {
 
     /// Gives the memory of a past burst back once no task is left.
     pub(crate) fn trim(&mut self) {
-        if self.live == 0 && self.slots.capacity() > 1024 {
+        if self.live == 0 && self.slots.capacity() > super::BURST {
             self.slots = Vec::new();
             self.free = Vec::new();
         }

@@ -9,6 +9,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use crate::driver::{Driver, IoShared, Unpark};
+use crate::hub::BURST;
 use crate::monitor::StallCallback;
 use crate::task::raw::TaskRef;
 use crate::time::{Clock, TimerKey};
@@ -196,13 +197,13 @@ impl HubShared {
     /// and again).
     pub(crate) fn trim(&self) {
         if let Ok(mut names) = self.names.try_lock() {
-            if names.capacity() > 1024 && names.len() * 4 < names.capacity() {
+            if names.capacity() > BURST && names.len() * 4 < names.capacity() {
                 let keep = names.len() * 2;
                 names.shrink_to(keep);
             }
         }
         if let Ok(mut inj) = self.injector.try_lock() {
-            if inj.queue.is_empty() && inj.queue.capacity() > 1024 {
+            if inj.queue.is_empty() && inj.queue.capacity() > BURST {
                 inj.queue = VecDeque::new();
             }
         }

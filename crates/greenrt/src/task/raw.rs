@@ -302,8 +302,7 @@ where
         let waker = ManuallyDrop::new(Waker::from(unsafe { Arc::from_raw(Arc::as_ptr(&self)) }));
         let mut cx = Context::from_waker(&waker);
         let stage = self.stage.get();
-        hub.enter_poll(&self.header, &waker);
-        let budget = crate::hub::budget::start_poll();
+        let budget = hub.enter_poll(&self.header, &waker);
         // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
         // The future lives in the `Arc` allocation and is never moved (it is
         // dropped in place), so pinning it is sound.
@@ -429,27 +428,9 @@ impl<F: Future> Drop for Task<F> {
     }
 }
 
-/// Drops a panic payload, whose own destructor may panic in turn: the
-/// payload of that panic is dropped the same way, and so on, up to a few
-/// levels; past them, the last one is leaked. A panic out of here would
-/// leave a task half finished.
-pub(crate) fn drop_payload(mut p: Box<dyn Any + Send>) {
-    for _ in 0..8 {
-        match catch_unwind(AssertUnwindSafe(move || drop(p))) {
-            Ok(()) => return,
-            Err(next) => p = next,
-        }
-    }
-    std::mem::forget(p);
-}
-
-/// The message of a panic payload.
-pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_string()
-    }
+/// Drops a panic payload, whose own destructor may panic in turn, as a
+/// [`Panicked`] drops it: that panic is caught (a few levels deep). A
+/// panic out of here would leave a task half finished.
+pub(crate) fn drop_payload(p: Box<dyn Any + Send>) {
+    drop(Panicked::from_payload(p));
 }

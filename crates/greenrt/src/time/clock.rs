@@ -85,10 +85,11 @@ impl Clock {
 /// Made with [`ManualClock::new`], a hub that has nothing to run jumps the
 /// clock straight to its next timer (like a paused clock that skips idle
 /// time), so `sleep(Duration::from_secs(3600))` returns at once with the
-/// clock one hour later; not while a [`spawn_blocking`](crate::spawn_blocking)
-/// job made on it runs, whose time is real. [`ManualClock::without_auto_advance`] never moves
-/// by itself: only `advance`, from the test (any thread), moves it and
-/// wakes the hubs that use it.
+/// clock one hour later; not while a
+/// [`spawn_blocking`](crate::spawn_blocking) job made on it runs, whose
+/// time is real. [`ManualClock::without_auto_advance`] never moves by
+/// itself: only `advance`, from the test (any thread), moves it and wakes
+/// the hubs that use it.
 ///
 /// Give it to a runtime with
 /// [`RuntimeBuilder::clock`](crate::RuntimeBuilder::clock). Auto-advance is

@@ -64,7 +64,7 @@ impl Timers {
     /// Gives back the memory of a burst of timers (their entries, about
     /// 48 bytes each) once none is armed.
     pub(crate) fn trim(&mut self) {
-        if !self.heap.is_empty() || self.entries.capacity() <= 1024 {
+        if !self.heap.is_empty() || self.entries.capacity() <= crate::hub::BURST {
             return;
         }
         let newest = self.entries.iter().map(|e| e.generation).max();
