@@ -200,8 +200,9 @@ struct Waits<'a> {
     left: usize,
     ready: Arc<Ready>,
     started: bool,
-    /// (uid of the hub last polled on, how many greenlets left are of
-    /// another hub).
+    /// (uid of the hub last polled on, how many greenlets left are of a
+    /// hub that may run meanwhile: not that hub, nor one it holds, see
+    /// `HubShared::held_by`).
     foreign: Option<(u32, usize)>,
     edge: hub::JoinEdge,
 }
@@ -294,7 +295,7 @@ impl<'a> Waits<'a> {
         self.left -= done.len();
         if let Some((uid, foreign)) = &mut self.foreign {
             for &(_, i) in &done {
-                *foreign -= usize::from(self.headers[i].hub.uid != *uid);
+                *foreign -= usize::from(!self.headers[i].hub.held_by(*uid));
             }
         }
         self.update_edge(cx.waker());
@@ -339,7 +340,7 @@ impl<'a> Waits<'a> {
             if self.foreign.is_none_or(|(u, _)| u != uid) {
                 // First poll on this hub: O(n) once, then kept up to date.
                 let foreign = (self.headers.iter().zip(&self.waits))
-                    .filter(|(header, w)| w.is_some() && header.hub.uid != uid)
+                    .filter(|(header, w)| w.is_some() && !header.hub.held_by(uid))
                     .count();
                 self.foreign = Some((uid, foreign));
             }

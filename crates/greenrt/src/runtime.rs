@@ -331,7 +331,8 @@ impl RuntimeBuilder {
 /// inside a task, [`greenrt::spawn`](crate::spawn) keeps spawning on that
 /// task's hub. [`block_on`](Runtime::block_on) runs a future on the calling
 /// thread (as a hub of its own). Dropping the runtime kills what still
-/// runs and joins its threads.
+/// runs and joins its threads (dropped inside one of its own tasks, all
+/// but that task's: its hub winds down once the task's poll returns).
 ///
 /// ```
 /// let rt = greenrt::Runtime::builder().workers(2).build().unwrap();

@@ -587,3 +587,75 @@ fn iwaits_polled_under_a_combinators_wakers_are_not_a_deadlock() {
         })
     });
 }
+
+#[test]
+fn a_nested_run_waiting_for_a_task_of_the_hub_it_holds_is_a_deadlock() {
+    use futures_core::Stream;
+    // The outer hub's task can run only once the nested run returns: an
+    // await, a `joinall` and an `iwait` of it from there wait for good.
+    let errs = common::within_bound(|| {
+        try_run(async {
+            let g = Builder::new()
+                .name("outer-task")
+                .spawn(async { 1 })
+                .unwrap();
+            let awaited = try_run(async { (&mut { g }).await }).map(drop);
+            let g = Builder::new()
+                .name("outer-task")
+                .spawn(async { 1 })
+                .unwrap();
+            let joined = try_run(async { joinall(std::slice::from_ref(&g), None).await }).map(drop);
+            let iwaited = try_run(async {
+                let mut s = std::pin::pin!(greenrt::iwait(std::slice::from_ref(&g)));
+                std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await
+            })
+            .map(drop);
+            [awaited, joined, iwaited]
+        })
+        .expect("the outer run ends")
+    });
+    for e in errs {
+        let e = e.expect_err("a deadlock");
+        assert_eq!(e.blocked().len(), 1, "{e}");
+        assert!(e.blocked()[0].contains("'main'"), "{e}");
+    }
+}
+
+#[test]
+fn a_runtimes_block_on_inside_its_task_waiting_for_a_task_of_that_hub_is_a_deadlock() {
+    let rt = Arc::new(Runtime::builder().workers(1).build().unwrap());
+    let rt2 = rt.clone();
+    let g = rt.spawn(async move {
+        let local = Builder::new().name("held").spawn(async { 1 }).unwrap();
+        rt2.try_block_on(local).map(drop)
+    });
+    let e = finished(g).unwrap().expect_err("a deadlock");
+    assert_eq!(e.hub(), "block_on");
+}
+
+#[test]
+fn the_drop_of_a_detached_tasks_output_is_named_by_the_stall_monitor() {
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    let s = stop.clone();
+    let go = Arc::new(Event::new());
+    let g2 = go.clone();
+    let g = Builder::new()
+        .name("output")
+        .spawn_in(&rt.handle(), async move {
+            g2.wait_async().await;
+            SpinsWhenDropped(s)
+        });
+    let id = g.id();
+    // Nobody takes the output: the hub drops it, and its destructor spins
+    // until the test has seen the report.
+    drop(g);
+    go.set();
+    let report = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the monitor reports the stall");
+    stop.store(true, Ordering::Release);
+    assert_eq!(report.task_name(), Some("output"));
+    assert_eq!(report.task_id(), id);
+}

@@ -7,6 +7,9 @@ use std::time::Duration;
 use greenrt::time::ManualClock;
 use greenrt::{Builder, GreenletError, Runtime, joinall, killall, sleep, spawn, yield_now};
 
+mod common;
+use common::{BOUND, finished, joined, within_bound};
+
 /// Task counts of the load tests (smaller under miri, which is slow).
 const MANY: u64 = if cfg!(miri) { 300 } else { 100_000 };
 
@@ -547,4 +550,171 @@ fn public_types_are_send_and_sync_where_expected() {
     fn send<T: Send>() {}
     send::<greenrt::IWait<'static>>();
     send::<greenrt::net::Incoming<'static>>();
+}
+
+/// Runs a hub of its own when dropped, and keeps what it returned.
+struct RunsAHubWhenDropped(Rc<Cell<u32>>);
+
+impl Drop for RunsAHubWhenDropped {
+    fn drop(&mut self) {
+        self.0
+            .set(greenrt::run(async { spawn(async { 7 }).await.unwrap() }));
+    }
+}
+
+#[test]
+fn a_destructor_run_by_a_kill_may_run_a_hub_of_its_own() {
+    let got = Rc::new(Cell::new(0));
+    let g2 = got.clone();
+    let r = greenrt::run(async move {
+        let g = spawn(async move {
+            let _d = RunsAHubWhenDropped(g2);
+            std::future::pending::<()>().await
+        });
+        yield_now().await;
+        // Suspended, on this hub: the destructor runs inside `kill`.
+        g.kill();
+        assert_eq!(got.get(), 7);
+        g.await
+    });
+    assert_eq!(r, Err(GreenletError::Killed));
+}
+
+/// When dropped, spawns a task that holds the next link, while `left`.
+struct Respawns {
+    left: u32,
+    spawned: Rc<RefCell<Vec<greenrt::Greenlet<()>>>>,
+    dropped: Rc<Cell<usize>>,
+}
+
+impl Drop for Respawns {
+    fn drop(&mut self) {
+        self.dropped.set(self.dropped.get() + 1);
+        if self.left > 0 {
+            let next = Respawns {
+                left: self.left - 1,
+                spawned: self.spawned.clone(),
+                dropped: self.dropped.clone(),
+            };
+            let g = spawn(async move {
+                let _next = next;
+                std::future::pending::<()>().await
+            });
+            self.spawned.borrow_mut().push(g);
+        }
+    }
+}
+
+#[cfg_attr(miri, ignore = "the last link's future is leaked on purpose")]
+#[test]
+fn tasks_that_destructors_keep_spawning_at_exit_all_end() {
+    let spawned = Rc::new(RefCell::new(Vec::new()));
+    let dropped = Rc::new(Cell::new(0));
+    let first = Respawns {
+        left: 1000,
+        spawned: spawned.clone(),
+        dropped: dropped.clone(),
+    };
+    greenrt::run(async move {
+        drop(spawn(async move {
+            let _first = first;
+            std::future::pending::<()>().await
+        }));
+        yield_now().await;
+    });
+    let spawned = spawned.take();
+    // The hub's teardown kills what destructors spawn, round after round,
+    // and stops the chain after a bounded number of rounds ...
+    assert!((2..1000).contains(&spawned.len()), "{}", spawned.len());
+    // ... where the last link's future is leaked, not dropped: each link
+    // but that one was dropped, as was the first task's.
+    assert_eq!(dropped.get(), spawned.len());
+    // Every task of the chain ended, killed, the last one too.
+    for mut g in spawned {
+        assert!(g.ready());
+        assert_eq!(g.try_get(), Some(Err(GreenletError::Killed)));
+    }
+}
+
+/// When dropped, spawns a task (that never ends by itself) on the current
+/// hub and hands over its greenlet.
+struct SpawnsWhenDropped(std::sync::Arc<std::sync::Mutex<Option<greenrt::Greenlet<()>>>>);
+
+impl Drop for SpawnsWhenDropped {
+    fn drop(&mut self) {
+        let g = spawn(std::future::pending::<()>());
+        *self.0.lock().unwrap() = Some(g);
+    }
+}
+
+#[test]
+fn a_task_spawned_at_shutdown_by_a_task_never_taken_in_ends_too() {
+    use std::sync::{Arc, Mutex};
+    use sync_prims::Event;
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let h = rt.handle();
+    // Hub 0's thread is held ...
+    let (held, hold) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (held2, hold2) = (held.clone(), hold.clone());
+    let hog = rt.spawn_on(0, async move {
+        held2.set();
+        hold2.wait();
+    });
+    assert!(held.wait_timeout(BOUND));
+    // ... while a task is sent to it, which waits in its injector ...
+    let spawned = Arc::new(Mutex::new(None));
+    let guard = SpawnsWhenDropped(spawned.clone());
+    let untaken = h.spawn_on(0, async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    // ... until the runtime is dropped: hub 0 is told to stop before hub 1,
+    // which refuses tasks once it has closed.
+    let dropper = std::thread::spawn(move || drop(rt));
+    let closed = (0..100_000)
+        .any(|_| h.spawn_on(1, async {}).get_blocking() == Some(Err(GreenletError::Killed)));
+    assert!(closed, "hub 1 closed");
+    hold.set();
+    dropper.join().unwrap();
+    joined(&hog);
+    assert_eq!(finished(untaken), Err(GreenletError::Killed));
+    // What the untaken task's destructor spawned was killed as well.
+    let g = spawned
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the destructor spawned");
+    assert_eq!(finished(g), Err(GreenletError::Killed));
+}
+
+#[test]
+fn join_blocking_on_a_task_the_calling_thread_must_run_panics() {
+    let message = |r: std::thread::Result<()>| -> String {
+        let p = r.unwrap_err();
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap()
+    };
+    // A task of the caller's hub, and one of the hub a nested run holds.
+    let own = within_bound(|| {
+        std::panic::catch_unwind(|| greenrt::run(async { spawn(async { 1 }).join_blocking() }))
+    });
+    assert!(message(own).contains("join_blocking"));
+    let held = within_bound(|| {
+        std::panic::catch_unwind(|| {
+            greenrt::run(async {
+                let g = spawn(async { 1 });
+                greenrt::run(async move { drop(g.get_blocking()) })
+            })
+        })
+    });
+    assert!(message(held).contains("join_blocking"));
+    // One that has finished is joined at once.
+    greenrt::run(async {
+        let g = spawn(async { 1 });
+        yield_now().await;
+        g.join_blocking();
+        assert_eq!(g.get_blocking(), Some(Ok(1)));
+    });
 }

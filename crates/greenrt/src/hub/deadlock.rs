@@ -32,7 +32,9 @@ use crate::task::raw::HANDLE;
 /// `Greenlet` handle, or the hub's own `block_on` holds, or when it waits in
 /// the completion event of another task *of the same hub* (a join: awaiting
 /// a `Greenlet`, `joinall`, `iwait`) and is the waker the task was polled
-/// with. A join polled under a combinator's own wakers (`FuturesUnordered`,
+/// with. A task of a hub of the same thread that this hub was started
+/// inside (`run` nested in a task) counts as one of the same hub: its hub
+/// cannot run before this one returns. A join polled under a combinator's own wakers (`FuturesUnordered`,
 /// and so `join_all` of many futures) leaves the combinator's waker in the
 /// event, which wakes the task through a clone the hub does not follow:
 /// such a join counts as a wait from outside. Any other clone of a waker

@@ -36,6 +36,9 @@ const QUIET: Duration = Duration::from_millis(10);
 /// nothing tells the hub of, so it looks again, less and less often.
 const RECHECK: Duration = Duration::from_secs(1);
 
+/// The most rounds of kills a hub's teardown makes (see `Hub::teardown`).
+const TEARDOWN_ROUNDS: usize = 64;
+
 /// The id the root future of `block_on` goes by (in reports and join edges).
 pub(crate) const ROOT_ID: u64 = 0;
 
@@ -57,9 +60,14 @@ thread_local! {
 }
 
 /// Runs `f` with the hub of the current thread, if any.
+///
+/// The thread-local is not borrowed while `f` runs: `f` may run a task's
+/// destructor (a kill), or a waker, which may start a hub of its own
+/// (`run` nested in a destructor).
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(&Hub) -> R) -> Option<R> {
-    CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.as_deref().map(f)))
+    let hub = CURRENT.with(|c| c.try_borrow().ok().and_then(|c| c.clone()))?;
+    Some(f(&hub))
 }
 
 /// Puts a task that was just marked `SCHEDULED` on its hub's queue: the local
@@ -620,11 +628,18 @@ impl Hub {
     /// thread, and returns the first once it is done.
     fn teardown(&self) -> Option<Box<dyn Any + Send>> {
         let mut panicked = None;
+        // The injector closes first: a task sent in and never taken in
+        // (spawned from another thread; one of the registry woken from
+        // there is killed as one of the registry) is killed in the first
+        // round, and what its destructor spawns here, in the next.
+        let mut untaken: Vec<TaskRef> = (self.shared.close().into_iter())
+            .filter(|t| t.header().slot.load(Ordering::Relaxed) == NO_SLOT)
+            .collect();
         // Destructors may spawn or wake tasks: repeat until nothing is left
-        // (bounded, so that a destructor that always spawns cannot hang us;
-        // what it spawned in the last round was never polled).
-        for _ in 0..64 {
-            let tasks: Vec<TaskRef> = self.registry.borrow().iter().cloned().collect();
+        // (bounded, so that a destructor that always spawns cannot hang us).
+        for _ in 0..TEARDOWN_ROUNDS {
+            let mut tasks: Vec<TaskRef> = self.registry.borrow().iter().cloned().collect();
+            tasks.append(&mut untaken);
             self.queue.borrow_mut().clear();
             if tasks.is_empty() {
                 break;
@@ -633,10 +648,13 @@ impl Hub {
                 super::catch_first(&mut panicked, || t.kill_now(self));
             }
         }
-        for t in self.shared.close() {
-            if t.header().slot.load(Ordering::Relaxed) == NO_SLOT {
-                super::catch_first(&mut panicked, || t.kill_now(self));
-            }
+        // Past the bound, what destructors spawned in the last round (never
+        // polled: teardown polls nothing, and each round killed every task
+        // there was before it) ends as killed, its future leaked: whoever
+        // waits for it is told, and no destructor runs to spawn again.
+        let left: Vec<TaskRef> = self.registry.borrow().iter().cloned().collect();
+        for t in left {
+            super::catch_first(&mut panicked, || t.kill_leaking(self));
         }
         self.queue.borrow_mut().clear();
         super::catch_first(&mut panicked, || {

@@ -111,6 +111,16 @@ impl HubShared {
         shared
     }
 
+    /// Whether this hub cannot run until the hub `uid`, running on this
+    /// thread, returns: it is that hub, or a hub of the same thread, whose
+    /// loop is below that one on the stack (a hub started inside one of
+    /// its tasks holds the thread until it returns). A task of such a hub
+    /// finishes only through work of hub `uid`, and a wait for it from
+    /// there is a join edge (see `deadlock`).
+    pub(crate) fn held_by(&self, uid: u32) -> bool {
+        self.uid == uid || self.owner.get() == Some(&std::thread::current().id())
+    }
+
     /// Hands a scheduled task to the hub from another thread. Returns the
     /// task back if the hub has shut down.
     pub(crate) fn inject(&self, task: TaskRef) -> Result<(), TaskRef> {

@@ -121,11 +121,12 @@ impl Future for DoneWait<'_> {
             return Poll::Ready(());
         }
         // The event now holds `cx`'s waker: an edge counts it only if it is
-        // the waker of the task being polled, on the awaited task's hub.
-        // Checked at every poll, as the waker may change (the wait moved
-        // into a combinator, or to another task or hub).
+        // the waker of the task being polled, on the awaited task's hub (or
+        // on a hub started inside it). Checked at every poll, as the waker
+        // may change (the wait moved into a combinator, or to another task
+        // or hub).
         this.edge
-            .set(hub::polled_by(cx.waker()).filter(|&(uid, _)| uid == header.hub.uid));
+            .set(hub::polled_by(cx.waker()).filter(|&(uid, _)| header.hub.held_by(uid)));
         Poll::Pending
     }
 }
@@ -189,8 +190,28 @@ impl<T> Greenlet<T> {
     ///
     /// For plain OS threads. Called from a task, this blocks its whole hub
     /// (the stall monitor will say so); await the greenlet instead.
+    ///
+    /// # Panics
+    ///
+    /// If the task has not finished and its hub runs on the calling thread
+    /// (the caller is one of its tasks, or a task of a hub started inside
+    /// one): the hub could never run it, and the call would block for good.
+    ///
+    /// ```should_panic
+    /// greenrt::run(async {
+    ///     let g = greenrt::spawn(async { 1 });
+    ///     g.join_blocking(); // panics: only this thread could run `g`
+    /// });
+    /// ```
     pub fn join_blocking(&self) {
-        self.task.header().done.wait();
+        let header = self.task.header();
+        if !header.is_complete() && header.hub.owner.get() == Some(&std::thread::current().id()) {
+            panic!(
+                "join_blocking on a task of this thread's own hub, which cannot run it \
+                 meanwhile: await the greenlet instead"
+            );
+        }
+        header.done.wait();
     }
 
     /// Blocks the calling thread until the task has finished or `timeout`
@@ -209,6 +230,10 @@ impl<T> Greenlet<T> {
     /// result: gevent's `get()` for plain threads.
     ///
     /// Returns `None` if the result was already taken.
+    ///
+    /// # Panics
+    ///
+    /// As [`join_blocking`](Greenlet::join_blocking) does.
     pub fn get_blocking(mut self) -> Option<Result<T, GreenletError>> {
         self.join_blocking();
         self.try_get()

@@ -133,6 +133,11 @@ pub(crate) trait Runnable: Send + Sync + 'static {
     fn run(self: Arc<Self>, hub: &Hub);
     /// Drops the future now and completes the task as killed. Hub thread only.
     fn kill_now(&self, hub: &Hub);
+    /// Completes the task as killed without dropping its future, which is
+    /// leaked: the last resort of a hub's teardown for tasks that
+    /// destructors keep spawning. Hub thread only, and only for a task that
+    /// was never polled.
+    fn kill_leaking(&self, hub: &Hub);
     /// The future's type, for diagnostics.
     fn type_name(&self) -> &'static str;
 }
@@ -234,7 +239,15 @@ where
             // SAFETY: COMPLETE is published but no Greenlet exists to take
             // the output, so we are the only one touching `stage`.
             let out = unsafe { std::ptr::replace(stage, Stage::Consumed) };
-            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(out))) {
+            let drop_output = move || catch_unwind(AssertUnwindSafe(move || drop(out)));
+            // As the task's, for the stall monitor, like its future's.
+            let res = match hub {
+                Some(hub) if std::mem::needs_drop::<F::Output>() => {
+                    hub.as_task(self.header.id, drop_output)
+                }
+                _ => drop_output(),
+            };
+            if let Err(p) = res {
                 drop_payload(p);
             }
         }
@@ -346,6 +359,25 @@ where
             }
             return;
         }
+        self.finish(Some(hub), Err(GreenletError::Killed));
+    }
+
+    fn kill_leaking(&self, hub: &Hub) {
+        let prev = self
+            .header
+            .state
+            .fetch_or(RUNNING | KILLED, Ordering::AcqRel);
+        if prev & (RUNNING | COMPLETE) != 0 {
+            if prev & RUNNING == 0 {
+                self.header.state.fetch_and(!RUNNING, Ordering::Release);
+            }
+            return;
+        }
+        // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
+        // The future was never polled (the caller's contract), so never
+        // pinned: moving it out and forgetting it is sound, as in `Drop`.
+        // `finish` then finds no future to drop.
+        std::mem::forget(unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) });
         self.finish(Some(hub), Err(GreenletError::Killed));
     }
 
