@@ -19,8 +19,11 @@ const QUEUED: u8 = 0b10;
 /// [`clear`](Event::clear).
 ///
 /// A waiter returns only once the event was set after (or before) it began
-/// waiting: a `set` immediately followed by `clear` still releases everyone
-/// who was waiting at the time of the `set`, as in Python.
+/// waiting: a `set` immediately followed by `clear` still releases every
+/// waiter queued at the time of the `set`, as in Python. A wait that has
+/// only just begun (a thread's first microseconds of looking at the flag,
+/// before it queues) may miss such a pulse and wait for the next `set`, as
+/// a Python thread may that is still taking the event's inner lock.
 ///
 /// # State word
 ///

@@ -29,10 +29,11 @@
 //! - Cancel safety: dropping a pending [`LockAcquire`](futures::LockAcquire) or
 //!   [`EventWait`](futures::EventWait) leaves the primitive consistent, and a
 //!   wake-up it had been given passes on to another waiter.
-//! - Fairness: a lock waiter cannot starve. Once it has waited for more
-//!   than half a millisecond, the first release that finds it queued hands
-//!   it the lock; a task waiter last polled on the releasing thread is
-//!   handed it at once (see [`Lock`]).
+//! - Fairness: a lock waiter cannot starve. Waiters queue in order; once
+//!   the head of the queue has waited for more than half a millisecond,
+//!   the first release that finds it queued hands it the lock; a task
+//!   waiter at the head, last polled on the releasing thread, is handed it
+//!   at once (see [`Lock`]).
 //!
 //! # Example
 //!

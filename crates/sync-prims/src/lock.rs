@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -65,6 +66,12 @@ pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
 /// lock first.) A future handed the lock owns it: a thread that keeps such
 /// a future pending without polling it, and then blocks in
 /// [`acquire`](Lock::acquire), waits for good.
+///
+/// A release whose waking of the head's waker panics passes that panic on
+/// to the code releasing (the lock is released all the same). The head, if
+/// only woken to compete, may never come for the lock: its wake-up goes on
+/// to the next waiter. If it was handed the lock, it keeps it until its
+/// future is polled or dropped.
 ///
 /// # Examples
 ///
@@ -329,7 +336,8 @@ impl<T: ?Sized> Lock<T> {
         if here {
             SAME_THREAD_HANDOFFS.with(|n| n.set(n.get() + 1));
         }
-        if here || Self::be_fair(&head) {
+        let handoff = here || Self::be_fair(&head);
+        if handoff {
             // The lock stays held: ownership moves to `head`, which has
             // waited long, or is a task of this very thread, which could
             // only come for the lock once the code releasing it suspends:
@@ -348,7 +356,25 @@ impl<T: ?Sized> Lock<T> {
             waitq::mark(&head, NOTIFIED);
         }
         drop(q);
-        waitq::wake_owned(head);
+        let mut caught = None;
+        waitq::wake_catching(head, &mut caught);
+        let Some(p) = caught else { return };
+        if !handoff {
+            // A waiter whose wake-up failed may never come for the lock:
+            // the wake-up goes on to the next one, as when a woken waiter
+            // gives up (a lock taken back meanwhile wakes it when
+            // released). One handed the lock keeps it: the guard its
+            // future may still return is the only one.
+            let next = catch_unwind(AssertUnwindSafe(|| {
+                if self.try_lock() {
+                    self.unlock();
+                }
+            }));
+            if let Err(q) = next {
+                waitq::drop_payload(q);
+            }
+        }
+        waitq::pass_on(p);
     }
 
     #[cfg(not(loom))]

@@ -708,3 +708,71 @@ fn zero_timeouts_answer_at_once() {
     ev.set();
     assert!(ev.wait_timeout(Duration::ZERO));
 }
+
+#[test]
+fn a_release_whose_waker_panics_leaves_no_waiter_asleep_on_a_free_lock() {
+    let lock = Lock::new(());
+    let held = lock.acquire();
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let (r2, w2) = recorder();
+    let mut f1 = lock.acquire_async();
+    let mut f2 = lock.acquire_async();
+    assert!(poll_elsewhere(&mut f1, &bad).is_pending());
+    assert!(poll_elsewhere(&mut f2, &w2).is_pending());
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(held)));
+    assert!(released.is_err(), "the waker's panic reaches the releaser");
+    // The head's task may never come for the lock. Woken to compete, the
+    // wake-up went on to the next waiter; handed the lock (it waited past
+    // the fairness threshold), it holds it.
+    assert!(
+        lock.locked() || r2.0.load(Ordering::SeqCst) == 1,
+        "the lock is free and the next waiter sleeps"
+    );
+    drop(f1);
+    assert!(poll(&mut f2, &w2).is_ready());
+}
+
+#[test]
+fn a_release_survives_a_waker_that_panics_when_woken_and_when_dropped() {
+    use crate::futures::LockAcquire;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    static LOCK: Lock<()> = Lock::new(());
+    static WAITING: Mutex<Option<LockAcquire<'static, ()>>> = Mutex::new(None);
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    /// Cancels the waiting future when woken (as an executor may whose
+    /// task was cancelled meanwhile), then panics; panics when dropped.
+    struct CancelsAndPanics;
+    impl Wake for CancelsAndPanics {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            drop(WAITING.lock().unwrap().take());
+            panic!("woken");
+        }
+    }
+    impl Drop for CancelsAndPanics {
+        fn drop(&mut self) {
+            if ARMED.load(Ordering::SeqCst) {
+                panic!("dropped");
+            }
+        }
+    }
+    let held = LOCK.acquire();
+    let mut waiting = LOCK.acquire_async();
+    let bad = Waker::from(Arc::new(CancelsAndPanics));
+    assert!(poll_elsewhere(&mut waiting, &bad).is_pending());
+    drop(bad);
+    *WAITING.lock().unwrap() = Some(waiting);
+    // The release holds the last reference to the waiter, and with it to
+    // the waker: its drop panics after its wake did, and the two panics
+    // must not meet (that would abort the process).
+    ARMED.store(true, Ordering::SeqCst);
+    let released = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(held)));
+    ARMED.store(false, Ordering::SeqCst);
+    let payload = released.expect_err("the wake's panic reaches the releaser");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"woken"));
+    assert!(WAITING.lock().unwrap().is_none());
+    assert!(LOCK.try_acquire().is_some(), "the lock is free");
+}

@@ -207,30 +207,14 @@ pub(crate) fn cancel(q: &mut Queue<'_>, slot: &Arc<Slot>) -> u8 {
 }
 
 /// Marks a slot taken off the queue as `state` (`NOTIFIED` or `HANDOFF`).
-/// The caller wakes it with [`wake_owned`] or [`wake_catching`] once the
-/// queue's lock is released.
+/// The caller wakes it with [`wake_catching`] once the queue's lock is
+/// released.
 pub(crate) fn mark(slot: &Slot, state: u8) {
     #[cfg(loom)]
     if state == NOTIFIED {
         slot.rounds.fetch_add(1, Ordering::Relaxed);
     }
     slot.state.store(state, Ordering::Release);
-}
-
-/// Wakes a slot that [`mark`] picked and drops the caller's reference to
-/// it. On a thread that is unwinding (a guard
-/// dropped by a panic), a panic of the waker's wake or drop is caught and
-/// its payload dropped: escaping, it would abort the process.
-pub(crate) fn wake_owned(slot: Arc<Slot>) {
-    if std::thread::panicking() {
-        let mut caught = None;
-        wake_catching(slot, &mut caught);
-        if let Some(p) = caught {
-            drop_payload(p);
-        }
-    } else {
-        slot.wake();
-    }
 }
 
 /// Wakes a slot that [`mark`] picked and drops the caller's reference to
