@@ -248,12 +248,16 @@ fn span_of(base: &[u8], part: &[u8]) -> Span {
     }
 }
 
-/// Splits the target into (path, query) spans relative to `base`.
-fn split_target(
-    base: &[u8],
-    target: &[u8],
-    method: &Method,
-) -> Result<(Span, Option<Span>), Error> {
+/// Where a target's parts are, relative to the head.
+struct TargetSpans {
+    path: Span,
+    query: Option<Span>,
+    /// The authority of an absolute-form target (`http://host:port/...`).
+    authority: Option<Span>,
+}
+
+/// Splits the target into its parts, as spans relative to `base`.
+fn split_target(base: &[u8], target: &[u8], method: &Method) -> Result<TargetSpans, Error> {
     let bad = || Error::new(Kind::Target);
     // One pass: visible ASCII only, no fragment, and where the query starts.
     let mut query_at = None;
@@ -268,12 +272,17 @@ fn split_target(
     let t0 = span_of(base, target).start as usize;
     let rest: &[u8];
     let rest_at: usize;
+    let mut authority = None;
     if target.first() == Some(&b'/') {
         rest = target;
         rest_at = 0;
     } else if target == b"*" {
         return if *method == Method::OPTIONS {
-            Ok((Span::new(t0, t0 + 1), None))
+            Ok(TargetSpans {
+                path: Span::new(t0, t0 + 1),
+                query: None,
+                authority: None,
+            })
         } else {
             Err(bad())
         };
@@ -292,23 +301,30 @@ fn split_target(
             .iter()
             .position(|&b| b == b'/' || b == b'?')
             .unwrap_or(after.len());
-        // No authority, or one with userinfo (`user@host`), which a
-        // recipient should treat as an error (RFC 9110, section 4.2.4).
-        if end == 0 || after[..end].contains(&b'@') {
+        // No authority, one with userinfo (`user@host`), which a recipient
+        // should treat as an error (RFC 9110, section 4.2.4), or one that
+        // is not a host (and port) at all.
+        if end == 0 || after[..end].contains(&b'@') || !valid_host(&after[..end]) {
             return Err(bad());
         }
+        authority = Some(Span::new(t0 + skip, t0 + skip + end));
         rest_at = skip + end;
         rest = &target[rest_at..];
     }
     let base_at = t0 + rest_at;
     // The authority stops at the first `?`, so a query starts in `rest`.
-    match query_at.map(|q| q - rest_at) {
-        Some(q) => Ok((
+    let (path, query) = match query_at.map(|q| q - rest_at) {
+        Some(q) => (
             Span::new(base_at, base_at + q),
             Some(Span::new(base_at + q + 1, base_at + rest.len())),
-        )),
-        None => Ok((Span::new(base_at, base_at + rest.len()), None)),
-    }
+        ),
+        None => (Span::new(base_at, base_at + rest.len()), None),
+    };
+    Ok(TargetSpans {
+        path,
+        query,
+        authority,
+    })
 }
 
 /// A `Content-Length` value: digits, leading zeros allowed (RFC 9110,
@@ -472,7 +488,11 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     let skip = leading_empty_lines(raw);
     let head = &raw[skip..];
     let target = req.path.ok_or_else(malformed)?.as_bytes();
-    let (path, query) = split_target(head, target, &method)?;
+    let TargetSpans {
+        path,
+        query,
+        authority,
+    } = split_target(head, target, &method)?;
     let target = span_of(head, target);
 
     // The head and its header index, in one allocation.
@@ -487,7 +507,14 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
     let (mut close, mut keep_alive, mut expect_continue) = (false, false, false);
     for h in req.headers.iter() {
         let (name, value) = (h.name.as_bytes(), h.value);
-        push_index(bytes, span_of(head, name), span_of(head, value));
+        // The authority of an absolute-form target stands for the `Host`
+        // field's value (RFC 9112, section 3.2.2); the field must still be
+        // sound.
+        let seen = match authority {
+            Some(a) if name.len() == 4 && eq_lower(name, b"host") => a,
+            _ => span_of(head, value),
+        };
+        push_index(bytes, span_of(head, name), seen);
         match name.len() {
             4 if eq_lower(name, b"host") => {
                 hosts += 1;

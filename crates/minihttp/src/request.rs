@@ -294,6 +294,11 @@ impl Request {
     }
 
     /// The first value of header `name` (case-insensitive), if it is UTF-8.
+    ///
+    /// For a request whose target is in absolute form
+    /// (`GET http://host:port/path`), the `Host` field's value is the
+    /// target's authority, as RFC 9112 (section 3.2.2) asks: the field
+    /// sent is checked, then ignored.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_bytes(name)
             .and_then(|v| std::str::from_utf8(v).ok())
@@ -316,7 +321,8 @@ impl Request {
             .map(|(_, v)| v.get(head))
     }
 
-    /// Every header field as sent, in order.
+    /// Every header field as sent, in order (but for `Host` under an
+    /// absolute-form target: see [`header`](Request::header)).
     pub fn headers(&self) -> impl ExactSizeIterator<Item = (&str, &[u8])> + '_ {
         let head = self.head_bytes();
         self.index().map(|(n, v)| (n.str(head), v.get(head)))
@@ -514,6 +520,23 @@ mod tests {
         assert_eq!(req.header_all("X-A").collect::<Vec<_>>(), [b"1", b"2"]);
         assert_eq!(req.headers().len(), 4);
         assert!(format!("{req:?}").contains("example.com"));
+        // An absolute-form target's authority stands for `Host` (RFC 9112,
+        // section 3.2.2), wherever the field is.
+        let req = Request::parse(
+            b"GET http://b.example:8080/p?q HTTP/1.1\r\nX: 1\r\nHOST: a\r\nY: 2\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(req.header("host"), Some("b.example:8080"));
+        assert_eq!(
+            req.headers().collect::<Vec<_>>(),
+            [("X", &b"1"[..]), ("HOST", b"b.example:8080"), ("Y", b"2")]
+        );
+        assert_eq!((req.path_raw(), req.query_raw()), ("/p", Some("q")));
+        assert_eq!(
+            req.target(),
+            "http://b.example:8080/p?q",
+            "the target as sent"
+        );
 
         let req = Request::parse(b"GET /a%2Fb?q=%zz&e=&k&a=1=2 HTTP/1.0\r\n\r\n").unwrap();
         assert_eq!(req.version(), Version::Http10);
