@@ -671,25 +671,35 @@ impl Conn {
     }
 
     /// After a `Partial`, whether the bytes that arrived since can change
-    /// the answer: they end the head (an empty line), or the data is now
-    /// over a limit. Re-parsing only then keeps a client that sends its
-    /// head a byte at a time from costing quadratic time.
+    /// the answer: they end the head (an empty line), hold a CR that no LF
+    /// follows (an error wherever it is), or the data is now over a limit.
+    /// Re-parsing only then keeps a client that sends its head a byte at a
+    /// time from costing quadratic time.
     fn worth_parsing(&mut self, data: &[u8]) -> bool {
         // Resume a few bytes back: the terminator may straddle the boundary.
         let from = self.scanned.saturating_sub(3).min(data.len());
         for (i, &b) in data[from..].iter().enumerate() {
-            if b == b'\n' {
-                self.line_done = true;
-                let at = from + i;
-                match (data.get(at + 1), data.get(at + 2)) {
-                    (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
-                    _ => {}
+            let at = from + i;
+            match b {
+                b'\n' => {
+                    self.line_done = true;
+                    match (data.get(at + 1), data.get(at + 2)) {
+                        (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => return true,
+                        _ => {}
+                    }
                 }
+                b'\r' if data.get(at + 1).is_some_and(|&n| n != b'\n') => return true,
+                _ => {}
             }
         }
         self.scanned = data.len();
-        data.len() > self.limits.max_head
-            || (!self.line_done && data.len() > self.limits.max_request_line.saturating_add(1))
+        // A line of the limit's length may still end with the CR of its
+        // CRLF; one byte more, or any byte but a CR, is over it.
+        let line_limit = self
+            .limits
+            .max_request_line
+            .saturating_add(usize::from(data.last() == Some(&b'\r')));
+        data.len() > self.limits.max_head || (!self.line_done && data.len() > line_limit)
     }
 
     /// Records that `request` is handed out (it is then owed an answer).
@@ -1338,6 +1348,9 @@ mod tests {
             (b"GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET http://u@a/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET https://u:p@a HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET http://[::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET http://a:b:c/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET http://b/ HTTP/1.1\r\nHost: a b\r\n\r\n", Failed(0, 400)),
             // 400: malformed header fields.
             (b"GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", Failed(0, 400)),
             (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", Failed(0, 400)),
@@ -1764,7 +1777,29 @@ mod tests {
         assert_eq!(end, Err(431));
         assert!(parses <= 2, "{parses}");
         let long_line = [b"GET /".as_slice(), &[b'a'; 100]].concat();
-        assert_eq!(drip(&long_line, small).0, Err(414));
+        assert_eq!(drip(&long_line, small.clone()).0, Err(414));
+        // One byte over the limit is enough, unless it may be the CR of
+        // the line's end.
+        let over = [b"GET /".as_slice(), &[b'a'; 36]].concat();
+        assert_eq!(over.len(), 41);
+        assert_eq!(drip(&over, small.clone()).0, Err(414));
+        let at_limit = [b"GET /".as_slice(), &[b'a'; 26], b" HTTP/1.1\r"].concat();
+        assert_eq!(at_limit.len(), 41);
+        assert_eq!(drip(&at_limit, small.clone()), (Ok(0), 1));
+        let mut whole = at_limit;
+        whole.extend_from_slice(b"\nHost: a\r\n\r\n");
+        assert_eq!(drip(&whole, small).0, Ok(1));
+        // A CR that no LF follows is an error as soon as it is seen, in the
+        // request line or in a header.
+        for raw in [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\r".as_slice(),
+            b"GET / HTTP/1.1\r\nHost: a\rb".as_slice(),
+            b"GET /\ra".as_slice(),
+        ] {
+            let (end, parses) = drip(raw, Limits::default());
+            assert_eq!(end, Err(400), "{:?}", String::from_utf8_lossy(raw));
+            assert!(parses <= 2, "{parses}");
+        }
     }
 
     #[test]
