@@ -8,6 +8,7 @@
 //! `KEEP_ALIVE / threads`) keeps the threads of an earlier burst, each of
 //! them getting a job before its keep-alive runs out, until it stops.
 
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -15,8 +16,8 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use sync_prims::Event;
 
-use crate::Greenlet;
 use crate::hub::BlockingJob;
+use crate::{Builder, Greenlet};
 
 /// The most threads the pool runs at once.
 pub const MAX_BLOCKING_THREADS: usize = 64;
@@ -164,19 +165,32 @@ impl Pool {
 ///
 /// When not called on a hub (inside [`run`](crate::run) or a
 /// [`Runtime`](crate::Runtime)), like [`spawn`](crate::spawn); `f` is
-/// then not run.
+/// then not run. [`Builder::spawn_blocking`] returns an error instead.
 pub fn spawn_blocking<F, T>(f: F) -> Greenlet<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Builder::new().spawn_blocking(f) {
+        Ok(g) => g,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// [`spawn_blocking`] with the options of `builder` (the name of the task
+/// that waits for the job); an error off a hub, and `f` is then not run.
+pub(crate) fn spawn_with<F, T>(builder: Builder, f: F) -> io::Result<Greenlet<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     let done = Arc::new(Event::new());
     let slot = Arc::new(Mutex::new(None));
-    // The waiting task first: off a hub this panics before the job is
+    // The waiting task first: off a hub this fails before the job is
     // submitted, so `f` never runs.
     let greenlet = {
         let (done, slot) = (done.clone(), slot.clone());
-        crate::spawn(async move {
+        builder.spawn(async move {
             done.wait_async().await;
             let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             match r {
@@ -184,12 +198,12 @@ where
                 Some(Err(p)) => resume_unwind(p),
                 None => unreachable!("the job stores its result before it sets the event"),
             }
-        })
+        })?
     };
     let counted = crate::hub::with_current(|h| h.shared().blocking_job())
-        .expect("on a hub: the spawn above would have panicked");
+        .expect("on a hub: the spawn above would have failed");
     pool().submit(job(f, Arc::downgrade(&slot), done, Some(counted)));
-    greenlet
+    Ok(greenlet)
 }
 
 /// The result of a job, for the task that waits for it.

@@ -116,6 +116,30 @@ impl Builder {
         })
     }
 
+    /// Runs blocking `f` on the thread pool, as
+    /// [`spawn_blocking`](crate::spawn_blocking) does, with the task that
+    /// waits for it named; an error outside a hub (`f` is then not run).
+    ///
+    /// ```
+    /// greenrt::run(async {
+    ///     let g = greenrt::Builder::new()
+    ///         .name("read-config")
+    ///         .spawn_blocking(|| std::fs::read_to_string("Cargo.toml").is_ok())
+    ///         .unwrap();
+    ///     assert_eq!(g.name(), Some("read-config"));
+    ///     assert_eq!(g.await, Ok(true));
+    /// });
+    /// // Off a hub: an error, not a panic.
+    /// assert!(greenrt::Builder::new().spawn_blocking(|| ()).is_err());
+    /// ```
+    pub fn spawn_blocking<F, T>(self, f: F) -> io::Result<Greenlet<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::blocking::spawn_with(self, f)
+    }
+
     /// Spawns a `Send` task on one of the runtime's hubs (the least
     /// loaded), as [`Handle::spawn`] does.
     pub fn spawn_in<F>(self, handle: &Handle, future: F) -> Greenlet<F::Output>
