@@ -145,6 +145,9 @@ enum Stage<Y> {
     Holding(Y),
     /// The value was handed out; the next resume sends the result.
     Out,
+    /// It returned what was sent: polled again, it is a misuse (it would
+    /// wait for a value that no resume sends it).
+    Done,
 }
 
 // `Yield` never pins its fields.
@@ -186,13 +189,21 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             }
             // Resumed: take what was sent.
             Stage::Out => match frame.slot.take() {
-                Slot::Sent(s) => return Poll::Ready(s),
+                Slot::Sent(s) => {
+                    this.stage = Stage::Done;
+                    return Poll::Ready(s);
+                }
                 other => {
                     other_out = matches!(other, Slot::Yielded(_));
                     frame.slot.set(other);
                     false
                 }
             },
+            Stage::Done => {
+                this.stage = Stage::Done;
+                frame.mark_misused();
+                return Poll::Pending;
+            }
         };
         if frame.foreign(cx) {
             return raw::suspend_foreign(cx, progress);

@@ -14,8 +14,9 @@ use crate::{GenError, GenState};
 ///
 /// The body is an `async` block given a [`Co`]; `co.yield_(y).await` is
 /// Python's `yield y`. The body runs only inside [`start`](Gen::start),
-/// [`send`](Gen::send) and [`throw`](Gen::throw), on the caller's thread,
-/// up to its next yield.
+/// [`send`](Gen::send), [`throw`](Gen::throw) and (for a generator that
+/// takes no sends) [`Iterator::next`], on the caller's thread, up to its
+/// next yield.
 ///
 /// | Python                         | here                                   |
 /// |--------------------------------|----------------------------------------|
@@ -244,6 +245,11 @@ impl<Y, R, S, B: ?Sized> Gen<Y, R, S, B> {
     /// Drops the body now, running the destructors of everything it holds
     /// (Python's `close()`). Later resumes return [`GenError::Finished`].
     /// Closing a finished generator does nothing.
+    ///
+    /// No resume runs while the body is dropped: a destructor in it that
+    /// polls a yield of its generator (Python's `finally: yield`, for
+    /// which `close` raises "generator ignored GeneratorExit") panics, as a
+    /// [`Co`] awaited outside its generator does.
     pub fn close(&mut self) {
         self.raw.close();
     }

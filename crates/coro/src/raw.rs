@@ -50,7 +50,8 @@
 //!   every `Id` with that number has the same `Y` and `S`;
 //! - a frame's id is set only by [`Frame::new`] and [`Delegating`] (which
 //!   puts back what it replaced), both from an `&Id<Y, S>` of the frame's
-//!   own types, and by [`misuse`] and [`mark_carried`], which only mark
+//!   own types, and by [`misuse`], [`mark_carried`],
+//!   [`Frame::mark_misused`] and [`Frame::mark_too_deep`], which only mark
 //!   it; its thread only by
 //!   [`Frame::new`], on the thread that makes it (a frame never leaves
 //!   that thread: it lives in the resume's stack frame, or is moved by
@@ -263,6 +264,14 @@ impl<Y, S> Frame<Y, S> {
     /// [`mark_too_deep`](Frame::mark_too_deep)).
     pub(crate) fn too_deep(&self) -> bool {
         self.id.get() & TOO_DEEP != 0
+    }
+
+    /// Records that a future of this frame's generator was misused (a
+    /// yield polled again after it returned): the resume closes the
+    /// generator and reports it.
+    #[cold]
+    pub(crate) fn mark_misused(&self) {
+        self.id.set(self.id.get() | MISUSED);
     }
 
     /// Records that a delegation under this frame went deeper than

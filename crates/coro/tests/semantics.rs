@@ -884,3 +884,26 @@ fn a_body_resuming_its_own_generator_behind_a_refcell_gets_a_borrow_error() {
     // generator and its body go, and the cycle with them.
     drop(me.borrow_mut().take());
 }
+
+#[test]
+fn a_yield_polled_again_after_it_returned_is_a_misuse() {
+    // The yield would wait for a value that no resume sends it: in an
+    // asynchronous generator, for good.
+    let again = |co: Co<u32, u32>| async move {
+        let mut y = std::pin::pin!(co.yield_(1));
+        let a = (&mut y).await;
+        let b = (&mut y).await;
+        a + b
+    };
+    let mut g = Gen::new_inline(again);
+    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(g.send(5), Err(GenError::Misuse));
+    assert!(g.is_complete());
+    // Polled once each (the body awaits nothing else): `None` would be
+    // the hang.
+    use futures_util::FutureExt;
+    let mut g = coro::AsyncGen::new(again);
+    assert_eq!(g.start().now_or_never(), Some(Ok(GenState::Yielded(1))));
+    assert_eq!(g.send(5).now_or_never(), Some(Err(GenError::Misuse)));
+    assert!(g.is_complete());
+}
