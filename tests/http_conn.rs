@@ -13,6 +13,15 @@ use minihttp::{Body, Limits, Request, Response, Server, ServerHandle, StatusCode
 use sync_prims::Event;
 use util::{Client, get, slow_body_limits, trickle, trickled_body_gets_408};
 
+/// A panic payload whose own drop panics.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("a panic payload's drop");
+    }
+}
+
 async fn app(req: Request) -> Response {
     match req.path().as_ref() {
         "/echo" => Response::text(format!(
@@ -21,6 +30,19 @@ async fn app(req: Request) -> Response {
             String::from_utf8_lossy(req.body())
         )),
         "/panic" => panic!("handler failure on purpose"),
+        "/bomb" => std::panic::panic_any(Bomb),
+        "/stream-bomb" => {
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                let fail = true;
+                if fail {
+                    std::panic::panic_any(Bomb);
+                }
+                co.yield_(b"never".to_vec()).await;
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::stream(chunks));
+            r
+        }
         "/rc" => {
             // Handler futures run on their connection's hub and never move:
             // they may hold non-Send values across awaits.
@@ -1331,5 +1353,44 @@ fn a_client_that_keeps_the_pipeline_full_is_answered_to_the_last() {
     }
     assert_eq!(seen, N);
     sender.join().unwrap();
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_panic_whose_payload_panics_when_dropped_still_answers_500() {
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/bomb").as_bytes());
+    assert_eq!(c.read().unwrap().status, 500);
+    // The connection goes on.
+    c.send(get("/echo").as_bytes());
+    assert_eq!(c.read().unwrap().status, 200);
+    // A body that fails unsent answers 500 too (and closes: its answer was
+    // replaced).
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/stream-bomb").as_bytes());
+    assert_eq!(c.read().unwrap().status, 500);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_500_in_place_of_a_body_that_failed_unsent_is_logged_with_its_bytes() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .access_log(move |entry| {
+            let _ = tx.send((entry.status.as_u16(), entry.bytes));
+        })
+        .spawn(app)
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.send(get("/fails-at-once").as_bytes());
+    let r = c.read().unwrap();
+    assert_eq!(r.status, 500);
+    let (status, bytes) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(status, 500);
+    assert_eq!(bytes, r.body.len() as u64, "the answer's body");
+    assert!(bytes > 0);
     server.shutdown().unwrap();
 }

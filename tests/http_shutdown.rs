@@ -129,3 +129,42 @@ fn a_download_the_drain_cuts_off_is_logged_with_the_bytes_that_went_out() {
     );
     drop(c);
 }
+
+#[test]
+fn an_until_close_body_the_drain_cuts_off_resets_its_connection() {
+    use std::io::{Read, Write};
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .drain_timeout(Duration::from_millis(50))
+        .spawn(|_req: Request| async {
+            let mut r = Response::text("");
+            r.set_body(minihttp::Body::generate(|co| async move {
+                co.yield_(b"part of it".to_vec()).await;
+                // Never ends: only the drain's end stops it.
+                std::future::pending::<()>().await;
+            }));
+            r
+        })
+        .unwrap();
+    let mut s = TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(util::READ_TIMEOUT)).unwrap();
+    // HTTP/1.0: a stream of no known length is sent until the close.
+    s.write_all(b"GET /cut HTTP/1.0\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0; 4096];
+    while !got.ends_with(b"part of it") {
+        let n = s.read(&mut buf).expect("the head and the first part");
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    server.shutdown().unwrap();
+    // Cut short, the body must not end as a whole one would, in an orderly
+    // close: the connection is reset.
+    let end = s.read(&mut buf);
+    assert_eq!(
+        end.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+}

@@ -102,9 +102,9 @@ impl StreamBody {
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
         // `get_mut` takes no lock, so the mutex is never poisoned.
         let s = self.stream.get_mut().unwrap_or_else(|e| e.into_inner());
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.as_mut().poll_next(cx))) {
-            Ok(p) => p.map(Ok),
-            Err(_) => Poll::Ready(Err(io::Error::other("the body stream panicked"))),
+        match crate::server::guarded(|| s.as_mut().poll_next(cx)) {
+            Some(p) => p.map(Ok),
+            None => Poll::Ready(Err(io::Error::other("the body stream panicked"))),
         }
     }
 }

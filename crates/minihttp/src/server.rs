@@ -385,7 +385,9 @@ impl Server {
     }
 
     /// How long a shutdown waits for in-flight requests before it closes
-    /// their connections anyway. Default: 10 s.
+    /// their connections anyway. Default: 10 s. A connection whose answer
+    /// closes it while its client still sends may also linger, up to a
+    /// second, so that those bytes do not reset the answer away.
     pub fn drain_timeout(mut self, d: Duration) -> Server {
         self.drain_timeout = d;
         self
@@ -1212,8 +1214,8 @@ async fn serve_conn<H: Handler>(
                     // into this slot: a `Response` is large, and every move
                     // of it is a copy.
                     let mut slot = None;
-                    match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
-                        Ok(fut) => {
+                    match guarded(|| shared.handler.call(req)) {
+                        Some(fut) => {
                             answer.set(Some(fut));
                             let ready = poll_fn(|cx| {
                                 Poll::Ready(poll_answer(answer.as_mut(), cx, &mut slot).is_ready())
@@ -1232,7 +1234,7 @@ async fn serve_conn<H: Handler>(
                             }
                             quietly(|| answer.set(None));
                         }
-                        Err(_) => slot = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
+                        None => slot = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
                     }
                     let response = slot
                         .get_or_insert_with(|| Response::error(StatusCode::INTERNAL_SERVER_ERROR));
@@ -1580,7 +1582,7 @@ fn error_body_len(status: StatusCode) -> u64 {
 /// line, not the connection.
 fn log_entry<H>(shared: &Shared<H>, entry: &LogEntry<'_>) {
     if let Some(log) = &shared.log {
-        let _ = catch_unwind(AssertUnwindSafe(|| log(entry)));
+        let _ = guarded(|| log(entry));
     }
 }
 
@@ -1618,8 +1620,8 @@ async fn respond<H: Handler>(
         None
     };
     let mut body_error = None;
-    let response = match catch_unwind(AssertUnwindSafe(|| shared.handler.call(req))) {
-        Ok(fut) => {
+    let response = match guarded(|| shared.handler.call(req)) {
+        Some(fut) => {
             let mut slot = pin!(Some(fut));
             let mut fut = slot.as_mut().as_pin_mut().expect("set just above");
             let response = match &feeder {
@@ -1654,7 +1656,7 @@ async fn respond<H: Handler>(
             quietly(|| slot.set(None));
             response
         }
-        Err(_) => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
+        None => Response::error(StatusCode::INTERNAL_SERVER_ERROR),
     };
     if let Some(feeder) = feeder {
         feeder.close();
@@ -1696,7 +1698,9 @@ async fn respond<H: Handler>(
     if let Err(Failed::Unsent) = sent {
         conn.replace_with_error(start, wbuf);
         status = StatusCode::INTERNAL_SERVER_ERROR;
-        sent = Ok(0);
+        // Its body is queued (a body that could fail unsent is not a
+        // HEAD's: those are never read).
+        sent = Ok(error_body_len(status));
     }
     let linger = unread && conn.is_done();
     if let Some(l) = &logged {
@@ -1806,7 +1810,21 @@ enum SendBody<'a> {
 /// stream), with a panic caught: the answer is made, and a destructor
 /// that panics must not take it, and the connection, with it.
 pub(crate) fn quietly(drop: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(drop));
+    let _ = guarded(drop);
+}
+
+/// Runs `f`, the handler's code, with a panic caught: `None` then. The
+/// panic's payload is dropped here, a panic of its own destructor caught
+/// too (see [`sync_prims::Panicked`]): escaping, it would take the
+/// connection, and the 500 that answers the first panic, with it.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
+        Err(p) => {
+            drop(sync_prims::Panicked::from_payload(p));
+            None
+        }
+    }
 }
 
 /// Polls a handler's future; a panic answers 500.
@@ -1814,9 +1832,9 @@ fn poll_guarded<F: Future<Output = Response>>(
     fut: Pin<&mut F>,
     cx: &mut std::task::Context<'_>,
 ) -> Poll<Response> {
-    match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
-        Ok(p) => p,
-        Err(_) => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
+    match guarded(|| fut.poll(cx)) {
+        Some(p) => p,
+        None => Poll::Ready(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
     }
 }
 
@@ -1968,17 +1986,17 @@ fn poll_answer<F: Future<Output = Response>>(
         *out = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR));
         return Poll::Ready(());
     };
-    let polled = catch_unwind(AssertUnwindSafe(|| match fut.poll(cx) {
+    let polled = guarded(|| match fut.poll(cx) {
         Poll::Ready(r) => {
             *out = Some(r);
             true
         }
         Poll::Pending => false,
-    }));
+    });
     match polled {
-        Ok(true) => Poll::Ready(()),
-        Ok(false) => Poll::Pending,
-        Err(_) => {
+        Some(true) => Poll::Ready(()),
+        Some(false) => Poll::Pending,
+        None => {
             *out = Some(Response::error(StatusCode::INTERNAL_SERVER_ERROR));
             Poll::Ready(())
         }
@@ -2115,19 +2133,21 @@ async fn send_stream(
     // answer in `wbuf`; then, body bytes out in flushes.
     let mut flushed = None;
     // A stream that failed (an error or a panic), or broke its promised
-    // length: the response cannot be finished. With part of it sent, a
-    // body sent until close would look complete at an orderly close: the
+    // length: the response cannot be finished.
+    let failed = |flushed: Option<u64>| match flushed {
+        None => Failed::Unsent,
+        Some(out) => Failed::Partial(out),
+    };
+    // Once part of it may be out, a body sent until close and cut short
+    // (the stream failed, a write timed out, or a shutdown's drain ran out
+    // and dropped this task) would look complete at an orderly close: the
     // connection is reset instead, so that no client takes it for a whole
     // body (a short chunked or counted body tells by itself).
-    let failed = |flushed: Option<u64>| {
-        let Some(out) = flushed else {
-            return Failed::Unsent;
-        };
-        if framing == Framing::UntilClose {
-            let _ = stream.set_linger(Some(Duration::ZERO));
-        }
-        Failed::Partial(out)
+    let mut cut = CutResets {
+        stream,
+        armed: false,
     };
+    let until_close = framing == Framing::UntilClose;
     loop {
         let next = match poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
             Poll::Ready(c) => c,
@@ -2137,6 +2157,7 @@ async fn send_stream(
             Poll::Pending if matches!(framing, Framing::Length(n) if sent == n) => break,
             Poll::Pending => {
                 if !wbuf.is_empty() {
+                    cut.armed = until_close;
                     flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
                     flushed = Some(sent);
                     progress.set(sent);
@@ -2164,6 +2185,7 @@ async fn send_stream(
             _ => wbuf.extend_from_slice(&chunk),
         }
         if wbuf.len() >= FLUSH_AT {
+            cut.armed = until_close;
             flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
             flushed = Some(sent);
             progress.set(sent);
@@ -2174,7 +2196,29 @@ async fn send_stream(
         Framing::Length(n) if sent != n => return Err(failed(flushed)),
         _ => {}
     }
+    if until_close {
+        // The rest goes out here, while a cut still resets: such a body
+        // ends only with its connection.
+        cut.armed = true;
+        flush_body(stream, wbuf, limit, flushed.unwrap_or(0)).await?;
+        progress.set(sent);
+    }
+    cut.armed = false;
     Ok(sent)
+}
+
+/// Resets its connection when dropped armed: see `send_stream`.
+struct CutResets<'a> {
+    stream: &'a TcpStream,
+    armed: bool,
+}
+
+impl Drop for CutResets<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.stream.set_linger(Some(Duration::ZERO));
+        }
+    }
 }
 
 #[cfg(test)]
