@@ -34,6 +34,8 @@ pub struct Limits {
     /// long a new connection may wait before it sends its first request
     /// (it is then closed without an answer). Default: 10 s. A plain
     /// value for the server loop; the parser does not look at clocks.
+    /// `Duration::ZERO` leaves no time at all: every connection is closed
+    /// before its request is read.
     pub header_read_timeout: Duration,
     /// Slowest average rate, in bytes per second, at which a client may send
     /// a request body: from the first time the server waits for body bytes,
@@ -57,7 +59,7 @@ pub struct Limits {
     /// first), which is closed, as nginx reuses its idle connections;
     /// with none idle, further connections wait in the listen backlog.
     /// The same happens below the cap when the process is out of
-    /// descriptors. Default: 4096.
+    /// descriptors. Default: 4096; 0 counts as 1.
     pub max_connections_per_hub: usize,
 }
 
