@@ -202,6 +202,12 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             Stage::Done => {
                 this.stage = Stage::Done;
                 frame.mark_misused();
+                // Under a context of the body's own, as a yield that
+                // waits: whatever polls it learns the body must suspend
+                // (a blocking executor polling it again and again panics).
+                if frame.foreign(cx) {
+                    return raw::suspend_foreign(cx, false);
+                }
                 return Poll::Pending;
             }
         };

@@ -77,7 +77,9 @@ pub enum GenError {
     /// out (a loop that polls `&mut yield` again once another branch is
     /// ready) cannot tell its own value, still out, from another yield's,
     /// and also counts as two values out: let the body suspend, or await
-    /// the yield alone, once it has handed its value out.
+    /// the yield alone, once it has handed its value out. A yield (or a
+    /// `yield_from`) polled again after it completed is a misuse too: it
+    /// would wait for a value no resume sends it.
     Misuse,
     /// `send` (or `throw`) to an [`AsyncGen`](crate::AsyncGen) whose
     /// body is between two yields: an earlier resume was dropped while the

@@ -246,10 +246,11 @@ impl<Y, R, S, B: ?Sized> Gen<Y, R, S, B> {
     /// (Python's `close()`). Later resumes return [`GenError::Finished`].
     /// Closing a finished generator does nothing.
     ///
-    /// No resume runs while the body is dropped: a destructor in it that
-    /// polls a yield of its generator (Python's `finally: yield`, for
-    /// which `close` raises "generator ignored GeneratorExit") panics, as a
-    /// [`Co`] awaited outside its generator does.
+    /// No resume of this generator runs while the body is dropped: a
+    /// destructor in it that polls a yield of its generator (Python's
+    /// `finally: yield`, for which `close` raises "generator ignored
+    /// GeneratorExit") is a [`Co`] awaited outside its generator: a panic,
+    /// or, inside the body of another generator, that one's misuse.
     pub fn close(&mut self) {
         self.raw.close();
     }

@@ -254,7 +254,9 @@ impl<Y, S> Frame<Y, S> {
     }
 
     /// Whether a `Co` was awaited inside a generator that is not its own
-    /// while this frame was running (see [`misuse`]).
+    /// while this frame was running (see [`misuse`]), or a future of its
+    /// own was polled again after it completed (see
+    /// [`mark_misused`](Frame::mark_misused)).
     #[inline(always)]
     pub(crate) fn misused(&self) -> bool {
         self.id.get() & MISUSED != 0

@@ -907,3 +907,28 @@ fn a_yield_polled_again_after_it_returned_is_a_misuse() {
     assert_eq!(g.send(5).now_or_never(), Some(Err(GenError::Misuse)));
     assert!(g.is_complete());
 }
+
+#[test]
+fn blocking_on_a_yield_that_already_returned_panics_rather_than_hangs() {
+    // Run on a thread of its own, so that a hang fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use futures_util::FutureExt;
+        // An asynchronous generator: its resume publishes its frame, which
+        // the yield then finds under the blocking executor's context.
+        let mut g = coro::AsyncGen::new(|co: Co<u32, u32>| async move {
+            let mut y = std::pin::pin!(co.yield_(1));
+            let a = (&mut y).await;
+            // A blocking executor inside the body, on a yield that is done.
+            a + futures_executor::block_on(&mut y)
+        });
+        assert_eq!(g.start().now_or_never(), Some(Ok(GenState::Yielded(1))));
+        let sent = catch_unwind(AssertUnwindSafe(|| g.send(5).now_or_never()));
+        let _ = tx.send((sent.is_err(), g.is_complete()));
+    });
+    let (panicked, complete) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the resume returns");
+    assert!(panicked, "the blocking executor is told, by a panic");
+    assert!(complete);
+}

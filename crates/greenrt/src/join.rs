@@ -293,10 +293,15 @@ impl<'a> Waits<'a> {
             }
         }
         self.left -= done.len();
-        if let Some((uid, foreign)) = &mut self.foreign {
-            for &(_, i) in &done {
-                *foreign -= usize::from(!self.headers[i].hub.held_by(*uid));
-            }
+        if let Some((uid, foreign)) = self.foreign {
+            // Counted on that hub's thread (`held_by` depends on it): kept
+            // up to date there, counted again elsewhere.
+            self.foreign = (hub::current_uid() == Some(uid)).then(|| {
+                let gone = done
+                    .iter()
+                    .filter(|&&(_, i)| !self.headers[i].hub.held_by(uid));
+                (uid, foreign - gone.count())
+            });
         }
         self.update_edge(cx.waker());
         if done.is_empty() {

@@ -718,3 +718,23 @@ fn join_blocking_on_a_task_the_calling_thread_must_run_panics() {
         assert_eq!(g.get_blocking(), Some(Ok(1)));
     });
 }
+
+#[test]
+fn what_the_destructors_of_a_deadlocked_root_spawn_ends_too() {
+    let spawned = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let guard = SpawnsWhenDropped(spawned.clone());
+    let r = greenrt::try_run(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    });
+    assert!(r.is_err(), "a deadlock");
+    // The root was dropped with its hub still running: what it spawned
+    // then was killed with the other tasks.
+    let g = spawned
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the destructor spawned");
+    assert!(g.ready());
+    assert_eq!(finished(g), Err(GreenletError::Killed));
+}

@@ -1349,6 +1349,7 @@ mod tests {
             (b"GET http://u@a/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET https://u:p@a HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET http://[::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
+            (b"GET http://:80/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET http://a:b:c/x HTTP/1.1\r\nHost: a\r\n\r\n", Failed(0, 400)),
             (b"GET http://b/ HTTP/1.1\r\nHost: a b\r\n\r\n", Failed(0, 400)),
             // 400: malformed header fields.

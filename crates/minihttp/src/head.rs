@@ -304,7 +304,13 @@ fn split_target(base: &[u8], target: &[u8], method: &Method) -> Result<TargetSpa
         // No authority, one with userinfo (`user@host`), which a recipient
         // should treat as an error (RFC 9110, section 4.2.4), or one that
         // is not a host (and port) at all.
-        if end == 0 || after[..end].contains(&b'@') || !valid_host(&after[..end]) {
+        // An empty host (`http://:80/`) is invalid too (RFC 9110, section
+        // 4.2.1).
+        if end == 0
+            || after[0] == b':'
+            || after[..end].contains(&b'@')
+            || !valid_host(&after[..end])
+        {
             return Err(bad());
         }
         authority = Some(Span::new(t0 + skip, t0 + skip + end));

@@ -34,8 +34,10 @@ pub struct Limits {
     /// long a new connection may wait before it sends its first request
     /// (it is then closed without an answer). Default: 10 s. A plain
     /// value for the server loop; the parser does not look at clocks.
-    /// `Duration::ZERO` leaves no time at all: every connection is closed
-    /// before its request is read.
+    /// `Duration::ZERO` leaves no time to wait: a request already there
+    /// when its connection is first read is served, and any wait for
+    /// more ends at once (a head in pieces gets 408, a silent connection
+    /// is closed).
     pub header_read_timeout: Duration,
     /// Slowest average rate, in bytes per second, at which a client may send
     /// a request body: from the first time the server waits for body bytes,

@@ -298,7 +298,9 @@ impl Request {
     /// For a request whose target is in absolute form
     /// (`GET http://host:port/path`), the `Host` field's value is the
     /// target's authority, as RFC 9112 (section 3.2.2) asks: the field
-    /// sent is checked, then ignored.
+    /// sent is checked, then ignored. (An HTTP/1.0 request may send no
+    /// `Host` field: there is then none, and the authority is in
+    /// [`target`](Request::target).)
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_bytes(name)
             .and_then(|v| std::str::from_utf8(v).ok())

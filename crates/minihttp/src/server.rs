@@ -385,8 +385,8 @@ impl Server {
     }
 
     /// How long a shutdown waits for in-flight requests before it closes
-    /// their connections anyway. Default: 10 s. A connection whose answer
-    /// closes it while its client still sends may also linger, up to a
+    /// their connections anyway. Default: 10 s. Within it, a connection
+    /// whose answer closed it while its client still sent lingers up to a
     /// second, so that those bytes do not reset the answer away.
     pub fn drain_timeout(mut self, d: Duration) -> Server {
         self.drain_timeout = d;

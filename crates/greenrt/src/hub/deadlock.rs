@@ -34,15 +34,16 @@ use crate::task::raw::HANDLE;
 /// a `Greenlet`, `joinall`, `iwait`) and is the waker the task was polled
 /// with. A task of a hub of the same thread that this hub was started
 /// inside (`run` nested in a task) counts as one of the same hub: its hub
-/// cannot run before this one returns. A join polled under a combinator's own wakers (`FuturesUnordered`,
-/// and so `join_all` of many futures) leaves the combinator's waker in the
-/// event, which wakes the task through a clone the hub does not follow:
-/// such a join counts as a wait from outside. Any other clone of a waker
-/// (stored in a sync-prims `Event` or `Lock`, a channel, another hub's task,
-/// a plain thread) may be woken from outside, so the hub does not claim a
-/// deadlock and sleeps instead. The diagnosis therefore never fires while a wake-up
-/// is still possible, and misses deadlocks that go through such primitives
-/// (two tasks waiting on each other through an `Event` only they can set).
+/// cannot run before this one returns. A join polled under a combinator's
+/// own wakers (`FuturesUnordered`, and so `join_all` of many futures)
+/// leaves the combinator's waker in the event, which wakes the task
+/// through a clone the hub does not follow: such a join counts as a wait
+/// from outside. Any other clone of a waker (stored in a sync-prims
+/// `Event` or `Lock`, a channel, another hub's task, a plain thread) may
+/// be woken from outside, so the hub does not claim a deadlock and sleeps
+/// instead. The diagnosis therefore never fires while a wake-up is still
+/// possible, and misses deadlocks that go through such primitives (two
+/// tasks waiting on each other through an `Event` only they can set).
 /// A `Greenlet` moved to a plain thread that would `kill()` it is not seen:
 /// do not rely on a foreign kill to end an otherwise dead wait.
 #[derive(Debug, Clone, PartialEq, Eq)]

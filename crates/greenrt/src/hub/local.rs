@@ -535,7 +535,8 @@ impl Hub {
         });
         let waker = Waker::from(root.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut future = pin!(future);
+        // In an `Option`, so that it is dropped before the teardown.
+        let mut future = pin!(Some(future));
         // Once the hub has idled with nothing to run: how long it idles
         // before its next look for a deadlock.
         let mut quiet: Option<Duration> = None;
@@ -544,7 +545,9 @@ impl Hub {
                 let root_polled = root.woken.swap(false, Ordering::SeqCst);
                 if root_polled {
                     let budget = self.begin(ROOT_ID, &waker);
-                    let r = future.as_mut().poll(&mut cx);
+                    let r = (future.as_mut().as_pin_mut())
+                        .expect("polled until it is ready")
+                        .poll(&mut cx);
                     drop(budget);
                     self.leave_poll();
                     if let Poll::Ready(v) = r {
@@ -571,11 +574,19 @@ impl Hub {
                 }
             }
         }));
+        // The root future goes first, with the hub still running: what its
+        // destructors spawn (it may be pending still, after a deadlock) is
+        // killed with the other tasks.
+        let mut later = None;
+        super::catch_first(&mut later, || future.set(None));
+        if let Some(t) = self.teardown() {
+            super::catch_first(&mut later, || resume_unwind(t));
+        }
         // The root's own panic, if any, goes on rather than one of the
-        // teardown's.
-        match (result, self.teardown()) {
-            (Err(p), torn) => {
-                if let Some(t) = torn {
+        // destructors' or the teardown's.
+        match (result, later) {
+            (Err(p), later) => {
+                if let Some(t) = later {
                     raw::drop_payload(t);
                 }
                 resume_unwind(p)
@@ -620,7 +631,7 @@ impl Hub {
         }
     }
 
-    /// Kills every task still alive, then closes the injector.
+    /// Closes the injector, then kills every task still alive.
     ///
     /// A task's end wakes whatever waits for it, and a foreign waker may
     /// panic (as may a destructor run here): teardown goes on past such
@@ -654,7 +665,12 @@ impl Hub {
         // waits for it is told, and no destructor runs to spawn again.
         let left: Vec<TaskRef> = self.registry.borrow().iter().cloned().collect();
         for t in left {
-            super::catch_first(&mut panicked, || t.kill_leaking(self));
+            // SAFETY: `t` was never polled: only `tick` polls tasks, and
+            // teardown runs none; each round killed every task of the
+            // registry at its start (`kill_now` ends a task, or finds it
+            // complete), and the injector is closed, so what is left was
+            // spawned, here, during the last round.
+            super::catch_first(&mut panicked, || unsafe { t.kill_leaking(self) });
         }
         self.queue.borrow_mut().clear();
         super::catch_first(&mut panicked, || {

@@ -63,6 +63,11 @@ pub(crate) fn release_edge(uid: u32, edge: Edge) {
     });
 }
 
+/// The uid of the current thread's hub, if any.
+pub(crate) fn current_uid() -> Option<u32> {
+    with_current(|h| h.shared().uid)
+}
+
 /// The hub and the task that `waker` belongs to, if it is the waker the
 /// current hub polls its running task (or root future) with: the only
 /// waker a join edge may count as that task's.

@@ -112,11 +112,12 @@ impl HubShared {
     }
 
     /// Whether this hub cannot run until the hub `uid`, running on this
-    /// thread, returns: it is that hub, or a hub of the same thread, whose
-    /// loop is below that one on the stack (a hub started inside one of
-    /// its tasks holds the thread until it returns). A task of such a hub
-    /// finishes only through work of hub `uid`, and a wait for it from
-    /// there is a join edge (see `deadlock`).
+    /// thread, returns: it is that hub, or another hub of the same thread,
+    /// whose loop is below that one on the stack (a hub started inside
+    /// one of its tasks holds the thread until it returns) or has ended
+    /// (and its tasks with it). A task of such a hub finishes only through
+    /// work of hub `uid`, if at all, and a wait for it from there is a join
+    /// edge (see `deadlock`).
     pub(crate) fn held_by(&self, uid: u32) -> bool {
         self.uid == uid || self.owner.get() == Some(&std::thread::current().id())
     }

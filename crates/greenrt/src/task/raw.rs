@@ -135,9 +135,13 @@ pub(crate) trait Runnable: Send + Sync + 'static {
     fn kill_now(&self, hub: &Hub);
     /// Completes the task as killed without dropping its future, which is
     /// leaked: the last resort of a hub's teardown for tasks that
-    /// destructors keep spawning. Hub thread only, and only for a task that
-    /// was never polled.
-    fn kill_leaking(&self, hub: &Hub);
+    /// destructors keep spawning. Hub thread only.
+    ///
+    /// # Safety
+    ///
+    /// The task was never polled: its future was never pinned, so it may
+    /// be moved out and forgotten.
+    unsafe fn kill_leaking(&self, hub: &Hub);
     /// The future's type, for diagnostics.
     fn type_name(&self) -> &'static str;
 }
@@ -178,6 +182,24 @@ where
             },
             stage: UnsafeCell::new(Stage::Running(future)),
         })
+    }
+
+    /// Marks the task killed and takes `RUNNING`, for a kill done now on
+    /// the hub's thread: true if the task is to be finished here; false
+    /// if it is complete already (the bit is given back) or running.
+    fn claim_for_kill(&self) -> bool {
+        let prev = self
+            .header
+            .state
+            .fetch_or(RUNNING | KILLED, Ordering::AcqRel);
+        if prev & (RUNNING | COMPLETE) != 0 {
+            if prev & RUNNING == 0 {
+                // Already complete: nothing to drop; undo our RUNNING bit.
+                self.header.state.fetch_and(!RUNNING, Ordering::Release);
+            }
+            return false;
+        }
+        true
     }
 
     /// Drops the future (catching a panic in its destructor) and stores the
@@ -348,29 +370,13 @@ where
     }
 
     fn kill_now(&self, hub: &Hub) {
-        let prev = self
-            .header
-            .state
-            .fetch_or(RUNNING | KILLED, Ordering::AcqRel);
-        if prev & (RUNNING | COMPLETE) != 0 {
-            if prev & RUNNING == 0 {
-                // Already complete: nothing to drop; undo our RUNNING bit.
-                self.header.state.fetch_and(!RUNNING, Ordering::Release);
-            }
-            return;
+        if self.claim_for_kill() {
+            self.finish(Some(hub), Err(GreenletError::Killed));
         }
-        self.finish(Some(hub), Err(GreenletError::Killed));
     }
 
-    fn kill_leaking(&self, hub: &Hub) {
-        let prev = self
-            .header
-            .state
-            .fetch_or(RUNNING | KILLED, Ordering::AcqRel);
-        if prev & (RUNNING | COMPLETE) != 0 {
-            if prev & RUNNING == 0 {
-                self.header.state.fetch_and(!RUNNING, Ordering::Release);
-            }
+    unsafe fn kill_leaking(&self, hub: &Hub) {
+        if !self.claim_for_kill() {
             return;
         }
         // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
@@ -447,10 +453,11 @@ impl<F: Future> Drop for Task<F> {
                 // A future that was never polled, so never pinned: the
                 // hub's teardown (which a worker hub reaches also after a
                 // panic out of a round, and `block_on` also when it
-                // unwinds, and which goes on past panics) drops on the
-                // hub's thread every future it holds, but for those that
-                // destructors spawn in its last round, which it does not
-                // poll. Moving such a future and leaking it, rather than
+                // unwinds, and which goes on past panics) ends on the
+                // hub's thread every task it holds, dropping or leaking
+                // its future, but for one a destructor spawns after its
+                // rounds (as it drops its timers), which it never polls.
+                // Moving such a future and leaking it, rather than
                 // dropping a possibly non-`Send` value on the wrong
                 // thread, is sound.
                 let stage = std::mem::replace(self.stage.get_mut(), Stage::Consumed);
