@@ -1,6 +1,7 @@
 //! gevent's warning, made visible: a task that computes without yielding
-//! starves its hub. greenrt's monitor names it (on stderr, and here through
-//! a callback too), while a task on the other hub keeps ticking.
+//! starves its hub. A ticker on the same hub stops ticking until it is
+//! done; greenrt's monitor names it (on stderr, and here through a callback
+//! too); a ticker on the other hub keeps its rhythm.
 //!
 //! `cargo run -p greenrt --example busy_task`
 
@@ -24,9 +25,23 @@ fn main() -> std::io::Result<()> {
     let h = rt.handle();
     let t0 = Instant::now();
 
-    // On the least loaded hub (the runtime is empty: the first): spins for
-    // 400 ms without an await.
-    let spinner = Builder::new().name("spinner").spawn_in(&h, async move {
+    let ticker_on = |hub: usize, name: &'static str| {
+        Builder::new().name(name).spawn_on(&h, hub, async move {
+            for i in 1..=8 {
+                sleep(Duration::from_millis(60)).await;
+                println!(
+                    "[{:>4} ms] {name} tick {i} on hub-{hub}",
+                    t0.elapsed().as_millis()
+                );
+            }
+        })
+    };
+    // Its ticks are 60 ms apart, but the spinner, on the same hub, holds it
+    // from about 0 to 400 ms: the first tick, due at 60 ms, comes only
+    // once the spinner is done.
+    let neighbour = ticker_on(0, "neighbour");
+    // Spins for 400 ms without an await.
+    let spinner = Builder::new().name("spinner").spawn_on(&h, 0, async move {
         let hub = greenrt::current()
             .map(|c| c.hub().to_owned())
             .unwrap_or_default();
@@ -41,21 +56,11 @@ fn main() -> std::io::Result<()> {
         println!("[{:>4} ms] spinner done", t0.elapsed().as_millis());
         x
     });
-    // On the least loaded hub (the other one): keeps its rhythm while the
-    // spinner hogs its own.
-    let ticker = Builder::new().name("ticker").spawn_in(&h, async move {
-        let hub = greenrt::current()
-            .map(|c| c.hub().to_owned())
-            .unwrap_or_default();
-        for i in 1..=8 {
-            sleep(Duration::from_millis(60)).await;
-            println!("[{:>4} ms] tick {i} on {hub}", t0.elapsed().as_millis());
-        }
-    });
-    ticker
-        .get_blocking()
-        .expect("not taken")
-        .expect("ticker ran");
+    // On the other hub: keeps its rhythm while the spinner hogs its own.
+    let ticker = ticker_on(1, "ticker");
+    for t in [ticker, neighbour] {
+        t.get_blocking().expect("not taken").expect("ticker ran");
+    }
     spinner
         .get_blocking()
         .expect("not taken")

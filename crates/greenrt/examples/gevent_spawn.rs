@@ -1,4 +1,4 @@
-//! The notes' gevent example: three tasks that sleep 1, 2 and 3 units
+//! The notes' gevent lesson (`spawn`, `sleep`, `joinall`): three tasks that sleep 1, 2 and 3 units
 //! (a unit is 200 ms here) overlap, so they finish together in about the
 //! longest sleep, not the sum; `joinall` with a shorter timeout returns the
 //! subset that finished.

@@ -17,7 +17,7 @@
 //! use greenrt::{joinall, sleep, spawn};
 //!
 //! greenrt::run(async {
-//!     // The notes' example: three tasks that sleep 1, 2 and 3 units.
+//!     // As in the notes' gevent lesson: three tasks that sleep 1, 2 and 3 units.
 //!     let tasks: Vec<_> = (1..=3u64)
 //!         .map(|n| spawn(async move {
 //!             sleep(Duration::from_millis(n * 5)).await;

@@ -1,6 +1,7 @@
-//! The notes' event example: one thread waits on an `Event` that another
-//! sets. The second event carries the answer back. The first two lines may
-//! come in either order; the events fix the order of the rest.
+//! The notes' lesson on `threading.Event`: one thread waits on an `Event`
+//! that another sets. The second event carries the answer back. The first
+//! two lines may come in either order; the events fix the order of the
+//! rest.
 //!
 //! `cargo run -p sync-prims --example thread_event`
 

@@ -1,6 +1,7 @@
-//! The notes' lock example: several threads add to one shared total under a
-//! `Lock`; the total is exact because each addition happens in the critical
-//! section.
+//! The notes' lesson on `threading.Lock`: several threads add to one shared
+//! total under a `Lock`; the total is exact because each addition happens
+//! in the critical section. With no GIL, the threads run in parallel: the
+//! lock is all that keeps the total exact.
 //!
 //! `cargo run -p sync-prims --example thread_lock`
 
