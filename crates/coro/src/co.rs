@@ -145,9 +145,6 @@ enum Stage<Y> {
     Holding(Y),
     /// The value was handed out; the next resume sends the result.
     Out,
-    /// It returned what was sent: polled again, it is a misuse (it would
-    /// wait for a value that no resume sends it).
-    Done,
 }
 
 // `Yield` never pins its fields.
@@ -165,8 +162,9 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             }
             return raw::not_found_elsewhere(cx);
         };
-        // Set when a yield whose value is out finds another's value there.
-        let mut other_out = false;
+        // Set when a yield whose value is out finds another's value there,
+        // or nothing.
+        let (mut other_out, mut nothing) = (false, false);
         let progress = match std::mem::replace(&mut this.stage, Stage::Out) {
             // First poll: hand the value out and suspend.
             Stage::Holding(y) => {
@@ -189,27 +187,14 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             }
             // Resumed: take what was sent.
             Stage::Out => match frame.slot.take() {
-                Slot::Sent(s) => {
-                    this.stage = Stage::Done;
-                    return Poll::Ready(s);
-                }
+                Slot::Sent(s) => return Poll::Ready(s),
                 other => {
                     other_out = matches!(other, Slot::Yielded(_));
+                    nothing = matches!(other, Slot::Empty);
                     frame.slot.set(other);
                     false
                 }
             },
-            Stage::Done => {
-                this.stage = Stage::Done;
-                frame.mark_misused();
-                // Under a context of the body's own, as a yield that
-                // waits: whatever polls it learns the body must suspend
-                // (a blocking executor polling it again and again panics).
-                if frame.foreign(cx) {
-                    return raw::suspend_foreign(cx, false);
-                }
-                return Poll::Pending;
-            }
         };
         if frame.foreign(cx) {
             return raw::suspend_foreign(cx, progress);
@@ -225,6 +210,15 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             // executor's, the value may be this yield's own, not yet
             // taken: that is the foreign case above.)
             frame.slot.set(Slot::Clash);
+        } else if nothing {
+            // Under the resume's own context, with nothing sent: a resume
+            // sends a value to a body at a yield (and none only to a body
+            // that is not), so this yield took its value already and
+            // returned, and is polled again. It would wait for good for a
+            // value no resume sends it (an asynchronous resume's body
+            // waiting on nothing that wakes it): the resume reports a
+            // misuse, as for a `yield_from` polled again.
+            frame.mark_misused();
         }
         Poll::Pending
     }

@@ -271,7 +271,7 @@ impl<Y, S> Frame<Y, S> {
     /// Records that a future of this frame's generator was misused (a
     /// yield polled again after it returned): the resume closes the
     /// generator and reports it.
-    #[cold]
+    #[inline(always)]
     pub(crate) fn mark_misused(&self) {
         self.id.set(self.id.get() | MISUSED);
     }
