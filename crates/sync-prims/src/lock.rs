@@ -362,19 +362,23 @@ impl<T: ?Sized> Lock<T> {
         if !handoff {
             // A waiter whose wake-up failed may never come for the lock:
             // the wake-up goes on to the next one, as when a woken waiter
-            // gives up (a lock taken back meanwhile wakes it when
-            // released). One handed the lock keeps it: the guard its
-            // future may still return is the only one.
-            let next = catch_unwind(AssertUnwindSafe(|| {
-                if self.try_lock() {
-                    self.unlock();
-                }
-            }));
+            // gives up. One handed the lock keeps it: the guard its future
+            // may still return is the only one.
+            let next = catch_unwind(AssertUnwindSafe(|| self.pass_wake_up_on()));
             if let Err(q) = next {
                 waitq::drop_payload(q);
             }
         }
         waitq::pass_on(p);
+    }
+
+    /// Wakes the next waiter for a woken one that will not come for the
+    /// lock: taking and releasing the lock does it, and a lock taken back
+    /// meanwhile wakes it when released.
+    fn pass_wake_up_on(&self) {
+        if self.try_lock() {
+            self.unlock();
+        }
     }
 
     #[cfg(not(loom))]
@@ -563,9 +567,7 @@ impl<T: ?Sized> Drop for LockAcquire<'_, T> {
             _ => {
                 // We were woken to take the lock: pass the wake-up on.
                 drop(q);
-                if lock.try_lock() {
-                    lock.unlock();
-                }
+                lock.pass_wake_up_on();
             }
         }
     }

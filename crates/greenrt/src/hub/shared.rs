@@ -119,7 +119,12 @@ impl HubShared {
     /// work of hub `uid`, if at all, and a wait for it from there is a join
     /// edge (see `deadlock`).
     pub(crate) fn held_by(&self, uid: u32) -> bool {
-        self.uid == uid || self.owner.get() == Some(&std::thread::current().id())
+        self.uid == uid || self.is_this_threads()
+    }
+
+    /// Whether this hub runs (or ran) on the calling thread.
+    pub(crate) fn is_this_threads(&self) -> bool {
+        self.owner.get() == Some(&std::thread::current().id())
     }
 
     /// Hands a scheduled task to the hub from another thread. Returns the

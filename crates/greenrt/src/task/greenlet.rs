@@ -205,7 +205,7 @@ impl<T> Greenlet<T> {
     /// ```
     pub fn join_blocking(&self) {
         let header = self.task.header();
-        if !header.is_complete() && header.hub.owner.get() == Some(&std::thread::current().id()) {
+        if !header.is_complete() && header.hub.is_this_threads() {
             panic!(
                 "join_blocking on a task of this thread's own hub, which cannot run it \
                  meanwhile: await the greenlet instead"

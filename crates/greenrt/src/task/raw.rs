@@ -36,7 +36,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread;
 
 use crate::hub::{self, Hub, HubShared};
 use crate::task::GreenletError;
@@ -305,9 +304,8 @@ where
     }
 
     fn run(self: Arc<Self>, hub: &Hub) {
-        debug_assert_eq!(
-            self.header.hub.owner.get(),
-            Some(&thread::current().id()),
+        debug_assert!(
+            self.header.hub.is_this_threads(),
             "a task runs on its hub's thread only"
         );
         let s = self.header.state.load(Ordering::Acquire);
@@ -375,6 +373,8 @@ where
         }
     }
 
+    // The caller's contract is the trait's: the task was never polled,
+    // which the block below relies on.
     unsafe fn kill_leaking(&self, hub: &Hub) {
         if !self.claim_for_kill() {
             return;
@@ -449,7 +449,7 @@ where
 impl<F: Future> Drop for Task<F> {
     fn drop(&mut self) {
         if let Stage::Running(_) = self.stage.get_mut() {
-            if self.header.hub.owner.get() != Some(&thread::current().id()) {
+            if !self.header.hub.is_this_threads() {
                 // A future that was never polled, so never pinned: the
                 // hub's teardown (which a worker hub reaches also after a
                 // panic out of a round, and `block_on` also when it
