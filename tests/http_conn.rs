@@ -838,6 +838,63 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
 }
 
 #[test]
+fn an_until_close_body_cut_off_by_the_write_timeout_resets_its_connection() {
+    use std::io::{Read, Write};
+    let ended = std::sync::Arc::new(sync_prims::Event::new());
+    let flag = ended.clone();
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .limits(Limits {
+            write_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        })
+        .spawn(move |_req: Request| {
+            let flag = flag.clone();
+            async move {
+                // 32 MiB: far more than the socket buffers of both ends.
+                let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                    let _ended = SetOnDrop(flag);
+                    for _ in 0..512 {
+                        co.yield_(vec![b'h'; 64 << 10]).await;
+                    }
+                });
+                let mut r = Response::text("");
+                r.set_body(Body::stream(chunks));
+                r
+            }
+        })
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(util::READ_TIMEOUT)).unwrap();
+    // HTTP/1.0: a stream of no known length is sent until the close.
+    s.write_all(b"GET /huge HTTP/1.0\r\n\r\n").unwrap();
+    // The server gives the body up while this client reads nothing.
+    assert!(
+        ended.wait_timeout(Duration::from_secs(60)),
+        "the body was never dropped"
+    );
+    // What the socket buffers hold arrives; then, as the body was cut
+    // short, the connection is reset: an orderly close (a read of 0)
+    // would pass the cut body off as whole.
+    let (mut got, mut buf) = (0_usize, vec![0; 64 << 10]);
+    let end = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => got += n,
+            Err(e) => break Err(e.kind()),
+        }
+    };
+    assert!(got < 32 << 20, "the whole body arrived");
+    assert_eq!(
+        end,
+        Err(std::io::ErrorKind::ConnectionReset),
+        "after {got} bytes"
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn a_connection_stuck_mid_write_keeps_its_answers_while_another_is_served() {
     // One hub, so both connections' answers are written by one thread
     // (whose write buffers they share between batches).
