@@ -460,4 +460,47 @@ mod tests {
             near_gate.set();
         });
     }
+
+    #[test]
+    fn waits_moved_to_another_hubs_thread_and_back_count_again() {
+        // `far` is of a runtime's hub, `near` of the hub a nested run holds:
+        // from that nested hub, only `far` can finish meanwhile.
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let (gate, near_gate) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        let g2 = gate.clone();
+        let far = rt.spawn_on(0, async move { g2.wait_async().await });
+        crate::run(async {
+            let n2 = near_gate.clone();
+            let near = crate::spawn(async move { n2.wait_async().await });
+            // 'static, so that the waits may visit the runtime's thread.
+            static GS: std::sync::OnceLock<[Greenlet<()>; 2]> = std::sync::OnceLock::new();
+            let gs = GS.get_or_init(|| [near, far]);
+            crate::run(async {
+                let mut waits = Waits::new(gs.iter().map(Greenlet::header).collect());
+                assert_eq!(poll_once(&mut waits).await, Poll::Pending);
+                assert_eq!(live_edges(), 0, "`far` may finish");
+                gate.set();
+                gs[1].join_blocking();
+                // Polled on `far`'s own thread, by no hub's task, where
+                // `far`'s hub counts as held: it must not be counted there.
+                let (waits, found) = rt
+                    .spawn_on(0, async move {
+                        let mut cx = Context::from_waker(Waker::noop());
+                        let found = waits.poll_done(&mut cx);
+                        (waits, found)
+                    })
+                    .get_blocking()
+                    .unwrap()
+                    .unwrap();
+                let mut waits = waits;
+                assert_eq!(found, Poll::Ready(vec![1]));
+                // Back on the nested hub, only `near` is left, which only
+                // the hub it holds could finish: an edge.
+                assert_eq!(poll_once(&mut waits).await, Poll::Pending);
+                assert_eq!(live_edges(), 1);
+            });
+            near_gate.set();
+            crate::joinall(&gs[..1], None).await;
+        });
+    }
 }
