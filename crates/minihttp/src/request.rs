@@ -252,11 +252,19 @@ impl Request {
         self.p().target.str(self.head_bytes())
     }
 
-    /// The path as sent, still percent-encoded (`/` for an absolute-form
-    /// target without a path, `*` for an asterisk-form one).
+    /// The path as sent, still percent-encoded: `*` for an asterisk-form
+    /// target, and for an `OPTIONS` one in absolute form with neither path
+    /// nor query (`OPTIONS http://host`, which asks about the server as
+    /// `OPTIONS *` does: RFC 9112, section 3.2.4); `/` for another
+    /// absolute-form target without a path.
     pub fn path_raw(&self) -> &str {
-        if self.p().path.start == self.p().path.end {
-            "/"
+        let p = self.p();
+        if p.path.start == p.path.end {
+            if p.method == Method::OPTIONS && p.query.is_none() {
+                "*"
+            } else {
+                "/"
+            }
         } else {
             self.p().path.str(self.head_bytes())
         }
@@ -558,6 +566,20 @@ mod tests {
 
         let req = Request::parse(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
         assert_eq!(req.path_raw(), "*");
+        // The absolute form of `OPTIONS *`; with a path or a query, a
+        // resource's.
+        for (target, path) in [
+            ("http://h", "*"),
+            ("http://h/", "/"),
+            ("http://h?q", "/"),
+            ("http://h:80", "*"),
+        ] {
+            let head = format!("OPTIONS {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            let req = Request::parse(head.as_bytes()).unwrap();
+            assert_eq!(req.path_raw(), path, "{target}");
+        }
+        let req = Request::parse(b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(req.path_raw(), "/");
         assert!(
             Request::parse(b"GET / HTTP/1.1\r\nHost: h\r\n")
                 .unwrap_err()

@@ -321,9 +321,9 @@ impl<H> Router<H> {
             // 9.1), as `StaticFiles` answers it.
             return Err(Response::error(StatusCode::NOT_IMPLEMENTED));
         }
-        if *request.method() == Method::OPTIONS && request.target() == "*" {
-            // `OPTIONS *`: about the server, not a resource (RFC 9110
-            // section 9.3.7).
+        if *request.method() == Method::OPTIONS && request.path_raw() == "*" {
+            // `OPTIONS *` (or its absolute form): about the server, not a
+            // resource (RFC 9110 section 9.3.7).
             return Err(Response::new(StatusCode::NO_CONTENT));
         }
         match self.find(request.method(), request.path_raw()) {
@@ -507,6 +507,13 @@ mod tests {
         // `OPTIONS *` asks about the server: no route needed.
         let star = Request::parse(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         assert_eq!(block_on(r.handle(star)).status().as_u16(), 204);
+        // Nor does its absolute form: the server's answer, not `/`'s.
+        let star = Request::parse(b"OPTIONS http://x HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let resp = block_on(r.handle(star));
+        assert_eq!(resp.status().as_u16(), 204);
+        assert_eq!(resp.headers().get("allow"), None);
+        let root = Request::parse(b"OPTIONS http://x/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert!(block_on(r.handle(root)).headers().get("allow").is_some());
         let mut q =
             Request::parse(b"POST /users/9 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
                 .unwrap();
