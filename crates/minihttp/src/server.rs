@@ -570,6 +570,7 @@ impl Server {
 /// drop the handle on a plain thread (or leave the drop to
 /// [`greenrt::spawn_blocking`]).
 #[derive(Debug)]
+#[must_use = "dropping the handle shuts the server down"]
 pub struct ServerHandle {
     addr: SocketAddr,
     shutdown: Arc<Event>,
