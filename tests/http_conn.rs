@@ -73,6 +73,25 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::stream(chunks));
             r
         }
+        "/stream-errs" => {
+            // The same, failing with an error value instead.
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                co.yield_(Ok(b"first".to_vec())).await;
+                greenrt::yield_now().await;
+                co.yield_(Err(std::io::Error::other("the source went away")))
+                    .await;
+                co.yield_(Ok(b"never".to_vec())).await;
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::try_stream(chunks));
+            r
+        }
+        "/errs-at-once" => {
+            let chunks = futures_util::stream::iter([Err(std::io::Error::other("no source"))]);
+            let mut r = Response::text("");
+            r.set_body(Body::try_stream(chunks));
+            r
+        }
         "/fails-at-once" => {
             let chunks = coro::SendAsyncGen::new_send(|co| async move {
                 // Fails before its first chunk: nothing of the answer is
@@ -254,21 +273,31 @@ fn a_panicking_handler_answers_500_and_the_connection_goes_on() {
 }
 
 #[test]
-fn a_body_stream_that_panics_never_passes_for_a_whole_response() {
+fn a_body_stream_that_panics_or_fails_never_passes_for_a_whole_response() {
     let server = serve(Limits::default());
-    // Chunked (HTTP/1.1): the body ends without its last chunk, at an
-    // orderly close, and the answer pipelined before it arrives whole.
-    let mut c = Client::connect(server.local_addr());
-    c.send(format!("{}{}", get("/fine"), get("/stream-panics")).as_bytes());
-    assert_eq!(c.read().unwrap().text(), "/fine");
-    let err = c.read().expect_err("no whole response");
-    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err:?}");
-    // Until close (HTTP/1.0): an orderly close would pass for the end of
-    // the body, so the connection is reset.
-    let mut c = Client::connect(server.local_addr());
-    c.send(b"GET /stream-panics HTTP/1.0\r\nHost: t\r\n\r\n");
-    let err = c.read().expect_err("no whole response");
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err:?}");
+    for path in ["/stream-panics", "/stream-errs"] {
+        // Chunked (HTTP/1.1): the body ends without its last chunk, at an
+        // orderly close, and the answer pipelined before it arrives whole.
+        let mut c = Client::connect(server.local_addr());
+        c.send(format!("{}{}", get("/fine"), get(path)).as_bytes());
+        assert_eq!(c.read().unwrap().text(), "/fine");
+        let err = c.read().expect_err("no whole response");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::UnexpectedEof,
+            "{path}: {err:?}"
+        );
+        // Until close (HTTP/1.0): an orderly close would pass for the end
+        // of the body, so the connection is reset.
+        let mut c = Client::connect(server.local_addr());
+        c.send(format!("GET {path} HTTP/1.0\r\nHost: t\r\n\r\n").as_bytes());
+        let err = c.read().expect_err("no whole response");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "{path}: {err:?}"
+        );
+    }
     // The server goes on.
     let mut other = Client::connect(server.local_addr());
     other.send(get("/after").as_bytes());
@@ -279,7 +308,7 @@ fn a_body_stream_that_panics_never_passes_for_a_whole_response() {
 #[test]
 fn a_body_that_fails_before_it_is_sent_is_answered_500_after_the_answers_before_it() {
     let server = serve(Limits::default());
-    for path in ["/fails-at-once", "/short-file"] {
+    for path in ["/fails-at-once", "/errs-at-once", "/short-file"] {
         let mut c = Client::connect(server.local_addr());
         // Pipelined: the first answer waits in the same batch as the
         // failing one, and must not be lost with it.

@@ -82,7 +82,7 @@ impl FileBody {
 }
 
 /// The boxed stream behind a [`Body::Stream`].
-type ChunkStream = Pin<Box<dyn Stream<Item = Vec<u8>> + Send>>;
+type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Vec<u8>>> + Send>>;
 
 /// A stream of body chunks, sent as a [`Body::Stream`].
 ///
@@ -96,14 +96,14 @@ pub struct StreamBody {
 
 impl StreamBody {
     /// The next chunk (empty chunks are skipped by the sender), or an error
-    /// if the stream panicked: the response cannot be completed, and
-    /// ending it as if the stream had ended would pass a truncated body off
-    /// as whole.
+    /// if the stream gave one or panicked: the response cannot be
+    /// completed, and ending it as if the stream had ended would pass a
+    /// truncated body off as whole.
     pub(crate) fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
         // `get_mut` takes no lock, so the mutex is never poisoned.
         let s = self.stream.get_mut().unwrap_or_else(|e| e.into_inner());
         match crate::server::guarded(|| s.as_mut().poll_next(cx)) {
-            Some(p) => p.map(Ok),
+            Some(p) => p.map(Option::transpose),
             None => Poll::Ready(Err(io::Error::other("the body stream panicked"))),
         }
     }
@@ -123,10 +123,22 @@ impl Drop for StreamBody {
 struct Ended;
 
 impl Stream for Ended {
-    type Item = Vec<u8>;
+    type Item = io::Result<Vec<u8>>;
 
-    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         Poll::Ready(None)
+    }
+}
+
+/// A stream of chunks that cannot fail, as one of results. Its stream is
+/// boxed (so `Unpin`) for a safe projection.
+struct Sure(Pin<Box<dyn Stream<Item = Vec<u8>> + Send>>);
+
+impl Stream for Sure {
+    type Item = io::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx).map(|c| c.map(Ok))
     }
 }
 
@@ -143,6 +155,29 @@ impl Body {
     /// or any `Stream` of byte vectors), of unknown length: sent chunked to
     /// HTTP/1.1 clients, until close to HTTP/1.0 ones.
     pub fn stream(stream: impl Stream<Item = Vec<u8>> + Send + 'static) -> Body {
+        Body::try_stream(Sure(Box::pin(stream)))
+    }
+
+    /// A body streamed from `stream`, as [`Body::stream`] is, whose chunks
+    /// may fail: at an `Err`, the stream is dropped and the answer left
+    /// unfinished, so that no client takes what went out for the whole
+    /// body. A chunked body is not terminated and its connection closes;
+    /// one sent until the close is reset. The error is not sent.
+    ///
+    /// ```
+    /// use minihttp::{Body, Response};
+    ///
+    /// // A body relayed from a source that may fail halfway.
+    /// let relayed = coro::SendAsyncGen::new_send(|co| async move {
+    ///     co.yield_(Ok(b"first part, ".to_vec())).await;
+    ///     let lost = std::io::Error::other("the source went away");
+    ///     co.yield_(Err(lost)).await;
+    /// });
+    /// let mut r = Response::text("");
+    /// r.set_body(Body::try_stream(relayed));
+    /// assert_eq!(r.body().len(), None);
+    /// ```
+    pub fn try_stream(stream: impl Stream<Item = io::Result<Vec<u8>>> + Send + 'static) -> Body {
         Body::Stream(StreamBody {
             stream: Mutex::new(Box::pin(stream)),
             len: None,
@@ -182,7 +217,7 @@ impl Body {
     /// stream that stays pending is dropped and the answer is whole.
     pub fn stream_with_len(stream: impl Stream<Item = Vec<u8>> + Send + 'static, len: u64) -> Body {
         Body::Stream(StreamBody {
-            stream: Mutex::new(Box::pin(stream)),
+            stream: Mutex::new(Box::pin(Sure(Box::pin(stream)))),
             len: Some(len),
         })
     }
