@@ -277,6 +277,15 @@ fn a_sleep_too_long_for_the_clock_never_ends_and_arms_no_timer() {
     });
     assert!(r.is_err());
     assert_eq!(clock.elapsed(), S(3));
+    // A deadline the clock's `Instant` holds but the timers do not (they
+    // count about 584 years): never either, rather than 584 years on.
+    let stuck = rt.try_block_on(sleep(S(1 << 40)));
+    assert!(stuck.is_err(), "{stuck:?}");
+    assert_eq!(clock.elapsed(), S(3));
+    // And a clock moved as far as it goes ends no later timer at once.
+    clock.advance(Duration::MAX);
+    let stuck = rt.try_block_on(timeout(S(3600), std::future::pending::<()>()));
+    assert!(stuck.is_err(), "{stuck:?}");
 }
 
 #[test]

@@ -160,7 +160,9 @@ impl ManualClock {
     }
 
     /// Moves the clock forward by `d` and wakes the hubs that use it, which
-    /// then fire the timers that came due.
+    /// then fire the timers that came due. The clock stops about 584 years
+    /// after it was made (`u64::MAX` nanoseconds), past which no timer is
+    /// armed: a sleep that would end there never ends.
     pub fn advance(&self, d: Duration) {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         let _ = self

@@ -211,7 +211,15 @@ impl Future for Sleep {
                     if h.clock.now() >= deadline {
                         return this.yield_once(cx);
                     }
-                    let key = h.timers.borrow_mut().insert(deadline, cx.waker().clone());
+                    let mut timers = h.timers.borrow_mut();
+                    if !timers.holds(deadline) {
+                        // Past what the clock can count to (a manual
+                        // clock moved centuries on, say): never.
+                        this.reg = Reg::Never;
+                        return Poll::Pending;
+                    }
+                    let key = timers.insert(deadline, cx.waker().clone());
+                    drop(timers);
                     this.reg = Reg::Hub {
                         uid,
                         hub: Arc::downgrade(h.shared()),
