@@ -634,6 +634,30 @@ fn a_socket_that_outlives_its_hub_fails_instead_of_waiting_for_good() {
 }
 
 #[test]
+fn an_accept_off_any_hub_after_its_hub_stopped_leaves_the_connection_in_the_backlog() {
+    let listener = greenrt::run(async { TcpListener::bind("127.0.0.1:0").unwrap() });
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    // On a plain thread, no reactor could take the connection: the error
+    // comes back, and the connection is not taken (only to be dropped).
+    let err = futures_executor::block_on(listener.accept())
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.to_string().contains("has stopped"), "{err}");
+    let listener = listener.into_std();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let accepted = loop {
+        match listener.accept() {
+            Ok(_) => break true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::yield_now();
+            }
+            Err(_) => break false,
+        }
+    };
+    assert!(accepted, "the connection was lost");
+}
+
+#[test]
 fn every_task_waiting_on_a_shared_socket_is_woken() {
     greenrt::run(async {
         let sock = Rc::new(UdpSocket::bind("127.0.0.1:0").unwrap());

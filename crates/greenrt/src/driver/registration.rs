@@ -404,11 +404,19 @@ impl Registration {
         if seen & dir.mask() != 0 {
             return Poll::Ready(Ok(seen));
         }
+        // No event will ever take a waker out of the list of a stopped
+        // reactor's socket: none is put in.
+        if self.shared.is_stopped() {
+            return Poll::Ready(Err(io::Error::other(HubStopped)));
+        }
         self.waiters(dir).register(cx.waker(), wait);
         let seen = self.io.readiness.load(Ordering::Acquire);
         if seen & dir.mask() != 0 {
             Poll::Ready(Ok(seen))
         } else if self.shared.is_stopped() {
+            // Stopped meanwhile, perhaps after its last wake-up: the list
+            // is emptied here instead.
+            self.waiters(dir).wake();
             Poll::Ready(Err(io::Error::other(HubStopped)))
         } else {
             Poll::Pending

@@ -108,29 +108,44 @@ impl TcpListener {
         // Under a key of its own: tasks that share a listener and give up
         // waiting (a timeout) leave nothing behind.
         self.io
-            .wait_io(Direction::Read, |s| s.accept())
+            .wait_io(Direction::Read, |s| self.accept_now(s))
             .await
-            .and_then(|a| self.accepted(a))
+            .and_then(|(a, reactor)| Self::accepted(a, reactor))
     }
 
     /// Polls for a connection (the building block of [`accept`](TcpListener::accept)).
     pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
         self.io
-            .poll_io(cx, Direction::Read, |s| s.accept())
-            .map(|r| r.and_then(|a| self.accepted(a)))
+            .poll_io(cx, Direction::Read, |s| self.accept_now(s))
+            .map(|r| r.and_then(|(a, reactor)| Self::accepted(a, reactor)))
+    }
+
+    /// Takes a connection, with the reactor its stream will be registered
+    /// with: the current hub's, or else (outside any hub, or on a hub that
+    /// has no reactor) the listener's. That reactor is chosen first, so
+    /// that no connection is taken only to be dropped for want of one: on
+    /// a plain thread after the listener's hub stopped, the error comes
+    /// back and the connections stay in the backlog.
+    fn accept_now(&self, s: &Socket) -> io::Result<((Socket, SockAddr), Arc<IoShared>)> {
+        let reactor = match crate::driver::current_io() {
+            Ok(here) => here,
+            Err(_) if self.io.reactor().is_stopped() => return Err(io::Error::other(HubStopped)),
+            Err(_) => self.io.reactor().clone(),
+        };
+        Ok((s.accept()?, reactor))
     }
 
     /// An accepted socket (made with `accept4(SOCK_CLOEXEC)` where there
     /// is one: like every socket made here, it is not inherited by child
     /// processes, which would keep the connection open after it is
-    /// dropped) as a stream on the current hub's reactor, or else on the
-    /// listener's: the connection is accepted already, and must not be
-    /// lost for want of a reactor.
-    fn accepted(&self, (socket, addr): (Socket, SockAddr)) -> io::Result<(TcpStream, SocketAddr)> {
+    /// dropped) as a stream on `reactor` (see `accept_now`).
+    fn accepted(
+        (socket, addr): (Socket, SockAddr),
+        reactor: Arc<IoShared>,
+    ) -> io::Result<(TcpStream, SocketAddr)> {
         let addr = addr
             .as_socket()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let reactor = crate::driver::current_io().unwrap_or_else(|_| self.io.reactor().clone());
         TcpStream::on_reactor(reactor, socket).map(|s| (s, addr))
     }
 
@@ -652,6 +667,25 @@ mod tests {
             assert!(listener.poll_accept(&mut cx).is_pending());
             assert!(listener.poll_accept(&mut cx).is_pending());
             assert_eq!(waiting(), 1);
+        });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "sockets need the reactor, which miri cannot run")]
+    fn a_wait_on_a_stopped_reactor_leaves_no_waker() {
+        let listener = crate::run(async { TcpListener::bind("127.0.0.1:0").unwrap() });
+        let waiting = || listener.io.registration().waiting(Direction::Read);
+        crate::run(async {
+            let (task, waker) = flag();
+            let mut cx = Context::from_waker(&waker);
+            let err = match listener.poll_accept(&mut cx) {
+                std::task::Poll::Ready(Err(e)) => e,
+                other => panic!("{:?}", other.map(|r| r.map(|_| ()))),
+            };
+            assert!(crate::driver::HubStopped::is(&err), "{err}");
+            // No event will ever take a waker out of its list.
+            assert_eq!(waiting(), 0);
+            assert_eq!(Arc::strong_count(&task), 2);
         });
     }
 }
