@@ -1097,3 +1097,44 @@ fn a_root_future_that_panicked_leaves_no_budget_on_its_thread() {
     assert_eq!(sent, 1000);
     drop(b);
 }
+
+/// One poll of `f`, from a task.
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx))).await
+}
+
+#[test]
+fn a_name_is_looked_up_off_the_hub_and_an_ip_at_once() {
+    use std::net::ToSocketAddrs as _;
+    // Bound where "localhost" leads first (127.0.0.1 or ::1).
+    let here = ("localhost", 0).to_socket_addrs().unwrap().next().unwrap();
+    greenrt::run(async move {
+        let a = UdpSocket::bind(here).unwrap();
+        let b = UdpSocket::bind(here).unwrap();
+        let to = b.local_addr().unwrap();
+        // By IP: sent at the first poll.
+        let mut by_ip = std::pin::pin!(a.send_to(b"by ip", (to.ip(), to.port())));
+        assert_eq!(
+            poll_once(&mut by_ip).await.map(Result::ok),
+            std::task::Poll::Ready(Some(5))
+        );
+        // By name: the first poll hands the lookup to the blocking pool
+        // and waits, leaving the hub to its other tasks.
+        let mut by_name = std::pin::pin!(a.send_to(b"by name", ("localhost", to.port())));
+        assert!(poll_once(&mut by_name).await.is_pending());
+        assert_eq!(by_name.await.unwrap(), 7);
+        let mut buf = [0; 16];
+        for want in [&b"by ip"[..], b"by name"] {
+            let (n, from) = b.recv_from(&mut buf).await.unwrap();
+            assert_eq!((&buf[..n], from), (want, a.local_addr().unwrap()));
+        }
+        // Connecting by name works the same way.
+        let listener = TcpListener::bind(here).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(format!("localhost:{port}"))
+            .await
+            .unwrap();
+        let (_, peer) = listener.accept().await.unwrap();
+        assert_eq!(client.local_addr().unwrap(), peer);
+    });
+}

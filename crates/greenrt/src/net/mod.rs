@@ -41,14 +41,16 @@ macro_rules! descriptor {
 }
 pub(crate) use descriptor;
 
+mod addr;
 mod tcp;
 mod udp;
 
+pub use self::addr::ToSocketAddrs;
 pub use self::tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 pub use self::udp::UdpSocket;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// How many sockets are registered with the current hub's reactor (a
 /// diagnostic: a test can check that a killed task left none behind).
@@ -62,35 +64,19 @@ pub(crate) fn no_address() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "no address to use")
 }
 
-/// Resolves `addr` to its first address. Names are resolved synchronously:
-/// pass IP addresses, or resolve names with
-/// [`spawn_blocking`](crate::spawn_blocking) first.
-fn first_addr(addr: impl ToSocketAddrs) -> io::Result<SocketAddr> {
-    addr.to_socket_addrs()?.next().ok_or_else(no_address)
-}
-
-/// Runs `f` on each address `addr` resolves to, in order, until one
-/// succeeds (as std's `bind` and `connect` do): its result, or the last
-/// error.
+/// Runs `f` on each address `addr` stands for, in order (a name looked
+/// up on the calling thread), until one succeeds (as std's `bind` and
+/// `connect` do): its result, or the last error.
 fn each_addr<T>(
     addr: impl ToSocketAddrs,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in addr::resolve_here(&addr)? {
         match f(a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(no_address))
-}
-
-/// Every address `addr` resolves to (at least one).
-fn all_addrs(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
-    let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
-    if v.is_empty() {
-        return Err(no_address());
-    }
-    Ok(v)
 }

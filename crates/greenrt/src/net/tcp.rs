@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::io::{self, IoSlice, Read};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use futures_io::{AsyncRead, AsyncWrite};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::ToSocketAddrs;
 use crate::driver::{Direction, HubStopped, Io, IoShared};
 
 /// The backlog of listening sockets (the kernel caps it at `somaxconn`).
@@ -46,7 +47,9 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds a listener (`SO_REUSEADDR`, a backlog of 4096, non-blocking)
-    /// on the current hub.
+    /// on the current hub, to the first of `addr`'s addresses that can be
+    /// bound (a name is looked up on the calling thread: see
+    /// [`ToSocketAddrs`]).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         super::each_addr(addr, |a| TcpListener::bind_with(a, false))
     }
@@ -249,11 +252,13 @@ impl TcpStream {
         })
     }
 
-    /// Connects to `addr`, trying each address it resolves to in turn.
-    /// Errors carry the OS's kind (`ConnectionRefused`, `TimedOut`, ...).
+    /// Connects to `addr`, trying each address it stands for in turn (a
+    /// name is looked up on the blocking pool, so that only this task
+    /// waits for the answer: see [`ToSocketAddrs`]). Errors carry the
+    /// OS's kind (`ConnectionRefused`, `TimedOut`, ...).
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        for a in super::all_addrs(addr)? {
+        for a in super::addr::resolve(&addr).await? {
             match TcpStream::connect_one(a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
+
+use super::ToSocketAddrs;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -28,7 +30,8 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     /// Binds a socket on the current hub, to the first of `addr`'s
-    /// addresses that can be bound.
+    /// addresses that can be bound (a name is looked up on the calling
+    /// thread: see [`ToSocketAddrs`]).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         super::each_addr(addr, |addr| {
             let socket = Socket::new(
@@ -61,9 +64,11 @@ impl UdpSocket {
         self.io.into_inner()
     }
 
-    /// Sends a datagram to `target`; returns the bytes sent.
+    /// Sends a datagram to `target` (to the first address it stands for;
+    /// a name is looked up on the blocking pool: see [`ToSocketAddrs`]);
+    /// returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let target = super::first_addr(target)?;
+        let target = super::addr::resolve(&target).await?[0];
         self.io
             .wait_io(Direction::Write, |s| s.send_to(buf, target))
             .await
@@ -76,7 +81,8 @@ impl UdpSocket {
     }
 
     /// Sets the default peer for [`send`](UdpSocket::send) and filters
-    /// [`recv`](UdpSocket::recv) to it.
+    /// [`recv`](UdpSocket::recv) to it (a name is looked up on the calling
+    /// thread: see [`ToSocketAddrs`]).
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         super::each_addr(addr, |a| self.io.get().connect(a))
     }
