@@ -1052,6 +1052,12 @@ impl StaticFiles {
                         Ok(index) if index.is_file() => {
                             return Ok(self.serve_file(request, &index, Path::new(name)));
                         }
+                        // A dangling link out of the root: the same 403
+                        // as one whose target exists, which would tell
+                        // what exists outside the root otherwise.
+                        Err(_) if leads_out(&self.root, &path.join(name)) => {
+                            return Ok(Response::error(StatusCode::FORBIDDEN));
+                        }
                         _ => {}
                     }
                 }
@@ -2220,6 +2226,13 @@ mod tests {
         let r = get(&files, "/linked/", "");
         assert_eq!(r.status().as_u16(), 403);
         assert!(!matches!(r.body(), Body::File(_)));
+        // The same answer where what it leads to does not exist: nothing
+        // is told of what exists outside.
+        let dangling = tree.root().join("dangling");
+        fs::create_dir(&dangling).unwrap();
+        let nowhere = tree.0.join("outside/nothing-here");
+        std::os::unix::fs::symlink(nowhere, dangling.join("index.html")).unwrap();
+        assert_eq!(get(&files, "/dangling/", "").status().as_u16(), 403);
         // A link that stays inside is followed.
         let inside = tree.root().join("inside");
         fs::create_dir(&inside).unwrap();
