@@ -277,20 +277,43 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
 }
 
 /// Splits `--bind`'s value into a host and, if it has one, a port:
-/// `0.0.0.0`, `::1`, `127.0.0.1:9000`, `[::1]:9000`, `localhost:9000`.
+/// `0.0.0.0`, `::1`, `127.0.0.1:9000`, `[::1]`, `[::1]:9000`,
+/// `localhost:9000`. A value that is none of these is a usage error, not
+/// a name to look up.
 fn split_port(v: &str) -> Result<(String, Option<u16>), Usage> {
+    let port = |p: &str| {
+        p.parse()
+            .map_err(|_| Usage(format!("--bind: not a port number: {p}")))
+    };
+    let not_an_address = || Usage(format!("--bind: not an address: {v:?}"));
+    if let Some(rest) = v.strip_prefix('[') {
+        // `[IPv6]` or `[IPv6]:port`.
+        let (ip, after) = rest.split_once(']').ok_or_else(not_an_address)?;
+        ip.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| Usage(format!("--bind: not an IPv6 address: {ip:?}")))?;
+        return match after {
+            "" => Ok((ip.to_string(), None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((ip.to_string(), Some(port(p)?))),
+                None => Err(not_an_address()),
+            },
+        };
+    }
     if let Ok(addr) = v.parse::<std::net::SocketAddr>() {
         return Ok((addr.ip().to_string(), Some(addr.port())));
     }
-    // A host name with a port (an IPv6 address has more than one colon,
-    // and a bracketed one with a port parsed above).
-    match v.split_once(':') {
-        Some((host, port)) if !port.contains(':') && !host.is_empty() => port
-            .parse()
-            .map(|p| (host.to_string(), Some(p)))
-            .map_err(|_| Usage(format!("--bind: not a port number: {port}"))),
-        _ => Ok((v.to_string(), None)),
+    if v.parse::<std::net::IpAddr>().is_ok() {
+        return Ok((v.to_string(), None));
     }
+    // A host name, with a port or without.
+    let (host, p) = match v.split_once(':') {
+        Some((host, p)) => (host, Some(p)),
+        None => (v, None),
+    };
+    if host.is_empty() || host.contains([':', '[', ']']) {
+        return Err(not_an_address());
+    }
+    Ok((host.to_string(), p.map(port).transpose()?))
 }
 
 fn main() -> ExitCode {
@@ -329,7 +352,7 @@ fn main() -> ExitCode {
             } else {
                 ""
             };
-            say!("minihttp: {e}{hint}");
+            say!("minihttp: cannot listen on {host}:{}: {e}{hint}", args.port);
             return ExitCode::FAILURE;
         }
     };
@@ -448,7 +471,9 @@ mod tests {
             ("[::1]:9001", "::1", 9001),
             ("localhost:9002", "localhost", 9002),
             ("::1", "::1", 8000),
+            ("[::1]", "::1", 8000),
             ("0.0.0.0", "0.0.0.0", 8000),
+            ("localhost", "localhost", 8000),
         ] {
             let a = p(&["--bind", bind]).unwrap().unwrap();
             assert_eq!((a.bind.as_str(), a.port), (host, port), "{bind}");
@@ -472,6 +497,15 @@ mod tests {
             &["a", "b"],
             &["--bind", "127.0.0.1:9000", "--port", "9001"],
             &["--bind", "localhost:http"],
+            // Bad ports, brackets and hosts: told as such, not looked up.
+            &["--bind", "[::1]:99999"],
+            &["--bind", "[::1]:abc"],
+            &["--bind", "[::1"],
+            &["--bind", "[::1]9000"],
+            &["--bind", "[localhost]:9000"],
+            &["--bind", ":9000"],
+            &["--bind", ""],
+            &["--bind", "1:2:3"],
             &["--workers", "18446744073709551615"],
             &["--workers", "1025"],
             &["--", "a", "b"],
