@@ -105,6 +105,18 @@ impl Pattern {
         Ok(Pattern { segments })
     }
 
+    /// Whether both match the same paths (their parameters' names aside).
+    fn same_paths(&self, other: &Pattern) -> bool {
+        self.segments.len() == other.segments.len()
+            && (self.segments.iter().zip(&other.segments)).all(|pair| match pair {
+                (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                (Segment::Param(_), Segment::Param(_)) | (Segment::Rest(_), Segment::Rest(_)) => {
+                    true
+                }
+                _ => false,
+            })
+    }
+
     /// Matches a raw (encoded) path; on success the decoded parameters.
     fn matches(&self, path: &str) -> Option<Vec<(Box<str>, String)>> {
         let mut rest = path.strip_prefix('/')?;
@@ -244,9 +256,16 @@ impl<H> Router<H> {
 
     /// Adds a route; an error ([`is_invalid_route`](Error::is_invalid_route))
     /// for a pattern that does not start with `/`, has an empty or repeated
-    /// parameter name, or a `*rest` that is not last.
+    /// parameter name, or a `*rest` that is not last, and for a route that
+    /// an earlier one of the same method already covers (the same pattern,
+    /// its parameters' names aside), whose handler could never be reached.
     pub fn route(&mut self, method: Method, pattern: &str, handler: H) -> Result<&mut Self, Error> {
         let pattern = Pattern::parse(pattern)?;
+        let taken =
+            (self.routes.iter()).any(|e| e.method == method && e.pattern.same_paths(&pattern));
+        if taken {
+            return Err(Error::new(Kind::InvalidRoute));
+        }
         self.routes.push(Entry {
             method,
             pattern,
@@ -585,6 +604,23 @@ mod tests {
                 "{bad}"
             );
         }
+        // A route an earlier one covers could never be reached: refused,
+        // for its method only.
+        for taken in ["/x/:b", "/x/y", "/x/%79"] {
+            assert!(
+                r.route(Method::GET, taken, 0)
+                    .unwrap_err()
+                    .is_invalid_route(),
+                "{taken}"
+            );
+        }
+        r.route(Method::POST, "/x/y", 5).unwrap();
+        r.route(Method::GET, "/x/*rest", 6).unwrap();
+        assert!(r.route(Method::GET, "/x/*all", 0).is_err());
+        assert!(matches!(
+            r.find(&Method::GET, "/x/y"),
+            RouteMatch::Found { handler: 2, .. }
+        ));
         // A trailing slash is a route of its own; `?` in a pattern is a
         // literal, matched encoded, never a query.
         r.route(Method::GET, "/q?", 3).unwrap();

@@ -498,9 +498,7 @@ impl Server {
         if started.start_failed.load(Ordering::Acquire)
             || started.starting.load(Ordering::Acquire) > 0
         {
-            let r = thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the server thread panicked")));
+            let r = thread.join().unwrap_or_else(|p| Err(thread_panicked(p)));
             return Err(r
                 .err()
                 .unwrap_or_else(|| io::Error::other("the server stopped before it served")));
@@ -612,9 +610,7 @@ impl ServerHandle {
 
     fn join_thread(&mut self) -> io::Result<()> {
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the server thread panicked"))),
+            Some(t) => t.join().unwrap_or_else(|p| Err(thread_panicked(p))),
             None => Ok(()),
         }
     }
@@ -2208,6 +2204,13 @@ async fn send_stream(
     Ok(sent)
 }
 
+/// The error for a server thread that panicked, with the panic's message
+/// (its payload dropped without a second panic: see `Panicked`).
+fn thread_panicked(payload: Box<dyn std::any::Any + Send>) -> io::Error {
+    let p = sync_prims::Panicked::from_payload(payload);
+    io::Error::other(format!("the server thread panicked: {}", p.message()))
+}
+
 /// Resets its connection when dropped armed: see `send_stream`.
 struct CutResets<'a> {
     stream: &'a TcpStream,
@@ -2225,6 +2228,15 @@ impl Drop for CutResets<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_thread_panic_is_told_with_its_message() {
+        let p = std::thread::spawn(|| panic!("out of luck"))
+            .join()
+            .unwrap_err();
+        let e = thread_panicked(p);
+        assert_eq!(e.to_string(), "the server thread panicked: out of luck");
+    }
 
     #[test]
     fn a_body_earns_a_second_per_min_body_rate_bytes() {
