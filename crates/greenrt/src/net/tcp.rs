@@ -599,14 +599,17 @@ pub struct OwnedReadHalf(Arc<TcpStream>);
 pub struct OwnedWriteHalf(Arc<TcpStream>);
 
 impl OwnedReadHalf {
-    /// The stream both halves share.
+    /// The stream both halves share, for its addresses and options. Like
+    /// any `&TcpStream`, it also reads and writes: the half's own
+    /// direction is a convention from there on.
     pub fn stream(&self) -> &TcpStream {
         &self.0
     }
 }
 
 impl OwnedWriteHalf {
-    /// The stream both halves share.
+    /// The stream both halves share, for its addresses and options (see
+    /// [`OwnedReadHalf::stream`]).
     pub fn stream(&self) -> &TcpStream {
         &self.0
     }
