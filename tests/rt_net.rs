@@ -583,15 +583,18 @@ fn a_root_that_only_yields_still_sees_sockets_become_ready() {
 #[test]
 fn accepted_sockets_are_not_inherited_by_child_processes() {
     use std::os::fd::AsRawFd;
-    /// The descriptor's `O_CLOEXEC` bit, from `/proc/self/fdinfo`.
-    fn cloexec(fd: i32) -> bool {
+    /// The descriptor's flags, from `/proc/self/fdinfo`.
+    fn flags(fd: i32) -> u32 {
         let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
-        let flags = info
-            .lines()
+        info.lines()
             .find_map(|l| l.strip_prefix("flags:"))
             .map(|f| u32::from_str_radix(f.trim(), 8).unwrap())
-            .unwrap();
-        flags & 0o2000000 != 0
+            .unwrap()
+    }
+    /// The `O_CLOEXEC` bit; every green socket is non-blocking too.
+    fn cloexec(fd: i32) -> bool {
+        assert_ne!(flags(fd) & 0o4000, 0, "descriptor {fd} blocks");
+        flags(fd) & 0o2000000 != 0
     }
     greenrt::run(async {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

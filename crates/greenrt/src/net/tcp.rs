@@ -135,13 +135,11 @@ impl TcpListener {
             Err(_) if self.io.reactor().is_stopped() => return Err(io::Error::other(HubStopped)),
             Err(_) => self.io.reactor().clone(),
         };
-        Ok((s.accept()?, reactor))
+        Ok((accept_nonblocking(s)?, reactor))
     }
 
-    /// An accepted socket (made with `accept4(SOCK_CLOEXEC)` where there
-    /// is one: like every socket made here, it is not inherited by child
-    /// processes, which would keep the connection open after it is
-    /// dropped) as a stream on `reactor` (see `accept_now`).
+    /// An accepted socket (see `accept_nonblocking`) as a stream on
+    /// `reactor` (see `accept_now`).
     fn accepted(
         (socket, addr): (Socket, SockAddr),
         reactor: Arc<IoShared>,
@@ -241,12 +239,13 @@ pub struct TcpStream {
 
 impl TcpStream {
     fn from_socket(socket: Socket) -> io::Result<TcpStream> {
+        socket.set_nonblocking(true)?;
         TcpStream::on_reactor(crate::driver::current_io()?, socket)
     }
 
-    /// `socket`, made non-blocking, as a stream registered with `reactor`.
+    /// `socket`, non-blocking already, as a stream registered with
+    /// `reactor`.
     fn on_reactor(reactor: Arc<IoShared>, socket: Socket) -> io::Result<TcpStream> {
-        socket.set_nonblocking(true)?;
         Ok(TcpStream {
             io: Io::with_reactor(reactor, socket)?,
         })
@@ -567,6 +566,23 @@ async_write_impl!(&TcpStream, |s| s);
 // Each half one direction: what splitting a stream is for.
 async_read_impl!(OwnedReadHalf, |s| &s.0);
 async_write_impl!(OwnedWriteHalf, |s| &s.0);
+
+/// Accepts a connection as a non-blocking socket that is not inherited by
+/// child processes (which would keep the connection open after it is
+/// dropped): with one `accept4(SOCK_CLOEXEC | SOCK_NONBLOCK)` where there
+/// is one, rather than an accept and two `fcntl`s.
+fn accept_nonblocking(listener: &Socket) -> io::Result<(Socket, SockAddr)> {
+    #[cfg(target_os = "linux")]
+    {
+        listener.accept4(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let (socket, addr) = listener.accept()?;
+        socket.set_nonblocking(true)?;
+        Ok((socket, addr))
+    }
+}
 
 /// The read half of [`TcpStream::into_split`] (`AsyncRead`, and only
 /// that).
