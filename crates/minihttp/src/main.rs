@@ -214,6 +214,11 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
         }
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
+            // A short option with its value attached (`-b::1`, `-dsite`),
+            // as `python3 -m http.server` takes them.
+            _ if !arg.starts_with("--") && arg.len() > 2 && arg.is_char_boundary(2) => {
+                (arg[..2].to_string(), Some(arg[2..].to_string()))
+            }
             _ => (arg.clone(), None),
         };
         let mut value = |name: &str| match inline.clone() {
@@ -228,7 +233,8 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
             },
         };
         match name.as_str() {
-            "-h" | "--help" => return Ok(None),
+            "-h" | "--help" if inline.is_none() => return Ok(None),
+            "-h" | "--help" => return Err(Usage(format!("{name} takes no value"))),
             "-b" | "--bind" => {
                 let v = value("--bind")?;
                 (parsed.bind, bind_port) = split_port(&v)?;
@@ -478,9 +484,14 @@ mod tests {
             let a = p(&["--bind", bind]).unwrap().unwrap();
             assert_eq!((a.bind.as_str(), a.port), (host, port), "{bind}");
         }
-        // The short options of `python3 -m http.server`.
+        // The short options of `python3 -m http.server`, also with their
+        // values attached.
         let a = p(&["-b", "::1", "-d", "site"]).unwrap().unwrap();
         assert_eq!((a.dir, a.bind.as_str()), (PathBuf::from("site"), "::1"));
+        let a = p(&["-b::1", "-dsite"]).unwrap().unwrap();
+        assert_eq!((a.dir, a.bind.as_str()), (PathBuf::from("site"), "::1"));
+        assert!(p(&["-hx"]).is_err());
+        assert!(p(&["--help=x"]).is_err());
         let a = p(&["--directory=site"]).unwrap().unwrap();
         assert_eq!(a.dir, PathBuf::from("site"));
         let a = p(&["--bind", "127.0.0.1:9000", "--port", "9000"])
