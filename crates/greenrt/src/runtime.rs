@@ -72,8 +72,13 @@ pub fn run<F: Future>(future: F) -> F::Output {
 /// assert!(err.to_string().contains("'stuck'"));
 /// ```
 pub fn try_run<F: Future>(future: F) -> Result<F::Output, Deadlock> {
+    run_with(Config::default(), future)
+}
+
+/// `future` on a hub of its own on the calling thread, with `config`.
+fn run_with<F: Future>(config: Config, future: F) -> Result<F::Output, Deadlock> {
     let driver = Driver::new();
-    let shared = HubShared::new(Arc::from("main"), Arc::new(Config::default()), &driver);
+    let shared = HubShared::new(Arc::from("main"), Arc::new(config), &driver);
     Hub::new(shared, driver.park, None).block_on(future)
 }
 
@@ -266,6 +271,57 @@ impl RuntimeBuilder {
         (0..n)
             .map(|i| (!cores.is_empty()).then(|| cores[i % cores.len()]))
             .collect()
+    }
+
+    /// [`run`](crate::run) with this builder's clock and stall settings:
+    /// runs `future` on the calling thread, as a hub of its own, and
+    /// starts no worker thread (the worker settings do not apply). For a
+    /// test on a [`ManualClock`], or a program that tunes or silences the
+    /// stall monitor, with no runtime to build.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use greenrt::time::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// let done = greenrt::Runtime::builder().clock(clock.clone()).run(async {
+    ///     greenrt::sleep(Duration::from_secs(3600)).await;
+    ///     "an hour later"
+    /// });
+    /// assert_eq!(done, "an hour later");
+    /// assert_eq!(clock.elapsed(), Duration::from_secs(3600));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`run`](crate::run) does, when the future can never complete
+    /// ([`try_run`](Self::try_run) returns the [`Deadlock`] instead); and
+    /// for a zero [`max_blocking_time`](Self::max_blocking_time), which
+    /// [`build`](Self::build) refuses with an error.
+    pub fn run<F: Future>(self, future: F) -> F::Output {
+        match self.try_run(future) {
+            Ok(v) => v,
+            Err(d) => panic!("{d}"),
+        }
+    }
+
+    /// [`run`](Self::run), but a root future that can never complete is a
+    /// [`Deadlock`] returned rather than a panic.
+    ///
+    /// # Panics
+    ///
+    /// For a zero [`max_blocking_time`](Self::max_blocking_time).
+    pub fn try_run<F: Future>(self, future: F) -> Result<F::Output, Deadlock> {
+        assert!(
+            self.max_blocking_time != Some(Duration::ZERO),
+            "max_blocking_time must be positive"
+        );
+        let config = Config {
+            clock: self.clock,
+            max_blocking_time: self.max_blocking_time,
+            on_stall: self.on_stall,
+        };
+        run_with(config, future)
     }
 
     /// Starts the worker threads.

@@ -667,3 +667,44 @@ fn the_drop_of_a_detached_tasks_output_is_named_by_the_stall_monitor() {
     assert_eq!(report.task_name(), Some("output"));
     assert_eq!(report.task_id(), id);
 }
+
+#[test]
+fn a_builders_run_applies_its_stall_settings_on_the_calling_thread() {
+    let reported = Arc::new(Event::new());
+    let r2 = reported.clone();
+    let (tx, rx) = mpsc::channel::<StallReport>();
+    let tx = std::sync::Mutex::new(tx);
+    let caller = std::thread::current().id();
+    let (hub, on_caller) = Runtime::builder()
+        .max_blocking_time(Duration::from_millis(20))
+        .on_stall(move |r| {
+            // The root's own poll may be reported too, under miri's pace.
+            if r.task_name() == Some("spinner") {
+                drop(tx.lock().unwrap().send(r.clone()));
+                r2.set();
+            }
+        })
+        .run(async {
+            let spinner = Builder::new()
+                .name("spinner")
+                .spawn(async move {
+                    // Spins without yielding until the callback was called.
+                    reported.wait_timeout(Duration::from_secs(60))
+                })
+                .unwrap();
+            let seen = spinner.await.unwrap();
+            (seen, std::thread::current().id() == caller)
+        });
+    assert!(hub, "the report never came");
+    assert!(on_caller, "the hub ran on another thread");
+    let report = rx
+        .try_recv()
+        .expect("the report was sent before the event was set");
+    assert_eq!(
+        (report.task_name(), report.hub()),
+        (Some("spinner"), "main")
+    );
+    // And its deadlocks are values with `try_run`.
+    let stuck = Runtime::builder().try_run(std::future::pending::<()>());
+    assert!(stuck.is_err());
+}
