@@ -59,6 +59,8 @@ enum Seen {
     FirstChunk(usize),
     /// The handler's read failed: whether with 413, and with 408.
     Failed { too_large: bool, timeout: bool },
+    /// A read failed as the connection ended in the middle of the body.
+    Cut,
 }
 
 struct App {
@@ -134,6 +136,27 @@ async fn handle(app: Arc<App>, mut req: Request) -> Response {
                 Ok(Ok(all)) => Response::text(format!("{} bytes", all.len())),
                 other => Response::text(format!("failed: {other:?}")),
             }
+        }
+        // Read by another green task, which reports what it reads.
+        "/elsewhere-reported" => {
+            let mut body = req.body_stream();
+            let reader = greenrt::spawn(async move {
+                loop {
+                    match body.next_chunk().await {
+                        Ok(Some(chunk)) => app.report(Seen::FirstChunk(chunk.len())),
+                        Ok(None) => break,
+                        Err(e) if e.is_incomplete() => return app.report(Seen::Cut),
+                        Err(e) => {
+                            return app.report(Seen::Failed {
+                                too_large: e.is_body_too_large(),
+                                timeout: e.is_timeout(),
+                            });
+                        }
+                    }
+                }
+            });
+            let _ = reader.await;
+            Response::text("read elsewhere")
         }
         // Reads only when the test opens the gate.
         "/gated" => {
@@ -276,6 +299,29 @@ fn a_large_content_length_upload_is_read_while_it_is_sent() {
     );
     c.send(&body);
     assert_eq!(c.read().unwrap().text(), format!("{} bytes", body.len()));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_body_read_by_another_task_fails_when_its_connection_is_reset() {
+    use std::io::Write;
+    let (server, rx, _gate) = serve(Limits::default());
+    let mut s = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    s.set_read_timeout(Some(PATIENCE)).unwrap();
+    s.write_all(
+        b"POST /elsewhere-reported HTTP/1.1\r\nHost: t\r\n\
+          Expect: 100-continue\r\nContent-Length: 100\r\n\r\n",
+    )
+    .unwrap();
+    // The reader asks for the body: `100 Continue` comes, left unread.
+    assert!(s.peek(&mut [0; 1]).unwrap() > 0);
+    s.write_all(b"0123456789").unwrap();
+    assert_eq!(next(&rx), Seen::FirstChunk(10));
+    // Closed with unread bytes: the system resets the connection, and the
+    // server's read fails in the middle of the body. The reader, in a task
+    // of its own, learns it rather than wait for good.
+    drop(s);
+    assert_eq!(next(&rx), Seen::Cut);
     server.shutdown().unwrap();
 }
 

@@ -55,6 +55,8 @@ use crate::error::{Error, Kind};
 /// ```
 pub struct BodyStream {
     inner: Inner,
+    /// The [`Stream`] yielded an error: it has ended.
+    errored: bool,
 }
 
 enum Inner {
@@ -172,6 +174,26 @@ impl Feeder {
     }
 }
 
+/// A feeder dropped before it ended the body or closed it (the connection
+/// failed in the middle of the body: a read or a write error) ends it as
+/// cut short: a reader in another task learns it rather than wait for
+/// good.
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        let waker = {
+            let mut s = lock(&self.slot);
+            if s.end.is_none() && !s.gone {
+                s.end = Some(Err(Error::new(Kind::Incomplete)));
+            }
+            s.feeder = None;
+            s.reader.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
 impl fmt::Debug for Feeder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Feeder").finish_non_exhaustive()
@@ -223,6 +245,7 @@ impl BodyStream {
     pub(crate) fn from_bytes(bytes: Vec<u8>) -> BodyStream {
         BodyStream {
             inner: Inner::Bytes(bytes, 0),
+            errored: false,
         }
     }
 
@@ -230,6 +253,7 @@ impl BodyStream {
     pub(crate) fn from_pipe(reader: PipeReader) -> BodyStream {
         BodyStream {
             inner: Inner::Pipe(reader),
+            errored: false,
         }
     }
 
@@ -364,11 +388,21 @@ impl fmt::Debug for BodyStream {
     }
 }
 
+/// Chunks, then the end; or chunks, an error, and the end: a loop that
+/// skips errors (`while let Some(c) = body.next().await`) ends rather than
+/// meet the same error for good. [`next_chunk`](BodyStream::next_chunk)
+/// and the reads give the error again each time.
 impl Stream for BodyStream {
     type Item = Result<Vec<u8>, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().poll_chunk(cx).map(Result::transpose)
+        let this = self.get_mut();
+        if this.errored {
+            return Poll::Ready(None);
+        }
+        let next = this.poll_chunk(cx).map(Result::transpose);
+        this.errored = matches!(next, Poll::Ready(Some(Err(_))));
+        next
     }
 }
 
@@ -524,6 +558,51 @@ mod tests {
         assert_eq!(timeout.kind(), io::ErrorKind::TimedOut);
         let cut: io::Error = Error::new(Kind::Incomplete).into();
         assert_eq!(cut.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn as_a_stream_an_error_comes_once_then_the_end() {
+        let (feeder, mut body) = piped(None);
+        let (_rec, waker) = recorder();
+        let mut cx = Context::from_waker(&waker);
+        feeder.fill(|out| out.push(7));
+        feeder.finish(Err(Error::new(Kind::Chunk)));
+        let mut next = || Pin::new(&mut body).poll_next(&mut cx);
+        assert_eq!(next(), Poll::Ready(Some(Ok(vec![7]))));
+        assert!(matches!(next(), Poll::Ready(Some(Err(_)))));
+        // A loop that skips errors ends here rather than spin.
+        assert_eq!(next(), Poll::Ready(None));
+        assert_eq!(next(), Poll::Ready(None));
+        // `next_chunk`'s way still tells the error.
+        assert!(matches!(body.poll_chunk(&mut cx), Poll::Ready(Err(_))));
+    }
+
+    #[test]
+    fn a_feeder_dropped_in_the_middle_of_the_body_ends_it_as_cut() {
+        // The connection failed: a reader in another task is woken, and
+        // learns that the body was cut short.
+        let (feeder, mut body) = piped(Some(10));
+        let (rec, waker) = recorder();
+        let mut cx = Context::from_waker(&waker);
+        assert!(body.poll_chunk(&mut cx).is_pending());
+        drop(feeder);
+        assert_eq!(woken(&rec), 1);
+        match body.poll_chunk(&mut cx) {
+            Poll::Ready(Err(e)) => assert!(e.is_incomplete()),
+            other => panic!("{other:?}"),
+        }
+        // One dropped after it closed or ended the body changes nothing.
+        let (feeder, mut body) = piped(None);
+        feeder.finish(Ok(()));
+        drop(feeder);
+        assert_eq!(body.poll_chunk(&mut cx), Poll::Ready(Ok(None)));
+        let (feeder, mut body) = piped(None);
+        feeder.close();
+        drop(feeder);
+        assert!(matches!(
+            body.poll_chunk(&mut cx),
+            Poll::Ready(Err(e)) if e.is_body_gone()
+        ));
     }
 
     #[test]
