@@ -158,6 +158,21 @@ async fn handle(app: Arc<App>, mut req: Request) -> Response {
             let _ = reader.await;
             Response::text("read elsewhere")
         }
+        // Reads a chunk, waits for the gate, then reads the rest.
+        "/paused" => {
+            app.report(Seen::Started);
+            let mut body = req.body_stream();
+            let mut len = 0;
+            if let Ok(Some(chunk)) = body.next_chunk().await {
+                len += chunk.len();
+                app.report(Seen::FirstChunk(chunk.len()));
+            }
+            app.gate.wait_async().await;
+            match body.read_all().await {
+                Ok(rest) => Response::text(format!("{} bytes", len + rest.len())),
+                Err(e) => Response::text(format!("error {e}")),
+            }
+        }
         // Reads only when the test opens the gate.
         "/gated" => {
             app.report(Seen::Started);
@@ -435,6 +450,31 @@ fn the_body_clock_starts_when_the_handler_first_reads() {
     c.send(b"hello");
     let r = c.read().unwrap();
     assert_eq!((r.status, r.text()), (200, "hello".into()));
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn a_pause_of_the_handler_between_reads_is_not_the_clients() {
+    // The handler stops reading for 60 s (of the server's clock) after
+    // the first bytes, with a 10 s timeout and a minimum rate of 500 B/s:
+    // the client, held back by the server's not reading, is not late.
+    let clock = ManualClock::without_auto_advance();
+    let (server, rx, gate) = serve_on(Some(&clock), Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"PUT /paused HTTP/1.1\r\nHost: t\r\nContent-Length: 20\r\n\r\n");
+    // The server waits for the body (its clock for the client starts)...
+    assert_eq!(next(&rx), Seen::Started);
+    assert!(clock.wait_until_idle(PATIENCE));
+    c.send(b"first part");
+    assert_eq!(next(&rx), Seen::FirstChunk(10));
+    clock.advance(Duration::from_secs(60));
+    assert!(clock.wait_until_idle(PATIENCE));
+    // The handler reads again, and the server waits for the rest.
+    gate.set();
+    assert!(clock.wait_until_idle(PATIENCE));
+    c.send(b"the rest..");
+    let r = c.read().unwrap();
+    assert_eq!((r.status, r.text()), (200, "20 bytes".into()));
     server.shutdown().unwrap();
 }
 

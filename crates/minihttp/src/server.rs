@@ -1858,10 +1858,14 @@ async fn pump<F: Future<Output = Response>>(
     }
     let mut failed: Option<Error> = None;
     let mut timer = pin!(greenrt::time::sleep(limits.header_read_timeout));
-    // When the body was first waited for (minimum body rate): the time the
-    // handler takes before it reads, or a client waiting for its `100
+    // When the body was first waited for (minimum body rate), moved on by
+    // the handler's time between reads: the time the handler takes before
+    // it reads, or between two reads (the server reads nothing meanwhile,
+    // and holds the client back), or a client waiting for its `100
     // Continue`, is not the client's.
     let mut started: Option<Instant> = None;
+    // When the handler was last handed bytes.
+    let mut handed: Option<Instant> = None;
     /// What the handler did when polled.
     enum Step {
         Answered(Response),
@@ -1895,6 +1899,9 @@ async fn pump<F: Future<Output = Response>>(
             match feeder.fill(|out| conn.poll_body(rbuf, out)) {
                 Ok(BodyRead::Data) => {
                     feeder.wake_reader();
+                    if started.is_some() {
+                        handed = Some(greenrt::time::now());
+                    }
                     break;
                 }
                 Ok(BodyRead::Done) => {
@@ -1915,7 +1922,17 @@ async fn pump<F: Future<Output = Response>>(
                     // the timer is moved only when it would fire late, and
                     // checked against it when it fires early.
                     let mut due = None;
-                    let first_wait = *started.get_or_insert_with(greenrt::time::now);
+                    let now = greenrt::time::now();
+                    let first_wait = match (started, handed.take()) {
+                        (None, _) => now,
+                        // The time since the handler was handed bytes was
+                        // its own: the client's clock moves on by it.
+                        (Some(s), Some(h)) => {
+                            s.checked_add(now.saturating_duration_since(h)).unwrap_or(s)
+                        }
+                        (Some(s), None) => s,
+                    };
+                    started = Some(first_wait);
                     let received = conn.body_received();
                     let wake = loop {
                         let wake = {
