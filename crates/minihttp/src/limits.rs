@@ -42,7 +42,9 @@ pub struct Limits {
     /// Slowest average rate, in bytes per second, at which a client may send
     /// a request body: from the first time the server waits for body bytes,
     /// reading it may take at most `header_read_timeout` plus one second per
-    /// `min_body_rate` bytes received, however short each pause, so that a
+    /// `min_body_rate` bytes received, however short each pause (the time
+    /// a handler of a streamed body spends between two reads, when the
+    /// server reads nothing, is not counted), so that a
     /// body trickled a byte at a time cannot hold a connection; slower
     /// answers 408 and closes. 0 turns the check off, and so does a
     /// `header_read_timeout` of `Duration::MAX`. Default: 500.
