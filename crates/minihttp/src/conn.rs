@@ -565,7 +565,10 @@ impl Conn {
                         self.read = ReadState::Stream(Box::new(Streaming {
                             decoder: Decoder::new(kind, self.limits.max_body, self.limits.max_head),
                             keep_alive,
-                            expect_continue,
+                            // Body bytes came with the head: the client did
+                            // not wait for `100 Continue`, and an answer
+                            // given without reading them need not close.
+                            expect_continue: expect_continue && buf.is_empty(),
                             drain_from: 0,
                         }));
                         return Ok(Next::Request(request));
@@ -597,6 +600,11 @@ impl Conn {
                         }
                     };
                     buf.consume(used);
+                    if used > 0 {
+                        // The client sends the body without waiting: no
+                        // interim answer (as for a streamed body).
+                        p.expect_continue = false;
+                    }
                     if done {
                         let PendingBody {
                             request,
@@ -1467,6 +1475,8 @@ mod tests {
             // Expect: 100-continue asks for the body only when it is missing.
             (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", Continue(0)),
             (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nab", Open(1)),
+            // Part of it came: the client did not wait, and needs no `100`.
+            (b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\na", Open(0)),
             (b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", Open(0)),
             (b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", Open(1)),
             // A valid request answered before the garbage after it.
@@ -2105,6 +2115,20 @@ mod tests {
         assert!(find(&out, b"connection: close\r\n"));
         assert!(conn.is_done());
         assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Close)));
+
+        // A client whose body came with its head did not wait for the
+        // `100`: its unread body is discarded, and the request after it
+        // is served.
+        let (mut conn, mut buf) = streaming(
+            b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n\
+              dataGET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+            Limits::default(),
+        );
+        let _req = next_request(&mut conn, &mut buf);
+        let mut out = Vec::new();
+        conn.encode_response(&Response::error(StatusCode::FORBIDDEN), &mut out);
+        assert!(!find(&out, b"connection: close\r\n"));
+        assert_eq!(next_request(&mut conn, &mut buf).path(), "/next");
     }
 
     #[test]
