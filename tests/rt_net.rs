@@ -1141,3 +1141,15 @@ fn a_name_is_looked_up_off_the_hub_and_an_ip_at_once() {
         assert_eq!(client.local_addr().unwrap(), peer);
     });
 }
+
+/// The futures of the sockets' waiting calls are `Send` for any address
+/// that is (checked at compile time; their lookup holds no borrow of it).
+#[allow(dead_code, reason = "a compile-time check, never called")]
+fn waiting_calls_are_send_for_any_send_address<A>(a: A, b: A, sock: &'static UdpSocket)
+where
+    A: greenrt::net::ToSocketAddrs + Send + 'static,
+{
+    fn send<T: Send>(_: T) {}
+    send(TcpStream::connect(a));
+    send(sock.send_to(b"", b));
+}

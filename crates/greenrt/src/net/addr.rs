@@ -16,7 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// `("example.com", 80)`) is looked up:
 /// - by the operations that wait, on the blocking pool
 ///   ([`spawn_blocking`](crate::spawn_blocking)), so that the hub's other
-///   tasks run meanwhile, as gevent's resolver lets them;
+///   tasks run meanwhile, as gevent's resolver lets them (an operation
+///   dropped or killed first takes its lookup back if no thread has taken
+///   it yet; one already running runs to its end, its answer dropped);
 /// - by the operations that return at once (`bind`, `UdpSocket::connect`),
 ///   on the calling thread.
 ///
@@ -51,7 +53,7 @@ mod sealed {
     }
 
     /// An address as given: known, or to be looked up.
-    #[derive(Debug)]
+    #[derive(Debug, Clone)]
     pub enum Addrs {
         One(SocketAddr),
         Many(Vec<SocketAddr>),
@@ -92,23 +94,48 @@ pub(crate) fn resolve_here(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<V
     addr.addrs().resolve_here()
 }
 
-/// Every address `addr` stands for (at least one), a name looked up on the
-/// blocking pool when on a hub (so that the hub's other tasks run
-/// meanwhile), on the calling thread otherwise.
-pub(crate) async fn resolve(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<Vec<SocketAddr>> {
-    let addrs = addr.addrs();
+/// `addr` as given, for [`resolve`].
+pub(crate) fn given(addr: &(impl ToSocketAddrs + ?Sized)) -> Addrs {
+    addr.addrs()
+}
+
+/// Every address `addrs` stands for (at least one), a name looked up on
+/// the blocking pool when on a hub (so that the hub's other tasks run
+/// meanwhile), on the calling thread otherwise. Taken as a value, so that
+/// the caller's future holds no borrow of its address across the lookup
+/// (and is `Send` whenever the address is). Dropped before the answer,
+/// the lookup is killed: a job no thread took yet never runs; one already
+/// running runs to its end, and its answer is dropped.
+pub(crate) async fn resolve(addrs: Addrs) -> io::Result<Vec<SocketAddr>> {
     if !addrs.is_name() {
         return addrs.resolve_here();
     }
-    let job = crate::Builder::new()
-        .name("name lookup")
-        .spawn_blocking(move || addrs.resolve_here());
+    let job = {
+        let addrs = addrs.clone();
+        crate::Builder::new()
+            .name("name lookup")
+            .spawn_blocking(move || addrs.resolve_here())
+    };
     match job {
-        Ok(lookup) => lookup
-            .await
-            .unwrap_or_else(|e| Err(io::Error::other(format!("the name lookup failed: {e}")))),
+        Ok(lookup) => {
+            let mut lookup = KillOnDrop(lookup);
+            (&mut lookup.0)
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(format!("the name lookup failed: {e}"))))
+        }
         // Off any hub: no pool to wait on without blocking anyway.
-        Err(_) => addr.addrs().resolve_here(),
+        Err(_) => addrs.resolve_here(),
+    }
+}
+
+/// Kills its greenlet when dropped before the greenlet finished.
+struct KillOnDrop<T>(crate::Greenlet<T>);
+
+impl<T> Drop for KillOnDrop<T> {
+    fn drop(&mut self) {
+        if !self.0.ready() {
+            self.0.kill();
+        }
     }
 }
 
@@ -227,6 +254,31 @@ mod tests {
         let none: &[SocketAddr] = &[];
         let err = none.addrs().resolve_here().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_lookup_given_up_is_killed() {
+        /// Sets its flag when dropped.
+        struct Flag(std::rc::Rc<std::cell::Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        crate::run(async {
+            let dropped = std::rc::Rc::new(std::cell::Cell::new(false));
+            let flag = Flag(dropped.clone());
+            let waiting = crate::spawn(async move {
+                let _flag = flag;
+                std::future::pending::<()>().await
+            });
+            crate::yield_now().await;
+            assert!(!dropped.get());
+            // Dropped on its own hub, the waiting task is killed at once:
+            // its future is gone before the drop returns.
+            drop(KillOnDrop(waiting));
+            assert!(dropped.get());
+        });
     }
 
     #[test]

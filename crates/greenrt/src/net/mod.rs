@@ -11,7 +11,9 @@
 //! codecs and utilities work on it. Every operation composes with
 //! [`timeout`](crate::timeout) (a read with a deadline) and with
 //! [`Greenlet::kill`](crate::Greenlet::kill), and a dropped socket leaves
-//! its reactor. A dropped accept or UDP operation leaves nothing behind; a
+//! its reactor. A dropped accept or UDP operation leaves nothing behind
+//! (but a name lookup already running, which runs to its end on the
+//! blocking pool: see [`ToSocketAddrs`]); a
 //! dropped read or write of a stream leaves its waker in the socket's
 //! list until the next readiness event, at most one per waker (one per
 //! task, unless a combinator gives each poll a waker of its own): a

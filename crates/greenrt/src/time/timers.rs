@@ -79,7 +79,7 @@ impl Timers {
     /// Whether a timer can be armed for `t`: the timers count time in
     /// nanoseconds from their origin, in 64 bits (about 584 years).
     pub(crate) fn holds(&self, t: Instant) -> bool {
-        t.saturating_duration_since(self.origin).as_nanos() < u128::from(u64::MAX)
+        t.saturating_duration_since(self.origin).as_nanos() <= u128::from(u64::MAX)
     }
 
     fn to_nanos(&self, t: Instant) -> u64 {
