@@ -153,8 +153,8 @@ impl fmt::Display for Usage {
 /// far less than would exhaust threads.
 const MAX_WORKERS: usize = 1024;
 
-/// The directory of a `--directory=DIR` argument whose DIR is not Unicode
-/// (a Unicode one is parsed with the other options).
+/// The directory of a `--directory=DIR`, `-d=DIR` or `-dDIR` argument whose
+/// DIR is not Unicode (a Unicode one is parsed with the other options).
 fn directory_value(raw: &OsString) -> Option<OsString> {
     if raw.to_str().is_some() {
         return None;
@@ -162,7 +162,10 @@ fn directory_value(raw: &OsString) -> Option<OsString> {
     #[cfg(unix)]
     {
         use std::os::unix::ffi::{OsStrExt, OsStringExt};
-        let rest = raw.as_bytes().strip_prefix(b"--directory=")?;
+        let bytes = raw.as_bytes();
+        let rest = (bytes.strip_prefix(b"--directory="))
+            .or_else(|| bytes.strip_prefix(b"-d=").filter(|r| !r.is_empty()))
+            .or_else(|| bytes.strip_prefix(b"-d").filter(|r| !r.is_empty()))?;
         Some(OsString::from_vec(rest.to_vec()))
     }
     #[cfg(not(unix))]
@@ -214,10 +217,12 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
         }
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n.to_string(), Some(v.to_string())),
-            // A short option with its value attached (`-b::1`, `-dsite`),
-            // as `python3 -m http.server` takes them.
+            // A short option with its value attached (`-b::1`, `-dsite`,
+            // `-d=site`), as `python3 -m http.server` takes them.
             _ if !arg.starts_with("--") && arg.len() > 2 && arg.is_char_boundary(2) => {
-                (arg[..2].to_string(), Some(arg[2..].to_string()))
+                let value = &arg[2..];
+                let value = value.strip_prefix('=').unwrap_or(value);
+                (arg[..2].to_string(), Some(value.to_string()))
             }
             _ => (arg.clone(), None),
         };
@@ -292,11 +297,27 @@ fn split_port(v: &str) -> Result<(String, Option<u16>), Usage> {
             .map_err(|_| Usage(format!("--bind: not a port number: {p}")))
     };
     let not_an_address = || Usage(format!("--bind: not an address: {v:?}"));
+    // An IPv6 address, perhaps with a scope (`fe80::1%2`), which the
+    // address given to the system keeps.
+    let ipv6 = |ip: &str| -> Result<(), Usage> {
+        let (addr, scope) = match ip.split_once('%') {
+            Some((addr, scope)) => (addr, Some(scope)),
+            None => (ip, None),
+        };
+        addr.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| Usage(format!("--bind: not an IPv6 address: {ip:?}")))?;
+        match scope {
+            Some(s) if s.parse::<u32>().is_err() => Err(Usage(format!(
+                "--bind: give the scope of {ip} as a number ({addr}%2, say: \
+                 `ip link` numbers the interfaces)"
+            ))),
+            _ => Ok(()),
+        }
+    };
     if let Some(rest) = v.strip_prefix('[') {
         // `[IPv6]` or `[IPv6]:port`.
         let (ip, after) = rest.split_once(']').ok_or_else(not_an_address)?;
-        ip.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| Usage(format!("--bind: not an IPv6 address: {ip:?}")))?;
+        ipv6(ip)?;
         return match after {
             "" => Ok((ip.to_string(), None)),
             _ => match after.strip_prefix(':') {
@@ -305,10 +326,14 @@ fn split_port(v: &str) -> Result<(String, Option<u16>), Usage> {
             },
         };
     }
-    if let Ok(addr) = v.parse::<std::net::SocketAddr>() {
+    if let Ok(addr) = v.parse::<std::net::SocketAddrV4>() {
         return Ok((addr.ip().to_string(), Some(addr.port())));
     }
     if v.parse::<std::net::IpAddr>().is_ok() {
+        return Ok((v.to_string(), None));
+    }
+    if v.contains('%') {
+        ipv6(v)?;
         return Ok((v.to_string(), None));
     }
     // A host name, with a port or without.
@@ -350,7 +375,8 @@ fn main() -> ExitCode {
     } else {
         args.bind.clone()
     };
-    let mut server = match Server::bind(format!("{host}:{}", args.port)) {
+    let addr = format!("{host}:{}", args.port);
+    let mut server = match Server::bind(&addr) {
         Ok(s) => s,
         Err(e) => {
             let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
@@ -358,7 +384,13 @@ fn main() -> ExitCode {
             } else {
                 ""
             };
-            say!("minihttp: cannot listen on {host}:{}: {e}{hint}", args.port);
+            // A failed bind names the address; a failed lookup does not.
+            let e = e.to_string();
+            if e.contains(&addr) {
+                say!("minihttp: {e}{hint}");
+            } else {
+                say!("minihttp: cannot listen on {addr}: {e}{hint}");
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -478,6 +510,8 @@ mod tests {
             ("localhost:9002", "localhost", 9002),
             ("::1", "::1", 8000),
             ("[::1]", "::1", 8000),
+            ("fe80::1%2", "fe80::1%2", 8000),
+            ("[fe80::1%2]:9003", "fe80::1%2", 9003),
             ("0.0.0.0", "0.0.0.0", 8000),
             ("localhost", "localhost", 8000),
         ] {
@@ -489,6 +523,8 @@ mod tests {
         let a = p(&["-b", "::1", "-d", "site"]).unwrap().unwrap();
         assert_eq!((a.dir, a.bind.as_str()), (PathBuf::from("site"), "::1"));
         let a = p(&["-b::1", "-dsite"]).unwrap().unwrap();
+        assert_eq!((a.dir, a.bind.as_str()), (PathBuf::from("site"), "::1"));
+        let a = p(&["-b=::1", "-d=site"]).unwrap().unwrap();
         assert_eq!((a.dir, a.bind.as_str()), (PathBuf::from("site"), "::1"));
         assert!(p(&["-hx"]).is_err());
         assert!(p(&["--help=x"]).is_err());
@@ -517,6 +553,9 @@ mod tests {
             &["--bind", ":9000"],
             &["--bind", ""],
             &["--bind", "1:2:3"],
+            &["--bind", "fe80::1%eth0"],
+            &["--bind", "[fe80::1%]:9000"],
+            &["--bind", "1.2.3.4%2"],
             &["--workers", "18446744073709551615"],
             &["--workers", "1025"],
             &["--", "a", "b"],
@@ -545,7 +584,13 @@ mod tests {
         let mut option = OsString::from("--directory=");
         option.push(&dir);
         let a = parse([option]).unwrap().unwrap();
-        assert_eq!(a.dir, PathBuf::from(dir));
+        assert_eq!(a.dir, PathBuf::from(dir.clone()));
+        for short in ["-d", "-d="] {
+            let mut option = OsString::from(short);
+            option.push(&dir);
+            let a = parse([option]).unwrap().unwrap();
+            assert_eq!(a.dir, PathBuf::from(dir.clone()), "{short}");
+        }
         let bad = parse([
             OsString::from("--bind"),
             OsString::from_vec(b"\xff".to_vec()),
