@@ -206,7 +206,8 @@ impl Error {
         self.kind == Kind::InvalidStatus
     }
 
-    /// A router pattern that cannot be compiled.
+    /// A router pattern that cannot be compiled, or a route that an
+    /// earlier one of the same method already covers.
     pub fn is_invalid_route(&self) -> bool {
         self.kind == Kind::InvalidRoute
     }
@@ -236,7 +237,7 @@ impl Error {
             Kind::Timeout => "timed out reading the request",
             Kind::InvalidHeader => "invalid header name or value",
             Kind::InvalidStatus => "invalid status code",
-            Kind::InvalidRoute => "invalid route pattern",
+            Kind::InvalidRoute => "invalid route pattern, or a route already taken",
             Kind::BodyGone => "request body read after the request was answered",
         }
     }

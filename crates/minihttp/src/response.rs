@@ -162,7 +162,9 @@ impl Body {
     /// may fail: at an `Err`, the stream is dropped and the answer left
     /// unfinished, so that no client takes what went out for the whole
     /// body. A chunked body is not terminated and its connection closes;
-    /// one sent until the close is reset. The error is not sent.
+    /// one sent until the close is reset. An `Err` before anything of the
+    /// answer went out is answered 500 instead (and the connection
+    /// closes). The error itself is not sent.
     ///
     /// ```
     /// use minihttp::{Body, Response};

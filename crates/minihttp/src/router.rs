@@ -198,7 +198,8 @@ pub enum RouteMatch<'r, H> {
 /// query or a fragment. A trailing slash is part of the path: `/users`
 /// and `/users/` are two routes (register both if both should answer).
 /// When several routes match, the most specific wins (literal before
-/// `:param` before `*rest`, segment by segment), then the first registered.
+/// `:param` before `*rest`, segment by segment); a route that matches the
+/// same paths as an earlier one of its method is refused when added.
 /// `HEAD` falls back to the `GET` route. A path with routes but none for
 /// the method answers 405 with `Allow`; `OPTIONS` on such a path answers
 /// 204 with `Allow`; no route answers 404. A method that no standard
