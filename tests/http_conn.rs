@@ -804,7 +804,7 @@ fn a_client_that_closes_mid_request_gets_400_at_once() {
 }
 
 /// Sets its event when dropped.
-struct SetOnDrop(std::sync::Arc<sync_prims::Event>);
+struct SetOnDrop(Arc<Event>);
 
 impl Drop for SetOnDrop {
     fn drop(&mut self) {
@@ -812,9 +812,11 @@ impl Drop for SetOnDrop {
     }
 }
 
-#[test]
-fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
-    let ended = std::sync::Arc::new(sync_prims::Event::new());
+/// A server whose every answer is a 32 MiB stream (far more than the
+/// socket buffers of both ends hold), with a write timeout of 200 ms; the
+/// event is set when an answer's stream is dropped.
+fn huge_stream_server() -> (ServerHandle, Arc<Event>) {
+    let ended = Arc::new(Event::new());
     let flag = ended.clone();
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
@@ -826,7 +828,6 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
         .spawn(move |_req: Request| {
             let flag = flag.clone();
             async move {
-                // 32 MiB: far more than the socket buffers of both ends.
                 let chunks = coro::SendAsyncGen::new_send(|co| async move {
                     let _ended = SetOnDrop(flag);
                     for _ in 0..512 {
@@ -839,6 +840,12 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
             }
         })
         .unwrap();
+    (server, ended)
+}
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
+    let (server, ended) = huge_stream_server();
     let mut c = Client::connect(server.local_addr());
     let sent = std::time::Instant::now();
     c.send(get("/huge").as_bytes());
@@ -869,31 +876,7 @@ fn a_client_that_stops_reading_is_cut_off_after_the_write_timeout() {
 #[test]
 fn an_until_close_body_cut_off_by_the_write_timeout_resets_its_connection() {
     use std::io::{Read, Write};
-    let ended = std::sync::Arc::new(sync_prims::Event::new());
-    let flag = ended.clone();
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .workers(1)
-        .limits(Limits {
-            write_timeout: Duration::from_millis(200),
-            ..Limits::default()
-        })
-        .spawn(move |_req: Request| {
-            let flag = flag.clone();
-            async move {
-                // 32 MiB: far more than the socket buffers of both ends.
-                let chunks = coro::SendAsyncGen::new_send(|co| async move {
-                    let _ended = SetOnDrop(flag);
-                    for _ in 0..512 {
-                        co.yield_(vec![b'h'; 64 << 10]).await;
-                    }
-                });
-                let mut r = Response::text("");
-                r.set_body(Body::stream(chunks));
-                r
-            }
-        })
-        .unwrap();
+    let (server, ended) = huge_stream_server();
     let mut s = std::net::TcpStream::connect(server.local_addr()).unwrap();
     s.set_read_timeout(Some(util::READ_TIMEOUT)).unwrap();
     // HTTP/1.0: a stream of no known length is sent until the close.
