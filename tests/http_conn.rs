@@ -595,24 +595,53 @@ fn a_download_cut_short_logs_the_bytes_that_went_out() {
 }
 
 #[test]
-fn a_request_that_cannot_be_parsed_logs_the_bytes_of_its_answer() {
+fn a_request_refused_is_logged_with_its_request_line_and_the_bytes_of_its_answer() {
     let (tx, rx) = std::sync::mpsc::channel();
     let server = Server::bind("127.0.0.1:0")
         .unwrap()
         .workers(1)
+        .limits(Limits {
+            max_body: 1000,
+            header_read_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        })
         .access_log(move |entry| {
-            let _ = tx.send((entry.method.to_owned(), entry.status.as_u16(), entry.bytes));
+            let line = format!("{} {} {}", entry.method, entry.target, entry.version);
+            let _ = tx.send((line, entry.status.as_u16(), entry.bytes));
         })
         .spawn(|_req: Request| async { Response::text("unused") })
         .unwrap();
-    let mut c = Client::connect(server.local_addr());
-    c.send(b"GET / HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n");
-    let r = c.read().unwrap();
-    assert_eq!(r.status, 400);
-    let (method, status, bytes) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-    assert_eq!((method.as_str(), status), ("-", 400));
-    assert_eq!(bytes, r.body.len() as u64, "the answer's body");
-    assert!(bytes > 0);
+    for (wire, line, status) in [
+        // A bad field: the request line is known.
+        (
+            &b"GET /a HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n"[..],
+            "GET /a HTTP/1.1",
+            400,
+        ),
+        // A body too large, refused from its head.
+        (
+            b"POST /b HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+            "POST /b HTTP/1.1",
+            413,
+        ),
+        // A body that never comes whole, refused after the head was read.
+        (
+            b"PUT /c HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc",
+            "PUT /c HTTP/1.1",
+            408,
+        ),
+        // A request line that is not one: nothing of it is told.
+        (b"GET /d HTTP/1.1 extra\r\nHost: t\r\n\r\n", "- - -", 400),
+    ] {
+        let mut c = Client::connect(server.local_addr());
+        c.send(wire);
+        let r = c.read().unwrap();
+        assert_eq!(r.status, status, "{line}");
+        let (logged, s, bytes) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!((logged.as_str(), s), (line, status));
+        assert_eq!(bytes, r.body.len() as u64, "the answer's body");
+        assert!(bytes > 0);
+    }
     server.shutdown().unwrap();
 }
 

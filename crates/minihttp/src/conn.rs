@@ -286,6 +286,10 @@ pub struct Conn {
     /// does, or the body of a `HEAD` request) gets an answer without
     /// content.
     failed_head: bool,
+    /// The method, target and version of the request that failed, where
+    /// they were known (for the access log: see
+    /// [`Conn::failed_request_line`]).
+    failed_line: Option<Box<[String; 3]>>,
     /// A response closed the connection where its client had asked for
     /// none: see [`Conn::closed_early`].
     closed_early: bool,
@@ -314,6 +318,7 @@ impl Conn {
             eof: false,
             failed: false,
             failed_head: false,
+            failed_line: None,
             closed_early: false,
             stream_bodies: false,
             scanned: 0,
@@ -536,6 +541,7 @@ impl Conn {
                     let parsed = parse_head(buf.data(), &self.limits);
                     if parsed.is_err() {
                         self.failed_head = starts_as_head(buf);
+                        self.failed_line = request_line(buf).map(Box::new);
                     }
                     let head = match parsed? {
                         Parsed::Partial if self.eof => {
@@ -596,6 +602,7 @@ impl Conn {
                             // The error answer of a `HEAD` request has no
                             // content.
                             self.failed_head = p.request.method().is_head();
+                            self.failed_line = Some(Box::new(line_of(&p.request)));
                             return Err(e);
                         }
                     };
@@ -616,6 +623,7 @@ impl Conn {
                     }
                     if self.eof {
                         self.failed_head = p.request.method().is_head();
+                        self.failed_line = Some(Box::new(line_of(&p.request)));
                         return Err(Error::new(Kind::Incomplete));
                     }
                     // Ask for the body once, when it is needed and not there;
@@ -889,6 +897,24 @@ impl Conn {
         };
     }
 
+    /// For the access log of a request that failed (before
+    /// [`Conn::encode_error`]): its method, target and version, where they
+    /// are known: from the request whose body failed or timed out, or from
+    /// a request line that arrived whole (a head refused for a field, a
+    /// body too large, a head that timed out after its first line), as
+    /// sent. `None` for a head whose request line is itself bad or
+    /// incomplete.
+    pub(crate) fn failed_request_line(&self, buf: &ReadBuf) -> Option<[String; 3]> {
+        if let Some(line) = &self.failed_line {
+            return Some((**line).clone());
+        }
+        match &self.read {
+            ReadState::Body(p) => Some(line_of(&p.request)),
+            ReadState::Head => request_line(buf),
+            _ => None,
+        }
+    }
+
     /// Appends the response to a request error (status from
     /// [`Error::status`], a short text body, `Connection: close` when the
     /// error [closes the connection](Error::closes_connection)).
@@ -983,6 +1009,34 @@ impl Conn {
 }
 
 /// Whether the bytes of a request head start as a `HEAD` request's.
+/// A request's method, target and version, for the access log.
+fn line_of(request: &Request) -> [String; 3] {
+    [
+        request.method().as_str().to_string(),
+        request.target().to_string(),
+        request.version().to_string(),
+    ]
+}
+
+/// The method, target and version of the request line at the start of
+/// `buf` (after empty lines), if one arrived whole and has that form.
+fn request_line(buf: &ReadBuf) -> Option<[String; 3]> {
+    let data = buf.data();
+    let data = &data[leading_empty_lines(data)..];
+    let end = data.iter().position(|&b| b == b'\n')?;
+    let line = &data[..end];
+    let line = std::str::from_utf8(line.strip_suffix(b"\r").unwrap_or(line)).ok()?;
+    let mut parts = line.split(' ');
+    let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    let well_formed = parts.next().is_none()
+        && token(method)
+        && token(target)
+        && version.starts_with("HTTP/")
+        && token(version);
+    well_formed.then(|| [method, target, version].map(str::to_string))
+}
+
 fn starts_as_head(buf: &ReadBuf) -> bool {
     let data = buf.data();
     data[leading_empty_lines(data)..].starts_with(b"HEAD ")

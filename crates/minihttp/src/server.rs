@@ -153,10 +153,11 @@ impl Handler for StaticFiles {
 pub struct LogEntry<'a> {
     /// The client's address.
     pub client: SocketAddr,
-    /// The request method (`-` for a request that could not be parsed).
+    /// The request method (`-` for a request whose request line could not
+    /// be parsed).
     pub method: &'a str,
-    /// The request target as received (`-` for a request that could not be
-    /// parsed).
+    /// The request target as received (`-` for a request whose request
+    /// line could not be parsed).
     pub target: &'a str,
     /// The protocol version the request was read as (`HTTP/1.2` and later
     /// minor versions are read as `HTTP/1.1`).
@@ -1266,8 +1267,9 @@ async fn serve_conn<H: Handler>(
                 }
                 Ok(Next::NeedMore | Next::Close) => break,
                 Err(e) => {
+                    let line = conn.failed_request_line(&rbuf);
                     conn.encode_error(&e, &mut wbuf);
-                    log_error(&shared, peer, e.status());
+                    log_error(&shared, peer, line, e.status());
                     linger = true;
                     break;
                 }
@@ -1459,8 +1461,9 @@ async fn serve_conn<H: Handler>(
                             linger = true;
                         } else if mid {
                             conn.note_failed_head(&rbuf);
+                            let line = conn.failed_request_line(&rbuf);
                             conn.encode_error(&Error::timeout(), &mut wbuf);
-                            log_error(&shared, peer, StatusCode::REQUEST_TIMEOUT);
+                            log_error(&shared, peer, line, StatusCode::REQUEST_TIMEOUT);
                             if flush(&stream, &mut wbuf, limits.write_timeout)
                                 .await
                                 .is_ok()
@@ -1552,17 +1555,27 @@ impl<H> Drop for CutShort<'_, H> {
 }
 
 /// Logs a response to a request that could not be parsed.
-fn log_error<H>(shared: &Shared<H>, peer: SocketAddr, status: StatusCode) {
+/// Logs the error answer to a request that failed: with its request line
+/// where it is known (see `Conn::failed_request_line`), else `-`s.
+fn log_error<H>(
+    shared: &Shared<H>,
+    peer: SocketAddr,
+    line: Option<[String; 3]>,
+    status: StatusCode,
+) {
     if shared.log.is_none() {
         return;
     }
+    let [method, target, version] = line
+        .as_ref()
+        .map_or(["-"; 3], |l| l.each_ref().map(String::as_str));
     log_entry(
         shared,
         &LogEntry {
             client: peer,
-            method: "-",
-            target: "-",
-            version: "-",
+            method,
+            target,
+            version,
             status,
             bytes: error_body_len(status),
             elapsed: Duration::ZERO,
