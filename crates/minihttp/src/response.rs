@@ -214,7 +214,8 @@ impl Body {
 
     /// A body streamed from `stream` that will be exactly `len` bytes long
     /// (sent with `Content-Length`; a stream that does not keep the promise
-    /// has its connection closed). Once `len` bytes are out, the stream is
+    /// has its connection closed, or, when it ends short before anything
+    /// of the answer went out, is answered 500). Once `len` bytes are out, the stream is
     /// polled only while it is ready: an end or more bytes are seen, but a
     /// stream that stays pending is dropped and the answer is whole.
     pub fn stream_with_len(stream: impl Stream<Item = Vec<u8>> + Send + 'static, len: u64) -> Body {

@@ -50,6 +50,14 @@ impl TcpListener {
     /// on the current hub, to the first of `addr`'s addresses that can be
     /// bound (a name is looked up on the calling thread: see
     /// [`ToSocketAddrs`]).
+    ///
+    /// # Errors
+    ///
+    /// The system's, for each address tried (the last one is returned);
+    /// and an error off any hub, where there is no reactor to register
+    /// with: bind inside [`run`](crate::run) or a task (a listener made
+    /// there may then be moved to other hubs, and is used from them while
+    /// its own hub runs).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         super::each_addr(addr, |a| TcpListener::bind_with(a, false))
     }
@@ -78,7 +86,11 @@ impl TcpListener {
         })
     }
 
-    /// Takes a listener from the standard library (made non-blocking here).
+    /// Takes a listener from the standard library (made non-blocking here),
+    /// on the current hub. Its backlog stays what it was listened with:
+    /// std's `bind` listens with 128, which a burst of connections
+    /// overflows (they are then retried by the clients' systems, a second
+    /// or more later); [`bind`](TcpListener::bind) listens with 4096.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         listener.set_nonblocking(true)?;
         Ok(TcpListener {

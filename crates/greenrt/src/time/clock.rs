@@ -87,7 +87,11 @@ impl Clock {
 /// time), so `sleep(Duration::from_secs(3600))` returns at once with the
 /// clock one hour later; not while a
 /// [`spawn_blocking`](crate::spawn_blocking) job made on it runs, whose
-/// time is real. [`ManualClock::without_auto_advance`] never moves by
+/// time is real. A task waiting on a socket is waiting on real time too,
+/// but the hub cannot tell: with a timer armed (a `timeout` around a
+/// read), it jumps the clock to that timer rather than wait for the bytes,
+/// and the read times out at once. Tests of sockets with timeouts use
+/// [`ManualClock::without_auto_advance`], which never moves by
 /// itself: only `advance`, from the test (any thread), moves it and wakes
 /// the hubs that use it.
 ///
