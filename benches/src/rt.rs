@@ -97,9 +97,11 @@ fn greenrt_rt(workers: usize) -> greenrt::Runtime {
 
 pub(crate) fn run() -> String {
     if let Ok(which) = std::env::var(MEM_ENV) {
-        // Child process: one memory figure on stdout, then exit.
-        println!("{}", idle_bytes(&which));
-        std::process::exit(0);
+        // Child process: one memory figure on stdout, then exit (failing
+        // when it could not be taken).
+        let bytes = idle_bytes(&which);
+        println!("{bytes}");
+        std::process::exit(if bytes.is_nan() { 1 } else { 0 });
     }
     let mut out = String::from(
         "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. The `greenrt::run` rows run with stall detection on (its default: three relaxed stores per poll); the `Runtime` rows with it off.\n\n",
@@ -291,7 +293,26 @@ fn rss() -> usize {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Child side: RSS growth per task for `which` = `"<runtime>-<sleep|event>"`.
+/// How many of the idle tasks have been polled (each counts itself at its
+/// first poll): a static, so that counting adds nothing to a task.
+static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts the calling task as started.
+fn started() {
+    STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether every idle task has been polled (so that each holds its timer
+/// entry or its waiter, not only its unpolled future). A runtime that
+/// polls the spawning task again before all the others (tokio's
+/// current-thread scheduler does, every 61 tasks) is yielded to until
+/// they all have, for at most as many rounds as there are tasks.
+fn all_started() -> bool {
+    STARTED.load(std::sync::atomic::Ordering::Relaxed) >= IDLE_N
+}
+
+/// Child side: RSS growth per task for `which` = `"<runtime>-<sleep|event>"`,
+/// once every task has been polled.
 fn idle_bytes(which: &str) -> f64 {
     let long = Duration::from_secs(3600);
     let ev = Arc::new(Event::new());
@@ -302,6 +323,7 @@ fn idle_bytes(which: &str) -> f64 {
             for _ in 0..IDLE_N {
                 let ev = ev.clone();
                 drop(greenrt::spawn(async move {
+                    started();
                     if on_event {
                         ev.wait_async().await;
                     } else {
@@ -309,7 +331,12 @@ fn idle_bytes(which: &str) -> f64 {
                     }
                 }));
             }
-            greenrt::yield_now().await;
+            for _ in 0..IDLE_N {
+                greenrt::yield_now().await;
+                if all_started() {
+                    break;
+                }
+            }
             rss().saturating_sub(before)
         }),
         "asyncexecutor" => {
@@ -321,6 +348,7 @@ fn idle_bytes(which: &str) -> f64 {
                 for _ in 0..IDLE_N {
                     let ev = ev.clone();
                     ex.spawn(async move {
+                        started();
                         if on_event {
                             ev.wait_async().await;
                         } else {
@@ -329,8 +357,13 @@ fn idle_bytes(which: &str) -> f64 {
                     })
                     .detach();
                 }
-                yield_once().await;
-                while ex.try_tick() {}
+                for _ in 0..IDLE_N {
+                    yield_once().await;
+                    while ex.try_tick() {}
+                    if all_started() {
+                        break;
+                    }
+                }
                 rss().saturating_sub(before)
             }))
         }
@@ -339,6 +372,7 @@ fn idle_bytes(which: &str) -> f64 {
             for _ in 0..IDLE_N {
                 let ev = ev.clone();
                 drop(tokio::spawn(async move {
+                    started();
                     if on_event {
                         ev.wait_async().await;
                     } else {
@@ -346,13 +380,20 @@ fn idle_bytes(which: &str) -> f64 {
                     }
                 }));
             }
-            for _ in 0..4 {
+            for _ in 0..IDLE_N {
                 tokio::task::yield_now().await;
+                if all_started() {
+                    break;
+                }
             }
             rss().saturating_sub(before)
         }),
         _ => return f64::NAN,
     };
+    if !all_started() {
+        crate::harness::fail(&format!("memory of {which}: not every task was polled"));
+        return f64::NAN;
+    }
     grow as f64 / IDLE_N as f64
 }
 

@@ -201,6 +201,49 @@ fn render(cmd: &Command) -> String {
     s
 }
 
+/// The workspace's target directory, as cargo resolves it
+/// (`CARGO_TARGET_DIR`, `build.target-dir`, else `target`): from
+/// `cargo metadata`, printed like any other command.
+fn target_dir() -> Result<PathBuf, String> {
+    let mut cmd = cargo(&["metadata", "--no-deps", "--format-version", "1"]);
+    println!("$ {}  (probe)", render(&cmd));
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("cargo metadata failed ({})", out.status));
+    }
+    let json = String::from_utf8_lossy(&out.stdout);
+    json_string_field(&json, "target_directory")
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata gave no target_directory".to_string())
+}
+
+/// The value of the first string field `name` in `json` (escapes undone),
+/// without a JSON library for one field.
+fn json_string_field(json: &str, name: &str) -> Option<String> {
+    let key = format!("\"{name}\":");
+    let rest = json[json.find(&key)? + key.len()..].trim_start();
+    let mut chars = rest.strip_prefix('"')?.chars();
+    let mut value = String::new();
+    loop {
+        match chars.next()? {
+            '"' => return Some(value),
+            '\\' => match chars.next()? {
+                'n' => value.push('\n'),
+                't' => value.push('\t'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    value.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                c => value.push(c),
+            },
+            c => value.push(c),
+        }
+    }
+}
+
 fn cargo(args: &[&str]) -> Command {
     let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.args(args);
@@ -347,6 +390,9 @@ const MISSING_CLIPPY: &str =
 
 fn ci() -> Result<(), String> {
     let mut run = Run::new("ci");
+    // The builds with other flags (loom's cfg, nightly, miri) go to
+    // directories of their own under it, so that none rebuilds another's.
+    let target = target_dir()?;
     let nextest = has(cargo(&["nextest", "--version"]).env_remove("RUSTFLAGS"));
 
     let fmt = component("fmt", "rustfmt");
@@ -443,7 +489,7 @@ fn ci() -> Result<(), String> {
             cargo(&["test", "--release", "-p", name, "--lib", "--", "loom"])
                 .env("RUSTFLAGS", "--cfg loom")
                 .env("LOOM_MAX_PREEMPTIONS", "3")
-                .env("CARGO_TARGET_DIR", "target/loom"),
+                .env("CARGO_TARGET_DIR", target.join("loom")),
         )?;
     }
     // Stable rustdoc only checks that a `compile_fail` example fails;
@@ -467,7 +513,7 @@ fn ci() -> Result<(), String> {
         }
         run.step(
             "compile_fail error codes (nightly)",
-            doc.env("CARGO_TARGET_DIR", "target/nightly"),
+            doc.env("CARGO_TARGET_DIR", target.join("nightly")),
         )?;
     } else {
         run.skip(
@@ -488,7 +534,7 @@ fn ci() -> Result<(), String> {
                         "-Zmiri-strict-provenance -Zmiri-disable-isolation",
                     )
                     .env("PROPTEST_CASES", "4")
-                    .env("CARGO_TARGET_DIR", "target/miri"),
+                    .env("CARGO_TARGET_DIR", target.join("miri")),
             )?;
         } else {
             run.skip(
@@ -535,7 +581,12 @@ fn bench(areas: &[String]) -> Result<(), String> {
     };
     let mut run = Run::new("bench");
     let mut updated: Vec<&str> = Vec::new();
-    let out_dir = Path::new("target/bench");
+    // Where the build below puts the runner (and the servers it starts,
+    // which it finds beside itself), wherever cargo is told to build.
+    let target = target_dir()?;
+    let runner = target.join("release").join("benches");
+    let out_dir = target.join("bench");
+    let out_dir = out_dir.as_path();
     fs::create_dir_all(out_dir).map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
     run.step(
         "build benches",
@@ -565,13 +616,9 @@ fn bench(areas: &[String]) -> Result<(), String> {
         let measured = run.step_or_skip(
             &format!("bench {area}"),
             Command::new("sh")
-                .args([
-                    "-c",
-                    "ulimit -n 65536 2>/dev/null; exec \"$0\" \"$@\"",
-                    "target/release/benches",
-                    area,
-                    "--out",
-                ])
+                .args(["-c", "ulimit -n 65536 2>/dev/null; exec \"$0\" \"$@\""])
+                .arg(&runner)
+                .args([area, "--out"])
                 .arg(&file),
             || {
                 fs::read_to_string(&file)
@@ -627,6 +674,16 @@ mod tests {
                     .map(|(_, rest)| rest.trim_start().to_string())
             })
             .is_some_and(|rest| !rest.starts_with('Z'))
+    }
+
+    #[test]
+    fn a_string_field_is_read_from_cargo_metadata() {
+        let json = r#"{"packages":[],"target_directory":"/a \"b\"\\c\u00e9","version":1}"#;
+        assert_eq!(
+            json_string_field(json, "target_directory").as_deref(),
+            Some("/a \"b\"\\c\u{e9}")
+        );
+        assert_eq!(json_string_field(json, "workspace_root"), None);
     }
 
     #[test]
