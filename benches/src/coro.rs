@@ -6,7 +6,7 @@ use std::hint::black_box;
 use coro::{Gen, GenState};
 use genawaiter::GeneratorState;
 
-use crate::harness::{Table, per_op};
+use crate::harness::{Table, medians_interleaved, sampler};
 
 /// The generator protocol over `async`/`await` with nothing checked: no
 /// state (a resume after the end polls a finished body), no error for a
@@ -288,8 +288,9 @@ const BARE: &str = "reference: `async`/`await` with no checks";
 
 pub(crate) fn run() -> String {
     let mut out = String::from(
-        "## coro: generators\n\nMedians of 7 samples; lower is better; the ratio column compares each \
-         row with the row named in its header.\n\n",
+        "## coro: generators\n\nMedians of 7 samples, taken in turn (each row's first sample, then \
+         each row's second, ...), so that a machine slowed for a while slows every row alike; \
+         lower is better; each ratio column compares a row with the row it names.\n\n",
     );
     const N: u64 = 20_000_000;
 
@@ -300,22 +301,10 @@ pub(crate) fn run() -> String {
     );
     let mut hand = Echo { state: 0, acc: 0 };
     hand.resume(None);
-    t.row(
-        "hand-written state machine",
-        per_op(N, || {
-            black_box(hand.resume(Some(black_box(1))));
-        }),
-    );
 
     // `black_box` hides the concrete type, so the call stays virtual.
     let mut boxed: Box<dyn Resume> = black_box(Box::new(Echo { state: 0, acc: 0 }));
     boxed.resume(None);
-    t.row(
-        "hand-written state machine, boxed as `dyn`",
-        per_op(N, || {
-            black_box(boxed.resume(Some(black_box(1))));
-        }),
-    );
 
     let mut ours: Gen<u64, (), u64> = Gen::new(|co| async move {
         let mut acc = 0u64;
@@ -324,12 +313,6 @@ pub(crate) fn run() -> String {
         }
     });
     let _ = ours.start();
-    t.row(
-        "coro::Gen",
-        per_op(N, || {
-            black_box(ours.send(black_box(1)).ok());
-        }),
-    );
 
     let mut inline = Gen::new_inline(|co: coro::Co<u64, u64>| async move {
         let mut acc = 0u64;
@@ -338,12 +321,6 @@ pub(crate) fn run() -> String {
         }
     });
     let _ = inline.start();
-    t.row(
-        "coro::Gen::new_inline",
-        per_op(N, || {
-            black_box(inline.send(black_box(1)).ok());
-        }),
-    );
 
     let mut bare = bare::Gen::new(|co| async move {
         let mut acc = 0u64;
@@ -352,12 +329,6 @@ pub(crate) fn run() -> String {
         }
     });
     bare.resume(None);
-    t.row(
-        BARE,
-        per_op(N, || {
-            black_box(bare.resume(Some(black_box(1))));
-        }),
-    );
 
     let mut rc = genawaiter::rc::Gen::new(|co: genawaiter::rc::Co<u64, u64>| async move {
         let mut acc = 0u64;
@@ -366,12 +337,6 @@ pub(crate) fn run() -> String {
         }
     });
     rc.resume_with(0);
-    t.row(
-        "genawaiter rc",
-        per_op(N, || {
-            black_box(rc.resume_with(black_box(1)));
-        }),
-    );
 
     // genawaiter's way to name a generator's type (as `coro::Gen` is
     // named): the body boxed as a `dyn Future`, so resumes are virtual
@@ -387,12 +352,6 @@ pub(crate) fn run() -> String {
             })
         });
     rc_dyn.resume_with(0);
-    t.row(
-        "genawaiter rc, body boxed as `dyn`",
-        per_op(N, || {
-            black_box(rc_dyn.resume_with(black_box(1)));
-        }),
-    );
 
     let mut sync = genawaiter::sync::Gen::new(|co: genawaiter::sync::Co<u64, u64>| async move {
         let mut acc = 0u64;
@@ -401,12 +360,6 @@ pub(crate) fn run() -> String {
         }
     });
     sync.resume_with(0);
-    t.row(
-        "genawaiter sync",
-        per_op(N, || {
-            black_box(sync.resume_with(black_box(1)));
-        }),
-    );
 
     genawaiter::stack::let_gen_using!(
         stack,
@@ -418,13 +371,52 @@ pub(crate) fn run() -> String {
         }
     );
     stack.resume_with(0);
-    t.row(
+
+    let names = [
+        "hand-written state machine",
+        "hand-written state machine, boxed as `dyn`",
+        "coro::Gen",
+        "coro::Gen::new_inline",
+        BARE,
+        "genawaiter rc",
+        "genawaiter rc, body boxed as `dyn`",
+        "genawaiter sync",
         "genawaiter stack",
-        per_op(N, || {
+    ];
+    let mut rows = [
+        sampler(|| {
+            black_box(hand.resume(Some(black_box(1))));
+        }),
+        sampler(|| {
+            black_box(boxed.resume(Some(black_box(1))));
+        }),
+        sampler(|| {
+            black_box(ours.send(black_box(1)).ok());
+        }),
+        sampler(|| {
+            black_box(inline.send(black_box(1)).ok());
+        }),
+        sampler(|| {
+            black_box(bare.resume(Some(black_box(1))));
+        }),
+        sampler(|| {
+            black_box(rc.resume_with(black_box(1)));
+        }),
+        sampler(|| {
+            black_box(rc_dyn.resume_with(black_box(1)));
+        }),
+        sampler(|| {
+            black_box(sync.resume_with(black_box(1)));
+        }),
+        sampler(|| {
             black_box(stack.resume_with(black_box(1)));
         }),
-    );
-    out += &t.render("hand-written state machine");
+    ];
+    for (name, ns) in names.iter().zip(medians_interleaved(N, &mut rows)) {
+        t.row(name, ns);
+    }
+    drop(rows);
+    out += &t.render_against(&["hand-written state machine", "genawaiter rc"]);
 
     eprintln!("create + 10 yields");
     let mut t = Table::new(
@@ -439,7 +431,7 @@ pub(crate) fn run() -> String {
     // a plain loop, its allocation gone. They are floors of the work (the
     // sum of the yields), not of a generator's mechanism, which the rows
     // of the libraries measure (several times these two, in every run).
-    let rows: [(&str, Drain); 9] = [
+    let table: [(&str, Drain); 9] = [
         ("hand-written state machine", drain_hand),
         (BARE, ten_bare),
         ("coro::Gen", ten_gen),
@@ -455,13 +447,16 @@ pub(crate) fn run() -> String {
             |n| ten_rc_behind_a_call(n).into_iter().sum(),
         ),
     ];
-    for (name, f) in rows {
-        t.row(
-            name,
-            per_op(M, || {
+    let mut rows: Vec<_> = table
+        .iter()
+        .map(|&(_, f)| {
+            sampler(move || {
                 black_box(f(black_box(10)));
-            }),
-        );
+            })
+        })
+        .collect();
+    for ((name, _), ns) in table.iter().zip(medians_interleaved(M, &mut rows)) {
+        t.row(name, ns);
     }
     out += &t.render("genawaiter stack");
     out

@@ -59,6 +59,47 @@ pub(crate) fn per_op(iters: u64, mut op: impl FnMut()) -> f64 {
     })
 }
 
+/// A timed loop of `op`, boxed so that rows of different types can be
+/// sampled in turn ([`medians_interleaved`]): the box is called once per
+/// sample, the loop inside it is compiled for `op` as [`per_op`]'s is.
+pub(crate) fn sampler<'a>(mut op: impl FnMut() + 'a) -> Box<dyn FnMut(u64) -> Duration + 'a> {
+    Box::new(move |n| {
+        let t = Instant::now();
+        for _ in 0..n {
+            op();
+            black_box(());
+        }
+        t.elapsed()
+    })
+}
+
+/// Median nanoseconds per iteration of each of `rows` ([`sampler`]s or
+/// any timed loops), their samples taken in turn (row 1, row 2, ..., then
+/// again) rather than row after row: a machine that slows down for a
+/// while slows every row's samples alike, instead of the rows measured
+/// then.
+pub(crate) fn medians_interleaved(
+    iters: u64,
+    rows: &mut [Box<dyn FnMut(u64) -> Duration + '_>],
+) -> Vec<f64> {
+    for row in rows.iter_mut() {
+        row(iters / 10 + 1); // warm-up
+    }
+    let mut samples = vec![Vec::with_capacity(SAMPLES); rows.len()];
+    for _ in 0..SAMPLES {
+        for (row, s) in rows.iter_mut().zip(&mut samples) {
+            s.push(row(iters).as_nanos() as f64 / iters as f64);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
+}
+
 /// A Markdown table: one row per (name, figure), with each figure's ratio to
 /// the row named `base` (ratio < 1 means faster than the base).
 #[derive(Debug)]
@@ -84,17 +125,31 @@ impl Table {
 
     /// Renders the table with ratios against the row named `base`.
     pub(crate) fn render(&self, base: &str) -> String {
-        let b = self
-            .rows
-            .iter()
-            .find(|r| r.0 == base)
-            .map_or(f64::NAN, |r| r.1);
-        let mut s = format!(
-            "### {}\n\n| | {} | ratio to {base} |\n|---|---:|---:|\n",
-            self.title, self.unit
-        );
+        self.render_against(&[base])
+    }
+
+    /// Renders the table with a column of ratios against each row named in
+    /// `bases`.
+    pub(crate) fn render_against(&self, bases: &[&str]) -> String {
+        let value = |base: &str| {
+            self.rows
+                .iter()
+                .find(|r| r.0 == base)
+                .map_or(f64::NAN, |r| r.1)
+        };
+        let mut s = format!("### {}\n\n| | {} |", self.title, self.unit);
+        for base in bases {
+            s.push_str(&format!(" ratio to {base} |"));
+        }
+        s.push_str("\n|---|---:|");
+        s.push_str(&"---:|".repeat(bases.len()));
+        s.push('\n');
         for (name, v) in &self.rows {
-            s.push_str(&format!("| {name} | {} | {:.2}x |\n", fmt(*v), v / b));
+            s.push_str(&format!("| {name} | {} |", fmt(*v)));
+            for base in bases {
+                s.push_str(&format!(" {:.2}x |", v / value(base)));
+            }
+            s.push('\n');
         }
         s.push('\n');
         s
