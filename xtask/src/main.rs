@@ -186,19 +186,37 @@ impl Run {
     }
 }
 
+/// `cmd` as a shell line that runs it again when pasted.
 fn render(cmd: &Command) -> String {
     let mut s = String::new();
     for (k, v) in cmd.get_envs() {
         if let Some(v) = v {
-            s.push_str(&format!("{}={} ", k.to_string_lossy(), v.to_string_lossy()));
+            s.push_str(&format!(
+                "{}={} ",
+                k.to_string_lossy(),
+                quote(&v.to_string_lossy())
+            ));
         }
     }
-    s.push_str(&cmd.get_program().to_string_lossy());
+    s.push_str(&quote(&cmd.get_program().to_string_lossy()));
     for a in cmd.get_args() {
         s.push(' ');
-        s.push_str(&a.to_string_lossy());
+        s.push_str(&quote(&a.to_string_lossy()));
     }
     s
+}
+
+/// `word` quoted for a POSIX shell where it needs it.
+fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// The workspace's target directory, as cargo resolves it
@@ -476,7 +494,12 @@ fn ci() -> Result<(), String> {
             ]),
         )?;
     } else {
-        run.skip("minihttp library alone", MISSING_CLIPPY);
+        // Without clippy's lints, at least the build and rustc's warnings.
+        run.step(
+            "minihttp library alone",
+            cargo(&["check", "-p", "minihttp", "--no-default-features", "--lib"])
+                .env("RUSTFLAGS", "-D warnings"),
+        )?;
     }
     run.step(
         "docs",
@@ -630,6 +653,7 @@ fn bench(areas: &[String]) -> Result<(), String> {
         if measured {
             let section =
                 fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let section = format!("{}\n{section}", provenance(area));
             update_section("BENCHMARKS.md", area, &section)?;
             updated.push(*area);
         }
@@ -641,6 +665,41 @@ fn bench(areas: &[String]) -> Result<(), String> {
         println!("BENCHMARKS.md updated ({})", updated.join(", "));
     }
     Ok(())
+}
+
+/// Where a section's figures come from: the command, the commit (and
+/// whether the tree had changes), the cores; so that a file that mixes
+/// sections of several runs says which is which.
+fn provenance(area: &str) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit =
+        git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "an unknown commit".into());
+    // BENCHMARKS.md itself changes as a run writes it.
+    let changed = git(&[
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!BENCHMARKS.md",
+    ])
+    .is_some_and(|s| !s.is_empty());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "_`cargo xtask bench {area}` at {commit}{}, {cores} cores._\n",
+        if changed {
+            " with uncommitted changes"
+        } else {
+            ""
+        }
+    )
 }
 
 /// Replaces the text between `<!-- bench:AREA -->` and `<!-- /bench:AREA -->`
@@ -656,7 +715,14 @@ fn update_section(path: &str, area: &str, body: &str) -> Result<(), String> {
     let block = format!("{open}\n{}\n{close}", body.trim_end());
     let new = match (old.find(&open), old.find(&close)) {
         (Some(a), Some(b)) if a < b => format!("{}{block}{}", &old[..a], &old[b + close.len()..]),
-        _ => format!("{}\n{block}\n", old.trim_end()),
+        (None, None) => format!("{}\n\n{block}\n", old.trim_end()),
+        // A marker without its pair: appending would leave two blocks,
+        // and the next run would take what lies between them for one.
+        _ => {
+            return Err(format!(
+                "{path}: `{open}` and `{close}` do not enclose a section; mend the markers"
+            ));
+        }
     };
     fs::write(path, new).map_err(|e| format!("cannot write {path}: {e}"))
 }
@@ -674,6 +740,42 @@ mod tests {
                     .map(|(_, rest)| rest.trim_start().to_string())
             })
             .is_some_and(|rest| !rest.starts_with('Z'))
+    }
+
+    #[test]
+    fn commands_are_printed_as_they_can_be_pasted() {
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo 'hi'", "x y"])
+            .env("RUSTFLAGS", "--cfg loom");
+        assert_eq!(
+            render(&c),
+            r#"RUSTFLAGS='--cfg loom' sh -c 'echo '\''hi'\''' 'x y'"#
+        );
+    }
+
+    #[test]
+    fn a_section_is_replaced_and_broken_markers_are_refused() {
+        let path = env::temp_dir().join(format!("xtask-bench-{}.md", std::process::id()));
+        let p = path.to_str().unwrap();
+        fs::write(
+            &path,
+            "# B\n\n<!-- bench:a -->\nold\n<!-- /bench:a -->\nkept\n",
+        )
+        .unwrap();
+        update_section(p, "a", "new").unwrap();
+        update_section(p, "b", "added").unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "# B\n\n<!-- bench:a -->\nnew\n<!-- /bench:a -->\nkept\n\n<!-- bench:b -->\nadded\n<!-- /bench:b -->\n"
+        );
+        fs::write(&path, "<!-- bench:a -->\nno end\n").unwrap();
+        assert!(update_section(p, "a", "new").is_err());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "<!-- bench:a -->\nno end\n"
+        );
+        let _ = fs::remove_file(&path);
     }
 
     #[test]
