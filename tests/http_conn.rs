@@ -632,6 +632,9 @@ fn a_request_refused_is_logged_with_its_request_line_and_the_bytes_of_its_answer
         ),
         // A request line that is not one: nothing of it is told.
         (b"GET /d HTTP/1.1 extra\r\nHost: t\r\n\r\n", "- - -", 400),
+        (b"G\"T /e HTTP/1.1\r\nHost: t\r\n\r\n", "- - -", 400),
+        (b"GET /f HTTP/1.1\"\r\nHost: t\r\n\r\n", "- - -", 400),
+        (b"GET /g HTTP/9.9\r\nHost: t\r\n\r\n", "- - -", 505),
     ] {
         let mut c = Client::connect(server.local_addr());
         c.send(wire);
@@ -642,6 +645,12 @@ fn a_request_refused_is_logged_with_its_request_line_and_the_bytes_of_its_answer
         assert_eq!(bytes, r.body.len() as u64, "the answer's body");
         assert!(bytes > 0);
     }
+    // A line over the limit (414) is not logged either.
+    let mut c = Client::connect(server.local_addr());
+    c.send(format!("GET /{} HTTP/1.1\r\nHost: t\r\n\r\n", "x".repeat(20_000)).as_bytes());
+    assert_eq!(c.read().unwrap().status, 414);
+    let (logged, s, _) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!((logged.as_str(), s), ("- - -", 414));
     server.shutdown().unwrap();
 }
 

@@ -541,11 +541,14 @@ impl Conn {
                     let parsed = parse_head(buf.data(), &self.limits);
                     if parsed.is_err() {
                         self.failed_head = starts_as_head(buf);
-                        self.failed_line = request_line(buf).map(Box::new);
+                        self.failed_line =
+                            request_line(buf, self.limits.max_request_line).map(Box::new);
                     }
                     let head = match parsed? {
                         Parsed::Partial if self.eof => {
                             self.failed_head = starts_as_head(buf);
+                            self.failed_line =
+                                request_line(buf, self.limits.max_request_line).map(Box::new);
                             return Err(Error::new(Kind::Incomplete));
                         }
                         Parsed::Partial => {
@@ -910,7 +913,7 @@ impl Conn {
         }
         match &self.read {
             ReadState::Body(p) => Some(line_of(&p.request)),
-            ReadState::Head => request_line(buf),
+            ReadState::Head => request_line(buf, self.limits.max_request_line),
             _ => None,
         }
     }
@@ -1008,7 +1011,6 @@ impl Conn {
     }
 }
 
-/// Whether the bytes of a request head start as a `HEAD` request's.
 /// A request's method, target and version, for the access log.
 fn line_of(request: &Request) -> [String; 3] {
     [
@@ -1019,24 +1021,36 @@ fn line_of(request: &Request) -> [String; 3] {
 }
 
 /// The method, target and version of the request line at the start of
-/// `buf` (after empty lines), if one arrived whole and has that form.
-fn request_line(buf: &ReadBuf) -> Option<[String; 3]> {
+/// `buf` (after empty lines), if one arrived whole, within `limit` bytes,
+/// and as the parser reads one: a method of token characters, a target of
+/// visible characters, and `HTTP/1.0` or `HTTP/1.1` (a later `HTTP/1.x`
+/// read as `HTTP/1.1`). Nothing else of what a client sent is logged.
+fn request_line(buf: &ReadBuf, limit: usize) -> Option<[String; 3]> {
     let data = buf.data();
     let data = &data[leading_empty_lines(data)..];
-    let end = data.iter().position(|&b| b == b'\n')?;
+    let end = data
+        .iter()
+        .take(limit.saturating_add(1))
+        .position(|&b| b == b'\n')?;
     let line = &data[..end];
     let line = std::str::from_utf8(line.strip_suffix(b"\r").unwrap_or(line)).ok()?;
     let mut parts = line.split(' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    let token = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    let version = match version.as_bytes() {
+        b"HTTP/1.0" => "HTTP/1.0",
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'1'..=b'9'] => "HTTP/1.1",
+        _ => return None,
+    };
     let well_formed = parts.next().is_none()
-        && token(method)
-        && token(target)
-        && version.starts_with("HTTP/")
-        && token(version);
+        && !method.is_empty()
+        && method.bytes().all(tchar)
+        && !target.is_empty()
+        && target.bytes().all(|b| b.is_ascii_graphic());
     well_formed.then(|| [method, target, version].map(str::to_string))
 }
 
+/// Whether the bytes of a request head start as a `HEAD` request's.
 fn starts_as_head(buf: &ReadBuf) -> bool {
     let data = buf.data();
     data[leading_empty_lines(data)..].starts_with(b"HEAD ")

@@ -206,6 +206,11 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
             set_dir(d)?;
             continue;
         }
+        if options && raw.to_str().is_none() && raw.as_encoded_bytes().starts_with(b"-") {
+            // An option (not `-d`'s, taken above) whose value is not
+            // Unicode, not a directory named like one.
+            return Err(Usage(format!("{}: not Unicode", raw.to_string_lossy())));
+        }
         if !options || raw.to_str().is_none_or(|a| !a.starts_with('-') || a == "-") {
             set_dir(raw)?;
             continue;
@@ -252,6 +257,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, Usage
                 );
             }
             "-d" | "--directory" => match inline.clone() {
+                Some(v) if v.is_empty() => return Err(Usage("--directory needs a value".into())),
                 Some(v) => set_dir(v.into())?,
                 None => set_dir(
                     args.next()
@@ -307,10 +313,15 @@ fn split_port(v: &str) -> Result<(String, Option<u16>), Usage> {
         addr.parse::<std::net::Ipv6Addr>()
             .map_err(|_| Usage(format!("--bind: not an IPv6 address: {ip:?}")))?;
         match scope {
-            Some(s) if s.parse::<u32>().is_err() => Err(Usage(format!(
-                "--bind: give the scope of {ip} as a number ({addr}%2, say: \
-                 `ip link` numbers the interfaces)"
-            ))),
+            Some(s) if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(Usage(format!(
+                    "--bind: give the scope of {ip} as a number ({addr}%2, say: \
+                     `ip link` numbers the interfaces; with a port, [{addr}%2]:PORT)"
+                )))
+            }
+            Some(s) if s.parse::<u32>().is_err() => {
+                Err(Usage(format!("--bind: no such scope: {s}")))
+            }
             _ => Ok(()),
         }
     };
@@ -556,6 +567,8 @@ mod tests {
             &["--bind", "fe80::1%eth0"],
             &["--bind", "[fe80::1%]:9000"],
             &["--bind", "1.2.3.4%2"],
+            &["--bind", "fe80::1%+2"],
+            &["-d="],
             &["--workers", "18446744073709551615"],
             &["--workers", "1025"],
             &["--", "a", "b"],
@@ -596,5 +609,11 @@ mod tests {
             OsString::from_vec(b"\xff".to_vec()),
         ]);
         assert!(bad.is_err());
+        // An option whose attached value is not Unicode is refused, not
+        // taken for a directory.
+        for option in [&b"-b\xff"[..], b"--bind=\xff", b"--port=\xff", b"-x\xff"] {
+            let bad = parse([OsString::from_vec(option.to_vec())]);
+            assert!(bad.is_err(), "{}", String::from_utf8_lossy(option));
+        }
     }
 }
