@@ -1482,15 +1482,7 @@ fn a_panic_whose_payload_panics_when_dropped_still_answers_500() {
 
 #[test]
 fn a_500_in_place_of_a_body_that_failed_unsent_is_logged_with_its_bytes() {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .workers(1)
-        .access_log(move |entry| {
-            let _ = tx.send((entry.status.as_u16(), entry.bytes));
-        })
-        .spawn(app)
-        .unwrap();
+    let (server, rx) = util::serve_logged(app);
     let mut c = Client::connect(server.local_addr());
     c.send(get("/fails-at-once").as_bytes());
     let r = c.read().unwrap();

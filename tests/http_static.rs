@@ -80,15 +80,7 @@ fn a_file_download_cut_short_logs_the_bytes_that_went_out() {
     let tree = Tree::new();
     let f = fs::File::create(tree.root().join("huge.bin")).unwrap();
     f.set_len(LEN).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let server = Server::bind("127.0.0.1:0")
-        .unwrap()
-        .workers(1)
-        .access_log(move |entry| {
-            let _ = tx.send((entry.status.as_u16(), entry.bytes));
-        })
-        .spawn(StaticFiles::new(tree.root()).unwrap())
-        .unwrap();
+    let (server, rx) = util::serve_logged(StaticFiles::new(tree.root()).unwrap());
     let mut c = Client::connect(server.local_addr());
     c.send(get("/huge.bin").as_bytes());
     let read = c.read_raw(1 << 20);

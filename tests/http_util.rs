@@ -310,3 +310,23 @@ pub fn trickled_body_gets_408(c: &mut Client, head: &[u8]) {
         "the first second is allowed: {took:?}"
     );
 }
+
+/// A one-hub server of `handler` whose access log sends each answer's
+/// status and body bytes on the channel returned with it.
+pub fn serve_logged<H: minihttp::Handler>(
+    handler: H,
+) -> (
+    minihttp::ServerHandle,
+    std::sync::mpsc::Receiver<(u16, u64)>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = minihttp::Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .access_log(move |entry| {
+            let _ = tx.send((entry.status.as_u16(), entry.bytes));
+        })
+        .spawn(handler)
+        .unwrap();
+    (server, rx)
+}

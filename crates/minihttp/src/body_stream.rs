@@ -162,9 +162,15 @@ impl Feeder {
 
     /// The request was answered: later reads fail.
     pub(crate) fn close(&self) {
+        self.leave(|s| s.gone = true);
+    }
+
+    /// Feeds no more: applies `end` to the slot, and wakes a waiting reader
+    /// (outside the lock).
+    fn leave(&self, end: impl FnOnce(&mut Slot)) {
         let waker = {
             let mut s = lock(&self.slot);
-            s.gone = true;
+            end(&mut s);
             s.feeder = None;
             s.reader.take()
         };
@@ -180,17 +186,11 @@ impl Feeder {
 /// good.
 impl Drop for Feeder {
     fn drop(&mut self) {
-        let waker = {
-            let mut s = lock(&self.slot);
+        self.leave(|s| {
             if s.end.is_none() && !s.gone {
                 s.end = Some(Err(Error::new(Kind::Incomplete)));
             }
-            s.feeder = None;
-            s.reader.take()
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
+        });
     }
 }
 

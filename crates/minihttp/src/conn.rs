@@ -1036,7 +1036,6 @@ fn request_line(buf: &ReadBuf, limit: usize) -> Option<[String; 3]> {
     let line = std::str::from_utf8(line.strip_suffix(b"\r").unwrap_or(line)).ok()?;
     let mut parts = line.split(' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
     let version = match version.as_bytes() {
         b"HTTP/1.0" => "HTTP/1.0",
         [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'1'..=b'9'] => "HTTP/1.1",
@@ -1044,7 +1043,7 @@ fn request_line(buf: &ReadBuf, limit: usize) -> Option<[String; 3]> {
     };
     let well_formed = parts.next().is_none()
         && !method.is_empty()
-        && method.bytes().all(tchar)
+        && method.bytes().all(crate::method::is_tchar)
         && !target.is_empty()
         && target.bytes().all(|b| b.is_ascii_graphic());
     well_formed.then(|| [method, target, version].map(str::to_string))

@@ -53,7 +53,7 @@ mod sealed {
     }
 
     /// An address as given: known, or to be looked up.
-    #[derive(Debug, Clone)]
+    #[derive(Debug)]
     pub enum Addrs {
         One(SocketAddr),
         Many(Vec<SocketAddr>),
@@ -94,38 +94,27 @@ pub(crate) fn resolve_here(addr: &(impl ToSocketAddrs + ?Sized)) -> io::Result<V
     addr.addrs().resolve_here()
 }
 
-/// `addr` as given, for [`resolve`].
-pub(crate) fn given(addr: &(impl ToSocketAddrs + ?Sized)) -> Addrs {
-    addr.addrs()
-}
-
-/// Every address `addrs` stands for (at least one), a name looked up on
+/// Every address `addr` stands for (at least one), a name looked up on
 /// the blocking pool when on a hub (so that the hub's other tasks run
-/// meanwhile), on the calling thread otherwise. Taken as a value, so that
-/// the caller's future holds no borrow of its address across the lookup
-/// (and is `Send` whenever the address is). Dropped before the answer,
-/// the lookup is killed: a job no thread took yet never runs; one already
-/// running runs to its end, and its answer is dropped.
-pub(crate) async fn resolve(addrs: Addrs) -> io::Result<Vec<SocketAddr>> {
-    if !addrs.is_name() {
+/// meanwhile), on the calling thread otherwise. The address is read before
+/// the first await, so that the caller's future holds no borrow of it
+/// across the lookup (and is `Send` whenever the address is). Dropped
+/// before the answer, the lookup is killed: a job no thread took yet never
+/// runs; one already running runs to its end, and its answer is dropped.
+pub(crate) async fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let addrs = addr.addrs();
+    drop(addr);
+    // Off any hub: no pool to wait on without blocking anyway.
+    if !addrs.is_name() || crate::hub::current_uid().is_none() {
         return addrs.resolve_here();
     }
-    let job = {
-        let addrs = addrs.clone();
-        crate::Builder::new()
-            .name("name lookup")
-            .spawn_blocking(move || addrs.resolve_here())
-    };
-    match job {
-        Ok(lookup) => {
-            let mut lookup = KillOnDrop(lookup);
-            (&mut lookup.0)
-                .await
-                .unwrap_or_else(|e| Err(io::Error::other(format!("the name lookup failed: {e}"))))
-        }
-        // Off any hub: no pool to wait on without blocking anyway.
-        Err(_) => addrs.resolve_here(),
-    }
+    let lookup = crate::Builder::new()
+        .name("name lookup")
+        .spawn_blocking(move || addrs.resolve_here())?;
+    let mut lookup = KillOnDrop(lookup);
+    (&mut lookup.0)
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(format!("the name lookup failed: {e}"))))
 }
 
 /// Kills its greenlet when dropped before the greenlet finished.
@@ -139,47 +128,26 @@ impl<T> Drop for KillOnDrop<T> {
     }
 }
 
-impl ToSocketAddrs for SocketAddr {}
-impl Sealed for SocketAddr {
-    fn addrs(&self) -> Addrs {
-        Addrs::One(*self)
-    }
+/// An address given by IP: used as it is.
+macro_rules! by_ip {
+    ($($ty:ty),*) => {$(
+        impl ToSocketAddrs for $ty {}
+        impl Sealed for $ty {
+            fn addrs(&self) -> Addrs {
+                Addrs::One((*self).into())
+            }
+        }
+    )*};
 }
 
-impl ToSocketAddrs for SocketAddrV4 {}
-impl Sealed for SocketAddrV4 {
-    fn addrs(&self) -> Addrs {
-        Addrs::One((*self).into())
-    }
-}
-
-impl ToSocketAddrs for SocketAddrV6 {}
-impl Sealed for SocketAddrV6 {
-    fn addrs(&self) -> Addrs {
-        Addrs::One((*self).into())
-    }
-}
-
-impl ToSocketAddrs for (IpAddr, u16) {}
-impl Sealed for (IpAddr, u16) {
-    fn addrs(&self) -> Addrs {
-        Addrs::One((*self).into())
-    }
-}
-
-impl ToSocketAddrs for (Ipv4Addr, u16) {}
-impl Sealed for (Ipv4Addr, u16) {
-    fn addrs(&self) -> Addrs {
-        Addrs::One((*self).into())
-    }
-}
-
-impl ToSocketAddrs for (Ipv6Addr, u16) {}
-impl Sealed for (Ipv6Addr, u16) {
-    fn addrs(&self) -> Addrs {
-        Addrs::One((*self).into())
-    }
-}
+by_ip!(
+    SocketAddr,
+    SocketAddrV4,
+    SocketAddrV6,
+    (IpAddr, u16),
+    (Ipv4Addr, u16),
+    (Ipv6Addr, u16)
+);
 
 impl ToSocketAddrs for str {}
 impl Sealed for str {

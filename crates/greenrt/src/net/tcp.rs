@@ -269,9 +269,7 @@ impl TcpStream {
     /// OS's kind (`ConnectionRefused`, `TimedOut`, ...).
     pub async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
-        let addrs = super::addr::given(&addr);
-        drop(addr);
-        for a in super::addr::resolve(addrs).await? {
+        for a in super::addr::resolve(addr).await? {
             match TcpStream::connect_one(a).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),

@@ -68,9 +68,7 @@ impl UdpSocket {
     /// a name is looked up on the blocking pool: see [`ToSocketAddrs`]);
     /// returns the bytes sent.
     pub async fn send_to(&self, buf: &[u8], target: impl ToSocketAddrs) -> io::Result<usize> {
-        let addrs = super::addr::given(&target);
-        drop(target);
-        let target = super::addr::resolve(addrs).await?[0];
+        let target = super::addr::resolve(target).await?[0];
         self.io
             .wait_io(Direction::Write, |s| s.send_to(buf, target))
             .await

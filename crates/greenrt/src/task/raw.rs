@@ -373,8 +373,10 @@ where
         }
     }
 
-    // The caller's contract is the trait's: the task was never polled,
-    // which the block below relies on.
+    /// # Safety
+    ///
+    /// The trait's: the task was never polled, which the block below
+    /// relies on.
     unsafe fn kill_leaking(&self, hub: &Hub) {
         if !self.claim_for_kill() {
             return;
