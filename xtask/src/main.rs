@@ -347,6 +347,33 @@ fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
+/// How many tests `cmd`, a `cargo test ... -- FILTER --list`, lists
+/// (printed, its listing read from a file of its own rather than a pipe,
+/// which a long listing could fill while nothing reads it).
+fn listed_tests(cmd: &mut Command, name: &str) -> Result<usize, String> {
+    println!("\n$ {}", render(cmd));
+    let path = env::temp_dir().join(format!("xtask-list-{}-{name}.txt", std::process::id()));
+    let file =
+        fs::File::create(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let status = run_bounded(cmd.stdout(file), STEP_LIMIT);
+    let text = fs::read_to_string(&path);
+    let _ = fs::remove_file(&path);
+    match status {
+        Ok(Some(s)) if s.success() => {}
+        Ok(Some(s)) => return Err(format!("listing the tests of {name} failed ({s})")),
+        Ok(None) => return Err(format!("listing the tests of {name} did not end")),
+        Err(e) => return Err(format!("cannot start {:?}: {e}", cmd.get_program())),
+    }
+    let text = text.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(count_listed(&text))
+}
+
+/// The tests in a libtest `--list` output: one line `PATH: test` each
+/// (benchmarks say `: bench`, and the summary line neither).
+fn count_listed(listing: &str) -> usize {
+    listing.lines().filter(|l| l.ends_with(": test")).count()
+}
+
 /// Whether `cmd` runs and succeeds (a probe: printed, its output hidden).
 fn has(cmd: &mut Command) -> bool {
     println!("$ {}  (probe)", render(cmd));
@@ -513,13 +540,35 @@ fn ci() -> Result<(), String> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     for name in LOOM_CRATES {
-        run.step(
-            &format!("loom {name}"),
-            cargo(&["test", "--release", "-p", name, "--lib", "--", "loom"])
-                .env("RUSTFLAGS", "--cfg loom")
-                .env("LOOM_MAX_PREEMPTIONS", "3")
-                .env("CARGO_TARGET_DIR", target.join("loom")),
-        )?;
+        let loom = |args: &[&str]| {
+            let mut c = cargo(args);
+            c.env("RUSTFLAGS", "--cfg loom")
+                .env("CARGO_TARGET_DIR", target.join("loom"));
+            c
+        };
+        // The models are compiled only under the cfg, so the lints above
+        // never saw them.
+        if clippy {
+            run.step(
+                &format!("clippy {name} under loom"),
+                &mut loom(&[
+                    "clippy", "-p", name, "--lib", "--tests", "--", "-D", "warnings",
+                ]),
+            )?;
+        }
+        let step = format!("loom {name}");
+        let models = ["test", "--release", "-p", name, "--lib", "--", "loom"];
+        // A filter that matches nothing passes: a renamed model, or a cfg
+        // that no longer compiles them in, would go unnoticed.
+        let listed = listed_tests(&mut loom(&[&models[..], &["--list"]].concat()), name)?;
+        println!("# {listed} loom models in {name}");
+        if listed == 0 {
+            run.summary(Some(&step));
+            return Err(format!(
+                "step `{step}`: no test of {name} matches `loom` under `--cfg loom`"
+            ));
+        }
+        run.step(&step, loom(&models).env("LOOM_MAX_PREEMPTIONS", "3"))?;
     }
     // Stable rustdoc only checks that a `compile_fail` example fails;
     // nightly also checks that it fails with the error code it names, so
@@ -752,6 +801,14 @@ mod tests {
                     .map(|(_, rest)| rest.trim_start().to_string())
             })
             .is_some_and(|rest| !rest.starts_with('Z'))
+    }
+
+    #[test]
+    fn listed_tests_are_counted() {
+        let listing =
+            "loom_tests::a: test\nloom_tests::b: test\nx: bench\n\n2 tests, 1 benchmark\n";
+        assert_eq!(count_listed(listing), 2);
+        assert_eq!(count_listed("\n0 tests, 0 benchmarks\n"), 0);
     }
 
     #[test]
