@@ -795,9 +795,12 @@ impl Conn {
         let framing = framing_for(owed, status, body_len);
         // A handler's own Content-Length survives only where it describes
         // the representation without framing a body: HEAD, 304.
-        // Never on a 1xx or 204 (RFC 9110 section 8.6).
+        // Never on a 1xx or 204 (RFC 9110 section 8.6), nor on a 205,
+        // which has no representation: its answer to GET says
+        // `Content-Length: 0`, and so must its answer to HEAD.
         let may_keep_length = body_len == Some(0)
-            && (status == StatusCode::NOT_MODIFIED || (owed.head && !status.forbids_body()));
+            && (status == StatusCode::NOT_MODIFIED
+                || (owed.head && !status.forbids_body() && status != StatusCode::RESET_CONTENT));
 
         // The status line and `Date` (fixed-size lines from the per-thread
         // cache; for 200, one piece).

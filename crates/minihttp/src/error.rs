@@ -41,7 +41,7 @@ pub(crate) enum Kind {
     Timeout,
     /// A response header name or value that cannot be sent as is.
     InvalidHeader,
-    /// A status code outside 100..=999.
+    /// A status code outside 100..=599.
     InvalidStatus,
     /// A route pattern that cannot be compiled.
     InvalidRoute,
@@ -201,7 +201,7 @@ impl Error {
         self.kind == Kind::InvalidHeader
     }
 
-    /// A status code outside `100..=999`.
+    /// A status code outside `100..=599`.
     pub fn is_invalid_status(&self) -> bool {
         self.kind == Kind::InvalidStatus
     }

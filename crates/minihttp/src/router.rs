@@ -200,12 +200,31 @@ pub enum RouteMatch<'r, H> {
 /// When several routes match, the most specific wins (literal before
 /// `:param` before `*rest`, segment by segment); a route that matches the
 /// same paths as an earlier one of its method is refused when added.
-/// `HEAD` falls back to the `GET` route. A path with routes but none for
+/// `HEAD` falls back to the `GET` route (a `HEAD` route of the app's own,
+/// even a `:param` one, is preferred to it). A path with routes but none for
 /// the method answers 405 with `Allow`; `OPTIONS` on such a path answers
 /// 204 with `Allow`; no route answers 404. A method that no standard
 /// defines ([`Method::is_extension`]: `PROPFIND`, or `get`, as method
 /// names are case-sensitive) and that no route uses answers 501 Not
 /// Implemented, whatever the path (RFC 9110, section 9.1).
+///
+/// Parameters are the request's segments percent-decoded (invalid UTF-8
+/// replaced by U+FFFD), and nothing more: `/f/%2e%2e` gives `..`, a
+/// `*rest` of `/f/a/../../b` is `a/../../b`, `%2F` gives a `/` inside one
+/// `:param`, `%00` a NUL. A handler that makes a file path of one must
+/// check it itself, or serve files through [`StaticFiles`](crate::StaticFiles),
+/// which does.
+///
+/// ```
+/// use minihttp::{Method, RouteMatch, Router};
+/// let mut router = Router::new();
+/// router.route(Method::GET, "/f/*rest", "files")?;
+/// let RouteMatch::Found { params, .. } = router.find(&Method::GET, "/f/a/../%2e%2e/b") else {
+///     panic!("no match");
+/// };
+/// assert_eq!(params, [("rest".into(), "a/../../b".to_string())]);
+/// # Ok::<(), minihttp::Error>(())
+/// ```
 ///
 /// The router is generic over the handler type; with the default
 /// [`BoxHandler`], [`get`](Router::get) and friends take async closures and

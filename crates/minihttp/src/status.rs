@@ -4,13 +4,15 @@ use std::fmt;
 
 use crate::error::{Error, Kind};
 
-/// An HTTP status code (a three-digit number, `100..=999`).
+/// An HTTP status code: a number in `100..=599` (RFC 9110 section 15;
+/// a client takes any other for a server error).
 ///
 /// ```
 /// use minihttp::StatusCode;
 /// assert_eq!(StatusCode::NOT_FOUND.as_u16(), 404);
 /// assert_eq!(StatusCode::NOT_FOUND.reason(), "Not Found");
 /// assert!(StatusCode::from_u16(42).is_err());
+/// assert!(StatusCode::from_u16(600).is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StatusCode(u16);
@@ -86,9 +88,11 @@ codes! {
 }
 
 impl StatusCode {
-    /// A status code from its number; an error unless it has three digits.
+    /// A status code from its number; an error outside `100..=599`, which
+    /// RFC 9110 calls invalid on the wire (some programs use 600 and up
+    /// among themselves, never in an answer).
     pub const fn from_u16(code: u16) -> Result<StatusCode, Error> {
-        if code >= 100 && code <= 999 {
+        if code >= 100 && code <= 599 {
             Ok(StatusCode(code))
         } else {
             Err(Error::new(Kind::InvalidStatus))
@@ -184,7 +188,9 @@ mod tests {
     fn range_and_classes() {
         assert!(StatusCode::from_u16(99).unwrap_err().is_invalid_status());
         assert!(StatusCode::from_u16(1000).is_err());
-        assert_eq!(StatusCode::from_u16(999).unwrap().digits(), *b"999");
+        assert!(StatusCode::from_u16(600).unwrap_err().is_invalid_status());
+        assert!(StatusCode::from_u16(999).is_err());
+        assert_eq!(StatusCode::from_u16(599).unwrap().digits(), *b"599");
         assert_eq!(StatusCode::NOT_FOUND.digits(), *b"404");
         assert!(StatusCode::CONTINUE.forbids_body());
         assert!(StatusCode::NO_CONTENT.forbids_body());
