@@ -194,7 +194,9 @@ impl<T: ?Sized> Lock<T> {
     ///
     /// Dropping the future before it completes is safe at any point: it
     /// leaves the queue, and a wake-up it had been given passes on to the
-    /// next waiter.
+    /// next waiter (or, if it had been handed the lock, the lock is
+    /// released). That drop then wakes a waiter as a release does, and
+    /// like a release passes on a panic of that waiter's waker.
     pub fn acquire_async(&self) -> LockAcquire<'_, T> {
         LockAcquire {
             lock: self,
@@ -406,13 +408,25 @@ impl<T> From<T> for Lock<T> {
     }
 }
 
+/// Shows the value when the lock is free with nobody waiting, else
+/// `<locked>`. A free lock with waiters is one being passed to them:
+/// taking it and releasing it here would wake the next waiter, or hand it
+/// the lock (a task of this thread, that is, which then holds it while
+/// this thread goes on), so a debug print is left out of it.
 impl<T: ?Sized + fmt::Debug> fmt::Debug for Lock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Lock");
-        match self.try_acquire() {
-            Some(guard) => d.field("data", &&*guard),
-            None => d.field("data", &format_args!("<locked>")),
-        };
+        if self.try_lock_fast() {
+            let guard = LockGuard::new(self);
+            d.field("data", &&*guard);
+            // A waiter that queued meanwhile is woken by this release, as
+            // by any other; a panic of its waker is not the printer's.
+            if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(guard))) {
+                waitq::drop_payload(p);
+            }
+        } else {
+            d.field("data", &format_args!("<locked>"));
+        }
         d.finish_non_exhaustive()
     }
 }

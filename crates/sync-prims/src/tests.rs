@@ -714,6 +714,48 @@ fn zero_timeouts_answer_at_once() {
     ignore = "under miri the set-up outlasts the fairness threshold every time"
 )]
 #[test]
+fn debug_of_a_lock_being_passed_on_wakes_no_one() {
+    // A release wakes the head to compete unless it waited past the
+    // fairness threshold (it is then handed the lock): tried until the
+    // first case is seen, where the lock is free and the second waiter
+    // still queued.
+    for _ in 0..200 {
+        let lock = Lock::new(7);
+        let held = lock.acquire();
+        let (r1, w1) = recorder();
+        let (r2, w2) = recorder();
+        let mut f1 = lock.acquire_async();
+        let mut f2 = lock.acquire_async();
+        assert!(poll_elsewhere(&mut f1, &w1).is_pending());
+        assert!(poll_elsewhere(&mut f2, &w2).is_pending());
+        assert_eq!(format!("{lock:?}"), "Lock { data: <locked>, .. }");
+        drop(held);
+        assert_eq!(r1.0.load(Ordering::SeqCst), 1);
+        if lock.locked() {
+            // Handed to the head.
+            drop(f1);
+            assert!(poll(&mut f2, &w2).is_ready());
+            continue;
+        }
+        assert_eq!(format!("{lock:?}"), "Lock { data: <locked>, .. }");
+        assert_eq!(r2.0.load(Ordering::SeqCst), 0, "the print woke a waiter");
+        assert!(!lock.locked() && queued(&lock) == 1);
+        let Poll::Ready(guard) = poll(&mut f1, &w1) else {
+            panic!("the woken head takes the free lock");
+        };
+        drop(guard);
+        assert!(poll(&mut f2, &w2).is_ready());
+        assert_eq!(format!("{lock:?}"), "Lock { data: 7, .. }");
+        return;
+    }
+    panic!("the head was always handed the lock");
+}
+
+#[cfg_attr(
+    miri,
+    ignore = "under miri the set-up outlasts the fairness threshold every time"
+)]
+#[test]
 fn a_release_whose_waker_panics_leaves_no_waiter_asleep_on_a_free_lock() {
     // The head is woken to compete unless it waited past the fairness
     // threshold (it is then handed the lock, and keeps it): tried until
