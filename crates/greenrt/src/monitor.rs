@@ -1,12 +1,17 @@
 //! Stall detection: gevent's monitor thread.
 //!
 //! Each hub publishes, with plain stores, a poll sequence number (odd while
-//! a task is polled) and the id of the task it polls. One monitor thread per
-//! process samples every watched hub a few times per `max_blocking_time`;
-//! a hub whose odd sequence number has not moved for `max_blocking_time` is
-//! stuck in one poll: the task is reported once for that stall, on stderr
-//! and to the runtime's callback. The hot path pays three relaxed stores per
-//! poll and no clock read.
+//! a task is polled, moved on also around each destructor that a poll runs
+//! by killing a task), the number at which the hub last handed control to
+//! a task (the start of the poll running, which those destructors leave
+//! alone) and the id of the task it polls. One monitor thread per process
+//! samples every watched hub a few times per `max_blocking_time`; a hub
+//! whose odd sequence number has not moved for `max_blocking_time` is stuck
+//! in one poll or destructor, and one whose poll has run that long is
+//! stuck too (a task that kills others as it goes, each destructor short):
+//! the task running then is reported once for that stall, on stderr and to
+//! the runtime's callback. The hot path pays four relaxed stores per poll
+//! and no clock read.
 
 use std::fmt;
 use std::io::Write as _;
@@ -77,9 +82,15 @@ impl fmt::Display for StallReport {
 
 struct Watched {
     hub: Weak<HubShared>,
+    /// The sequence number seen last, since when, and whether that stretch
+    /// was reported.
     last_seq: u64,
     since: Instant,
     reported: bool,
+    /// The same for the whole poll (the hub's `outer` number); 0: none.
+    last_outer: u64,
+    outer_since: Instant,
+    outer_reported: bool,
 }
 
 struct Monitor {
@@ -140,6 +151,9 @@ pub(crate) fn watch(hub: &Arc<HubShared>) {
                 last_seq: 0,
                 since: Instant::now(),
                 reported: false,
+                last_outer: 0,
+                outer_since: Instant::now(),
+                outer_reported: false,
             });
         r.monitor.thread.unpark();
     }
@@ -197,21 +211,49 @@ fn run(m: &Monitor) {
                 let Some(limit) = hub.config.max_blocking_time else {
                     continue;
                 };
-                // Read as a seqlock: `running` belongs to poll `seq` only if
-                // no poll ended or began while it was read.
+                // Read as a seqlock: `running`, `outer` and `poller` (all
+                // written before `seq`) belong to stretch `seq` only if no
+                // stretch ended or began while they were read.
                 let seq = hub.probe.seq.load(Ordering::Acquire);
                 let running = hub.probe.running.load(Ordering::Relaxed);
+                let outer = hub.probe.outer.load(Ordering::Relaxed);
+                let poller = hub.probe.poller.load(Ordering::Relaxed);
                 std::sync::atomic::fence(Ordering::Acquire);
                 let moved = hub.probe.seq.load(Ordering::Relaxed) != seq;
-                if moved || seq != w.last_seq || seq % 2 == 0 {
+                if moved || seq % 2 == 0 {
+                    // Between polls (or at a boundary): nothing is stuck.
                     w.last_seq = seq;
                     w.since = now;
                     w.reported = false;
+                    w.last_outer = 0;
                     continue;
                 }
-                let elapsed = now.duration_since(w.since);
-                if !w.reported && elapsed >= limit {
+                if seq != w.last_seq {
+                    w.last_seq = seq;
+                    w.since = now;
+                    w.reported = false;
+                }
+                if outer != w.last_outer {
+                    w.last_outer = outer;
+                    w.outer_since = now;
+                    w.outer_reported = false;
+                }
+                // One stretch stuck (a poll, or a destructor it runs), or
+                // a whole poll made of short stretches: once each, and a
+                // report of a stretch is one of its poll as well. A whole
+                // poll is named by the task polled, not by a destructor it
+                // happens to run.
+                let stuck = if !w.reported && now.duration_since(w.since) >= limit {
+                    Some((now.duration_since(w.since), running))
+                } else if !w.outer_reported && now.duration_since(w.outer_since) >= limit {
+                    let polled = if seq == outer { running } else { poller };
+                    Some((now.duration_since(w.outer_since), polled))
+                } else {
+                    None
+                };
+                if let Some((elapsed, running)) = stuck {
                     w.reported = true;
+                    w.outer_reported = true;
                     let task_name = if running == ROOT_ID {
                         Some(Arc::from("main"))
                     } else {

@@ -195,6 +195,12 @@ impl RuntimeBuilder {
 
     /// How long a task may run without yielding before the stall monitor
     /// reports it; `None` turns stall detection off. Default: 100 ms.
+    ///
+    /// A destructor that runs that long (of a task killed, or of a
+    /// finished task's value) is reported by the name of the task it
+    /// belongs to; a poll that runs that long is reported by the name of
+    /// the task polled, also when most of it went to the destructors of
+    /// tasks it killed, none of them that long.
     pub fn max_blocking_time(mut self, limit: impl Into<Option<Duration>>) -> Self {
         self.max_blocking_time = limit.into();
         self

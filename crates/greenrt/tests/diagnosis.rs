@@ -160,6 +160,71 @@ fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
     assert_eq!(report.task_id(), id);
 }
 
+/// Spins for a while (or until its flag is set) when dropped.
+struct SpinsForAWhile(Duration, Arc<AtomicBool>);
+
+impl Drop for SpinsForAWhile {
+    fn drop(&mut self) {
+        let t = std::time::Instant::now();
+        while t.elapsed() < self.0 && !self.1.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+#[test]
+fn a_task_that_kills_others_as_it_runs_is_named_by_the_stall_monitor() {
+    // Each kill runs its victim's destructor inside the killer's poll, a
+    // stretch of its own for the monitor: the killer's poll, made of
+    // stretches far below the limit, is a stall all the same, and the
+    // killer's (though its victims' destructors take most of the time).
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    let s = stop.clone();
+    let hog = Builder::new()
+        .name("hog")
+        .spawn_in(&rt.handle(), async move {
+            let victims: Vec<_> = (0..500)
+                .map(|_| {
+                    let held = SpinsForAWhile(Duration::from_millis(1), s.clone());
+                    spawn(async move {
+                        let _held = held;
+                        std::future::pending::<()>().await
+                    })
+                })
+                .collect();
+            yield_now().await; // every victim holds its value by now
+            // Until the test has seen a report (or the victims run out):
+            // a little work, then a kill, and again.
+            let mut killed = 0;
+            for victim in &victims {
+                drop(SpinsForAWhile(Duration::from_micros(200), s.clone()));
+                if s.load(Ordering::Acquire) {
+                    break;
+                }
+                victim.kill();
+                killed += 1;
+            }
+            killed
+        });
+    // A victim's destructor slow enough to be a stall of its own (under
+    // miri's pace) is reported too, and passed over here.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(r) if r.task_name() != Some("hog") => continue,
+            other => break other,
+        }
+    };
+    stop.store(true, Ordering::Release);
+    let report = report.expect("the monitor reports the stall, naming the killer");
+    assert_eq!(report.task_id(), hog.id());
+    assert!(report.elapsed() >= Duration::from_millis(20));
+    assert!(finished(hog).unwrap() > 0, "the hog killed as it ran");
+}
+
 /// Reports of one 200 ms stall, with the limit first set to 10 ms and then
 /// to `limit`.
 fn reports_of_a_stall(limit: Option<Duration>) -> usize {

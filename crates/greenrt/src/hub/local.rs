@@ -326,6 +326,7 @@ impl Hub {
     /// [`leave_poll`]: Hub::leave_poll
     #[inline]
     fn begin(&self, id: u64, waker: &Waker) -> PollBudget {
+        self.enter_outer();
         self.set_running(id, (waker.data(), waker.vtable()), 1);
         super::budget::start_poll()
     }
@@ -346,6 +347,17 @@ impl Hub {
         self.shared.probe.seq.store(s, Ordering::Release);
     }
 
+    /// Tells the stall monitor that the hub leaves its loop for a task's
+    /// code: the poll about to begin (the next `seq`, odd), whatever it
+    /// runs, is timed as one.
+    #[inline]
+    fn enter_outer(&self) {
+        self.shared
+            .probe
+            .outer
+            .store(self.seq.get() + 1, Ordering::Relaxed);
+    }
+
     /// Runs `f`, the destructor of task `id`'s future run outside its
     /// poll (a kill, or the end of a poll that finished it), as that
     /// task's for the stall monitor and `current()`; then puts back what
@@ -354,8 +366,16 @@ impl Hub {
         let before = (self.running.get(), self.running_waker.get());
         // Inside a poll (a kill from a task) the number stays odd: the
         // monitor sees the destructor as a poll of its own, then the rest
-        // of the killer's poll as another.
-        let step = if self.seq.get() % 2 == 1 { 2 } else { 1 };
+        // of the killer's poll as another, and times the killer's whole
+        // poll as well (by `outer`, which stays).
+        let inside = self.seq.get() % 2 == 1;
+        let step = if inside { 2 } else { 1 };
+        if !inside {
+            self.enter_outer();
+        } else if !before.1.1.is_null() {
+            // A poll's own (not a destructor's, which has no waker).
+            self.shared.probe.poller.store(before.0, Ordering::Relaxed);
+        }
         self.set_running(id, NO_WAKER, step);
         let r = f();
         self.set_running(before.0, before.1, step);

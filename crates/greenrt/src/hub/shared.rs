@@ -31,10 +31,21 @@ struct Injector {
 /// plain relaxed stores, read by the monitor thread).
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
-    /// Odd while a task is being polled; bumped at every poll start and end.
+    /// Odd while a task is being polled; bumped at every poll start and end,
+    /// and around each destructor a poll runs (a kill from a task).
     pub(crate) seq: AtomicU64,
+    /// What `seq` was when the hub last left its loop for code of a task:
+    /// a poll, or a destructor run between polls. The destructors run
+    /// inside a poll leave it alone: the hub gets control back only when
+    /// the poll ends, however many it runs. Written before `seq`.
+    pub(crate) outer: AtomicU64,
     /// The id of the task being polled.
     pub(crate) running: AtomicU64,
+    /// The id of the task whose poll ran a destructor last (so that of
+    /// the poll `outer` times, once `seq` moved past it). Written before
+    /// `seq`, and only then: the polls that kill nothing pay nothing for
+    /// it.
+    pub(crate) poller: AtomicU64,
 }
 
 /// The shared half of a hub.
