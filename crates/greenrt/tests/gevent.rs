@@ -711,10 +711,20 @@ fn join_blocking_on_a_task_the_calling_thread_must_run_panics() {
         })
     });
     assert!(message(held).contains("join_blocking"));
+    // With a timeout too, rather than block the hub for all of it.
+    let timed = within_bound(|| {
+        std::panic::catch_unwind(|| {
+            greenrt::run(async {
+                spawn(async { 1 }).join_timeout_blocking(std::time::Duration::from_secs(3600));
+            })
+        })
+    });
+    assert!(message(timed).contains("join_timeout_blocking"));
     // One that has finished is joined at once.
     greenrt::run(async {
         let g = spawn(async { 1 });
         yield_now().await;
+        assert!(g.join_timeout_blocking(std::time::Duration::ZERO));
         g.join_blocking();
         assert_eq!(g.get_blocking(), Some(Ok(1)));
     });

@@ -204,20 +204,42 @@ impl<T> Greenlet<T> {
     /// });
     /// ```
     pub fn join_blocking(&self) {
-        let header = self.task.header();
-        if !header.is_complete() && header.hub.is_this_threads() {
-            panic!(
-                "join_blocking on a task of this thread's own hub, which cannot run it \
-                 meanwhile: await the greenlet instead"
-            );
-        }
-        header.done.wait();
+        self.refuse_own_hub("join_blocking");
+        self.task.header().done.wait();
     }
 
     /// Blocks the calling thread until the task has finished or `timeout`
     /// has passed; true if it finished.
+    ///
+    /// # Panics
+    ///
+    /// As [`join_blocking`](Greenlet::join_blocking) does: on the task's own
+    /// hub the call would block that hub for the whole timeout, and could
+    /// only return false.
+    ///
+    /// ```should_panic
+    /// use std::time::Duration;
+    ///
+    /// greenrt::run(async {
+    ///     let g = greenrt::spawn(async { 1 });
+    ///     g.join_timeout_blocking(Duration::from_secs(1)); // panics at once
+    /// });
+    /// ```
     pub fn join_timeout_blocking(&self, timeout: Duration) -> bool {
+        self.refuse_own_hub("join_timeout_blocking");
         self.task.header().done.wait_timeout(timeout) || self.ready()
+    }
+
+    /// Panics if the task has not finished and its hub runs on the calling
+    /// thread, which a blocking join would keep from running it.
+    fn refuse_own_hub(&self, what: &str) {
+        let header = self.task.header();
+        if !header.is_complete() && header.hub.is_this_threads() {
+            panic!(
+                "{what} on a task of this thread's own hub, which cannot run it \
+                 meanwhile: await the greenlet instead"
+            );
+        }
     }
 
     /// The result, if the task has finished and it was not taken yet
