@@ -62,7 +62,10 @@ impl Eq for GreenletError {}
 /// wait on the task's completion [`Event`](sync_prims::Event).
 ///
 /// Dropping a `Greenlet` detaches the task: it keeps running; its output is
-/// dropped when it finishes.
+/// dropped when it finishes. A task and its output are freed when both the
+/// task has finished and its last `Greenlet` is gone (or the output was
+/// taken): a task whose output holds its own `Greenlet` (received from a
+/// channel, say) keeps itself, as an `Rc` cycle does.
 ///
 /// # Panics
 ///
