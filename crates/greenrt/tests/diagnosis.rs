@@ -160,6 +160,54 @@ fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
     assert_eq!(report.task_id(), id);
 }
 
+#[test]
+fn a_destructor_run_after_the_root_panicked_is_named_by_the_stall_monitor() {
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    // As in the test above: the root's own poll may be reported first.
+    let s = stop.clone();
+    let watcher = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let report = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(r) if r.task_name() == Some("main") => continue,
+                other => break other,
+            }
+        };
+        s.store(true, Ordering::Release);
+        report
+    });
+    let held = SpinsWhenDropped(stop.clone());
+    let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            Builder::new()
+                .name("left")
+                .spawn(async move {
+                    let _held = held;
+                    std::future::pending::<()>().await
+                })
+                .expect("on a hub");
+            yield_now().await; // the task holds its value by now
+            // Half the limit of work, long enough for the monitor to see
+            // this poll run, then a panic. The hub tears down: the task is
+            // killed, and its destructor spins, after this poll, which the
+            // monitor must not take for a part of it.
+            drop(SpinsForAWhile(Duration::from_millis(10), Arc::default()));
+            // Unwinds without the panic hook, whose printing (of a
+            // backtrace, say) would make the poll longer than the limit.
+            std::panic::resume_unwind(Box::new("the root fails"));
+        })
+    }));
+    assert!(ended.is_err());
+    let report = watcher
+        .join()
+        .unwrap()
+        .expect("the monitor reports the stall");
+    assert_eq!(report.task_name(), Some("left"));
+}
+
 /// Spins for a while (or until its flag is set) when dropped.
 struct SpinsForAWhile(Duration, Arc<AtomicBool>);
 

@@ -594,6 +594,11 @@ impl Hub {
                 }
             }
         }));
+        // A root poll that unwound did not say it ended: the destructors
+        // run from here on are not part of it.
+        if self.seq.get() % 2 == 1 {
+            self.leave_poll();
+        }
         // The root future goes first, with the hub still running: what its
         // destructors spawn (it may be pending still, after a deadlock) is
         // killed with the other tasks.
