@@ -219,9 +219,13 @@ fn run(m: &Monitor) {
                 let outer = hub.probe.outer.load(Ordering::Relaxed);
                 let poller = hub.probe.poller.load(Ordering::Relaxed);
                 std::sync::atomic::fence(Ordering::Acquire);
-                let moved = hub.probe.seq.load(Ordering::Relaxed) != seq;
-                if moved || seq % 2 == 0 {
-                    // Between polls (or at a boundary): nothing is stuck.
+                if hub.probe.seq.load(Ordering::Relaxed) != seq {
+                    // At a boundary: looked at again next time (a poll
+                    // killing task after task is still the same poll).
+                    continue;
+                }
+                if seq % 2 == 0 {
+                    // Between polls: nothing is stuck.
                     w.last_seq = seq;
                     w.since = now;
                     w.reported = false;
