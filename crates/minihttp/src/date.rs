@@ -303,8 +303,9 @@ thread_local! {
 /// cache that formats at most once per second.
 ///
 /// On a server hub the cache is refreshed by a once-a-second timer and this
-/// reads no clock at all; elsewhere it reads the clock and formats when the
-/// second changed.
+/// reads no clock at all (a handler that blocks its hub's thread, which
+/// the stall monitor reports, answers with the date of before it blocked);
+/// elsewhere it reads the clock and formats when the second changed.
 pub fn with_cached_date<R>(f: impl FnOnce(&[u8; HTTP_DATE_LEN]) -> R) -> R {
     keep_fresh();
     CACHE.with(|cell| f(&cell.get().1))
