@@ -49,7 +49,9 @@ use crate::raw::{self, Id, Slot};
 /// never let the generator suspend, since the value it waits for is sent
 /// by the caller of this very resume: once such a loop has polled the
 /// yield 65,536 times in a row with nothing sent (far more than any
-/// combinator does in one resume), the yield panics rather than hang.
+/// combinator does in one resume; a body that polls a combinator holding
+/// a yield in a loop of more turns than that, within one resume, is taken
+/// for one), the yield panics rather than hang.
 pub struct Co<Y, S = ()> {
     id: Id<Y, S>,
 }
@@ -180,6 +182,12 @@ impl<Y, S> Future for Yield<'_, Y, S> {
                     // a value would be lost. The resume reports a misuse.
                     _ => {
                         frame.slot.set(Slot::Clash);
+                        // Under a context of the body's own (a blocking
+                        // executor's, say) woken, so that it polls again
+                        // rather than wait for good for a resume.
+                        if frame.foreign(cx) {
+                            return raw::suspend_foreign(cx, false);
+                        }
                         return Poll::Pending;
                     }
                 }
@@ -344,6 +352,12 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
         let Some(_level) = Level::enter() else {
             // The resume closes the generator, and drops this chain.
             frame.mark_too_deep();
+            // As a yield that clashes: a context of the body's own is
+            // woken, so that a blocking executor polls again (and stops at
+            // the limit of `suspend_foreign`) rather than wait for good.
+            if frame.foreign(cx) {
+                return raw::suspend_foreign(cx, false);
+            }
             return Poll::Pending;
         };
         let poll = {

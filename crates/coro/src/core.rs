@@ -141,7 +141,11 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 return Step::Finished;
             };
             let poll = match cx {
-                Some(cx) => raw::poll_async(&frame, body.as_mut(), cx),
+                Some(cx) => {
+                    let poll = raw::poll_async(&frame, body.as_mut(), cx);
+                    restart_spins(&poll, &frame);
+                    poll
+                }
                 // Not published in the thread-local: the frame's address
                 // then stays within this call, and the compiler may keep it
                 // in registers (a round trip of an inlined body costs about
@@ -157,20 +161,26 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                         // body may go on with the frame published (a
                         // `Pending` it returns is never final, and a yield
                         // that did find the frame is not polled again).
-                        if poll.is_pending() && !frame.has_yielded() && !frame.misused() {
+                        let poll = if poll.is_pending() && !frame.has_yielded() && !frame.misused()
+                        {
                             let poll;
                             (poll, frame) = poll_published(body, frame);
                             poll
                         } else {
                             poll
-                        }
+                        };
+                        restart_spins(&poll, &frame);
+                        poll
                     } else {
+                        // Nothing was polled under another context, so
+                        // nothing was counted (see `restart_spins`).
                         poll
                     }
                 }
                 None => {
                     let poll;
                     (poll, frame) = poll_published(body, frame);
+                    restart_spins(&poll, &frame);
                     poll
                 }
             };
@@ -255,6 +265,23 @@ fn poll_published<Y, S, B: ?Sized + Future>(
         body.as_mut().poll(&mut Context::from_waker(waker.waker()))
     };
     (poll, frame)
+}
+
+/// After a poll of a body whose yields may have been polled under a
+/// context other than the resume's (and so counted by
+/// [`raw::suspend_foreign`]): if the body yielded or returned, no blocking
+/// executor inside it is polling in a loop, and the count starts again.
+/// Without this, the polls of unrelated generators on one thread (each
+/// that misses its frame once counts one) would add up to the limit.
+///
+/// Not on the fast path, whose yields are never counted: a yield there
+/// finds its frame in the context, or misses it, which sends the resume
+/// through here.
+#[inline]
+fn restart_spins<P, Y, S>(poll: &Poll<P>, frame: &Frame<Y, S>) {
+    if raw::spins_counted() && (poll.is_ready() || frame.has_yielded()) {
+        raw::reset_spins();
+    }
 }
 
 /// Drops a body whose poll is unwinding: a generator that panicked is

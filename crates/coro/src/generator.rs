@@ -250,7 +250,11 @@ impl<Y, R, S, B: ?Sized> Gen<Y, R, S, B> {
     /// destructor in it that polls a yield of its generator (Python's
     /// `finally: yield`, for which `close` raises "generator ignored
     /// GeneratorExit") is a [`Co`] awaited outside its generator: a panic,
-    /// or, inside the body of another generator, that one's misuse.
+    /// or, inside the body of another generator, that one's misuse. (Under
+    /// a context made inside the body of a synchronous generator, a yield
+    /// of another generator cannot be told from one of that generator's
+    /// own that missed its frame: it is ignored, and reported only if it
+    /// is polled again.)
     pub fn close(&mut self) {
         self.raw.close();
     }

@@ -121,26 +121,30 @@ impl<Y, S> Clone for Id<Y, S> {
 const BLOCK: u64 = 1 << 16;
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
-/// What [`ACTIVE`] points to while no generator runs: an id that no
-/// [`Id`] has, so that the check of a yield needs no null test. Never
-/// written (nor are the other marks; each is a static of its own, so that
-/// their addresses differ).
-static NO_FRAME: u64 = 0;
+/// The marks [`ACTIVE`] may point to instead of a frame: ids that no
+/// [`Id`] has, so that the check of a yield needs no null test, and that
+/// are never written. Elements of one array, so that their addresses
+/// differ: statics of their own, all zeros, could be folded into one by a
+/// linker that merges identical read-only data.
+static MARKS: [u64; 3] = [0; 3];
 
-/// What [`ACTIVE`] points to while a synchronous resume runs whose frame
-/// travels only in its context: a yield that finds it is polled under a
-/// context made inside the body.
-static HIDDEN: u64 = 0;
+/// The mark [`ACTIVE`] points to while no generator runs.
+const NO_FRAME: *const u64 = &raw const MARKS[0];
+
+/// The mark [`ACTIVE`] points to while a synchronous resume runs whose
+/// frame travels only in its context: a yield that finds it is polled
+/// under a context made inside the body.
+const HIDDEN: *const u64 = &raw const MARKS[1];
 
 /// What a yield that found [`HIDDEN`] leaves in [`ACTIVE`], for the resume
 /// to see.
-static MISSED: u64 = 0;
+const MISSED: *const u64 = &raw const MARKS[2];
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
     static END_ID: Cell<u64> = const { Cell::new(0) };
     /// The running generator's frame (its `id` field), or [`NO_FRAME`].
-    static ACTIVE: Cell<*const u64> = const { Cell::new(&raw const NO_FRAME) };
+    static ACTIVE: Cell<*const u64> = const { Cell::new(NO_FRAME) };
     /// The waker of the context the frame in [`ACTIVE`] was published
     /// with (by [`Enter`]), or null.
     static RESUME: Cell<*const Waker> = const { Cell::new(ptr::null()) };
@@ -402,7 +406,7 @@ impl Hide {
     #[inline(always)]
     pub(crate) fn new() -> Self {
         Hide {
-            prev: ACTIVE.replace(&raw const HIDDEN),
+            prev: ACTIVE.replace(HIDDEN),
         }
     }
 
@@ -412,7 +416,7 @@ impl Hide {
     #[inline(always)]
     pub(crate) fn missed(self) -> bool {
         let this = ManuallyDrop::new(self);
-        ptr::eq(ACTIVE.replace(this.prev), &raw const MISSED)
+        ptr::eq(ACTIVE.replace(this.prev), MISSED)
     }
 }
 
@@ -531,7 +535,7 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
     // SAFETY: `carried_frame` gives the id of a live frame on this thread
     // (the one of the `FrameWaker` that `cx`, borrowed for this call, was
     // made from). Otherwise, by the module invariant `ACTIVE` points
-    // either to a mark (a static) or to the `id` cell of a live frame on
+    // either to a mark (in a static) or to the `id` cell of a live frame on
     // this thread's stack, below us. All are readable `u64`s (a `Cell<u64>`
     // is one), written only on this thread.
     let running = unsafe { active.read() };
@@ -579,11 +583,11 @@ pub(crate) const fn lossless<S>() -> bool {
 /// completes.
 fn misuse(cx: &Context<'_>) -> bool {
     let active = carried_frame(cx).unwrap_or_else(|| ACTIVE.get());
-    if ptr::eq(active, &raw const NO_FRAME) {
+    if ptr::eq(active, NO_FRAME) {
         escaped();
     }
-    if ptr::eq(active, &raw const HIDDEN) || ptr::eq(active, &raw const MISSED) {
-        ACTIVE.set(&raw const MISSED);
+    if ptr::eq(active, HIDDEN) || ptr::eq(active, MISSED) {
+        ACTIVE.set(MISSED);
         return true;
     }
     // SAFETY: `carried_frame` (for the frame of a `FrameWaker` alive while
@@ -664,6 +668,8 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// are counted in [`SPINS`], whichever generator's they are: a blocking
 /// executor polling two yields in turn (`join`), of one generator or of
 /// two (a misuse), or a yield and a delegation, must reach the limit too.
+/// The count starts again when a resume returns a value or an error (see
+/// [`reset_spins`]): polls of unrelated generators never add up.
 ///
 /// # Panics
 ///
@@ -685,11 +691,19 @@ pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
     Poll::Pending
 }
 
-/// Starts the count of [`suspend_foreign`] again: a resume that reports a
-/// misuse returned to its caller, so no blocking executor inside the body
-/// was polling in a loop (each misuse would otherwise count one poll, and
-/// enough of them in a row on one thread would read as such a loop).
-#[cold]
+/// Whether [`suspend_foreign`] has counted polls since its count last
+/// started.
+#[inline]
+pub(crate) fn spins_counted() -> bool {
+    SPINS.get() != 0
+}
+
+/// Starts the count of [`suspend_foreign`] again: a resume returned to its
+/// caller with a value or an error (a misuse), so no blocking executor
+/// inside its body was polling in a loop (each miss or misuse would
+/// otherwise count one poll, and enough of them in a row on one thread, in
+/// unrelated generators, would read as such a loop).
+#[inline]
 pub(crate) fn reset_spins() {
     SPINS.set(0);
 }
@@ -730,6 +744,13 @@ mod tests {
     fn with_frame<Y, S, T>(id: &Id<Y, S>, f: impl FnOnce(&Frame<Y, S>) -> T) -> Option<T> {
         let cx = Context::from_waker(Waker::noop());
         frame(id, &cx).map(f)
+    }
+
+    #[test]
+    fn the_marks_are_told_apart() {
+        assert!(
+            !ptr::eq(NO_FRAME, HIDDEN) && !ptr::eq(HIDDEN, MISSED) && !ptr::eq(NO_FRAME, MISSED)
+        );
     }
 
     #[test]

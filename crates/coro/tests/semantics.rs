@@ -524,6 +524,100 @@ fn a_blocking_executor_polling_two_generators_yields_in_turn_panics_rather_than_
     assert!(g.is_complete());
 }
 
+/// Runs `f` on a thread of its own (with a spawned thread's stack) and
+/// returns its panic's message; fails if `f` returns, or neither returns
+/// nor panics within a bound (a hang).
+fn panic_of(f: impl FnOnce() + Send + 'static) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let r = catch_unwind(AssertUnwindSafe(f));
+            let _ = tx.send(r.err().map(|p| {
+                p.downcast_ref::<&str>()
+                    .map(|m| m.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            }));
+        })
+        .unwrap();
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a panic, not a hang")
+        .expect("a panic")
+}
+
+#[test]
+fn a_blocking_executor_on_a_yield_that_clashes_panics_rather_than_hangs() {
+    // A value sent to a yield that was dropped before it took it: the next
+    // yield finds it there (a misuse, which the resume would report), and
+    // is polled by a blocking executor, which must be woken to poll again
+    // and so reach the limit.
+    let msg = panic_of(|| {
+        use futures_util::FutureExt;
+        let mut g = coro::AsyncGen::new(|co: Co<u32, u32>| async move {
+            drop_unresumed_yield(co.yield_(1)).await;
+            futures_executor::block_on(co.yield_(2))
+        });
+        assert_eq!(g.start().now_or_never(), Some(Ok(GenState::Yielded(1))));
+        let _ = g.send(10).now_or_never();
+    });
+    assert!(msg.contains("blocking executor"), "{msg}");
+    // The same in a synchronous generator whose frame is published.
+    let msg = panic_of(|| {
+        let mut g: Gen<u32, u32, u32> = Gen::new(|co| async move {
+            OwnContext(co.yield_(0)).await;
+            drop_unresumed_yield(co.yield_(1)).await;
+            futures_executor::block_on(co.yield_(2))
+        });
+        assert_eq!(g.start(), Ok(GenState::Yielded(0)));
+        assert_eq!(g.send(0), Ok(GenState::Yielded(1)));
+        let _ = g.send(10);
+    });
+    assert!(msg.contains("blocking executor"), "{msg}");
+}
+
+/// As [`chain`], of asynchronous generators.
+fn async_chain(depth: u32) -> coro::AsyncGen<u32, u32, u32> {
+    coro::AsyncGen::new(move |co| async move {
+        if depth == 0 {
+            co.yield_(1).await
+        } else {
+            co.yield_from(async_chain(depth - 1)).await
+        }
+    })
+}
+
+#[test]
+fn a_blocking_executor_on_a_delegation_too_deep_panics_rather_than_hangs() {
+    // The frame of an asynchronous generator is found under any context:
+    // the delegation goes down to the limit under the blocking executor's,
+    // which must be woken to poll again.
+    let msg = panic_of(|| {
+        use futures_util::FutureExt;
+        let mut g = coro::AsyncGen::new(|co: Co<u32, u32>| async move {
+            futures_executor::block_on(co.yield_from(async_chain(coro::MAX_DELEGATION_DEPTH + 1)))
+        });
+        let _ = g.start().now_or_never();
+    });
+    assert!(msg.contains("blocking executor"), "{msg}");
+}
+
+#[test]
+fn yields_polled_under_other_contexts_in_unrelated_generators_do_not_add_up() {
+    // Each generator polls a yield once under a context of its own body's
+    // (a "try": nothing is handed out), which counts one poll towards the
+    // limit of a blocking executor; each resume that then yields starts
+    // the count again, so that no number of generators reaches it.
+    let n = if cfg!(miri) { 100 } else { 70_000 };
+    for i in 0..n {
+        let mut g = Gen::new_inline(|co: Co<u32, u32>| async move {
+            let _ = futures_util::FutureExt::now_or_never(co.yield_(0));
+            co.yield_(1).await;
+        });
+        assert_eq!(g.start(), Ok(GenState::Yielded(1)), "generator {i}");
+    }
+}
+
 #[test]
 fn another_generators_co_is_misuse() {
     let mut outer: Gen<u32, Result<(), GenError>> = Gen::new(|co| async move {
