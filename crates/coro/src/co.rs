@@ -171,27 +171,24 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             // First poll: hand the value out and suspend.
             Stage::Holding(y) => {
                 match frame.slot.replace(Slot::Yielded(y)) {
-                    Slot::Empty => {}
+                    Slot::Empty => true,
                     // A `()` (or another value of no size and no drop) left
                     // by a yield that `select!` dropped loses nothing: the
                     // resumes of a `Stream` or an `Iterator` send them.
-                    Slot::Sent(_) if raw::lossless::<S>() => {}
+                    Slot::Sent(_) if raw::lossless::<S>() => true,
                     // Another yield of this generator has a value out (two
                     // polled together, by `join!`), or a value sent was
                     // left untaken (its yield was dropped, by `select!`):
-                    // a value would be lost. The resume reports a misuse.
+                    // a value would be lost. The resume reports a misuse;
+                    // the yield stays pending, as below (which wakes a
+                    // context of the body's own, a blocking executor's
+                    // say, so that it polls again rather than wait for
+                    // good for a resume).
                     _ => {
                         frame.slot.set(Slot::Clash);
-                        // Under a context of the body's own (a blocking
-                        // executor's, say) woken, so that it polls again
-                        // rather than wait for good for a resume.
-                        if frame.foreign(cx) {
-                            return raw::suspend_foreign(cx, false);
-                        }
-                        return Poll::Pending;
+                        false
                     }
                 }
-                true
             }
             // Resumed: take what was sent.
             Stage::Out => match frame.slot.take() {
@@ -352,13 +349,10 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
         let Some(_level) = Level::enter() else {
             // The resume closes the generator, and drops this chain.
             frame.mark_too_deep();
-            // As a yield that clashes: a context of the body's own is
-            // woken, so that a blocking executor polls again (and stops at
-            // the limit of `suspend_foreign`) rather than wait for good.
-            if frame.foreign(cx) {
-                return raw::suspend_foreign(cx, false);
-            }
-            return Poll::Pending;
+            // A context of the body's own is woken, so that a blocking
+            // executor polls again (and stops at the limit of
+            // `suspend_foreign`) rather than wait for good.
+            return raw::after_too_deep(cx, frame.is_sync());
         };
         let poll = {
             let _restore = raw::Delegating::new(frame, &this.inner.id);

@@ -156,21 +156,9 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                     let poll = body.as_mut().poll(&mut Context::from_waker(waker.waker()));
                     if hide.missed() {
                         self.publish = true;
-                        // A yield polled under a context of the body's own
-                        // looked for the frame, and woke that context: the
-                        // body may go on with the frame published (a
-                        // `Pending` it returns is never final, and a yield
-                        // that did find the frame is not polled again).
-                        let poll = if poll.is_pending() && !frame.has_yielded() && !frame.misused()
-                        {
-                            let poll;
-                            (poll, frame) = poll_published(body, frame);
-                            poll
-                        } else {
-                            poll
-                        };
-                        restart_spins(&poll, &frame);
-                        poll
+                        let after;
+                        (after, frame) = after_miss(body, frame, poll);
+                        after
                     } else {
                         // Nothing was polled under another context, so
                         // nothing was counted (see `restart_spins`).
@@ -180,7 +168,6 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 None => {
                     let poll;
                     (poll, frame) = poll_published(body, frame);
-                    restart_spins(&poll, &frame);
                     poll
                 }
             };
@@ -264,6 +251,28 @@ fn poll_published<Y, S, B: ?Sized + Future>(
         let _enter = Enter::new(&frame);
         body.as_mut().poll(&mut Context::from_waker(waker.waker()))
     };
+    restart_spins(&poll, &frame);
+    (poll, frame)
+}
+
+/// After a synchronous resume's poll in which a yield, polled under a
+/// context of the body's own, looked for the frame and woke that context:
+/// the body may go on with the frame published (a `Pending` it returns is
+/// never final, and a yield that did find the frame is not polled again).
+///
+/// Out of line, with the frame moved in and out, as for
+/// [`poll_published`]: the fast path it branches off stays small.
+#[cold]
+#[inline(never)]
+fn after_miss<Y, S, B: ?Sized + Future>(
+    body: &mut Pin<Box<B>>,
+    frame: Frame<Y, S>,
+    poll: Poll<B::Output>,
+) -> (Poll<B::Output>, Frame<Y, S>) {
+    if poll.is_pending() && !frame.has_yielded() && !frame.misused() {
+        return poll_published(body, frame);
+    }
+    restart_spins(&poll, &frame);
     (poll, frame)
 }
 

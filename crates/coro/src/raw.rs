@@ -31,7 +31,8 @@
 //! # Invariant
 //!
 //! [`ACTIVE`] points either to one of the marks [`NO_FRAME`], [`HIDDEN`]
-//! and [`MISSED`] (whose ids, 0, no [`Id`] has) or to (the `id` field at
+//! and [`MISSED`] (whose ids, 0 and the two largest, no [`Id`] has) or
+//! to (the `id` field at
 //! the start of) a live `Frame<Y, S>` on that thread's stack; a waker
 //! with the [`FRAME_WAKER`] vtable exists only
 //! inside a [`FrameWaker`], which borrows the frame its data points to. A
@@ -121,24 +122,29 @@ impl<Y, S> Clone for Id<Y, S> {
 const BLOCK: u64 = 1 << 16;
 static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
 
-/// The marks [`ACTIVE`] may point to instead of a frame: ids that no
-/// [`Id`] has, so that the check of a yield needs no null test, and that
-/// are never written. Elements of one array, so that their addresses
-/// differ: statics of their own, all zeros, could be folded into one by a
-/// linker that merges identical read-only data.
-static MARKS: [u64; 3] = [0; 3];
+/// What [`ACTIVE`] points to while no generator runs: an id that no
+/// [`Id`] has, so that the check of a yield needs no null test. Never
+/// written (nor are the other marks). Each mark is a static of its own
+/// with a value of its own, so that their addresses differ: statics of
+/// equal contents could be folded into one by a linker that merges
+/// identical read-only data.
+static NO_FRAME_MARK: u64 = 0;
 
-/// The mark [`ACTIVE`] points to while no generator runs.
-const NO_FRAME: *const u64 = &raw const MARKS[0];
-
-/// The mark [`ACTIVE`] points to while a synchronous resume runs whose
-/// frame travels only in its context: a yield that finds it is polled
-/// under a context made inside the body.
-const HIDDEN: *const u64 = &raw const MARKS[1];
+/// What [`ACTIVE`] points to while a synchronous resume runs whose frame
+/// travels only in its context: a yield that finds it is polled under a
+/// context made inside the body.
+static HIDDEN_MARK: u64 = u64::MAX;
 
 /// What a yield that found [`HIDDEN`] leaves in [`ACTIVE`], for the resume
 /// to see.
-const MISSED: *const u64 = &raw const MARKS[2];
+static MISSED_MARK: u64 = u64::MAX - 1;
+
+/// The address of [`NO_FRAME_MARK`].
+const NO_FRAME: *const u64 = &raw const NO_FRAME_MARK;
+/// The address of [`HIDDEN_MARK`].
+const HIDDEN: *const u64 = &raw const HIDDEN_MARK;
+/// The address of [`MISSED_MARK`].
+const MISSED: *const u64 = &raw const MISSED_MARK;
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
@@ -247,6 +253,12 @@ impl<Y, S> Frame<Y, S> {
             return false;
         }
         self.sync || !is_resume_context(cx)
+    }
+
+    /// Whether the frame is a synchronous resume's (see `sync`).
+    #[inline(always)]
+    pub(crate) fn is_sync(&self) -> bool {
+        self.sync
     }
 
     /// Whether the body put a value in the slot.
@@ -542,8 +554,9 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
     if running != id.n {
         return None;
     }
-    // SAFETY: `running == id.n`, and `id.n` is neither 0 (the id of
-    // the marks) nor marked (as `Id::fresh` never makes those), so by the
+    // SAFETY: `running == id.n`, and `id.n` is neither an id of the marks
+    // (0, and two above `TOO_DEEP`) nor marked (as `Id::fresh` never
+    // makes those: its ids stay below `TOO_DEEP`), so by the
     // module invariant the frame is a `Frame<Y, S>` with this `Id`'s `Y`
     // and `S`; `id` is its first field (`repr(C)`), so the pointer, which
     // was made from a reference to the whole frame, is the frame's. The
@@ -696,6 +709,21 @@ pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
 #[inline]
 pub(crate) fn spins_counted() -> bool {
     SPINS.get() != 0
+}
+
+/// What a delegation that found its frame, but went too deep (a misuse,
+/// which the resume reports), does: under a context other than the
+/// resume's, [`suspend_foreign`], so that whatever polls it (a blocking
+/// executor, say) polls again and stops at the limit rather than wait for
+/// good; else stays pending. `sync` is the frame's [`Frame::is_sync`]:
+/// the frame itself is not passed out of line (see [`not_found`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn after_too_deep<T>(cx: &Context<'_>, sync: bool) -> Poll<T> {
+    if !carries_frame(cx) && (sync || !is_resume_context(cx)) {
+        return suspend_foreign(cx, false);
+    }
+    Poll::Pending
 }
 
 /// Starts the count of [`suspend_foreign`] again: a resume returned to its
