@@ -104,7 +104,7 @@ pub(crate) fn run() -> String {
         std::process::exit(if bytes.is_nan() { 1 } else { 0 });
     }
     let mut out = String::from(
-        "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. The `greenrt::run` rows run with stall detection on (its default: four relaxed stores per poll); the `Runtime` rows with it off.\n\n",
+        "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. The `greenrt::run` rows run with stall detection on (its default: four stores per poll); the `Runtime` rows with it off.\n\n",
     );
     out += &spawn_join();
     out += &yields();

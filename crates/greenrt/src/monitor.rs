@@ -10,7 +10,7 @@
 //! in one poll or destructor, and one whose poll has run that long is
 //! stuck too (a task that kills others as it goes, each destructor short):
 //! the task running then is reported once for that stall, on stderr and to
-//! the runtime's callback. The hot path pays four relaxed stores per poll
+//! the runtime's callback. The hot path pays four plain stores per poll
 //! and no clock read.
 
 use std::fmt;
@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use crate::hub::{HubShared, ROOT_ID};
+use crate::hub::{BUSY, HubShared, ROOT_ID};
 
 /// The callback of `RuntimeBuilder::on_stall`.
 pub(crate) type StallCallback = Arc<dyn Fn(&StallReport) + Send + Sync>;
@@ -212,14 +212,16 @@ fn run(m: &Monitor) {
                     continue;
                 };
                 // Read as a seqlock: `running`, `outer` and `poller` (all
-                // written before `seq`) belong to stretch `seq` only if no
-                // stretch ended or began while they were read.
+                // written before `seq`, and when a poll moves from one
+                // stretch to the next, after `seq` is marked `BUSY`)
+                // belong to stretch `seq` only if it read the same, not
+                // busy, before and after them.
                 let seq = hub.probe.seq.load(Ordering::Acquire);
                 let running = hub.probe.running.load(Ordering::Relaxed);
                 let outer = hub.probe.outer.load(Ordering::Relaxed);
                 let poller = hub.probe.poller.load(Ordering::Relaxed);
                 std::sync::atomic::fence(Ordering::Acquire);
-                if hub.probe.seq.load(Ordering::Relaxed) != seq {
+                if seq & BUSY != 0 || hub.probe.seq.load(Ordering::Relaxed) != seq {
                     // At a boundary: looked at again next time (a poll
                     // killing task after task is still the same poll).
                     continue;
@@ -243,21 +245,26 @@ fn run(m: &Monitor) {
                     w.outer_reported = false;
                 }
                 // One stretch stuck (a poll, or a destructor it runs), or
-                // a whole poll made of short stretches: once each, and a
-                // report of a stretch is one of its poll as well. A whole
-                // poll is named by the task polled, not by a destructor it
-                // happens to run.
+                // a whole poll made of short stretches: each reported once.
+                // A whole poll is named by the task polled, not by a
+                // destructor it happens to run; a report that names the
+                // task polled while its own code runs covers both.
+                let polled = if seq == outer { running } else { poller };
                 let stuck = if !w.reported && now.duration_since(w.since) >= limit {
                     Some((now.duration_since(w.since), running))
                 } else if !w.outer_reported && now.duration_since(w.outer_since) >= limit {
-                    let polled = if seq == outer { running } else { poller };
                     Some((now.duration_since(w.outer_since), polled))
                 } else {
                     None
                 };
-                if let Some((elapsed, running)) = stuck {
-                    w.reported = true;
-                    w.outer_reported = true;
+                if let Some((elapsed, named)) = stuck {
+                    if named == running {
+                        w.reported = true;
+                    }
+                    if named == polled {
+                        w.outer_reported = true;
+                    }
+                    let running = named;
                     let task_name = if running == ROOT_ID {
                         Some(Arc::from("main"))
                     } else {

@@ -208,6 +208,149 @@ fn a_destructor_run_after_the_root_panicked_is_named_by_the_stall_monitor() {
     assert_eq!(report.task_name(), Some("left"));
 }
 
+/// Waits for the first report whose task is not named in `passed_over`,
+/// for at most 30 seconds, then sets `stop`.
+fn first_report_but(
+    rx: mpsc::Receiver<StallReport>,
+    passed_over: &'static [&'static str],
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Option<StallReport>> {
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let report = loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(r) if r.task_name().is_some_and(|n| passed_over.contains(&n)) => continue,
+                other => break other.ok(),
+            }
+        };
+        stop.store(true, Ordering::Release);
+        report
+    })
+}
+
+#[test]
+fn a_destructor_stuck_after_its_killer_worked_a_while_is_named() {
+    // The killer's poll is timed from its start, the destructor from the
+    // kill: the first to reach the limit is the poll (reported as the
+    // root's, and passed over here), which must not keep the destructor,
+    // stuck, from being reported by its own name.
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    let watcher = first_report_but(rx, &["main"], stop.clone());
+    let held = SpinsWhenDropped(stop.clone());
+    let id = rt.block_on(async move {
+        let victim = Builder::new()
+            .name("victim")
+            .spawn(async move {
+                let _held = held;
+                std::future::pending::<()>().await
+            })
+            .expect("on a hub");
+        yield_now().await; // the victim holds its value by now
+        // Half the limit of work, long enough for the monitor to see
+        // this poll run, then the kill.
+        drop(SpinsForAWhile(Duration::from_millis(10), Arc::default()));
+        let id = victim.id();
+        victim.kill();
+        id
+    });
+    let report = watcher
+        .join()
+        .unwrap()
+        .expect("the monitor reports the stall");
+    assert_eq!(report.task_name(), Some("victim"));
+    assert_eq!(report.task_id(), id);
+}
+
+#[test]
+fn a_destructor_that_kills_others_as_it_runs_is_named_by_the_stall_monitor() {
+    // Killed from another thread, between polls: its destructor's stretch
+    // is its own, also while it runs the destructors of the tasks it
+    // kills in turn (whose own stretches are short, or passed over here
+    // when a slow machine makes one a stall).
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+
+    /// Kills its tasks one by one when dropped, with a little work before
+    /// each kill, until its flag is set (then kills the rest at once, and
+    /// waits for the flag if there were too few).
+    struct KillsWhenDropped(Vec<greenrt::Greenlet<()>>, Arc<AtomicBool>);
+    impl Drop for KillsWhenDropped {
+        fn drop(&mut self) {
+            for g in &self.0 {
+                drop(SpinsForAWhile(Duration::from_millis(1), self.1.clone()));
+                g.kill();
+            }
+            drop(SpinsWhenDropped(self.1.clone()));
+        }
+    }
+
+    let (started, start) = mpsc::channel();
+    let s = stop.clone();
+    let outer = Builder::new()
+        .name("outer")
+        .spawn_in(&rt.handle(), async move {
+            let victims: Vec<_> = (0..200)
+                .map(|_| {
+                    let held = SpinsForAWhile(Duration::from_millis(1), s.clone());
+                    Builder::new()
+                        .name("victim")
+                        .spawn(async move {
+                            let _held = held;
+                            std::future::pending::<()>().await
+                        })
+                        .expect("on a hub")
+                })
+                .collect();
+            yield_now().await; // every victim holds its value by now
+            let _kills = KillsWhenDropped(victims, s);
+            started.send(()).unwrap();
+            std::future::pending::<()>().await
+        });
+    start
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the task runs");
+    let watcher = first_report_but(rx, &["victim"], stop.clone());
+    let id = outer.id();
+    outer.kill();
+    let report = watcher
+        .join()
+        .unwrap()
+        .expect("the monitor reports the stall");
+    assert_eq!(report.task_name(), Some("outer"), "{report}");
+    assert_eq!(report.task_id(), id);
+}
+
+#[test]
+fn a_slow_destructor_of_the_root_future_is_named_by_the_stall_monitor() {
+    // The root's future is dropped after its last poll, with what it
+    // holds: that drop is the root's.
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    let watcher = first_report_but(rx, &[], stop.clone());
+    /// Ready at once, holding its value until dropped.
+    struct Holds(#[expect(dead_code, reason = "held for its destructor")] SpinsWhenDropped);
+    impl std::future::Future for Holds {
+        type Output = ();
+        fn poll(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<()> {
+            std::task::Poll::Ready(())
+        }
+    }
+    rt.block_on(Holds(SpinsWhenDropped(stop.clone())));
+    let report = watcher
+        .join()
+        .unwrap()
+        .expect("the monitor reports the stall");
+    assert_eq!(report.task_name(), Some("main"));
+}
+
 /// Spins for a while (or until its flag is set) when dropped.
 struct SpinsForAWhile(Duration, Arc<AtomicBool>);
 

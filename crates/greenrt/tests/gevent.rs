@@ -720,6 +720,11 @@ fn join_blocking_on_a_task_the_calling_thread_must_run_panics() {
         })
     });
     assert!(message(timed).contains("join_timeout_blocking"));
+    // A zero timeout blocks nothing: the question is answered.
+    greenrt::run(async {
+        let g = spawn(async { 1 });
+        assert!(!g.join_timeout_blocking(std::time::Duration::ZERO));
+    });
     // One that has finished is joined at once.
     greenrt::run(async {
         let g = spawn(async { 1 });

@@ -21,7 +21,7 @@ use crate::hub::budget::PollBudget;
 use crate::hub::deadlock::{self, Deadlock};
 use crate::hub::edges::{Edge, Edges};
 use crate::hub::registry::Registry;
-use crate::hub::{BURST, HubShared};
+use crate::hub::{BURST, BUSY, HubShared};
 use crate::runtime::Handle;
 use crate::task::Greenlet;
 use crate::task::raw::{self, NO_SLOT, Runnable, Task, TaskRef};
@@ -364,22 +364,55 @@ impl Hub {
     /// ran before: nothing, or the poll of the task that killed it.
     pub(crate) fn as_task<R>(&self, id: u64, f: impl FnOnce() -> R) -> R {
         let before = (self.running.get(), self.running_waker.get());
-        // Inside a poll (a kill from a task) the number stays odd: the
-        // monitor sees the destructor as a poll of its own, then the rest
-        // of the killer's poll as another, and times the killer's whole
-        // poll as well (by `outer`, which stays).
-        let inside = self.seq.get() % 2 == 1;
-        let step = if inside { 2 } else { 1 };
-        if !inside {
+        if self.seq.get() % 2 == 0 {
+            // Between polls (a kill from another thread, the end of a
+            // poll): a stretch of its own, which the destructor's task
+            // owns, also for the destructors it runs in turn.
             self.enter_outer();
-        } else if !before.1.1.is_null() {
-            // A poll's own (not a destructor's, which has no waker).
-            self.shared.probe.poller.store(before.0, Ordering::Relaxed);
+            self.shared.probe.poller.store(id, Ordering::Relaxed);
+            self.set_running(id, NO_WAKER, 1);
+            let r = f();
+            self.set_running(before.0, before.1, 1);
+            return r;
         }
-        self.set_running(id, NO_WAKER, step);
+        // Inside a poll (a kill from a task) the number stays odd: the
+        // monitor sees the destructor as a stretch of its own, then the
+        // rest of the killer's poll as another, and times the killer's
+        // whole poll as well (by `outer`, which stays).
+        let poller = (!before.1.1.is_null()).then_some(before.0);
+        self.switch_stretch(id, NO_WAKER, poller);
         let r = f();
-        self.set_running(before.0, before.1, step);
+        self.switch_stretch(before.0, before.1, None);
         r
+    }
+
+    /// As [`set_running`](Hub::set_running), from one stretch of a poll
+    /// to the next (odd to odd), and with `poller` (the id of the task
+    /// polled, when this is the first destructor a poll runs) published
+    /// too. The monitor reads a stretch's data between two reads of `seq`,
+    /// and takes it for that stretch's if both are the same: `seq` is
+    /// marked [`BUSY`] before the data change (a fence keeps the new data
+    /// from being seen before the mark), so that no read can pair the old
+    /// number with the new data. Off the hot path: only kills from a task
+    /// come here.
+    fn switch_stretch(
+        &self,
+        id: u64,
+        waker: (*const (), *const RawWakerVTable),
+        poller: Option<u64>,
+    ) {
+        let probe = &self.shared.probe;
+        let s = self.seq.get() + 2;
+        probe.seq.store(self.seq.get() | BUSY, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        if let Some(p) = poller {
+            probe.poller.store(p, Ordering::Relaxed);
+        }
+        self.seq.set(s);
+        self.running.set(id);
+        self.running_waker.set(waker);
+        probe.running.store(id, Ordering::Relaxed);
+        probe.seq.store(s, Ordering::Release);
     }
 
     #[inline]
@@ -601,9 +634,12 @@ impl Hub {
         }
         // The root future goes first, with the hub still running: what its
         // destructors spawn (it may be pending still, after a deadlock) is
-        // killed with the other tasks.
+        // killed with the other tasks. Its drop is the root's, for the
+        // stall monitor.
         let mut later = None;
-        super::catch_first(&mut later, || future.set(None));
+        self.as_task(ROOT_ID, || {
+            super::catch_first(&mut later, || future.set(None));
+        });
         if let Some(t) = self.teardown() {
             super::catch_first(&mut later, || resume_unwind(t));
         }

@@ -9,7 +9,7 @@ mod shared;
 
 pub(crate) use self::edges::Edge;
 pub(crate) use self::local::{Hub, ROOT_ID, next_task_id, schedule, with_current};
-pub(crate) use self::shared::{BlockingJob, Config, HubShared};
+pub(crate) use self::shared::{BUSY, BlockingJob, Config, HubShared};
 
 /// The capacity past which a hub's structure, once emptied (or nearly),
 /// gives its memory back: below it, keeping it costs little and saves

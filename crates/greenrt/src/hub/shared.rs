@@ -27,8 +27,13 @@ struct Injector {
     closed: bool,
 }
 
+/// The bit of [`Probe::seq`] set while the hub moves from one stretch of a
+/// poll to the next (a kill from a task): the monitor skips such a read.
+/// Sequence numbers stay far below it.
+pub(crate) const BUSY: u64 = 1 << 63;
+
 /// What the stall monitor reads while the hub runs (written by the hub with
-/// plain relaxed stores, read by the monitor thread).
+/// plain stores, read by the monitor thread).
 #[derive(Debug, Default)]
 pub(crate) struct Probe {
     /// Odd while a task is being polled; bumped at every poll start and end,

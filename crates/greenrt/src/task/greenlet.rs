@@ -216,9 +216,11 @@ impl<T> Greenlet<T> {
     ///
     /// # Panics
     ///
-    /// As [`join_blocking`](Greenlet::join_blocking) does: on the task's own
-    /// hub the call would block that hub for the whole timeout, and could
-    /// only return false.
+    /// As [`join_blocking`](Greenlet::join_blocking) does, unless `timeout`
+    /// is zero: on the task's own hub the call would block that hub for the
+    /// whole timeout, and could only return false. (A zero timeout blocks
+    /// nothing: it asks whether the task has finished, as
+    /// [`ready`](Greenlet::ready) does.)
     ///
     /// ```should_panic
     /// use std::time::Duration;
@@ -229,7 +231,9 @@ impl<T> Greenlet<T> {
     /// });
     /// ```
     pub fn join_timeout_blocking(&self, timeout: Duration) -> bool {
-        self.refuse_own_hub("join_timeout_blocking");
+        if !timeout.is_zero() {
+            self.refuse_own_hub("join_timeout_blocking");
+        }
         self.task.header().done.wait_timeout(timeout) || self.ready()
     }
 
