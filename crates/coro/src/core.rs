@@ -282,13 +282,16 @@ fn after_miss<Y, S, B: ?Sized + Future>(
 /// executor inside it is polling in a loop, and the count starts again.
 /// Without this, the polls of unrelated generators on one thread (each
 /// that misses its frame once counts one) would add up to the limit.
+/// Only for a resume that no generator encloses: one resumed inside
+/// another's body may be resumed by a blocking executor there, again and
+/// again, whose count must go on.
 ///
 /// Not on the fast path, whose yields are never counted: a yield there
 /// finds its frame in the context, or misses it, which sends the resume
 /// through here.
 #[inline]
 fn restart_spins<P, Y, S>(poll: &Poll<P>, frame: &Frame<Y, S>) {
-    if raw::spins_counted() && (poll.is_ready() || frame.has_yielded()) {
+    if raw::spins_counted() && raw::outermost() && (poll.is_ready() || frame.has_yielded()) {
         raw::reset_spins();
     }
 }

@@ -555,7 +555,7 @@ pub(crate) fn frame<'i, Y, S>(id: &'i Id<Y, S>, cx: &Context<'_>) -> Option<&'i 
         return None;
     }
     // SAFETY: `running == id.n`, and `id.n` is neither an id of the marks
-    // (0, and two above `TOO_DEEP`) nor marked (as `Id::fresh` never
+    // (0 and the two largest) nor marked (as `Id::fresh` never
     // makes those: its ids stay below `TOO_DEEP`), so by the
     // module invariant the frame is a `Frame<Y, S>` with this `Id`'s `Y`
     // and `S`; `id` is its first field (`repr(C)`), so the pointer, which
@@ -681,8 +681,9 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// are counted in [`SPINS`], whichever generator's they are: a blocking
 /// executor polling two yields in turn (`join`), of one generator or of
 /// two (a misuse), or a yield and a delegation, must reach the limit too.
-/// The count starts again when a resume returns a value or an error (see
-/// [`reset_spins`]): polls of unrelated generators never add up.
+/// The count starts again when a resume yields or returns, or reports a
+/// misuse (see [`reset_spins`]): polls of unrelated generators never add
+/// up.
 ///
 /// # Panics
 ///
@@ -702,6 +703,13 @@ pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
     SPINS.set(spins);
     cx.waker().wake_by_ref();
     Poll::Pending
+}
+
+/// Whether no generator runs on this thread (none is being resumed: the
+/// caller's resume, if any, has put back what it replaced).
+#[inline]
+pub(crate) fn outermost() -> bool {
+    ptr::eq(ACTIVE.get(), NO_FRAME)
 }
 
 /// Whether [`suspend_foreign`] has counted polls since its count last

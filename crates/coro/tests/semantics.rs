@@ -603,6 +603,30 @@ fn a_blocking_executor_on_a_delegation_too_deep_panics_rather_than_hangs() {
 }
 
 #[test]
+fn a_blocking_executor_that_also_resumes_another_generator_still_panics() {
+    // At each of its polls, the future the blocking executor drives polls
+    // the body's own yield and runs a new generator to its first yield:
+    // those resumes, inside the body, must not start the count again.
+    let msg = panic_of(|| {
+        let mut g: Gen<u32> = Gen::new(|co| async move {
+            let mut own = std::pin::pin!(co.yield_(1));
+            futures_executor::block_on(std::future::poll_fn(|cx| {
+                if own.as_mut().poll(cx).is_ready() {
+                    return std::task::Poll::Ready(());
+                }
+                let mut other: coro::AsyncGen<u32> =
+                    coro::AsyncGen::new(|co| async move { co.yield_(5).await });
+                let started = futures_util::FutureExt::now_or_never(other.start());
+                assert_eq!(started, Some(Ok(GenState::Yielded(5))));
+                std::task::Poll::Pending
+            }))
+        });
+        let _ = g.start();
+    });
+    assert!(msg.contains("blocking executor"), "{msg}");
+}
+
+#[test]
 fn yields_polled_under_other_contexts_in_unrelated_generators_do_not_add_up() {
     // Each generator polls a yield once under a context of its own body's
     // (a "try": nothing is handed out), which counts one poll towards the
