@@ -9,8 +9,9 @@
 //! whose odd sequence number has not moved for `max_blocking_time` is stuck
 //! in one poll or destructor, and one whose poll has run that long is
 //! stuck too (a task that kills others as it goes, each destructor short):
-//! the task running then is reported once for that stall, on stderr and to
-//! the runtime's callback. The hot path pays four plain stores per poll
+//! the task of the stretch (for a stretch) or the task polled (for a whole
+//! poll) is reported once for that stall, on stderr and to the runtime's
+//! callback. The hot path pays four plain stores per poll
 //! and no clock read.
 
 use std::fmt;
