@@ -373,6 +373,8 @@ fn a_task_that_kills_others_as_it_runs_is_named_by_the_stall_monitor() {
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_at_the_end = StopOnDrop(stop.clone());
     let s = stop.clone();
+    let killing = Arc::new(AtomicBool::new(false));
+    let k = killing.clone();
     let hog = Builder::new()
         .name("hog")
         .spawn_in(&rt.handle(), async move {
@@ -396,16 +398,18 @@ fn a_task_that_kills_others_as_it_runs_is_named_by_the_stall_monitor() {
                 }
                 victim.kill();
                 killed += 1;
+                k.store(true, Ordering::Release);
             }
             killed
         });
     // A victim's destructor slow enough to be a stall of its own (under
-    // miri's pace) is reported too, and passed over here.
+    // miri's pace) is reported too, and so is the hog's first poll, which
+    // spawns the victims, if it is that slow: both are passed over here.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let report = loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(left) {
-            Ok(r) if r.task_name() != Some("hog") => continue,
+            Ok(r) if r.task_name() != Some("hog") || !killing.load(Ordering::Acquire) => continue,
             other => break other,
         }
     };
