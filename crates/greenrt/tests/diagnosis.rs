@@ -116,27 +116,36 @@ fn a_destructor_run_by_a_kill_is_named_by_the_stall_monitor() {
     assert_eq!(report.task_id(), id);
 }
 
-#[test]
-fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
-    let (rt, rx) = watched_hub();
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_at_the_end = StopOnDrop(stop.clone());
-    // The test's thread runs the hub: another one waits for the report
-    // and ends the spin. The root's poll before the kill may be reported
-    // first, where it is slow (under miri): such reports are passed over.
-    let s = stop.clone();
-    let watcher = std::thread::spawn(move || {
+/// Waits for the first report whose task is not named in `passed_over`,
+/// for at most 30 seconds, then sets `stop`.
+fn first_report_but(
+    rx: mpsc::Receiver<StallReport>,
+    passed_over: &'static [&'static str],
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Option<StallReport>> {
+    std::thread::spawn(move || {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let report = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match rx.recv_timeout(left) {
-                Ok(r) if r.task_name() == Some("main") => continue,
-                other => break other,
+                Ok(r) if r.task_name().is_some_and(|n| passed_over.contains(&n)) => continue,
+                other => break other.ok(),
             }
         };
-        s.store(true, Ordering::Release);
+        stop.store(true, Ordering::Release);
         report
-    });
+    })
+}
+
+/// The root kills a task of its hub, whose destructor spins until the
+/// stall is reported, after `work` of its own in the same poll: the
+/// report names the task killed. The root's own poll may be reported
+/// first (when `work` is long, or under miri's pace), and is passed over.
+fn a_destructor_run_by_the_root_is_named(work: Duration) {
+    let (rt, rx) = watched_hub();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_at_the_end = StopOnDrop(stop.clone());
+    let watcher = first_report_but(rx, &["main"], stop.clone());
     let held = SpinsWhenDropped(stop.clone());
     let id = rt.block_on(async move {
         let victim = Builder::new()
@@ -147,6 +156,7 @@ fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
             })
             .expect("on a hub");
         yield_now().await; // the victim holds its value by now
+        drop(SpinsForAWhile(work, Arc::default()));
         let id = victim.id();
         // Dropped here, in this poll of the root: it spins.
         victim.kill();
@@ -161,24 +171,27 @@ fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
 }
 
 #[test]
+fn a_destructor_run_by_a_kill_from_a_task_is_named_by_the_stall_monitor() {
+    a_destructor_run_by_the_root_is_named(Duration::ZERO);
+}
+
+#[test]
+fn a_destructor_stuck_after_its_killer_worked_a_while_is_named() {
+    // The killer's poll is timed from its start, the destructor from the
+    // kill: the first to reach the limit is the poll (reported as the
+    // root's), which must not keep the destructor, stuck, from being
+    // reported by its own name. Half the limit of work is long enough for
+    // the monitor to see the poll run.
+    a_destructor_run_by_the_root_is_named(Duration::from_millis(10));
+}
+
+#[test]
 fn a_destructor_run_after_the_root_panicked_is_named_by_the_stall_monitor() {
     let (rt, rx) = watched_hub();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_at_the_end = StopOnDrop(stop.clone());
-    // As in the test above: the root's own poll may be reported first.
-    let s = stop.clone();
-    let watcher = std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let report = loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(r) if r.task_name() == Some("main") => continue,
-                other => break other,
-            }
-        };
-        s.store(true, Ordering::Release);
-        report
-    });
+    // The root's own poll may be reported first, and is passed over.
+    let watcher = first_report_but(rx, &["main"], stop.clone());
     let held = SpinsWhenDropped(stop.clone());
     let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
@@ -206,62 +219,6 @@ fn a_destructor_run_after_the_root_panicked_is_named_by_the_stall_monitor() {
         .unwrap()
         .expect("the monitor reports the stall");
     assert_eq!(report.task_name(), Some("left"));
-}
-
-/// Waits for the first report whose task is not named in `passed_over`,
-/// for at most 30 seconds, then sets `stop`.
-fn first_report_but(
-    rx: mpsc::Receiver<StallReport>,
-    passed_over: &'static [&'static str],
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Option<StallReport>> {
-    std::thread::spawn(move || {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let report = loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(r) if r.task_name().is_some_and(|n| passed_over.contains(&n)) => continue,
-                other => break other.ok(),
-            }
-        };
-        stop.store(true, Ordering::Release);
-        report
-    })
-}
-
-#[test]
-fn a_destructor_stuck_after_its_killer_worked_a_while_is_named() {
-    // The killer's poll is timed from its start, the destructor from the
-    // kill: the first to reach the limit is the poll (reported as the
-    // root's, and passed over here), which must not keep the destructor,
-    // stuck, from being reported by its own name.
-    let (rt, rx) = watched_hub();
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_at_the_end = StopOnDrop(stop.clone());
-    let watcher = first_report_but(rx, &["main"], stop.clone());
-    let held = SpinsWhenDropped(stop.clone());
-    let id = rt.block_on(async move {
-        let victim = Builder::new()
-            .name("victim")
-            .spawn(async move {
-                let _held = held;
-                std::future::pending::<()>().await
-            })
-            .expect("on a hub");
-        yield_now().await; // the victim holds its value by now
-        // Half the limit of work, long enough for the monitor to see
-        // this poll run, then the kill.
-        drop(SpinsForAWhile(Duration::from_millis(10), Arc::default()));
-        let id = victim.id();
-        victim.kill();
-        id
-    });
-    let report = watcher
-        .join()
-        .unwrap()
-        .expect("the monitor reports the stall");
-    assert_eq!(report.task_name(), Some("victim"));
-    assert_eq!(report.task_id(), id);
 }
 
 #[test]
