@@ -681,9 +681,11 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// are counted in [`SPINS`], whichever generator's they are: a blocking
 /// executor polling two yields in turn (`join`), of one generator or of
 /// two (a misuse), or a yield and a delegation, must reach the limit too.
-/// The count starts again when a resume yields or returns, or reports a
-/// misuse (see [`reset_spins`]): polls of unrelated generators never add
-/// up.
+/// The count starts again when a resume that no generator encloses
+/// yields or returns, or when a resume reports a misuse (see
+/// [`reset_spins`]): polls of unrelated generators never add up, and a
+/// blocking loop inside a body still reaches the limit when it resumes
+/// other generators.
 ///
 /// # Panics
 ///

@@ -752,8 +752,9 @@ impl Conn {
     /// body, the body itself (never for HEAD, 1xx, 204 or 304).
     ///
     /// Framing fields set by the handler are not copied: `Content-Length`
-    /// is kept only on a HEAD or 304 answer with an empty body (where it
-    /// describes the representation), `Transfer-Encoding` never, and a
+    /// is kept only on a 304, or an answer to HEAD other than 1xx, 204
+    /// and 205, with an empty body (where it describes the
+    /// representation), `Transfer-Encoding` never, and a
     /// `Connection` field is only read for `close`; nor is a `Date` field
     /// (the server writes its own). A final answer must not be 1xx, and a
     /// 205 must have an empty body: the server answers 500 for the one and
