@@ -349,10 +349,14 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
         let Some(_level) = Level::enter() else {
             // The resume closes the generator, and drops this chain.
             frame.mark_too_deep();
-            // A context of the body's own is woken, so that a blocking
-            // executor polls again (and stops at the limit of
-            // `suspend_foreign`) rather than wait for good.
-            return raw::after_too_deep(cx, frame.is_sync());
+            // As a yield that stays pending: a context of the body's own
+            // is woken, so that a blocking executor polls again (and
+            // stops at the limit of `suspend_foreign`) rather than wait
+            // for good.
+            if frame.foreign(cx) {
+                return raw::suspend_foreign(cx, false);
+            }
+            return Poll::Pending;
         };
         let poll = {
             let _restore = raw::Delegating::new(frame, &this.inner.id);

@@ -255,12 +255,6 @@ impl<Y, S> Frame<Y, S> {
         self.sync || !is_resume_context(cx)
     }
 
-    /// Whether the frame is a synchronous resume's (see `sync`).
-    #[inline(always)]
-    pub(crate) fn is_sync(&self) -> bool {
-        self.sync
-    }
-
     /// Whether the body put a value in the slot.
     pub(crate) fn has_yielded(&self) -> bool {
         let slot = self.slot.take();
@@ -719,21 +713,6 @@ pub(crate) fn outermost() -> bool {
 #[inline]
 pub(crate) fn spins_counted() -> bool {
     SPINS.get() != 0
-}
-
-/// What a delegation that found its frame, but went too deep (a misuse,
-/// which the resume reports), does: under a context other than the
-/// resume's, [`suspend_foreign`], so that whatever polls it (a blocking
-/// executor, say) polls again and stops at the limit rather than wait for
-/// good; else stays pending. `sync` is the frame's [`Frame::is_sync`]:
-/// the frame itself is not passed out of line (see [`not_found`]).
-#[cold]
-#[inline(never)]
-pub(crate) fn after_too_deep<T>(cx: &Context<'_>, sync: bool) -> Poll<T> {
-    if !carries_frame(cx) && (sync || !is_resume_context(cx)) {
-        return suspend_foreign(cx, false);
-    }
-    Poll::Pending
 }
 
 /// Starts the count of [`suspend_foreign`] again: a resume returned to its

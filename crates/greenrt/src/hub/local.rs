@@ -386,13 +386,13 @@ impl Hub {
         r
     }
 
-    /// As [`set_running`](Hub::set_running), from one stretch of a poll
-    /// to the next (odd to odd), and with `poller` (the id of the task
-    /// polled, when this is the first destructor a poll runs) published
-    /// too. The monitor reads a stretch's data between two reads of `seq`,
-    /// and takes it for that stretch's if both are the same: `seq` is
-    /// marked [`BUSY`] before the data change (a fence keeps the new data
-    /// from being seen before the mark), so that no read can pair the old
+    /// [`set_running`](Hub::set_running) from one stretch of a poll to
+    /// the next (odd to odd), with `poller` (the id of the task polled,
+    /// when this is the first destructor a poll runs) published too. The
+    /// monitor reads a stretch's data between two reads of `seq`, and
+    /// takes it for that stretch's if both are the same: `seq` is marked
+    /// [`BUSY`] before the data change (a fence keeps the new data from
+    /// being seen before the mark), so that no read can pair the old
     /// number with the new data. Off the hot path: only kills from a task
     /// come here.
     fn switch_stretch(
@@ -402,17 +402,12 @@ impl Hub {
         poller: Option<u64>,
     ) {
         let probe = &self.shared.probe;
-        let s = self.seq.get() + 2;
         probe.seq.store(self.seq.get() | BUSY, Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
         if let Some(p) = poller {
             probe.poller.store(p, Ordering::Relaxed);
         }
-        self.seq.set(s);
-        self.running.set(id);
-        self.running_waker.set(waker);
-        probe.running.store(id, Ordering::Relaxed);
-        probe.seq.store(s, Ordering::Release);
+        self.set_running(id, waker, 2);
     }
 
     #[inline]
