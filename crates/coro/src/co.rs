@@ -162,7 +162,8 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             if raw::mark_carried(cx) {
                 return Poll::Pending;
             }
-            return raw::not_found_elsewhere(cx);
+            raw::not_found_elsewhere(cx);
+            return Poll::Pending;
         };
         // Set when a yield whose value is out finds another's value there,
         // or nothing.
@@ -202,7 +203,8 @@ impl<Y, S> Future for Yield<'_, Y, S> {
             },
         };
         if frame.foreign(cx) {
-            return raw::suspend_foreign(cx, progress);
+            raw::suspend_foreign(cx, progress);
+            return Poll::Pending;
         }
         if other_out {
             // Under the resume's own context, a value handed out in this
@@ -354,7 +356,7 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
             // stops at the limit of `suspend_foreign`) rather than wait
             // for good.
             if frame.foreign(cx) {
-                return raw::suspend_foreign(cx, false);
+                raw::suspend_foreign(cx, false);
             }
             return Poll::Pending;
         };

@@ -157,7 +157,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                     if hide.missed() {
                         self.publish = true;
                         let after;
-                        (after, frame) = after_miss(body, frame, poll);
+                        (after, frame) = after_miss(body.as_mut(), frame, poll);
                         after
                     } else {
                         // Nothing was polled under another context, so
@@ -167,7 +167,7 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 }
                 None => {
                     let poll;
-                    (poll, frame) = poll_published(body, frame);
+                    (poll, frame) = poll_published(body.as_mut(), frame);
                     poll
                 }
             };
@@ -240,16 +240,20 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
 ///
 /// The frame is moved in and out: were its address passed to a function
 /// that is not inlined, the caller's fast path could no longer keep it in
-/// registers.
+/// registers. So is the body, as a pinned reference rather than the
+/// generator's box: the generator's own fields then stay where the caller
+/// can keep them in registers, and for a generator made and drained in one
+/// function the compiler sees that `publish` stays false, that this is
+/// never called, and that the body need not be on the heap at all.
 #[inline(never)]
 fn poll_published<Y, S, B: ?Sized + Future>(
-    body: &mut Pin<Box<B>>,
+    body: Pin<&mut B>,
     frame: Frame<Y, S>,
 ) -> (Poll<B::Output>, Frame<Y, S>) {
     let poll = {
         let waker = FrameWaker::new(&frame);
         let _enter = Enter::new(&frame);
-        body.as_mut().poll(&mut Context::from_waker(waker.waker()))
+        body.poll(&mut Context::from_waker(waker.waker()))
     };
     restart_spins(&poll, &frame);
     (poll, frame)
@@ -265,7 +269,7 @@ fn poll_published<Y, S, B: ?Sized + Future>(
 #[cold]
 #[inline(never)]
 fn after_miss<Y, S, B: ?Sized + Future>(
-    body: &mut Pin<Box<B>>,
+    body: Pin<&mut B>,
     frame: Frame<Y, S>,
     poll: Poll<B::Output>,
 ) -> (Poll<B::Output>, Frame<Y, S>) {

@@ -607,7 +607,7 @@ fn misuse(cx: &Context<'_>) -> bool {
 }
 
 /// What a future of a `Co` does when [`frame`] did not find its
-/// generator's frame: [`misuse`], then [`suspend_foreign`].
+/// generator's frame: [`misuse`], then [`suspend_foreign`], then `Pending`.
 ///
 /// Under a context that carries a frame, the misuse is recorded here;
 /// only other contexts are passed to a function that is not inlined, so
@@ -615,10 +615,10 @@ fn misuse(cx: &Context<'_>) -> bool {
 /// and the compiler may still keep the frame in registers.
 #[inline(always)]
 pub(crate) fn not_found<T>(cx: &Context<'_>) -> Poll<T> {
-    if mark_carried(cx) {
-        return Poll::Pending;
+    if !mark_carried(cx) {
+        not_found_elsewhere(cx);
     }
-    not_found_elsewhere(cx)
+    Poll::Pending
 }
 
 /// The part of [`not_found`] for a context that carries a frame: records
@@ -650,9 +650,9 @@ pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
 /// about to report the misuse.
 #[cold]
 #[inline(never)]
-pub(crate) fn not_found_elsewhere<T>(cx: &Context<'_>) -> Poll<T> {
+pub(crate) fn not_found_elsewhere(cx: &Context<'_>) {
     misuse(cx);
-    suspend_foreign(cx, false)
+    suspend_foreign(cx, false);
 }
 
 /// How many times in a row a future of a `Co` may be polled under a
@@ -688,9 +688,18 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// without letting the body suspend (a blocking executor, `block_on`,
 /// inside the body), so the generator can never be resumed, and the only
 /// alternative to a panic would be a hang.
+///
+/// Returns nothing, and its callers return `Pending` themselves (as
+/// [`not_found_elsewhere`] does): the compiler then sees that a poll
+/// that calls it ends. Were the `Poll` returned from here, a body's code
+/// after a `Ready` would stay reachable after this call, which may write
+/// to whatever a context made known to it, and the reads of the resume's
+/// frame that follow could no longer be folded: a generator made and
+/// drained in one function would then keep its body on the heap (see
+/// `poll_published` in `core`, for the other half of this).
 #[cold]
 #[inline(never)]
-pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
+pub(crate) fn suspend_foreign(cx: &Context<'_>, progress: bool) {
     let spins = if progress { 0 } else { SPINS.get() + 1 };
     if spins > SPIN_LIMIT {
         SPINS.set(0);
@@ -698,7 +707,6 @@ pub(crate) fn suspend_foreign<T>(cx: &Context<'_>, progress: bool) -> Poll<T> {
     }
     SPINS.set(spins);
     cx.waker().wake_by_ref();
-    Poll::Pending
 }
 
 /// Whether no generator runs on this thread (none is being resumed: the
@@ -896,17 +904,17 @@ mod tests {
         let waker = Waker::from(count.clone());
         let cx = Context::from_waker(&waker);
         for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false).is_pending());
+            suspend_foreign(&cx, false);
         }
         // Progress starts the count again.
-        assert!(suspend_foreign::<()>(&cx, true).is_pending());
+        suspend_foreign(&cx, true);
         for _ in 0..SPIN_LIMIT {
-            assert!(suspend_foreign::<()>(&cx, false).is_pending());
+            suspend_foreign(&cx, false);
         }
         let woken = 2 * SPIN_LIMIT as usize + 1;
         assert_eq!(count.0.load(Ordering::Relaxed), woken);
         let spun = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            suspend_foreign::<()>(&cx, false)
+            suspend_foreign(&cx, false);
         }));
         assert!(spun.is_err());
         assert_eq!(count.0.load(Ordering::Relaxed), woken);
