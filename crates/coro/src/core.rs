@@ -183,33 +183,24 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                 Step::Misuse
             };
         }
-        // The phase is written only when it changes: from one yield to the
-        // next (the common resume) it stays `AtYield`, and a store less per
-        // resume is measurably faster.
         match poll {
-            Poll::Pending => match frame.slot.into_inner() {
-                Slot::Yielded(y) => {
+            Poll::Pending => {
+                let slot = frame.slot.into_inner();
+                // The common resume, tested on its own: measured faster
+                // than as one arm of the `match` below (the compiler lays
+                // the code out differently; it still dispatches the rest
+                // through a jump table).
+                if let Slot::Yielded(y) = slot {
+                    // Written only when it changes: from one yield to the
+                    // next it stays `AtYield`, and a store less per resume
+                    // is measurably faster.
                     if self.phase != Phase::AtYield {
                         self.phase = Phase::AtYield;
                     }
-                    Step::Yielded(y)
+                    return Step::Yielded(y);
                 }
-                Slot::Clash => {
-                    self.finish();
-                    Step::Misuse
-                }
-                Slot::Sent(s) => {
-                    // A combinator inside the body polled other futures
-                    // first (`FuturesUnordered` returns after two that
-                    // woke themselves): the body is still at its yield.
-                    *untaken = Some(s);
-                    Step::Pending
-                }
-                Slot::Empty => {
-                    self.phase = Phase::Running;
-                    Step::Pending
-                }
-            },
+                self.pending_without_value(slot, untaken)
+            }
             Poll::Ready(r) => {
                 self.finish();
                 // A value handed out by a yield the body then left (the
@@ -221,6 +212,30 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                     Slot::Sent(_) if raw::lossless::<S>() => Step::Complete(r),
                     Slot::Sent(_) | Slot::Yielded(_) | Slot::Clash => Step::Misuse,
                 }
+            }
+        }
+    }
+
+    /// The rest of [`poll_body`](Raw::poll_body) for a body that returned
+    /// `Pending` with no value yielded in `slot`.
+    #[inline(always)]
+    fn pending_without_value(&mut self, slot: Slot<Y, S>, untaken: &mut Option<S>) -> Step<Y, R> {
+        match slot {
+            Slot::Clash => {
+                self.finish();
+                Step::Misuse
+            }
+            Slot::Sent(s) => {
+                // A combinator inside the body polled other futures first
+                // (`FuturesUnordered` returns after two that woke
+                // themselves): the body is still at its yield.
+                *untaken = Some(s);
+                Step::Pending
+            }
+            // (`Yielded` is the caller's.)
+            Slot::Empty | Slot::Yielded(_) => {
+                self.phase = Phase::Running;
+                Step::Pending
             }
         }
     }
