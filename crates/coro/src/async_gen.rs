@@ -20,8 +20,7 @@ use crate::{GenError, GenState};
 /// that complete when the body yields or returns. An `AsyncGen<Y, (), ()>`
 /// is a [`Stream`] of its yields, which ends when the body returns, and
 /// also where a resume would have returned an error
-/// ([`GenError::Misuse`](crate::GenError::Misuse),
-/// [`GenError::TooDeep`](crate::GenError::TooDeep)): resume with
+/// ([`GenError::Misuse`], [`GenError::TooDeep`]): resume with
 /// [`send`](AsyncGen::send) to see those.
 ///
 /// `B` is the boxed body's type: `Send` for [`AsyncGen::new_send`] (see

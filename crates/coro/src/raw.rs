@@ -607,7 +607,8 @@ fn misuse(cx: &Context<'_>) -> bool {
 }
 
 /// What a future of a `Co` does when [`frame`] did not find its
-/// generator's frame: [`misuse`], then [`suspend_foreign`], then `Pending`.
+/// generator's frame: [`mark_carried`], or else [`not_found_elsewhere`];
+/// then `Pending`.
 ///
 /// Under a context that carries a frame, the misuse is recorded here;
 /// only other contexts are passed to a function that is not inlined, so
@@ -689,14 +690,15 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// inside the body), so the generator can never be resumed, and the only
 /// alternative to a panic would be a hang.
 ///
-/// Returns nothing, and its callers return `Pending` themselves (as
-/// [`not_found_elsewhere`] does): the compiler then sees that a poll
-/// that calls it ends. Were the `Poll` returned from here, a body's code
-/// after a `Ready` would stay reachable after this call, which may write
-/// to whatever a context made known to it, and the reads of the resume's
-/// frame that follow could no longer be folded: a generator made and
-/// drained in one function would then keep its body on the heap (see
-/// `poll_published` in `core`, for the other half of this).
+/// Returns nothing; its callers (and those of [`not_found_elsewhere`],
+/// which calls it) return `Pending` themselves, so that the compiler sees
+/// that such a poll returns `Pending`. Were the `Poll` returned from here,
+/// a body's code after a `Ready` would stay reachable after this call
+/// (which may write to whatever a context made known to it), and the
+/// reads of the resume's frame that follow could no longer be folded: a
+/// generator made and drained in one function would then keep the checks
+/// of each resume (see `poll_published` in `core`, for the other half of
+/// this).
 #[cold]
 #[inline(never)]
 pub(crate) fn suspend_foreign(cx: &Context<'_>, progress: bool) {
