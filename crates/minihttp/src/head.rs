@@ -82,6 +82,10 @@ const STACK_HEADERS: usize = 128;
 /// empty lines are skipped (and counted in the length). The head is checked
 /// against `limits` and RFC 9112's rules; each violation is an [`Error`]
 /// whose [`status()`](Error::status) is the answer to send before closing.
+/// Of several violations, the one the bytes reach first is reported (a
+/// limit passed after a malformed byte does not hide it), so that the
+/// answer is the same whichever prefixes of the bytes it is called with
+/// as they arrive.
 ///
 /// ```
 /// use minihttp::{parse_head, Limits, Parsed};
@@ -99,6 +103,35 @@ const STACK_HEADERS: usize = 128;
 /// assert_eq!(err.status().as_u16(), 400);
 /// ```
 pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
+    parse_once(buf, limits).map_err(|e| first_error(buf, limits, e))
+}
+
+/// The error of the shortest prefix of `buf` that fails to parse, which
+/// `buf` does with `err`: the error a client that sends `buf` a byte at
+/// a time is answered with, so that the answer does not depend on how the
+/// bytes arrived. (A longer prefix may fail differently: a line whose
+/// version is already malformed within its limit, and too long after it,
+/// is malformed.) A prefix that fails goes on failing with more bytes,
+/// so a binary search finds the shortest: a few more parses of a head
+/// that is about to be refused, never of one that parses.
+#[cold]
+fn first_error(buf: &[u8], limits: &Limits, mut err: Error) -> Error {
+    // `buf[..passes]` does not fail (the empty prefix is `Partial`),
+    // `buf[..fails]` fails with `err`.
+    let (mut passes, mut fails) = (0, buf.len());
+    while fails - passes > 1 {
+        let mid = passes + (fails - passes) / 2;
+        match parse_once(&buf[..mid], limits) {
+            Err(e) => (fails, err) = (mid, e),
+            Ok(_) => passes = mid,
+        }
+    }
+    err
+}
+
+/// [`parse_head`] of `buf` alone, without looking for an earlier error in
+/// its prefixes.
+fn parse_once(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
     let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
     let mut heap;
     let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
@@ -150,7 +183,7 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
                 // large.
                 let mut copy = buf[..buf.len().min(max_head.saturating_add(1))].to_vec();
                 copy[at] = b'1';
-                parse_head(&copy, limits)
+                parse_once(&copy, limits)
             }
             VersionCheck::Wait if buf.len() > max_head => Err(Error::new(Kind::HeadTooLarge)),
             VersionCheck::Wait => Ok(Parsed::Partial),
