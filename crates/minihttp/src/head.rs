@@ -82,10 +82,11 @@ const STACK_HEADERS: usize = 128;
 /// empty lines are skipped (and counted in the length). The head is checked
 /// against `limits` and RFC 9112's rules; each violation is an [`Error`]
 /// whose [`status()`](Error::status) is the answer to send before closing.
-/// Of several violations, the one the bytes reach first is reported (a
-/// limit passed after a malformed byte does not hide it), so that the
-/// answer is the same whichever prefixes of the bytes it is called with
-/// as they arrive.
+/// Of the limits and the syntax, the first rule the bytes break is
+/// reported (a limit passed after a malformed byte does not hide it);
+/// the rules on a complete head (framing, `Host`, lengths) are checked in
+/// a fixed order. Either way the answer is the same whichever prefixes of
+/// the bytes it is called with as they arrive.
 ///
 /// ```
 /// use minihttp::{parse_head, Limits, Parsed};
@@ -112,13 +113,23 @@ pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
 /// bytes arrived. (A longer prefix may fail differently: a line whose
 /// version is already malformed within its limit, and too long after it,
 /// is malformed.) A prefix that fails goes on failing with more bytes,
-/// so a binary search finds the shortest: a few more parses of a head
-/// that is about to be refused, never of one that parses.
+/// so a binary search finds the shortest: about log2 of the head's limit
+/// more parses (15 under the default 32 KiB), each of at most that limit,
+/// of a head that is about to be refused, never of one that parses.
 #[cold]
 fn first_error(buf: &[u8], limits: &Limits, mut err: Error) -> Error {
     // `buf[..passes]` does not fail (the empty prefix is `Partial`),
     // `buf[..fails]` fails with `err`.
     let (mut passes, mut fails) = (0, buf.len());
+    // A prefix one byte over the head's limit fails too (it cannot hold a
+    // complete head, or the whole would parse): the search starts there,
+    // whatever else is buffered after it.
+    let over = limits.max_head.min(u32::MAX as usize).saturating_add(1);
+    if over < fails {
+        if let Err(e) = parse_once(&buf[..over], limits) {
+            (fails, err) = (over, e);
+        }
+    }
     while fails - passes > 1 {
         let mid = passes + (fails - passes) / 2;
         match parse_once(&buf[..mid], limits) {
@@ -614,4 +625,48 @@ fn check(req: &httparse::Request<'_, '_>, raw: &[u8], limits: &Limits) -> Result
         keep_alive,
         expect_continue: expect_continue && version == Version::Http11 && body != BodyKind::Empty,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// What [`first_error`]'s search rests on: under any limits, a
+        /// prefix that fails fails with one byte more, and a complete head
+        /// stays the same head.
+        #[test]
+        fn a_failing_prefix_fails_with_more_bytes(
+            start in prop::sample::select(vec![&b""[..], b"GET /", b"GET / HTTP/1.1\r\nHost: a\r\n"]),
+            rest in prop::collection::vec(
+                prop::sample::select(b"GET /aZ:.\r\n \x01\x80H1TP/2\t?%".to_vec()),
+                0..120,
+            ),
+            line in 0usize..48,
+            head in 0usize..160,
+            headers in 0usize..5,
+        ) {
+            let buf = [start, &rest[..]].concat();
+            let limits = Limits {
+                max_request_line: line,
+                max_head: head,
+                max_headers: headers,
+                ..Limits::default()
+            };
+            let mut before: Option<Result<Parsed<Head>, Error>> = None;
+            for end in 0..=buf.len() {
+                let now = parse_once(&buf[..end], &limits);
+                match (&before, &now) {
+                    (Some(Err(_)), Ok(_)) => prop_assert!(false, "{} failed, then {:?}", buf[..end - 1].escape_ascii(), now),
+                    (Some(Ok(Parsed::Complete(a))), Ok(Parsed::Complete(b))) => prop_assert_eq!(a.len(), b.len()),
+                    (Some(Ok(Parsed::Complete(_))), _) => prop_assert!(false, "a complete head changed: {:?}", now),
+                    _ => {}
+                }
+                before = Some(now);
+            }
+        }
+    }
 }

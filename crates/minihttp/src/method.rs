@@ -19,8 +19,9 @@ pub struct Method(Repr);
 /// The longest method a request may have: a longer one is answered 501
 /// (RFC 9112, section 3), before its request line is read to the end
 /// (under a [`max_request_line`](crate::Limits::max_request_line) shorter
-/// than this, the line passes that limit first: 414). The longest
-/// registered method, `UPDATEREDIRECTREF`, has 17 bytes.
+/// than this, the line passes that limit first: 414; under a
+/// [`max_head`](crate::Limits::max_head) shorter, the head: 431). The
+/// longest registered method, `UPDATEREDIRECTREF`, has 17 bytes.
 pub const MAX_METHOD_LEN: usize = 64;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
