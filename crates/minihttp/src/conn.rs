@@ -2471,6 +2471,50 @@ mod tests {
         )
     }
 
+    /// The requests `gens` on the wire, with a byte replaced at each of
+    /// `edits`.
+    fn mutated(gens: &[Gen], edits: &[(usize, u8)]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for g in gens {
+            g.write(&mut wire);
+        }
+        for &(at, byte) in edits {
+            let at = at % wire.len();
+            wire[at] = byte;
+        }
+        wire
+    }
+
+    /// The status of the error a feed ended with, if any.
+    fn status(end: &Result<(), Error>) -> Option<u16> {
+        end.as_ref().err().map(|e| e.status().as_u16())
+    }
+
+    /// `wire` fed whole and in pieces cut at `cuts`, under `limits`: the
+    /// same requests, and the same error or none.
+    fn same_whole_and_split(
+        wire: &[u8],
+        cuts: &[usize],
+        limits: &Limits,
+    ) -> Result<(), TestCaseError> {
+        let (whole, whole_end) = feed_with(&[wire], false, limits.clone());
+        let pieces = split(wire, cuts);
+        let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
+        let (parts, parts_end) = feed_with(&refs, false, limits.clone());
+        prop_assert_eq!(
+            parts.iter().map(summary).collect::<Vec<_>>(),
+            whole.iter().map(summary).collect::<Vec<_>>()
+        );
+        prop_assert_eq!(
+            status(&parts_end),
+            status(&whole_end),
+            "{:?} vs {:?}",
+            parts_end,
+            whole_end
+        );
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -2542,31 +2586,18 @@ mod tests {
             edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..4),
             cuts in prop::collection::vec(any::<usize>(), 1..8),
         ) {
-            let mut wire = Vec::new();
-            for g in &gens {
-                g.write(&mut wire);
-            }
-            for (at, byte) in edits {
-                let at = at % wire.len();
-                wire[at] = byte;
-            }
+            let wire = mutated(&gens, &edits);
+            same_whole_and_split(&wire, &cuts, &Limits::default())?;
+            // Streamed bodies read with `poll_body`: the same too.
             let (whole, whole_end) = feed(&[&wire]);
             let pieces = split(&wire, &cuts);
             let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
-            let (parts, parts_end) = feed(&refs);
             let (streamed, streamed_end) = feed_streaming(&refs);
             prop_assert_eq!(
                 streamed.iter().map(summary).collect::<Vec<_>>(),
                 whole.iter().map(summary).collect::<Vec<_>>()
             );
-            let status = |end: &Result<(), Error>| end.as_ref().err().map(|e| e.status().as_u16());
             prop_assert_eq!(status(&streamed_end), status(&whole_end));
-            // The same requests, and the same error or none.
-            prop_assert_eq!(
-                parts.iter().map(summary).collect::<Vec<_>>(),
-                whole.iter().map(summary).collect::<Vec<_>>()
-            );
-            prop_assert_eq!(status(&parts_end), status(&whole_end), "{:?} vs {:?}", parts_end, whole_end);
         }
 
         /// As above, under limits small enough for the requests to pass
@@ -2581,30 +2612,13 @@ mod tests {
             head in 16usize..160,
             headers in 0usize..6,
         ) {
-            let mut wire = Vec::new();
-            for g in &gens {
-                g.write(&mut wire);
-            }
-            for (at, byte) in edits {
-                let at = at % wire.len();
-                wire[at] = byte;
-            }
             let limits = Limits {
                 max_request_line: line,
                 max_head: head,
                 max_headers: headers,
                 ..Limits::default()
             };
-            let (whole, whole_end) = feed_with(&[&wire], false, limits.clone());
-            let pieces = split(&wire, &cuts);
-            let refs: Vec<&[u8]> = pieces.iter().map(|p| &p[..]).collect();
-            let (parts, parts_end) = feed_with(&refs, false, limits);
-            let status = |end: &Result<(), Error>| end.as_ref().err().map(|e| e.status().as_u16());
-            prop_assert_eq!(
-                parts.iter().map(summary).collect::<Vec<_>>(),
-                whole.iter().map(summary).collect::<Vec<_>>()
-            );
-            prop_assert_eq!(status(&parts_end), status(&whole_end), "{:?} vs {:?}", parts_end, whole_end);
+            same_whole_and_split(&mutated(&gens, &edits), &cuts, &limits)?;
         }
 
         /// `Partial` only while no head can have ended, `Complete` for a
