@@ -159,11 +159,7 @@ impl<Y, S> Future for Yield<'_, Y, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S> {
         let this = self.get_mut();
         let Some(frame) = raw::frame(&this.id, cx) else {
-            if raw::mark_carried(cx) {
-                return Poll::Pending;
-            }
-            raw::not_found_elsewhere(cx);
-            return Poll::Pending;
+            return raw::not_found(cx);
         };
         // Set when a yield whose value is out finds another's value there,
         // or nothing.

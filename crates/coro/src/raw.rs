@@ -624,10 +624,9 @@ pub(crate) fn not_found<T>(cx: &Context<'_>) -> Poll<T> {
 
 /// The part of [`not_found`] for a context that carries a frame: records
 /// the misuse in it, and says whether it did so (the future then returns
-/// `Pending`). For a future to call on its fast path, before the rest of
-/// `not_found` out of line.
+/// `Pending`): inline, before the rest of `not_found` out of line.
 #[inline(always)]
-pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
+fn mark_carried(cx: &Context<'_>) -> bool {
     let Some(id) = carried_frame(cx) else {
         return false;
     };
@@ -651,7 +650,7 @@ pub(crate) fn mark_carried(cx: &Context<'_>) -> bool {
 /// about to report the misuse.
 #[cold]
 #[inline(never)]
-pub(crate) fn not_found_elsewhere(cx: &Context<'_>) {
+fn not_found_elsewhere(cx: &Context<'_>) {
     misuse(cx);
     suspend_foreign(cx, false);
 }

@@ -265,17 +265,16 @@ fn run(m: &Monitor) {
                     if named == polled {
                         w.outer_reported = true;
                     }
-                    let running = named;
-                    let task_name = if running == ROOT_ID {
+                    let task_name = if named == ROOT_ID {
                         Some(Arc::from("main"))
                     } else {
-                        hub.task_name(running)
+                        hub.task_name(named)
                     };
                     reports.push((
                         hub.clone(),
                         StallReport {
                             hub: hub.name.clone(),
-                            task_id: running,
+                            task_id: named,
                             task_name,
                             elapsed,
                             limit,

@@ -250,18 +250,7 @@ fn a_destructor_that_kills_others_as_it_runs_is_named_by_the_stall_monitor() {
     let outer = Builder::new()
         .name("outer")
         .spawn_in(&rt.handle(), async move {
-            let victims: Vec<_> = (0..200)
-                .map(|_| {
-                    let held = SpinsForAWhile(Duration::from_millis(1), s.clone());
-                    Builder::new()
-                        .name("victim")
-                        .spawn(async move {
-                            let _held = held;
-                            std::future::pending::<()>().await
-                        })
-                        .expect("on a hub")
-                })
-                .collect();
+            let victims = victims(200, &s);
             yield_now().await; // every victim holds its value by now
             let _kills = KillsWhenDropped(victims, s);
             started.send(()).unwrap();
@@ -311,6 +300,24 @@ fn a_slow_destructor_of_the_root_future_is_named_by_the_stall_monitor() {
 /// Spins for a while (or until its flag is set) when dropped.
 struct SpinsForAWhile(Duration, Arc<AtomicBool>);
 
+/// `n` tasks named "victim" on the current hub, pending for good, each
+/// holding a [`SpinsForAWhile`] of 1 ms (or until `stop` is set), which
+/// a kill drops.
+fn victims(n: usize, stop: &Arc<AtomicBool>) -> Vec<greenrt::Greenlet<()>> {
+    (0..n)
+        .map(|_| {
+            let held = SpinsForAWhile(Duration::from_millis(1), stop.clone());
+            Builder::new()
+                .name("victim")
+                .spawn(async move {
+                    let _held = held;
+                    std::future::pending::<()>().await
+                })
+                .expect("on a hub")
+        })
+        .collect()
+}
+
 impl Drop for SpinsForAWhile {
     fn drop(&mut self) {
         let t = std::time::Instant::now();
@@ -335,15 +342,7 @@ fn a_task_that_kills_others_as_it_runs_is_named_by_the_stall_monitor() {
     let hog = Builder::new()
         .name("hog")
         .spawn_in(&rt.handle(), async move {
-            let victims: Vec<_> = (0..500)
-                .map(|_| {
-                    let held = SpinsForAWhile(Duration::from_millis(1), s.clone());
-                    spawn(async move {
-                        let _held = held;
-                        std::future::pending::<()>().await
-                    })
-                })
-                .collect();
+            let victims = victims(500, &s);
             yield_now().await; // every victim holds its value by now
             // Until the test has seen a report (or the victims run out):
             // a little work, then a kill, and again.

@@ -124,7 +124,7 @@ fn first_error(buf: &[u8], limits: &Limits, mut err: Error) -> Error {
     // A prefix one byte over the head's limit fails too (it cannot hold a
     // complete head, or the whole would parse): the search starts there,
     // whatever else is buffered after it.
-    let over = limits.max_head.min(u32::MAX as usize).saturating_add(1);
+    let over = head_limit(limits).saturating_add(1);
     if over < fails {
         if let Err(e) = parse_once(&buf[..over], limits) {
             (fails, err) = (over, e);
@@ -140,6 +140,11 @@ fn first_error(buf: &[u8], limits: &Limits, mut err: Error) -> Error {
     err
 }
 
+/// The head's limit as applied: a head's length is kept in a `u32`.
+fn head_limit(limits: &Limits) -> usize {
+    limits.max_head.min(u32::MAX as usize)
+}
+
 /// [`parse_head`] of `buf` alone, without looking for an earlier error in
 /// its prefixes.
 fn parse_once(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
@@ -152,7 +157,7 @@ fn parse_once(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
         &mut heap
     };
     let mut req = httparse::Request::new(&mut []);
-    let max_head = limits.max_head.min(u32::MAX as usize);
+    let max_head = head_limit(limits);
     match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => {
             if req.method.map_or(0, str::len) > MAX_METHOD_LEN {
