@@ -710,6 +710,43 @@ fn slow_heads_get_408_and_idle_connections_close() {
 }
 
 #[test]
+fn a_stalled_head_that_breaks_a_rule_gets_that_rules_answer_not_408() {
+    // A head is parsed again only when it may be complete: a later piece
+    // that breaks a rule, after which nothing comes, was once answered 408
+    // at the timeout. It gets the answer it gets when it arrives whole.
+    let server = serve(Limits {
+        header_read_timeout: Duration::from_millis(100),
+        ..Limits::default()
+    });
+    for (head, first, then, status) in [
+        // A space before a field's colon.
+        (false, &b"GET /a HTTP/1.1\r\nHo"[..], &b"st : a"[..], 400),
+        // A control byte in a field's value.
+        (false, b"GET /b HTTP/1.1\r\nHost: a\r\nX-A: ", b"b\x01", 400),
+        // A space in the target, before the line ends.
+        (false, b"GET /c", b" d HTTP/1.1", 400),
+        // Another major version.
+        (false, b"GET /e ", b"HTTP/2.0\r\nHost: a\r\n", 505),
+        // Without content for a `HEAD` request.
+        (true, b"HEAD /f HTTP/1.1\r\nHo", b"st : a", 400),
+    ] {
+        let whole = [first, then].concat();
+        let what = String::from_utf8_lossy(&whole);
+        let mut c = Client::connect(server.local_addr());
+        // The first piece comes behind a whole request: once that is
+        // answered, the server has read the piece and parsed it, so the
+        // second arrives as a later piece (the two sent at once are one).
+        c.send(&[get("/before").as_bytes(), first].concat());
+        assert_eq!(c.read().unwrap().text(), "/before");
+        c.send(then);
+        let r = c.read_for(head).unwrap();
+        assert_eq!(r.status, status, "{what}");
+        assert!(c.closed(), "{what}");
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn an_idle_timer_that_fires_early_is_moved() {
     // The idle timer, armed after the first answer for 100 ms, is kept
     // through a second request answered at 50 ms, fires early at 100 and

@@ -385,6 +385,42 @@ impl Conn {
         }
     }
 
+    /// The error to answer a request that stopped arriving with (its head
+    /// or its body not received in time), before
+    /// [`encode_error`](Conn::encode_error): [`Error::timeout`] (408),
+    /// unless the part of a head received already breaks a rule. That
+    /// rule's error is the answer then, the one the bytes get when they
+    /// arrive at once: a head is parsed again only once it may be complete
+    /// (or over a limit), so a malformed byte in a later piece of a head
+    /// that never ends is seen only here.
+    ///
+    /// ```
+    /// use minihttp::{Conn, Limits, Next, ReadBuf};
+    ///
+    /// let mut conn = Conn::new(Limits::default());
+    /// let mut buf = ReadBuf::new();
+    /// buf.extend_from_slice(b"GET / HTTP/1.1\r\nHo");
+    /// assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+    /// buf.extend_from_slice(b"st : a");
+    /// assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+    /// // No more bytes come: a space before the colon is malformed.
+    /// assert_eq!(conn.timeout_error(&buf).status().as_u16(), 400);
+    ///
+    /// let mut conn = Conn::new(Limits::default());
+    /// let mut buf = ReadBuf::new();
+    /// buf.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a");
+    /// assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+    /// assert_eq!(conn.timeout_error(&buf).status().as_u16(), 408);
+    /// ```
+    pub fn timeout_error(&self, buf: &ReadBuf) -> Error {
+        if matches!(self.read, ReadState::Head) {
+            if let Err(e) = parse_head(buf.data(), &self.limits) {
+                return e;
+            }
+        }
+        Error::timeout()
+    }
+
     /// Whether a request head has been read and its body is being read
     /// (buffered, streamed, or discarded after an early answer).
     pub fn is_reading_body(&self) -> bool {

@@ -1460,10 +1460,11 @@ async fn serve_conn<H: Handler>(
                         if conn.is_discarding_body() {
                             linger = true;
                         } else if mid {
+                            let error = conn.timeout_error(&rbuf);
                             conn.note_failed_head(&rbuf);
                             let line = conn.failed_request_line(&rbuf);
-                            conn.encode_error(&Error::timeout(), &mut wbuf);
-                            log_error(&shared, peer, line, StatusCode::REQUEST_TIMEOUT);
+                            conn.encode_error(&error, &mut wbuf);
+                            log_error(&shared, peer, line, error.status());
                             if flush(&stream, &mut wbuf, limits.write_timeout)
                                 .await
                                 .is_ok()
