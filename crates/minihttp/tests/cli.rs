@@ -42,11 +42,11 @@ fn help_prints_usage() {
 #[cfg(unix)]
 #[test]
 fn serves_a_file_logs_it_and_stops_on_sigint() {
-    let dir = std::env::temp_dir().join(format!("minihttp-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let site = Site::new("serve");
+    let dir = &site.0;
     std::fs::write(dir.join("page.txt"), b"served by the command\n").unwrap();
 
-    let (mut child, addr) = start(&dir, 2);
+    let (mut child, addr) = start(dir, 2);
     let lines = lines_of(child.0.stderr.take().unwrap());
 
     let mut s = TcpStream::connect(&addr).unwrap();
@@ -83,7 +83,7 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
 
     // A second instance on the same port: a clear message and exit code 1.
     let taken = Command::new(BIN)
-        .arg(&dir)
+        .arg(dir)
         .args(["--port", addr.rsplit(':').next().unwrap()])
         .output()
         .unwrap();
@@ -103,7 +103,6 @@ fn serves_a_file_logs_it_and_stops_on_sigint() {
         TcpStream::connect(&addr).is_err(),
         "still listening after exit"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Starts the command on a free port serving `dir` with `workers` hubs,
@@ -146,11 +145,11 @@ fn out_of_descriptors_an_idle_connection_makes_room_for_a_new_one() {
     // that, each left idle after one answer: each new one is served at
     // once, in place of the one idle the longest (without it, a new client
     // waited in the backlog until an idle connection timed out, a minute).
-    let dir = std::env::temp_dir().join(format!("minihttp-cli-fds-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let site = Site::new("fds");
+    let dir = &site.0;
     let mut limited = Command::new("sh");
     limited.args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", BIN]);
-    let (mut child, addr) = start_under(limited, &dir, 1);
+    let (mut child, addr) = start_under(limited, dir, 1);
     let _lines = lines_of(child.0.stderr.take().unwrap());
     let mut kept = Vec::new();
     for i in 0..100 {
@@ -177,7 +176,6 @@ fn out_of_descriptors_an_idle_connection_makes_room_for_a_new_one() {
         .expect("the oldest idle connection was closed");
     signal(&child, "-INT");
     assert!(exits(child).is_some_and(|s| s.success()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[cfg(unix)]
@@ -187,12 +185,12 @@ fn a_server_that_cannot_start_every_hub_says_so_instead_of_serving() {
     // pollers of their reactors do not. The command once announced it
     // served, served on the hubs that started, and told of the error only
     // at shutdown.
-    let dir = std::env::temp_dir().join(format!("minihttp-cli-hubs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let site = Site::new("hubs");
+    let dir = &site.0;
     let mut child = Child(
         Command::new("sh")
             .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\"", BIN])
-            .arg(&dir)
+            .arg(dir)
             .args(["--port", "0", "--workers", "40"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -206,7 +204,6 @@ fn a_server_that_cannot_start_every_hub_says_so_instead_of_serving() {
     );
     // Killed after a minute if it serves on.
     let status = exits(child);
-    let _ = std::fs::remove_dir_all(&dir);
     let (mut stdout, mut stderr) = (String::new(), String::new());
     out.read_to_string(&mut stdout).unwrap();
     err.read_to_string(&mut stderr).unwrap();
