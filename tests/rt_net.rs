@@ -1040,6 +1040,73 @@ fn a_timeout_around_a_loop_over_a_ready_socket_fires() {
 }
 
 #[test]
+fn a_loop_retrying_a_refused_connect_gives_way() {
+    // A client that retries until its server is up. Refused on the same
+    // machine, a connect fails at once, without waiting on the socket:
+    // once it counted as no operation, the loop never gave way, so a
+    // timeout around it could not fire, and a server started by another
+    // task of the hub would never have run.
+    let (fired, tries, others_ran, killed) = on_a_hub_of_its_own(async {
+        // Nothing ever listens on port 0.
+        let nowhere = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut tries = 0u64;
+        let r = timeout(Duration::ZERO, async {
+            loop {
+                let _ = TcpStream::connect(nowhere).await;
+                tries += 1;
+            }
+        })
+        .await;
+        let spinner = spawn(async move {
+            loop {
+                let refused = TcpStream::connect(nowhere).await;
+                assert!(refused.is_err());
+            }
+        });
+        let other = spawn(async { 7 });
+        let others_ran = other.await.unwrap();
+        spinner.kill();
+        (r.is_err(), tries, others_ran, spinner.await)
+    });
+    assert!(fired, "the timeout fired");
+    // After a poll's budget (128) or two, as for reads above.
+    assert!((128..=256).contains(&tries), "{tries} tries");
+    assert_eq!(others_ran, 7);
+    assert!(matches!(killed, Err(GreenletError::Killed)), "{killed:?}");
+}
+
+#[test]
+fn a_loop_of_empty_transfers_gives_way() {
+    // A read into no room and a write of no bytes complete without the
+    // socket; they count as operations all the same.
+    let counts = on_a_hub_of_its_own(async {
+        let s = always_readable().await;
+        let mut counts = Vec::new();
+        for op in 0..3 {
+            let mut n = 0u64;
+            let r = timeout(Duration::ZERO, async {
+                loop {
+                    let done = match op {
+                        0 => s.read(&mut []).await,
+                        1 => s.write(&[]).await,
+                        _ => s.write_vectored(&[io::IoSlice::new(&[])]).await,
+                    };
+                    assert_eq!(done.unwrap(), 0);
+                    n += 1;
+                }
+            })
+            .await;
+            assert!(r.is_err(), "the timeout fired");
+            counts.push(n);
+        }
+        counts
+    });
+    for n in counts {
+        assert!((128..=256).contains(&n), "{n} transfers");
+    }
+}
+
+#[test]
 fn a_read_told_to_yield_then_a_wait_for_readiness_gives_way() {
     // A server's loop between requests: a read that says Pending is taken
     // for "nothing to read", and the task waits for the socket to be

@@ -77,6 +77,18 @@ pub(crate) fn spend() {
     }
 }
 
+/// For an operation that completes without waiting on the socket (a
+/// transfer of no bytes): [`poll_proceed`], then [`spend`], so that a loop
+/// of them gives way as a loop over a ready socket does.
+#[inline]
+pub(crate) fn poll_at_once(cx: &Context<'_>) -> Poll<()> {
+    if poll_proceed(cx).is_pending() {
+        return Poll::Pending;
+    }
+    spend();
+    Poll::Ready(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,7 +278,20 @@ impl TcpStream {
         Err(last.unwrap_or_else(super::no_address))
     }
 
+    /// Connects to one address. Counted as one socket operation whether
+    /// it waits or not (see `hub::budget`): a connection refused on the
+    /// same machine fails at once, and a loop that retries until a server
+    /// is up must still give way, or that server's task, on the same hub,
+    /// would never run.
     async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+        poll_fn(|cx| crate::hub::budget::poll_proceed(cx)).await;
+        let connected = TcpStream::connect_uncounted(addr).await;
+        crate::hub::budget::spend();
+        connected
+    }
+
+    /// [`connect_one`](TcpStream::connect_one) but for the count.
+    async fn connect_uncounted(addr: SocketAddr) -> io::Result<TcpStream> {
         let socket = Socket::new(
             Domain::for_address(addr),
             Type::STREAM.nonblocking().cloexec(),
@@ -444,8 +457,9 @@ impl TcpStream {
     fn poll_read_priv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let want = buf.len();
         if want == 0 {
-            // Nothing asked: nothing to wait for (as std's `read`).
-            return Poll::Ready(Ok(0));
+            // Nothing asked: nothing to wait for (as std's `read`), but
+            // counted as an operation (see `hub::budget`).
+            return crate::hub::budget::poll_at_once(cx).map(|()| Ok(0));
         }
         let s = self.io.get();
         self.io
@@ -455,7 +469,7 @@ impl TcpStream {
 
     fn poll_write_priv(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if buf.is_empty() {
-            return Poll::Ready(Ok(0));
+            return crate::hub::budget::poll_at_once(cx).map(|()| Ok(0));
         }
         let s = self.io.get();
         self.io
@@ -482,7 +496,7 @@ impl TcpStream {
         let bufs = &bufs[..bufs.len().min(MAX_IOV)];
         let want: usize = bufs.iter().map(|b| b.len()).sum();
         if want == 0 {
-            return Poll::Ready(Ok(0));
+            return crate::hub::budget::poll_at_once(cx).map(|()| Ok(0));
         }
         let s = self.io.get();
         self.io
