@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::raw::{self, Enter, Frame, FrameWaker, Hide, Id, Slot};
+use crate::raw::{self, Enter, Frame, FrameWaker, Hide, Id, Slot, Spins};
 
 /// A generator's body and the bookkeeping of the protocol around it.
 ///
@@ -142,8 +142,9 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             };
             let poll = match cx {
                 Some(cx) => {
+                    let spins = Spins::save();
                     let poll = raw::poll_async(&frame, body.as_mut(), cx);
-                    restart_spins(&poll, &frame);
+                    spins.restore();
                     poll
                 }
                 // Not published in the thread-local: the frame's address
@@ -154,20 +155,20 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
                     let waker = FrameWaker::new(&frame);
                     let hide = Hide::new();
                     let poll = body.as_mut().poll(&mut Context::from_waker(waker.waker()));
-                    if hide.missed() {
+                    if let Some(spins) = hide.missed() {
                         self.publish = true;
                         let after;
-                        (after, frame) = after_miss(body.as_mut(), frame, poll);
+                        (after, frame) = after_miss(body.as_mut(), frame, poll, spins);
                         after
                     } else {
                         // Nothing was polled under another context, so
-                        // nothing was counted (see `restart_spins`).
+                        // nothing was counted (see `Hide::missed`).
                         poll
                     }
                 }
                 None => {
                     let poll;
-                    (poll, frame) = poll_published(body.as_mut(), frame);
+                    (poll, frame) = poll_published(body.as_mut(), frame, Spins::save());
                     poll
                 }
             };
@@ -176,7 +177,6 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
         };
         if frame.misused() {
             self.finish();
-            raw::reset_spins();
             return if frame.too_deep() {
                 Step::TooDeep
             } else {
@@ -264,17 +264,21 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
 /// the compiler sees that `publish` stays false and that this is never
 /// called, so that the checks of each resume fold away (the body's one
 /// allocation stays).
+///
+/// `spins` is the count of `raw::suspend_foreign` as the resume found it,
+/// put back once the body is polled (see `Spins::restore`).
 #[inline(never)]
 fn poll_published<Y, S, B: ?Sized + Future>(
     body: Pin<&mut B>,
     frame: Frame<Y, S>,
+    spins: Spins,
 ) -> (Poll<B::Output>, Frame<Y, S>) {
     let poll = {
         let waker = FrameWaker::new(&frame);
         let _enter = Enter::new(&frame);
         body.poll(&mut Context::from_waker(waker.waker()))
     };
-    restart_spins(&poll, &frame);
+    spins.restore();
     (poll, frame)
 }
 
@@ -284,39 +288,22 @@ fn poll_published<Y, S, B: ?Sized + Future>(
 /// never final, and a yield that did find the frame is not polled again).
 ///
 /// Out of line, with the frame moved in and out, as for
-/// [`poll_published`]: the fast path it branches off stays small.
+/// [`poll_published`]: the fast path it branches off stays small. `spins`
+/// as for `poll_published`: whatever the miss counted is no part of a
+/// loop once the resume returns.
 #[cold]
 #[inline(never)]
 fn after_miss<Y, S, B: ?Sized + Future>(
     body: Pin<&mut B>,
     frame: Frame<Y, S>,
     poll: Poll<B::Output>,
+    spins: Spins,
 ) -> (Poll<B::Output>, Frame<Y, S>) {
     if poll.is_pending() && !frame.has_yielded() && !frame.misused() {
-        return poll_published(body, frame);
+        return poll_published(body, frame, spins);
     }
-    restart_spins(&poll, &frame);
+    spins.restore();
     (poll, frame)
-}
-
-/// After a poll of a body whose yields may have been polled under a
-/// context other than the resume's (and so counted by
-/// [`raw::suspend_foreign`]): if the body yielded or returned, no blocking
-/// executor inside it is polling in a loop, and the count starts again.
-/// Without this, the polls of unrelated generators on one thread (each
-/// that misses its frame once counts one) would add up to the limit.
-/// Only for a resume that no generator encloses: one resumed inside
-/// another's body may be resumed by a blocking executor there, again and
-/// again, whose count must go on.
-///
-/// Not on the fast path, whose yields are never counted: a yield there
-/// finds its frame in the context, or misses it, which sends the resume
-/// through here.
-#[inline]
-fn restart_spins<P, Y, S>(poll: &Poll<P>, frame: &Frame<Y, S>) {
-    if raw::spins_counted() && raw::outermost() && (poll.is_ready() || frame.has_yielded()) {
-        raw::reset_spins();
-    }
 }
 
 /// Drops a body whose poll is unwinding: a generator that panicked is

@@ -156,8 +156,8 @@ thread_local! {
     static RESUME: Cell<*const Waker> = const { Cell::new(ptr::null()) };
     /// How many polls in a row of futures of a `Co` (of any generator)
     /// under a context of a body's own made no progress (see
-    /// [`suspend_foreign`]). Kept here, off the fast path, rather than in
-    /// each future, which would grow.
+    /// [`suspend_foreign`]), in the resume running on this thread (see
+    /// [`Spins`]). Kept here rather than in each future, which would grow.
     static SPINS: Cell<u32> = const { Cell::new(0) };
 }
 
@@ -406,6 +406,9 @@ fn is_resume_context(cx: &Context<'_>) -> bool {
 /// what a synchronous resume that does not publish its frame runs under.
 pub(crate) struct Hide {
     prev: *const u64,
+    /// The count of [`suspend_foreign`] when the resume began, for the
+    /// resume to put back if it takes the slow path.
+    spins: Spins,
 }
 
 impl Hide {
@@ -413,16 +416,21 @@ impl Hide {
     pub(crate) fn new() -> Self {
         Hide {
             prev: ACTIVE.replace(HIDDEN),
+            spins: Spins::save(),
         }
     }
 
     /// Puts back the previous value, and says whether a yield polled
     /// under a context other than the resume's looked for the frame
-    /// meanwhile (see [`misuse`]).
+    /// meanwhile (see [`misuse`]): if so, the count of
+    /// [`suspend_foreign`] when the resume began, for it to put back when
+    /// it returns. (A resume in which no yield missed its frame counted
+    /// nothing: every poll counted is of a yield that found no frame,
+    /// or found a published one.)
     #[inline(always)]
-    pub(crate) fn missed(self) -> bool {
+    pub(crate) fn missed(self) -> Option<Spins> {
         let this = ManuallyDrop::new(self);
-        ptr::eq(ACTIVE.replace(this.prev), MISSED)
+        ptr::eq(ACTIVE.replace(this.prev), MISSED).then_some(this.spins)
     }
 }
 
@@ -675,11 +683,11 @@ const SPIN_LIMIT: u32 = if cfg!(miri) { 64 } else { 1 << 16 };
 /// are counted in [`SPINS`], whichever generator's they are: a blocking
 /// executor polling two yields in turn (`join`), of one generator or of
 /// two (a misuse), or a yield and a delegation, must reach the limit too.
-/// The count starts again when a resume that no generator encloses
-/// yields or returns, or when a resume reports a misuse (see
-/// [`reset_spins`]): polls of unrelated generators never add up, and a
-/// blocking loop inside a body still reaches the limit when it resumes
-/// other generators.
+/// Each resume that may have counted puts the count back as it found it
+/// when it returns (see [`Spins::restore`]): the polls of one resume never
+/// add to those of another, also when one runs inside the other's body,
+/// and a blocking loop inside a body still reaches the limit when it
+/// resumes other generators.
 ///
 /// # Panics
 ///
@@ -710,28 +718,29 @@ pub(crate) fn suspend_foreign(cx: &Context<'_>, progress: bool) {
     cx.waker().wake_by_ref();
 }
 
-/// Whether no generator runs on this thread (none is being resumed: the
-/// caller's resume, if any, has put back what it replaced).
-#[inline]
-pub(crate) fn outermost() -> bool {
-    ptr::eq(ACTIVE.get(), NO_FRAME)
-}
+/// The count of [`suspend_foreign`] as a resume found it when it began.
+#[derive(Clone, Copy)]
+pub(crate) struct Spins(u32);
 
-/// Whether [`suspend_foreign`] has counted polls since its count last
-/// started.
-#[inline]
-pub(crate) fn spins_counted() -> bool {
-    SPINS.get() != 0
-}
+impl Spins {
+    /// The count now, before a resume polls its body.
+    #[inline(always)]
+    pub(crate) fn save() -> Spins {
+        Spins(SPINS.get())
+    }
 
-/// Starts the count of [`suspend_foreign`] again: a resume returned to its
-/// caller with a value or an error (a misuse), so no blocking executor
-/// inside its body was polling in a loop (each miss or misuse would
-/// otherwise count one poll, and enough of them in a row on one thread, in
-/// unrelated generators, would read as such a loop).
-#[inline]
-pub(crate) fn reset_spins() {
-    SPINS.set(0);
+    /// Puts the count back as the resume found it, once it polled its body
+    /// and is about to return to its caller (with a value, an error, or
+    /// `Pending` for its executor): no blocking executor inside its body
+    /// polls in a loop then, so the polls counted in it are no part of
+    /// one, and those of an enclosing body go on from where they were.
+    /// Zero when no generator encloses the resume: nothing counted before
+    /// it can be part of a loop either (a count left by a panic included).
+    #[inline]
+    pub(crate) fn restore(self) {
+        let outermost = ptr::eq(ACTIVE.get(), NO_FRAME);
+        SPINS.set(if outermost { 0 } else { self.0 });
+    }
 }
 
 /// The panic of [`suspend_foreign`].
@@ -876,16 +885,16 @@ mod tests {
         let hide = Hide::new();
         assert!(frame(&a, &foreign).is_none(), "the outer frame is hidden");
         // A nested resume that sees no miss leaves the mark as it was.
-        assert!(!Hide::new().missed());
+        assert!(Hide::new().missed().is_none());
         assert!(misuse(&foreign), "a miss, not a misuse");
         // A nested resume sees only its own misses.
-        assert!(!Hide::new().missed());
+        assert!(Hide::new().missed().is_none());
         assert!(misuse(&foreign), "still a miss");
-        assert!(hide.missed());
+        assert!(hide.missed().is_some());
         assert!(!outer.misused());
         // The outer frame is published again.
         assert!(frame(&a, &foreign).is_some());
-        assert!(!Hide::new().missed());
+        assert!(Hide::new().missed().is_none());
         drop(Hide::new());
         assert!(frame(&a, &foreign).is_some());
     }
@@ -919,6 +928,29 @@ mod tests {
         }));
         assert!(spun.is_err());
         assert_eq!(count.0.load(Ordering::Relaxed), woken);
+    }
+
+    #[test]
+    fn a_resume_puts_the_count_back_as_it_found_it() {
+        let cx = Context::from_waker(Waker::noop());
+        // Inside a generator's body: an enclosing count goes on from where
+        // it was, whatever the nested resume counted.
+        let a = Id::<u8, u16>::fresh();
+        let outer = Frame::new(&a, Slot::Empty, false);
+        let enter = Enter::new(&outer);
+        suspend_foreign(&cx, false);
+        let nested = Spins::save();
+        for _ in 0..3 {
+            suspend_foreign(&cx, false);
+        }
+        nested.restore();
+        assert_eq!(SPINS.get(), 1);
+        drop(enter);
+        // Outside any: nothing counted before can be part of a loop.
+        let outermost = Spins::save();
+        suspend_foreign(&cx, false);
+        outermost.restore();
+        assert_eq!(SPINS.get(), 0);
     }
 
     #[test]

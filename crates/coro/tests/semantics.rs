@@ -643,6 +643,28 @@ fn yields_polled_under_other_contexts_in_unrelated_generators_do_not_add_up() {
 }
 
 #[test]
+fn yields_polled_under_other_contexts_in_generators_inside_a_body_do_not_add_up() {
+    // As above, with every generator resumed inside one resume of another
+    // generator's body: their polls once added up to the limit there (the
+    // count started again only when a resume that no generator encloses
+    // returned), and the resume panicked as if a blocking executor ran.
+    let n = if cfg!(miri) { 100 } else { 70_000 };
+    let mut outer: Gen<u32, u32> = Gen::new(|co| async move {
+        for i in 0..n {
+            let mut g = Gen::new_inline(|co: Co<u32, u32>| async move {
+                let _ = futures_util::FutureExt::now_or_never(co.yield_(0));
+                co.yield_(1).await;
+            });
+            assert_eq!(g.start(), Ok(GenState::Yielded(1)), "generator {i}");
+        }
+        co.yield_(7).await;
+        n
+    });
+    assert_eq!(outer.start(), Ok(GenState::Yielded(7)));
+    assert_eq!(outer.send(()), Ok(GenState::Complete(n)));
+}
+
+#[test]
 fn another_generators_co_is_misuse() {
     let mut outer: Gen<u32, Result<(), GenError>> = Gen::new(|co| async move {
         // The inner body awaits the outer generator's `Co`.
