@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::core::Raw;
+use crate::core::{Phase, Raw};
 use crate::raw::{self, Id, Slot};
 
 /// The handle a generator's body yields through: Python's `yield`
@@ -363,14 +363,20 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
         if poll.is_ready() {
             this.inner.body = None;
         }
+        // For `Debug` only: the inner generator is never resumed on its own.
+        this.inner.phase = Phase::Running;
         poll
     }
 }
 
 impl<Y, S, R, B: ?Sized> fmt::Debug for YieldFrom<'_, Y, S, R, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("YieldFrom")
-            .field("inner", &self.inner)
-            .finish()
+        let mut d = f.debug_struct("YieldFrom");
+        if self.fresh && self.inner.started() && !self.inner.is_complete() {
+            d.field("inner", &format_args!("delegating"));
+        } else {
+            d.field("inner", &self.inner);
+        }
+        d.finish()
     }
 }

@@ -754,6 +754,35 @@ fn debug_shows_the_state() {
 }
 
 #[test]
+fn debug_of_a_delegation_shows_its_state() {
+    // Before its first poll, while it delegates, and once it returned (a
+    // delegation in progress once read "not started").
+    let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let mut outer: Gen<u32> = Gen::new(move |co| async move {
+        let inner: Gen<u32> = Gen::new(|co| async move { co.yield_(1).await });
+        let mut from = std::pin::pin!(co.yield_from(inner));
+        log.borrow_mut().push(format!("{from:?}"));
+        std::future::poll_fn(|cx| {
+            let poll = from.as_mut().poll(cx);
+            log.borrow_mut().push(format!("{from:?}"));
+            poll
+        })
+        .await;
+    });
+    assert_eq!(outer.start(), Ok(GenState::Yielded(1)));
+    assert_eq!(outer.send(()), Ok(GenState::Complete(())));
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "YieldFrom { inner: not started }",
+            "YieldFrom { inner: delegating }",
+            "YieldFrom { inner: finished }",
+        ]
+    );
+}
+
+#[test]
 fn errors_display() {
     let all = [
         GenError::NotStarted,
