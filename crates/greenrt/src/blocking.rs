@@ -17,6 +17,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use sync_prims::Event;
 
 use crate::hub::BlockingJob;
+use crate::task::Watch;
 use crate::{Builder, Greenlet};
 
 /// The most threads the pool runs at once.
@@ -202,25 +203,50 @@ where
     };
     let counted = crate::hub::with_current(|h| h.shared().blocking_job())
         .expect("on a hub: the spawn above would have failed");
-    pool().submit(job(f, Arc::downgrade(&slot), done, Some(counted)));
+    let waiting = Waiting {
+        slot: Arc::downgrade(&slot),
+        task: Some(greenlet.watch()),
+    };
+    pool().submit(job(f, waiting, done, Some(counted)));
     Ok(greenlet)
+}
+
+/// The task that waits for a job, as the job sees it.
+struct Waiting<T> {
+    /// Where the result goes; gone with the task's future.
+    slot: Weak<ResultSlot<T>>,
+    /// The task itself: a kill from another thread only marks it, and its
+    /// hub drops its future (and the slot with it) at its next turn.
+    task: Option<Watch<T>>,
+}
+
+impl<T> Waiting<T> {
+    /// The slot, unless the task was killed (or is gone): a job taken by a
+    /// thread then is not run.
+    fn slot(&self) -> Option<Arc<ResultSlot<T>>> {
+        if self.task.as_ref().is_some_and(Watch::killed_or_ended) {
+            return None;
+        }
+        self.slot.upgrade()
+    }
 }
 
 /// The result of a job, for the task that waits for it.
 type ResultSlot<T> = Mutex<Option<std::thread::Result<T>>>;
 
 /// The pool's job for `f`: runs it, stores its result, and sets `done`;
-/// or, when the waiting task is gone (killed while the job waited for a
-/// thread, its slot dropped with it), does nothing. `counted`, the job's
-/// count on its hub, ends after `done` is set (so that a hub with a manual
-/// clock is never seen idle between the two), or with the job.
-fn job<F, T>(f: F, slot: Weak<ResultSlot<T>>, done: Arc<Event>, counted: Option<BlockingJob>) -> Job
+/// or, when the waiting task was killed while the job waited for a thread
+/// (from any thread: its slot may still be there), does nothing.
+/// `counted`, the job's count on its hub, ends after `done` is set (so
+/// that a hub with a manual clock is never seen idle between the two), or
+/// with the job.
+fn job<F, T>(f: F, waiting: Waiting<T>, done: Arc<Event>, counted: Option<BlockingJob>) -> Job
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     Box::new(move || {
-        let Some(slot) = slot.upgrade() else {
+        let Some(slot) = waiting.slot() else {
             return;
         };
         let r = catch_unwind(AssertUnwindSafe(f));
@@ -251,9 +277,15 @@ mod tests {
         let r2 = ran.clone();
         let slot: Arc<ResultSlot<()>> = Arc::new(Mutex::new(None));
         let done = Arc::new(Event::new());
+        fn waiting<T>(slot: &Arc<ResultSlot<T>>) -> Waiting<T> {
+            Waiting {
+                slot: Arc::downgrade(slot),
+                task: None,
+            }
+        }
         let j = job(
             move || r2.store(true, std::sync::atomic::Ordering::SeqCst),
-            Arc::downgrade(&slot),
+            waiting(&slot),
             done.clone(),
             None,
         );
@@ -263,7 +295,7 @@ mod tests {
         assert!(!done.is_set());
         // With its task alive, the same job runs and reports.
         let slot: Arc<ResultSlot<u8>> = Arc::new(Mutex::new(None));
-        job(|| 7, Arc::downgrade(&slot), done.clone(), None)();
+        job(|| 7, waiting(&slot), done.clone(), None)();
         assert!(done.is_set());
         assert!(matches!(*slot.lock().unwrap(), Some(Ok(7))));
     }

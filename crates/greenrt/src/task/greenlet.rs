@@ -3,8 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -155,6 +155,13 @@ impl<T> Greenlet<T> {
         Greenlet { wait: None, task }
     }
 
+    /// A view of the task that tells whether it was killed (or ended),
+    /// and keeps it alive no longer: for work done on its behalf elsewhere
+    /// (a blocking job) that need not start then.
+    pub(crate) fn watch(&self) -> Watch<T> {
+        Watch(Arc::downgrade(&self.task))
+    }
+
     /// The task's id, unique in the process.
     pub fn id(&self) -> u64 {
         self.task.header().id
@@ -295,6 +302,18 @@ impl<T> Greenlet<T> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// See [`Greenlet::watch`].
+pub(crate) struct Watch<T>(Weak<dyn Join<T>>);
+
+impl<T> Watch<T> {
+    /// Whether a kill was asked (from any thread), or the task ended.
+    pub(crate) fn killed_or_ended(&self) -> bool {
+        self.0.upgrade().is_none_or(|task| {
+            task.header().state.load(Ordering::Acquire) & (raw::KILLED | raw::COMPLETE) != 0
+        })
     }
 }
 

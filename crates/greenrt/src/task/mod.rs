@@ -9,4 +9,4 @@ pub use self::builder::{Builder, TaskInfo, current, spawn, spawn_later};
 pub use self::greenlet::{Greenlet, GreenletError};
 pub use self::yield_now::{YieldNow, yield_now};
 
-pub(crate) use self::greenlet::DoneWait;
+pub(crate) use self::greenlet::{DoneWait, Watch};
