@@ -86,6 +86,34 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::try_stream(chunks));
             r
         }
+        "/gate-cut/errs" => {
+            // Sends part of its body, says so, waits for the test, then
+            // fails with an error.
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                co.yield_(Ok(b"12345".to_vec())).await;
+                // Pending once: the server sends what it has.
+                greenrt::yield_now().await;
+                gate("/gate-cut-entered").set();
+                gate("/gate-cut").wait_async().await;
+                co.yield_(Err(std::io::Error::other("the source went away")))
+                    .await;
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::try_stream(chunks));
+            r
+        }
+        "/gate-cut/short" => {
+            // The same, ending at half the length it promised.
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                co.yield_(b"12345".to_vec()).await;
+                greenrt::yield_now().await;
+                gate("/gate-cut-entered").set();
+                gate("/gate-cut").wait_async().await;
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::stream_with_len(chunks, 10));
+            r
+        }
         "/errs-at-once" => {
             let chunks = futures_util::stream::iter([Err(std::io::Error::other("no source"))]);
             let mut r = Response::text("");
@@ -307,6 +335,37 @@ fn a_body_stream_that_panics_or_fails_never_passes_for_a_whole_response() {
 }
 
 #[test]
+fn a_body_cut_short_keeps_the_answer_before_it_though_a_request_follows_unread() {
+    // A large answer still in the socket buffers (the client reads
+    // slowly), then a body that fails after part of it went out, while
+    // the client pipelines one more request, which the server never
+    // reads. Closed with that request unread, the connection was reset,
+    // and the reset destroyed the large answer on its way. It closes
+    // lingering now (a short chunked or counted body tells by itself).
+    let server = serve(Limits::default());
+    for path in ["/gate-cut/errs", "/gate-cut/short"] {
+        let (entered, open) = (gate("/gate-cut-entered"), gate("/gate-cut"));
+        entered.clear();
+        open.clear();
+        let mut c = Client::connect(server.local_addr());
+        c.shrink_receive_buffer();
+        c.send(format!("{}{}", get("/big"), get(path)).as_bytes());
+        assert!(entered.wait_timeout(Duration::from_secs(60)), "{path}");
+        c.send(get("/after").as_bytes());
+        open.set();
+        let r = c.read().unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!((r.status, r.body.len()), (200, 100_000), "{path}");
+        let err = c.read().expect_err("no whole answer");
+        assert_eq!(
+            err.kind(),
+            std::io::ErrorKind::UnexpectedEof,
+            "{path}: {err:?}"
+        );
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn a_body_that_fails_before_it_is_sent_is_answered_500_after_the_answers_before_it() {
     let server = serve(Limits::default());
     for path in ["/fails-at-once", "/errs-at-once", "/short-file"] {
@@ -366,7 +425,7 @@ fn statuses_that_cannot_be_sent_as_given_are_mended() {
 /// The gate of `/gate`, `/gate-small` or `/gate-logged`: one per path, so
 /// that the tests using them may run at once.
 fn gate(path: &str) -> Arc<Event> {
-    static GATES: [OnceLock<Arc<Event>>; 6] = [const { OnceLock::new() }; 6];
+    static GATES: [OnceLock<Arc<Event>>; 8] = [const { OnceLock::new() }; 8];
     let i = match path {
         "/gate" => 0,
         "/gate-small" => 1,
@@ -374,6 +433,8 @@ fn gate(path: &str) -> Arc<Event> {
         "/gate-close" => 3,
         "/gate-close-entered" => 4,
         "/gate-idle" => 5,
+        "/gate-cut" => 6,
+        "/gate-cut-entered" => 7,
         _ => unreachable!("no gate for {path}"),
     };
     GATES[i].get_or_init(|| Arc::new(Event::new())).clone()
@@ -664,6 +725,22 @@ fn a_request_refused_is_logged_with_its_request_line_and_the_bytes_of_its_answer
     assert_eq!(c.read().unwrap().status, 414);
     let (logged, s, _) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
     assert_eq!((logged.as_str(), s), ("- - -", 414));
+    // The answer to a `HEAD` request has no content: no bytes are logged
+    // (the length of the text it would have had once was).
+    for (wire, status) in [
+        (
+            &b"HEAD /h HTTP/1.1\r\nHost: t\r\nbad header\r\n\r\n"[..],
+            400,
+        ),
+        (b"HEAD /i HTTP/1.1\r\nHost: t\r\n", 408),
+    ] {
+        let mut c = Client::connect(server.local_addr());
+        c.send(wire);
+        assert_eq!(c.read_for(true).unwrap().status, status);
+        assert!(c.closed(), "no content after the head");
+        let (_, s, bytes) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!((s, bytes), (status, 0));
+    }
     server.shutdown().unwrap();
 }
 

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use minihttp::{Request, Response, Server, ServerHandle};
+use minihttp::{Body, Request, Response, Server, ServerHandle};
 use sync_prims::Event;
 use util::{Client, get};
 
@@ -63,6 +63,55 @@ fn shutdown_finishes_an_in_flight_response_and_closes_idle_connections() {
 
     server.shutdown().unwrap();
     assert!(TcpStream::connect(addr).is_err(), "still accepting");
+}
+
+#[test]
+fn an_answer_begun_before_the_shutdown_arrives_whole_though_a_request_follows_unread() {
+    // A streamed answer whose head went out before the shutdown (so it did
+    // not say it closes), to a client that reads slowly and pipelines one
+    // more request. Once the answer ended, the connection closed with that
+    // request unread, which reset it and destroyed the end of the answer
+    // on its way. The request is one arriving now, answered before the
+    // connection closes.
+    let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (e, r) = (entered.clone(), release.clone());
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .spawn(move |_req: Request| {
+            let (entered, release) = (e.clone(), r.clone());
+            async move {
+                let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                    co.yield_(vec![b's'; 64 << 10]).await;
+                    entered.set();
+                    release.wait_async().await;
+                    co.yield_(b"end".to_vec()).await;
+                });
+                let mut r = Response::text("");
+                r.set_body(Body::stream(chunks));
+                r
+            }
+        })
+        .unwrap();
+    let mut c = Client::connect(server.local_addr());
+    c.shrink_receive_buffer();
+    c.send(get("/stream").as_bytes());
+    assert!(
+        entered.wait_timeout(Duration::from_secs(60)),
+        "never streamed"
+    );
+    c.send(get("/after").as_bytes());
+    server.shutdown_event().set();
+    release.set();
+    let r = c.read().expect("the whole answer, not a reset");
+    assert_eq!((r.status, r.body.len()), (200, (64 << 10) + 3));
+    assert!(r.body.ends_with(b"end"));
+    assert_eq!(r.header("connection"), None, "begun before the shutdown");
+    let r = c.read().expect("the answer to the request pipelined");
+    assert_eq!((r.status, r.body.len()), (200, (64 << 10) + 3));
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed());
+    server.shutdown().unwrap();
 }
 
 #[test]

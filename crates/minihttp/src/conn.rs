@@ -960,8 +960,11 @@ impl Conn {
 
     /// Appends the response to a request error (status from
     /// [`Error::status`], a short text body, `Connection: close` when the
-    /// error [closes the connection](Error::closes_connection)).
-    pub fn encode_error(&mut self, error: &Error, out: &mut Vec<u8>) {
+    /// error [closes the connection](Error::closes_connection)). Returns
+    /// how its body is framed, as [`encode_response`](Conn::encode_response)
+    /// does: [`Framing::None`] for the answer to a `HEAD` request, which
+    /// has no content.
+    pub fn encode_error(&mut self, error: &Error, out: &mut Vec<u8>) -> Framing {
         let mut response = Response::error(error.status());
         if error.closes_connection() {
             // A constant, valid field: cannot fail.
@@ -975,7 +978,7 @@ impl Conn {
                 keep_alive: false,
             });
         }
-        self.encode_response(&response, out);
+        self.encode_response(&response, out)
     }
 
     /// Replaces the response last encoded, which starts at `out[start..]`

@@ -1250,7 +1250,11 @@ async fn serve_conn<H: Handler>(
                     match sent {
                         Ok(_) => {}
                         Err(Failed::Unsent) => conn.replace_with_error(start, &mut wbuf),
-                        Err(Failed::Write(_) | Failed::Partial(_)) => break 'conn,
+                        Err(Failed::Partial(_)) => {
+                            linger = true;
+                            break 'conn;
+                        }
+                        Err(Failed::Write(_) | Failed::Cut(_)) => break 'conn,
                     }
                 }
                 Ok(Next::Request(req)) => {
@@ -1258,6 +1262,10 @@ async fn serve_conn<H: Handler>(
                         .await
                     {
                         Ok(close_lingering) => linger |= close_lingering,
+                        Err(Failed::Partial(_)) => {
+                            linger = true;
+                            break 'conn;
+                        }
                         Err(_) => break 'conn,
                     }
                 }
@@ -1268,8 +1276,8 @@ async fn serve_conn<H: Handler>(
                 Ok(Next::NeedMore | Next::Close) => break,
                 Err(e) => {
                     let line = conn.failed_request_line(&rbuf);
-                    conn.encode_error(&e, &mut wbuf);
-                    log_error(&shared, peer, line, e.status());
+                    let framing = conn.encode_error(&e, &mut wbuf);
+                    log_error(&shared, peer, line, e.status(), framing);
                     linger = true;
                     break;
                 }
@@ -1318,8 +1326,14 @@ async fn serve_conn<H: Handler>(
         }
         if !mid {
             head_started = None;
-            if shared.shutdown.is_set() {
-                // Shutting down and nothing in flight here.
+            if shared.shutdown.is_set() && !unread_input(&stream) {
+                // Shutting down and nothing in flight here. (Bytes the
+                // client sent already, pipelined behind an answer begun
+                // before the shutdown, which did not say it closes, are a
+                // request arriving, read and answered as such: left
+                // unread, they would reset the connection at its close,
+                // and the reset could destroy the end of that answer on
+                // its way.)
                 break;
             }
         }
@@ -1463,8 +1477,8 @@ async fn serve_conn<H: Handler>(
                             let error = conn.timeout_error(&rbuf);
                             conn.note_failed_head(&rbuf);
                             let line = conn.failed_request_line(&rbuf);
-                            conn.encode_error(&error, &mut wbuf);
-                            log_error(&shared, peer, line, error.status());
+                            let framing = conn.encode_error(&error, &mut wbuf);
+                            log_error(&shared, peer, line, error.status(), framing);
                             if flush(&stream, &mut wbuf, limits.write_timeout)
                                 .await
                                 .is_ok()
@@ -1487,6 +1501,13 @@ async fn serve_conn<H: Handler>(
         drop(live);
         hand_over(&handle, to, stream, peer, &shared, answered);
     }
+}
+
+/// Whether the client sent bytes that are not read yet, without waiting
+/// (a peek: they stay to be read).
+fn unread_input(stream: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::uninit()];
+    matches!(socket2::SockRef::from(stream).peek(&mut byte), Ok(n) if n > 0)
 }
 
 /// Closes after an error answer: ends the sending side, then reads and
@@ -1563,6 +1584,7 @@ fn log_error<H>(
     peer: SocketAddr,
     line: Option<[String; 3]>,
     status: StatusCode,
+    framing: Framing,
 ) {
     if shared.log.is_none() {
         return;
@@ -1578,7 +1600,7 @@ fn log_error<H>(
             target,
             version,
             status,
-            bytes: error_body_len(status),
+            bytes: body_len(framing),
             elapsed: Duration::ZERO,
         },
     );
@@ -1587,6 +1609,15 @@ fn log_error<H>(
 /// The body bytes of the answer to an error (`Conn::encode_error`'s).
 fn error_body_len(status: StatusCode) -> u64 {
     Response::error(status).body().len().unwrap_or(0)
+}
+
+/// The body bytes an answer in memory was encoded with, from its framing
+/// (none for the answer to a `HEAD` request).
+fn body_len(framing: Framing) -> u64 {
+    match framing {
+        Framing::Length(n) => n,
+        Framing::None | Framing::Chunked | Framing::UntilClose => 0,
+    }
 }
 
 /// Calls the access log, if there is one. A log that panics loses its
@@ -1675,9 +1706,9 @@ async fn respond<H: Handler>(
     if let Some(e) = body_error {
         // The body could not be read: its error is the answer.
         conn.note_failed_head(rbuf);
-        conn.encode_error(&e, wbuf);
+        let framing = conn.encode_error(&e, wbuf);
         if let Some(l) = &logged {
-            log_entry(shared, &l.entry(e.status(), error_body_len(e.status())));
+            log_entry(shared, &l.entry(e.status(), body_len(framing)));
         }
         return Ok(true);
     }
@@ -1796,15 +1827,22 @@ enum Failed {
     /// replaced.
     Unsent,
     /// The body failed after part of its answer (this many body bytes)
-    /// was sent: the connection closes, and the client sees a short body.
+    /// was sent: the connection closes, and the client sees a short body
+    /// (chunked or counted: it tells by itself). The close lingers, so
+    /// that a request pipelined behind, left unread, does not reset the
+    /// connection and destroy the answers still on their way.
     Partial(u64),
+    /// As `Partial`, for a body sent until the close, which an orderly
+    /// close would pass off as whole: the connection is reset instead (see
+    /// `CutResets`).
+    Cut(u64),
 }
 
 impl Failed {
     /// Body bytes that went to the socket before the failure.
     fn sent(self) -> u64 {
         match self {
-            Failed::Write(n) | Failed::Partial(n) => n,
+            Failed::Write(n) | Failed::Partial(n) | Failed::Cut(n) => n,
             Failed::Unsent => 0,
         }
     }
@@ -2162,8 +2200,10 @@ async fn send_stream(
     let mut flushed = None;
     // A stream that failed (an error or a panic), or broke its promised
     // length: the response cannot be finished.
+    let until_close = framing == Framing::UntilClose;
     let failed = |flushed: Option<u64>| match flushed {
         None => Failed::Unsent,
+        Some(out) if until_close => Failed::Cut(out),
         Some(out) => Failed::Partial(out),
     };
     // Once part of it may be out, a body sent until close and cut short
@@ -2175,7 +2215,6 @@ async fn send_stream(
         stream,
         armed: false,
     };
-    let until_close = framing == Framing::UntilClose;
     loop {
         let next = match poll_fn(|cx| Poll::Ready(body.poll_chunk(cx))).await {
             Poll::Ready(c) => c,
