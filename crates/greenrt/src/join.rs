@@ -272,6 +272,10 @@ impl<'a> Waits<'a> {
 
     /// The greenlets found finished by this poll, in completion order.
     fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<Vec<usize>> {
+        // An edge for the waker about to be replaced stops counting first,
+        // so that a deadlock check never counts more edges than wakers (the
+        // edge for this one is made once the waits are polled).
+        self.edge.keep_only(hub::polled_by(cx.waker()));
         // Registered, and the named waits taken, under one lock: a
         // completion from here on names its wait again and wakes the task.
         let named = {

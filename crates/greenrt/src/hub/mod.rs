@@ -91,6 +91,13 @@ impl JoinEdge {
         self.0 = want.and_then(|(uid, task)| with_current(|h| (uid, task, h.add_edge(task))));
     }
 
+    /// Releases the edge unless it is the one for `want`.
+    pub(crate) fn keep_only(&mut self, want: Option<(u32, u64)>) {
+        if self.0.as_ref().map(|(uid, task, _)| (*uid, *task)) != want {
+            self.clear();
+        }
+    }
+
     /// Releases the edge, if there is one.
     pub(crate) fn clear(&mut self) {
         if let Some((uid, _, edge)) = self.0.take() {

@@ -118,18 +118,20 @@ impl Future for DoneWait<'_> {
             return Poll::Ready(());
         }
         let header = this.header;
+        // The event is about to hold `cx`'s waker: an edge counts it only if
+        // it is the waker of the task being polled, on the awaited task's
+        // hub (or on a hub started inside it). Checked at every poll, as
+        // the waker may change (the wait moved into a combinator, or to
+        // another task or hub). An edge for the waker it replaces stops
+        // counting first, as in `clear`.
+        let want = hub::polled_by(cx.waker()).filter(|&(uid, _)| header.hub.held_by(uid));
+        this.edge.keep_only(want);
         let wait = this.wait.get_or_insert_with(|| header.done.wait_async());
         if Pin::new(wait).poll(cx).is_ready() {
             this.clear();
             return Poll::Ready(());
         }
-        // The event now holds `cx`'s waker: an edge counts it only if it is
-        // the waker of the task being polled, on the awaited task's hub (or
-        // on a hub started inside it). Checked at every poll, as the waker
-        // may change (the wait moved into a combinator, or to another task
-        // or hub).
-        this.edge
-            .set(hub::polled_by(cx.waker()).filter(|&(uid, _)| header.hub.held_by(uid)));
+        this.edge.set(want);
         Poll::Pending
     }
 }
