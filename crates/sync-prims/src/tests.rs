@@ -642,6 +642,65 @@ fn dropping_a_panic_whose_payload_panics_when_dropped_does_not_panic() {
     assert_eq!(err.into_payload().downcast_ref::<u8>(), Some(&7));
 }
 
+#[cfg_attr(miri, ignore = "runs the test binary again as a child process")]
+#[test]
+fn a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort() {
+    // The payload of a thread's panic was left in std's result slot until
+    // a join took it; dropped there instead (the `Thread` dropped without
+    // a join), a payload whose own drop panics aborted the process. Run
+    // in a child process, whose abort the test can see.
+    const CHILD: &str = "SYNC_PRIMS_DETACHED_BOMB";
+    const NAME: &str =
+        "tests::a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("detached and dropped"),
+            "{:?}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("a panic payload's drop fails on purpose");
+            }
+        }
+    }
+    /// Set by a thread-local's destructor: the thread's end, after it gave
+    /// up its share of the result slot.
+    struct OnExit(Arc<Event>);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            self.0.set();
+        }
+    }
+    thread_local! {
+        static EXIT: std::cell::RefCell<Option<OnExit>> = const { std::cell::RefCell::new(None) };
+    }
+    let exited = Arc::new(Event::new());
+    let e = exited.clone();
+    let t = Thread::spawn(move || {
+        EXIT.with(|x| *x.borrow_mut() = Some(OnExit(e)));
+        std::panic::panic_any(Bomb)
+    });
+    assert!(
+        exited.wait_timeout(Duration::from_secs(60)),
+        "the thread never ended"
+    );
+    // The last share of the result slot: dropped here, with the payload.
+    drop(t);
+    println!("detached and dropped");
+}
+
 #[test]
 fn a_thread_that_joins_itself_gets_an_answer_not_a_hang() {
     let own: Arc<Lock<Option<Thread<()>>>> = Arc::new(Lock::new(None));

@@ -57,7 +57,10 @@ pub trait Run: Send + 'static {
 /// assert_eq!(t.join().unwrap(), 42);
 /// ```
 pub struct Thread<T> {
-    handle: JoinHandle<T>,
+    // The body's panic is caught on the thread: left in std's result slot
+    // of a detached thread, a payload whose drop panics would abort the
+    // process when the slot is dropped (a `Panicked` never panics then).
+    handle: JoinHandle<Result<T, Panicked>>,
     name: Option<Arc<str>>,
     done: Arc<Event>,
 }
@@ -119,7 +122,11 @@ impl<T> Thread<T> {
         if self.is_current() {
             joined_itself();
         }
-        self.handle.join().map_err(Panicked::from_payload)
+        // An `Err` of the join itself would be a panic after the body's
+        // end (a waker of the event that tells it, woken then).
+        self.handle
+            .join()
+            .unwrap_or_else(|p| Err(Panicked::from_payload(p)))
     }
 
     /// Whether this is the calling thread's own handle.
@@ -209,7 +216,7 @@ impl Builder {
         let handle = b.spawn(move || {
             // Set even when `f` panics: the thread is then no longer alive.
             let _signal = signal;
-            f()
+            Panicked::catch(f)
         })?;
         Ok(Thread { handle, name, done })
     }
