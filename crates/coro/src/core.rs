@@ -142,10 +142,8 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             };
             let poll = match cx {
                 Some(cx) => {
-                    let spins = Spins::save();
-                    let poll = raw::poll_async(&frame, body.as_mut(), cx);
-                    spins.restore();
-                    poll
+                    let _restore = Spins::save().restore_on_drop();
+                    raw::poll_async(&frame, body.as_mut(), cx)
                 }
                 // Not published in the thread-local: the frame's address
                 // then stays within this call, and the compiler may keep it
@@ -274,11 +272,12 @@ fn poll_published<Y, S, B: ?Sized + Future>(
     spins: Spins,
 ) -> (Poll<B::Output>, Frame<Y, S>) {
     let poll = {
+        // Dropped last, once the frame is no longer published.
+        let _restore = spins.restore_on_drop();
         let waker = FrameWaker::new(&frame);
         let _enter = Enter::new(&frame);
         body.poll(&mut Context::from_waker(waker.waker()))
     };
-    spins.restore();
     (poll, frame)
 }
 

@@ -434,10 +434,15 @@ impl Hide {
     }
 }
 
+/// Run only when the resume unwinds (it otherwise ends with
+/// [`missed`](Hide::missed)): puts back what was replaced, and the count of
+/// [`suspend_foreign`] as the resume found it, as a resume that returns
+/// does.
 impl Drop for Hide {
     #[inline(always)]
     fn drop(&mut self) {
         ACTIVE.set(self.prev);
+        self.spins.restore();
     }
 }
 
@@ -731,15 +736,32 @@ impl Spins {
 
     /// Puts the count back as the resume found it, once it polled its body
     /// and is about to return to its caller (with a value, an error, or
-    /// `Pending` for its executor): no blocking executor inside its body
-    /// polls in a loop then, so the polls counted in it are no part of
-    /// one, and those of an enclosing body go on from where they were.
-    /// Zero when no generator encloses the resume: nothing counted before
-    /// it can be part of a loop either (a count left by a panic included).
+    /// `Pending` for its executor), or unwinds: no blocking executor
+    /// inside its body polls in a loop then, so the polls counted in it
+    /// are no part of one, and those of an enclosing body go on from where
+    /// they were. Zero when no generator encloses the resume: nothing
+    /// counted before it can be part of a loop either.
     #[inline]
     pub(crate) fn restore(self) {
         let outermost = ptr::eq(ACTIVE.get(), NO_FRAME);
         SPINS.set(if outermost { 0 } else { self.0 });
+    }
+
+    /// [`restore`](Spins::restore) when the guard returned is dropped: at
+    /// the end of the poll it is made for, whether it returns or unwinds.
+    #[inline]
+    pub(crate) fn restore_on_drop(self) -> RestoreSpins {
+        RestoreSpins(self)
+    }
+}
+
+/// See [`Spins::restore_on_drop`].
+pub(crate) struct RestoreSpins(Spins);
+
+impl Drop for RestoreSpins {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.restore();
     }
 }
 

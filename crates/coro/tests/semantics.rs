@@ -665,6 +665,31 @@ fn yields_polled_under_other_contexts_in_generators_inside_a_body_do_not_add_up(
 }
 
 #[test]
+fn yields_polled_under_other_contexts_in_generators_that_panic_do_not_add_up() {
+    // As above, with every generator panicking after its poll (a panic
+    // that its resumer catches), at the top and inside another body: a
+    // resume that unwound once left its count behind, for the next.
+    let n = if cfg!(miri) { 100 } else { 70_000 };
+    let panicking = |i: u32| {
+        let mut g = Gen::new_inline(|co: Co<u32, u32>| async move {
+            let _ = futures_util::FutureExt::now_or_never(co.yield_(0));
+            // Without the panic hook (its message, 70,000 times over).
+            std::panic::resume_unwind(Box::new(i))
+        });
+        let payload = catch_unwind(AssertUnwindSafe(|| g.start())).unwrap_err();
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&i), "generator {i}");
+    };
+    (0..n).for_each(panicking);
+    let mut outer: Gen<u32, u32> = Gen::new(|co| async move {
+        (0..n).for_each(panicking);
+        co.yield_(7).await;
+        n
+    });
+    assert_eq!(outer.start(), Ok(GenState::Yielded(7)));
+    assert_eq!(outer.send(()), Ok(GenState::Complete(n)));
+}
+
+#[test]
 fn another_generators_co_is_misuse() {
     let mut outer: Gen<u32, Result<(), GenError>> = Gen::new(|co| async move {
         // The inner body awaits the outer generator's `Co`.
