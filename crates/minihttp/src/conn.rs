@@ -988,7 +988,10 @@ impl Conn {
     ///
     /// The answers encoded before it, in `out[..start]`, are kept, so that
     /// nothing already answered is lost. Does nothing if that response
-    /// wrote nothing (the connection was closed before it).
+    /// wrote nothing (the connection was closed before it). Returns how
+    /// the 500's body is framed, as
+    /// [`encode_response`](Conn::encode_response) does
+    /// ([`Framing::None`] when nothing was replaced).
     ///
     /// ```
     /// use minihttp::{Conn, Limits, Next, ReadBuf, Response};
@@ -1009,10 +1012,12 @@ impl Conn {
     /// assert!(text[start..].contains("connection: close\r\n"));
     /// assert!(conn.is_done());
     /// ```
-    pub fn replace_with_error(&mut self, start: usize, out: &mut Vec<u8>) {
+    pub fn replace_with_error(&mut self, start: usize, out: &mut Vec<u8>) -> Framing {
         // Nothing to replace if the last response wrote nothing (the write
         // side was closed already).
-        let Some(last) = self.last else { return };
+        let Some(last) = self.last else {
+            return Framing::None;
+        };
         out.truncate(start);
         self.owed.push_front(last);
         // The replaced response may be the one that closed the write side.
@@ -1020,7 +1025,7 @@ impl Conn {
         let mut response = Response::error(StatusCode::INTERNAL_SERVER_ERROR);
         // A constant, valid field: cannot fail.
         let _ = response.headers_mut().insert("connection", "close");
-        self.encode_response(&response, out);
+        self.encode_response(&response, out)
     }
 
     /// Whether the connection should be closed once the write buffer is

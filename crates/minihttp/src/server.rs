@@ -1249,12 +1249,13 @@ async fn serve_conn<H: Handler>(
                     };
                     match sent {
                         Ok(_) => {}
-                        Err(Failed::Unsent) => conn.replace_with_error(start, &mut wbuf),
-                        Err(Failed::Partial(_)) => {
-                            linger = true;
+                        Err(Failed::Unsent) => {
+                            conn.replace_with_error(start, &mut wbuf);
+                        }
+                        Err(failed) => {
+                            linger |= failed.lingers();
                             break 'conn;
                         }
-                        Err(Failed::Write(_) | Failed::Cut(_)) => break 'conn,
                     }
                 }
                 Ok(Next::Request(req)) => {
@@ -1262,11 +1263,10 @@ async fn serve_conn<H: Handler>(
                         .await
                     {
                         Ok(close_lingering) => linger |= close_lingering,
-                        Err(Failed::Partial(_)) => {
-                            linger = true;
+                        Err(failed) => {
+                            linger |= failed.lingers();
                             break 'conn;
                         }
-                        Err(_) => break 'conn,
                     }
                 }
                 Ok(Next::Continue) => {
@@ -1349,7 +1349,8 @@ async fn serve_conn<H: Handler>(
         let may_idle = !mid && !body && rbuf.is_empty();
         // Only right after an answer: an idle deadline in force (empty
         // lines trickled in since) stays with this task.
-        if may_idle && follows && idle_started.is_none() {
+        // Not while shutting down: the other hub may have stopped already.
+        if may_idle && follows && idle_started.is_none() && !shared.shutdown.is_set() {
             if let Some(to) = follow.idle(&stream, live.hub(), &shared.loads) {
                 if let Some(handle) = Handle::try_current() {
                     give_back_rbuf(&mut rbuf);
@@ -1457,7 +1458,8 @@ async fn serve_conn<H: Handler>(
                 Wake::Readable(Ok(())) => idle = false,
                 Wake::Evicted => break 'conn,
                 Wake::Stop => {
-                    if !mid {
+                    // Bytes already sent are a request arriving, as above.
+                    if !mid && !unread_input(&stream) {
                         break 'conn;
                     }
                     // A request is arriving: let it finish (the drain
@@ -1606,11 +1608,6 @@ fn log_error<H>(
     );
 }
 
-/// The body bytes of the answer to an error (`Conn::encode_error`'s).
-fn error_body_len(status: StatusCode) -> u64 {
-    Response::error(status).body().len().unwrap_or(0)
-}
-
 /// The body bytes an answer in memory was encoded with, from its framing
 /// (none for the answer to a `HEAD` request).
 fn body_len(framing: Framing) -> u64 {
@@ -1738,11 +1735,9 @@ async fn respond<H: Handler>(
     // Mended by `send_response`: the status the client gets.
     let mut status = response.status();
     if let Err(Failed::Unsent) = sent {
-        conn.replace_with_error(start, wbuf);
+        let framing = conn.replace_with_error(start, wbuf);
         status = StatusCode::INTERNAL_SERVER_ERROR;
-        // Its body is queued (a body that could fail unsent is not a
-        // HEAD's: those are never read).
-        sent = Ok(error_body_len(status));
+        sent = Ok(body_len(framing));
     }
     let linger = unread && conn.is_done();
     if let Some(l) = &logged {
@@ -1839,6 +1834,13 @@ enum Failed {
 }
 
 impl Failed {
+    /// Whether the connection closes lingering after this failure (see
+    /// `Partial`): not after a write that failed (no answer can go out
+    /// any more), nor after a body sent until the close (reset on purpose).
+    fn lingers(self) -> bool {
+        matches!(self, Failed::Partial(_))
+    }
+
     /// Body bytes that went to the socket before the failure.
     fn sent(self) -> u64 {
         match self {
