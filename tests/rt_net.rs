@@ -997,22 +997,31 @@ fn on_a_hub_of_its_own<T: Send + 'static>(f: impl Future<Output = T> + 'static +
         .expect("a task looping over a ready socket never gave way")
 }
 
+/// Spawns `spinner`, a loop that never waits for anything, then another
+/// task, and waits for that one: the spinner runs first, and the other
+/// task runs (and the spinner can be killed) only if the spinner gives
+/// way. Returns the other task's value and how the spinner ended.
+async fn beside_a_spinner<T: 'static>(
+    spinner: impl Future<Output = T> + 'static,
+) -> (u32, Result<T, GreenletError>) {
+    let spinner = spawn(spinner);
+    let other = spawn(async { 7 });
+    let others_ran = other.await.unwrap();
+    spinner.kill();
+    (others_ran, spinner.await)
+}
+
 #[test]
 fn a_task_looping_over_a_ready_socket_gives_way_to_the_others() {
     let (others_ran, killed) = on_a_hub_of_its_own(async {
         let spinning = always_readable().await;
-        let spinner = spawn(async move {
+        beside_a_spinner(async move {
             let mut buf = [0u8; 16];
             loop {
                 let _ = spinning.read(&mut buf).await;
             }
-        });
-        // The spinner runs first, then gives way: this task and another
-        // one run although it never waits for anything.
-        let other = spawn(async { 7 });
-        let others_ran = other.await.unwrap();
-        spinner.kill();
-        (others_ran, spinner.await)
+        })
+        .await
     });
     assert_eq!(others_ran, 7);
     assert!(matches!(killed, Err(GreenletError::Killed)), "{killed:?}");
@@ -1057,16 +1066,14 @@ fn a_loop_retrying_a_refused_connect_gives_way() {
             }
         })
         .await;
-        let spinner = spawn(async move {
+        let (others_ran, killed) = beside_a_spinner(async move {
             loop {
                 let refused = TcpStream::connect(nowhere).await;
                 assert!(refused.is_err());
             }
-        });
-        let other = spawn(async { 7 });
-        let others_ran = other.await.unwrap();
-        spinner.kill();
-        (r.is_err(), tries, others_ran, spinner.await)
+        })
+        .await;
+        (r.is_err(), tries, others_ran, killed)
     });
     assert!(fired, "the timeout fired");
     // After a poll's budget (128) or two, as for reads above.

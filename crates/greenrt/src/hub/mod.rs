@@ -84,11 +84,10 @@ impl JoinEdge {
     /// Keeps an edge for `want` (hub uid, awaiting task), recorded on the
     /// current hub, or none: an edge for anything else is released first.
     pub(crate) fn set(&mut self, want: Option<(u32, u64)>) {
-        if self.0.as_ref().map(|(uid, task, _)| (*uid, *task)) == want {
-            return;
+        self.keep_only(want);
+        if self.0.is_none() {
+            self.0 = want.and_then(|(uid, task)| with_current(|h| (uid, task, h.add_edge(task))));
         }
-        self.clear();
-        self.0 = want.and_then(|(uid, task)| with_current(|h| (uid, task, h.add_edge(task))));
     }
 
     /// Releases the edge unless it is the one for `want`.
