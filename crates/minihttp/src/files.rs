@@ -513,7 +513,8 @@ pub enum ByteRange {
 /// Parses a `Range` header value for a representation of `len` bytes
 /// (RFC 9110 section 14): one `bytes=first-last`, `bytes=first-` or
 /// `bytes=-suffix` range. Multiple ranges are answered in full (allowed:
-/// a server may ignore `Range`).
+/// a server may ignore `Range`), and so is a suffix range of an empty
+/// representation (satisfiable, but no `206` can describe zero bytes).
 ///
 /// ```
 /// use minihttp::files::{parse_range, ByteRange};
@@ -548,7 +549,10 @@ pub fn parse_range(value: &str, len: u64) -> ByteRange {
         return match num(last) {
             None => ByteRange::Full,
             Some(0) => ByteRange::Unsatisfiable,
-            Some(_) if len == 0 => ByteRange::Unsatisfiable,
+            // The only satisfiable range of an empty representation (RFC
+            // 9110 section 14.1.1), but no 206 can say "no bytes": the
+            // whole, which is nothing.
+            Some(_) if len == 0 => ByteRange::Full,
             Some(n) => ByteRange::Partial {
                 start: len.saturating_sub(n),
                 end: len - 1,
@@ -1460,6 +1464,20 @@ mod tests {
     }
 
     #[test]
+    fn a_suffix_range_of_an_empty_file_gets_the_whole_empty_file() {
+        let tree = Tree::new();
+        fs::write(tree.root().join("empty"), b"").unwrap();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let r = get(&files, "/empty", "Range: bytes=-5\r\n");
+        assert_eq!((r.status().as_u16(), body(&r).len()), (200, 0));
+        assert_eq!(r.headers().get("content-range"), None);
+        // A range with a first byte has none to start at.
+        let r = get(&files, "/empty", "Range: bytes=0-\r\n");
+        assert_eq!(r.status().as_u16(), 416);
+        assert_eq!(r.headers().get("content-range"), Some("bytes */0"));
+    }
+
+    #[test]
     fn if_range_takes_a_date_only_as_a_strong_validator() {
         let tree = Tree::new();
         let path = tree.root().join("a.txt");
@@ -2273,7 +2291,8 @@ mod tests {
             ("bytes=10-20", 10, Unsatisfiable),
             ("bytes=-0", 10, Unsatisfiable),
             ("bytes=0-", 0, Unsatisfiable),
-            ("bytes=-5", 0, Unsatisfiable),
+            ("bytes=-5", 0, Full),
+            ("bytes=-0", 0, Unsatisfiable),
             ("bytes=5-3", 10, Full),
             ("bytes=a-b", 10, Full),
             ("bytes=-", 10, Full),
