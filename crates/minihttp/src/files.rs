@@ -1125,7 +1125,7 @@ impl StaticFiles {
 }
 
 /// A 301 to the request's path with a final `/` (and its query).
-fn redirect_to_directory(request: &Request) -> Response {
+pub(crate) fn redirect_to_directory(request: &Request) -> Response {
     // The path the client asked for, with one leading `/`: a `//host`
     // location would send it to another site.
     let asked = request.path_raw().trim_start_matches('/');
@@ -1910,6 +1910,37 @@ mod tests {
             files.serve_under(&post, "/static/v1").status().as_u16(),
             405
         );
+    }
+
+    #[test]
+    fn the_prefix_without_its_slash_is_redirected_through_the_documented_route() {
+        let tree = Tree::new();
+        let files = StaticFiles::new(tree.root()).unwrap();
+        let mut app = crate::Router::new();
+        app.get("/static/*path", move |req: Request| {
+            let r = files.serve_under(&req, "/static");
+            async move { r }
+        })
+        .unwrap();
+        let call = |target: &str| {
+            let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            let call = crate::Handler::call(&app, Request::parse(raw.as_bytes()).unwrap());
+            let mut call = std::pin::pin!(call);
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match call.as_mut().poll(&mut cx) {
+                Poll::Ready(r) => r,
+                Poll::Pending => panic!("a file handler without I/O waits"),
+            }
+        };
+        let r = call("/static?q");
+        assert_eq!(r.status().as_u16(), 301);
+        assert_eq!(r.headers().get("location"), Some("/static/?q"));
+        assert_eq!(call("/static/").status().as_u16(), 200);
+        assert_eq!(
+            call("/static/site").headers().get("location"),
+            Some("/static/site/")
+        );
+        assert_eq!(call("/staticx").status().as_u16(), 404);
     }
 
     #[test]

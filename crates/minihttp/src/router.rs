@@ -196,14 +196,20 @@ pub enum RouteMatch<'r, H> {
 /// A literal is compared decoded: `/a b` matches `/a%20b`, and a `?` or
 /// `#` in a pattern matches only its encoded form (`%3F`, `%23`), never a
 /// query or a fragment. A trailing slash is part of the path: `/users`
-/// and `/users/` are two routes (register both if both should answer).
+/// and `/users/` are two routes (register both if both should answer;
+/// with only `/users/`, a `GET` of `/users` is redirected to it, see
+/// below).
 /// When several routes match, the most specific wins (literal before
 /// `:param` before `*rest`, segment by segment); a route that matches the
 /// same paths as an earlier one of its method is refused when added.
 /// `HEAD` falls back to the `GET` route (a `HEAD` route of the app's own,
 /// even a `:param` one, is preferred to it). A path with routes but none for
 /// the method answers 405 with `Allow`; `OPTIONS` on such a path answers
-/// 204 with `Allow`; no route answers 404. A method that no standard
+/// 204 with `Allow`; no route answers 404, except a `GET` or `HEAD` whose
+/// path a route of its method matches once a final `/` is added: that is
+/// redirected there (301, query kept), as a directory asked for without
+/// its `/` is (`/static` to `/static/` for a route `/static/*path`). A
+/// method that no standard
 /// defines ([`Method::is_extension`]: `PROPFIND`, or `get`, as method
 /// names are case-sensitive) and that no route uses answers 501 Not
 /// Implemented, whatever the path (RFC 9110, section 9.1).
@@ -351,7 +357,7 @@ impl<H> Router<H> {
 
     /// Routes `request`: on a match, stores the path parameters in it (see
     /// [`Request::param`]) and returns the handler; otherwise the 404, 405,
-    /// 501 or `OPTIONS` 204 response to send.
+    /// 501, `OPTIONS` 204 or trailing-slash 301 response to send.
     pub fn dispatch(&self, request: &mut Request) -> Result<&H, Response> {
         if request.method().is_extension()
             && !self.routes.iter().any(|e| e.method == *request.method())
@@ -377,7 +383,9 @@ impl<H> Router<H> {
                 }
                 Ok(handler)
             }
-            RouteMatch::NotFound => Err(Response::error(StatusCode::NOT_FOUND)),
+            RouteMatch::NotFound => Err(self
+                .slash_redirect(request)
+                .unwrap_or_else(|| Response::error(StatusCode::NOT_FOUND))),
             RouteMatch::MethodNotAllowed { allow } => {
                 let mut response = if *request.method() == Method::OPTIONS {
                     Response::new(StatusCode::NO_CONTENT)
@@ -388,6 +396,19 @@ impl<H> Router<H> {
                 let _ = response.headers_mut().insert("allow", allow);
                 Err(response)
             }
+        }
+    }
+
+    /// For a `GET` or `HEAD` that no route matches: a 301 to its path with
+    /// a final `/`, if a route of its method matches that.
+    fn slash_redirect(&self, request: &Request) -> Option<Response> {
+        let (method, path) = (request.method(), request.path_raw());
+        if !(*method == Method::GET || method.is_head()) || path.ends_with('/') {
+            return None;
+        }
+        match self.find(method, &format!("{path}/")) {
+            RouteMatch::Found { .. } => Some(crate::files::redirect_to_directory(request)),
+            RouteMatch::NotFound | RouteMatch::MethodNotAllowed { .. } => None,
         }
     }
 }
@@ -438,7 +459,8 @@ impl Router<BoxHandler> {
         self.on(Method::DELETE, pattern, f)
     }
 
-    /// Routes `request` and runs its handler, or answers 404 / 405 / 501.
+    /// Routes `request` and runs its handler, or answers as
+    /// [`dispatch`](Router::dispatch) does (404, 405, 501, 301, ...).
     pub fn handle(&self, mut request: Request) -> LocalBoxFuture<'static, Response> {
         match self.dispatch(&mut request) {
             Ok(h) => h(request),
@@ -515,7 +537,10 @@ mod tests {
             ("GET", "/users/1/2", 404, "404 Not Found\n"),
             ("GET", "/files/", 200, "file []"),
             ("GET", "/files/a/b%20c.txt", 200, "file [a/b c.txt]"),
-            ("GET", "/files", 404, "404 Not Found\n"),
+            ("GET", "/files", 301, "301 Moved Permanently\n"),
+            ("HEAD", "/files?x", 301, "301 Moved Permanently\n"),
+            ("POST", "/files", 404, "404 Not Found\n"),
+            ("GET", "/users", 404, "404 Not Found\n"),
             ("GET", "/a/1/b/2", 200, "1-2"),
             ("GET", "/a/1/c/2", 404, "404 Not Found\n"),
             ("GET", "/nope", 404, "404 Not Found\n"),
@@ -532,6 +557,8 @@ mod tests {
                 "{method} {target}"
             );
         }
+        let resp = block_on(r.handle(req("HEAD", "/files?x")));
+        assert_eq!(resp.headers().get("location"), Some("/files/?x"));
         let resp = block_on(r.handle(req("PUT", "/users/1")));
         assert_eq!(
             resp.headers().get("allow"),
@@ -655,6 +682,19 @@ mod tests {
             RouteMatch::Found { handler: 4, .. }
         ));
         assert!(matches!(r.find(&Method::GET, "/dir"), RouteMatch::NotFound));
+        // ... which `dispatch` redirects to, for a `GET` or `HEAD` only.
+        let status = |method: &str, target: &str| {
+            let mut q = req(method, target);
+            r.dispatch(&mut q)
+                .map(|_| ())
+                .unwrap_err()
+                .status()
+                .as_u16()
+        };
+        assert_eq!(status("GET", "/dir"), 301);
+        assert_eq!(status("HEAD", "/dir"), 301);
+        assert_eq!(status("POST", "/dir"), 404);
+        assert_eq!(status("GET", "/q"), 404);
         assert!(format!("{r:?}").contains("GET"));
     }
 
