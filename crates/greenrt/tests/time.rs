@@ -145,6 +145,18 @@ fn timeout_drops_the_inner_future_when_it_elapses() {
         .await;
         assert!(r.is_err());
         assert!(*dropped.borrow());
+        // Also when the `Timeout` is kept (polled by reference, as in a
+        // `select` loop): the future is dropped when it elapses, not later.
+        let dropped = Rc::new(RefCell::new(false));
+        let d = dropped.clone();
+        let mut kept = std::pin::pin!(timeout(S(1), async move {
+            let _f = Flag(d);
+            std::future::pending::<()>().await
+        }));
+        assert!(kept.as_mut().await.is_err());
+        assert!(*dropped.borrow(), "elapsed, with the future still alive");
+        // Polled again, it says the same.
+        assert!(kept.as_mut().await.is_err());
     });
 }
 

@@ -353,8 +353,10 @@ impl fmt::Display for Elapsed {
 impl std::error::Error for Elapsed {}
 
 /// Runs `future` with a deadline: gevent's `Timeout`. Returns its output,
-/// or [`Elapsed`] (dropping the future, so its destructors run) if
-/// `duration` passes first.
+/// or [`Elapsed`] if `duration` passes first; the future is then dropped,
+/// its destructors run, before `Elapsed` is returned (also when the
+/// [`Timeout`] itself is kept, as in a `select` loop; polled again, it
+/// returns `Elapsed` again).
 ///
 /// ```
 /// use std::time::Duration;
@@ -367,7 +369,7 @@ impl std::error::Error for Elapsed {}
 /// ```
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     Timeout {
-        future,
+        future: Some(future),
         sleep: sleep(duration),
     }
 }
@@ -375,13 +377,15 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
 /// The future of [`timeout`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Timeout<F> {
-    future: F,
+    /// `None` once the deadline elapsed.
+    future: Option<F>,
     sleep: Sleep,
 }
 
 impl<F> Timeout<F> {
-    /// The wrapped future.
-    pub fn into_inner(self) -> F {
+    /// The wrapped future; `None` once the deadline elapsed (it was
+    /// dropped then).
+    pub fn into_inner(self) -> Option<F> {
         // `Timeout` has no destructor of its own: moving out is fine.
         self.future
     }
@@ -393,16 +397,24 @@ impl<F: Future> Future for Timeout<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of `future`: it is never moved out of a
         // pinned `Timeout` (`into_inner` takes `self` by value, which needs
-        // `Unpin` once pinned), and `Timeout` has no `Drop` impl.
+        // `Unpin` once pinned), only dropped in place (below), and
+        // `Timeout` has no `Drop` impl.
         let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above; `future` stays where it is for as long as the
-        // `Timeout` is pinned.
-        let fut = unsafe { Pin::new_unchecked(&mut this.future) };
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(Err(Elapsed(())));
+        };
+        // SAFETY: see above; `future` stays where it is until it is
+        // dropped.
+        let fut = unsafe { Pin::new_unchecked(future) };
         if let Poll::Ready(v) = fut.poll(cx) {
             return Poll::Ready(Ok(v));
         }
         match Pin::new(&mut this.sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Ready(()) => {
+                // Dropped where it lies, as pinning allows.
+                this.future = None;
+                Poll::Ready(Err(Elapsed(())))
+            }
             Poll::Pending => Poll::Pending,
         }
     }
