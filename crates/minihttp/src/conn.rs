@@ -1272,13 +1272,37 @@ mod tests {
             "[::1]:8080",
             "[::ffff:1.2.3.4]",
             "[v1.fe]",
+            "[vA.x:y!]:80",
+            "[1:2:3:4:5:6:7:8]",
             "",
             "a_b~c%41",
         ] {
             assert_eq!(status(ok), 200, "{ok}");
         }
         for bad in [
-            "x:abc", "::1", "a:1:2", "[::1", "[::1]x", "[::g]", "a]b", "[a]b]", "x y",
+            "x:abc",
+            "::1",
+            "a:1:2",
+            "[::1",
+            "[::1]x",
+            "[::g]",
+            "a]b",
+            "[a]b]",
+            "x y",
+            // Not an IP literal (RFC 3986, section 3.2.2), nor an escape.
+            "[]",
+            "[:]",
+            "[1]",
+            "[1.2.3.4]",
+            "[::1%25eth0]",
+            "[v]",
+            "[v1]",
+            "[v1.]",
+            "[v.x]",
+            "[vq.x]",
+            "%",
+            "a%4",
+            "a%zz",
         ] {
             assert_eq!(status(bad), 400, "{bad}");
         }
@@ -1305,6 +1329,36 @@ mod tests {
     }
 
     #[test]
+    fn a_limit_of_fields_past_any_head_allocates_only_what_the_head_can_fill() {
+        for max_headers in [usize::MAX, 1 << 40] {
+            let limits = Limits {
+                max_headers,
+                ..Limits::default()
+            };
+            let raw = b"GET / HTTP/1.1\r\nHost: a\r\nb:\r\nc:\r\n\r\n";
+            let Ok(Parsed::Complete(head)) = parse_head(raw, &limits) else {
+                panic!("not parsed")
+            };
+            assert_eq!(head.request().headers().count(), 3);
+        }
+        // The limit still counts the fields, at any length of head.
+        let three = Limits {
+            max_headers: 3,
+            ..Limits::default()
+        };
+        let four = b"GET / HTTP/1.1\r\nHost: a\r\nb:\r\nc:\r\nd:\r\n\r\n";
+        let got = parse_head(four, &three)
+            .map(|_| ())
+            .map_err(|e| e.status().as_u16());
+        assert_eq!(got, Err(431));
+        let three_fields = b"GET / HTTP/1.1\r\nHost: a\r\nb:\r\nc:\r\n\r\n";
+        assert!(matches!(
+            parse_head(three_fields, &three),
+            Ok(Parsed::Complete(_))
+        ));
+    }
+
+    #[test]
     fn a_later_minor_version_is_read_as_http_1_1() {
         let limits = Limits::default();
         let raw = b"\r\nGET /a?b HTTP/1.7\r\nHost: h\r\nX: y\r\n\r\nGET /next";
@@ -1317,6 +1371,8 @@ mod tests {
         assert_eq!(req.version(), Version::Http11);
         assert_eq!((req.path_raw(), req.query_raw()), ("/a", Some("b")));
         assert_eq!(req.header("x"), Some("y"));
+        // Kept as received, without the leading empty line.
+        assert_eq!(req.head(), &raw[2..raw.len() - b"GET /next".len()]);
         // Every prefix waits for more, as for HTTP/1.1.
         for end in 1..raw.len() - b"GET /next".len() {
             assert!(

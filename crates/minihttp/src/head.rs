@@ -150,10 +150,14 @@ fn head_limit(limits: &Limits) -> usize {
 fn parse_once(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
     let mut stack = [MaybeUninit::<httparse::Header<'_>>::uninit(); STACK_HEADERS];
     let mut heap;
-    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
-        &mut stack[..limits.max_headers]
+    // A field line takes three bytes at least (`a:` and its line end): no
+    // more slots than `buf` can fill, whatever the limit (which may be
+    // `usize::MAX`), so that the limit is still what refuses a head.
+    let max_headers = limits.max_headers.min(buf.len() / 3 + 1);
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if max_headers <= STACK_HEADERS {
+        &mut stack[..max_headers]
     } else {
-        heap = vec![MaybeUninit::uninit(); limits.max_headers];
+        heap = vec![MaybeUninit::uninit(); max_headers];
         &mut heap
     };
     let mut req = httparse::Request::new(&mut []);
@@ -199,7 +203,14 @@ fn parse_once(buf: &[u8], limits: &Limits) -> Result<Parsed<Head>, Error> {
                 // large.
                 let mut copy = buf[..buf.len().min(max_head.saturating_add(1))].to_vec();
                 copy[at] = b'1';
-                parse_once(&copy, limits)
+                let mut parsed = parse_once(&copy, limits)?;
+                if let Parsed::Complete(head) = &mut parsed {
+                    // The head as received: its minor version put back (the
+                    // head is kept without the leading empty lines).
+                    let in_head = at - leading_empty_lines(buf);
+                    head.request.p_mut().bytes[in_head] = buf[at];
+                }
+                Ok(parsed)
             }
             VersionCheck::Wait if buf.len() > max_head => Err(Error::new(Kind::HeadTooLarge)),
             VersionCheck::Wait => Ok(Parsed::Partial),
@@ -423,13 +434,33 @@ fn host_shape(v: &[u8]) -> bool {
         _ => false,
     };
     let host_ok = match host {
-        // IPvFuture (`v1.x`): the allowed bytes, no more brackets.
-        [b'[', b'v' | b'V', inner @ .., b']'] => !inner.iter().any(|&b| b == b'[' || b == b']'),
-        // IPv6, possibly with an IPv4 tail.
-        [b'[', inner @ .., b']'] => inner
-            .iter()
-            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
-        name => !name.iter().any(|&b| b == b'[' || b == b']'),
+        // IPvFuture: `v` 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+        // (RFC 3986, section 3.2.2).
+        [b'[', b'v' | b'V', inner @ .., b']'] => {
+            let digits = inner.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+            match &inner[digits..] {
+                [b'.', rest @ ..] => {
+                    digits > 0
+                        && !rest.is_empty()
+                        && !rest.iter().any(|&b| matches!(b, b'[' | b']' | b'%'))
+                }
+                _ => false,
+            }
+        }
+        // IPv6, possibly with an IPv4 tail (no zone).
+        [b'[', inner @ .., b']'] => {
+            std::str::from_utf8(inner).is_ok_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        // A name or an IPv4 address: each `%` starts an escape.
+        name => {
+            !name.iter().any(|&b| b == b'[' || b == b']')
+                && name.iter().enumerate().all(|(i, &b)| {
+                    b != b'%'
+                        || name
+                            .get(i + 1..i + 3)
+                            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+                })
+        }
     };
     port_ok && host_ok
 }
