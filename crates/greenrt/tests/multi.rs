@@ -199,6 +199,73 @@ fn dropping_the_runtime_kills_what_still_runs() {
     );
 }
 
+/// A supervisor's restart: dropped, it spawns its task again (holding a
+/// new one), up to `left` more times.
+struct Respawn {
+    handle: Handle,
+    left: usize,
+    /// Destructors run, and the deepest they nested.
+    dropped: Arc<AtomicUsize>,
+    deepest: Arc<AtomicUsize>,
+}
+
+thread_local! {
+    static NESTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Drop for Respawn {
+    fn drop(&mut self) {
+        let depth = NESTED.get() + 1;
+        NESTED.set(depth);
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+        self.deepest.fetch_max(depth, Ordering::SeqCst);
+        if self.left > 0 {
+            let next = Respawn {
+                handle: self.handle.clone(),
+                left: self.left - 1,
+                dropped: self.dropped.clone(),
+                deepest: self.deepest.clone(),
+            };
+            let g = self.handle.spawn(async move {
+                let _next = next;
+                std::future::pending::<()>().await
+            });
+            assert_eq!(g.get_blocking(), Some(Err(GreenletError::Killed)));
+        }
+        NESTED.set(depth - 1);
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "leaks the future past the bound, by design")]
+fn a_destructor_that_respawns_onto_a_runtime_that_is_gone_cannot_overflow_the_stack() {
+    common::within_bound(|| {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let handle = rt.handle();
+        drop(rt);
+        let (dropped, deepest) = (Arc::default(), Arc::default());
+        let first = Respawn {
+            handle: handle.clone(),
+            left: 1_000_000,
+            dropped: Arc::clone(&dropped),
+            deepest: Arc::clone(&deepest),
+        };
+        let g = handle.spawn(async move {
+            let _first = first;
+            std::future::pending::<()>().await
+        });
+        // Each refused task is killed at once, its future dropped inside
+        // the drop of the one before, to a bounded depth; past it, leaked.
+        assert_eq!(finished(g), Err(GreenletError::Killed));
+        let (dropped, deepest) = (
+            dropped.load(Ordering::SeqCst),
+            deepest.load(Ordering::SeqCst),
+        );
+        assert_eq!(dropped, deepest, "each drop nested in the one before");
+        assert!((2..=64).contains(&deepest), "nested {deepest} deep");
+    });
+}
+
 #[test]
 fn a_cpu_bound_batch_runs_on_both_hubs() {
     // Not a timing assertion: each task records the hub that ran it, and a

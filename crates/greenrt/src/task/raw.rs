@@ -286,12 +286,63 @@ where
 {
     /// Completes a task that never started because its hub had shut down:
     /// drops the (`Send`) future on the calling thread.
+    ///
+    /// A destructor run so may spawn again onto a hub that shut down (a
+    /// supervisor restarting its worker), whose destructor runs inside it,
+    /// one stack frame deeper each time: past [`ABANDON_DEPTH`] such drops
+    /// nested on one thread, the future is not dropped but leaked, so that
+    /// a destructor that always spawns cannot overflow the stack (as a
+    /// hub's teardown leaks what destructors keep spawning). The task is
+    /// complete when this returns, either way.
     pub(crate) fn abandon(&self) {
+        let depth = ABANDONING.get();
+        if depth >= ABANDON_DEPTH {
+            // SAFETY: a task its hub refused was never queued, so never
+            // polled.
+            unsafe { self.abandon_leaking() };
+            return;
+        }
+        /// Puts the count back, also when a waker woken by `finish`
+        /// panics.
+        struct Out(usize);
+        impl Drop for Out {
+            fn drop(&mut self) {
+                ABANDONING.set(self.0);
+            }
+        }
+        ABANDONING.set(depth + 1);
+        let _out = Out(depth);
         let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
         if prev & (RUNNING | COMPLETE) == 0 {
             self.finish(None, Err(GreenletError::Killed));
         }
     }
+
+    /// As [`abandon`](Task::abandon), leaking the future.
+    ///
+    /// # Safety
+    ///
+    /// The task was never polled: its future was never pinned.
+    unsafe fn abandon_leaking(&self) {
+        let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
+        if prev & (RUNNING | COMPLETE) == 0 {
+            // SAFETY: `RUNNING` is ours, and the task was never published
+            // to a hub (its hub refused it): nothing else touches `stage`.
+            // Never polled (the caller's contract), the future was never
+            // pinned, so moving it out and forgetting it is sound.
+            std::mem::forget(unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) });
+            self.finish(None, Err(GreenletError::Killed));
+        }
+    }
+}
+
+/// How many drops of refused tasks' futures may nest on one thread (see
+/// [`Task::abandon`]).
+pub(crate) const ABANDON_DEPTH: usize = 32;
+
+thread_local! {
+    /// How many drops of refused tasks' futures this thread is inside.
+    static ABANDONING: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 impl<F> Runnable for Task<F>
