@@ -297,6 +297,13 @@ impl<'a> Waits<'a> {
             }
         }
         self.left -= done.len();
+        if self.left == 0 {
+            // Nothing left to wake the task: its waker goes, as its edge
+            // does (below), so that the waits, kept after their last
+            // greenlet (a stream read exactly as many times), hold no
+            // waker the deadlock check cannot account for.
+            self.ready.lock().waker = None;
+        }
         if let Some((uid, foreign)) = self.foreign {
             // Counted on that hub's thread (`held_by` depends on it): kept
             // up to date there, counted again elsewhere.

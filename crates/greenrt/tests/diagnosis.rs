@@ -573,6 +573,32 @@ fn deadlock_while_iterating_iwait() {
 }
 
 #[test]
+fn an_iwait_read_to_its_last_greenlet_and_kept_leaves_a_deadlock_found() {
+    use futures_core::Stream;
+    // Read exactly as many times as there are greenlets, and kept: it
+    // holds nothing that could wake the task, so a deadlock after it is
+    // still found.
+    let err = common::within_bound(|| {
+        try_run(async {
+            let gs = vec![spawn(async {}), spawn(async {})];
+            let mut s = std::pin::pin!(greenrt::iwait(&gs));
+            for _ in 0..gs.len() {
+                std::future::poll_fn(|cx| s.as_mut().poll_next(cx)).await;
+            }
+            let stuck = Builder::new()
+                .name("stuck")
+                .spawn(std::future::pending::<()>())
+                .unwrap();
+            // (The stream lives on, to the end of the block.)
+            let _ = stuck.await;
+        })
+        .map_err(|e| e.blocked().join(" | "))
+    });
+    let blocked = err.expect_err("a deadlock");
+    assert!(blocked.contains("'stuck'"), "{blocked}");
+}
+
+#[test]
 fn deadlock_of_a_task_iterating_iwait_names_it() {
     use futures_core::Stream;
     let err = try_run(async {
