@@ -438,6 +438,48 @@ fn a_task_whose_drop_panics_with_a_panicking_payload_is_dropped_once() {
     );
 }
 
+/// A value whose drop panics.
+struct OutputDropPanics;
+
+impl Drop for OutputDropPanics {
+    fn drop(&mut self) {
+        panic!("the output's drop");
+    }
+}
+
+/// Ready at once with an [`OutputDropPanics`]; its own drop panics too.
+struct FutureDropPanics;
+
+impl std::future::Future for FutureDropPanics {
+    type Output = OutputDropPanics;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<OutputDropPanics> {
+        std::task::Poll::Ready(OutputDropPanics)
+    }
+}
+
+impl Drop for FutureDropPanics {
+    fn drop(&mut self) {
+        panic!("the future's drop");
+    }
+}
+
+#[test]
+fn a_task_whose_future_and_lost_output_both_panic_when_dropped_still_completes() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    // The future's drop panics after it returned: its output, lost to
+    // that panic, panics when dropped too.
+    match finished(rt.spawn(FutureDropPanics)) {
+        Err(GreenletError::Panicked(p)) => assert_eq!(p.message(), "the future's drop"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // The hub goes on.
+    assert_eq!(finished(rt.spawn(async { 5 })), Ok(5));
+}
+
 /// A waker that panics when woken.
 struct PanickingWaker;
 

@@ -234,7 +234,22 @@ where
             unsafe { std::ptr::write(stage, Stage::Consumed) };
             if let Err(p) = res {
                 if output.is_ok() {
-                    output = Err(GreenletError::Panicked(Box::new(Panicked::from_payload(p))));
+                    let panicked = Panicked::from_payload(p);
+                    let lost = std::mem::replace(
+                        &mut output,
+                        Err(GreenletError::Panicked(Box::new(panicked))),
+                    );
+                    // The value returned, lost to the panic: its own
+                    // destructor may panic too, which must not keep the
+                    // task from completing.
+                    let drop_lost = move || catch_unwind(AssertUnwindSafe(move || drop(lost)));
+                    let res = match hub {
+                        Some(hub) => hub.as_task(self.header.id, drop_lost),
+                        None => drop_lost(),
+                    };
+                    if let Err(p) = res {
+                        drop_payload(p);
+                    }
                 } else {
                     drop_payload(p);
                 }
