@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::core::{Phase, Raw};
+use crate::core::{Phase, Raw, Unwind};
 use crate::raw::{self, Id, Slot};
 
 /// The handle a generator's body yields through: Python's `yield`
@@ -333,9 +333,9 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
-        let (true, Some(body)) = (this.fresh, this.inner.body.as_mut()) else {
+        if !this.fresh || this.inner.body.is_none() {
             return raw::not_found(cx);
-        };
+        }
         let Some(frame) = raw::frame(this.id, cx) else {
             return raw::not_found(cx);
         };
@@ -357,8 +357,21 @@ impl<Y, S, R, B: ?Sized + Future<Output = R>> Future for YieldFrom<'_, Y, S, R, 
             return Poll::Pending;
         };
         let poll = {
+            // A panic of the inner body finishes the inner generator, as
+            // its own resume would (and the delegation with it): dropped
+            // once the outer id is back.
+            let unwind = Unwind {
+                body: &mut this.inner.body,
+                phase: &mut this.inner.phase,
+            };
             let _restore = raw::Delegating::new(frame, &this.inner.id);
-            body.as_mut().poll(cx)
+            let Some(body) = unwind.body.as_mut() else {
+                std::mem::forget(unwind);
+                return raw::not_found(cx);
+            };
+            let poll = body.as_mut().poll(cx);
+            std::mem::forget(unwind);
+            poll
         };
         if poll.is_ready() {
             this.inner.body = None;

@@ -306,10 +306,10 @@ fn after_miss<Y, S, B: ?Sized + Future>(
 }
 
 /// Drops a body whose poll is unwinding: a generator that panicked is
-/// finished, as in Python.
-struct Unwind<'a, B: ?Sized> {
-    body: &'a mut Option<Pin<Box<B>>>,
-    phase: &'a mut Phase,
+/// finished, as in Python. Forgotten once the poll returns.
+pub(crate) struct Unwind<'a, B: ?Sized> {
+    pub(crate) body: &'a mut Option<Pin<Box<B>>>,
+    pub(crate) phase: &'a mut Phase,
 }
 
 impl<B: ?Sized> Drop for Unwind<'_, B> {
