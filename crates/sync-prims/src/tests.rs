@@ -644,14 +644,14 @@ fn dropping_a_panic_whose_payload_panics_when_dropped_does_not_panic() {
 
 #[cfg_attr(miri, ignore = "runs the test binary again as a child process")]
 #[test]
-fn a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort() {
-    // The payload of a thread's panic was left in std's result slot until
-    // a join took it; dropped there instead (the `Thread` dropped without
-    // a join), a payload whose own drop panics aborted the process. Run
-    // in a child process, whose abort the test can see.
+fn a_detached_thread_whose_panic_or_value_panics_when_dropped_does_not_abort() {
+    // The payload of a thread's panic, or its value, was left in std's
+    // result slot until a join took it; dropped there instead (the
+    // `Thread` dropped without a join), one whose own drop panics aborted
+    // the process. Run in a child process, whose abort the test can see.
     const CHILD: &str = "SYNC_PRIMS_DETACHED_BOMB";
     const NAME: &str =
-        "tests::a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort";
+        "tests::a_detached_thread_whose_panic_or_value_panics_when_dropped_does_not_abort";
     if std::env::var_os(CHILD).is_none() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
@@ -660,7 +660,7 @@ fn a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            out.status.success() && stdout.contains("detached and dropped"),
+            out.status.success() && stdout.contains("both detached and dropped"),
             "{:?}\n{stdout}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
@@ -671,7 +671,7 @@ fn a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort() {
     impl Drop for Bomb {
         fn drop(&mut self) {
             if !std::thread::panicking() {
-                panic!("a panic payload's drop fails on purpose");
+                panic!("a drop fails on purpose");
             }
         }
     }
@@ -686,19 +686,24 @@ fn a_detached_thread_whose_panic_payload_panics_when_dropped_does_not_abort() {
     thread_local! {
         static EXIT: std::cell::RefCell<Option<OnExit>> = const { std::cell::RefCell::new(None) };
     }
-    let exited = Arc::new(Event::new());
-    let e = exited.clone();
-    let t = Thread::spawn(move || {
-        EXIT.with(|x| *x.borrow_mut() = Some(OnExit(e)));
-        std::panic::panic_any(Bomb)
-    });
-    assert!(
-        exited.wait_timeout(Duration::from_secs(60)),
-        "the thread never ended"
-    );
-    // The last share of the result slot: dropped here, with the payload.
-    drop(t);
-    println!("detached and dropped");
+    fn detach(body: fn() -> Bomb) {
+        let exited = Arc::new(Event::new());
+        let e = exited.clone();
+        let t = Thread::spawn(move || {
+            EXIT.with(|x| *x.borrow_mut() = Some(OnExit(e)));
+            body()
+        });
+        assert!(
+            exited.wait_timeout(Duration::from_secs(60)),
+            "the thread never ended"
+        );
+        // The last share of the result slot: dropped here, with the payload
+        // or the value.
+        drop(t);
+    }
+    detach(|| std::panic::panic_any(Bomb));
+    detach(|| Bomb);
+    println!("both detached and dropped");
 }
 
 #[test]

@@ -57,10 +57,11 @@ pub trait Run: Send + 'static {
 /// assert_eq!(t.join().unwrap(), 42);
 /// ```
 pub struct Thread<T> {
-    // The body's panic is caught on the thread: left in std's result slot
-    // of a detached thread, a payload whose drop panics would abort the
-    // process when the slot is dropped (a `Panicked` never panics then).
-    handle: JoinHandle<Result<T, Panicked>>,
+    // The body's panic is caught on the thread, and its value wrapped: left
+    // in std's result slot of a detached thread, a payload or a value whose
+    // drop panics would abort the process when the slot is dropped (a
+    // `Panicked` and a `Value` never panic then).
+    handle: JoinHandle<Result<Value<T>, Panicked>>,
     name: Option<Arc<str>>,
     done: Arc<Event>,
 }
@@ -124,9 +125,11 @@ impl<T> Thread<T> {
         }
         // An `Err` of the join itself would be a panic after the body's
         // end (a waker of the event that tells it, woken then).
-        self.handle
-            .join()
-            .unwrap_or_else(|p| Err(Panicked::from_payload(p)))
+        match self.handle.join() {
+            Ok(Ok(value)) => Ok(value.into_inner()),
+            Ok(Err(panicked)) => Err(panicked),
+            Err(p) => Err(Panicked::from_payload(p)),
+        }
     }
 
     /// Whether this is the calling thread's own handle.
@@ -216,7 +219,7 @@ impl Builder {
         let handle = b.spawn(move || {
             // Set even when `f` panics: the thread is then no longer alive.
             let _signal = signal;
-            Panicked::catch(f)
+            Panicked::catch(f).map(|v| Value(Some(v)))
         })?;
         Ok(Thread { handle, name, done })
     }
@@ -231,6 +234,29 @@ impl Builder {
 #[cold]
 fn joined_itself() -> ! {
     panic!("a thread cannot join itself: it would wait for its own end")
+}
+
+/// A thread's value on its way to [`Thread::join`]. Dropped without a join
+/// (in std's result slot of a detached thread), a value whose drop panics
+/// has that panic caught, as a [`Panicked`]'s payload does.
+struct Value<T>(Option<T>);
+
+impl<T> Value<T> {
+    fn into_inner(mut self) -> T {
+        self.0
+            .take()
+            .expect("taken only here, which consumes the value")
+    }
+}
+
+impl<T> Drop for Value<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                drop(Panicked::from_payload(p));
+            }
+        }
+    }
 }
 
 /// Sets the event when dropped, on return or unwind alike.
