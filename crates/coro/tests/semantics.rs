@@ -897,43 +897,30 @@ fn a_panic_caught_around_yield_from_leaves_the_delegator_whole() {
 #[test]
 fn a_delegation_whose_inner_body_panicked_is_finished_and_a_misuse_polled_again() {
     use futures_util::FutureExt;
-    let inner = || -> Gen<u32, (), u32> {
-        Gen::new(|co| async move {
-            co.yield_(1).await;
-            panic!("inner failure on purpose");
-        })
-    };
-    // The delegation is kept past the panic, as the inner generator's
-    // own resume would leave it: finished, its body dropped.
-    let mut g: Gen<u32, String, u32> = Gen::new(move |co| async move {
-        let mut from = std::pin::pin!(co.yield_from(inner()));
-        assert!(
-            AssertUnwindSafe(from.as_mut())
-                .catch_unwind()
-                .await
-                .is_err()
-        );
-        format!("{from:?}")
+    let inner: Gen<u32, (), u32> = Gen::new(|co| async move {
+        co.yield_(1).await;
+        panic!("inner failure on purpose");
     });
-    assert_eq!(g.start(), Ok(GenState::Yielded(1)));
-    assert_eq!(
-        g.send(0),
-        Ok(GenState::Complete("YieldFrom { inner: finished }".into()))
-    );
-    // Polled again, it is a misuse (not the panic of a body resumed after
-    // panicking).
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    let log = seen.clone();
     let mut g: Gen<u32, (), u32> = Gen::new(move |co| async move {
-        let mut from = std::pin::pin!(co.yield_from(inner()));
+        let mut from = std::pin::pin!(co.yield_from(inner));
         assert!(
             AssertUnwindSafe(from.as_mut())
                 .catch_unwind()
                 .await
                 .is_err()
         );
+        // Kept past the panic, it is as the inner generator's own resume
+        // would leave it: finished, its body dropped.
+        *log.borrow_mut() = format!("{from:?}");
+        // Polled again, a misuse (not the panic of a body resumed after
+        // panicking).
         from.await;
     });
     assert_eq!(g.start(), Ok(GenState::Yielded(1)));
     assert_eq!(g.send(0), Err(GenError::Misuse));
+    assert_eq!(*seen.borrow(), "YieldFrom { inner: finished }");
 }
 
 #[test]
