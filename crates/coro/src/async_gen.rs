@@ -9,7 +9,7 @@ use futures_core::{FusedStream, Stream};
 
 use crate::co::{Co, Delegate};
 use crate::core::{Raw, Step};
-use crate::raw::{self, Id, Slot};
+use crate::raw::{Id, Slot};
 use crate::{GenError, GenState};
 
 /// An asynchronous generator: the protocol of [`Gen`](crate::Gen), where
@@ -49,12 +49,6 @@ use crate::{GenError, GenState};
 /// ```
 pub struct AsyncGen<Y, R = (), S = (), B: ?Sized = dyn Future<Output = R>> {
     raw: Raw<Y, R, S, B>,
-    /// A value of no size whose resume was dropped before the body took
-    /// it (see [`send`](AsyncGen::send)): the resume is unfinished, and
-    /// [`start`](AsyncGen::start) finishes it. Boxed: no allocation for a
-    /// value of no size, the only kind kept, and a pointer's room for any
-    /// `S`.
-    left: Option<Box<S>>,
 }
 
 /// An [`AsyncGen`] whose body is `Send`, and which is therefore `Send`
@@ -75,7 +69,6 @@ impl<'a, Y, R, S> AsyncGen<Y, R, S, dyn Future<Output = R> + 'a> {
         let body = Box::pin(producer(Co::new(id.clone())));
         AsyncGen {
             raw: Raw::new(body, id),
-            left: None,
         }
     }
 }
@@ -104,7 +97,6 @@ impl<'a, Y, R, S> AsyncGen<Y, R, S, dyn Future<Output = R> + Send + 'a> {
         let body = Box::pin(producer(Co::new(id.clone())));
         AsyncGen {
             raw: Raw::new(body, id),
-            left: None,
         }
     }
 }
@@ -117,10 +109,9 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
     ///
     /// After a resume that was dropped while the body waited on a future
     /// (see [`send`](AsyncGen::send)), `start` runs the body on from there
-    /// to its next yield, sending nothing (or, for a send type of no size,
-    /// the value of the dropped resume, if the body had not taken it).
+    /// to its next yield, sending nothing.
     pub fn start(&mut self) -> Resume<'_, Y, R, S, B> {
-        let early = if self.raw.at_yield() && self.raw.body.is_some() && self.left.is_none() {
+        let early = if self.raw.at_yield() && self.raw.body.is_some() {
             Some(GenError::AlreadyStarted)
         } else {
             None
@@ -146,18 +137,20 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> AsyncGen<Y, R, S, B> {
     /// deliver to and returns [`GenError::Running`];
     /// [`start`](AsyncGen::start) runs the body on to its next yield.
     ///
-    /// A value of no size (`()`) is the exception: a yield that a
-    /// `select!` in the body dropped leaves it behind, losing nothing, and
-    /// the generator cannot tell whether the body took it. The resume is
-    /// then left unfinished, as if the body had: `send` returns
-    /// `Running`, and `start` finishes the resume, with that value if the
-    /// body is still at its yield.
+    /// A value of no size (`()`) is the exception. A yield that a
+    /// `select!` in the body dropped leaves it behind, losing nothing, so
+    /// a resume dropped while the body still held the value cannot tell
+    /// whether the body is at that yield (a combinator had not polled it
+    /// yet) or past it: the generator stays at its yield. A `send(())`
+    /// then runs the body on from wherever it is, its `()` taken by that
+    /// yield or dropped by the next one (nothing is lost either way), and
+    /// `start` returns [`GenError::AlreadyStarted`].
     pub fn send(&mut self, value: S) -> Resume<'_, Y, R, S, B> {
         let early = if self.raw.body.is_none() {
             None
         } else if !self.raw.started() {
             Some(GenError::NotStarted)
-        } else if !self.raw.at_yield() || self.left.is_some() {
+        } else if !self.raw.at_yield() {
             Some(GenError::Running)
         } else {
             None
@@ -185,7 +178,6 @@ impl<Y, R, S, B: ?Sized> AsyncGen<Y, R, S, B> {
     /// without running the body further). Later resumes return
     /// [`GenError::Finished`].
     pub fn close(&mut self) {
-        self.left = None;
         self.raw.close();
     }
 
@@ -204,12 +196,9 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
     type Item = Y;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        let this = self.get_mut();
-        let raw = &mut this.raw;
-        // Send `()` only to a body waiting at a yield (the one an unfinished
-        // resume left, see `send`, is the same); a body waiting on another
-        // future (a previous poll returned `Pending`) just goes on.
-        this.left = None;
+        let raw = &mut self.get_mut().raw;
+        // Send `()` only to a body waiting at a yield; a body waiting on
+        // another future (a previous poll returned `Pending`) just goes on.
         let input = if raw.at_yield() {
             Slot::Sent(())
         } else {
@@ -236,14 +225,9 @@ impl<Y, B: ?Sized + Future<Output = ()>> FusedStream for AsyncGen<Y, (), (), B> 
 
 impl<Y, R, S, B: ?Sized> fmt::Debug for AsyncGen<Y, R, S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("AsyncGen");
-        if self.left.is_some() {
-            // An unfinished resume (see `send`).
-            d.field("state", &format_args!("running"));
-        } else {
-            d.field("state", &self.raw);
-        }
-        d.finish()
+        f.debug_struct("AsyncGen")
+            .field("state", &self.raw)
+            .finish()
     }
 }
 
@@ -291,14 +275,6 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
             // Polled again after completing.
             return Poll::Ready(Err(GenError::Finished));
         }
-        if !this.begun {
-            // A value left by an unfinished resume (see `send`) goes with a
-            // `start`, and a value sent replaces it.
-            let left = this.owner.left.take();
-            if this.input.is_none() {
-                this.input = left.map(|s| *s);
-            }
-        }
         this.begun = true;
         let input = this.input.take().map_or(Slot::Empty, Slot::Sent);
         // A value the body did not take yet comes back to `input`: the
@@ -311,19 +287,6 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Future for Resume<'_, Y, R, S, B> 
             Step::Finished => Poll::Ready(Err(GenError::Finished)),
             Step::Misuse => Poll::Ready(Err(GenError::Misuse)),
             Step::TooDeep => Poll::Ready(Err(GenError::TooDeep)),
-        }
-    }
-}
-
-/// A resume dropped unfinished with a value of no size the body did not
-/// take keeps it with the generator (see [`AsyncGen::send`]); any other
-/// value is dropped with it.
-impl<Y, R, S, B: ?Sized> Drop for Resume<'_, Y, R, S, B> {
-    fn drop(&mut self) {
-        if self.begun && raw::lossless::<S>() {
-            if let Some(s) = self.input.take() {
-                self.owner.left = Some(Box::new(s));
-            }
         }
     }
 }

@@ -84,9 +84,7 @@ pub enum GenError {
     /// `send` (or `throw`) to an [`AsyncGen`](crate::AsyncGen) whose
     /// body is between two yields: an earlier resume was dropped while the
     /// body waited on a future, so no yield is there to receive the value
-    /// (Python's "asynchronous generator is already running"; for a send
-    /// type of no size, any resume dropped unfinished, see
-    /// [`AsyncGen::send`](crate::AsyncGen::send)). The value
+    /// (Python's "asynchronous generator is already running"). The value
     /// is dropped and the generator is unchanged;
     /// [`start`](crate::AsyncGen::start) runs the body on to its next
     /// yield.

@@ -240,83 +240,73 @@ fn a_send_after_a_resume_cancelled_between_two_yields_is_refused_not_lost() {
     });
 }
 
-#[test]
-fn a_resume_cancelled_after_a_select_dropped_the_yield_leaves_the_body_running() {
-    use futures_util::future::{Either, select};
-    let (tx, rx) = oneshot::<u32>();
-    // A send type of no size: a `()` left by the dropped yield loses
-    // nothing, but the body has left that yield all the same.
-    let mut g: AsyncGen<u32> = AsyncGen::new(|co| async move {
-        let mut polled = false;
-        let other = pin!(poll_fn(move |cx| {
-            if std::mem::replace(&mut polled, true) {
-                Poll::Ready(())
-            } else {
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }));
-        // The other side ends at the next resume, before the yield takes
-        // what it sends: the yield is dropped with its value out.
-        let Either::Left(((), dropped)) = select(other, co.yield_(0)).await else {
-            panic!("the yield ended before the other side")
-        };
-        drop(dropped);
+/// A body that hands out 0 at a yield that a `select!` drops at the next
+/// resume (or, `skip_every_other_poll`, that a combinator polls only every
+/// other time), then yields what `rx` brings.
+fn yield_beside(rx: Receiver<u32>, skip_every_other_poll: bool) -> AsyncGen<u32> {
+    AsyncGen::new(move |co| async move {
+        if skip_every_other_poll {
+            // A combinator that polls the yield only every other time it is
+            // polled: a resume may end before the yield took its `()`.
+            let mut at = co.yield_(0);
+            let mut skip = false;
+            poll_fn(|cx| {
+                if std::mem::replace(&mut skip, false) {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                let p = Pin::new(&mut at).poll(cx);
+                skip = p.is_pending();
+                p
+            })
+            .await;
+        } else {
+            use futures_util::future::{Either, select};
+            // The other side ends at the next resume, before the yield
+            // takes what it sends: the yield is dropped with its `()`.
+            let mut polled = false;
+            let other = pin!(poll_fn(move |cx| {
+                if std::mem::replace(&mut polled, true) {
+                    Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            }));
+            let Either::Left(((), dropped)) = select(other, co.yield_(0)).await else {
+                panic!("the yield ended before the other side")
+            };
+            drop(dropped);
+        }
         let v = rx.await;
         co.yield_(v).await;
-    });
-    let mut cx = Context::from_waker(Waker::noop());
-    block_on(async { assert_eq!(g.start().await, Ok(GenState::Yielded(0))) });
-    {
-        let mut send = pin!(g.send(()));
-        assert!(send.as_mut().poll(&mut cx).is_pending());
-        // Dropped while the body, past its yield, waits on `rx`.
-    }
-    assert_eq!(format!("{g:?}"), "AsyncGen { state: running }");
-    tx.send(7);
-    block_on(async {
-        assert_eq!(g.send(()).await, Err(GenError::Running));
-        assert_eq!(g.start().await, Ok(GenState::Yielded(7)));
-        assert_eq!(g.send(()).await, Ok(GenState::Complete(())));
-    });
+    })
 }
 
 #[test]
-fn a_resume_cancelled_before_the_body_took_a_value_of_no_size_is_finished_by_start() {
-    // The body polls its yield only every other time it is polled (a
-    // combinator that polls other futures first): the resume is dropped
-    // before the yield took the `()` sent.
-    let mut g: AsyncGen<u32> = AsyncGen::new(|co| async move {
-        let mut at = co.yield_(0);
-        let mut skip = false;
-        poll_fn(|cx| {
-            if std::mem::replace(&mut skip, false) {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let p = Pin::new(&mut at).poll(cx);
-            skip = p.is_pending();
-            p
-        })
-        .await;
-        co.yield_(1).await;
-    });
-    let mut cx = Context::from_waker(Waker::noop());
-    block_on(async { assert_eq!(g.start().await, Ok(GenState::Yielded(0))) });
-    {
-        let mut send = pin!(g.send(()));
-        assert!(send.as_mut().poll(&mut cx).is_pending());
+fn a_resume_of_no_size_cancelled_before_or_after_the_yield_let_go_is_run_on_by_send() {
+    // Past the yield (a `select!` dropped it), or still at it (a
+    // combinator had not polled it yet): the generator cannot tell, stays
+    // at its yield, and a `send(())` runs the body on from where it is.
+    for skip in [false, true] {
+        let (tx, rx) = oneshot::<u32>();
+        let mut g = yield_beside(rx, skip);
+        let mut cx = Context::from_waker(Waker::noop());
+        block_on(async { assert_eq!(g.start().await, Ok(GenState::Yielded(0))) });
+        {
+            let mut send = pin!(g.send(()));
+            assert!(send.as_mut().poll(&mut cx).is_pending());
+            // Dropped before the yield took the `()`, or after it was
+            // dropped itself.
+        }
+        assert_eq!(format!("{g:?}"), "AsyncGen { state: suspended }");
+        tx.send(7);
+        block_on(async {
+            assert_eq!(g.start().await, Err(GenError::AlreadyStarted), "{skip}");
+            assert_eq!(g.send(()).await, Ok(GenState::Yielded(7)), "{skip}");
+            assert_eq!(g.send(()).await, Ok(GenState::Complete(())), "{skip}");
+        });
     }
-    assert_eq!(format!("{g:?}"), "AsyncGen { state: running }");
-    // A `start` made and dropped unpolled changes nothing.
-    drop(g.start());
-    block_on(async {
-        assert_eq!(g.send(()).await, Err(GenError::Running));
-        // `start` finishes the resume: the yield takes the `()` left.
-        assert_eq!(g.start().await, Ok(GenState::Yielded(1)));
-        assert_eq!(g.start().await, Err(GenError::AlreadyStarted));
-        assert_eq!(g.send(()).await, Ok(GenState::Complete(())));
-    });
 }
 
 #[test]
