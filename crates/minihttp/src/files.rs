@@ -1127,9 +1127,10 @@ impl StaticFiles {
 /// A 301 to the request's path with a final `/` (and its query).
 pub(crate) fn redirect_to_directory(request: &Request) -> Response {
     // The path the client asked for, with one leading `/`: a `//host`
-    // location would send it to another site.
+    // location would send it to another site. So would `/\host`, browsers
+    // reading a `\` as a `/`: it goes encoded.
     let asked = request.path_raw().trim_start_matches('/');
-    let mut location = format!("/{asked}/");
+    let mut location = format!("/{}/", asked.replace('\\', "%5C"));
     if let Some(q) = request.query_raw() {
         location.push('?');
         location.push_str(q);

@@ -695,6 +695,11 @@ mod tests {
         assert_eq!(status("HEAD", "/dir"), 301);
         assert_eq!(status("POST", "/dir"), 404);
         assert_eq!(status("GET", "/q"), 404);
+        // Never to another site: a `\` (a `/` to browsers) goes encoded.
+        r.route(Method::GET, "/:user/", 7).unwrap();
+        let mut q = req("GET", "/\\evil.com");
+        let redirect = r.dispatch(&mut q).map(|_| ()).unwrap_err();
+        assert_eq!(redirect.headers().get("location"), Some("/%5Cevil.com/"));
         assert!(format!("{r:?}").contains("GET"));
     }
 
