@@ -613,7 +613,9 @@ impl Handle {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
-            task.abandon();
+            // SAFETY: the hub refused the task: it was never queued, so
+            // never polled, and no hub has it.
+            unsafe { task.abandon() };
         }
         Greenlet::new(task)
     }

@@ -201,6 +201,21 @@ where
         true
     }
 
+    /// Runs `drop`, a destructor of the task's (its future's, its
+    /// output's), catching its panic: as the task's on its hub, for the
+    /// stall monitor.
+    fn drop_caught(
+        &self,
+        hub: Option<&Hub>,
+        drop: impl FnOnce(),
+    ) -> Result<(), Box<dyn Any + Send>> {
+        let caught = || catch_unwind(AssertUnwindSafe(drop));
+        match hub {
+            Some(hub) => hub.as_task(self.header.id, caught),
+            None => caught(),
+        }
+    }
+
     /// Drops the future (catching a panic in its destructor) and stores the
     /// output, then publishes completion.
     ///
@@ -214,20 +229,12 @@ where
         let mut output = output;
         if running {
             // Run once, at once (as the killed task's, for the monitor).
-            let drop_future = || {
-                // SAFETY: as above. The future is pinned in this
-                // allocation, so it is dropped in place and never moved;
-                // the stage is marked consumed at once, before anything
-                // else that may panic, so that an unwinding drop cannot
-                // leave a dropped future behind to be dropped again.
-                catch_unwind(AssertUnwindSafe(|| unsafe {
-                    std::ptr::drop_in_place(stage)
-                }))
-            };
-            let res = match hub {
-                Some(hub) => hub.as_task(self.header.id, drop_future),
-                None => drop_future(),
-            };
+            // SAFETY: as above. The future is pinned in this allocation, so
+            // it is dropped in place and never moved; the stage is marked
+            // consumed at once, before anything else that may panic, so
+            // that an unwinding drop cannot leave a dropped future behind
+            // to be dropped again.
+            let res = self.drop_caught(hub, || unsafe { std::ptr::drop_in_place(stage) });
             // SAFETY: as above; the old stage was dropped in place (also
             // when its destructor panicked: the rest of it was dropped
             // while unwinding), so `write` leaks nothing.
@@ -242,12 +249,7 @@ where
                     // The value returned, lost to the panic: its own
                     // destructor may panic too, which must not keep the
                     // task from completing.
-                    let drop_lost = move || catch_unwind(AssertUnwindSafe(move || drop(lost)));
-                    let res = match hub {
-                        Some(hub) => hub.as_task(self.header.id, drop_lost),
-                        None => drop_lost(),
-                    };
-                    if let Err(p) = res {
+                    if let Err(p) = self.drop_caught(hub, move || drop(lost)) {
                         drop_payload(p);
                     }
                 } else {
@@ -275,15 +277,9 @@ where
             // SAFETY: COMPLETE is published but no Greenlet exists to take
             // the output, so we are the only one touching `stage`.
             let out = unsafe { std::ptr::replace(stage, Stage::Consumed) };
-            let drop_output = move || catch_unwind(AssertUnwindSafe(move || drop(out)));
             // As the task's, for the stall monitor, like its future's.
-            let res = match hub {
-                Some(hub) if std::mem::needs_drop::<F::Output>() => {
-                    hub.as_task(self.header.id, drop_output)
-                }
-                _ => drop_output(),
-            };
-            if let Err(p) = res {
+            let on_hub = hub.filter(|_| std::mem::needs_drop::<F::Output>());
+            if let Err(p) = self.drop_caught(on_hub, move || drop(out)) {
                 drop_payload(p);
             }
         }
@@ -309,11 +305,15 @@ where
     /// a destructor that always spawns cannot overflow the stack (as a
     /// hub's teardown leaks what destructors keep spawning). The task is
     /// complete when this returns, either way.
-    pub(crate) fn abandon(&self) {
+    ///
+    /// # Safety
+    ///
+    /// The task was never queued (its hub refused it), so never polled,
+    /// and no hub will touch it.
+    pub(crate) unsafe fn abandon(&self) {
         let depth = ABANDONING.get();
         if depth >= ABANDON_DEPTH {
-            // SAFETY: a task its hub refused was never queued, so never
-            // polled.
+            // SAFETY: never polled, and no hub's (the caller's contract).
             unsafe { self.abandon_leaking() };
             return;
         }
@@ -337,7 +337,8 @@ where
     ///
     /// # Safety
     ///
-    /// The task was never polled: its future was never pinned.
+    /// As for [`abandon`](Task::abandon): never polled (its future was
+    /// never pinned), and no hub's.
     unsafe fn abandon_leaking(&self) {
         let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
         if prev & (RUNNING | COMPLETE) == 0 {
