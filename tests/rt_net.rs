@@ -554,6 +554,56 @@ fn data_and_fin_in_one_edge_still_end_the_stream() {
     });
 }
 
+/// Bytes `fd` sent that its peer's kernel has not acknowledged.
+#[cfg(target_os = "linux")]
+fn unacknowledged(fd: std::os::fd::RawFd) -> libc::c_int {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `fd` is an open TCP socket, and `n` the `int` that
+    // `TIOCOUTQ` writes.
+    assert_eq!(unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) }, 0);
+    n
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn bytes_past_an_urgent_mark_are_read_without_another_event() {
+    use std::os::fd::AsRawFd;
+    // The peer sends "abc", one urgent byte, then "def", and stays open. A
+    // read stops at the urgent mark: short ("abc"), with "def" queued and
+    // no event to come for it.
+    on_a_hub_of_its_own(async {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        peer.set_nodelay(true).unwrap();
+        let (conn, _) = listener.accept().await.unwrap();
+        // Use up the readiness a new stream starts with.
+        let mut byte = [0u8; 1];
+        assert!(timeout(Duration::ZERO, conn.read(&mut byte)).await.is_err());
+        let fd = peer.as_raw_fd();
+        for (bytes, flags) in [(&b"abc"[..], 0), (b"!", libc::MSG_OOB), (b"def", 0)] {
+            // SAFETY: `fd` is open, and `bytes` valid for its length.
+            let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
+            assert_eq!(n, bytes.len() as isize);
+        }
+        // Every byte acknowledged, so in `conn`'s queue (a bounded wait on
+        // the kernel's count), and two rounds of the hub, each polling the
+        // reactor: every event of those bytes came before the read.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while unacknowledged(fd) > 0 {
+            assert!(Instant::now() < deadline, "the bytes never arrived");
+            yield_now().await;
+        }
+        yield_now().await;
+        yield_now().await;
+        let mut got = [0u8; 6];
+        let read = timeout(Duration::from_secs(30), conn.read_exact(&mut got)).await;
+        read.expect("the bytes past the mark are read, not waited for")
+            .unwrap();
+        assert_eq!(&got, b"abcdef");
+        drop(peer);
+    });
+}
+
 #[test]
 fn a_root_that_only_yields_still_sees_sockets_become_ready() {
     // gevent's `while not done: sleep(0)`: the root never waits, so the hub

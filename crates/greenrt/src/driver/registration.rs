@@ -24,16 +24,19 @@
 //! | `0b0010`  | writable: a write may not block                            |
 //! | `0b0100`  | read closed (peer's FIN, or an error): reads never block again |
 //! | `0b1000`  | write closed (reset or error): writes never block again    |
-//! | `>> 4`    | tick: bumped by every event                                |
+//! | `0b1_0000`| urgent data came (TCP's out-of-band byte): a short read no longer tells a drained buffer |
+//! | `>> 5`    | tick: bumped by every event                                |
 //!
 //! An operation that finds its direction ready tries the system call; on
 //! `WouldBlock`, or on a short transfer (fewer bytes than asked: the buffer
 //! was drained or filled), it clears that direction's bit, but only if the
 //! tick is still the one it saw, so an event that arrived meanwhile is
 //! never lost. The closed bits are never cleared: a FIN that came in the
-//! same edge as the last bytes is still seen by the next read. A new source
-//! starts ready both ways: the first read or write is tried at once, with
-//! no trip through the reactor.
+//! same edge as the last bytes is still seen by the next read. Nor is the
+//! urgent bit: a read stops at the urgent mark, short with bytes still
+//! queued, so once a peer sent urgent data only `WouldBlock` clears the
+//! socket's readiness. A new source starts ready both ways: the first read
+//! or write is tried at once, with no trip through the reactor.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -50,8 +53,9 @@ const READABLE: usize = 0b0001;
 const WRITABLE: usize = 0b0010;
 const READ_CLOSED: usize = 0b0100;
 const WRITE_CLOSED: usize = 0b1000;
-const BITS: usize = 0b1111;
-const TICK_ONE: usize = 0b1_0000;
+const URGENT: usize = 0b1_0000;
+const BITS: usize = 0b1_1111;
+const TICK_ONE: usize = 0b10_0000;
 
 /// The error of an operation on a socket whose hub has stopped.
 #[derive(Debug)]
@@ -308,6 +312,9 @@ impl ScheduledIo {
         if ev.is_write_closed() || error {
             bits |= WRITABLE | WRITE_CLOSED;
         }
+        if ev.is_priority() {
+            bits |= READABLE | URGENT;
+        }
         self.readiness.fetch_add(TICK_ONE, Ordering::AcqRel);
         self.readiness.fetch_or(bits, Ordering::AcqRel);
         self.wake(
@@ -333,11 +340,12 @@ impl Registration {
         let io = Arc::new(ScheduledIo::new(READABLE | WRITABLE));
         let key = shared.insert(io.clone());
         let raw = fd.as_raw_fd();
-        let added = shared.register(
-            &mut SourceFd(&raw),
-            Token(key),
-            Interest::READABLE | Interest::WRITABLE,
-        );
+        // Urgent data too where the system tells it (see `URGENT`).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let interest = Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let added = shared.register(&mut SourceFd(&raw), Token(key), interest);
         if let Err(e) = added {
             shared.remove(key);
             return Err(e);
@@ -466,7 +474,9 @@ impl Registration {
     /// operation waits for the kernel's next edge instead of paying for a
     /// system call that would only say `WouldBlock`. A peer's FIN that came
     /// with the last bytes is not lost: its event set the sticky closed
-    /// bit, which keeps the direction ready.
+    /// bit, which keeps the direction ready. Nor are bytes past an urgent
+    /// mark, where a read stops short: once urgent data came, only
+    /// `WouldBlock` clears (see `URGENT`).
     pub(crate) fn poll_io_stream(
         &self,
         cx: &mut Context<'_>,
@@ -513,7 +523,7 @@ impl Registration {
                 // A signal came first: nothing was done, try again.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(r) => {
-                    if drained(&r) {
+                    if drained(&r) && seen & URGENT == 0 {
                         self.clear(seen, dir);
                     }
                     crate::hub::budget::spend();
