@@ -165,6 +165,13 @@ async fn app(req: Request) -> Response {
                 .body(vec![b'c'; 64 << 10])
                 .unwrap()
         }
+        "/gate-asked-close" => {
+            // Says it runs, waits for the test, then sends a large answer
+            // (to a client that asked for the close).
+            gate("/gate-asked-close-entered").set();
+            gate("/gate-asked-close").wait_async().await;
+            Response::text(vec![b'a'; 64 << 10])
+        }
         path @ ("/gate" | "/gate-small" | "/gate-logged" | "/gate-idle") => {
             // Waits until the test opens the gate of that path.
             gate(path).wait_async().await;
@@ -425,7 +432,7 @@ fn statuses_that_cannot_be_sent_as_given_are_mended() {
 /// The gate of `/gate`, `/gate-small` or `/gate-logged`: one per path, so
 /// that the tests using them may run at once.
 fn gate(path: &str) -> Arc<Event> {
-    static GATES: [OnceLock<Arc<Event>>; 8] = [const { OnceLock::new() }; 8];
+    static GATES: [OnceLock<Arc<Event>>; 10] = [const { OnceLock::new() }; 10];
     let i = match path {
         "/gate" => 0,
         "/gate-small" => 1,
@@ -435,6 +442,8 @@ fn gate(path: &str) -> Arc<Event> {
         "/gate-idle" => 5,
         "/gate-cut" => 6,
         "/gate-cut-entered" => 7,
+        "/gate-asked-close" => 8,
+        "/gate-asked-close-entered" => 9,
         _ => unreachable!("no gate for {path}"),
     };
     GATES[i].get_or_init(|| Arc::new(Event::new())).clone()
@@ -495,6 +504,28 @@ fn an_answer_that_closes_is_not_lost_to_a_reset_when_more_requests_came() {
     assert_eq!((r.status, r.body.len()), (200, 64 << 10));
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.closed(), "then a clean close");
+    drop(c);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn an_answer_to_a_client_that_asked_to_close_is_not_lost_to_bytes_it_sent_after() {
+    // The client asked for the close, and sent more all the same while
+    // the handler ran (a CRLF after its request, as some clients do):
+    // closing with those bytes unread would reset the connection.
+    let server = serve(Limits::default());
+    let mut c = Client::connect(server.local_addr());
+    c.shrink_receive_buffer();
+    c.send(b"GET /gate-asked-close HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    assert!(
+        gate("/gate-asked-close-entered").wait_timeout(tests::BOUND),
+        "the handler never ran"
+    );
+    c.send(b"\r\n");
+    gate("/gate-asked-close").set();
+    let r = c.read().expect("the whole answer, not a reset");
+    assert_eq!((r.status, r.body.len()), (200, 64 << 10));
+    assert!(c.closed(), "then a close");
     drop(c);
     server.shutdown().unwrap();
 }

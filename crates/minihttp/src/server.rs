@@ -1310,10 +1310,12 @@ async fn serve_conn<H: Handler>(
         }
         give_back_wbuf(&mut wbuf);
         if conn.is_done() {
-            // Pipelined bytes left unread, or a client that may still
-            // send some: closing now would reset the connection, and could
-            // destroy the answers just sent.
-            linger |= !rbuf.is_empty() || conn.closed_early();
+            // Pipelined bytes left unread (read, or still in the socket:
+            // a client that said it would close may send more all the
+            // same, another request or a CRLF after a body), or a client
+            // that may still send some: closing now would reset the
+            // connection, and could destroy the answers just sent.
+            linger |= !rbuf.is_empty() || conn.closed_early() || unread_input(&stream);
             break;
         }
         let mid = conn.is_mid_request(&rbuf);
