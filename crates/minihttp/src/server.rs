@@ -1315,7 +1315,8 @@ async fn serve_conn<H: Handler>(
             // same, another request or a CRLF after a body), or a client
             // that may still send some: closing now would reset the
             // connection, and could destroy the answers just sent.
-            linger |= !rbuf.is_empty() || conn.closed_early() || unread_input(&stream);
+            // (No peek when it lingers anyway.)
+            linger = linger || !rbuf.is_empty() || conn.closed_early() || unread_input(&stream);
             break;
         }
         let mid = conn.is_mid_request(&rbuf);

@@ -216,6 +216,21 @@ where
         }
     }
 
+    /// Moves the future out and forgets it (leaked): `finish` then finds no
+    /// future to drop. The last resort for tasks that destructors keep
+    /// spawning (see `kill_leaking` and `abandon`).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `RUNNING` (so touches `stage` alone), and the task
+    /// was never polled.
+    unsafe fn leak_future(&self) {
+        // SAFETY: exclusive access to `stage` (the caller's contract).
+        // Never polled, the future was never pinned: moving it out and
+        // forgetting it is sound, as in `Drop`.
+        std::mem::forget(unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) });
+    }
+
     /// Drops the future (catching a panic in its destructor) and stores the
     /// output, then publishes completion.
     ///
@@ -311,10 +326,16 @@ where
     /// The task was never queued (its hub refused it), so never polled,
     /// and no hub will touch it.
     pub(crate) unsafe fn abandon(&self) {
+        let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
+        if prev & (RUNNING | COMPLETE) != 0 {
+            return;
+        }
         let depth = ABANDONING.get();
         if depth >= ABANDON_DEPTH {
-            // SAFETY: never polled, and no hub's (the caller's contract).
-            unsafe { self.abandon_leaking() };
+            // SAFETY: `RUNNING` is ours, and the task no hub's, so nothing
+            // else touches `stage`; never polled (the caller's contract).
+            unsafe { self.leak_future() };
+            self.finish(None, Err(GreenletError::Killed));
             return;
         }
         /// Puts the count back, also when a waker woken by `finish`
@@ -327,28 +348,7 @@ where
         }
         ABANDONING.set(depth + 1);
         let _out = Out(depth);
-        let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
-        if prev & (RUNNING | COMPLETE) == 0 {
-            self.finish(None, Err(GreenletError::Killed));
-        }
-    }
-
-    /// As [`abandon`](Task::abandon), leaking the future.
-    ///
-    /// # Safety
-    ///
-    /// As for [`abandon`](Task::abandon): never polled (its future was
-    /// never pinned), and no hub's.
-    unsafe fn abandon_leaking(&self) {
-        let prev = self.header.state.fetch_or(RUNNING, Ordering::AcqRel);
-        if prev & (RUNNING | COMPLETE) == 0 {
-            // SAFETY: `RUNNING` is ours, and the task was never published
-            // to a hub (its hub refused it): nothing else touches `stage`.
-            // Never polled (the caller's contract), the future was never
-            // pinned, so moving it out and forgetting it is sound.
-            std::mem::forget(unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) });
-            self.finish(None, Err(GreenletError::Killed));
-        }
+        self.finish(None, Err(GreenletError::Killed));
     }
 }
 
@@ -448,11 +448,9 @@ where
         if !self.claim_for_kill() {
             return;
         }
-        // SAFETY: hub thread, `RUNNING` held: exclusive access to `stage`.
-        // The future was never polled (the caller's contract), so never
-        // pinned: moving it out and forgetting it is sound, as in `Drop`.
-        // `finish` then finds no future to drop.
-        std::mem::forget(unsafe { std::ptr::replace(self.stage.get(), Stage::Consumed) });
+        // SAFETY: hub thread, `RUNNING` held; never polled (the caller's
+        // contract).
+        unsafe { self.leak_future() };
         self.finish(Some(hub), Err(GreenletError::Killed));
     }
 
