@@ -187,11 +187,15 @@ where
 {
     let done = Arc::new(Event::new());
     let slot = Arc::new(Mutex::new(None));
+    // Off a hub there is nothing to count, and the spawn below fails.
+    let claim = Claim::new(crate::hub::with_current(|h| h.shared().blocking_job()));
     // The waiting task first: off a hub this fails before the job is
     // submitted, so `f` never runs.
     let greenlet = {
         let (done, slot) = (done.clone(), slot.clone());
+        let unclaimed = Unclaimed(claim.clone());
         builder.spawn(async move {
+            let _unclaimed = unclaimed;
             done.wait_async().await;
             let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
             match r {
@@ -201,14 +205,54 @@ where
             }
         })?
     };
-    let counted = crate::hub::with_current(|h| h.shared().blocking_job())
-        .expect("on a hub: the spawn above would have failed");
     let waiting = Waiting {
         slot: Arc::downgrade(&slot),
         task: Some(greenlet.watch()),
     };
-    pool().submit(job(f, waiting, done, Some(counted)));
+    pool().submit(job(f, waiting, done, claim));
     Ok(greenlet)
+}
+
+/// A job's claim to run, shared by the job and the task that waits for
+/// it; whichever takes it first decides. A thread that starts the job
+/// takes it, with the job's count on its hub (a hub with a manual clock
+/// does not move it while the job runs, whose time is real), and ends the
+/// count once `done` is set. The task's future, dropped before that (the
+/// task was killed while the job waited for a thread), takes it too: the
+/// job then never runs, and its hub stops counting it at once, not when
+/// a thread of a busy pool gets to the job.
+struct Claim(Mutex<ClaimState>);
+
+enum ClaimState {
+    /// Nobody took the claim: the job has not started.
+    Open(Option<BlockingJob>),
+    Taken,
+}
+
+impl Claim {
+    fn new(counted: Option<BlockingJob>) -> Arc<Claim> {
+        Arc::new(Claim(Mutex::new(ClaimState::Open(counted))))
+    }
+
+    /// The job's count, if this call is the first to take the claim.
+    fn take(&self) -> Option<Option<BlockingJob>> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *state, ClaimState::Taken) {
+            ClaimState::Open(counted) => Some(counted),
+            ClaimState::Taken => None,
+        }
+    }
+}
+
+/// Held by the waiting task's future: takes the claim when it is dropped,
+/// so that a job not yet started never starts.
+struct Unclaimed(Arc<Claim>);
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        // The count (if this took it) ends here: the job will not run.
+        drop(self.0.take());
+    }
 }
 
 /// The task that waits for a job, as the job sees it.
@@ -236,16 +280,20 @@ type ResultSlot<T> = Mutex<Option<std::thread::Result<T>>>;
 
 /// The pool's job for `f`: runs it, stores its result, and sets `done`;
 /// or, when the waiting task was killed while the job waited for a thread
-/// (from any thread: its slot may still be there), does nothing.
-/// `counted`, the job's count on its hub, ends after `done` is set (so
-/// that a hub with a manual clock is never seen idle between the two), or
-/// with the job.
-fn job<F, T>(f: F, waiting: Waiting<T>, done: Arc<Event>, counted: Option<BlockingJob>) -> Job
+/// (from any thread: its slot may still be there, or its future dropped,
+/// which took the claim), does nothing. The job's count on its hub, taken
+/// with the claim, ends after `done` is set (so that a hub with a manual
+/// clock is never seen idle between the two), or at once when the job
+/// does not run.
+fn job<F, T>(f: F, waiting: Waiting<T>, done: Arc<Event>, claim: Arc<Claim>) -> Job
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     Box::new(move || {
+        let Some(counted) = claim.take() else {
+            return;
+        };
         let Some(slot) = waiting.slot() else {
             return;
         };
@@ -287,7 +335,7 @@ mod tests {
             move || r2.store(true, std::sync::atomic::Ordering::SeqCst),
             waiting(&slot),
             done.clone(),
-            None,
+            Claim::new(None),
         );
         drop(slot);
         j();
@@ -295,7 +343,7 @@ mod tests {
         assert!(!done.is_set());
         // With its task alive, the same job runs and reports.
         let slot: Arc<ResultSlot<u8>> = Arc::new(Mutex::new(None));
-        job(|| 7, waiting(&slot), done.clone(), None)();
+        job(|| 7, waiting(&slot), done.clone(), Claim::new(None))();
         assert!(done.is_set());
         assert!(matches!(*slot.lock().unwrap(), Some(Ok(7))));
     }

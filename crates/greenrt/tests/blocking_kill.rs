@@ -1,21 +1,30 @@
-//! A blocking job whose greenlet is killed from another thread: in a
-//! binary of its own, since it fills the process's blocking pool.
+//! Blocking jobs whose greenlets are killed before a thread takes them: in
+//! a binary of their own, since they fill the process's blocking pool (and
+//! one at a time, see `POOL`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
+use greenrt::time::ManualClock;
 use greenrt::{GreenletError, MAX_BLOCKING_THREADS, Runtime, spawn_blocking};
 use sync_prims::Event;
 
-/// How long the test waits for what must happen (never reached when the
+/// How long a test waits for what must happen (never reached when the
 /// runtime works).
 const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Each test fills the pool, and counts on the order in which its threads
+/// take jobs: the tests take turns.
+fn pool_to_myself() -> MutexGuard<'static, ()> {
+    static POOL: Mutex<()> = Mutex::new(());
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[cfg_attr(miri, ignore = "fills the blocking pool's 64 threads")]
 #[test]
 fn a_job_killed_from_another_thread_before_a_thread_takes_it_never_runs() {
+    let _pool = pool_to_myself();
     // A kill from another thread only marks the task; its hub, busy here,
     // drops it at its next turn. A pool thread that took the job in
     // between once ran it (the slot it checked was still there).
@@ -72,4 +81,63 @@ fn a_job_killed_from_another_thread_before_a_thread_takes_it_never_runs() {
         Some(Err(GreenletError::Killed))
     ));
     assert!(matches!(hub.get_blocking(), Some(Ok(()))));
+}
+
+#[cfg_attr(miri, ignore = "fills the blocking pool's 64 threads")]
+#[test]
+fn a_killed_job_waiting_for_a_thread_does_not_hold_a_manual_clock() {
+    // A hub with a manual clock does not move it while a blocking job of
+    // its own runs. A job whose greenlet was killed before a thread took
+    // it never runs: it was counted all the same until a thread of the
+    // busy pool got to it, and the hub's clock stood still meanwhile.
+    let _pool = pool_to_myself();
+    let gate = Arc::new(Event::new());
+    let (started, starts) = mpsc::channel();
+    let filler = {
+        let gate = gate.clone();
+        std::thread::spawn(move || {
+            greenrt::run(async move {
+                let held: Vec<_> = (0..MAX_BLOCKING_THREADS)
+                    .map(|_| {
+                        let (gate, started) = (gate.clone(), started.clone());
+                        spawn_blocking(move || {
+                            started.send(()).unwrap();
+                            gate.wait();
+                        })
+                    })
+                    .collect();
+                for h in held {
+                    h.await.unwrap();
+                }
+            })
+        })
+    };
+    let full = (0..MAX_BLOCKING_THREADS).all(|_| starts.recv_timeout(PATIENCE).is_ok());
+    let (tx, rx) = mpsc::channel();
+    let clock = ManualClock::new();
+    let timed = {
+        let clock = clock.clone();
+        std::thread::spawn(move || {
+            let killed = Runtime::builder().clock(clock).run(async {
+                let job = spawn_blocking(|| ());
+                job.kill();
+                let killed = job.await;
+                greenrt::sleep(Duration::from_secs(3600)).await;
+                killed
+            });
+            tx.send(killed).unwrap();
+        })
+    };
+    let got = rx.recv_timeout(PATIENCE);
+    // Everything let go before any assertion, so that a failure ends the
+    // test rather than leave the pool full.
+    gate.set();
+    filler.join().unwrap();
+    timed.join().unwrap();
+    assert!(full, "the pool's threads did not all start");
+    assert_eq!(
+        got.expect("the hour's sleep never ended: the killed job held the clock"),
+        Err(GreenletError::Killed)
+    );
+    assert_eq!(clock.elapsed(), Duration::from_secs(3600));
 }
