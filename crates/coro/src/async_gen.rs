@@ -21,7 +21,8 @@ use crate::{GenError, GenState};
 /// is a [`Stream`] of its yields, which ends when the body returns, and
 /// also where a resume would have returned an error
 /// ([`GenError::Misuse`], [`GenError::TooDeep`]): resume with
-/// [`send`](AsyncGen::send) to see those.
+/// [`send`](AsyncGen::send), or poll with
+/// [`try_poll_next`](AsyncGen::try_poll_next), to see those.
 ///
 /// `B` is the boxed body's type: `Send` for [`AsyncGen::new_send`] (see
 /// [`SendAsyncGen`], which is then `Send` itself), not necessarily for
@@ -192,11 +193,34 @@ impl<Y, R, S, B: ?Sized> AsyncGen<Y, R, S, B> {
     }
 }
 
-impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
-    type Item = Y;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
-        let raw = &mut self.get_mut().raw;
+impl<Y, B: ?Sized + Future<Output = ()>> AsyncGen<Y, (), (), B> {
+    /// Polls for the next yield as [`Stream::poll_next`] does, but with the
+    /// error a resume would have returned ([`GenError::Misuse`],
+    /// [`GenError::TooDeep`]) as `Some(Err(_))`, once, where the stream
+    /// just ends: for a consumer that must tell a body that failed from
+    /// one that returned (a streamed answer that would otherwise pass a
+    /// truncated body off as whole). After the error, or the end, `None`.
+    ///
+    /// ```
+    /// use coro::{AsyncGen, GenError};
+    /// use futures_executor::block_on;
+    /// use std::future::poll_fn;
+    ///
+    /// let mut inner = AsyncGen::new(|co| async move { co.yield_(2).await });
+    /// block_on(inner.start()).unwrap();
+    /// let mut g = AsyncGen::new(|co| async move {
+    ///     co.yield_(1).await;
+    ///     // Delegating to a generator already started is a misuse.
+    ///     co.yield_from(inner).await;
+    /// });
+    /// block_on(async {
+    ///     assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, Some(Ok(1)));
+    ///     assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, Some(Err(GenError::Misuse)));
+    ///     assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, None);
+    /// });
+    /// ```
+    pub fn try_poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Y, GenError>>> {
+        let raw = &mut self.raw;
         // Send `()` only to a body waiting at a yield; a body waiting on
         // another future (a previous poll returned `Pending`) just goes on.
         let input = if raw.at_yield() {
@@ -206,13 +230,26 @@ impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
         };
         // A `()` the body did not take goes again next time (the body is
         // still at its yield).
-        match raw.poll_body(input, Some(cx), &mut None) {
-            Step::Yielded(y) => Poll::Ready(Some(y)),
-            Step::Pending => Poll::Pending,
-            Step::Complete(()) | Step::Finished | Step::Misuse | Step::TooDeep => {
-                raw.close();
-                Poll::Ready(None)
-            }
+        let failed = match raw.poll_body(input, Some(cx), &mut None) {
+            Step::Yielded(y) => return Poll::Ready(Some(Ok(y))),
+            Step::Pending => return Poll::Pending,
+            Step::Complete(()) | Step::Finished => None,
+            Step::Misuse => Some(GenError::Misuse),
+            Step::TooDeep => Some(GenError::TooDeep),
+        };
+        raw.close();
+        Poll::Ready(failed.map(Err))
+    }
+}
+
+impl<Y, B: ?Sized + Future<Output = ()>> Stream for AsyncGen<Y, (), (), B> {
+    type Item = Y;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Y>> {
+        match self.get_mut().try_poll_next(cx) {
+            Poll::Ready(Some(Ok(y))) => Poll::Ready(Some(y)),
+            Poll::Ready(Some(Err(_)) | None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
         }
     }
 }

@@ -410,6 +410,46 @@ fn the_stream_is_fused() {
     assert!(g.is_terminated());
 }
 
+/// A generator `depth` delegations deep, yielding once at the bottom.
+fn nested(depth: u32) -> AsyncGen<u8> {
+    AsyncGen::new(move |co| async move {
+        if depth == 0 {
+            co.yield_(1).await;
+        } else {
+            co.yield_from(nested(depth - 1)).await;
+        }
+    })
+}
+
+#[test]
+fn a_stream_polled_with_try_poll_next_reports_how_its_body_failed() {
+    // A stream just ends where a resume would have failed; `try_poll_next`
+    // says why, once, so that a body that failed is not taken for one
+    // that returned.
+    let too_deep = coro::MAX_DELEGATION_DEPTH + 1;
+    let mut g: AsyncGen<u8> = AsyncGen::new(move |co| async move {
+        co.yield_(0).await;
+        co.yield_from(nested(too_deep)).await;
+        co.yield_(2).await;
+    });
+    block_on(async {
+        assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, Some(Ok(0)));
+        assert_eq!(
+            poll_fn(|cx| g.try_poll_next(cx)).await,
+            Some(Err(GenError::TooDeep))
+        );
+        assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, None);
+        assert_eq!(next(&mut g).await, None);
+    });
+    assert!(g.is_terminated());
+    // One that returns just ends, as a stream does.
+    let mut g = nested(3);
+    block_on(async {
+        assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, Some(Ok(1)));
+        assert_eq!(poll_fn(|cx| g.try_poll_next(cx)).await, None);
+    });
+}
+
 #[test]
 fn another_generators_co_is_misuse() {
     let mut outer: AsyncGen<u8, Result<(), GenError>> = AsyncGen::new(|co| async move {
