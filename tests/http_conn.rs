@@ -86,6 +86,35 @@ async fn app(req: Request) -> Response {
             r.set_body(Body::try_stream(chunks));
             r
         }
+        "/stream-misused" => {
+            // The same, failing with a misuse of `coro`: a delegation to
+            // a generator already started.
+            let mut r = Response::text("");
+            r.set_body(Body::generate(|co| async move {
+                co.yield_(b"first".to_vec()).await;
+                greenrt::yield_now().await;
+                let mut started = coro::SendAsyncGen::new_send(|co| async move {
+                    co.yield_(b"inner".to_vec()).await;
+                });
+                let _ = started.start().await;
+                co.yield_from(started).await;
+                co.yield_(b"never".to_vec()).await;
+            }));
+            r
+        }
+        "/stream-too-deep" => {
+            // The same, delegating too deep, from a generator made a body
+            // with `Body::from`.
+            let chunks = coro::SendAsyncGen::new_send(|co| async move {
+                co.yield_(b"first".to_vec()).await;
+                greenrt::yield_now().await;
+                co.yield_from(nested(coro::MAX_DELEGATION_DEPTH + 1)).await;
+                co.yield_(b"never".to_vec()).await;
+            });
+            let mut r = Response::text("");
+            r.set_body(Body::from(chunks));
+            r
+        }
         "/gate-cut/errs" => {
             // Sends part of its body, says so, waits for the test, then
             // fails with an error.
@@ -185,6 +214,17 @@ async fn app(req: Request) -> Response {
             .unwrap(),
         other => Response::text(other.to_string()),
     }
+}
+
+/// A generator `depth` delegations deep, yielding once at the bottom.
+fn nested(depth: u32) -> coro::SendAsyncGen<Vec<u8>> {
+    coro::SendAsyncGen::new_send(move |co| async move {
+        if depth == 0 {
+            co.yield_(b"bottom".to_vec()).await;
+        } else {
+            co.yield_from(nested(depth - 1)).await;
+        }
+    })
 }
 
 fn serve(limits: Limits) -> ServerHandle {
@@ -311,7 +351,12 @@ fn a_panicking_handler_answers_500_and_the_connection_goes_on() {
 #[test]
 fn a_body_stream_that_panics_or_fails_never_passes_for_a_whole_response() {
     let server = serve(Limits::default());
-    for path in ["/stream-panics", "/stream-errs"] {
+    for path in [
+        "/stream-panics",
+        "/stream-errs",
+        "/stream-misused",
+        "/stream-too-deep",
+    ] {
         // Chunked (HTTP/1.1): the body ends without its last chunk, at an
         // orderly close, and the answer pipelined before it arrives whole.
         let mut c = Client::connect(server.local_addr());

@@ -29,7 +29,7 @@ use crate::status::StatusCode;
 ///         co.yield_(word.as_bytes().to_vec()).await;
 ///     }
 /// });
-/// let body = Body::stream(words);
+/// let body = Body::from(words);
 /// assert_eq!(body.len(), None);
 /// assert_eq!(Body::from("abc").len(), Some(3));
 /// ```
@@ -151,9 +151,16 @@ impl fmt::Debug for StreamBody {
 }
 
 impl Body {
-    /// A body streamed from `stream` (a `coro` [`SendAsyncGen`](coro::SendAsyncGen)
-    /// or any `Stream` of byte vectors), of unknown length: sent chunked to
-    /// HTTP/1.1 clients, until close to HTTP/1.0 ones.
+    /// A body streamed from `stream` (any `Stream` of byte vectors), of
+    /// unknown length: sent chunked to HTTP/1.1 clients, until close to
+    /// HTTP/1.0 ones.
+    ///
+    /// The end of the stream is the end of the body. A `coro`
+    /// [`SendAsyncGen`](coro::SendAsyncGen) is a stream that also ends
+    /// where its body fails (a misuse of `coro`, reported by its resumes):
+    /// make it a body with [`Body::from`] (or [`Body::generate`]), which
+    /// tells the two apart and leaves the answer to a failed body
+    /// unfinished, as [`Body::try_stream`] does at an `Err`.
     pub fn stream(stream: impl Stream<Item = Vec<u8>> + Send + 'static) -> Body {
         Body::try_stream(Sure(Box::pin(stream)))
     }
@@ -189,7 +196,10 @@ impl Body {
     /// A body streamed from a generator: `producer` receives the
     /// generator's [`Co`](coro::Co) and returns its body, which yields the
     /// chunks (`co.yield_(bytes).await`) and may await timers, sockets or
-    /// anything else in between. Sent as [`Body::stream`] is.
+    /// anything else in between. Sent as [`Body::stream`] is; a body that
+    /// fails (a [`GenError`](coro::GenError) its resumes would report)
+    /// leaves the answer unfinished, as an `Err` of [`Body::try_stream`]
+    /// does.
     ///
     /// ```
     /// use minihttp::{Body, Response};
@@ -209,7 +219,7 @@ impl Body {
         F: FnOnce(coro::Co<Vec<u8>>) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        Body::stream(coro::SendAsyncGen::new_send(producer))
+        Body::from(coro::SendAsyncGen::new_send(producer))
     }
 
     /// A body streamed from `stream` that will be exactly `len` bytes long
@@ -253,6 +263,27 @@ impl Body {
             Body::Bytes(b) => Some(b),
             Body::File(_) | Body::Stream(_) => None,
         }
+    }
+}
+
+/// A generator's chunks, streamed as [`Body::generate`] says.
+impl From<coro::SendAsyncGen<Vec<u8>>> for Body {
+    fn from(generator: coro::SendAsyncGen<Vec<u8>>) -> Body {
+        Body::try_stream(Generated(generator))
+    }
+}
+
+/// A generator's chunks as results: where its body failed, the error its
+/// resume would have returned, so that the answer is left unfinished.
+struct Generated(coro::SendAsyncGen<Vec<u8>>);
+
+impl Stream for Generated {
+    type Item = io::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0
+            .try_poll_next(cx)
+            .map(|chunk| chunk.map(|c| c.map_err(io::Error::other)))
     }
 }
 
