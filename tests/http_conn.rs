@@ -1624,6 +1624,71 @@ fn a_stream_of_empty_chunks_gives_way_to_the_other_connections() {
 }
 
 #[test]
+fn a_stream_of_small_chunks_gives_way_to_the_other_connections() {
+    // One hub. A request waits in its handler until the stream starts,
+    // then needs a turn of the hub to answer; the stream gives one-byte
+    // chunks until that answer went, or gives up after a count far beyond
+    // what that takes when the stream gives way (a write, which spends
+    // the task's budget, comes only every 64 KiB of such chunks: once
+    // they held the hub for about two million).
+    const GIVE_UP: u32 = 100_000;
+    let (waiting, started, pinged) = (
+        Arc::new(Event::new()),
+        Arc::new(Event::new()),
+        Arc::new(Event::new()),
+    );
+    let (w, st, p) = (waiting.clone(), started.clone(), pinged.clone());
+    let server = Server::bind("127.0.0.1:0")
+        .unwrap()
+        .workers(1)
+        .spawn(move |req: Request| {
+            let (waiting, started, pinged) = (w.clone(), st.clone(), p.clone());
+            async move {
+                if req.path() == "/ping" {
+                    waiting.set();
+                    started.wait_async().await;
+                    pinged.set();
+                    return Response::text("pong");
+                }
+                let mut r = Response::text("");
+                r.set_body(Body::generate(move |co| async move {
+                    started.set();
+                    for _ in 0..GIVE_UP {
+                        if pinged.is_set() {
+                            co.yield_(b"pinged".to_vec()).await;
+                            return;
+                        }
+                        co.yield_(b"x".to_vec()).await;
+                    }
+                    co.yield_(b"starved".to_vec()).await;
+                }));
+                r
+            }
+        })
+        .unwrap();
+    let mut ping = Client::connect(server.local_addr());
+    ping.send(get("/ping").as_bytes());
+    assert!(waiting.wait_timeout(Duration::from_secs(60)));
+    // The stream is read as it comes, so that no full socket makes it
+    // wait (and give way).
+    let addr = server.local_addr();
+    let streaming = std::thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        c.send(get("/stream").as_bytes());
+        c.read().unwrap().text()
+    });
+    assert_eq!(ping.read().unwrap().text(), "pong");
+    let body = streaming.join().unwrap();
+    assert!(
+        body.ends_with("pinged"),
+        "{} bytes, then {:?}",
+        body.len(),
+        &body[body.len().saturating_sub(7)..]
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn a_client_that_keeps_the_pipeline_full_is_answered_to_the_last() {
     // The socket holds more requests whenever the connection reads, and
     // its reads end between two requests, where the connection may go

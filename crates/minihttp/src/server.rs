@@ -2183,9 +2183,9 @@ async fn send_file(
 }
 
 /// A streamed body's sender yields to the hub's other tasks once every
-/// this many empty chunks (as greenrt's budget of socket operations per
-/// poll makes it after as many writes).
-const EMPTIES_PER_TURN: u64 = 128;
+/// this many chunks (as greenrt's budget of socket operations per poll
+/// makes it after as many writes).
+const CHUNKS_PER_TURN: u32 = 128;
 
 /// Sends a stream's chunks through `wbuf` (chunked, raw until close, or
 /// raw with a promised length), flushing whenever the stream has nothing
@@ -2199,7 +2199,7 @@ async fn send_stream(
     progress: &Cell<u64>,
 ) -> Result<u64, Failed> {
     let mut sent = 0u64;
-    let mut empties = 0u64;
+    let mut chunks = 0u32;
     // Until the first flush, a failure of the stream leaves its whole
     // answer in `wbuf`; then, body bytes out in flushes.
     let mut flushed = None;
@@ -2240,14 +2240,16 @@ async fn send_stream(
         let Some(chunk) = next.map_err(|_| failed(flushed))? else {
             break;
         };
+        // A write spends the task's budget of socket operations, but one
+        // comes only every `FLUSH_AT` bytes (or never, for empty chunks):
+        // a stream of small chunks always ready would keep the hub's
+        // other connections waiting. It gives way now and then.
+        chunks += 1;
+        if chunks == CHUNKS_PER_TURN {
+            chunks = 0;
+            greenrt::yield_now().await;
+        }
         if chunk.is_empty() {
-            // Nothing to write, so no socket operation spends the task's
-            // budget: a stream of empty chunks always ready would keep the
-            // hub's other connections waiting. It gives way now and then.
-            empties += 1;
-            if empties % EMPTIES_PER_TURN == 0 {
-                greenrt::yield_now().await;
-            }
             continue;
         }
         sent += chunk.len() as u64;
