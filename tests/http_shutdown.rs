@@ -115,6 +115,59 @@ fn an_answer_begun_before_the_shutdown_arrives_whole_though_a_request_follows_un
 }
 
 #[test]
+fn a_request_pipelined_behind_one_in_flight_is_answered_before_the_close() {
+    // Two requests in one write, before the shutdown; the first still in
+    // its handler when it begins. The first answer said the connection
+    // closes, and the second request, sent before the shutdown, went
+    // unanswered. With and without an access log (two paths through the
+    // server).
+    for logged in [false, true] {
+        let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        let (e, r) = (entered.clone(), release.clone());
+        let server = Server::bind("127.0.0.1:0").unwrap().workers(1);
+        let server = if logged {
+            server.access_log(|_| {})
+        } else {
+            server
+        };
+        let server = server
+            .spawn(move |req: Request| {
+                let (entered, release) = (e.clone(), r.clone());
+                async move {
+                    if req.path() == "/slow" {
+                        entered.set();
+                        release.wait_async().await;
+                    }
+                    Response::text(req.path().into_owned())
+                }
+            })
+            .unwrap();
+        let mut c = Client::connect(server.local_addr());
+        c.send(format!("{}{}", get("/slow"), get("/after")).as_bytes());
+        assert!(
+            entered.wait_timeout(Duration::from_secs(60)),
+            "handler never started"
+        );
+        server.shutdown_event().set();
+        release.set();
+        let r = c.read().expect("the answer in flight");
+        assert_eq!(
+            (r.text(), r.header("connection")),
+            ("/slow".into(), None),
+            "{logged}"
+        );
+        let r = c.read().expect("the answer to the request pipelined");
+        assert_eq!(
+            (r.text(), r.header("connection")),
+            ("/after".into(), Some("close")),
+            "{logged}"
+        );
+        assert!(c.closed(), "{logged}");
+        server.shutdown().unwrap();
+    }
+}
+
+#[test]
 fn the_drain_timeout_bounds_a_request_that_never_ends() {
     let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
     let drain = Duration::from_millis(200);

@@ -1242,7 +1242,7 @@ async fn serve_conn<H: Handler>(
                     // An answer in memory is sent with the batch: no future
                     // to poll for it.
                     let sent = match send_response(
-                        &shared, &mut conn, response, &mut wbuf, &stream, &progress,
+                        &shared, &mut conn, &rbuf, response, &mut wbuf, &stream, &progress,
                     ) {
                         SendBody::Done(sent) => sent,
                         SendBody::Boxed(body) => body.await,
@@ -1515,6 +1515,18 @@ fn unread_input(stream: &TcpStream) -> bool {
     matches!(socket2::SockRef::from(stream).peek(&mut byte), Ok(n) if n > 0)
 }
 
+/// Whether the client sent (part of) another request already, pipelined
+/// behind the one being answered (read, or still in the socket), on a
+/// connection that may carry it: at a shutdown, such a request is in
+/// flight too, and its answer, not this one, tells the client that the
+/// connection ends. (The drain timeout bounds a client that keeps
+/// sending.)
+fn request_follows(conn: &Conn, rbuf: &ReadBuf, stream: &TcpStream) -> bool {
+    conn.keep_alive()
+        && !conn.is_reading_body()
+        && (conn.is_mid_request(rbuf) || unread_input(stream))
+}
+
 /// Closes after an error answer: ends the sending side, then reads and
 /// drops what the client still sends, for at most `LINGER_TIME` and
 /// `LINGER_BYTES`, so that the answer is not lost to a reset.
@@ -1718,7 +1730,7 @@ async fn respond<H: Handler>(
     let mut response = response;
     let start = wbuf.len();
     let progress = Cell::new(0);
-    let mut sent = match send_response(shared, conn, &mut response, wbuf, stream, &progress) {
+    let mut sent = match send_response(shared, conn, rbuf, &mut response, wbuf, stream, &progress) {
         SendBody::Done(sent) => sent,
         SendBody::Boxed(body) => {
             // A body sent over time may be cut short by the end of this
@@ -1762,13 +1774,14 @@ async fn respond<H: Handler>(
 fn send_response<'a, H>(
     shared: &'a Shared<H>,
     conn: &mut Conn,
+    rbuf: &ReadBuf,
     response: &mut Response,
     wbuf: &'a mut Vec<u8>,
     stream: &'a TcpStream,
     progress: &'a Cell<u64>,
 ) -> SendBody<'a> {
     mend_final(response);
-    if shared.shutdown.is_set() {
+    if shared.shutdown.is_set() && !request_follows(conn, rbuf, stream) {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
     }
