@@ -40,11 +40,11 @@ pub(crate) const SAMPLES: usize = 7;
 /// per call and returns how long they took.
 pub(crate) fn median_ns(iters: u64, mut f: impl FnMut(u64) -> Duration) -> f64 {
     f(iters / 10 + 1); // warm-up
-    let mut v: Vec<f64> = (0..SAMPLES)
-        .map(|_| f(iters).as_nanos() as f64 / iters as f64)
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    median(
+        (0..SAMPLES)
+            .map(|_| f(iters).as_nanos() as f64 / iters as f64)
+            .collect(),
+    )
 }
 
 /// Median nanoseconds per call of `op`.
@@ -91,13 +91,7 @@ pub(crate) fn medians_interleaved(
             s.push(row(iters).as_nanos() as f64 / iters as f64);
         }
     }
-    samples
-        .into_iter()
-        .map(|mut v| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        })
-        .collect()
+    samples.into_iter().map(median).collect()
 }
 
 /// A Markdown table: one row per (name, figure), with each figure's ratio to
@@ -139,21 +133,38 @@ impl Table {
         };
         let mut s = format!("### {}\n\n| | {} |", self.title, self.unit);
         for base in bases {
-            s.push_str(&format!(" ratio to {base} |"));
+            s.push_str(&format!(" ratio to {} |", cell(base)));
         }
         s.push_str("\n|---|---:|");
         s.push_str(&"---:|".repeat(bases.len()));
         s.push('\n');
         for (name, v) in &self.rows {
-            s.push_str(&format!("| {name} | {} |", fmt(*v)));
+            s.push_str(&format!("| {} | {} |", cell(name), fmt(*v)));
             for base in bases {
-                s.push_str(&format!(" {:.2}x |", v / value(base)));
+                s.push_str(&format!(" {}x |", ratio(v / value(base))));
             }
             s.push('\n');
         }
         s.push('\n');
         s
     }
+}
+
+/// A row's name as the text of a Markdown cell: `<` and `>` escaped, or
+/// a renderer takes `Mutex<bool>` for an HTML tag and shows `Mutex`.
+fn cell(name: &str) -> String {
+    name.replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A ratio with two decimals, or, below 0.1, with two significant digits:
+/// a figure far below its base is not written as `0.00`.
+fn ratio(r: f64) -> String {
+    if !r.is_finite() || r >= 0.1 || r <= 0.0 {
+        return format!("{r:.2}");
+    }
+    // At least 2 decimals; one more per zero after the point.
+    let decimals = (-r.log10()).ceil() as usize + 1;
+    format!("{r:.decimals$}")
 }
 
 fn fmt(v: f64) -> String {
@@ -247,13 +258,19 @@ fn proc_status_kib(pid: u32, key: &str) -> Option<u64> {
 /// Clock ticks per second for `/proc/PID/stat` (100 on Linux).
 pub(crate) const TICKS_PER_SEC: f64 = 100.0;
 
-/// The median of `v` (NaN when empty).
+/// The median of `v`: the middle figure, or the mean of the two middle
+/// ones for an even count (NaN when empty).
 pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let mid = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
 }
 
 /// Where `cargo build --release` puts the workspace's binaries.
@@ -306,4 +323,38 @@ pub(crate) fn servers(
         v.push((*name, me.clone(), vec!["serve".into(), (*kind).into()]));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![10.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    #[test]
+    fn a_figure_far_below_its_base_keeps_two_significant_digits() {
+        let mut t = Table::new("Event round trip", "ns");
+        t.row("Condvar + Mutex<bool>", 35965.0);
+        t.row("sync_prims::Event", 156.0);
+        t.row("same", 17982.0);
+        let md = t.render("Condvar + Mutex<bool>");
+        assert!(
+            md.contains("| ratio to Condvar + Mutex&lt;bool&gt; |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| Condvar + Mutex&lt;bool&gt; | 35965 | 1.00x |"),
+            "{md}"
+        );
+        assert!(md.contains("| sync_prims::Event | 156 | 0.0043x |"), "{md}");
+        assert!(md.contains("| same | 17982 | 0.50x |"), "{md}");
+        assert_eq!(ratio(0.05), "0.050");
+        assert_eq!(ratio(0.099), "0.099");
+        assert_eq!(ratio(f64::NAN), "NaN");
+    }
 }
