@@ -1,4 +1,5 @@
-//! Status codes and their reason phrases (RFC 9110 section 15).
+//! Status codes and their reason phrases (RFC 9110 section 15, and IANA's
+//! HTTP Status Code Registry).
 
 use std::fmt;
 
@@ -25,8 +26,10 @@ macro_rules! codes {
                 pub const $name: StatusCode = StatusCode($num);
             )*
 
-            /// The reason phrase registered for this code, or `""` for an
-            /// unregistered one (an empty reason phrase is valid HTTP/1.1).
+            /// The reason phrase registered for this code (in IANA's HTTP
+            /// Status Code Registry; 306 and 418 are reserved there, as
+            /// unused), or `""` for an unregistered one (an empty reason
+            /// phrase is valid HTTP/1.1).
             pub const fn reason(self) -> &'static str {
                 match self.0 {
                     $($num => $reason,)*
@@ -40,6 +43,8 @@ macro_rules! codes {
 codes! {
     (CONTINUE, 100, "Continue"),
     (SWITCHING_PROTOCOLS, 101, "Switching Protocols"),
+    (PROCESSING, 102, "Processing"),
+    (EARLY_HINTS, 103, "Early Hints"),
     (OK, 200, "OK"),
     (CREATED, 201, "Created"),
     (ACCEPTED, 202, "Accepted"),
@@ -47,11 +52,15 @@ codes! {
     (NO_CONTENT, 204, "No Content"),
     (RESET_CONTENT, 205, "Reset Content"),
     (PARTIAL_CONTENT, 206, "Partial Content"),
+    (MULTI_STATUS, 207, "Multi-Status"),
+    (ALREADY_REPORTED, 208, "Already Reported"),
+    (IM_USED, 226, "IM Used"),
     (MULTIPLE_CHOICES, 300, "Multiple Choices"),
     (MOVED_PERMANENTLY, 301, "Moved Permanently"),
     (FOUND, 302, "Found"),
     (SEE_OTHER, 303, "See Other"),
     (NOT_MODIFIED, 304, "Not Modified"),
+    (USE_PROXY, 305, "Use Proxy"),
     (TEMPORARY_REDIRECT, 307, "Temporary Redirect"),
     (PERMANENT_REDIRECT, 308, "Permanent Redirect"),
     (BAD_REQUEST, 400, "Bad Request"),
@@ -74,6 +83,9 @@ codes! {
     (EXPECTATION_FAILED, 417, "Expectation Failed"),
     (MISDIRECTED_REQUEST, 421, "Misdirected Request"),
     (UNPROCESSABLE_CONTENT, 422, "Unprocessable Content"),
+    (LOCKED, 423, "Locked"),
+    (FAILED_DEPENDENCY, 424, "Failed Dependency"),
+    (TOO_EARLY, 425, "Too Early"),
     (UPGRADE_REQUIRED, 426, "Upgrade Required"),
     (PRECONDITION_REQUIRED, 428, "Precondition Required"),
     (TOO_MANY_REQUESTS, 429, "Too Many Requests"),
@@ -85,6 +97,11 @@ codes! {
     (SERVICE_UNAVAILABLE, 503, "Service Unavailable"),
     (GATEWAY_TIMEOUT, 504, "Gateway Timeout"),
     (HTTP_VERSION_NOT_SUPPORTED, 505, "HTTP Version Not Supported"),
+    (VARIANT_ALSO_NEGOTIATES, 506, "Variant Also Negotiates"),
+    (INSUFFICIENT_STORAGE, 507, "Insufficient Storage"),
+    (LOOP_DETECTED, 508, "Loop Detected"),
+    (NOT_EXTENDED, 510, "Not Extended"),
+    (NETWORK_AUTHENTICATION_REQUIRED, 511, "Network Authentication Required"),
 }
 
 impl StatusCode {
@@ -177,6 +194,14 @@ mod tests {
             (431, "Request Header Fields Too Large"),
             (501, "Not Implemented"),
             (505, "HTTP Version Not Supported"),
+            // Registered by RFCs other than 9110.
+            (102, "Processing"),
+            (103, "Early Hints"),
+            (207, "Multi-Status"),
+            (425, "Too Early"),
+            (511, "Network Authentication Required"),
+            (306, ""),
+            (418, ""),
             (599, ""),
         ];
         for (code, reason) in table {
