@@ -47,22 +47,27 @@ pub(crate) fn median_ns(iters: u64, mut f: impl FnMut(u64) -> Duration) -> f64 {
     )
 }
 
-/// Median nanoseconds per call of `op`.
-pub(crate) fn per_op(iters: u64, mut op: impl FnMut()) -> f64 {
-    median_ns(iters, |n| {
-        let t = Instant::now();
-        for _ in 0..n {
-            op();
-            black_box(());
-        }
-        t.elapsed()
-    })
+/// A timed loop: runs the given number of operations and returns how long
+/// they took (a [`sampler`], or any loop of its own; see
+/// [`medians_interleaved`]).
+pub(crate) type Timed<'a> = Box<dyn FnMut(u64) -> Duration + 'a>;
+
+/// Samples `rows` in turn ([`medians_interleaved`]), `iters` operations a
+/// sample, into `t`: one row per name, in the order given.
+pub(crate) fn interleaved<const R: usize>(t: &mut Table, iters: u64, rows: [(&str, Timed<'_>); R]) {
+    let (names, mut timed): (Vec<&str>, Vec<Timed<'_>>) = rows.into_iter().unzip();
+    for (name, ns) in names
+        .into_iter()
+        .zip(medians_interleaved(iters, &mut timed))
+    {
+        t.row(name, ns);
+    }
 }
 
 /// A timed loop of `op`, boxed so that rows of different types can be
 /// sampled in turn ([`medians_interleaved`]): the box is called once per
 /// sample, the loop inside it is compiled for `op` as [`per_op`]'s is.
-pub(crate) fn sampler<'a>(mut op: impl FnMut() + 'a) -> Box<dyn FnMut(u64) -> Duration + 'a> {
+pub(crate) fn sampler<'a>(mut op: impl FnMut() + 'a) -> Timed<'a> {
     Box::new(move |n| {
         let t = Instant::now();
         for _ in 0..n {
@@ -78,10 +83,7 @@ pub(crate) fn sampler<'a>(mut op: impl FnMut() + 'a) -> Box<dyn FnMut(u64) -> Du
 /// again) rather than row after row: a machine that slows down for a
 /// while slows every row's samples alike, instead of the rows measured
 /// then.
-pub(crate) fn medians_interleaved(
-    iters: u64,
-    rows: &mut [Box<dyn FnMut(u64) -> Duration + '_>],
-) -> Vec<f64> {
+pub(crate) fn medians_interleaved(iters: u64, rows: &mut [Timed<'_>]) -> Vec<f64> {
     for row in rows.iter_mut() {
         row(iters / 10 + 1); // warm-up
     }

@@ -16,7 +16,7 @@ use async_executor::{Executor, LocalExecutor};
 use futures_executor::block_on;
 use sync_prims::Event;
 
-use crate::harness::{Table, median_ns};
+use crate::harness::{Table, Timed, interleaved, median_ns};
 
 const SPAWN_N: u64 = 100_000;
 const SWITCHES: u64 = 1_000_000;
@@ -104,7 +104,7 @@ pub(crate) fn run() -> String {
         std::process::exit(if bytes.is_nan() { 1 } else { 0 });
     }
     let mut out = String::from(
-        "## rt: the greenrt scheduler\n\nMedians of 7 samples; lower is better; ratio < 1 means better than the row named. The `greenrt::run` rows run with stall detection on (its default: four stores per poll); the `Runtime` rows with it off.\n\n",
+        "## rt: the greenrt scheduler\n\nMedians of 7 samples (those of a table's timed rows taken in turn: each row's first sample, then each row's second, ...); lower is better; ratio < 1 means better than the row named. The `greenrt::run` rows run with stall detection on (its default: four stores per poll); the `Runtime` rows with it off.\n\n",
     );
     out += &spawn_join();
     out += &yields();
@@ -116,95 +116,99 @@ pub(crate) fn run() -> String {
 fn spawn_join() -> String {
     eprintln!("spawn + join of {SPAWN_N} trivial tasks");
     let mut t = Table::new("Spawn + join of 100,000 trivial tasks", "ns/task");
-    t.row(
-        "greenrt, 1 hub (greenrt::run)",
-        median_ns(SPAWN_N, |n| {
-            greenrt::run(async move {
-                let start = Instant::now();
-                let gs: Vec<_> = (0..n).map(|i| greenrt::spawn(async move { i })).collect();
-                for g in gs {
-                    g.await.expect("task");
-                }
-                start.elapsed()
-            })
-        }),
-    );
+    // Every runtime lives through the whole table, its rows sampled in
+    // turn; idle, each one's threads are parked.
     let ex = LocalExecutor::new();
-    t.row(
-        "async-executor LocalExecutor",
-        median_ns(SPAWN_N, |n| {
-            block_on(ex.run(async {
-                let start = Instant::now();
-                let ts: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
-                for t in ts {
-                    t.await;
-                }
-                start.elapsed()
-            }))
-        }),
-    );
-    let rt = tokio_current();
-    t.row(
-        "tokio current-thread",
-        median_ns(SPAWN_N, |n| {
-            rt.block_on(async move {
-                let start = Instant::now();
-                let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
-                for t in ts {
-                    t.await.expect("task");
-                }
-                start.elapsed()
-            })
-        }),
-    );
-    drop(rt);
+    let rt1 = tokio_current();
     let grt = greenrt_rt(2);
     let h = grt.handle();
-    t.row(
-        "greenrt, 2 hubs (Runtime::spawn from block_on)",
-        median_ns(SPAWN_N, |n| {
-            grt.block_on(async {
-                let start = Instant::now();
-                let gs: Vec<_> = (0..n).map(|i| h.spawn(async move { i })).collect();
-                for g in gs {
-                    g.await.expect("task");
-                }
-                start.elapsed()
-            })
-        }),
-    );
-    drop(grt);
     let mex = MultiExecutor::new(2);
-    t.row(
+    let rt2 = tokio_multi(2);
+    let rows: [(&str, Timed<'_>); 6] = [
+        (
+            "greenrt, 1 hub (greenrt::run)",
+            Box::new(|n| {
+                greenrt::run(async move {
+                    let start = Instant::now();
+                    let gs: Vec<_> = (0..n).map(|i| greenrt::spawn(async move { i })).collect();
+                    for g in gs {
+                        g.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        (
+            "async-executor LocalExecutor",
+            Box::new(|n| {
+                block_on(ex.run(async {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..n).map(|i| ex.spawn(async move { i })).collect();
+                    for t in ts {
+                        t.await;
+                    }
+                    start.elapsed()
+                }))
+            }),
+        ),
+        (
+            "tokio current-thread",
+            Box::new(|n| {
+                rt1.block_on(async move {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+                    for t in ts {
+                        t.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        (
+            "greenrt, 2 hubs (Runtime::spawn from block_on)",
+            Box::new(|n| {
+                grt.block_on(async {
+                    let start = Instant::now();
+                    let gs: Vec<_> = (0..n).map(|i| h.spawn(async move { i })).collect();
+                    for g in gs {
+                        g.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        (
+            "async-executor Executor, 2 threads",
+            Box::new(|n| {
+                block_on(async {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..n).map(|i| mex.ex.spawn(async move { i })).collect();
+                    for t in ts {
+                        t.await;
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        (
+            "tokio multi-thread, 2 workers",
+            Box::new(|n| {
+                rt2.block_on(async move {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+                    for t in ts {
+                        t.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+    ];
+    interleaved(&mut t, SPAWN_N, rows);
+    t.render_against(&[
+        "async-executor LocalExecutor",
         "async-executor Executor, 2 threads",
-        median_ns(SPAWN_N, |n| {
-            block_on(async {
-                let start = Instant::now();
-                let ts: Vec<_> = (0..n).map(|i| mex.ex.spawn(async move { i })).collect();
-                for t in ts {
-                    t.await;
-                }
-                start.elapsed()
-            })
-        }),
-    );
-    drop(mex);
-    let rt = tokio_multi(2);
-    t.row(
-        "tokio multi-thread, 2 workers",
-        median_ns(SPAWN_N, |n| {
-            rt.block_on(async move {
-                let start = Instant::now();
-                let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
-                for t in ts {
-                    t.await.expect("task");
-                }
-                start.elapsed()
-            })
-        }),
-    );
-    drop(rt);
-    t.render("async-executor LocalExecutor")
+    ])
 }
 
 fn yields() -> String {
@@ -213,72 +217,100 @@ fn yields() -> String {
         "Yield ping-pong between two tasks (1,000,000 switches)",
         "ns/switch",
     );
-    t.row(
-        "greenrt::yield_now, 1 hub",
-        median_ns(SWITCHES, |n| {
-            greenrt::run(async move {
-                let start = Instant::now();
-                let gs: Vec<_> = (0..2)
-                    .map(|_| {
-                        greenrt::spawn(async move {
-                            for _ in 0..n / 2 {
-                                greenrt::yield_now().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for g in gs {
-                    g.await.expect("task");
-                }
-                start.elapsed()
-            })
-        }),
-    );
     let ex = LocalExecutor::new();
-    t.row(
-        "async-executor LocalExecutor (yield_now)",
-        median_ns(SWITCHES, |n| {
-            block_on(ex.run(async {
-                let start = Instant::now();
-                let ts: Vec<_> = (0..2)
-                    .map(|_| {
-                        ex.spawn(async move {
-                            for _ in 0..n / 2 {
-                                yield_once().await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in ts {
-                    t.await;
-                }
-                start.elapsed()
-            }))
-        }),
-    );
     let rt = tokio_current();
-    t.row(
-        "tokio current-thread (task::yield_now)",
-        median_ns(SWITCHES, |n| {
-            rt.block_on(async move {
-                let start = Instant::now();
-                let ts: Vec<_> = (0..2)
-                    .map(|_| {
-                        tokio::spawn(async move {
-                            for _ in 0..n / 2 {
-                                tokio::task::yield_now().await;
-                            }
+    let rows: [(&str, Timed<'_>); 4] = [
+        (
+            "greenrt::yield_now, 1 hub",
+            Box::new(|n| {
+                greenrt::run(async move {
+                    let start = Instant::now();
+                    let gs: Vec<_> = (0..2)
+                        .map(|_| {
+                            greenrt::spawn(async move {
+                                for _ in 0..n / 2 {
+                                    greenrt::yield_now().await;
+                                }
+                            })
                         })
-                    })
-                    .collect();
-                for t in ts {
-                    t.await.expect("task");
-                }
-                start.elapsed()
-            })
-        }),
-    );
-    t.render("async-executor LocalExecutor (yield_now)")
+                        .collect();
+                    for g in gs {
+                        g.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        (
+            "async-executor LocalExecutor (yield_now)",
+            Box::new(|n| {
+                block_on(ex.run(async {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..2)
+                        .map(|_| {
+                            ex.spawn(async move {
+                                for _ in 0..n / 2 {
+                                    yield_once().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in ts {
+                        t.await;
+                    }
+                    start.elapsed()
+                }))
+            }),
+        ),
+        (
+            "tokio current-thread (task::yield_now)",
+            Box::new(|n| {
+                rt.block_on(async move {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..2)
+                        .map(|_| {
+                            tokio::spawn(async move {
+                                for _ in 0..n / 2 {
+                                    tokio::task::yield_now().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in ts {
+                        t.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+        (
+            "tokio current-thread (yield_now as the LocalExecutor row)",
+            Box::new(|n| {
+                rt.block_on(async move {
+                    let start = Instant::now();
+                    let ts: Vec<_> = (0..2)
+                        .map(|_| {
+                            tokio::spawn(async move {
+                                for _ in 0..n / 2 {
+                                    yield_once().await;
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in ts {
+                        t.await.expect("task");
+                    }
+                    start.elapsed()
+                })
+            }),
+        ),
+    ];
+    interleaved(&mut t, SWITCHES, rows);
+    let mut out = t.render("async-executor LocalExecutor (yield_now)");
+    out += "`tokio::task::yield_now` lets the runtime poll its I/O driver and timers before the task \
+            runs again; the last row yields as the LocalExecutor row does (wakes itself, then \
+            `Pending` once), as does `greenrt::yield_now`.\n\n";
+    out
 }
 
 /// Resident set size of this process, in bytes (`VmRSS`, which the kernel

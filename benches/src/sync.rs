@@ -7,11 +7,11 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use event_listener::Listener;
 
-use crate::harness::{Table, median_ns, per_op};
+use crate::harness::{Table, Timed, interleaved, sampler};
 
 /// Polls a future that is expected to complete at once.
 fn poll_now<F: Future>(f: F) -> F::Output {
@@ -24,36 +24,41 @@ fn poll_now<F: Future>(f: F) -> F::Output {
 
 pub(crate) fn run() -> String {
     let mut out = String::from(
-        "## sync: Lock and Event\n\nMedians of 7 samples; lower is better; ratio < 1 means faster than the peer named.\n\n",
+        "## sync: Lock and Event\n\nMedians of 7 samples, taken in turn (each row's first sample, then \
+         each row's second, ...), so that a machine slowed for a while slows every row alike; lower \
+         is better; ratio < 1 means faster than the peer named.\n\n",
     );
 
     eprintln!("uncontended acquire + release");
     let mut t = Table::new("Uncontended acquire + release (one thread)", "ns/op");
     const N: u64 = 5_000_000;
     let std_m = Mutex::new(0u64);
-    t.row(
-        "std::sync::Mutex",
-        per_op(N, || *black_box(&std_m).lock().unwrap() += 1),
-    );
     let pl = parking_lot::Mutex::new(0u64);
-    t.row(
-        "parking_lot::Mutex",
-        per_op(N, || *black_box(&pl).lock() += 1),
-    );
     let ours = sync_prims::Lock::new(0u64);
-    t.row(
-        "sync_prims::Lock::acquire",
-        per_op(N, || *black_box(&ours).acquire() += 1),
-    );
     let al = async_lock::Mutex::new(0u64);
-    t.row(
-        "async_lock::Mutex::lock (polled)",
-        per_op(N, || *poll_now(black_box(&al).lock()) += 1),
-    );
-    t.row(
-        "sync_prims::Lock::acquire_async (polled)",
-        per_op(N, || *poll_now(black_box(&ours).acquire_async()) += 1),
-    );
+    let rows: [(&str, Timed<'_>); 5] = [
+        (
+            "std::sync::Mutex",
+            sampler(|| *black_box(&std_m).lock().unwrap() += 1),
+        ),
+        (
+            "parking_lot::Mutex",
+            sampler(|| *black_box(&pl).lock() += 1),
+        ),
+        (
+            "sync_prims::Lock::acquire",
+            sampler(|| *black_box(&ours).acquire() += 1),
+        ),
+        (
+            "async_lock::Mutex::lock (polled)",
+            sampler(|| *poll_now(black_box(&al).lock()) += 1),
+        ),
+        (
+            "sync_prims::Lock::acquire_async (polled)",
+            sampler(|| *poll_now(black_box(&ours).acquire_async()) += 1),
+        ),
+    ];
+    interleaved(&mut t, N, rows);
     out += &t.render("parking_lot::Mutex");
 
     eprintln!("contended: 2 threads x 1,000,000 increments");
@@ -62,30 +67,33 @@ pub(crate) fn run() -> String {
         "ns/increment",
     );
     const K: u64 = 1_000_000;
-    t.row(
-        "std::sync::Mutex",
-        contended(K, Mutex::new(0u64), |m| *m.lock().unwrap() += 1),
-    );
-    t.row(
-        "parking_lot::Mutex",
-        contended(K, parking_lot::Mutex::new(0u64), |m| *m.lock() += 1),
-    );
-    t.row(
-        "sync_prims::Lock",
-        contended(K, sync_prims::Lock::new(0u64), |m| *m.acquire() += 1),
-    );
-    t.row(
-        "async_lock::Mutex (block_on)",
-        contended(K, async_lock::Mutex::new(0u64), |m| {
-            *futures_executor::block_on(m.lock()) += 1
-        }),
-    );
-    t.row(
-        "sync_prims::Lock::acquire_async (block_on)",
-        contended(K, sync_prims::Lock::new(0u64), |m| {
-            *futures_executor::block_on(m.acquire_async()) += 1
-        }),
-    );
+    let rows: [(&str, Timed<'_>); 5] = [
+        (
+            "std::sync::Mutex",
+            contended(Mutex::new(0u64), |m| *m.lock().unwrap() += 1),
+        ),
+        (
+            "parking_lot::Mutex",
+            contended(parking_lot::Mutex::new(0u64), |m| *m.lock() += 1),
+        ),
+        (
+            "sync_prims::Lock",
+            contended(sync_prims::Lock::new(0u64), |m| *m.acquire() += 1),
+        ),
+        (
+            "async_lock::Mutex (block_on)",
+            contended(async_lock::Mutex::new(0u64), |m| {
+                *futures_executor::block_on(m.lock()) += 1
+            }),
+        ),
+        (
+            "sync_prims::Lock::acquire_async (block_on)",
+            contended(sync_prims::Lock::new(0u64), |m| {
+                *futures_executor::block_on(m.acquire_async()) += 1
+            }),
+        ),
+    ];
+    interleaved(&mut t, K * 2, rows);
     out += &t.render("std::sync::Mutex");
 
     eprintln!("event round trip between two threads");
@@ -94,23 +102,36 @@ pub(crate) fn run() -> String {
         "ns/round trip",
     );
     const R: u64 = 20_000;
-    t.row("Condvar + Mutex<bool>", round_trip(R, CondvarFlag::default));
-    t.row(
-        "event_listener::Event + AtomicBool",
-        round_trip(R, ListenerFlag::default),
-    );
-    t.row("sync_prims::Event", round_trip(R, sync_prims::Event::new));
-    out += &t.render("Condvar + Mutex<bool>");
+    let rows: [(&str, Timed<'_>); 4] = [
+        ("Condvar + Mutex<bool>", round_trip(CondvarFlag::default)),
+        (
+            "event_listener::Event + AtomicBool",
+            round_trip(ListenerFlag::default),
+        ),
+        (
+            "event_listener::Event + AtomicBool, spinning first as sync_prims does",
+            round_trip(SpinningListenerFlag::default),
+        ),
+        ("sync_prims::Event", round_trip(sync_prims::Event::new)),
+    ];
+    interleaved(&mut t, R, rows);
+    out += &t.render_against(&[
+        "Condvar + Mutex<bool>",
+        "event_listener::Event + AtomicBool, spinning first as sync_prims does",
+    ]);
     out += "`sync_prims::Event::wait` spins briefly (up to 20 µs of pause instructions, no yields) before it parks, \
              so a set that arrives within microseconds costs neither side a system call; \
-             Condvar and event-listener park at once.\n";
+             Condvar and event-listener park at once, and the spinning event-listener row spins as \
+             `sync_prims` does (the same rounds of pause instructions, for the same 20 µs) on its flag \
+             before it listens: the like-for-like comparison. A spinning waiter keeps its core busy \
+             meanwhile, which these wall-clock figures do not show.\n";
     out
 }
 
-/// Two threads each run `k` increments through `op`; ns per increment.
-fn contended<M: Send + Sync + 'static>(k: u64, m: M, op: fn(&M)) -> f64 {
+/// Two threads each run half the increments of a sample through `op`.
+fn contended<M: Send + Sync + 'static>(m: M, op: fn(&M)) -> Timed<'static> {
     let m = Arc::new(m);
-    median_ns(k * 2, |n| {
+    Box::new(move |n| {
         let per = n / 2;
         let barrier = Arc::new(Barrier::new(3));
         let ts: Vec<_> = (0..2)
@@ -194,8 +215,63 @@ impl Flag for ListenerFlag {
     }
 }
 
-fn round_trip<F: Flag>(rounds: u64, make: fn() -> F) -> f64 {
-    median_ns(rounds, |n| {
+/// A spinning wait as `sync_prims` does it: rounds of pause instructions
+/// that double up to sixteen, checking the clock between rounds, for at
+/// most 20 µs; never a yield.
+struct Spin {
+    step: u32,
+    start: Option<Instant>,
+}
+
+impl Spin {
+    fn new() -> Self {
+        Spin {
+            step: 0,
+            start: None,
+        }
+    }
+
+    /// Spins once more; false once the waiter should park instead.
+    fn spin(&mut self) -> bool {
+        if self.step >= 4 {
+            let now = Instant::now();
+            match self.start {
+                None => self.start = Some(now),
+                Some(t) if now.duration_since(t) >= Duration::from_micros(20) => return false,
+                Some(_) => {}
+            }
+        }
+        for _ in 0..1u32 << self.step.min(4) {
+            std::hint::spin_loop();
+        }
+        self.step += 1;
+        true
+    }
+}
+
+/// [`ListenerFlag`], whose waiter first spins on the flag as `sync_prims`
+/// does before it listens.
+#[derive(Default)]
+struct SpinningListenerFlag(ListenerFlag);
+
+impl Flag for SpinningListenerFlag {
+    fn set(&self) {
+        self.0.set();
+    }
+    fn wait_and_clear(&self) {
+        let mut spin = Spin::new();
+        while spin.spin() {
+            if self.0.flag.swap(false, Ordering::SeqCst) {
+                return;
+            }
+        }
+        self.0.wait_and_clear();
+    }
+}
+
+/// Two threads pass a flag back and forth, a round trip per operation.
+fn round_trip<F: Flag>(make: fn() -> F) -> Timed<'static> {
+    Box::new(move |n| {
         let (ping, pong) = (Arc::new(make()), Arc::new(make()));
         let b = {
             let (ping, pong) = (ping.clone(), pong.clone());
