@@ -358,8 +358,11 @@ impl Decoder {
                         | Chunked::TrailerLf
                         | Chunked::EndLf => {
                             // Every byte of the trailer section counts,
-                            // line endings included.
-                            *trailers += 1;
+                            // line endings included; the final CRLF is
+                            // not part of it (RFC 9112 section 7.1).
+                            let last_crlf = *state == Chunked::EndLf
+                                || (*state == Chunked::TrailerStart && b == b'\r');
+                            *trailers += usize::from(!last_crlf);
                             if *trailers > self.max_trailers {
                                 return Err(Error::new(Kind::HeadTooLarge));
                             }
@@ -459,5 +462,31 @@ impl ChunkedEncoder {
     /// Appends the last chunk and the (empty) trailer section.
     pub fn finish(out: &mut Vec<u8>) {
         out.extend_from_slice(b"0\r\n\r\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_final_crlf_is_no_part_of_the_trailer_section() {
+        // (trailer section, the smallest `max_trailers` that takes it)
+        for (trailers, fits) in [(&b""[..], 0), (b"T: 1\r\n", 6), (b"T: 1\r\nU: 2\r\n", 12)] {
+            let wire = [&b"1\r\na\r\n0\r\n"[..], trailers, b"\r\n"].concat();
+            let mut body = Vec::new();
+            let mut d = Decoder::new(BodyKind::Chunked, 1024, fits);
+            assert_eq!(
+                d.decode_into(&wire, &mut body),
+                Ok((wire.len(), true)),
+                "{fits}"
+            );
+            assert_eq!(body, b"a");
+            if fits > 0 {
+                let mut d = Decoder::new(BodyKind::Chunked, 1024, fits - 1);
+                let e = d.decode_into(&wire, &mut Vec::new()).unwrap_err();
+                assert_eq!(e.status().as_u16(), 431, "{fits}");
+            }
+        }
     }
 }

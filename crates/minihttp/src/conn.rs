@@ -386,8 +386,10 @@ impl Conn {
     }
 
     /// The error to answer a request that stopped arriving with (its head
-    /// or its body not received in time), before
-    /// [`encode_error`](Conn::encode_error): [`Error::timeout`] (408),
+    /// or its body not received in time), for
+    /// [`encode_error`](Conn::encode_error), which is to come next (this
+    /// notes whether the request is a `HEAD`, whose answer has no
+    /// content): [`Error::timeout`] (408),
     /// unless the part of a head received already breaks a rule. That
     /// rule's error is the answer then, the one the bytes get when they
     /// arrive at once: a head is parsed again only once it may be complete
@@ -412,7 +414,10 @@ impl Conn {
     /// assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
     /// assert_eq!(conn.timeout_error(&buf).status().as_u16(), 408);
     /// ```
-    pub fn timeout_error(&self, buf: &ReadBuf) -> Error {
+    pub fn timeout_error(&mut self, buf: &ReadBuf) -> Error {
+        // Whether the request is a `HEAD`, whose error answer has no
+        // content.
+        self.note_failed_head(buf);
         if matches!(self.read, ReadState::Head) {
             if let Err(e) = parse_head(buf.data(), &self.limits) {
                 return e;
@@ -516,8 +521,12 @@ impl Conn {
         }
         // This request's own answer is the only one owed: the interim
         // answer goes out in order.
+        // Once: cleared when it goes out. While answers are owed before
+        // it, the client still waits (an early answer then closes).
         let send_continue = s.expect_continue && self.owed.len() <= 1;
-        s.expect_continue = false;
+        if send_continue {
+            s.expect_continue = false;
+        }
         Ok(if send_continue {
             BodyRead::Continue
         } else {
@@ -526,6 +535,11 @@ impl Conn {
     }
 
     /// Parses the next request out of `buf`, consuming its bytes.
+    ///
+    /// While a streamed body (see [`set_stream_bodies`](Conn::set_stream_bodies))
+    /// is read and its request not answered, the next request waits: this
+    /// says [`Next::NeedMore`], and the body is read with
+    /// [`poll_body`](Conn::poll_body).
     ///
     /// An error means the request cannot be answered normally: the read side
     /// is closed; answer the requests already handed out, then the error
@@ -666,10 +680,13 @@ impl Conn {
                         return Err(Error::new(Kind::Incomplete));
                     }
                     // Ask for the body once, when it is needed and not there;
-                    // with responses still owed, those come first and the
-                    // client sends the body anyway after its timeout.
+                    // with responses still owed, those come first (asked at
+                    // a poll after them, or the client sends the body
+                    // anyway after its timeout).
                     let send_continue = p.expect_continue && self.owed.is_empty();
-                    p.expect_continue = false;
+                    if send_continue {
+                        p.expect_continue = false;
+                    }
                     self.read = ReadState::Body(pending);
                     return Ok(if send_continue {
                         Next::Continue
@@ -677,14 +694,13 @@ impl Conn {
                         Next::NeedMore
                     });
                 }
-                // A streamed body not read to the end: discard the rest.
-                // Its request is answered (or is being ignored), so a bad
-                // or oversized rest closes the connection without another
-                // answer. What is left unread stays in `buf`: the client
-                // may still be sending, and a server that sees unread
-                // bytes closes lingering, so that the answer already sent
-                // is not lost to a reset.
-                ReadState::Stream(s) => self.read = s.drained(),
+                // A streamed body whose request is not answered yet (the
+                // answer makes it `Drain`): it is read with `poll_body`,
+                // and no request comes before its end.
+                ReadState::Stream(s) => {
+                    self.read = ReadState::Stream(s);
+                    return Ok(Next::NeedMore);
+                }
                 ReadState::Drain(mut s) => {
                     let mut used = 0;
                     let done = loop {
@@ -797,17 +813,17 @@ impl Conn {
     /// empties the other before calling this. Returns how the body is
     /// framed, which tells the server how to send a body that is not in
     /// memory. After a response that closes, nothing more is written and
-    /// [`is_done`](Conn::is_done) is true.
+    /// [`is_done`](Conn::is_done) is true; nor is anything written (and
+    /// [`Framing::None`] returned) when no request is owed an answer.
     pub fn encode_response(&mut self, response: &Response, out: &mut Vec<u8>) -> Framing {
-        let owed = self.owed.pop_front().unwrap_or(Owed {
-            version: Version::Http11,
-            head: false,
-            keep_alive: false,
-        });
-        if matches!(self.write, WriteState::Closed) {
-            self.last = None;
-            return Framing::None;
-        }
+        let owed = match self.owed.pop_front() {
+            Some(owed) if !matches!(self.write, WriteState::Closed) => owed,
+            // Closed, or no request to answer.
+            _ => {
+                self.last = None;
+                return Framing::None;
+            }
+        };
         self.last = Some(owed);
         // The answer to a request whose streamed body was not read to the
         // end: the rest is discarded before the next request, unless the
@@ -2552,6 +2568,128 @@ mod tests {
         let mut out = Vec::new();
         conn.encode_error(&err, &mut out);
         assert!(out.starts_with(b"HTTP/1.1 400 ") && conn.is_done());
+    }
+
+    #[test]
+    fn a_streamed_body_whose_request_is_not_answered_holds_the_next_one_back() {
+        // Polling for the next request while a body streams once threw
+        // that body away (and `poll_body` said `Done`, with nothing).
+        let (mut conn, mut buf) = streaming(
+            b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+              GET /n HTTP/1.1\r\nHost: x\r\n\r\n",
+            Limits::default(),
+        );
+        assert_eq!(next_request(&mut conn, &mut buf).path(), "/p");
+        assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+        assert!(conn.is_streaming_body());
+        let mut body = Vec::new();
+        // Whole in the buffer: `Done` with its bytes appended.
+        assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Done));
+        assert_eq!(body, b"hello");
+        conn.encode_response(&Response::text("5"), &mut Vec::new());
+        assert_eq!(next_request(&mut conn, &mut buf).path(), "/n");
+    }
+
+    #[test]
+    fn a_continue_held_back_by_answers_owed_goes_out_after_them() {
+        let wire = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+                     POST /p HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+        for stream in [true, false] {
+            let mut conn = Conn::new(Limits::default());
+            conn.set_stream_bodies(stream);
+            let mut buf = ReadBuf::new();
+            buf.extend_from_slice(wire);
+            assert_eq!(next_request(&mut conn, &mut buf).path(), "/a");
+            let mut body = Vec::new();
+            if stream {
+                assert_eq!(next_request(&mut conn, &mut buf).path(), "/p");
+                // `/a` is owed first: no Continue yet.
+                assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+            } else {
+                assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+            }
+            conn.encode_response(&Response::text("a"), &mut Vec::new());
+            // Once `/a` is answered, the client is asked for the body.
+            if stream {
+                assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Continue));
+            } else {
+                assert!(matches!(conn.poll_request(&mut buf), Ok(Next::Continue)));
+            }
+        }
+        // An answer given while the client still waits for its Continue
+        // (never sent) closes: it may never send the body.
+        let (mut conn, mut buf) = streaming(wire, Limits::default());
+        next_request(&mut conn, &mut buf);
+        next_request(&mut conn, &mut buf);
+        assert_eq!(
+            conn.poll_body(&mut buf, &mut Vec::new()),
+            Ok(BodyRead::NeedMore)
+        );
+        conn.encode_response(&Response::text("a"), &mut Vec::new());
+        let mut out = Vec::new();
+        conn.encode_response(&Response::error(StatusCode::UNAUTHORIZED), &mut out);
+        assert!(
+            find(&out, b"connection: close\r\n"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        assert!(!conn.keep_alive() && conn.is_done());
+    }
+
+    #[test]
+    fn a_timeout_answer_to_a_head_request_has_no_content() {
+        // The head stopped arriving, or the (streamed) body did.
+        let stalled: [(&[u8], bool); 2] = [
+            (b"HEAD / HTTP/1.1\r\nHost: a", false),
+            (
+                b"HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab",
+                true,
+            ),
+        ];
+        for (raw, stream) in stalled {
+            let (mut conn, mut buf) = streaming(raw, Limits::default());
+            if stream {
+                next_request(&mut conn, &mut buf);
+                let mut body = Vec::new();
+                assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::Data));
+                assert_eq!(conn.poll_body(&mut buf, &mut body), Ok(BodyRead::NeedMore));
+            } else {
+                assert!(matches!(conn.poll_request(&mut buf), Ok(Next::NeedMore)));
+            }
+            let e = conn.timeout_error(&buf);
+            assert!(e.is_timeout());
+            let mut out = Vec::new();
+            assert_eq!(conn.encode_error(&e, &mut out), Framing::None);
+            let text = String::from_utf8_lossy(&out);
+            assert!(
+                text.starts_with("HTTP/1.1 408 ") && text.ends_with("\r\n\r\n"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_with_no_request_owed_writes_nothing() {
+        let (mut conn, mut buf) =
+            streaming(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", Limits::default());
+        let mut out = Vec::new();
+        // None yet, then one answered.
+        assert_eq!(
+            conn.encode_response(&Response::text("early"), &mut out),
+            Framing::None
+        );
+        next_request(&mut conn, &mut buf);
+        assert_eq!(
+            conn.encode_response(&Response::text("a"), &mut out),
+            Framing::Length(1)
+        );
+        let len = out.len();
+        assert_eq!(
+            conn.encode_response(&Response::text("extra"), &mut out),
+            Framing::None
+        );
+        assert_eq!(out.len(), len);
+        assert!(conn.keep_alive());
     }
 
     fn split(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {

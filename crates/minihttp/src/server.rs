@@ -1480,7 +1480,6 @@ async fn serve_conn<H: Handler>(
                             linger = true;
                         } else if mid {
                             let error = conn.timeout_error(&rbuf);
-                            conn.note_failed_head(&rbuf);
                             let line = conn.failed_request_line(&rbuf);
                             let framing = conn.encode_error(&error, &mut wbuf);
                             log_error(&shared, peer, line, error.status(), framing);
