@@ -141,7 +141,9 @@ pub(crate) fn run() -> String {
         "`wrk -t2 -d{secs}s --latency` against each server on 127.0.0.1, {rounds} interleaved rounds, a fresh server per \
          load; medians over the rounds. wrk and the server share the machine's cores. The ratio column is \
          requests/s against hyper (above 1 = more requests served). CPU is the server's CPU time per second \
-         of load (cores busy). Every server runs with its defaults, but for three rows: \"{NO_LOCALITY}\" \
+         of load (cores busy). Every server runs with its defaults, but hyper with `pipeline_flush` and \
+         `TCP_NODELAY` on (its best settings for these loads), may_minihttp with one worker per core set, \
+         and three rows: \"{NO_LOCALITY}\" \
          turns off `Server::connection_locality` (each connection served by the hub pinned to the CPU that \
          processes its packets, the hubs kept even), and \"{BATCH}\" and \"{MAY_BATCH}\" run their threads \
          under the batch scheduling policy, where a woken thread does not preempt the one on its CPU (`wrk`, \
