@@ -189,6 +189,48 @@ fn readable_waits_for_bytes_or_the_peer_closing() {
 }
 
 #[test]
+fn dropping_a_stream_that_lingers_holds_no_hub_up() {
+    // With `SO_LINGER` at a time that is not zero, the system's close
+    // waits (non-blocking socket or not) until the bytes sent are
+    // acknowledged: here never, the peer does not read. That close ran
+    // on the hub's thread and stopped every task of the hub for the
+    // whole linger time.
+    const LINGER: Duration = Duration::from_secs(120);
+    let (dropped, peer_out) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (d, p) = (dropped.clone(), peer_out.clone());
+    let (peer_tx, peer_rx) = std::sync::mpsc::channel();
+    let hub = std::thread::spawn(move || {
+        greenrt::run(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let c = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (peer, _) = listener.accept().unwrap();
+            peer_tx.send(peer).unwrap();
+            c.set_linger(Some(LINGER)).unwrap();
+            // Fill both socket buffers: the close cannot send its end.
+            let chunk = vec![0u8; 1 << 16];
+            while let Ok(written) = timeout(Duration::from_millis(200), c.write(&chunk)).await {
+                written.unwrap();
+            }
+            drop(c);
+            d.set();
+            // The hub goes on: this task still runs, and waits for the end.
+            p.wait_async().await;
+        })
+    });
+    let peer = peer_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    // Far below the linger time: the drop returns at once when the close
+    // is not on the hub's thread.
+    let returned = dropped.wait_timeout(LINGER / 4);
+    // The lingering close ends when the peer goes.
+    drop(peer);
+    peer_out.set();
+    hub.join().unwrap();
+    assert!(returned, "dropping the stream held the hub up");
+}
+
+#[test]
 fn connection_refused_has_its_kind() {
     greenrt::run(async {
         let addr = {

@@ -178,6 +178,12 @@ where
     }
 }
 
+/// Runs `f` on the pool with nobody waiting for it (a close that may
+/// block), from any thread.
+pub(crate) fn detach(f: impl FnOnce() + Send + 'static) {
+    pool().submit(Box::new(f));
+}
+
 /// [`spawn_blocking`] with the options of `builder` (the name of the task
 /// that waits for the job); an error off a hub, and `f` is then not run.
 pub(crate) fn spawn_with<F, T>(builder: Builder, f: F) -> io::Result<Greenlet<T>>

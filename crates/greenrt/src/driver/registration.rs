@@ -577,9 +577,16 @@ impl<T: AsFd> Io<T> {
 
     /// Deregisters the socket and gives it back (still non-blocking).
     pub(crate) fn into_inner(mut self) -> T {
-        let inner = self.inner.take().expect("present until drop");
+        self.take_inner().expect("present until drop")
+    }
+
+    /// Deregisters the socket and takes it out, for an owner that closes
+    /// it in a way of its own; `None` once taken. Nothing may use this
+    /// `Io` afterwards but its drop.
+    pub(crate) fn take_inner(&mut self) -> Option<T> {
+        let inner = self.inner.take()?;
         self.registration.deregister(inner.as_fd());
-        inner
+        Some(inner)
     }
 
     pub(crate) fn registration(&self) -> &Registration {
@@ -613,10 +620,7 @@ impl<T: AsFd> Io<T> {
 
 impl<T: AsFd> Drop for Io<T> {
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            self.registration.deregister(inner.as_fd());
-            drop(inner);
-        }
+        drop(self.take_inner());
     }
 }
 

@@ -6,6 +6,7 @@ use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -247,6 +248,9 @@ fn sock_addr(a: SockAddr) -> io::Result<SocketAddr> {
 /// reference), and [`into_split`](TcpStream::into_split) gives owned halves.
 pub struct TcpStream {
     io: Io<Socket>,
+    /// `SO_LINGER` was set to a time that is not zero: the close may wait
+    /// (see [`set_linger`](TcpStream::set_linger)).
+    lingers: AtomicBool,
 }
 
 impl TcpStream {
@@ -260,6 +264,7 @@ impl TcpStream {
     fn on_reactor(reactor: Arc<IoShared>, socket: Socket) -> io::Result<TcpStream> {
         Ok(TcpStream {
             io: Io::with_reactor(reactor, socket)?,
+            lingers: AtomicBool::new(false),
         })
     }
 
@@ -306,6 +311,7 @@ impl TcpStream {
         }
         let stream = TcpStream {
             io: Io::new(socket)?,
+            lingers: AtomicBool::new(false),
         };
         // Connected (or failed) once the socket is writable.
         poll_fn(|cx| {
@@ -346,8 +352,8 @@ impl TcpStream {
     /// again) or to a plain thread (after `set_nonblocking(false)`). Bytes
     /// not yet read stay in the socket. A task still waiting on the stream
     /// cannot exist: this takes it by value.
-    pub fn into_std(self) -> std::net::TcpStream {
-        self.io.into_inner().into()
+    pub fn into_std(mut self) -> std::net::TcpStream {
+        self.io.take_inner().expect("present until drop").into()
     }
 
     /// Reads into `buf`; `Ok(0)` at end of stream.
@@ -429,8 +435,16 @@ impl TcpStream {
     /// Sets `SO_LINGER`: with `Some(Duration::ZERO)`, closing the socket
     /// resets the connection at once (the peer reads an error, not an end
     /// of file), which is how a server aborts a response it cannot finish.
+    /// With a longer time, the system's close waits until the bytes sent
+    /// are acknowledged or the time is up, non-blocking socket or not: the
+    /// stream's drop then hands the close to a thread of the blocking pool
+    /// (see [`spawn_blocking`](crate::spawn_blocking)), so that it holds no
+    /// hub up.
     pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
-        self.io.get().set_linger(linger)
+        self.io.get().set_linger(linger)?;
+        self.lingers
+            .store(linger.is_some_and(|d| !d.is_zero()), Ordering::Relaxed);
+        Ok(())
     }
 
     /// The `SO_LINGER` setting.
@@ -526,6 +540,16 @@ const EINPROGRESS: i32 = 115;
 const EINPROGRESS: i32 = 36;
 
 super::descriptor!(TcpStream);
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        if self.lingers.load(Ordering::Relaxed) {
+            if let Some(socket) = self.io.take_inner() {
+                crate::blocking::detach(move || drop(socket));
+            }
+        }
+    }
+}
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
