@@ -92,8 +92,12 @@ impl Event {
     /// unwinding (`set` called by a drop during a panic), where it is
     /// dropped rather than abort the process.
     pub fn set(&self) {
-        let mut s = self.state.load(Ordering::Relaxed);
         // Nobody queued: set the flag, unless a waiter queues meanwhile.
+        // The first exchange guesses the common state (clear, nobody
+        // queued) rather than reading it: a waiter that cleared the flag
+        // last holds its cache line, and a read first would fetch the line
+        // once to read it and again to write it.
+        let mut s = 0;
         while s & QUEUED == 0 {
             match self
                 .state
