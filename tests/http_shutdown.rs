@@ -168,6 +168,56 @@ fn a_request_pipelined_behind_one_in_flight_is_answered_before_the_close() {
 }
 
 #[test]
+fn a_client_that_keeps_pipelining_through_a_shutdown_gets_its_close_before_the_drain() {
+    // Requests sent before the connection saw the shutdown are answered;
+    // one that sends on and on is not kept until the drain timeout (an
+    // answer that closes comes after those, not never).
+    let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let server = serve(&entered, &release, Duration::from_secs(600));
+    let mut c = Client::connect(server.local_addr());
+    c.send(format!("{}{}{}", get("/slow"), get("/a"), get("/b")).as_bytes());
+    assert!(
+        entered.wait_timeout(Duration::from_secs(60)),
+        "handler never started"
+    );
+    server.shutdown_event().set();
+    // Sent while the handler runs (so not read yet), and on and on.
+    c.send(get("/more").repeat(16).as_bytes());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (mut w, stop) = (c.writer(), stop.clone());
+        std::thread::spawn(move || {
+            let more = get("/more").repeat(16);
+            for _ in 0..2_000 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst)
+                    || std::io::Write::write_all(&mut w, more.as_bytes()).is_err()
+                {
+                    break;
+                }
+            }
+        })
+    };
+    release.set();
+    assert_eq!(c.read().unwrap().text(), "finished");
+    // `/a`, `/b`, and at most one more sent while the handler ran.
+    let mut answers = 0;
+    let closed = loop {
+        let r = c.read().expect("an answer");
+        answers += 1;
+        if r.header("connection") == Some("close") || answers > 3 {
+            break r.header("connection") == Some("close");
+        }
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    assert!(
+        closed,
+        "{answers} answers kept the connection past the shutdown"
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn the_drain_timeout_bounds_a_request_that_never_ends() {
     let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
     let drain = Duration::from_millis(200);

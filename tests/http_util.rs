@@ -55,6 +55,11 @@ impl Client {
         self.reader.get_mut().write_all(bytes).unwrap();
     }
 
+    /// A second handle on the connection, to write from another thread.
+    pub fn writer(&self) -> TcpStream {
+        self.reader.get_ref().try_clone().unwrap()
+    }
+
     /// Sends `bytes`, reporting a failure (the server closed or reset the
     /// connection) instead of panicking.
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {

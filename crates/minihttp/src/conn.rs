@@ -301,6 +301,9 @@ pub struct Conn {
     empty_lines: usize,
     /// After a partial head: whether its request line is complete.
     line_done: bool,
+    /// The server's, at a shutdown: how many more requests, sent before
+    /// this connection saw it, are still to be answered (counted then).
+    pub(crate) sent_before_shutdown: Option<u32>,
     /// Calls of `parse_head`, for tests of the re-parse policy.
     #[cfg(test)]
     parses: usize,
@@ -324,6 +327,7 @@ impl Conn {
             scanned: 0,
             empty_lines: 0,
             line_done: false,
+            sent_before_shutdown: None,
             #[cfg(test)]
             parses: 0,
         }

@@ -1514,16 +1514,42 @@ fn unread_input(stream: &TcpStream) -> bool {
     matches!(socket2::SockRef::from(stream).peek(&mut byte), Ok(n) if n > 0)
 }
 
-/// Whether the client sent (part of) another request already, pipelined
-/// behind the one being answered (read, or still in the socket), on a
-/// connection that may carry it: at a shutdown, such a request is in
-/// flight too, and its answer, not this one, tells the client that the
-/// connection ends. (The drain timeout bounds a client that keeps
-/// sending.)
-fn request_follows(conn: &Conn, rbuf: &ReadBuf, stream: &TcpStream) -> bool {
-    conn.keep_alive()
-        && !conn.is_reading_body()
-        && (conn.is_mid_request(rbuf) || unread_input(stream))
+/// At a shutdown: whether the client sent another request before this
+/// connection saw it, pipelined behind the one being answered, on a
+/// connection that may carry it. Such a request is in flight too, and its
+/// answer, not this one, tells the client that the connection ends.
+///
+/// The requests sent before are counted once, when the connection first
+/// sees the shutdown: the heads read already (by the blank lines that end
+/// them), and one more if bytes wait in the socket (sent while a handler
+/// ran; they are not read to be counted). Each answer that keeps the
+/// connection spends one: a client that goes on sending gets its close
+/// with the last of them, not at the drain timeout.
+fn answer_follows(conn: &mut Conn, rbuf: &ReadBuf, stream: &TcpStream) -> bool {
+    if !conn.keep_alive() || conn.is_reading_body() {
+        return false;
+    }
+    let waiting = unread_input(stream);
+    let follows = conn.is_mid_request(rbuf) || waiting;
+    let left = conn
+        .sent_before_shutdown
+        .get_or_insert_with(|| heads_in(rbuf.data()).saturating_add(u32::from(waiting)));
+    if *left == 0 || !follows {
+        return false;
+    }
+    *left -= 1;
+    true
+}
+
+/// The ends of request heads in `bytes`: an empty line after a line
+/// (`\n\n` or `\n\r\n`). Empty lines between requests count too: an
+/// answer more is the worst of it.
+fn heads_in(bytes: &[u8]) -> u32 {
+    let ends = bytes.iter().enumerate().filter(|&(i, &b)| {
+        let rest = &bytes[i + 1..];
+        b == b'\n' && (rest.starts_with(b"\n") || rest.starts_with(b"\r\n"))
+    });
+    u32::try_from(ends.count()).unwrap_or(u32::MAX)
 }
 
 /// Closes after an error answer: ends the sending side, then reads and
@@ -1780,7 +1806,7 @@ fn send_response<'a, H>(
     progress: &'a Cell<u64>,
 ) -> SendBody<'a> {
     mend_final(response);
-    if shared.shutdown.is_set() && !request_follows(conn, rbuf, stream) {
+    if shared.shutdown.is_set() && !answer_follows(conn, rbuf, stream) {
         // Shutting down: tell the client this connection ends here.
         let _ = response.headers_mut().insert("connection", "close");
     }
