@@ -36,17 +36,6 @@ pub(crate) fn outcome() -> (bool, Option<String>) {
 /// Samples taken of each figure; the median is reported.
 pub(crate) const SAMPLES: usize = 7;
 
-/// Median nanoseconds per iteration of `f`, which runs `iters` iterations
-/// per call and returns how long they took.
-pub(crate) fn median_ns(iters: u64, mut f: impl FnMut(u64) -> Duration) -> f64 {
-    f(iters / 10 + 1); // warm-up
-    median(
-        (0..SAMPLES)
-            .map(|_| f(iters).as_nanos() as f64 / iters as f64)
-            .collect(),
-    )
-}
-
 /// A timed loop: runs the given number of operations and returns how long
 /// they took (a [`sampler`], or any loop of its own; see
 /// [`medians_interleaved`]).
@@ -66,7 +55,7 @@ pub(crate) fn interleaved<const R: usize>(t: &mut Table, iters: u64, rows: [(&st
 
 /// A timed loop of `op`, boxed so that rows of different types can be
 /// sampled in turn ([`medians_interleaved`]): the box is called once per
-/// sample, the loop inside it is compiled for `op` as [`per_op`]'s is.
+/// sample, the loop inside it is compiled for `op` alone.
 pub(crate) fn sampler<'a>(mut op: impl FnMut() + 'a) -> Timed<'a> {
     Box::new(move |n| {
         let t = Instant::now();

@@ -16,7 +16,7 @@ use async_executor::{Executor, LocalExecutor};
 use futures_executor::block_on;
 use sync_prims::Event;
 
-use crate::harness::{Table, Timed, interleaved, median_ns};
+use crate::harness::{Table, Timed, interleaved, medians_interleaved};
 
 const SPAWN_N: u64 = 100_000;
 const SWITCHES: u64 = 1_000_000;
@@ -505,36 +505,43 @@ fn cpu_batch() -> String {
         "CPU-bound batch: 64 tasks of arithmetic without awaits (Runtime::spawn, joined from a plain thread)",
         "ms/batch",
     );
-    let batch_ms = |workers: usize| {
-        let rt = greenrt_rt(workers);
-        let ns = median_ns(1, |_| {
-            let start = Instant::now();
-            let gs: Vec<_> = (0..TASKS)
-                .map(|i| rt.spawn(async move { burn(i) }))
-                .collect();
-            for g in gs {
-                std::hint::black_box(g.get_blocking());
-            }
-            start.elapsed()
-        });
-        ns / 1e6
+    // The three runtimes live through the table, their rows sampled in
+    // turn; idle, each one's threads are parked.
+    let (one, two, tokio_rt) = (greenrt_rt(1), greenrt_rt(2), tokio_multi(2));
+    let greenrt_batch = |rt: &greenrt::Runtime| {
+        let start = Instant::now();
+        let gs: Vec<_> = (0..TASKS)
+            .map(|i| rt.spawn(async move { burn(i) }))
+            .collect();
+        for g in gs {
+            std::hint::black_box(g.get_blocking());
+        }
+        start.elapsed()
     };
-    t.row("greenrt, 1 hub", batch_ms(1));
-    t.row("greenrt, 2 hubs", batch_ms(2));
-    let rt = tokio_multi(2);
-    let ns = median_ns(1, |_| {
-        rt.block_on(async {
-            let start = Instant::now();
-            let ts: Vec<_> = (0..TASKS)
-                .map(|i| tokio::spawn(async move { burn(i) }))
-                .collect();
-            for t in ts {
-                std::hint::black_box(t.await.ok());
-            }
-            start.elapsed()
-        })
-    });
-    t.row("tokio multi-thread, 2 workers", ns / 1e6);
+    let mut rows: [Timed<'_>; 3] = [
+        Box::new(|_| greenrt_batch(&one)),
+        Box::new(|_| greenrt_batch(&two)),
+        Box::new(|_| {
+            tokio_rt.block_on(async {
+                let start = Instant::now();
+                let ts: Vec<_> = (0..TASKS)
+                    .map(|i| tokio::spawn(async move { burn(i) }))
+                    .collect();
+                for t in ts {
+                    std::hint::black_box(t.await.ok());
+                }
+                start.elapsed()
+            })
+        }),
+    ];
+    let names = [
+        "greenrt, 1 hub",
+        "greenrt, 2 hubs",
+        "tokio multi-thread, 2 workers",
+    ];
+    for (name, ns) in names.into_iter().zip(medians_interleaved(1, &mut rows)) {
+        t.row(name, ns / 1e6);
+    }
     let mut s = t.render("greenrt, 1 hub");
     s += "The 2-hub ratio to 1 hub is the multi-core speed-up (0.5x is perfect on two cores).\n\n";
     s

@@ -215,9 +215,10 @@ impl Flag for ListenerFlag {
     }
 }
 
-/// A spinning wait as `sync_prims` does it: rounds of pause instructions
-/// that double up to sixteen, checking the clock between rounds, for at
-/// most 20 µs; never a yield.
+/// A spinning wait as `sync_prims` does it (a copy of its private `Spin`,
+/// `crates/sync-prims/src/sync.rs`: keep the two in step): rounds of
+/// pause instructions that double up to sixteen, checking the clock
+/// between rounds, for at most 20 µs; never a yield.
 struct Spin {
     step: u32,
     start: Option<Instant>,
@@ -260,8 +261,10 @@ impl Flag for SpinningListenerFlag {
     }
     fn wait_and_clear(&self) {
         let mut spin = Spin::new();
+        // A read a round, as `sync_prims::Event` does; the swap only once
+        // the flag is seen set.
         while spin.spin() {
-            if self.0.flag.swap(false, Ordering::SeqCst) {
+            if self.0.flag.load(Ordering::Acquire) && self.0.flag.swap(false, Ordering::SeqCst) {
                 return;
             }
         }
