@@ -153,16 +153,7 @@ fn spawn_join() -> String {
         ),
         (
             "tokio current-thread",
-            Box::new(|n| {
-                rt1.block_on(async move {
-                    let start = Instant::now();
-                    let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
-                    for t in ts {
-                        t.await.expect("task");
-                    }
-                    start.elapsed()
-                })
-            }),
+            Box::new(|n| tokio_spawn_join(&rt1, n)),
         ),
         (
             "greenrt, 2 hubs (Runtime::spawn from block_on)",
@@ -192,16 +183,7 @@ fn spawn_join() -> String {
         ),
         (
             "tokio multi-thread, 2 workers",
-            Box::new(|n| {
-                rt2.block_on(async move {
-                    let start = Instant::now();
-                    let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
-                    for t in ts {
-                        t.await.expect("task");
-                    }
-                    start.elapsed()
-                })
-            }),
+            Box::new(|n| tokio_spawn_join(&rt2, n)),
         ),
     ];
     interleaved(&mut t, SPAWN_N, rows);
@@ -209,6 +191,43 @@ fn spawn_join() -> String {
         "async-executor LocalExecutor",
         "async-executor Executor, 2 threads",
     ])
+}
+
+/// Spawns `n` trivial tasks on `rt` and joins them; the time it took.
+fn tokio_spawn_join(rt: &tokio::runtime::Runtime, n: u64) -> Duration {
+    rt.block_on(async move {
+        let start = Instant::now();
+        let ts: Vec<_> = (0..n).map(|i| tokio::spawn(async move { i })).collect();
+        for t in ts {
+            t.await.expect("task");
+        }
+        start.elapsed()
+    })
+}
+
+/// Two tasks on `rt` that each yield `n / 2` times with `yield_now`; the
+/// time it took.
+fn tokio_ping_pong<F: Future<Output = ()> + Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    n: u64,
+    yield_now: fn() -> F,
+) -> Duration {
+    rt.block_on(async move {
+        let start = Instant::now();
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                tokio::spawn(async move {
+                    for _ in 0..n / 2 {
+                        yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.await.expect("task");
+        }
+        start.elapsed()
+    })
 }
 
 fn yields() -> String {
@@ -264,45 +283,11 @@ fn yields() -> String {
         ),
         (
             "tokio current-thread (task::yield_now)",
-            Box::new(|n| {
-                rt.block_on(async move {
-                    let start = Instant::now();
-                    let ts: Vec<_> = (0..2)
-                        .map(|_| {
-                            tokio::spawn(async move {
-                                for _ in 0..n / 2 {
-                                    tokio::task::yield_now().await;
-                                }
-                            })
-                        })
-                        .collect();
-                    for t in ts {
-                        t.await.expect("task");
-                    }
-                    start.elapsed()
-                })
-            }),
+            Box::new(|n| tokio_ping_pong(&rt, n, tokio::task::yield_now)),
         ),
         (
             "tokio current-thread (yield_now as the LocalExecutor row)",
-            Box::new(|n| {
-                rt.block_on(async move {
-                    let start = Instant::now();
-                    let ts: Vec<_> = (0..2)
-                        .map(|_| {
-                            tokio::spawn(async move {
-                                for _ in 0..n / 2 {
-                                    yield_once().await;
-                                }
-                            })
-                        })
-                        .collect();
-                    for t in ts {
-                        t.await.expect("task");
-                    }
-                    start.elapsed()
-                })
-            }),
+            Box::new(|n| tokio_ping_pong(&rt, n, yield_once)),
         ),
     ];
     interleaved(&mut t, SWITCHES, rows);
