@@ -349,7 +349,10 @@ fn a_stalled_stderr_holds_up_no_request_and_loses_no_count() {
         } else if let Some(n) = line.strip_prefix("minihttp: ") {
             assert!(line.contains("log lines dropped"), "{line}");
             dropped += n.split(' ').next().unwrap().parse::<usize>().unwrap();
-        } else {
+        } else if !line.starts_with("greenrt: task ") {
+            // The stall monitor's notice is no log line: on a loaded
+            // machine, a debug build's hub may well run a batch of a
+            // thousand pipelined requests for longer than 100 ms.
             panic!("unexpected line: {line}");
         }
     }
