@@ -1,6 +1,7 @@
-//! Blocking jobs whose greenlets are killed before a thread takes them: in
-//! a binary of their own, since they fill the process's blocking pool (and
-//! one at a time, see `POOL`).
+//! Blocking jobs whose greenlets are killed before a thread takes them,
+//! and a lingering close behind a busy pool: in a binary of their own,
+//! since they fill the process's blocking pool (and one at a time, see
+//! `POOL`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -140,4 +141,60 @@ fn a_killed_job_waiting_for_a_thread_does_not_hold_a_manual_clock() {
         Err(GreenletError::Killed)
     );
     assert_eq!(clock.elapsed(), Duration::from_secs(3600));
+}
+
+#[cfg_attr(miri, ignore = "fills the blocking pool's 64 threads")]
+#[test]
+fn a_lingering_stream_dropped_while_the_pool_is_busy_ends_at_once_for_its_peer() {
+    // The drop of a stream with a linger time hands its close to the pool;
+    // with every thread of it busy, the peer saw no end of the stream
+    // until one was free.
+    let _pool = pool_to_myself();
+    let (gate, full) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (started, starts) = mpsc::channel();
+    let (peer_tx, peer_rx) = mpsc::channel();
+    let hub = {
+        let (gate, full) = (gate.clone(), full.clone());
+        std::thread::spawn(move || {
+            greenrt::run(async move {
+                let held: Vec<_> = (0..MAX_BLOCKING_THREADS)
+                    .map(|_| {
+                        let (gate, started) = (gate.clone(), started.clone());
+                        spawn_blocking(move || {
+                            started.send(()).unwrap();
+                            gate.wait();
+                        })
+                    })
+                    .collect();
+                full.wait_async().await;
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let c = greenrt::net::TcpStream::connect(listener.local_addr().unwrap())
+                    .await
+                    .unwrap();
+                let (peer, _) = listener.accept().unwrap();
+                c.set_linger(Some(Duration::from_secs(5))).unwrap();
+                c.write_all(b"bye").await.unwrap();
+                drop(c);
+                peer_tx.send(peer).unwrap();
+                for h in held {
+                    h.await.unwrap();
+                }
+            })
+        })
+    };
+    let filled = (0..MAX_BLOCKING_THREADS).all(|_| starts.recv_timeout(PATIENCE).is_ok());
+    full.set();
+    let got = peer_rx.recv_timeout(PATIENCE).map(|mut peer| {
+        peer.set_read_timeout(Some(PATIENCE / 2)).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut peer, &mut bytes).map(|_| bytes)
+    });
+    // Everything let go before any assertion.
+    gate.set();
+    hub.join().unwrap();
+    assert!(filled, "the pool's threads did not all start");
+    let bytes = got
+        .expect("the peer")
+        .expect("the end of the stream while the pool is busy");
+    assert_eq!(bytes, b"bye");
 }

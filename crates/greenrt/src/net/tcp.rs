@@ -437,9 +437,11 @@ impl TcpStream {
     /// of file), which is how a server aborts a response it cannot finish.
     /// With a longer time, the system's close waits until the bytes sent
     /// are acknowledged or the time is up, non-blocking socket or not: the
-    /// stream's drop then hands the close to a thread of the blocking pool
-    /// (see [`spawn_blocking`](crate::spawn_blocking)), so that it holds no
-    /// hub up.
+    /// stream's drop then ends the sending side at once (the peer reads
+    /// the end of the stream after the data) and hands the close to a
+    /// thread of the blocking pool (see [`spawn_blocking`](crate::spawn_blocking)),
+    /// so that it holds no hub up. Each such close keeps a thread of the
+    /// pool for up to that time, and waits for one while all are busy.
     pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
         self.io.get().set_linger(linger)?;
         self.lingers
@@ -545,6 +547,10 @@ impl Drop for TcpStream {
     fn drop(&mut self) {
         if self.lingers.load(Ordering::Relaxed) {
             if let Some(socket) = self.io.take_inner() {
+                // The end of the stream goes out now, after the data (this
+                // never blocks): the peer sees it even while every thread
+                // of the pool is busy and the close waits for one.
+                let _ = socket.shutdown(Shutdown::Write);
                 crate::blocking::detach(move || drop(socket));
             }
         }
