@@ -1534,13 +1534,7 @@ impl Drop for OneChunkThenPanics {
 fn destructors_of_a_handler_that_panic_lose_no_answer() {
     // With and without an access log (two paths through the server).
     for logged in [false, true] {
-        let server = Server::bind("127.0.0.1:0").unwrap().workers(1);
-        let server = if logged {
-            server.access_log(|_| {})
-        } else {
-            server
-        };
-        let server = server
+        let server = util::one_hub(logged)
             .spawn(|req: Request| {
                 let r = if req.path() == "/body" {
                     let mut r = Response::text("");

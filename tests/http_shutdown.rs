@@ -124,13 +124,7 @@ fn a_request_pipelined_behind_one_in_flight_is_answered_before_the_close() {
     for logged in [false, true] {
         let (entered, release) = (Arc::new(Event::new()), Arc::new(Event::new()));
         let (e, r) = (entered.clone(), release.clone());
-        let server = Server::bind("127.0.0.1:0").unwrap().workers(1);
-        let server = if logged {
-            server.access_log(|_| {})
-        } else {
-            server
-        };
-        let server = server
+        let server = util::one_hub(logged)
             .spawn(move |req: Request| {
                 let (entered, release) = (e.clone(), r.clone());
                 async move {

@@ -8,6 +8,17 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+/// A server on one hub, with an access log that drops its lines when
+/// `logged` (the server answers through another path then).
+pub fn one_hub(logged: bool) -> minihttp::Server {
+    let server = minihttp::Server::bind("127.0.0.1:0").unwrap().workers(1);
+    if logged {
+        server.access_log(|_| {})
+    } else {
+        server
+    }
+}
+
 /// A response as read off the wire.
 #[derive(Debug)]
 pub struct Resp {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
 use greenrt::time::ManualClock;
-use greenrt::{GreenletError, MAX_BLOCKING_THREADS, Runtime, spawn_blocking};
+use greenrt::{Greenlet, GreenletError, MAX_BLOCKING_THREADS, Runtime, spawn_blocking};
 use sync_prims::Event;
 
 /// How long a test waits for what must happen (never reached when the
@@ -20,6 +20,25 @@ const PATIENCE: Duration = Duration::from_secs(60);
 fn pool_to_myself() -> MutexGuard<'static, ()> {
     static POOL: Mutex<()> = Mutex::new(());
     POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// On a hub: takes every thread of the pool with a job that says it
+/// started on `started`, then waits for `gate`; the jobs' greenlets.
+fn hold_the_pool(gate: &Arc<Event>, started: &mpsc::Sender<()>) -> Vec<Greenlet<()>> {
+    (0..MAX_BLOCKING_THREADS)
+        .map(|_| {
+            let (gate, started) = (gate.clone(), started.clone());
+            spawn_blocking(move || {
+                started.send(()).unwrap();
+                gate.wait();
+            })
+        })
+        .collect()
+}
+
+/// Whether every job of [`hold_the_pool`] started (bounded).
+fn all_started(starts: &mpsc::Receiver<()>) -> bool {
+    (0..MAX_BLOCKING_THREADS).all(|_| starts.recv_timeout(PATIENCE).is_ok())
 }
 
 #[cfg_attr(miri, ignore = "fills the blocking pool's 64 threads")]
@@ -98,22 +117,14 @@ fn a_killed_job_waiting_for_a_thread_does_not_hold_a_manual_clock() {
         let gate = gate.clone();
         std::thread::spawn(move || {
             greenrt::run(async move {
-                let held: Vec<_> = (0..MAX_BLOCKING_THREADS)
-                    .map(|_| {
-                        let (gate, started) = (gate.clone(), started.clone());
-                        spawn_blocking(move || {
-                            started.send(()).unwrap();
-                            gate.wait();
-                        })
-                    })
-                    .collect();
+                let held = hold_the_pool(&gate, &started);
                 for h in held {
                     h.await.unwrap();
                 }
             })
         })
     };
-    let full = (0..MAX_BLOCKING_THREADS).all(|_| starts.recv_timeout(PATIENCE).is_ok());
+    let full = all_started(&starts);
     let (tx, rx) = mpsc::channel();
     let clock = ManualClock::new();
     let timed = {
@@ -157,15 +168,7 @@ fn a_lingering_stream_dropped_while_the_pool_is_busy_ends_at_once_for_its_peer()
         let (gate, full) = (gate.clone(), full.clone());
         std::thread::spawn(move || {
             greenrt::run(async move {
-                let held: Vec<_> = (0..MAX_BLOCKING_THREADS)
-                    .map(|_| {
-                        let (gate, started) = (gate.clone(), started.clone());
-                        spawn_blocking(move || {
-                            started.send(()).unwrap();
-                            gate.wait();
-                        })
-                    })
-                    .collect();
+                let held = hold_the_pool(&gate, &started);
                 full.wait_async().await;
                 let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 let c = greenrt::net::TcpStream::connect(listener.local_addr().unwrap())
@@ -182,7 +185,7 @@ fn a_lingering_stream_dropped_while_the_pool_is_busy_ends_at_once_for_its_peer()
             })
         })
     };
-    let filled = (0..MAX_BLOCKING_THREADS).all(|_| starts.recv_timeout(PATIENCE).is_ok());
+    let filled = all_started(&starts);
     full.set();
     let got = peer_rx.recv_timeout(PATIENCE).map(|mut peer| {
         peer.set_read_timeout(Some(PATIENCE / 2)).unwrap();

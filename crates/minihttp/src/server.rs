@@ -1526,7 +1526,8 @@ fn unread_input(stream: &TcpStream) -> bool {
 /// connection spends one: a client that goes on sending gets its close
 /// with the last of them, not at the drain timeout.
 fn answer_follows(conn: &mut Conn, rbuf: &ReadBuf, stream: &TcpStream) -> bool {
-    if !conn.keep_alive() || conn.is_reading_body() {
+    // No peek once the requests counted are answered.
+    if !conn.keep_alive() || conn.is_reading_body() || conn.sent_before_shutdown == Some(0) {
         return false;
     }
     let waiting = unread_input(stream);
