@@ -3,6 +3,7 @@
 
 use std::future::poll_fn;
 use std::pin::pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -131,4 +132,53 @@ fn a_task_of_a_runtime_holds_iwait_across_its_awaits() {
         .collect();
     let order = rt.spawn(async move { collect(iwait(&gs)).await });
     assert_eq!(tests::finished(order), Ok(vec![1, 2, 0]));
+}
+
+#[test]
+fn greenlets_finishing_on_another_hub_while_iwait_looks_come_in_their_order() {
+    // Hub 0 runs the greenlets, one at a time, so the order of `log` is
+    // the order they finished in; a task of hub 1 reads `iwait`, whose
+    // first poll looks at each of them while hub 0 finishes them (greenlet
+    // 0 among the first, after the look found it pending). Repeated,
+    // within a bound, since the two threads' pace decides what one round
+    // covers; on code that returned what its first look found complete
+    // before what finished during that look, most runs failed.
+    const N: usize = 10_000;
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    for round in 0..20 {
+        let gate = Arc::new(sync_prims::Event::new());
+        let log = Arc::new(Mutex::new(Vec::with_capacity(N)));
+        let gs: Vec<_> = (0..N)
+            .map(|i| {
+                let (gate, log) = (gate.clone(), log.clone());
+                rt.spawn_on(0, async move {
+                    gate.wait_async().await;
+                    // Interleaved: 0, 5, 10, ... finish first.
+                    for _ in 0..(N - i) % 5 {
+                        greenrt::yield_now().await;
+                    }
+                    log.lock().unwrap().push(i);
+                })
+            })
+            .collect();
+        let order = rt.spawn_on(1, async move {
+            let mut s = pin!(iwait(&gs));
+            gate.set();
+            let mut out = Vec::with_capacity(N);
+            while let Some(i) = poll_fn(|cx| s.as_mut().poll_next(cx)).await {
+                out.push(i);
+            }
+            out
+        });
+        let order = tests::finished(order).unwrap();
+        let log = log.lock().unwrap();
+        if let Some(k) = order.iter().zip(log.iter()).position(|(a, b)| a != b) {
+            panic!(
+                "round {round}: iwait gave {:?} at {k}, where they finished as {:?}",
+                &order[k..(k + 3).min(N)],
+                &log[k..(k + 3).min(N)]
+            );
+        }
+        assert_eq!(order.len(), N);
+    }
 }

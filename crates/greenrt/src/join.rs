@@ -144,7 +144,9 @@ impl fmt::Debug for IWait<'_> {
 /// Yields the index of each greenlet as it finishes, in completion order:
 /// gevent's `iwait`. A [`Stream`] built on a coro async generator.
 /// Greenlets that finished while the stream was not polled are yielded in
-/// the order they finished, however late it is polled again. Each
+/// the order they finished, however late it is polled again (greenlets of
+/// two hubs that finish at the same moment, one found while the other is
+/// still being marked finished, may come in either order). Each
 /// completion costs O(1), however many greenlets are waited for.
 ///
 /// ```
@@ -292,6 +294,19 @@ impl<'a> Waits<'a> {
                 self.poll_one(i, true, &mut done);
             }
         } else {
+            for i in named {
+                self.poll_one(i, false, &mut done);
+            }
+        }
+        // Greenlets of other hubs that finished while the waits above were
+        // polled, named meanwhile: polled now, before the batch is sorted,
+        // so that none that finished before one found above comes after
+        // it. Each wait is named once, so this ends.
+        loop {
+            let named = std::mem::take(&mut self.ready.lock().named);
+            if named.is_empty() {
+                break;
+            }
             for i in named {
                 self.poll_one(i, false, &mut done);
             }
