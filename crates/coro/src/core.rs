@@ -173,6 +173,71 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Raw<Y, R, S, B> {
             std::mem::forget(unwind);
             poll
         };
+        self.settle(frame, poll, untaken)
+    }
+
+    /// Whether a synchronous resume may take [`poll_hidden`]: the body
+    /// is suspended at a yield, and its frame is not published.
+    ///
+    /// [`poll_hidden`]: Raw::poll_hidden
+    #[inline(always)]
+    pub(crate) fn hidden_at_yield(&self) -> bool {
+        self.phase == Phase::AtYield && !self.publish
+    }
+
+    /// [`poll_body`](Raw::poll_body) for a synchronous resume when
+    /// [`hidden_at_yield`](Raw::hidden_at_yield): the common resume, with
+    /// nothing checked that the state it is in decides, and anything but
+    /// a value yielded settled out of line, so that what it inlines into
+    /// its caller's loop is as small as it can be.
+    #[inline(always)]
+    pub(crate) fn poll_hidden(&mut self, input: Slot<Y, S>) -> Result<Y, Step<Y, R>> {
+        debug_assert!(self.hidden_at_yield());
+        let mut frame = Frame::new(&self.id, input, true);
+        let poll = {
+            let unwind = Unwind {
+                body: &mut self.body,
+                phase: &mut self.phase,
+            };
+            // (Always there at a yield.)
+            let Some(body) = unwind.body.as_mut() else {
+                std::mem::forget(unwind);
+                return Err(Step::Finished);
+            };
+            // As the fast path of `poll_body` (written out again: as a
+            // function of its own, which the compiler inlines all the
+            // same, it measured slower for a body behind `dyn`).
+            let waker = FrameWaker::new(&frame);
+            let hide = Hide::new();
+            let mut poll = body.as_mut().poll(&mut Context::from_waker(waker.waker()));
+            if let Some(spins) = hide.missed() {
+                self.publish = true;
+                (poll, frame) = after_miss(body.as_mut(), frame, poll, spins);
+            }
+            std::mem::forget(unwind);
+            poll
+        };
+        if poll.is_pending() && !frame.misused() {
+            let slot = frame.slot.take();
+            if let Slot::Yielded(y) = slot {
+                // Still `AtYield`: nothing to write.
+                return Ok(y);
+            }
+            frame.slot.set(slot);
+        }
+        Err(self.settle_cold(frame, poll))
+    }
+
+    /// The rest of [`poll_hidden`](Raw::poll_hidden), out of line.
+    #[cold]
+    #[inline(never)]
+    fn settle_cold(&mut self, frame: Frame<Y, S>, poll: Poll<R>) -> Step<Y, R> {
+        self.settle(frame, poll, &mut None)
+    }
+
+    /// What a poll of the body comes to, given its frame after the poll.
+    #[inline(always)]
+    fn settle(&mut self, frame: Frame<Y, S>, poll: Poll<R>, untaken: &mut Option<S>) -> Step<Y, R> {
         if frame.misused() {
             self.finish();
             return if frame.too_deep() {

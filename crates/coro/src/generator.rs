@@ -214,6 +214,18 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     /// finished.
     #[inline(always)]
     pub fn send(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
+        if self.raw.hidden_at_yield() {
+            return match self.raw.poll_hidden(Slot::Sent(value)) {
+                Ok(y) => Ok(GenState::Yielded(y)),
+                Err(step) => self.outcome(step),
+            };
+        }
+        self.send_other(value)
+    }
+
+    /// [`send`](Gen::send) in every state but the common one.
+    #[inline(never)]
+    fn send_other(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
         if !self.raw.started() && self.raw.body.is_some() {
             return Err(GenError::NotStarted);
         }
@@ -222,7 +234,14 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
 
     #[inline(always)]
     fn resume(&mut self, input: Slot<Y, S>) -> Result<GenState<Y, R>, GenError> {
-        match self.raw.poll_body(input, None, &mut None) {
+        let step = self.raw.poll_body(input, None, &mut None);
+        self.outcome(step)
+    }
+
+    /// What a resume that came to `step` returns.
+    #[inline(always)]
+    fn outcome(&mut self, step: Step<Y, R>) -> Result<GenState<Y, R>, GenError> {
+        match step {
             Step::Yielded(y) => Ok(GenState::Yielded(y)),
             Step::Complete(r) => Ok(GenState::Complete(r)),
             Step::Finished => Err(GenError::Finished),
