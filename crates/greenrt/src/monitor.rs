@@ -294,8 +294,11 @@ fn run(m: &Monitor) {
                     m.in_callback.store(false, Ordering::SeqCst);
                     return;
                 }
-                // A panicking callback must not take the monitor down.
-                drop(catch_unwind(AssertUnwindSafe(|| cb(&r))));
+                // A panicking callback must not take the monitor down, nor
+                // a payload whose destructor panics in turn.
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| cb(&r))) {
+                    crate::task::raw::drop_payload(p);
+                }
                 m.in_callback.store(false, Ordering::SeqCst);
             }
         }

@@ -956,3 +956,45 @@ fn a_builders_run_applies_its_stall_settings_on_the_calling_thread() {
     let stuck = Runtime::builder().try_run(std::future::pending::<()>());
     assert!(stuck.is_err());
 }
+
+#[test]
+fn a_callback_whose_panic_cannot_be_dropped_leaves_the_monitor_running() {
+    /// A panic payload whose own destructor panics.
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("the payload's destructor panics");
+            }
+        }
+    }
+    let (first, again) = (Arc::new(Event::new()), Arc::new(Event::new()));
+    let (f2, a2) = (first.clone(), again.clone());
+    let rt = Runtime::builder()
+        .workers(1)
+        .max_blocking_time(Duration::from_millis(20))
+        .on_stall(move |_| {
+            if f2.is_set() {
+                a2.set();
+            } else {
+                f2.set();
+                std::panic::panic_any(PanicsOnDrop);
+            }
+        })
+        .build()
+        .unwrap();
+    // Each task holds its hub until the callback was called (the monitor
+    // is shared by the process: a monitor thread that died would report
+    // no stall again, and the second wait would run out).
+    let stalls = |e: Arc<Event>| rt.spawn(async move { e.wait_timeout(Duration::from_secs(60)) });
+    assert_eq!(
+        finished(stalls(first)),
+        Ok(true),
+        "the first stall was reported"
+    );
+    assert_eq!(
+        finished(stalls(again)),
+        Ok(true),
+        "a stall after the callback's panic was reported"
+    );
+}
