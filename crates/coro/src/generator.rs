@@ -215,7 +215,10 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
     #[inline(always)]
     pub fn send(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
         if self.raw.hidden_at_yield() {
-            return match self.raw.poll_hidden(Slot::Sent(value)) {
+            // A value the body did not take is dropped after the body (see
+            // `resume`).
+            let mut untaken = None;
+            return match self.raw.poll_hidden(Slot::Sent(value), &mut untaken) {
                 Ok(y) => Ok(GenState::Yielded(y)),
                 Err(step) => self.outcome(step),
             };
@@ -223,7 +226,8 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
         self.send_other(value)
     }
 
-    /// [`send`](Gen::send) in every state but the common one.
+    /// [`send`](Gen::send) in every state but the common one: before
+    /// `start`, after the end, or with the frame published.
     #[inline(never)]
     fn send_other(&mut self, value: S) -> Result<GenState<Y, R>, GenError> {
         if !self.raw.started() && self.raw.body.is_some() {
@@ -234,7 +238,10 @@ impl<Y, R, S, B: ?Sized + Future<Output = R>> Gen<Y, R, S, B> {
 
     #[inline(always)]
     fn resume(&mut self, input: Slot<Y, S>) -> Result<GenState<Y, R>, GenError> {
-        let step = self.raw.poll_body(input, None, &mut None);
+        // Dropped after `outcome` closed a body that did not take it: the
+        // body's destructors run first, as when it is closed.
+        let mut untaken = None;
+        let step = self.raw.poll_body(input, None, &mut untaken);
         self.outcome(step)
     }
 

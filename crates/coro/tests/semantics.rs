@@ -1155,3 +1155,55 @@ fn blocking_on_a_yield_that_already_returned_panics_rather_than_hangs() {
     assert!(panicked, "the blocking executor is told, by a panic");
     assert!(complete);
 }
+
+/// Writes its name in a shared log when dropped.
+struct Logged(&'static str, Rc<std::cell::RefCell<Vec<&'static str>>>);
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.1.borrow_mut().push(self.0);
+    }
+}
+
+#[test]
+fn a_value_a_blocked_body_never_took_is_dropped_after_the_body() {
+    // The body returns `Pending` after polling its yield once, before the
+    // yield took the value sent: the resume closes the body (`Blocked`)
+    // and then drops the value, as when a generator is closed. Once with
+    // the frame carried in the context only, once published.
+    for published in [false, true] {
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let in_body = log.clone();
+        let mut g: Gen<u32, (), Logged> = Gen::new(move |co| async move {
+            let _held = Logged("body", in_body);
+            if published {
+                drop(OwnContext(co.yield_(0)).await);
+            }
+            let mut y = std::pin::pin!(co.yield_(1));
+            let mut first = true;
+            std::future::poll_fn(|cx| {
+                if std::mem::take(&mut first) {
+                    let _ = y.as_mut().poll(cx);
+                }
+                std::task::Poll::<()>::Pending
+            })
+            .await;
+        });
+        if published {
+            assert_eq!(g.start(), Ok(GenState::Yielded(0)));
+            let taken = Logged("taken", log.clone());
+            assert_eq!(g.send(taken), Ok(GenState::Yielded(1)));
+        } else {
+            assert_eq!(g.start(), Ok(GenState::Yielded(1)));
+        }
+        let sent = Logged("sent", log.clone());
+        assert_eq!(g.send(sent), Err(GenError::Blocked));
+        assert!(g.is_complete());
+        let want: &[_] = if published {
+            &["taken", "body", "sent"]
+        } else {
+            &["body", "sent"]
+        };
+        assert_eq!(*log.borrow(), want, "published: {published}");
+    }
+}
